@@ -1,0 +1,70 @@
+// fields3d._core: one register_*() per folder of the core.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "common/parallel.h"
+
+#ifdef FIELDS3D_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace py = pybind11;
+
+namespace f3d {
+namespace bind {
+void register_encodings(py::module_& m);
+}
+}  // namespace f3d
+
+#ifndef FIELDS3D_CUDA_ARCHS
+#define FIELDS3D_CUDA_ARCHS ""
+#endif
+#ifndef FIELDS3D_VERSION
+#define FIELDS3D_VERSION "0"
+#endif
+
+namespace {
+
+py::dict build_info() {
+  py::dict d;
+  d["version"] = FIELDS3D_VERSION;
+  d["cxx_compiler"] = __VERSION__;
+#ifdef FIELDS3D_WITH_CUDA
+  d["cuda"] = true;
+  d["cuda_archs"] = std::string(FIELDS3D_CUDA_ARCHS);
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  d["cuda_runtime"] = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
+#else
+  d["cuda"] = false;
+  d["cuda_archs"] = std::string();
+  d["cuda_runtime"] = py::none();
+#endif
+  return d;
+}
+
+int cuda_device_count() {
+#ifdef FIELDS3D_WITH_CUDA
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fields3d compiled core (framework-free C++/CUDA kernels).";
+  m.def("build_info", &build_info, "Version, compiler and compiled backends of this build.");
+  m.def("cuda_device_count", &cuda_device_count, "CUDA devices this build can use (0 without CUDA).");
+  m.def("num_threads", &f3d::num_threads, "Threads the CPU kernels use.");
+  m.def("set_num_threads", &f3d::set_num_threads, py::arg("n"), "Set the CPU kernels' thread count.");
+  f3d::bind::register_encodings(m);
+}

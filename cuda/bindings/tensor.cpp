@@ -1,0 +1,91 @@
+#include "bindings/tensor.h"
+
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+namespace f3d {
+namespace bind {
+
+int64_t TensorArg::numel() const {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+const char* dtype_name(DType t) { return t == DType::Float32 ? "float32" : "float64"; }
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  if (shape.size() == 1) os << ",";
+  os << ")";
+  return os.str();
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+bool is_contiguous(const DLTensor& t) {
+  if (t.strides == nullptr) return true;
+  int64_t expected = 1;
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    if (t.shape[d] != 1 && t.strides[d] != expected) return false;
+    expected *= t.shape[d];
+  }
+  return true;
+}
+
+}  // namespace
+
+TensorArg tensor_arg(py::handle obj, const char* name) {
+  const std::string n(name);
+  if (!PyCapsule_CheckExact(obj.ptr()) || std::strcmp(PyCapsule_GetName(obj.ptr()), "dltensor") != 0)
+    fail(n + " must be a DLPack capsule (torch.utils.dlpack.to_dlpack(t)), got " +
+         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj.ptr(), "dltensor"));
+  const DLTensor& t = managed->dl_tensor;
+  TensorArg out;
+  out.name = n;
+  out.keep = py::reinterpret_borrow<py::object>(obj);
+  out.device = t.device;
+  out.shape.assign(t.shape, t.shape + t.ndim);
+  if (t.dtype.code == kDLFloat && t.dtype.bits == 32 && t.dtype.lanes == 1) {
+    out.dtype = DType::Float32;
+  } else if (t.dtype.code == kDLFloat && t.dtype.bits == 64 && t.dtype.lanes == 1) {
+    out.dtype = DType::Float64;
+  } else {
+    fail(n + " must be float32 or float64, got DLPack dtype code " + std::to_string(t.dtype.code) + " with " +
+         std::to_string(t.dtype.bits) + " bits");
+  }
+  if (t.device.device_type != kDLCPU && t.device.device_type != kDLCUDA)
+    fail(n + " must be on the CPU or a CUDA device, got DLPack device type " + std::to_string(t.device.device_type));
+  if (!is_contiguous(t)) fail(n + " must be contiguous (call .contiguous() first)");
+  out.data = static_cast<char*>(t.data) + t.byte_offset;
+  return out;
+}
+
+void expect_shape(const TensorArg& t, const std::vector<int64_t>& shape) {
+  bool ok = t.shape.size() == shape.size();
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == t.shape[i];
+  if (!ok) {
+    std::vector<int64_t> want(shape);
+    std::ostringstream os;
+    os << "(";
+    for (size_t i = 0; i < want.size(); ++i) os << (i ? ", " : "") << (want[i] < 0 ? "N" : std::to_string(want[i]));
+    os << (want.size() == 1 ? ",)" : ")");
+    fail(t.name + " must have shape " + os.str() + ", got " + shape_str(t.shape));
+  }
+}
+
+void expect_same(const TensorArg& a, const TensorArg& b) {
+  if (a.dtype != b.dtype)
+    fail(b.name + " must have the dtype of " + a.name + " (" + dtype_name(a.dtype) + "), got " + dtype_name(b.dtype));
+  if (a.device.device_type != b.device.device_type || a.device.device_id != b.device.device_id)
+    fail(b.name + " must be on the device of " + a.name);
+}
+
+}  // namespace bind
+}  // namespace f3d

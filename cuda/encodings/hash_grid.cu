@@ -1,0 +1,98 @@
+// CUDA launchers for the hash-grid kernels: thin __global__ wrappers around the per-element
+// functions in hash_grid.h. One thread per (point, level) where the work is per level (threads
+// of a warp write neighbouring output rows); table gradients use atomicAdd.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "encodings/hash_grid.h"
+
+namespace f3d {
+namespace hashgrid {
+namespace {
+
+struct AtomicAdd {
+  __device__ void operator()(float* p, float v) const { atomicAdd(p, v); }
+};
+
+template <int D, int F>
+__global__ void k_forward(Args<float> a) {
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int L = a.layout.n_levels;
+  if (t >= a.n_points * L) return;
+  forward_one<D, F>(a, t / L, int(t % L));
+}
+
+template <int D, int F>
+__global__ void k_backward_x(Args<float> a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.n_points) return;
+  backward_x_one<D, F>(a, i);
+}
+
+template <int D, int F>
+__global__ void k_backward_table(Args<float> a) {
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int L = a.layout.n_levels;
+  if (t >= a.n_points * L) return;
+  backward_table_one<D, F>(a, t / L, int(t % L), AtomicAdd{});
+}
+
+template <int D, int F>
+__global__ void k_backward_backward_point(Args<float> a) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= a.n_points) return;
+  backward_backward_point_one<D, F>(a, i);
+}
+
+template <int D, int F>
+__global__ void k_backward_backward_table(Args<float> a) {
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int L = a.layout.n_levels;
+  if (t >= a.n_points * L) return;
+  backward_backward_table_one<D, F>(a, t / L, int(t % L), AtomicAdd{});
+}
+
+constexpr int kBlock = 256;
+
+unsigned blocks_for(int64_t n) { return unsigned((n + kBlock - 1) / kBlock); }
+
+template <int D, int F>
+void run(Op op, const Args<float>& a, cudaStream_t s) {
+  const int64_t per_level = a.n_points * a.layout.n_levels;
+  switch (op) {
+    case Op::Forward: k_forward<D, F><<<blocks_for(per_level), kBlock, 0, s>>>(a); break;
+    case Op::BackwardX: k_backward_x<D, F><<<blocks_for(a.n_points), kBlock, 0, s>>>(a); break;
+    case Op::BackwardTable: k_backward_table<D, F><<<blocks_for(per_level), kBlock, 0, s>>>(a); break;
+    case Op::BackwardBackwardPoint:
+      k_backward_backward_point<D, F><<<blocks_for(a.n_points), kBlock, 0, s>>>(a);
+      break;
+    case Op::BackwardBackwardTable:
+      k_backward_backward_table<D, F><<<blocks_for(per_level), kBlock, 0, s>>>(a);
+      break;
+  }
+}
+
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) throw std::runtime_error(std::string("hash grid CUDA ") + what + ": " + cudaGetErrorString(err));
+}
+
+}  // namespace
+
+void launch_cuda(Op op, const Args<float>& a, void* stream, int device) {
+  if (a.n_points == 0) return;
+  int previous = 0;
+  check(cudaGetDevice(&previous), "cudaGetDevice");
+  if (previous != device) check(cudaSetDevice(device), "cudaSetDevice");
+  const bool ok = dispatch_dims(a.layout.n_dims, a.layout.n_features, [&](auto dc, auto fc) {
+    run<decltype(dc)::value, decltype(fc)::value>(op, a, static_cast<cudaStream_t>(stream));
+  });
+  const cudaError_t launched = cudaGetLastError();
+  if (previous != device) cudaSetDevice(previous);
+  if (!ok) throw std::invalid_argument("hash grid: unsupported n_dims/n_features");
+  check(launched, "launch");
+}
+
+}  // namespace hashgrid
+}  // namespace f3d

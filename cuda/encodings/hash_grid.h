@@ -1,0 +1,329 @@
+// Multiresolution hash-grid encoding (instant-NGP), per-element work shared by the CPU launcher
+// (hash_grid.cpp) and the CUDA launcher (hash_grid.cu).
+//
+// For level l with scale s_l, a point x in [0,1]^D sits in the cell floor(x * s_l + 0.5); its
+// 2^D corners are looked up in the level's table (directly when resolution^D fits the table,
+// otherwise by the coherent-prime XOR hash) and interpolated with weights
+//   w_c(x) = prod_d (c_d ? s(f_d) : 1 - s(f_d)),  f = frac(x * s_l + 0.5),
+// s(f) = f (linear) or f^2 (3 - 2f) (smoothstep). Outside [0,1] x is clamped (zero gradient
+// along clamped axes). A point with a NaN coordinate encodes to NaN and contributes no gradient.
+//
+// Derivatives: y = sum_c w_c T[c]; dL/dT[c] += w_c dL/dy; dL/dx = sum_c (dL/dy . T[c]) dw_c/dx.
+// Double backward differentiates the latter two w.r.t. (dL/dy, x, T), see the functions below.
+#pragma once
+
+#include <cstdint>
+
+#include "common/macros.h"
+
+namespace f3d {
+namespace hashgrid {
+
+constexpr int kMaxLevels = 32;
+constexpr int kMaxDims = 4;
+
+enum class Interp : int { Linear = 0, Smoothstep = 1 };
+
+// Where each level lives in the table. Computed in Python (HashGridConfig, the documented
+// specification) and checked by the binding.
+struct Layout {
+  int n_dims = 0;
+  int n_levels = 0;
+  int n_features = 0;
+  Interp interp = Interp::Linear;
+  double scale[kMaxLevels] = {};
+  uint32_t resolution[kMaxLevels] = {};
+  uint32_t size[kMaxLevels] = {};   // entries (rows of F features) in the level
+  int64_t offset[kMaxLevels] = {};  // first entry of the level
+  bool hashed[kMaxLevels] = {};
+  int64_t n_entries = 0;
+};
+
+// One params struct for every hash-grid kernel; each kernel documents what it reads and writes.
+// All arrays are dense row-major; unused pointers are null.
+template <typename T>
+struct Args {
+  Layout layout;
+  int64_t n_points = 0;
+  const T* x = nullptr;        // (N, D) positions
+  const T* table = nullptr;    // (n_entries, F) parameters
+  const T* dy = nullptr;       // (N, L*F) gradient w.r.t. the encoding
+  const T* ddx = nullptr;      // (N, D) gradient w.r.t. dx (double backward)
+  const T* ddtable = nullptr;  // (n_entries, F) gradient w.r.t. dtable (double backward)
+  T* y = nullptr;              // (N, L*F) encoding
+  T* dx = nullptr;             // (N, D)
+  T* dtable = nullptr;         // (n_entries, F), accumulated into (caller zeroes it)
+  T* ddy = nullptr;            // (N, L*F)
+};
+
+// The cell a point falls in at one level, with per-axis interpolation weights and derivatives.
+template <int D, typename T>
+struct Cell {
+  uint32_t base[D];
+  T s[D];    // weight of the upper corner along each axis
+  T ds[D];   // d s / d x (zero along clamped axes)
+  T dds[D];  // d^2 s / d x^2
+};
+
+template <int D, typename T>
+F3D_HD inline bool has_nan(const T* x) {
+  bool nan = false;
+  for (int d = 0; d < D; ++d) nan |= (x[d] != x[d]);
+  return nan;
+}
+
+template <int D, typename T>
+F3D_HD inline void make_cell(const Layout& L, int level, const T* x, Cell<D, T>& c) {
+  const T scale = static_cast<T>(L.scale[level]);
+  for (int d = 0; d < D; ++d) {
+    T xi = x[d];
+    const T chain = (xi >= T(0) && xi <= T(1)) ? scale : T(0);
+    xi = xi < T(0) ? T(0) : (xi > T(1) ? T(1) : xi);
+    const T pos = xi * scale + T(0.5);
+    const T fl = floor_(pos);
+    const T f = pos - fl;
+    c.base[d] = static_cast<uint32_t>(fl);
+    if (L.interp == Interp::Smoothstep) {
+      c.s[d] = f * f * (T(3) - T(2) * f);
+      c.ds[d] = T(6) * f * (T(1) - f) * chain;
+      c.dds[d] = (T(6) - T(12) * f) * chain * chain;
+    } else {
+      c.s[d] = f;
+      c.ds[d] = chain;
+      c.dds[d] = T(0);
+    }
+  }
+}
+
+// Row of the table holding corner `corner` (bit d set = upper along axis d) of the cell.
+template <int D, typename T>
+F3D_HD inline int64_t corner_row(const Layout& L, int level, const Cell<D, T>& c, uint32_t corner) {
+  const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
+  uint32_t index = 0;
+  if (L.hashed[level]) {
+    for (int d = 0; d < D; ++d) index ^= (c.base[d] + ((corner >> d) & 1u)) * primes[d];
+  } else {
+    uint32_t stride = 1;
+    for (int d = 0; d < D; ++d) {
+      index += (c.base[d] + ((corner >> d) & 1u)) * stride;
+      stride *= L.resolution[level];
+    }
+  }
+  return L.offset[level] + static_cast<int64_t>(index % L.size[level]);
+}
+
+// Per-axis factors of a corner's weight: lin[d] = s or 1-s, dlin = d lin/dx, ddlin = d2 lin/dx2.
+template <int D, typename T>
+F3D_HD inline void corner_factors(const Cell<D, T>& c, uint32_t corner, T lin[D], T dlin[D], T ddlin[D]) {
+  for (int d = 0; d < D; ++d) {
+    const bool up = (corner >> d) & 1u;
+    lin[d] = up ? c.s[d] : T(1) - c.s[d];
+    dlin[d] = up ? c.ds[d] : -c.ds[d];
+    ddlin[d] = up ? c.dds[d] : -c.dds[d];
+  }
+}
+
+// Product of lin over all axes except `skip_a` and `skip_b` (pass -1 to skip none).
+template <int D, typename T>
+F3D_HD inline T prod_except(const T lin[D], int skip_a, int skip_b) {
+  T p = T(1);
+  for (int d = 0; d < D; ++d)
+    if (d != skip_a && d != skip_b) p *= lin[d];
+  return p;
+}
+
+// dw/dx_d for every axis.
+template <int D, typename T>
+F3D_HD inline void weight_grad(const T lin[D], const T dlin[D], T dw[D]) {
+  for (int d = 0; d < D; ++d) dw[d] = dlin[d] * prod_except<D>(lin, d, -1);
+}
+
+// hess_k = sum_d v_d d2w/(dx_d dx_k).
+template <int D, typename T>
+F3D_HD inline void weight_hess_vec(const T lin[D], const T dlin[D], const T ddlin[D], const T v[D], T hess[D]) {
+  for (int k = 0; k < D; ++k) {
+    T acc = T(0);
+    for (int d = 0; d < D; ++d) {
+      const T h = (d == k) ? ddlin[d] * prod_except<D>(lin, d, -1) : dlin[d] * dlin[k] * prod_except<D>(lin, d, k);
+      acc += v[d] * h;
+    }
+    hess[k] = acc;
+  }
+}
+
+// ---- forward: y[i, level] -------------------------------------------------------------------
+template <int D, int F, typename T>
+F3D_HD inline void forward_one(const Args<T>& a, int64_t i, int level) {
+  const Layout& L = a.layout;
+  const T* x = a.x + i * D;
+  T* y = a.y + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+  if (has_nan<D>(x)) {
+    for (int f = 0; f < F; ++f) y[f] = T(NAN);
+    return;
+  }
+  Cell<D, T> c;
+  make_cell<D>(L, level, x, c);
+  T acc[F];
+  for (int f = 0; f < F; ++f) acc[f] = T(0);
+  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
+    T lin[D], dlin[D], ddlin[D];
+    corner_factors<D>(c, corner, lin, dlin, ddlin);
+    const T w = prod_except<D>(lin, -1, -1);
+    const T* e = a.table + corner_row<D>(L, level, c, corner) * F;
+    for (int f = 0; f < F; ++f) acc[f] += w * e[f];
+  }
+  for (int f = 0; f < F; ++f) y[f] = acc[f];
+}
+
+// ---- backward to positions: dx[i] = sum over levels and corners ------------------------------
+template <int D, int F, typename T>
+F3D_HD inline void backward_x_one(const Args<T>& a, int64_t i) {
+  const Layout& L = a.layout;
+  const T* x = a.x + i * D;
+  T g[D];
+  for (int d = 0; d < D; ++d) g[d] = T(0);
+  if (!has_nan<D>(x)) {
+    for (int level = 0; level < L.n_levels; ++level) {
+      const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+      Cell<D, T> c;
+      make_cell<D>(L, level, x, c);
+      for (uint32_t corner = 0; corner < (1u << D); ++corner) {
+        T lin[D], dlin[D], ddlin[D], dw[D];
+        corner_factors<D>(c, corner, lin, dlin, ddlin);
+        weight_grad<D>(lin, dlin, dw);
+        const T* e = a.table + corner_row<D>(L, level, c, corner) * F;
+        T dot = T(0);
+        for (int f = 0; f < F; ++f) dot += dy[f] * e[f];
+        for (int d = 0; d < D; ++d) g[d] += dot * dw[d];
+      }
+    }
+  }
+  for (int d = 0; d < D; ++d) a.dx[i * D + d] = g[d];
+}
+
+// ---- backward to the table: dtable[row] += w * dy (Add: plain on CPU, atomic on CUDA) ---------
+template <int D, int F, typename T, typename Add>
+F3D_HD inline void backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
+  const Layout& L = a.layout;
+  const T* x = a.x + i * D;
+  if (has_nan<D>(x)) return;
+  const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+  Cell<D, T> c;
+  make_cell<D>(L, level, x, c);
+  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
+    T lin[D], dlin[D], ddlin[D];
+    corner_factors<D>(c, corner, lin, dlin, ddlin);
+    const T w = prod_except<D>(lin, -1, -1);
+    T* g = a.dtable + corner_row<D>(L, level, c, corner) * F;
+    for (int f = 0; f < F; ++f) add(g + f, w * dy[f]);
+  }
+}
+
+// ---- double backward, per point: ddy[i] and the position gradient dx[i] ----------------------
+// With u = ddx[i] (gradient w.r.t. the backward's dx) and V = ddtable (w.r.t. its dtable):
+//   ddy[f]  = sum_c T[c,f] (u . dw_c) + w_c V[c,f]
+//   dx[k]   = sum_c (dy . T[c]) (sum_d u_d d2w_c/dx_d dx_k) + (dy . V[c]) dw_c/dx_k
+template <int D, int F, typename T>
+F3D_HD inline void backward_backward_point_one(const Args<T>& a, int64_t i) {
+  const Layout& L = a.layout;
+  const T* x = a.x + i * D;
+  const int64_t row = i * (int64_t(L.n_levels) * F);
+  const bool nan = has_nan<D>(x);
+  T u[D], gx[D];
+  for (int d = 0; d < D; ++d) {
+    u[d] = a.ddx ? a.ddx[i * D + d] : T(0);
+    gx[d] = T(0);
+  }
+  for (int level = 0; level < L.n_levels; ++level) {
+    const T* dy = a.dy + row + int64_t(level) * F;
+    T ddy[F];
+    for (int f = 0; f < F; ++f) ddy[f] = T(0);
+    Cell<D, T> c;
+    if (!nan) make_cell<D>(L, level, x, c);
+    for (uint32_t corner = 0; !nan && corner < (1u << D); ++corner) {
+      T lin[D], dlin[D], ddlin[D], dw[D], hess[D];
+      corner_factors<D>(c, corner, lin, dlin, ddlin);
+      weight_grad<D>(lin, dlin, dw);
+      const int64_t r = corner_row<D>(L, level, c, corner);
+      if (a.ddx) {
+        const T* e = a.table + r * F;
+        T udw = T(0), dot = T(0);
+        for (int d = 0; d < D; ++d) udw += u[d] * dw[d];
+        for (int f = 0; f < F; ++f) {
+          ddy[f] += e[f] * udw;
+          dot += dy[f] * e[f];
+        }
+        weight_hess_vec<D>(lin, dlin, ddlin, u, hess);
+        for (int k = 0; k < D; ++k) gx[k] += dot * hess[k];
+      }
+      if (a.ddtable) {
+        const T* v = a.ddtable + r * F;
+        const T w = prod_except<D>(lin, -1, -1);
+        T dot = T(0);
+        for (int f = 0; f < F; ++f) {
+          ddy[f] += w * v[f];
+          dot += dy[f] * v[f];
+        }
+        for (int k = 0; k < D; ++k) gx[k] += dot * dw[k];
+      }
+    }
+    if (a.ddy)
+      for (int f = 0; f < F; ++f) a.ddy[row + int64_t(level) * F + f] = ddy[f];
+  }
+  if (a.dx)
+    for (int d = 0; d < D; ++d) a.dx[i * D + d] = gx[d];
+}
+
+// ---- double backward, table part: dtable[c] += dy (u . dw_c) ----------------------------------
+template <int D, int F, typename T, typename Add>
+F3D_HD inline void backward_backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
+  const Layout& L = a.layout;
+  const T* x = a.x + i * D;
+  if (has_nan<D>(x)) return;
+  const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+  T u[D];
+  for (int d = 0; d < D; ++d) u[d] = a.ddx[i * D + d];
+  Cell<D, T> c;
+  make_cell<D>(L, level, x, c);
+  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
+    T lin[D], dlin[D], ddlin[D], dw[D];
+    corner_factors<D>(c, corner, lin, dlin, ddlin);
+    weight_grad<D>(lin, dlin, dw);
+    T udw = T(0);
+    for (int d = 0; d < D; ++d) udw += u[d] * dw[d];
+    T* g = a.dtable + corner_row<D>(L, level, c, corner) * F;
+    for (int f = 0; f < F; ++f) add(g + f, dy[f] * udw);
+  }
+}
+
+// Calls fn(IntC<D>, IntC<F>) for the supported (D, F); returns false for unsupported ones.
+template <typename Fn>
+inline bool dispatch_dims(int d, int f, Fn&& fn) {
+  auto with_f = [&](auto dc) {
+    switch (f) {
+      case 1: fn(dc, IntC<1>{}); return true;
+      case 2: fn(dc, IntC<2>{}); return true;
+      case 4: fn(dc, IntC<4>{}); return true;
+      case 8: fn(dc, IntC<8>{}); return true;
+      default: return false;
+    }
+  };
+  switch (d) {
+    case 1: return with_f(IntC<1>{});
+    case 2: return with_f(IntC<2>{});
+    case 3: return with_f(IntC<3>{});
+    case 4: return with_f(IntC<4>{});
+    default: return false;
+  }
+}
+
+// Launchers. CPU: T = float or double, threads from f3d::num_threads(), table gradients
+// race-free (each level's rows belong to one task). CUDA: float, on `stream`.
+enum class Op { Forward, BackwardX, BackwardTable, BackwardBackwardPoint, BackwardBackwardTable };
+
+template <typename T>
+void launch_cpu(Op op, const Args<T>& a);
+void launch_cuda(Op op, const Args<float>& a, void* stream, int device);
+
+}  // namespace hashgrid
+}  // namespace f3d

@@ -1,0 +1,278 @@
+"""Multiresolution hash-grid encoding (instant-NGP), with first and second derivatives in the core.
+
+Layout (the specification the core and the pure-torch reference both follow): level ``l`` has
+scale ``s_l = base_resolution * per_level_scale**l - 1`` and resolution ``ceil(s_l) + 1``. A level
+whose ``resolution**d`` vertices fit in ``2**log2_hashmap_size`` rows is indexed directly
+(``sum_i p_i * resolution**i``) and holds ``resolution**d`` rows rounded up to a multiple of 8;
+finer levels hash ``XOR_i p_i * prime_i`` (primes 1, 2654435761, 805459861, 3674653429, in
+uint32 arithmetic) into ``2**log2_hashmap_size`` rows. The table is ``(n_entries, F)``, levels
+stacked in order. Features come out level-major: ``y[:, l * F + f]``.
+
+Coordinates: inputs are expected in ``[0, 1]^d``; outside it they are clamped to the boundary, so
+the encoding is constant along the outward direction and its gradient along a clamped axis is 0.
+A point with any NaN coordinate encodes to NaN in every feature, its position gradient is 0 and
+it adds nothing to the table's gradient (one bad point cannot poison the parameters).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from .. import _native
+from ..errors import InputError
+from .base import Encoding
+
+PRIMES = (1, 2654435761, 805459861, 3674653429)
+MAX_LEVELS = 32
+LOG2_TABLE_RANGE = (4, 30)
+
+
+@dataclass(frozen=True)
+class Level:
+    scale: float
+    resolution: int
+    size: int
+    offset: int
+    hashed: bool
+
+
+@dataclass(frozen=True)
+class HashGridConfig:
+    """Hyper-parameters of a hash grid; validated on construction (raises InputError)."""
+
+    n_input_dims: int = 3
+    n_levels: int = 16
+    n_features_per_level: int = 2
+    log2_hashmap_size: int = 19
+    base_resolution: int = 16
+    per_level_scale: float = 1.5
+    interpolation: str = "linear"
+
+    def __post_init__(self) -> None:
+        _check_choice("n_input_dims", self.n_input_dims, (1, 2, 3, 4))
+        _check_choice("n_features_per_level", self.n_features_per_level, (1, 2, 4, 8))
+        _check_choice("interpolation", self.interpolation, ("linear", "smoothstep"))
+        if not _is_int(self.n_levels) or not 1 <= self.n_levels <= MAX_LEVELS:
+            raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {self.n_levels!r}")
+        lo, hi = LOG2_TABLE_RANGE
+        if not _is_int(self.log2_hashmap_size) or not lo <= self.log2_hashmap_size <= hi:
+            raise InputError(
+                f"log2_hashmap_size must be an integer from {lo} to {hi} "
+                f"(2^{lo} to 2^{hi} rows per level), got {self.log2_hashmap_size!r}"
+            )
+        if not _is_int(self.base_resolution) or self.base_resolution < 2:
+            raise InputError(f"base_resolution must be an integer >= 2, got {self.base_resolution!r}")
+        if not (isinstance(self.per_level_scale, (int, float)) and 1.0 <= self.per_level_scale <= 16.0):
+            raise InputError(f"per_level_scale must be a number from 1 to 16, got {self.per_level_scale!r}")
+        finest = self.base_resolution * float(self.per_level_scale) ** (self.n_levels - 1)
+        if finest > 2.0**30:
+            raise InputError(
+                f"the finest level's resolution ({finest:.3g}) exceeds 2^30; "
+                "use fewer levels or a smaller per_level_scale"
+            )
+
+    @functools.cached_property
+    def levels(self) -> tuple[Level, ...]:
+        rows, out, offset = 2**self.log2_hashmap_size, [], 0
+        for level in range(self.n_levels):
+            scale = 2.0 ** (level * math.log2(self.per_level_scale)) * self.base_resolution - 1.0
+            resolution = math.ceil(scale) + 1
+            dense = resolution**self.n_input_dims
+            size = min(-(-dense // 8) * 8, rows)
+            out.append(Level(scale, resolution, size, offset, hashed=dense > rows))
+            offset += size
+        return tuple(out)
+
+    @property
+    def n_entries(self) -> int:
+        """Rows of the parameter table (all levels)."""
+        last = self.levels[-1]
+        return last.offset + last.size
+
+    @property
+    def n_params(self) -> int:
+        return self.n_entries * self.n_features_per_level
+
+    @property
+    def n_output_dims(self) -> int:
+        return self.n_levels * self.n_features_per_level
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_choice(name: str, value, choices: tuple) -> None:
+    if value not in choices or isinstance(value, bool):
+        listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices[:-1])
+        last = repr(choices[-1]) if isinstance(choices[-1], str) else str(choices[-1])
+        raise InputError(f"{name} must be {listed} or {last}, got {value!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(config: HashGridConfig):
+    lv = config.levels
+    return _native.core().HashGridLayout(
+        n_dims=config.n_input_dims,
+        n_features=config.n_features_per_level,
+        interpolation=config.interpolation,
+        scales=[v.scale for v in lv],
+        resolutions=[v.resolution for v in lv],
+        sizes=[v.size for v in lv],
+        hashed=[v.hashed for v in lv],
+    )
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def check_inputs(x, params, config: HashGridConfig) -> None:
+    """Raise InputError unless x and params suit ``config`` and each other."""
+    d, f = config.n_input_dims, config.n_features_per_level
+    if not isinstance(params, torch.Tensor) or params.dtype not in (torch.float32, torch.float64):
+        got = _dtype(params.dtype) if isinstance(params, torch.Tensor) else type(params).__name__
+        raise InputError(f"params must be a float32 or float64 tensor, got {got}")
+    if tuple(params.shape) != (config.n_entries, f):
+        raise InputError(f"params must have shape ({config.n_entries}, {f}) for this config, got {_shape(params)}")
+    want = f"positions must be {_dtype(params.dtype)} of shape (N, {d})"
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{want}, got {type(x).__name__}")
+    if x.dtype != params.dtype or x.dim() != 2 or x.shape[1] != d:
+        raise InputError(f"{want}, got {_dtype(x.dtype)} {_shape(x)}")
+    if x.device != params.device:
+        raise InputError(
+            f"positions must be on {params.device} like the hash grid's parameters, got {x.device}; "
+            "move one of them with .to(device)"
+        )
+    if x.device.type == "cuda" and x.dtype != torch.float32:
+        raise InputError(f"CUDA hash grid kernels take float32, got {_dtype(x.dtype)}; use float64 on the CPU only")
+    _native.check_device(x.device)
+
+
+def hash_grid_encode(x: torch.Tensor, params: torch.Tensor, config: HashGridConfig) -> torch.Tensor:
+    """Encode positions with a hash grid.
+
+    Args:
+        x: ``(N, config.n_input_dims)`` positions in ``[0, 1]``, float32 (float64 on the CPU, for
+            gradcheck), any strides. Outside ``[0, 1]`` coordinates are clamped; NaN rows give NaN.
+        params: ``(config.n_entries, config.n_features_per_level)`` table, same dtype and device.
+        config: the grid's :class:`HashGridConfig`.
+
+    Returns:
+        ``(N, config.n_output_dims)`` features, level-major. Differentiable twice w.r.t. ``x`` and
+        ``params`` (e.g. an eikonal loss on ``d encoding / d x`` trains ``params``).
+    """
+    check_inputs(x, params, config)
+    return _Encode.apply(x.contiguous(), params.contiguous(), _layout(config))
+
+
+class _Encode(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, table, layout):
+        y = x.new_empty((x.shape[0], layout.n_levels * table.shape[1]))
+        c = _native.capsule
+        _native.core().hash_grid_forward(layout, c(x), c(table), c(y), _native.stream_of(x.device))
+        ctx.save_for_backward(x, table)
+        ctx.layout = layout
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, table = ctx.saved_tensors
+        need_x, need_table = ctx.needs_input_grad[:2]
+        if not (need_x or need_table):
+            return None, None, None
+        dx, dtable = _Backward.apply(dy.contiguous(), x, table, ctx.layout, need_x, need_table)
+        return dx, dtable, None
+
+
+class _Backward(torch.autograd.Function):
+    """The backward pass as a differentiable op: (dy, x, table) -> (dx, dtable)."""
+
+    @staticmethod
+    def forward(ctx, dy, x, table, layout, need_x, need_table):
+        ctx.set_materialize_grads(False)
+        dx = torch.empty_like(x) if need_x else None
+        dtable = torch.zeros_like(table) if need_table else None
+        c = _native.capsule
+        _native.core().hash_grid_backward(
+            layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device)
+        )
+        ctx.save_for_backward(dy, x, table)
+        ctx.layout = layout
+        return dx, dtable
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, ddx, ddtable):
+        dy, x, table = ctx.saved_tensors
+        need_dy, need_x, need_table = ctx.needs_input_grad[:3]
+        if ddx is None and ddtable is None:
+            return None, None, None, None, None, None
+        ddx = None if ddx is None else ddx.contiguous()
+        ddtable = None if ddtable is None else ddtable.contiguous()
+        ddy = torch.empty_like(dy) if need_dy else None
+        gx = torch.empty_like(x) if need_x else None
+        gtable = torch.zeros_like(table) if need_table and ddx is not None else None
+        c = _native.capsule
+        _native.core().hash_grid_backward_backward(
+            ctx.layout, c(x), c(table), c(dy), c(ddx), c(ddtable), c(ddy), c(gx), c(gtable),
+            _native.stream_of(x.device),
+        )
+        return ddy, gx, gtable, None, None, None
+
+
+class HashGrid(Encoding):
+    """Multiresolution hash-grid encoding as an ``nn.Module``.
+
+    ``forward(x)`` maps ``(N, n_input_dims)`` float32 positions in ``[0, 1]`` to
+    ``(N, n_levels * n_features_per_level)`` features; see :func:`hash_grid_encode`. Parameters
+    are a float32 table ``(n_entries, n_features_per_level)`` initialised uniformly in +-1e-4.
+    """
+
+    def __init__(
+        self,
+        n_input_dims: int = 3,
+        n_levels: int = 16,
+        n_features_per_level: int = 2,
+        log2_hashmap_size: int = 19,
+        base_resolution: int = 16,
+        per_level_scale: float = 1.5,
+        interpolation: str = "linear",
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = HashGridConfig(
+            n_input_dims, n_levels, n_features_per_level, log2_hashmap_size,
+            base_resolution, per_level_scale, interpolation,
+        )
+        self.n_input_dims = n_input_dims
+        self.n_output_dims = self.config.n_output_dims
+        table = torch.empty(self.config.n_entries, n_features_per_level, device=device, dtype=torch.float32)
+        self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return hash_grid_encode(x, self.params, self.config)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (
+            f"n_input_dims={c.n_input_dims}, n_levels={c.n_levels}, F={c.n_features_per_level}, "
+            f"T=2^{c.log2_hashmap_size}, base={c.base_resolution}, scale={c.per_level_scale}, "
+            f"interpolation={c.interpolation!r}, params={c.n_params}"
+        )

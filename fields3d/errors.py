@@ -1,0 +1,25 @@
+"""The fields3d exception family.
+
+Every error fields3d raises on purpose derives from :class:`FieldsError`. Messages name the
+argument, what was expected, what was given, and what to do about it; tests assert them exactly.
+"""
+
+
+class FieldsError(Exception):
+    """Base class of every error fields3d raises on purpose."""
+
+
+class InputError(FieldsError, ValueError):
+    """An argument has the wrong dtype, device, shape, value or content."""
+
+
+class BackendUnavailable(FieldsError, RuntimeError):
+    """The compiled core, or the CUDA part of it, is not available in this installation."""
+
+
+class ModelNotFound(FieldsError, FileNotFoundError):
+    """A model, checkpoint or data path does not exist."""
+
+
+class CheckpointError(FieldsError):
+    """A checkpoint is corrupt or does not match the model it is loaded into."""
