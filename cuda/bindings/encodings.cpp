@@ -43,6 +43,7 @@ Layout make_layout(int n_dims, int n_features, const std::string& interpolation,
   for (size_t l = 0; l < levels; ++l) {
     if (!(scales[l] > 0.0) || scales[l] > 4294967295.0) fail("level scales must be positive and below 2^32");
     if (sizes[l] < 1) fail("level sizes must be at least 1");
+    if (hashed[l] && (sizes[l] & (sizes[l] - 1)) != 0) fail("hashed levels must hold a power-of-two number of rows");
     L.scale[l] = scales[l];
     L.resolution[l] = resolutions[l];
     L.size[l] = sizes[l];

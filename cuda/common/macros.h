@@ -9,6 +9,17 @@
 #define F3D_HD
 #endif
 
+// Fully unroll a loop with a compile-time trip count (corners of a cell, features).
+#if defined(__CUDA_ARCH__)
+#define F3D_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__clang__)
+#define F3D_UNROLL _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define F3D_UNROLL _Pragma("unroll")
+#else
+#define F3D_UNROLL
+#endif
+
 namespace f3d {
 
 F3D_HD inline float floor_(float v) { return floorf(v); }

@@ -28,7 +28,9 @@ template <int D, int F>
 __global__ void k_backward_x(Args<float> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.n_points) return;
-  backward_x_one<D, F>(a, i);
+  float g[D] = {};
+  for (int l = 0; l < a.layout.n_levels; ++l) backward_x_level<D, F>(a, i, l, g);
+  for (int d = 0; d < D; ++d) a.dx[i * D + d] = g[d];
 }
 
 template <int D, int F>
@@ -43,7 +45,10 @@ template <int D, int F>
 __global__ void k_backward_backward_point(Args<float> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.n_points) return;
-  backward_backward_point_one<D, F>(a, i);
+  float g[D] = {};
+  for (int l = 0; l < a.layout.n_levels; ++l) backward_backward_level<D, F>(a, i, l, g);
+  if (a.dx)
+    for (int d = 0; d < D; ++d) a.dx[i * D + d] = g[d];
 }
 
 template <int D, int F>

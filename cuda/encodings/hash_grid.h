@@ -56,13 +56,16 @@ struct Args {
   T* ddy = nullptr;            // (N, L*F)
 };
 
-// The cell a point falls in at one level, with per-axis interpolation weights and derivatives.
+// The cell a point falls in at one level. Per axis and side (0 = lower vertex, 1 = upper): the
+// vertex's share of the table index (its coordinate times the prime or the stride), and its
+// interpolation factor with first and second derivatives w.r.t. x. A corner's index and weight
+// combine one side per axis, so the per-corner work is a few selects.
 template <int D, typename T>
 struct Cell {
-  uint32_t base[D];
-  T s[D];    // weight of the upper corner along each axis
-  T ds[D];   // d s / d x (zero along clamped axes)
-  T dds[D];  // d^2 s / d x^2
+  uint32_t part[2][D];
+  T w[2][D];    // 1 - s, s
+  T dw[2][D];   // d w / d x (zero along clamped axes)
+  T ddw[2][D];  // d^2 w / d x^2
 };
 
 template <int D, typename T>
@@ -74,7 +77,9 @@ F3D_HD inline bool has_nan(const T* x) {
 
 template <int D, typename T>
 F3D_HD inline void make_cell(const Layout& L, int level, const T* x, Cell<D, T>& c) {
+  const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
   const T scale = static_cast<T>(L.scale[level]);
+  uint32_t stride = 1;
   for (int d = 0; d < D; ++d) {
     T xi = x[d];
     const T chain = (xi >= T(0) && xi <= T(1)) ? scale : T(0);
@@ -82,44 +87,53 @@ F3D_HD inline void make_cell(const Layout& L, int level, const T* x, Cell<D, T>&
     const T pos = xi * scale + T(0.5);
     const T fl = floor_(pos);
     const T f = pos - fl;
-    c.base[d] = static_cast<uint32_t>(fl);
+    const uint32_t base = static_cast<uint32_t>(fl);
+    const uint32_t mult = L.hashed[level] ? primes[d] : stride;
+    c.part[0][d] = base * mult;
+    c.part[1][d] = (base + 1u) * mult;
+    stride *= L.resolution[level];
+    T s, ds, dds;
     if (L.interp == Interp::Smoothstep) {
-      c.s[d] = f * f * (T(3) - T(2) * f);
-      c.ds[d] = T(6) * f * (T(1) - f) * chain;
-      c.dds[d] = (T(6) - T(12) * f) * chain * chain;
+      s = f * f * (T(3) - T(2) * f);
+      ds = T(6) * f * (T(1) - f) * chain;
+      dds = (T(6) - T(12) * f) * chain * chain;
     } else {
-      c.s[d] = f;
-      c.ds[d] = chain;
-      c.dds[d] = T(0);
+      s = f;
+      ds = chain;
+      dds = T(0);
     }
+    c.w[0][d] = T(1) - s;
+    c.w[1][d] = s;
+    c.dw[0][d] = -ds;
+    c.dw[1][d] = ds;
+    c.ddw[0][d] = -dds;
+    c.ddw[1][d] = dds;
   }
 }
 
 // Row of the table holding corner `corner` (bit d set = upper along axis d) of the cell.
 template <int D, typename T>
 F3D_HD inline int64_t corner_row(const Layout& L, int level, const Cell<D, T>& c, uint32_t corner) {
-  const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
   uint32_t index = 0;
+  const uint32_t size = L.size[level];
   if (L.hashed[level]) {
-    for (int d = 0; d < D; ++d) index ^= (c.base[d] + ((corner >> d) & 1u)) * primes[d];
+    for (int d = 0; d < D; ++d) index ^= c.part[(corner >> d) & 1u][d];
+    index &= size - 1u;  // hashed levels hold 2^k rows
   } else {
-    uint32_t stride = 1;
-    for (int d = 0; d < D; ++d) {
-      index += (c.base[d] + ((corner >> d) & 1u)) * stride;
-      stride *= L.resolution[level];
-    }
+    for (int d = 0; d < D; ++d) index += c.part[(corner >> d) & 1u][d];
+    if (index >= size) index %= size;  // only at the far face
   }
-  return L.offset[level] + static_cast<int64_t>(index % L.size[level]);
+  return L.offset[level] + static_cast<int64_t>(index);
 }
 
 // Per-axis factors of a corner's weight: lin[d] = s or 1-s, dlin = d lin/dx, ddlin = d2 lin/dx2.
 template <int D, typename T>
 F3D_HD inline void corner_factors(const Cell<D, T>& c, uint32_t corner, T lin[D], T dlin[D], T ddlin[D]) {
   for (int d = 0; d < D; ++d) {
-    const bool up = (corner >> d) & 1u;
-    lin[d] = up ? c.s[d] : T(1) - c.s[d];
-    dlin[d] = up ? c.ds[d] : -c.ds[d];
-    ddlin[d] = up ? c.dds[d] : -c.dds[d];
+    const uint32_t side = (corner >> d) & 1u;
+    lin[d] = c.w[side][d];
+    dlin[d] = c.dw[side][d];
+    ddlin[d] = c.ddw[side][d];
   }
 }
 
@@ -165,6 +179,7 @@ F3D_HD inline void forward_one(const Args<T>& a, int64_t i, int level) {
   make_cell<D>(L, level, x, c);
   T acc[F];
   for (int f = 0; f < F; ++f) acc[f] = T(0);
+  F3D_UNROLL
   for (uint32_t corner = 0; corner < (1u << D); ++corner) {
     T lin[D], dlin[D], ddlin[D];
     corner_factors<D>(c, corner, lin, dlin, ddlin);
@@ -175,30 +190,26 @@ F3D_HD inline void forward_one(const Args<T>& a, int64_t i, int level) {
   for (int f = 0; f < F; ++f) y[f] = acc[f];
 }
 
-// ---- backward to positions: dx[i] = sum over levels and corners ------------------------------
+// ---- backward to positions: g[0..D) += this level's part of dL/dx[i] --------------------------
+// (The launchers sum the levels: CPU level by level over a chunk of points, CUDA per point.)
 template <int D, int F, typename T>
-F3D_HD inline void backward_x_one(const Args<T>& a, int64_t i) {
+F3D_HD inline void backward_x_level(const Args<T>& a, int64_t i, int level, T* g) {
   const Layout& L = a.layout;
   const T* x = a.x + i * D;
-  T g[D];
-  for (int d = 0; d < D; ++d) g[d] = T(0);
-  if (!has_nan<D>(x)) {
-    for (int level = 0; level < L.n_levels; ++level) {
-      const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
-      Cell<D, T> c;
-      make_cell<D>(L, level, x, c);
-      for (uint32_t corner = 0; corner < (1u << D); ++corner) {
-        T lin[D], dlin[D], ddlin[D], dw[D];
-        corner_factors<D>(c, corner, lin, dlin, ddlin);
-        weight_grad<D>(lin, dlin, dw);
-        const T* e = a.table + corner_row<D>(L, level, c, corner) * F;
-        T dot = T(0);
-        for (int f = 0; f < F; ++f) dot += dy[f] * e[f];
-        for (int d = 0; d < D; ++d) g[d] += dot * dw[d];
-      }
-    }
+  if (has_nan<D>(x)) return;
+  const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+  Cell<D, T> c;
+  make_cell<D>(L, level, x, c);
+  F3D_UNROLL
+  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
+    T lin[D], dlin[D], ddlin[D], dw[D];
+    corner_factors<D>(c, corner, lin, dlin, ddlin);
+    weight_grad<D>(lin, dlin, dw);
+    const T* e = a.table + corner_row<D>(L, level, c, corner) * F;
+    T dot = T(0);
+    for (int f = 0; f < F; ++f) dot += dy[f] * e[f];
+    for (int d = 0; d < D; ++d) g[d] += dot * dw[d];
   }
-  for (int d = 0; d < D; ++d) a.dx[i * D + d] = g[d];
 }
 
 // ---- backward to the table: dtable[row] += w * dy (Add: plain on CPU, atomic on CUDA) ---------
@@ -210,6 +221,7 @@ F3D_HD inline void backward_table_one(const Args<T>& a, int64_t i, int level, Ad
   const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
   Cell<D, T> c;
   make_cell<D>(L, level, x, c);
+  F3D_UNROLL
   for (uint32_t corner = 0; corner < (1u << D); ++corner) {
     T lin[D], dlin[D], ddlin[D];
     corner_factors<D>(c, corner, lin, dlin, ddlin);
@@ -219,28 +231,25 @@ F3D_HD inline void backward_table_one(const Args<T>& a, int64_t i, int level, Ad
   }
 }
 
-// ---- double backward, per point: ddy[i] and the position gradient dx[i] ----------------------
+// ---- double backward, per point and level: ddy[i, level] and gx[0..D) += the position part ----
 // With u = ddx[i] (gradient w.r.t. the backward's dx) and V = ddtable (w.r.t. its dtable):
 //   ddy[f]  = sum_c T[c,f] (u . dw_c) + w_c V[c,f]
-//   dx[k]   = sum_c (dy . T[c]) (sum_d u_d d2w_c/dx_d dx_k) + (dy . V[c]) dw_c/dx_k
+//   gx[k]  += sum_c (dy . T[c]) (sum_d u_d d2w_c/dx_d dx_k) + (dy . V[c]) dw_c/dx_k
 template <int D, int F, typename T>
-F3D_HD inline void backward_backward_point_one(const Args<T>& a, int64_t i) {
+F3D_HD inline void backward_backward_level(const Args<T>& a, int64_t i, int level, T* gx) {
   const Layout& L = a.layout;
   const T* x = a.x + i * D;
-  const int64_t row = i * (int64_t(L.n_levels) * F);
-  const bool nan = has_nan<D>(x);
-  T u[D], gx[D];
-  for (int d = 0; d < D; ++d) {
-    u[d] = a.ddx ? a.ddx[i * D + d] : T(0);
-    gx[d] = T(0);
-  }
-  for (int level = 0; level < L.n_levels; ++level) {
-    const T* dy = a.dy + row + int64_t(level) * F;
-    T ddy[F];
-    for (int f = 0; f < F; ++f) ddy[f] = T(0);
+  const int64_t at = i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+  const T* dy = a.dy + at;
+  T ddy[F];
+  for (int f = 0; f < F; ++f) ddy[f] = T(0);
+  if (!has_nan<D>(x)) {
+    T u[D];
+    for (int d = 0; d < D; ++d) u[d] = a.ddx ? a.ddx[i * D + d] : T(0);
     Cell<D, T> c;
-    if (!nan) make_cell<D>(L, level, x, c);
-    for (uint32_t corner = 0; !nan && corner < (1u << D); ++corner) {
+    make_cell<D>(L, level, x, c);
+    F3D_UNROLL
+    for (uint32_t corner = 0; corner < (1u << D); ++corner) {
       T lin[D], dlin[D], ddlin[D], dw[D], hess[D];
       corner_factors<D>(c, corner, lin, dlin, ddlin);
       weight_grad<D>(lin, dlin, dw);
@@ -267,11 +276,22 @@ F3D_HD inline void backward_backward_point_one(const Args<T>& a, int64_t i) {
         for (int k = 0; k < D; ++k) gx[k] += dot * dw[k];
       }
     }
-    if (a.ddy)
-      for (int f = 0; f < F; ++f) a.ddy[row + int64_t(level) * F + f] = ddy[f];
   }
-  if (a.dx)
-    for (int d = 0; d < D; ++d) a.dx[i * D + d] = gx[d];
+  if (a.ddy)
+    for (int f = 0; f < F; ++f) a.ddy[at + f] = ddy[f];
+}
+
+// The table rows of point i's cell corners at `level` (the CPU launcher prefetches them).
+template <int D, typename T>
+F3D_HD inline void corner_rows(const Args<T>& a, int64_t i, int level, int64_t rows[1 << D]) {
+  const T* x = a.x + i * D;
+  if (has_nan<D>(x)) {
+    for (uint32_t corner = 0; corner < (1u << D); ++corner) rows[corner] = 0;
+    return;
+  }
+  Cell<D, T> c;
+  make_cell<D>(a.layout, level, x, c);
+  for (uint32_t corner = 0; corner < (1u << D); ++corner) rows[corner] = corner_row<D>(a.layout, level, c, corner);
 }
 
 // ---- double backward, table part: dtable[c] += dy (u . dw_c) ----------------------------------
@@ -285,6 +305,7 @@ F3D_HD inline void backward_backward_table_one(const Args<T>& a, int64_t i, int 
   for (int d = 0; d < D; ++d) u[d] = a.ddx[i * D + d];
   Cell<D, T> c;
   make_cell<D>(L, level, x, c);
+  F3D_UNROLL
   for (uint32_t corner = 0; corner < (1u << D); ++corner) {
     T lin[D], dlin[D], ddlin[D], dw[D];
     corner_factors<D>(c, corner, lin, dlin, ddlin);
