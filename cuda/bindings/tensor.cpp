@@ -30,6 +30,8 @@ namespace {
 
 bool is_contiguous(const DLTensor& t) {
   if (t.strides == nullptr) return true;
+  for (int d = 0; d < t.ndim; ++d)
+    if (t.shape[d] == 0) return true;  // empty: strides are meaningless
   int64_t expected = 1;
   for (int d = t.ndim - 1; d >= 0; --d) {
     if (t.shape[d] != 1 && t.strides[d] != expected) return false;
