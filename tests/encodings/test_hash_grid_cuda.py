@@ -55,6 +55,7 @@ def test_cuda_runs_on_the_current_stream():
     x = torch.rand(1 << 18, 3, device="cuda")
     expected = grid(x)
     stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
         y = grid(x)
     stream.synchronize()

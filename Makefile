@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv and install
+# everything they need, so a fresh machine needs only Python 3.10+, a C++17 compiler and CMake.
+PYTHON ?= python3
+# torch first, pinned: on the project's machines this takes a CPU wheel that lies on disk, while an
+# unpinned torch would pull a multi-GB CUDA build. fields3d itself asks for a range.
+TORCH_SPEC ?= torch==2.13.0
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fields3d-installed
+CORE_SOURCES := $(shell find cuda -type f) CMakeLists.txt pyproject.toml
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) $(CORE_SOURCES)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/fields3d fit-image assets/images/astronaut.png -o out/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/hash_grid.py
+
+clean:
+	rm -rf build out .pytest_cache
