@@ -10,7 +10,7 @@
 #endif
 
 // Fully unroll a loop with a compile-time trip count (corners of a cell, features).
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)
 #define F3D_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__) && !defined(__clang__)
 #define F3D_UNROLL _Pragma("GCC unroll 16")

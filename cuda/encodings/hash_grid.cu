@@ -1,6 +1,7 @@
 // CUDA launchers for the hash-grid kernels: thin __global__ wrappers around the per-element
 // functions in hash_grid.h. One thread per (point, level) where the work is per level (threads
-// of a warp write neighbouring output rows); table gradients use atomicAdd.
+// of a warp write neighbouring output rows), one per point where levels are summed; table
+// gradients use atomicAdd.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -12,12 +13,26 @@ namespace f3d {
 namespace hashgrid {
 namespace {
 
+static_assert(sizeof(Args<float>) % 8 == 0, "Args is copied to shared memory in 8-byte words");
+
 struct AtomicAdd {
   __device__ void operator()(float* p, float v) const { atomicAdd(p, v); }
 };
 
+// Threads of a warp work on different levels, and indexing the per-level arrays of a kernel
+// parameter with a varying index serialises (constant cache) or spills to local memory. So each
+// block first copies the arguments to shared memory, where such reads are cheap.
+__device__ const Args<float>& shared_args(const Args<float>& a) {
+  __shared__ uint64_t words[sizeof(Args<float>) / 8];
+  const uint64_t* src = reinterpret_cast<const uint64_t*>(&a);
+  for (unsigned k = threadIdx.x; k < sizeof(Args<float>) / 8; k += blockDim.x) words[k] = src[k];
+  __syncthreads();
+  return *reinterpret_cast<const Args<float>*>(words);
+}
+
 template <int D, int F>
-__global__ void k_forward(Args<float> a) {
+__global__ void k_forward(Args<float> args) {
+  const Args<float>& a = shared_args(args);
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int L = a.layout.n_levels;
   if (t >= a.n_points * L) return;
@@ -25,7 +40,8 @@ __global__ void k_forward(Args<float> a) {
 }
 
 template <int D, int F>
-__global__ void k_backward_x(Args<float> a) {
+__global__ void k_backward_x(Args<float> args) {
+  const Args<float>& a = shared_args(args);
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.n_points) return;
   float g[D] = {};
@@ -34,7 +50,8 @@ __global__ void k_backward_x(Args<float> a) {
 }
 
 template <int D, int F>
-__global__ void k_backward_table(Args<float> a) {
+__global__ void k_backward_table(Args<float> args) {
+  const Args<float>& a = shared_args(args);
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int L = a.layout.n_levels;
   if (t >= a.n_points * L) return;
@@ -42,7 +59,8 @@ __global__ void k_backward_table(Args<float> a) {
 }
 
 template <int D, int F>
-__global__ void k_backward_backward_point(Args<float> a) {
+__global__ void k_backward_backward_point(Args<float> args) {
+  const Args<float>& a = shared_args(args);
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.n_points) return;
   float g[D] = {};
@@ -52,7 +70,8 @@ __global__ void k_backward_backward_point(Args<float> a) {
 }
 
 template <int D, int F>
-__global__ void k_backward_backward_table(Args<float> a) {
+__global__ void k_backward_backward_table(Args<float> args) {
+  const Args<float>& a = shared_args(args);
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int L = a.layout.n_levels;
   if (t >= a.n_points * L) return;
