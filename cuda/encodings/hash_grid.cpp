@@ -16,32 +16,18 @@ struct PlainAdd {
   void operator()(T* p, T v) const { *p += v; }
 };
 
-// Points per chunk: a chunk runs level by level over its points, so that one level's table
-// stays in cache while the chunk is worked through.
+// Points per parallel chunk, and per block inside a chunk: a block runs level by level over its
+// points, so its positions and output rows stay in L1/L2 while one level's rows are looked up.
 constexpr int64_t kGrain = 1024;
-// Rows are fetched this many points ahead: lookups are random, and the latency of a miss, not
-// arithmetic, bounds these kernels on the CPU.
-constexpr int64_t kAhead = 8;
+constexpr int64_t kBlock = 256;
 
-template <int D, typename T>
-inline void prefetch(const Args<T>& a, int64_t i, int level, const T* base, int F, bool write) {
-  int64_t rows[1 << D];
-  corner_rows<D>(a, i, level, rows);
-  for (int c = 0; c < (1 << D); ++c) {
-    if (write) __builtin_prefetch(base + rows[c] * F, 1);
-    else __builtin_prefetch(base + rows[c] * F, 0);
-  }
-}
-
-// Calls body(i, level) for every point in [b, e), level-major, prefetching table rows ahead.
-template <int D, typename T, typename Body>
-inline void levels_then_points(const Args<T>& a, int64_t b, int64_t e, int level_begin, int level_end,
-                               const T* base, int F, bool write, Body&& body) {
-  for (int l = level_begin; l < level_end; ++l) {
-    for (int64_t i = b; i < e; ++i) {
-      if (i + kAhead < e) prefetch<D>(a, i + kAhead, l, base, F, write);
-      body(i, l);
-    }
+// Calls body(i, level) for i in [b, e) and levels [l0, l1), level-major within blocks of points.
+template <typename Body>
+inline void blocked(int64_t b, int64_t e, int l0, int l1, Body&& body) {
+  for (int64_t bb = b; bb < e; bb += kBlock) {
+    const int64_t be = std::min(e, bb + kBlock);
+    for (int l = l0; l < l1; ++l)
+      for (int64_t i = bb; i < be; ++i) body(i, l);
   }
 }
 
@@ -55,35 +41,32 @@ void run(Op op, const Args<T>& a) {
   switch (op) {
     case Op::Forward:
       parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-        levels_then_points<D>(a, b, e, 0, levels, a.table, F, false,
-                              [&](int64_t i, int l) { forward_one<D, F>(a, i, l); });
+        blocked(b, e, 0, levels, [&](int64_t i, int l) { forward_one<D, F>(a, i, l); });
       });
       break;
     case Op::BackwardX:
       parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
         zero_rows(a.dx, b, e, D);
-        levels_then_points<D>(a, b, e, 0, levels, a.table, F, false,
-                              [&](int64_t i, int l) { backward_x_level<D, F>(a, i, l, a.dx + i * D); });
+        blocked(b, e, 0, levels, [&](int64_t i, int l) { backward_x_level<D, F>(a, i, l, a.dx + i * D); });
       });
       break;
     case Op::BackwardTable:
       parallel_for(levels, 1, [&](int64_t b, int64_t e) {
-        levels_then_points<D>(a, 0, n, int(b), int(e), a.dtable, F, true,
-                              [&](int64_t i, int l) { backward_table_one<D, F>(a, i, l, PlainAdd{}); });
+        blocked(0, n, int(b), int(e), [&](int64_t i, int l) { backward_table_one<D, F>(a, i, l, PlainAdd{}); });
       });
       break;
     case Op::BackwardBackwardPoint:
       parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
         T scratch[D];
         if (a.dx) zero_rows(a.dx, b, e, D);
-        levels_then_points<D>(a, b, e, 0, levels, a.table, F, false, [&](int64_t i, int l) {
+        blocked(b, e, 0, levels, [&](int64_t i, int l) {
           backward_backward_level<D, F>(a, i, l, a.dx ? a.dx + i * D : scratch);
         });
       });
       break;
     case Op::BackwardBackwardTable:
       parallel_for(levels, 1, [&](int64_t b, int64_t e) {
-        levels_then_points<D>(a, 0, n, int(b), int(e), a.dtable, F, true, [&](int64_t i, int l) {
+        blocked(0, n, int(b), int(e), [&](int64_t i, int l) {
           backward_backward_table_one<D, F>(a, i, l, PlainAdd{});
         });
       });

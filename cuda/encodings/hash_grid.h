@@ -281,19 +281,6 @@ F3D_HD inline void backward_backward_level(const Args<T>& a, int64_t i, int leve
     for (int f = 0; f < F; ++f) a.ddy[at + f] = ddy[f];
 }
 
-// The table rows of point i's cell corners at `level` (the CPU launcher prefetches them).
-template <int D, typename T>
-F3D_HD inline void corner_rows(const Args<T>& a, int64_t i, int level, int64_t rows[1 << D]) {
-  const T* x = a.x + i * D;
-  if (has_nan<D>(x)) {
-    for (uint32_t corner = 0; corner < (1u << D); ++corner) rows[corner] = 0;
-    return;
-  }
-  Cell<D, T> c;
-  make_cell<D>(a.layout, level, x, c);
-  for (uint32_t corner = 0; corner < (1u << D); ++corner) rows[corner] = corner_row<D>(a.layout, level, c, corner);
-}
-
 // ---- double backward, table part: dtable[c] += dy (u . dw_c) ----------------------------------
 template <int D, int F, typename T, typename Add>
 F3D_HD inline void backward_backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
