@@ -1,0 +1,102 @@
+"""A 2D field ``uv -> colour``: a hash grid followed by an MLP with a sigmoid output.
+
+Image coordinates: ``uv[:, 0] = u`` runs along the width (columns, left to right) and
+``uv[:, 1] = v`` along the height (rows, top to bottom), both in ``[0, 1]``; pixel ``(row, col)``
+of an ``H x W`` image has its centre at ``u = (col + 0.5) / W``, ``v = (row + 0.5) / H``. This is
+``torch.nn.functional.grid_sample``'s convention with ``align_corners=False`` (after ``2 uv - 1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+from torch import nn
+
+from ..encodings import HashGrid, HashGridConfig
+from ..errors import InputError
+from .mlp import MLP
+
+
+def _check_positive(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def pixel_centres(
+    height: int, width: int, start: int = 0, stop: int | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """``uv`` of pixel centres in row-major order, pixels ``start:stop`` of ``height * width``.
+
+    Returns ``(stop - start, 2)`` float32 on ``device`` (see the module docstring for the layout).
+    """
+    stop = height * width if stop is None else stop
+    index = torch.arange(start, stop, device=device)
+    u = (index % width).to(torch.float32).add_(0.5).div_(width)
+    v = torch.div(index, width, rounding_mode="floor").to(torch.float32).add_(0.5).div_(height)
+    return torch.stack((u, v), dim=1)
+
+
+class ImageField(nn.Module):
+    """An image as a neural field: ``HashGrid(**asdict(encoding_config))`` then an MLP.
+
+    Args:
+        encoding_config: the hash grid's settings; ``n_input_dims`` must be 2.
+        n_channels: colour channels out (3 for RGB).
+        n_hidden, n_hidden_layers: the MLP's width and depth (see :class:`MLP`).
+        device: where the parameters live (``.to(device)`` moves them later).
+
+    ``forward(uv)``: ``(N, 2)`` float32 in ``[0, 1]`` -> ``(N, n_channels)`` float32 in ``(0, 1)``.
+    """
+
+    def __init__(
+        self,
+        encoding_config: HashGridConfig,
+        n_channels: int = 3,
+        n_hidden: int = 64,
+        n_hidden_layers: int = 2,
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(encoding_config, HashGridConfig):
+            raise InputError(f"encoding_config must be a HashGridConfig, got {type(encoding_config).__name__}")
+        if encoding_config.n_input_dims != 2:
+            raise InputError(
+                f"an ImageField's encoding_config must have n_input_dims=2, got {encoding_config.n_input_dims}"
+            )
+        _check_positive("n_channels", n_channels)
+        self.n_channels = n_channels
+        self.encoding = HashGrid(**asdict(encoding_config), device=device)
+        self.mlp = MLP(
+            self.encoding.n_output_dims, n_channels, n_hidden, n_hidden_layers, output_activation="sigmoid"
+        ).to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoding.params.device
+
+    def forward(self, uv: torch.Tensor) -> torch.Tensor:
+        if not isinstance(uv, torch.Tensor):
+            raise InputError(f"uv must be float32 of shape (N, 2), got {type(uv).__name__}")
+        if uv.dtype != torch.float32 or uv.dim() != 2 or uv.shape[1] != 2:
+            shape = "(" + ", ".join(str(s) for s in uv.shape) + ")"
+            raise InputError(f"uv must be float32 of shape (N, 2), got {str(uv.dtype).removeprefix('torch.')} {shape}")
+        return self.mlp(self.encoding(uv))
+
+    @torch.no_grad()
+    def render(self, height: int, width: int, chunk: int = 2**16) -> torch.Tensor:
+        """Evaluate the field on the pixel centres of an ``height x width`` image, ``chunk`` pixels at a time.
+
+        Returns ``(height, width, n_channels)`` float32 in ``[0, 1]`` on the field's device,
+        without gradients.
+        """
+        _check_positive("height", height)
+        _check_positive("width", width)
+        _check_positive("chunk", chunk)
+        n = height * width
+        out = torch.empty(n, self.n_channels, device=self.device)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            out[start:stop] = self(pixel_centres(height, width, start, stop, self.device))
+        return out.view(height, width, self.n_channels)

@@ -1,0 +1,65 @@
+"""A plain multilayer perceptron of ``torch.nn.Linear`` layers (tiny-cuda-nn's layer counting)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
+OUTPUT_ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid}
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+class MLP(nn.Module):
+    """``n_input -> [n_hidden] * n_hidden_layers -> n_output``, activation after each hidden layer.
+
+    ``n_hidden_layers`` counts hidden layers as tiny-cuda-nn does: 2 hidden layers are 3 Linear
+    layers; 0 is a single Linear layer from input to output.
+
+    Args:
+        n_input, n_output: feature sizes in and out (>= 1).
+        n_hidden: width of each hidden layer (>= 1).
+        n_hidden_layers: number of hidden layers (>= 0).
+        activation: ``"relu"``, ``"silu"`` or ``"softplus"``, after each hidden layer.
+        output_activation: ``None`` (linear output) or ``"sigmoid"`` (outputs in ``(0, 1)``).
+
+    ``forward(x)``: ``(N, n_input)`` float -> ``(N, n_output)`` of the same dtype.
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        n_output: int,
+        n_hidden: int = 64,
+        n_hidden_layers: int = 2,
+        activation: str = "relu",
+        output_activation: str | None = None,
+    ) -> None:
+        super().__init__()
+        _check_int("n_input", n_input, 1)
+        _check_int("n_output", n_output, 1)
+        _check_int("n_hidden", n_hidden, 1)
+        _check_int("n_hidden_layers", n_hidden_layers, 0)
+        if activation not in ACTIVATIONS:
+            raise InputError(f"activation must be 'relu', 'silu' or 'softplus', got {activation!r}")
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise InputError(f"output_activation must be None or 'sigmoid', got {output_activation!r}")
+        self.n_input, self.n_output = n_input, n_output
+        widths = [n_input] + [n_hidden] * n_hidden_layers
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(w_in, w_out), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(widths[-1], n_output), OUTPUT_ACTIVATIONS[output_activation]()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.n_input:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise InputError(f"MLP input must have shape (N, {self.n_input}), got {got}")
+        return self.layers(x)

@@ -1,0 +1,81 @@
+"""Helpers the pipelines share: device choice, reading images, writing outputs atomically."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .. import _native
+from ..errors import BackendUnavailable, InputError, ModelNotFound
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> cuda when torch sees a GPU and the core was built with CUDA, else cpu.
+
+    ``"cuda"`` raises BackendUnavailable (with the fix) when either half is missing.
+    """
+    if name not in DEVICES:
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "auto":
+        usable = torch.cuda.is_available() and _native.core().build_info()["cuda"]
+        return torch.device("cuda" if usable else "cpu")
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(
+            f"device 'cuda' was requested but torch {torch.__version__} sees no CUDA device; "
+            "install a CUDA build of torch on a machine with a GPU, or use device 'cpu' or 'auto'"
+        )
+    device = torch.device("cuda")
+    _native.check_device(device)
+    return device
+
+
+def load_image(path: str | os.PathLike) -> torch.Tensor:
+    """Read an image file as ``(H, W, 3)`` float32 RGB in ``[0, 1]`` (alpha dropped, grey repeated)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelNotFound(f"image not found: {path}; pass the path of a PNG or JPEG file")
+    try:
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise InputError(f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(f"cannot read image {path}: {exc}; pass a PNG or JPEG file") from exc
+    return torch.from_numpy(rgb.copy()).to(torch.float32).div_(255.0)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, obj) -> Path:
+    return write_atomic(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+
+
+def write_png(path: Path, image: torch.Tensor) -> Path:
+    """Write ``(H, W, C)`` float in ``[0, 1]`` (clamped, rounded to 8 bits) as a PNG."""
+    pixels = image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(buffer, format="PNG")
+    return write_atomic(path, buffer.getvalue())
