@@ -16,19 +16,27 @@ struct PlainAdd {
   void operator()(T* p, T v) const { *p += v; }
 };
 
-// Points per parallel chunk, and per block inside a chunk: a block runs level by level over its
-// points, so its positions and output rows stay in L1/L2 while one level's rows are looked up.
-constexpr int64_t kGrain = 1024;
-constexpr int64_t kBlock = 256;
+// Points are split into one contiguous range per thread, and each range is walked level by
+// level: consecutive lookups then share one level's table, which is what keeps the coarse levels
+// in cache. (Measured, 2^18 points, default L16 F2 T=2^19, 2 threads: forward 56 ms with a
+// range per thread; smaller chunks were slower. Software prefetching of rows a few points ahead
+// made no measurable difference and was dropped.)
+constexpr int64_t kMinRange = 1024;
 
-// Calls body(i, level) for i in [b, e) and levels [l0, l1), level-major within blocks of points.
 template <typename Body>
-inline void blocked(int64_t b, int64_t e, int l0, int l1, Body&& body) {
-  for (int64_t bb = b; bb < e; bb += kBlock) {
-    const int64_t be = std::min(e, bb + kBlock);
-    for (int l = l0; l < l1; ++l)
-      for (int64_t i = bb; i < be; ++i) body(i, l);
-  }
+inline void per_thread_ranges(int64_t n, Body&& body) {
+  const int64_t range = std::max<int64_t>(kMinRange, (n + num_threads() - 1) / num_threads());
+  const int64_t ranges = (n + range - 1) / range;
+  parallel_for(ranges, 1, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) body(r * range, std::min(n, (r + 1) * range));
+  });
+}
+
+// Calls body(i, level) for i in [b, e) and levels [l0, l1), level-major.
+template <typename Body>
+inline void levels_then_points(int64_t b, int64_t e, int l0, int l1, Body&& body) {
+  for (int l = l0; l < l1; ++l)
+    for (int64_t i = b; i < e; ++i) body(i, l);
 }
 
 template <int D, int F, typename T>
@@ -40,33 +48,33 @@ void run(Op op, const Args<T>& a) {
   };
   switch (op) {
     case Op::Forward:
-      parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-        blocked(b, e, 0, levels, [&](int64_t i, int l) { forward_one<D, F>(a, i, l); });
+      per_thread_ranges(n, [&](int64_t b, int64_t e) {
+        levels_then_points(b, e, 0, levels, [&](int64_t i, int l) { forward_one<D, F>(a, i, l); });
       });
       break;
     case Op::BackwardX:
-      parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      per_thread_ranges(n, [&](int64_t b, int64_t e) {
         zero_rows(a.dx, b, e, D);
-        blocked(b, e, 0, levels, [&](int64_t i, int l) { backward_x_level<D, F>(a, i, l, a.dx + i * D); });
+        levels_then_points(b, e, 0, levels, [&](int64_t i, int l) { backward_x_level<D, F>(a, i, l, a.dx + i * D); });
       });
       break;
     case Op::BackwardTable:
       parallel_for(levels, 1, [&](int64_t b, int64_t e) {
-        blocked(0, n, int(b), int(e), [&](int64_t i, int l) { backward_table_one<D, F>(a, i, l, PlainAdd{}); });
+        levels_then_points(0, n, int(b), int(e), [&](int64_t i, int l) { backward_table_one<D, F>(a, i, l, PlainAdd{}); });
       });
       break;
     case Op::BackwardBackwardPoint:
-      parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      per_thread_ranges(n, [&](int64_t b, int64_t e) {
         T scratch[D];
         if (a.dx) zero_rows(a.dx, b, e, D);
-        blocked(b, e, 0, levels, [&](int64_t i, int l) {
+        levels_then_points(b, e, 0, levels, [&](int64_t i, int l) {
           backward_backward_level<D, F>(a, i, l, a.dx ? a.dx + i * D : scratch);
         });
       });
       break;
     case Op::BackwardBackwardTable:
       parallel_for(levels, 1, [&](int64_t b, int64_t e) {
-        blocked(0, n, int(b), int(e), [&](int64_t i, int l) {
+        levels_then_points(0, n, int(b), int(e), [&](int64_t i, int l) {
           backward_backward_table_one<D, F>(a, i, l, PlainAdd{});
         });
       });
