@@ -164,8 +164,9 @@ void backward_backward(const Layout& L, py::handle x, py::handle table, py::hand
   c.ddy = maybe(L, c.x, ddy, "ddy", out_cols);
   c.dx = maybe(L, c.x, dx, "dx", L.n_dims);
   c.dtable = maybe(L, c.x, dtable, "dtable", -1);
+  if (c.dtable && !c.ddx) fail("dtable needs ddx (with ddx None the table gradient is zero: skip it)");
   if (c.ddy || c.dx) c.launch(Op::BackwardBackwardPoint, stream);
-  if (c.dtable && c.ddx) c.launch(Op::BackwardBackwardTable, stream);
+  if (c.dtable) c.launch(Op::BackwardBackwardTable, stream);
 }
 
 }  // namespace
@@ -183,11 +184,11 @@ void register_encodings(py::module_& m) {
         py::arg("stream") = 0, "y (N, L*F) = encoding of x (N, D) with table (n_entries, F).");
   m.def("hash_grid_backward", &backward, py::arg("layout"), py::arg("x"), py::arg("table"), py::arg("dy"),
         py::arg("dx"), py::arg("dtable"), py::arg("stream") = 0,
-        "Writes dx (N, D) and accumulates dtable (n_entries, F); either may be None.");
+        "Writes dx (N, D) and dtable (n_entries, F); either may be None.");
   m.def("hash_grid_backward_backward", &backward_backward, py::arg("layout"), py::arg("x"), py::arg("table"),
         py::arg("dy"), py::arg("ddx"), py::arg("ddtable"), py::arg("ddy"), py::arg("dx"), py::arg("dtable"),
         py::arg("stream") = 0,
-        "Gradients of the backward pass: writes ddy and dx, accumulates dtable; None skips an input/output.");
+        "Gradients of the backward pass: writes ddy, dx and dtable; None skips an input/output.");
 }
 
 }  // namespace bind

@@ -39,6 +39,15 @@ inline void levels_then_points(int64_t b, int64_t e, int l0, int l1, Body&& body
     for (int64_t i = b; i < e; ++i) body(i, l);
 }
 
+// The table gradient is owned level by level: the task that scatters into a level's rows zeroes
+// them first (no separate pass over the whole table, and the rows are warm when written).
+template <typename T>
+inline void zero_levels(const Args<T>& a, int l0, int l1) {
+  const Layout& L = a.layout;
+  for (int l = l0; l < l1; ++l)
+    std::fill(a.dtable + L.offset[l] * L.n_features, a.dtable + (L.offset[l] + L.size[l]) * L.n_features, T(0));
+}
+
 template <int D, int F, typename T>
 void run(Op op, const Args<T>& a) {
   const int64_t n = a.n_points;
@@ -60,6 +69,7 @@ void run(Op op, const Args<T>& a) {
       break;
     case Op::BackwardTable:
       parallel_for(levels, 1, [&](int64_t b, int64_t e) {
+        zero_levels(a, int(b), int(e));
         levels_then_points(0, n, int(b), int(e), [&](int64_t i, int l) { backward_table_one<D, F>(a, i, l, PlainAdd{}); });
       });
       break;
@@ -74,6 +84,7 @@ void run(Op op, const Args<T>& a) {
       break;
     case Op::BackwardBackwardTable:
       parallel_for(levels, 1, [&](int64_t b, int64_t e) {
+        zero_levels(a, int(b), int(e));
         levels_then_points(0, n, int(b), int(e), [&](int64_t i, int l) {
           backward_backward_table_one<D, F>(a, i, l, PlainAdd{});
         });

@@ -102,20 +102,37 @@ void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw std::runtime_error(std::string("hash grid CUDA ") + what + ": " + cudaGetErrorString(err));
 }
 
+// Makes `device` current for the guard's lifetime.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    changed_ = previous_ != device;
+  }
+  ~DeviceGuard() {
+    if (changed_) cudaSetDevice(previous_);
+  }
+
+ private:
+  int previous_ = 0;
+  bool changed_ = false;
+};
+
 }  // namespace
 
 void launch_cuda(Op op, const Args<float>& a, void* stream, int device) {
+  const DeviceGuard guard(device);
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (op == Op::BackwardTable || op == Op::BackwardBackwardTable)  // the table gradient is overwritten
+    check(cudaMemsetAsync(a.dtable, 0, size_t(a.layout.n_entries) * a.layout.n_features * sizeof(float), s),
+          "cudaMemsetAsync");
   if (a.n_points == 0) return;
-  int previous = 0;
-  check(cudaGetDevice(&previous), "cudaGetDevice");
-  if (previous != device) check(cudaSetDevice(device), "cudaSetDevice");
   const bool ok = dispatch_dims(a.layout.n_dims, a.layout.n_features, [&](auto dc, auto fc) {
-    run<decltype(dc)::value, decltype(fc)::value>(op, a, static_cast<cudaStream_t>(stream));
+    run<decltype(dc)::value, decltype(fc)::value>(op, a, s);
   });
-  const cudaError_t launched = cudaGetLastError();
-  if (previous != device) cudaSetDevice(previous);
   if (!ok) throw std::invalid_argument("hash grid: unsupported n_dims/n_features");
-  check(launched, "launch");
+  check(cudaGetLastError(), "launch");
 }
 
 }  // namespace hashgrid

@@ -52,7 +52,7 @@ struct Args {
   const T* ddtable = nullptr;  // (n_entries, F) gradient w.r.t. dtable (double backward)
   T* y = nullptr;              // (N, L*F) encoding
   T* dx = nullptr;             // (N, D)
-  T* dtable = nullptr;         // (n_entries, F), accumulated into (caller zeroes it)
+  T* dtable = nullptr;         // (n_entries, F), overwritten (the launchers zero it first)
   T* ddy = nullptr;            // (N, L*F)
 };
 

@@ -207,7 +207,7 @@ class _Backward(torch.autograd.Function):
     def forward(ctx, dy, x, table, layout, need_x, need_table):
         ctx.set_materialize_grads(False)
         dx = torch.empty_like(x) if need_x else None
-        dtable = torch.zeros_like(table) if need_table else None
+        dtable = torch.empty_like(table) if need_table else None  # the core zeroes it
         c = _native.capsule
         _native.core().hash_grid_backward(
             layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device)
@@ -227,7 +227,7 @@ class _Backward(torch.autograd.Function):
         ddtable = None if ddtable is None else ddtable.contiguous()
         ddy = torch.empty_like(dy) if need_dy else None
         gx = torch.empty_like(x) if need_x else None
-        gtable = torch.zeros_like(table) if need_table and ddx is not None else None
+        gtable = torch.empty_like(table) if need_table and ddx is not None else None
         c = _native.capsule
         _native.core().hash_grid_backward_backward(
             ctx.layout, c(x), c(table), c(dy), c(ddx), c(ddtable), c(ddy), c(gx), c(gtable),
