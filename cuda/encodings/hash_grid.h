@@ -165,70 +165,80 @@ F3D_HD inline void weight_hess_vec(const T lin[D], const T dlin[D], const T ddli
   }
 }
 
+// A corner of a point's cell as the kernels use it: its table row and per-axis weight factors.
+template <int D, typename T>
+struct Corner {
+  int64_t row;
+  T lin[D], dlin[D], ddlin[D];
+  F3D_HD T weight() const { return prod_except<D>(lin, -1, -1); }
+  F3D_HD void weight_grad(T dw[D]) const { hashgrid::weight_grad<D>(lin, dlin, dw); }
+};
+
+// Calls fn(corner) for each of the 2^D corners of the cell holding x at `level`.
+template <int D, typename T, typename Fn>
+F3D_HD inline void for_each_corner(const Layout& L, int level, const T* x, Fn&& fn) {
+  Cell<D, T> c;
+  make_cell<D>(L, level, x, c);
+  F3D_UNROLL
+  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
+    Corner<D, T> k;
+    k.row = corner_row<D>(L, level, c, corner);
+    corner_factors<D>(c, corner, k.lin, k.dlin, k.ddlin);
+    fn(k);
+  }
+}
+
+// Offset of point i's features at `level` in (N, L*F) arrays.
+template <int F>
+F3D_HD inline int64_t feature_offset(const Layout& L, int64_t i, int level) {
+  return i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+}
+
 // ---- forward: y[i, level] -------------------------------------------------------------------
 template <int D, int F, typename T>
 F3D_HD inline void forward_one(const Args<T>& a, int64_t i, int level) {
-  const Layout& L = a.layout;
   const T* x = a.x + i * D;
-  T* y = a.y + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
-  if (has_nan<D>(x)) {
-    for (int f = 0; f < F; ++f) y[f] = T(NAN);
-    return;
-  }
-  Cell<D, T> c;
-  make_cell<D>(L, level, x, c);
+  T* y = a.y + feature_offset<F>(a.layout, i, level);
   T acc[F];
-  for (int f = 0; f < F; ++f) acc[f] = T(0);
-  F3D_UNROLL
-  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
-    T lin[D], dlin[D], ddlin[D];
-    corner_factors<D>(c, corner, lin, dlin, ddlin);
-    const T w = prod_except<D>(lin, -1, -1);
-    const T* e = a.table + corner_row<D>(L, level, c, corner) * F;
-    for (int f = 0; f < F; ++f) acc[f] += w * e[f];
+  for (int f = 0; f < F; ++f) acc[f] = has_nan<D>(x) ? T(NAN) : T(0);
+  if (!has_nan<D>(x)) {
+    for_each_corner<D>(a.layout, level, x, [&](const Corner<D, T>& k) {
+      const T w = k.weight();
+      const T* e = a.table + k.row * F;
+      for (int f = 0; f < F; ++f) acc[f] += w * e[f];
+    });
   }
   for (int f = 0; f < F; ++f) y[f] = acc[f];
 }
 
 // ---- backward to positions: g[0..D) += this level's part of dL/dx[i] --------------------------
-// (The launchers sum the levels: CPU level by level over a chunk of points, CUDA per point.)
+// (The launchers sum the levels: CPU level by level over a range of points, CUDA per point.)
 template <int D, int F, typename T>
 F3D_HD inline void backward_x_level(const Args<T>& a, int64_t i, int level, T* g) {
-  const Layout& L = a.layout;
   const T* x = a.x + i * D;
   if (has_nan<D>(x)) return;
-  const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
-  Cell<D, T> c;
-  make_cell<D>(L, level, x, c);
-  F3D_UNROLL
-  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
-    T lin[D], dlin[D], ddlin[D], dw[D];
-    corner_factors<D>(c, corner, lin, dlin, ddlin);
-    weight_grad<D>(lin, dlin, dw);
-    const T* e = a.table + corner_row<D>(L, level, c, corner) * F;
+  const T* dy = a.dy + feature_offset<F>(a.layout, i, level);
+  for_each_corner<D>(a.layout, level, x, [&](const Corner<D, T>& k) {
+    T dw[D];
+    k.weight_grad(dw);
+    const T* e = a.table + k.row * F;
     T dot = T(0);
     for (int f = 0; f < F; ++f) dot += dy[f] * e[f];
     for (int d = 0; d < D; ++d) g[d] += dot * dw[d];
-  }
+  });
 }
 
 // ---- backward to the table: dtable[row] += w * dy (Add: plain on CPU, atomic on CUDA) ---------
 template <int D, int F, typename T, typename Add>
 F3D_HD inline void backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
-  const Layout& L = a.layout;
   const T* x = a.x + i * D;
   if (has_nan<D>(x)) return;
-  const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
-  Cell<D, T> c;
-  make_cell<D>(L, level, x, c);
-  F3D_UNROLL
-  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
-    T lin[D], dlin[D], ddlin[D];
-    corner_factors<D>(c, corner, lin, dlin, ddlin);
-    const T w = prod_except<D>(lin, -1, -1);
-    T* g = a.dtable + corner_row<D>(L, level, c, corner) * F;
+  const T* dy = a.dy + feature_offset<F>(a.layout, i, level);
+  for_each_corner<D>(a.layout, level, x, [&](const Corner<D, T>& k) {
+    const T w = k.weight();
+    T* g = a.dtable + k.row * F;
     for (int f = 0; f < F; ++f) add(g + f, w * dy[f]);
-  }
+  });
 }
 
 // ---- double backward, per point and level: ddy[i, level] and gx[0..D) += the position part ----
@@ -237,45 +247,39 @@ F3D_HD inline void backward_table_one(const Args<T>& a, int64_t i, int level, Ad
 //   gx[k]  += sum_c (dy . T[c]) (sum_d u_d d2w_c/dx_d dx_k) + (dy . V[c]) dw_c/dx_k
 template <int D, int F, typename T>
 F3D_HD inline void backward_backward_level(const Args<T>& a, int64_t i, int level, T* gx) {
-  const Layout& L = a.layout;
   const T* x = a.x + i * D;
-  const int64_t at = i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
+  const int64_t at = feature_offset<F>(a.layout, i, level);
   const T* dy = a.dy + at;
   T ddy[F];
   for (int f = 0; f < F; ++f) ddy[f] = T(0);
   if (!has_nan<D>(x)) {
     T u[D];
     for (int d = 0; d < D; ++d) u[d] = a.ddx ? a.ddx[i * D + d] : T(0);
-    Cell<D, T> c;
-    make_cell<D>(L, level, x, c);
-    F3D_UNROLL
-    for (uint32_t corner = 0; corner < (1u << D); ++corner) {
-      T lin[D], dlin[D], ddlin[D], dw[D], hess[D];
-      corner_factors<D>(c, corner, lin, dlin, ddlin);
-      weight_grad<D>(lin, dlin, dw);
-      const int64_t r = corner_row<D>(L, level, c, corner);
+    for_each_corner<D>(a.layout, level, x, [&](const Corner<D, T>& k) {
+      T dw[D], hess[D];
+      k.weight_grad(dw);
       if (a.ddx) {
-        const T* e = a.table + r * F;
+        const T* e = a.table + k.row * F;
         T udw = T(0), dot = T(0);
         for (int d = 0; d < D; ++d) udw += u[d] * dw[d];
         for (int f = 0; f < F; ++f) {
           ddy[f] += e[f] * udw;
           dot += dy[f] * e[f];
         }
-        weight_hess_vec<D>(lin, dlin, ddlin, u, hess);
-        for (int k = 0; k < D; ++k) gx[k] += dot * hess[k];
+        weight_hess_vec<D>(k.lin, k.dlin, k.ddlin, u, hess);
+        for (int d = 0; d < D; ++d) gx[d] += dot * hess[d];
       }
       if (a.ddtable) {
-        const T* v = a.ddtable + r * F;
-        const T w = prod_except<D>(lin, -1, -1);
+        const T* v = a.ddtable + k.row * F;
+        const T w = k.weight();
         T dot = T(0);
         for (int f = 0; f < F; ++f) {
           ddy[f] += w * v[f];
           dot += dy[f] * v[f];
         }
-        for (int k = 0; k < D; ++k) gx[k] += dot * dw[k];
+        for (int d = 0; d < D; ++d) gx[d] += dot * dw[d];
       }
-    }
+    });
   }
   if (a.ddy)
     for (int f = 0; f < F; ++f) a.ddy[at + f] = ddy[f];
@@ -284,24 +288,18 @@ F3D_HD inline void backward_backward_level(const Args<T>& a, int64_t i, int leve
 // ---- double backward, table part: dtable[c] += dy (u . dw_c) ----------------------------------
 template <int D, int F, typename T, typename Add>
 F3D_HD inline void backward_backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
-  const Layout& L = a.layout;
   const T* x = a.x + i * D;
   if (has_nan<D>(x)) return;
-  const T* dy = a.dy + i * (int64_t(L.n_levels) * F) + int64_t(level) * F;
-  T u[D];
-  for (int d = 0; d < D; ++d) u[d] = a.ddx[i * D + d];
-  Cell<D, T> c;
-  make_cell<D>(L, level, x, c);
-  F3D_UNROLL
-  for (uint32_t corner = 0; corner < (1u << D); ++corner) {
-    T lin[D], dlin[D], ddlin[D], dw[D];
-    corner_factors<D>(c, corner, lin, dlin, ddlin);
-    weight_grad<D>(lin, dlin, dw);
+  const T* dy = a.dy + feature_offset<F>(a.layout, i, level);
+  const T* u = a.ddx + i * D;
+  for_each_corner<D>(a.layout, level, x, [&](const Corner<D, T>& k) {
+    T dw[D];
+    k.weight_grad(dw);
     T udw = T(0);
     for (int d = 0; d < D; ++d) udw += u[d] * dw[d];
-    T* g = a.dtable + corner_row<D>(L, level, c, corner) * F;
+    T* g = a.dtable + k.row * F;
     for (int f = 0; f < F; ++f) add(g + f, dy[f] * udw);
-  }
+  });
 }
 
 // Calls fn(IntC<D>, IntC<F>) for the supported (D, F); returns false for unsupported ones.
