@@ -107,3 +107,23 @@ def test_info_reports_backends_and_versions():
     assert info["threads"] == core.num_threads() >= 1
     assert ("cuda" in info["backends"]) == bool(info["cuda_archs"])
     json.dumps(info)
+
+
+def test_table_gradient_is_overwritten_not_accumulated():
+    x, dy = torch.rand(50, 3), torch.rand(50, 4)
+    table = torch.rand(CONFIG.n_entries, 2)
+    fresh, dirty = torch.zeros_like(table), torch.full_like(table, 7.0)
+    for out in (fresh, dirty):
+        core.hash_grid_backward(LAYOUT, to_dlpack(x), to_dlpack(table), to_dlpack(dy), None, to_dlpack(out))
+    assert fresh.abs().sum() > 0
+    assert torch.equal(fresh, dirty)
+
+
+def test_double_backward_table_gradient_needs_ddx():
+    x, dy = torch.rand(5, 3), torch.rand(5, 4)
+    table = torch.rand(CONFIG.n_entries, 2)
+    with pytest.raises(ValueError, match=r"^dtable needs ddx \(with ddx None the table gradient is zero: skip it\)$"):
+        core.hash_grid_backward_backward(
+            LAYOUT, to_dlpack(x), to_dlpack(table), to_dlpack(dy), None, to_dlpack(table), None, None,
+            to_dlpack(torch.empty_like(table)),
+        )
