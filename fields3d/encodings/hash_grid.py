@@ -25,6 +25,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .. import _native
+from .._checks import check_int, is_int
 from ..errors import InputError
 from .base import Encoding
 
@@ -58,16 +59,15 @@ class HashGridConfig:
         _check_choice("n_input_dims", self.n_input_dims, (1, 2, 3, 4))
         _check_choice("n_features_per_level", self.n_features_per_level, (1, 2, 4, 8))
         _check_choice("interpolation", self.interpolation, ("linear", "smoothstep"))
-        if not _is_int(self.n_levels) or not 1 <= self.n_levels <= MAX_LEVELS:
+        if not is_int(self.n_levels) or not 1 <= self.n_levels <= MAX_LEVELS:
             raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {self.n_levels!r}")
         lo, hi = LOG2_TABLE_RANGE
-        if not _is_int(self.log2_hashmap_size) or not lo <= self.log2_hashmap_size <= hi:
+        if not is_int(self.log2_hashmap_size) or not lo <= self.log2_hashmap_size <= hi:
             raise InputError(
                 f"log2_hashmap_size must be an integer from {lo} to {hi} "
                 f"(2^{lo} to 2^{hi} rows per level), got {self.log2_hashmap_size!r}"
             )
-        if not _is_int(self.base_resolution) or self.base_resolution < 2:
-            raise InputError(f"base_resolution must be an integer >= 2, got {self.base_resolution!r}")
+        check_int("base_resolution", self.base_resolution, 2)
         if not (isinstance(self.per_level_scale, (int, float)) and 1.0 <= self.per_level_scale <= 16.0):
             raise InputError(f"per_level_scale must be a number from 1 to 16, got {self.per_level_scale!r}")
         finest = self.base_resolution * float(self.per_level_scale) ** (self.n_levels - 1)
@@ -105,10 +105,6 @@ class HashGridConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:

@@ -14,13 +14,9 @@ import torch
 from torch import nn
 
 from ..encodings import HashGrid, HashGridConfig
+from .._checks import check_int
 from ..errors import InputError
 from .mlp import MLP
-
-
-def _check_positive(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def pixel_centres(
@@ -65,7 +61,7 @@ class ImageField(nn.Module):
             raise InputError(
                 f"an ImageField's encoding_config must have n_input_dims=2, got {encoding_config.n_input_dims}"
             )
-        _check_positive("n_channels", n_channels)
+        check_int("n_channels", n_channels, 1)
         self.n_channels = n_channels
         self.encoding = HashGrid(**asdict(encoding_config), device=device)
         self.mlp = MLP(
@@ -91,9 +87,9 @@ class ImageField(nn.Module):
         Returns ``(height, width, n_channels)`` float32 in ``[0, 1]`` on the field's device,
         without gradients.
         """
-        _check_positive("height", height)
-        _check_positive("width", width)
-        _check_positive("chunk", chunk)
+        check_int("height", height, 1)
+        check_int("width", width, 1)
+        check_int("chunk", chunk, 1)
         n = height * width
         out = torch.empty(n, self.n_channels, device=self.device)
         for start in range(0, n, chunk):

@@ -5,15 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_int
 from ..errors import InputError
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 OUTPUT_ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid}
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 class MLP(nn.Module):
@@ -42,10 +38,10 @@ class MLP(nn.Module):
         output_activation: str | None = None,
     ) -> None:
         super().__init__()
-        _check_int("n_input", n_input, 1)
-        _check_int("n_output", n_output, 1)
-        _check_int("n_hidden", n_hidden, 1)
-        _check_int("n_hidden_layers", n_hidden_layers, 0)
+        check_int("n_input", n_input, 1)
+        check_int("n_output", n_output, 1)
+        check_int("n_hidden", n_hidden, 1)
+        check_int("n_hidden_layers", n_hidden_layers, 0)
         if activation not in ACTIVATIONS:
             raise InputError(f"activation must be 'relu', 'silu' or 'softplus', got {activation!r}")
         if output_activation not in OUTPUT_ACTIVATIONS:

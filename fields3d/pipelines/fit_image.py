@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import __version__
 from ..encodings import HashGridConfig
+from .._checks import check_int, is_number
 from ..errors import InputError
 from ..fields import ImageField
 from ._common import DEVICES, load_image, resolve_device, write_json, write_png
@@ -60,17 +61,17 @@ class FitImageConfig:
     n_hidden_layers: int = 2
 
     def __post_init__(self) -> None:
-        _check_int("steps", self.steps, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("seed", self.seed, 0)
+        check_int("steps", self.steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("seed", self.seed, 0)
         _check_range("lr", self.lr, 0.0, math.inf, "a number > 0")
         _check_range("lr_decay", self.lr_decay, 0.0, 1.0, "a number in (0, 1]")
-        if not _is_number(self.eps) or self.eps < 0:
+        if not is_number(self.eps) or self.eps < 0:
             raise InputError(f"eps must be a number >= 0, got {self.eps!r}")
         betas, decay_at = tuple(self.betas), tuple(self.lr_decay_at)
-        if len(betas) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in betas):
+        if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
             raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if not all(_is_number(f) and 0 < f < 1 for f in decay_at):
+        if not all(is_number(f) and 0 < f < 1 for f in decay_at):
             raise InputError(f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}")
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
@@ -98,17 +99,8 @@ class FitImageResult:
     field: ImageField = dataclasses.field(repr=False)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def _check_range(name: str, value, lo: float, hi: float, want: str) -> None:
-    if not _is_number(value) or not lo < value <= hi:
+    if not is_number(value) or not lo < value <= hi:
         raise InputError(f"{name} must be {want}, got {value!r}")
 
 
