@@ -39,22 +39,23 @@ inline void levels_then_points(int64_t b, int64_t e, int l0, int l1, Body&& body
     for (int64_t i = b; i < e; ++i) body(i, l);
 }
 
+template <typename T>
+inline void zero_rows(T* p, int64_t b, int64_t e, int cols) {
+  std::fill(p + b * cols, p + e * cols, T(0));
+}
+
 // The table gradient is owned level by level: the task that scatters into a level's rows zeroes
 // them first (no separate pass over the whole table, and the rows are warm when written).
 template <typename T>
 inline void zero_levels(const Args<T>& a, int l0, int l1) {
   const Layout& L = a.layout;
-  for (int l = l0; l < l1; ++l)
-    std::fill(a.dtable + L.offset[l] * L.n_features, a.dtable + (L.offset[l] + L.size[l]) * L.n_features, T(0));
+  for (int l = l0; l < l1; ++l) zero_rows(a.dtable, L.offset[l], L.offset[l] + L.size[l], L.n_features);
 }
 
 template <int D, int F, typename T>
 void run(Op op, const Args<T>& a) {
   const int64_t n = a.n_points;
   const int levels = a.layout.n_levels;
-  auto zero_rows = [](T* p, int64_t b, int64_t e, int cols) {
-    std::fill(p + b * cols, p + e * cols, T(0));
-  };
   switch (op) {
     case Op::Forward:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {

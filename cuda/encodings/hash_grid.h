@@ -199,9 +199,10 @@ template <int D, int F, typename T>
 F3D_HD inline void forward_one(const Args<T>& a, int64_t i, int level) {
   const T* x = a.x + i * D;
   T* y = a.y + feature_offset<F>(a.layout, i, level);
+  const bool nan = has_nan<D>(x);
   T acc[F];
-  for (int f = 0; f < F; ++f) acc[f] = has_nan<D>(x) ? T(NAN) : T(0);
-  if (!has_nan<D>(x)) {
+  for (int f = 0; f < F; ++f) acc[f] = nan ? T(NAN) : T(0);
+  if (!nan) {
     for_each_corner<D>(a.layout, level, x, [&](const Corner<D, T>& k) {
       const T w = k.weight();
       const T* e = a.table + k.row * F;
