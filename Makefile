@@ -17,8 +17,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) $(CORE_SOURCES)
+	sh scripts/system-deps
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,poisson]'
 	touch $@
 
 demo: setup

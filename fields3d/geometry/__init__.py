@@ -1,0 +1,1 @@
+"""Geometry: marching cubes, point clouds, mesh IO, metrics and headless mesh pictures."""
