@@ -1,0 +1,182 @@
+"""Reading and writing triangle meshes (PLY, OBJ, OFF, STL, GLB) through trimesh, with clear errors.
+
+Loading keeps the file's geometry as it is: no vertex merging or face repair, except that vertices
+no face uses are dropped and STL's per-triangle vertices are merged. OBJ faces index the file's
+``v`` lines, so texture seams do not split vertices (trimesh's default would, which makes a closed
+model such as ``spot.obj`` look open). Materials and colours are not read. Writing is atomic: the
+file is written beside its destination under a temporary name and renamed over it, so a failed
+write never leaves a half-written mesh or destroys the previous one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+
+from ..errors import InputError, ModelNotFound
+
+MESH_EXTENSIONS = (".ply", ".obj", ".off", ".stl", ".glb")
+
+
+def _or_list(items) -> str:
+    """``(".a", ".b", ".c")`` -> ``".a, .b or .c"``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _describe_extension(path: Path) -> str:
+    return f"unsupported extension '{path.suffix}'" if path.suffix else "no extension"
+
+
+def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
+    """Read a triangle mesh from a .ply, .obj, .off, .stl or .glb file.
+
+    Returns a ``trimesh.Trimesh`` with ``vertices`` ``(V, 3)`` float64 and ``faces`` ``(F, 3)``
+    int64 (F >= 1). A GLB scene's meshes are joined, with their transforms applied.
+
+    Raises ModelNotFound for a missing file and InputError for an unsupported extension, a file the
+    parser cannot read, a file without triangles, NaN or infinite vertices, and out-of-range faces.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelNotFound(f"mesh not found: {path}; pass the path of a {_or_list(MESH_EXTENSIONS)} file")
+    ext = path.suffix.lower()
+    if ext not in MESH_EXTENSIONS:
+        raise InputError(
+            f"cannot read mesh {path}: {_describe_extension(path)}; use one of {', '.join(MESH_EXTENSIONS)}"
+        )
+    mesh = _triangles_in(_trimesh_load(path, "mesh"))
+    if mesh is None:
+        raise InputError(f"mesh {path} holds no triangles; to reconstruct a point cloud use fields3d recon")
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        worst = int(faces.min() if faces.min() < 0 else faces.max())
+        raise InputError(
+            f"mesh {path} has a face that refers to vertex {worst} but its vertices are numbered "
+            f"0 to {len(vertices) - 1}; the file is corrupt, re-export it"
+        )
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
+    mesh.remove_unreferenced_vertices()
+    bad = ~np.isfinite(mesh.vertices).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"mesh {path} has NaN or infinite coordinates in {int(bad.sum())} of its {len(bad)} vertices; "
+            "repair or re-export it"
+        )
+    if ext == ".stl":
+        mesh.merge_vertices()
+    mesh.metadata.update({"file_name": path.name, "file_path": str(path)})
+    return mesh
+
+
+def save_mesh(verts, faces, path: str | os.PathLike) -> Path:
+    """Write a triangle mesh atomically; the format follows the extension.
+
+    ``verts``: ``(V, 3)`` floating point, ``faces``: ``(F, 3)`` integer indices into ``verts``;
+    numpy arrays or torch tensors (any device). ``.ply`` is written as binary PLY; ``.obj``,
+    ``.off``, ``.stl`` and ``.glb`` as trimesh writes them. PLY, STL and GLB store float32
+    positions, OBJ 8 and OFF 10 decimals. Parent
+    folders are created. The file appears complete or not at all; an existing file is replaced only
+    once the new one is fully written. Returns ``path`` as a ``Path``.
+
+    Raises InputError, before anything is written, for an unsupported extension or bad arrays.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in MESH_EXTENSIONS:
+        raise InputError(
+            f"cannot write mesh {path}: {_describe_extension(path)}; use one of {', '.join(MESH_EXTENSIONS)}"
+        )
+    verts, faces = mesh_arrays(verts, faces)
+    mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=False, validate=False)
+    data = mesh.export(file_type=ext[1:])
+    return write_atomic(path, data.encode() if isinstance(data, str) else data)
+
+
+def mesh_arrays(verts, faces, *, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Check ``verts`` ``(V, 3)`` float and ``faces`` ``(F, 3)`` int (numpy or torch); return numpy.
+
+    Returns ``(verts, faces)`` as float64 ``(V, 3)`` and int64 ``(F, 3)``. Messages name the
+    arrays ``<prefix>verts`` and ``<prefix>faces``.
+    """
+    v, f = _numpy(verts), _numpy(faces)
+    if v.ndim != 2 or v.shape[1] != 3 or v.dtype.kind != "f":
+        raise InputError(f"{prefix}verts must be a float array of shape (V, 3), got {v.dtype} {tuple(v.shape)}")
+    if f.ndim != 2 or f.shape[1] != 3 or f.dtype.kind not in "iu":
+        raise InputError(f"{prefix}faces must be an integer array of shape (F, 3), got {f.dtype} {tuple(f.shape)}")
+    bad = ~np.isfinite(v).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"{prefix}verts has NaN or infinite coordinates in {int(bad.sum())} of its {len(v)} rows "
+            f"(first at index {int(np.argmax(bad))}); a mesh cannot hold them"
+        )
+    if f.size and (f.min() < 0 or f.max() >= len(v)):
+        raise InputError(
+            f"{prefix}faces must index {prefix}verts (0 to {len(v) - 1}), "
+            f"got indices from {int(f.min())} to {int(f.max())}"
+        )
+    return v.astype(np.float64, copy=False), f.astype(np.int64, copy=False)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` (parents created), then rename it over ``path``.
+
+    The file gets the permissions a plain ``open(path, "wb")`` would give (mkstemp's are 0600).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if hasattr(os, "fchmod"):  # POSIX
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _trimesh_load(path: Path, kind: str):
+    """``trimesh.load`` without processing; a parser failure becomes InputError naming the file."""
+    ext = path.suffix.lower()
+    options = {"process": False}
+    if ext == ".obj":
+        options.update(maintain_order=True, skip_materials=True)
+    try:
+        return trimesh.load(path, file_type=ext[1:], **options)
+    except Exception as exc:  # noqa: BLE001 - parsers raise anything from IndexError to struct.error
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise InputError(
+            f"cannot read {kind} {path}: {detail}; check that it is a complete, valid {ext} file"
+        ) from exc
+
+
+def _triangles_in(loaded) -> trimesh.Trimesh | None:
+    """The triangles of whatever trimesh loaded (a scene's meshes joined), or None when there are none."""
+    if isinstance(loaded, trimesh.Scene):
+        if not any(isinstance(g, trimesh.Trimesh) and len(g.faces) for g in loaded.geometry.values()):
+            return None
+        loaded = loaded.to_mesh()
+    if isinstance(loaded, trimesh.Trimesh) and len(loaded.faces):
+        return loaded
+    return None

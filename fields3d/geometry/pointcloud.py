@@ -1,0 +1,402 @@
+"""Point clouds: loading (clouds, or meshes sampled), checks, surface sampling, outliers, normalisation.
+
+Formats read by :func:`load_point_cloud`:
+
+- ``.ply``: a point cloud (normals read from ``nx ny nz`` when present) or a mesh, which is sampled;
+- ``.xyz``, ``.pts``, ``.txt``: whitespace-separated text, 3 numbers a line (points) or 6 (points
+  and normals); ``#`` starts a comment; a ``.pts`` file may begin with a line holding the count;
+- ``.npy``: an ``(N, 3)`` or ``(N, 6)`` numeric array;
+- ``.obj``, ``.off``, ``.stl``, ``.glb``: meshes, sampled area-weighted with face normals (an OBJ or
+  OFF without faces is read as its vertices).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+from scipy.spatial import cKDTree
+
+from .._checks import check_int, is_int
+from ..errors import InputError, ModelNotFound
+from .mesh_io import _or_list, _triangles_in, _trimesh_load
+
+TEXT_EXTENSIONS = (".xyz", ".pts", ".txt")
+MESH_ONLY_EXTENSIONS = (".obj", ".off", ".stl", ".glb")
+POINT_CLOUD_EXTENSIONS = (".ply", *TEXT_EXTENSIONS, ".npy", *MESH_ONLY_EXTENSIONS)
+MIN_POINTS = 10
+_TEXT_LAYOUT = "each line needs 3 (x y z) or 6 (x y z nx ny nz) numbers separated by spaces"
+
+
+@dataclass
+class PointCloud:
+    """Points with optional normals.
+
+    ``points``: ``(N, 3)`` float64. ``normals``: ``(N, 3)`` float64 unit vectors, or None.
+    ``source``: the file name or a description, used in error messages.
+    """
+
+    points: np.ndarray
+    normals: np.ndarray | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+def load_point_cloud(path: str | os.PathLike, *, n_samples: int = 50_000, seed: int = 0) -> PointCloud:
+    """Read a point cloud, or sample ``n_samples`` points (seeded) from a mesh file.
+
+    Returns a validated :class:`PointCloud` (see :func:`validate_point_cloud`) whose ``source`` is
+    the path. Raises ModelNotFound for a missing file, InputError for an unsupported extension, an
+    unreadable file and a cloud that fails validation.
+    """
+    check_int("n_samples", n_samples, MIN_POINTS)
+    check_int("seed", seed, 0)
+    path = Path(path)
+    if not path.exists():
+        raise ModelNotFound(
+            f"point cloud not found: {path}; pass the path of a {_or_list(POINT_CLOUD_EXTENSIONS)} file"
+        )
+    ext = path.suffix.lower()
+    if ext not in POINT_CLOUD_EXTENSIONS:
+        shown = f"unsupported extension '{path.suffix}'" if path.suffix else "no extension"
+        raise InputError(
+            f"cannot read point cloud {path}: {shown}; use one of {', '.join(POINT_CLOUD_EXTENSIONS)} "
+            "(meshes are sampled)"
+        )
+    if ext in TEXT_EXTENSIONS:
+        data = _read_text(path, ext)
+    elif ext == ".npy":
+        data = _read_npy(path)
+    else:
+        loaded = _trimesh_load(path, "point cloud")
+        mesh = _triangles_in(loaded)
+        if mesh is not None:
+            points, normals = _sample_surface(mesh.vertices, mesh.faces, n_samples, seed, name=str(path))
+            return validate_point_cloud(PointCloud(points, normals, str(path)))
+        data = _vertices_of(loaded)
+    normals = data[:, 3:6] if data.shape[1] == 6 else None
+    return validate_point_cloud(PointCloud(data[:, :3], normals, str(path)))
+
+
+def validate_point_cloud(cloud: PointCloud) -> PointCloud:
+    """Check a cloud and return a clean copy: float64 contiguous arrays, normals scaled to unit length.
+
+    Raises InputError (naming ``cloud.source``) for: points that are not numbers of shape (N, 3),
+    no points, fewer than 10, NaN or infinite coordinates, all points identical, and normals of the
+    wrong shape, with NaN or infinite components, or of zero length.
+    """
+    src = cloud.source
+    points = np.asarray(cloud.points)
+    if points.dtype.kind not in "fiu":
+        raise InputError(f"point cloud {src}: points must be numbers, got dtype {points.dtype}")
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise InputError(f"point cloud {src}: points must have shape (N, 3), got {tuple(points.shape)}")
+    n = len(points)
+    if n == 0:
+        raise InputError(f"point cloud {src} holds no points; pass a file with at least {MIN_POINTS} points")
+    if n < MIN_POINTS:
+        raise InputError(
+            f"point cloud {src} holds only {n} points; at least {MIN_POINTS} are needed to fit a surface"
+        )
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    bad = ~np.isfinite(points).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"point cloud {src} has NaN or infinite coordinates in {int(bad.sum())} of its {n} rows "
+            f"(first at index {int(np.argmax(bad))}); remove those rows"
+        )
+    if not np.ptp(points, axis=0).any():
+        raise InputError(
+            f"point cloud {src}: all {n} points are identical, so it has zero extent; "
+            "a surface needs points spread out in space"
+        )
+    normals = cloud.normals
+    if normals is not None:
+        normals = np.asarray(normals)
+        if normals.dtype.kind not in "fiu" or normals.shape != (n, 3):
+            raise InputError(
+                f"point cloud {src}: normals must be numbers of shape ({n}, 3), one per point, "
+                f"got {normals.dtype} {tuple(normals.shape)}; pass matching normals or none"
+            )
+        normals = np.asarray(normals, dtype=np.float64)
+        bad = ~np.isfinite(normals).all(axis=1)
+        if bad.any():
+            raise InputError(
+                f"point cloud {src} has NaN or infinite normals at {int(bad.sum())} of its {n} points "
+                f"(first at index {int(np.argmax(bad))}); fix them or leave the normals out"
+            )
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        bad = length[:, 0] < 1e-12
+        if bad.any():
+            raise InputError(
+                f"point cloud {src} has zero-length normals at {int(bad.sum())} of its {n} points "
+                f"(first at index {int(np.argmax(bad))}); fix them or leave the normals out"
+            )
+        normals = np.ascontiguousarray(normals / length)
+    return PointCloud(points, normals, src)
+
+
+def sample_mesh(mesh: trimesh.Trimesh, n: int, *, seed: int = 0, noise: float = 0.0) -> PointCloud:
+    """``n`` points drawn uniformly by area on the surface of ``mesh``, with their faces' unit normals.
+
+    Deterministic for a given ``seed``, mesh and face order. ``noise``: standard deviation of
+    Gaussian noise added to every coordinate, in the mesh's units (normals are left exact).
+    Returns an unvalidated :class:`PointCloud`. Raises InputError for a mesh without area.
+    """
+    check_int("n", n, 1)
+    check_int("seed", seed, 0)
+    if not _is_real(noise) or not (math.isfinite(noise) and noise >= 0):
+        raise InputError(f"noise must be a number >= 0, got {noise!r}")
+    name = str(mesh.metadata.get("file_path") or mesh.metadata.get("file_name") or "mesh")
+    points, normals = _sample_surface(mesh.vertices, mesh.faces, n, seed, name=name)
+    if noise > 0:
+        points += np.random.default_rng([seed, 1]).normal(scale=noise, size=points.shape)
+    return PointCloud(points, normals, f"{n} samples of {name}")
+
+
+def remove_outliers(cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0) -> tuple[PointCloud, int]:
+    """Statistical outlier removal.
+
+    A point is dropped when its mean distance to its ``k`` nearest other points exceeds the mean of
+    that quantity over the cloud by more than ``std_ratio`` standard deviations (``k`` is capped at
+    N - 1). Returns the kept points (and their normals) and the number removed.
+    """
+    check_int("k", k, 1)
+    if not _is_real(std_ratio) or not (math.isfinite(std_ratio) and std_ratio > 0):
+        raise InputError(f"std_ratio must be a number > 0, got {std_ratio!r}")
+    points = np.asarray(cloud.points, dtype=np.float64)
+    if len(points) < 2:
+        return cloud, 0
+    k = min(k, len(points) - 1)
+    distance, _ = cKDTree(points).query(points, k=k + 1, workers=-1)
+    mean = distance[:, 1:].mean(axis=1)  # column 0 is the point itself (or a duplicate of it), at 0
+    keep = mean <= mean.mean() + std_ratio * mean.std()
+    normals = None if cloud.normals is None else np.asarray(cloud.normals)[keep]
+    return PointCloud(points[keep], normals, cloud.source), int(len(points) - keep.sum())
+
+
+def knn_distance(points: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each point to its ``k``-th nearest other point.
+
+    ``points``: ``(N, 3)`` with N >= 2; ``k`` from 1 to N - 1. Returns ``(N,)`` float64.
+    Duplicated points are each other's neighbours at distance 0.
+    """
+    points = np.asarray(points)
+    if points.dtype.kind not in "fiu" or points.ndim != 2 or points.shape[1] != 3:
+        raise InputError(f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}")
+    n = len(points)
+    if n < 2:
+        raise InputError(f"knn_distance needs at least 2 points, got {n}")
+    if not is_int(k) or not 1 <= k <= n - 1:
+        raise InputError(f"k must be an integer from 1 to {n - 1} (the number of other points), got {k!r}")
+    points = points.astype(np.float64, copy=False)
+    distance, _ = cKDTree(points).query(points, k=[k + 1], workers=-1)
+    return distance[:, 0]
+
+
+@dataclass
+class Normalization:
+    """A translation and uniform scale between world coordinates and the cube ``[-1, 1]^3``.
+
+    ``unit = (world - center) / scale``; ``center`` ``(3,)`` float64, ``scale`` > 0.
+    Normals are unchanged by it (the scale is uniform).
+    """
+
+    center: np.ndarray
+    scale: float
+
+    def __post_init__(self) -> None:
+        center = np.asarray(self.center, dtype=np.float64) if _numeric(self.center) else None
+        if center is None or center.shape != (3,) or not np.isfinite(center).all():
+            raise InputError(f"center must be 3 finite numbers, got {self.center!r}")
+        if not _is_real(self.scale) or not (math.isfinite(self.scale) and self.scale > 0):
+            raise InputError(f"scale must be a finite number > 0, got {self.scale!r}")
+        self.center, self.scale = center, float(self.scale)
+
+    @classmethod
+    def fit(cls, points, *, extent: float = 0.9) -> Normalization:
+        """Centre the bounding box of ``points`` ``(N, 3)`` and map its longest half-side to ``extent``."""
+        if not _is_real(extent) or not (math.isfinite(extent) and extent > 0):
+            raise InputError(f"extent must be a number > 0, got {extent!r}")
+        points = _numpy(points)
+        if points.dtype.kind not in "fiu" or points.ndim != 2 or points.shape[1] != 3:
+            raise InputError(f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}")
+        if len(points) == 0:
+            raise InputError("cannot fit a normalization to 0 points")
+        if not np.isfinite(points).all():
+            raise InputError("cannot fit a normalization to points with NaN or infinite coordinates")
+        lo, hi = points.min(axis=0).astype(np.float64), points.max(axis=0).astype(np.float64)
+        half = float((hi - lo).max()) / 2
+        if half == 0:
+            raise InputError(f"cannot fit a normalization: all {len(points)} points are identical (zero extent)")
+        return cls(center=(lo + hi) / 2, scale=half / extent)
+
+    def to_unit(self, points):
+        """World -> unit coordinates; numpy (returns float64) or torch (keeps dtype and device)."""
+        if isinstance(points, torch.Tensor):
+            return (points - torch.as_tensor(self.center, dtype=points.dtype, device=points.device)) / self.scale
+        return (np.asarray(points, dtype=np.float64) - self.center) / self.scale
+
+    def to_world(self, points):
+        """Unit -> world coordinates; numpy (returns float64) or torch (keeps dtype and device)."""
+        if isinstance(points, torch.Tensor):
+            return points * self.scale + torch.as_tensor(self.center, dtype=points.dtype, device=points.device)
+        return np.asarray(points, dtype=np.float64) * self.scale + self.center
+
+    def to_dict(self) -> dict:
+        return {"center": [float(c) for c in self.center], "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalization:
+        if not isinstance(d, dict) or set(d) != {"center", "scale"}:
+            raise InputError(f"a normalization must be a dict with keys 'center' and 'scale', got {d!r}")
+        return cls(center=d["center"], scale=d["scale"])
+
+
+def _is_real(x) -> bool:
+    """True for Python and numpy real numbers, not bools."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _numeric(x) -> bool:
+    try:
+        return np.asarray(x).dtype.kind in "fiu"
+    except (TypeError, ValueError):
+        return False
+
+
+def _numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _sample_surface(vertices, faces, n: int, seed: int, *, name: str = "mesh") -> tuple[np.ndarray, np.ndarray]:
+    """``n`` area-weighted samples of triangles ``vertices[faces]`` and the faces' unit normals (float64)."""
+    triangles = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]
+    if len(triangles) == 0:
+        raise InputError(f"cannot sample {name}: it holds no triangles")
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    cross = np.cross(b - a, c - a)
+    double_area = np.linalg.norm(cross, axis=1)
+    cdf = np.cumsum(double_area)
+    if not math.isfinite(cdf[-1]) or cdf[-1] <= 0:
+        what = "has NaN or infinite vertices" if not math.isfinite(cdf[-1]) else "has zero surface area"
+        raise InputError(f"cannot sample {name}: it {what}")
+    rng = np.random.default_rng(seed)
+    # side="right": a zero-area face (cdf equal to its predecessor's) is never chosen
+    face = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), len(cdf) - 1)
+    u, v = rng.random((2, n, 1))
+    root = np.sqrt(u)
+    points = (1 - root) * a[face] + (root * (1 - v)) * b[face] + (root * v) * c[face]
+    normals = cross[face] / double_area[face, None]
+    return points, normals
+
+
+def _read_text(path: Path, ext: str) -> np.ndarray:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read point cloud {path}: it is not a text file; {_TEXT_LAYOUT}") from None
+    skip, declared = 0, None
+    if ext == ".pts":  # an optional first line holding the number of points
+        for index, line in enumerate(lines):
+            values = line.split("#", 1)[0].split()
+            if values:
+                if len(values) == 1 and values[0].isdigit():
+                    skip, declared = index + 1, int(values[0])
+                break
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            data = np.loadtxt(lines[skip:], comments="#", ndmin=2, dtype=np.float64)
+    except ValueError:
+        data = None
+    if data is None or (data.size and data.shape[1] not in (3, 6)):
+        data = _parse_text_slowly(path, lines, skip)  # finds the line at fault and says what is wrong with it
+    if data.size == 0:
+        data = np.zeros((0, 3))
+    if declared is not None and declared != len(data):
+        raise InputError(
+            f"cannot read point cloud {path}: its first line declares {declared} points but "
+            f"{len(data)} follow; the file may be truncated"
+        )
+    return data
+
+
+def _parse_text_slowly(path: Path, lines: list[str], skip: int) -> np.ndarray:
+    rows = []
+    for number, line in enumerate(lines[skip:], start=skip + 1):
+        values = line.split("#", 1)[0].split()
+        if values:
+            rows.append((number, values))
+    if not rows:
+        return np.zeros((0, 3))
+    width = len(rows[0][1])
+    for number, values in rows:
+        if len(values) not in (3, 6):
+            count = f"{len(values)} value" + ("" if len(values) == 1 else "s")
+            raise InputError(f"cannot read point cloud {path}: line {number} has {count}; {_TEXT_LAYOUT}")
+        if len(values) != width:
+            raise InputError(
+                f"cannot read point cloud {path}: line {number} has {len(values)} values but line "
+                f"{rows[0][0]} has {width}; every line needs the same count, 3 (x y z) or 6 (x y z nx ny nz)"
+            )
+    for number, values in rows:
+        for value in values:
+            try:
+                float(value)
+            except ValueError:
+                raise InputError(
+                    f"cannot read point cloud {path}: line {number} holds {value!r}, which is not a number; "
+                    f"{_TEXT_LAYOUT}"
+                ) from None
+    return np.array([values for _, values in rows], dtype=np.float64)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - np.load raises ValueError, OSError, EOFError, ...
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise InputError(
+            f"cannot read point cloud {path}: {detail}; check that it is a complete, valid .npy file"
+        ) from exc
+    if array.dtype.kind not in "fiu":
+        raise InputError(
+            f"cannot read point cloud {path}: it holds an array of dtype {array.dtype}; "
+            "a .npy point cloud must hold numbers"
+        )
+    if array.ndim != 2 or array.shape[1] not in (3, 6):
+        raise InputError(
+            f"cannot read point cloud {path}: it holds an array of shape {tuple(array.shape)}; a .npy "
+            "point cloud must have shape (N, 3) for points or (N, 6) for points and normals"
+        )
+    return array.astype(np.float64)
+
+
+def _vertices_of(loaded) -> np.ndarray:
+    """``(N, 3)`` or ``(N, 6)`` (with PLY ``nx ny nz``) from a face-less trimesh result."""
+    if isinstance(loaded, trimesh.Scene):  # e.g. a GLB holding points: transforms applied by dump()
+        clouds = [g for g in loaded.dump() if isinstance(g, trimesh.PointCloud)]
+        if not clouds:
+            return np.zeros((0, 3))
+        return np.concatenate([np.asarray(g.vertices, dtype=np.float64) for g in clouds])
+    points = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
+    raw = loaded.metadata.get("_ply_raw", {}).get("vertex", {}).get("data", {})
+    # ASCII PLY gives a dict of columns, binary PLY a structured array
+    names = (raw.dtype.names or ()) if isinstance(raw, np.ndarray) else raw if isinstance(raw, dict) else ()
+    if all(key in names for key in ("nx", "ny", "nz")):
+        normals = np.stack([np.asarray(raw[key], dtype=np.float64).reshape(-1) for key in ("nx", "ny", "nz")], axis=1)
+        if normals.shape == points.shape:
+            return np.concatenate([points, normals], axis=1)
+    return points
