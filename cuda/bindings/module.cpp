@@ -15,6 +15,7 @@ namespace py = pybind11;
 namespace f3d {
 namespace bind {
 void register_encodings(py::module_& m);
+void register_geometry(py::module_& m);
 }
 }  // namespace f3d
 
@@ -67,4 +68,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("num_threads", &f3d::num_threads, "Threads the CPU kernels use.");
   m.def("set_num_threads", &f3d::set_num_threads, py::arg("n"), "Set the CPU kernels' thread count.");
   f3d::bind::register_encodings(m);
+  f3d::bind::register_geometry(m);
 }
