@@ -1,0 +1,69 @@
+"""Checkpoints: tensors in safetensors format plus a JSON header, written atomically.
+
+A checkpoint is one ``.safetensors`` file. Its metadata holds ``{"fields3d": <JSON>}`` with at least
+``kind`` (what to rebuild) and ``version`` (the fields3d version that wrote it). Writing goes to a
+temporary file beside the target and is renamed over it, so a crash never leaves a half-written
+checkpoint where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .errors import CheckpointError, ModelNotFound
+
+
+def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write ``tensors`` (moved to the CPU, made contiguous) and ``meta`` (JSON-able) to ``path``."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"fields3d": json.dumps({**meta, "version": __version__})}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=header)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+    """Read ``(tensors, meta)`` from ``path``.
+
+    Raises:
+        ModelNotFound: no file at ``path``.
+        CheckpointError: the file is not a fields3d checkpoint, is corrupt, or holds another kind.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFound(f"checkpoint not found: {path}; pass the .safetensors file that `fields3d recon` wrote")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = (f.metadata() or {}).get("fields3d")
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({exc})") from exc
+    if header is None:
+        raise CheckpointError(f"checkpoint {path} was not written by fields3d (no fields3d header)")
+    try:
+        meta = json.loads(header)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header ({exc})") from exc
+    if kinds is not None and meta.get("kind") not in kinds:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {meta.get('kind')!r}, expected one of {', '.join(map(repr, kinds))}"
+        )
+    return tensors, meta

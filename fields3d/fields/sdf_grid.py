@@ -1,0 +1,126 @@
+"""A signed distance field stored on a lattice, learnable in a band around the surface: ``BandSDFGrid``.
+
+The lattice has ``R`` points per axis spanning ``[-1, 1]^3`` (spacing ``2 / (R - 1)``); values
+between lattice points are trilinear. Only the lattice points in ``band`` are parameters: the rest
+keep their initial value (the far field only has to carry the sign), so a 256^3 grid optimises a
+few hundred thousand numbers instead of 16.7 million. :meth:`value_and_grad` returns the value
+and its analytic spatial gradient, both differentiable with respect to the parameters (the
+pulling loss of GridPull moves queries along that gradient).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+
+
+class BandSDFGrid(nn.Module):
+    """SDF on an ``R^3`` lattice over ``[-1, 1]^3`` whose values in ``band`` are learnable.
+
+    Args:
+        initial: ``(R, R, R)`` float32 values (``initial[i, j, k]`` at ``-1 + (i, j, k) * spacing``).
+        band: ``(R, R, R)`` bool, the lattice points to optimise.
+    """
+
+    def __init__(self, initial: torch.Tensor, band: torch.Tensor):
+        super().__init__()
+        res = initial.shape[0]
+        if initial.shape != (res, res, res) or band.shape != initial.shape or res < 2:
+            raise ValueError(f"initial and band must both be (R, R, R) with R >= 2, got {tuple(initial.shape)} "
+                             f"and {tuple(band.shape)}")
+        flat = initial.reshape(-1).to(torch.float32)
+        index = band.reshape(-1).nonzero().squeeze(1)
+        slot = torch.full((flat.numel(),), -1, dtype=torch.int32, device=flat.device)
+        slot[index] = torch.arange(index.numel(), dtype=torch.int32, device=flat.device)
+        self.resolution = res
+        self.register_buffer("base", flat.clone())
+        self.register_buffer("band_index", index)
+        self.register_buffer("slot", slot)
+        self.values = nn.Parameter(flat[index].clone())
+
+    @classmethod
+    def from_coarse(cls, coarse: torch.Tensor, band: torch.Tensor) -> "BandSDFGrid":
+        """The grid whose fixed values are ``coarse`` ``(C, C, C)`` upsampled trilinearly to the
+        resolution of ``band`` ``(R, R, R)`` (lattice points at the same ``[-1, 1]`` span)."""
+        res = band.shape[0]
+        up = coarse.to(torch.float32)[None, None]
+        if coarse.shape[0] != res:
+            up = torch.nn.functional.interpolate(up, size=(res,) * 3, mode="trilinear", align_corners=True)
+        grid = cls(up[0, 0].contiguous(), band)
+        grid.register_buffer("coarse", coarse.to(torch.float32).clone())
+        return grid
+
+    @classmethod
+    def from_parts(cls, coarse: torch.Tensor, band_index: torch.Tensor, values: torch.Tensor,
+                   resolution: int) -> "BandSDFGrid":
+        """Rebuild from the buffers a checkpoint stores (see :meth:`from_coarse`)."""
+        if coarse.dim() != 3 or band_index.shape != values.shape or values.dim() != 1:
+            raise ValueError(f"coarse must be (C, C, C) and band_index hold one index per value, got "
+                             f"{tuple(coarse.shape)}, {tuple(band_index.shape)} and {tuple(values.shape)}")
+        band = torch.zeros(resolution**3, dtype=torch.bool)
+        band[band_index.long()] = True
+        grid = cls.from_coarse(coarse, band.reshape((resolution,) * 3))
+        if not torch.equal(grid.band_index, band_index.long()):
+            raise ValueError("band_index must be sorted and free of repeats")
+        with torch.no_grad():
+            grid.values.copy_(values)
+        return grid
+
+    @property
+    def spacing(self) -> float:
+        return 2.0 / (self.resolution - 1)
+
+    def dense(self) -> torch.Tensor:
+        """``(R, R, R)`` current values (a copy, no gradient)."""
+        out = self.base.clone()
+        out[self.band_index] = self.values.detach()
+        r = self.resolution
+        return out.reshape(r, r, r)
+
+    def lookup(self, flat: torch.Tensor) -> torch.Tensor:
+        """Values at flat lattice indices (any shape), differentiable for band points."""
+        slot = self.slot[flat].long()
+        inside = slot >= 0
+        return torch.where(inside, self.values[slot.clamp(min=0)], self.base[flat])
+
+    def _cells(self, x: torch.Tensor):
+        r = self.resolution
+        u = (x.clamp(-1.0, 1.0) + 1.0) * (0.5 * (r - 1))
+        cell = u.floor().clamp(0, r - 2)
+        t = u - cell
+        corner = cell.long().unsqueeze(1) + _CORNERS.to(x.device)  # (N, 8, 3)
+        flat = (corner[..., 0] * r + corner[..., 1]) * r + corner[..., 2]
+        return t, self.lookup(flat).view(-1, 2, 2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3)`` float32 points in ``[-1, 1]^3`` (clamped) -> ``(N,)`` values."""
+        t, v = self._cells(x)
+        w = [torch.stack((1 - t[:, a], t[:, a]), dim=1) for a in range(3)]
+        return torch.einsum("nijk,ni,nj,nk->n", v, w[0], w[1], w[2])
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values ``(N,)`` and spatial gradients ``(N, 3)`` at ``(N, 3)`` points."""
+        t, v = self._cells(x)
+        w = [torch.stack((1 - t[:, a], t[:, a]), dim=1) for a in range(3)]
+        d = torch.tensor([-1.0, 1.0], dtype=t.dtype, device=x.device).expand(x.shape[0], 2)
+        value = torch.einsum("nijk,ni,nj,nk->n", v, w[0], w[1], w[2])
+        gx = torch.einsum("nijk,ni,nj,nk->n", v, d, w[1], w[2])
+        gy = torch.einsum("nijk,ni,nj,nk->n", v, w[0], d, w[2])
+        gz = torch.einsum("nijk,ni,nj,nk->n", v, w[0], w[1], d)
+        return value, torch.stack((gx, gy, gz), dim=1) * (0.5 * (self.resolution - 1))
+
+    def laplacian(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Discrete Laplacian (6-neighbour, in lattice units) at ``count`` random band points."""
+        r = self.resolution
+        n = self.band_index.numel()
+        pick = torch.randint(0, n, (min(count, n),), device=self.base.device, generator=generator)
+        flat = self.band_index[pick]
+        i, j, k = flat // (r * r), (flat // r) % r, flat % r
+        interior = (i > 0) & (i < r - 1) & (j > 0) & (j < r - 1) & (k > 0) & (k < r - 1)
+        flat, pick = flat[interior], pick[interior]
+        total = -6.0 * self.values[pick]
+        for step in (r * r, r, 1):
+            total = total + self.lookup(flat + step) + self.lookup(flat - step)
+        return total

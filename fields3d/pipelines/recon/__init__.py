@@ -1,0 +1,10 @@
+"""Surface reconstruction from point clouds: ``reconstruct(ReconConfig(...))``.
+
+Methods: ``gridpull`` (default; a learned distance grid, :mod:`.gridpull`), ``neural`` (hash grid
++ MLP with Neural-Pull and eikonal losses, :mod:`.neural`) and ``poisson`` (Open3D's Screened
+Poisson, the baseline). See :mod:`.pipeline` for the outputs.
+"""
+
+from .pipeline import METHODS, ReconConfig, ReconResult, reconstruct
+
+__all__ = ["METHODS", "ReconConfig", "ReconResult", "reconstruct"]

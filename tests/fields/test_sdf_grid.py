@@ -1,0 +1,100 @@
+"""BandSDFGrid: trilinear values, analytic gradients, band parameters and checkpoint parts."""
+
+import pytest
+import torch
+
+from fields3d.fields.sdf_grid import BandSDFGrid
+
+
+def _grid(res=9, seed=0, band_fraction=0.5):
+    g = torch.Generator().manual_seed(seed)
+    values = torch.randn((res,) * 3, generator=g)
+    band = torch.rand((res,) * 3, generator=g) < band_fraction
+    return BandSDFGrid(values, band), values, band
+
+
+def _reference(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """grid_sample (trilinear, align_corners=True): lattice point i at -1 + 2 i / (R - 1)."""
+    grid = x.flip(-1).view(1, -1, 1, 1, 3)  # grid_sample takes (x=W, y=H, z=D) = (k, j, i)
+    out = torch.nn.functional.grid_sample(values[None, None], grid, mode="bilinear", align_corners=True)
+    return out.view(-1)
+
+
+def test_values_match_trilinear_reference():
+    grid, values, _ = _grid()
+    x = torch.rand(500, 3) * 2 - 1
+    torch.testing.assert_close(grid(x), _reference(values, x), rtol=1e-5, atol=1e-5)
+
+
+def test_analytic_gradient_matches_autograd():
+    grid, values, _ = _grid()
+    x = (torch.rand(300, 3) * 1.8 - 0.9).requires_grad_()
+    value, grad = grid.value_and_grad(x)
+    auto, = torch.autograd.grad(grid(x).sum(), x)
+    torch.testing.assert_close(value, grid(x))
+    torch.testing.assert_close(grad, auto, rtol=1e-4, atol=1e-4)
+
+
+def test_only_band_points_are_parameters_and_get_gradients():
+    grid, values, band = _grid()
+    assert grid.values.numel() == int(band.sum())
+    x = torch.rand(2000, 3) * 2 - 1
+    _, g = grid.value_and_grad(x)
+    (grid(x).sum() + g.square().sum()).backward()
+    assert grid.values.grad is not None and grid.values.grad.abs().sum() > 0
+    dense = grid.dense()
+    torch.testing.assert_close(dense, values)  # untrained: the initial values everywhere
+    with torch.no_grad():
+        grid.values.add_(1.0)
+    changed = grid.dense() != values
+    assert torch.equal(changed, band)
+
+
+class _ValueAndGrad(torch.nn.Module):
+    def __init__(self, grid):
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, x):
+        return self.grid.value_and_grad(x)
+
+
+def test_value_and_gradient_are_differentiable_in_float64():
+    grid, _, _ = _grid(res=5)
+    module = _ValueAndGrad(grid.double())
+    x = torch.rand(20, 3, dtype=torch.float64) * 1.6 - 0.8
+
+    def fn(v):
+        return torch.func.functional_call(module, {"grid.values": v}, (x,))
+
+    torch.autograd.gradcheck(fn, (grid.values.detach().clone().requires_grad_(),))
+
+
+def test_from_coarse_and_from_parts_round_trip():
+    coarse = torch.randn(5, 5, 5)
+    band = torch.zeros(9, 9, 9, dtype=torch.bool)
+    band[2:6, 3:7, 1:4] = True
+    grid = BandSDFGrid.from_coarse(coarse, band)
+    with torch.no_grad():
+        grid.values.uniform_()
+    again = BandSDFGrid.from_parts(grid.coarse, grid.band_index, grid.values.detach(), 9)
+    torch.testing.assert_close(again.dense(), grid.dense())
+    # lattice points shared with the coarse lattice keep the coarse value outside the band
+    torch.testing.assert_close(grid.dense()[::2, ::2, ::2][~band[::2, ::2, ::2]], coarse[~band[::2, ::2, ::2]])
+
+
+def test_from_parts_rejects_mismatched_parts():
+    with pytest.raises(ValueError, match=r"coarse must be \(C, C, C\)"):
+        BandSDFGrid.from_parts(torch.zeros(4, 4), torch.arange(3), torch.zeros(3), 8)
+    with pytest.raises(ValueError, match="band_index must be sorted"):
+        BandSDFGrid.from_parts(torch.zeros(4, 4, 4), torch.tensor([5, 2, 2]), torch.zeros(3), 8)
+
+
+def test_laplacian_of_a_linear_field_is_zero():
+    res = 12
+    axis = torch.linspace(-1, 1, res)
+    values = (axis.view(-1, 1, 1) * 0.3 + axis.view(1, -1, 1) * 0.5 - axis.view(1, 1, -1)).expand(res, res, res)
+    grid = BandSDFGrid(values.contiguous(), torch.ones(res, res, res, dtype=torch.bool))
+    lap = grid.laplacian(500, torch.Generator().manual_seed(0))
+    assert lap.numel() > 100
+    torch.testing.assert_close(lap, torch.zeros_like(lap), atol=1e-5, rtol=0)
