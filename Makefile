@@ -23,13 +23,15 @@ $(STAMP): $(PY) $(CORE_SOURCES)
 	touch $@
 
 demo: setup
-	$(VENV)/bin/fields3d fit-image assets/images/astronaut.png -o out/demo
+	$(VENV)/bin/fields3d recon assets/scans/bunny.ply -o out/demo/bunny.ply --gt assets/meshes/stanford-bunny.obj
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/hash_grid.py
+	$(PY) benchmarks/marching_cubes.py
+	$(PY) benchmarks/recon.py
 
 clean:
 	rm -rf build out .pytest_cache
