@@ -18,6 +18,7 @@ Deviations from the paper, and why:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -99,14 +100,19 @@ def _near_points(points: np.ndarray, res: int, width: float) -> np.ndarray:
 
 
 def fit_gridpull(points: np.ndarray, cfg: GridPullConfig, progress: Callable[[int, dict], None] | None = None,
-                 device: torch.device | str = "cpu") -> BandSDFGrid:
+                 device: torch.device | str = "cpu", timings: dict | None = None) -> BandSDFGrid:
     """Fit a BandSDFGrid to ``(N, 3)`` points already normalised into ``[-1, 1]^3``.
 
-    ``progress(step, losses)`` is called after every step.
+    ``progress(step, losses)`` is called after every step; ``timings`` (if given) receives
+    ``initial_s`` (sign, normals, IMLS) and ``steps_s`` (the optimisation).
     """
+    start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     tree = cKDTree(points)
     grid = initial_grid(points, tree, cfg).to(device)
+    if timings is not None:
+        timings["initial_s"] = time.perf_counter() - start
+    start = time.perf_counter()
     q_all, t_all = (torch.from_numpy(a).to(device) for a in _queries(tree, cfg, rng))
     p_all = torch.from_numpy(points.astype(np.float32)).to(device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -122,6 +128,8 @@ def fit_gridpull(points: np.ndarray, cfg: GridPullConfig, progress: Callable[[in
         sched.step()
         if progress is not None:
             progress(step + 1, parts)
+    if timings is not None:
+        timings["steps_s"] = time.perf_counter() - start
     return grid
 
 
