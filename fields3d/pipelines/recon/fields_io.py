@@ -34,16 +34,16 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
         cfg = cfg if config.steps is None else dataclasses.replace(cfg, steps=config.steps)
     radius = closing_radius(cKDTree(points), cfg.coarse_resolution)
     total = cfg.steps + getattr(cfg, "init_steps", 0)
-    timings: dict[str, float] = {}
+    timings: dict = {}
     with stages.stage(f"{method} fit", total=total) as update:
         def report(step: int, parts: dict) -> None:
             update(step, " ".join(f"{k} {v:.2e}" for k, v in parts.items()))
 
         if method == "gridpull":
-            field = fit_gridpull(points, cfg, report, device=device, timings=timings)
+            field = fit_gridpull(points, cfg, report, device=device, info=timings)
         else:
             field = fit_neural(points, cfg, report, device=str(device))
-    info = {"method": method, "settings": dataclasses.asdict(cfg), "gap_radius": radius, "timings": timings}
+    info = {"method": method, "settings": dataclasses.asdict(cfg), "gap_radius": radius, "fit": timings}
     return field, info
 
 

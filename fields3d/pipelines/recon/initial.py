@@ -134,13 +134,28 @@ def oriented_normals(tree: cKDTree, closing: LatticeSDF, k: int = 16) -> np.ndar
     gradient (which points outward wherever the closing is right, and the closing is sign-exact
     away from the surface it fills)."""
     points = tree.data
-    _, idx = tree.query(points, k=min(k, len(points)), workers=-1)
-    nb = points[idx] - points[idx].mean(axis=1, keepdims=True)
-    _, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb))
-    normals = vectors[:, :, 0]
+    normals, _ = pca_normals(tree, k)
     flip = np.einsum("ni,ni->n", normals, lattice_gradient(closing, points)) < 0
     normals[flip] *= -1
     return normals
+
+
+def pca_normals(tree: cKDTree, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unoriented PCA normals ``(N, 3)`` of the points and the RMS distance ``(N,)`` of each point's
+    ``k`` neighbours from their plane (noise plus curvature)."""
+    points = tree.data
+    _, idx = tree.query(points, k=min(k, len(points)), workers=-1)
+    nb = points[idx] - points[idx].mean(axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb) / idx.shape[1])
+    return vectors[:, :, 0], np.sqrt(np.maximum(values[:, 0], 0.0))
+
+
+def smoothing_scale(tree: cKDTree, k: int = 16) -> tuple[float, float]:
+    """``(spacing, noise)``: the median distance of a point to its 8th neighbour, and the median RMS
+    distance of 16 neighbours from their plane, which is the noise level on a scan whose
+    curvature is small at the sampling scale."""
+    spacing = float(np.median(tree.query(tree.data, k=min(9, len(tree.data)), workers=-1)[0][:, -1]))
+    return spacing, float(np.median(pca_normals(tree, k)[1]))
 
 
 def imls(tree: cKDTree, normals: np.ndarray, x: np.ndarray, sigma: float, k: int = 16,
