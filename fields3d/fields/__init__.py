@@ -2,5 +2,7 @@
 
 from .image import ImageField, pixel_centres
 from .mlp import MLP
+from .neural_sdf import NeuralSDF
+from .sdf_grid import BandSDFGrid
 
-__all__ = ["MLP", "ImageField", "pixel_centres"]
+__all__ = ["MLP", "BandSDFGrid", "ImageField", "NeuralSDF", "pixel_centres"]

@@ -84,6 +84,19 @@ def test_poisson_method_runs_through_the_same_pipeline(sphere, tmp_path):
     assert result.report["method"]["depth"] == 6
 
 
+def test_neural_method_reconstructs_and_its_checkpoint_remeshes(sphere, tmp_path):
+    out = tmp_path / "n.ply"
+    config = ReconConfig(sphere / "sphere.xyz", out, method="neural", gt=sphere / "truth.obj",
+                         **{**FAST, "steps": 150})
+    result = reconstruct(config, progress=False)
+    assert result.report["metrics"]["f_score@1%"] > 0.95, result.report["metrics"]
+    _, meta = load_checkpoint(out.with_suffix(".field.safetensors"))
+    assert meta["kind"] == "neural_sdf"
+    verts, _, _ = remesh(out.with_suffix(".field.safetensors"), tmp_path / "again.ply", 48, "cpu")
+    radius = np.linalg.norm(verts - [5.0, -1.0, 3.0], axis=1)
+    assert abs(radius.mean() - 2.0) < 0.05
+
+
 def test_bad_inputs_raise_before_anything_is_written(tmp_path):
     out = tmp_path / "o" / "mesh.ply"
     with pytest.raises(ModelNotFound, match="not found"):

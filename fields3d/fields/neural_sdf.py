@@ -1,0 +1,171 @@
+"""A signed distance field ``x -> f(x)`` on ``[-1, 1]^3``: a 3-D hash grid and a small MLP, ``NeuralSDF``.
+
+The MLP sees the raw position beside the grid's features, ``mlp([x, grid((x + 1) / 2)])``, and
+starts from the geometric initialisation of SAL (Atzmon & Lipman, CVPR 2020) with the grid's
+input weights zeroed, as in NeuS / instant-nsr: at initialisation ``f(x) ~ |x| - sphere_radius``,
+a signed distance with the right sign everywhere, which the grid then refines.
+
+Activation: softplus with ``beta = 100`` (IGR, SAL, Neural-Pull). It behaves like ReLU away from
+a thin bend, so the geometric initialisation holds, but unlike ReLU its derivative is smooth:
+the normals ``grad f / |grad f|`` that Neural-Pull moves queries along, and the eikonal term
+``(|grad f| - 1)^2``, then see a gradient that changes continuously instead of jumping at every
+unit's kink, and the eikonal loss has a useful second derivative through the MLP.
+
+Positions outside ``[-1, 1]^3`` are clamped for the grid (constant along the outward axis) but
+not for the MLP's raw input, so the field keeps growing away from the cube.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._checks import check_int, is_number
+from ..encodings import HashGrid, HashGridConfig
+from ..errors import InputError
+
+_GRID_KEYS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "per_level_scale",
+              "interpolation")
+_MLP_KEYS = ("n_hidden", "n_hidden_layers", "beta", "sphere_radius")
+
+
+class NeuralSDF(nn.Module):
+    """``HashGrid(3 -> L*F)`` then ``MLP(3 + L*F -> [n_hidden] * n_hidden_layers -> 1)``, softplus(beta).
+
+    Args:
+        n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale,
+            interpolation: the hash grid's settings (see :class:`~fields3d.encodings.HashGridConfig`;
+            its ``[0, 1]`` spans this field's ``[-1, 1]``).
+        n_hidden, n_hidden_layers: the MLP's width and number of hidden layers (>= 1 each).
+        beta: the softplus sharpness (> 0).
+        sphere_radius: radius of the sphere the initial field approximates, in ``(0, 1]``.
+        device: where the parameters live.
+
+    ``forward(x)``: ``(N, 3)`` positions (the parameters' dtype, float32 unless the module was
+    converted with ``.double()``) -> ``(N,)`` signed distances, negative inside.
+    """
+
+    def __init__(
+        self,
+        n_levels: int = 16,
+        n_features_per_level: int = 2,
+        log2_hashmap_size: int = 19,
+        base_resolution: int = 16,
+        per_level_scale: float = 1.5,
+        interpolation: str = "linear",
+        n_hidden: int = 64,
+        n_hidden_layers: int = 2,
+        beta: float = 100.0,
+        sphere_radius: float = 0.5,
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        check_int("n_hidden", n_hidden, 1)
+        check_int("n_hidden_layers", n_hidden_layers, 1)
+        if not is_number(beta) or not beta > 0:
+            raise InputError(f"beta must be a number > 0, got {beta!r}")
+        if not is_number(sphere_radius) or not 0 < sphere_radius <= 1:
+            raise InputError(f"sphere_radius must be a number in (0, 1], got {sphere_radius!r}")
+        self.encoding = HashGrid(
+            3, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale, interpolation,
+            device=device,
+        )
+        self._mlp_settings = {"n_hidden": n_hidden, "n_hidden_layers": n_hidden_layers, "beta": float(beta),
+                              "sphere_radius": float(sphere_radius)}
+        widths = [3 + self.encoding.n_output_dims] + [n_hidden] * n_hidden_layers + [1]
+        layers: list[nn.Module] = []
+        for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Linear(w_in, w_out, device=device))
+            if i < n_hidden_layers:
+                layers.append(nn.Softplus(beta=beta))
+        self.mlp = nn.Sequential(*layers)
+        self._geometric_init(sphere_radius)
+
+    @torch.no_grad()
+    def _geometric_init(self, radius: float) -> None:
+        linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
+        for i, lin in enumerate(linears):
+            if lin is linears[-1]:
+                nn.init.normal_(lin.weight, mean=math.sqrt(math.pi) / math.sqrt(lin.in_features), std=1e-4)
+                nn.init.constant_(lin.bias, -radius)
+            else:
+                nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0) / math.sqrt(lin.out_features))
+                nn.init.zeros_(lin.bias)
+            if i == 0:
+                lin.weight[:, 3:].zero_()  # the grid's features start silent: the MLP alone draws the sphere
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoding.params.device
+
+    def config(self) -> dict:
+        """The constructor's settings as a JSON-able dict; ``NeuralSDF.from_config(d)`` rebuilds the module."""
+        grid = self.encoding.config
+        return {"hash_grid": {k: getattr(grid, k) for k in _GRID_KEYS}, "mlp": dict(self._mlp_settings)}
+
+    @classmethod
+    def from_config(cls, config: dict, *, device: torch.device | str | None = None) -> NeuralSDF:
+        """A freshly initialised module with the settings of :meth:`config` (load a state_dict into it)."""
+        if not isinstance(config, dict) or set(config) != {"hash_grid", "mlp"}:
+            got = sorted(config) if isinstance(config, dict) else type(config).__name__
+            raise InputError(f"a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got {got}")
+        grid, mlp = dict(config["hash_grid"]), dict(config["mlp"])
+        unknown = sorted(set(grid) - set(_GRID_KEYS)) + sorted(set(mlp) - set(_MLP_KEYS))
+        if unknown:
+            raise InputError(f"a NeuralSDF config has unknown settings {unknown}; known: {[*_GRID_KEYS, *_MLP_KEYS]}")
+        return cls(**grid, **mlp, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = self.encoding.params.dtype
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"x must be {_name(dtype)} of shape (N, 3), got {type(x).__name__}")
+        if x.dtype != dtype or x.dim() != 2 or x.shape[1] != 3:
+            shape = "(" + ", ".join(str(s) for s in x.shape) + ")"
+            raise InputError(f"x must be {_name(dtype)} of shape (N, 3), got {_name(x.dtype)} {shape}")
+        features = self.encoding(((x + 1.0) * 0.5).clamp(0.0, 1.0))
+        return self.mlp(torch.cat((x, features), dim=1)).squeeze(1)
+
+    def gradient(self, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f(x), grad_x f(x))``: ``(N,)`` and ``(N, 3)``, by autograd.
+
+        With ``create_graph=True`` both stay differentiable (w.r.t. the parameters, and w.r.t.
+        ``x`` when it requires grad): losses on the gradient (eikonal, pulling along the normal)
+        train the field through the hash grid's double backward. Otherwise both come back detached.
+        """
+        with torch.enable_grad():
+            if not x.requires_grad:
+                x = x.detach().requires_grad_(True)
+            f = self(x)
+            (g,) = torch.autograd.grad(f, x, torch.ones_like(f), create_graph=create_graph)
+        return (f, g) if create_graph else (f.detach(), g.detach())
+
+    @torch.no_grad()
+    def lattice(self, resolution: int, chunk: int = 2**18) -> torch.Tensor:
+        """Values on the ``resolution``^3 lattice spanning ``[-1, 1]^3``, ``chunk`` points at a time.
+
+        Returns ``(R, R, R)`` on the module's device, ``out[i, j, k]`` at ``-1 + (i, j, k) * 2 / (R - 1)``
+        (the layout of :class:`~fields3d.pipelines.recon.initial.LatticeSDF`; marching cubes on it
+        with ``spacing=(2 / (R - 1),) * 3`` and vertices shifted by -1 gives world coordinates).
+        """
+        check_int("resolution", resolution, 2)
+        check_int("chunk", chunk, 1)
+        dtype, device = self.encoding.params.dtype, self.device
+        axis = torch.linspace(-1.0, 1.0, resolution, dtype=dtype, device=device)
+        out = torch.empty(resolution**3, dtype=dtype, device=device)
+        plane = resolution * resolution
+        jk = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
+        rows = max(1, chunk // plane)
+        for i0 in range(0, resolution, rows):
+            i1 = min(i0 + rows, resolution)
+            xs = axis[i0:i1].repeat_interleave(plane).unsqueeze(1)
+            pts = torch.cat((xs, jk.repeat(i1 - i0, 1)), dim=1)
+            for s in range(0, pts.shape[0], chunk):
+                out[i0 * plane + s: i0 * plane + min(s + chunk, pts.shape[0])] = self(pts[s:s + chunk])
+        return out.view(resolution, resolution, resolution)
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

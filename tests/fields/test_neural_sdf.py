@@ -1,0 +1,118 @@
+"""NeuralSDF: shapes, the sphere initialisation, config round trip, derivatives, lattice, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fields3d.errors import InputError
+from fields3d.fields.neural_sdf import NeuralSDF
+from fields3d.pipelines.recon.initial import lattice_points
+
+SMALL = {"n_levels": 4, "log2_hashmap_size": 12, "base_resolution": 4, "per_level_scale": 2.0, "n_hidden": 16}
+
+
+def _field(**kw) -> NeuralSDF:
+    torch.manual_seed(0)
+    return NeuralSDF(**{**SMALL, **kw})
+
+
+def _trained(**kw) -> NeuralSDF:
+    """A field with trained-looking weights: the initialisation silences the grid (zero input weights)."""
+    field = _field(**kw)
+    with torch.no_grad():
+        for p in field.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return field
+
+
+def test_shapes_and_dtype():
+    field = _field()
+    for n in (0, 1, 7):
+        y = field(torch.rand(n, 3) * 2 - 1)
+        assert y.shape == (n,) and y.dtype == torch.float32
+    y = field(torch.full((2, 3), 5.0))  # outside the cube: the grid clamps, the raw input does not
+    assert y.shape == (2,) and bool(torch.isfinite(y).all())
+
+
+def test_sphere_initialisation_has_the_right_sign():
+    field = _field(sphere_radius=0.5)
+    direction = torch.nn.functional.normalize(torch.randn(500, 3), dim=1)
+    with torch.no_grad():
+        inside = field(direction * 0.2)
+        outside = field(direction * 1.2)
+    assert bool((inside < 0).all()) and bool((outside > 0).all())
+    # the grid's features start silent: the MLP alone draws the sphere
+    first = field.mlp[0].weight
+    assert first.shape == (16, 3 + 8) and bool((first[:, 3:] == 0).all())
+
+
+def test_config_round_trip_rebuilds_the_same_function():
+    field = _trained(interpolation="smoothstep", beta=50.0, sphere_radius=0.4, n_hidden_layers=3)
+    config = field.config()
+    assert json.loads(json.dumps(config)) == config
+    assert config == {
+        "hash_grid": {"n_levels": 4, "n_features_per_level": 2, "log2_hashmap_size": 12, "base_resolution": 4,
+                      "per_level_scale": 2.0, "interpolation": "smoothstep"},
+        "mlp": {"n_hidden": 16, "n_hidden_layers": 3, "beta": 50.0, "sphere_radius": 0.4},
+    }
+    torch.manual_seed(1)
+    rebuilt = NeuralSDF.from_config(json.loads(json.dumps(config)))
+    x = torch.rand(64, 3) * 2 - 1
+    assert not torch.equal(rebuilt(x), field(x))
+    rebuilt.load_state_dict(field.state_dict())
+    assert torch.equal(rebuilt(x), field(x))
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "smoothstep"])
+def test_gradient_matches_finite_differences(interpolation):
+    field = _trained(interpolation=interpolation).double()
+    torch.manual_seed(2)
+    x = torch.rand(32, 3, dtype=torch.float64) * 1.8 - 0.9
+    value, grad = field.gradient(x)
+    assert not value.requires_grad and not grad.requires_grad and grad.shape == (32, 3)
+    h = 1e-6
+    with torch.no_grad():
+        fd = torch.stack([(field(x + h * e) - field(x - h * e)) / (2 * h) for e in torch.eye(3, dtype=x.dtype)], 1)
+        torch.testing.assert_close(value, field(x), rtol=0, atol=0)
+    torch.testing.assert_close(grad, fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "smoothstep"])
+def test_gradient_is_twice_differentiable(interpolation):
+    # d grad / d x (through the grid's double backward) against finite differences of the gradient
+    field = _trained(interpolation=interpolation).double()
+    x = (torch.rand(6, 3, dtype=torch.float64) * 1.8 - 0.9).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: field.gradient(p, create_graph=True)[1], (x,))
+    # and an eikonal loss reaches the hash table
+    _, grad = field.gradient(x.detach(), create_graph=True)
+    (grad.norm(dim=1) - 1).square().mean().backward()
+    assert field.encoding.params.grad is not None and field.encoding.params.grad.abs().sum() > 0
+
+
+def test_lattice_matches_forward_in_chunks():
+    field = _trained()
+    values = field.lattice(5, chunk=7)
+    assert values.shape == (5, 5, 5) and not values.requires_grad
+    with torch.no_grad():
+        expect = field(torch.from_numpy(lattice_points(5)))
+    torch.testing.assert_close(values.reshape(-1), expect, rtol=0, atol=1e-6)  # chunking changes matmul blocking
+
+
+def test_errors():
+    field = _field()
+    with pytest.raises(InputError, match=r"^x must be float32 of shape \(N, 3\), got float64 \(4, 3\)$"):
+        field(torch.rand(4, 3, dtype=torch.float64))
+    with pytest.raises(InputError, match=r"^x must be float32 of shape \(N, 3\), got float32 \(4, 2\)$"):
+        field(torch.rand(4, 2))
+    with pytest.raises(InputError, match=r"^sphere_radius must be a number in \(0, 1\], got 0$"):
+        NeuralSDF(sphere_radius=0)
+    with pytest.raises(InputError, match=r"^n_hidden_layers must be an integer >= 1, got 0$"):
+        NeuralSDF(n_hidden_layers=0)
+    with pytest.raises(InputError, match=r"^a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', "
+                                         r"got \['hash_grid'\]$"):
+        NeuralSDF.from_config({"hash_grid": {}})
+    with pytest.raises(InputError, match=r"^a NeuralSDF config has unknown settings \['width'\]"):
+        NeuralSDF.from_config({"hash_grid": {}, "mlp": {"width": 3}})
