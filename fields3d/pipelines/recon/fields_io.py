@@ -40,10 +40,10 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
         def report(step: int, parts: dict) -> None:
             update(step, " ".join(f"{k} {v:.2e}" for k, v in parts.items()))
 
-        if method == "gridpull":
-            field = fit_gridpull(points, cfg, report, device=device, info=timings)
-        else:
-            with _torch_threads(1 if device.type == "cpu" else None):
+        with _torch_threads(1 if device.type == "cpu" else None):
+            if method == "gridpull":
+                field = fit_gridpull(points, cfg, report, device=device, info=timings)
+            else:
                 field = fit_neural(points, cfg, report, device=str(device))
     info = {"method": method, "settings": dataclasses.asdict(cfg), "gap_radius": radius, "fit": timings}
     return field, info
@@ -51,9 +51,12 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
 
 @contextlib.contextmanager
 def _torch_threads(n: int | None):
-    """Run torch's own CPU ops on ``n`` threads for a while. The neural fit alternates tiny torch ops
-    with the core's hash-grid kernels, and torch's spinning OpenMP workers starve the core's pool:
-    one torch thread made a bunny step 2-3x faster on 2 cores (69-113 ms against 235-290 ms)."""
+    """Run torch's own CPU ops on ``n`` threads for a while. The fits are many small torch ops (tens
+    of thousands of elements), where torch's OpenMP threads gain little and lose much: every op
+    ends at a barrier, so one descheduled thread on a busy machine costs a whole time slice per
+    op (GridPull on 2 busy cores: 3 s a step with 2 torch threads, 55 ms with one), and their
+    spinning starves the core's own pool during the neural fit (bunny step 235-290 ms against
+    69-113 ms with one torch thread)."""
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
