@@ -22,7 +22,7 @@ Usage::
 
     python benchmarks/recon.py [--shapes stanford-bunny,cow] [--inputs clean,noisy,sparse]
                                [--methods gridpull,poisson,neural] [--device auto|cpu|cuda]
-                               [--resolution 256] [--seed 1] [--out PATH.json]
+                               [--resolution 256] [--threads N] [--seed 1] [--out PATH.json]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from fields3d.geometry.mesh_io import load_mesh
 from fields3d.geometry.metrics import mesh_metrics
 from fields3d.geometry.pointcloud import sample_mesh
 from fields3d.pipelines._common import resolve_device
-from fields3d.pipelines.recon.pipeline import ReconConfig, reconstruct
+from fields3d.pipelines.recon.pipeline import METHODS, ReconConfig, reconstruct
 
 MESH_DIR = Path(__file__).resolve().parent.parent / "assets" / "meshes"
 SHAPES = ("stanford-bunny", "fandisk", "rocker-arm", "spot", "cow")
@@ -66,10 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION,
                    help=f"ReconConfig.resolution (default {DEFAULT_RESOLUTION}; Poisson depth ceil(log2))")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads first (default: torch's choice); on a "
+                   "loaded machine fewer threads than cores avoids stalls at every parallel op")
     p.add_argument("--seed", type=int, default=1, help="seed of the input clouds (default 1; metrics use 0)")
     p.add_argument("--out", help="JSON result path (default benchmarks/results/recon-<device>.json)")
     args = p.parse_args(argv)
-    for name, allowed in (("shapes", SHAPES), ("inputs", tuple(INPUTS)), ("methods", ("gridpull", "poisson", "neural"))):
+    for name, allowed in (("shapes", SHAPES), ("inputs", tuple(INPUTS)), ("methods", METHODS)):
         values = [v.strip() for v in getattr(args, name).split(",") if v.strip()]
         bad = [v for v in values if v not in allowed]
         if bad or not values:
@@ -194,6 +196,8 @@ def summarize(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load, git = os.getloadavg(), git_state()
     rows = [row for shape in args.shapes for row in bench_shape(shape, args)]
     env = environment(device)
@@ -214,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"shapes": args.shapes, "inputs": {k: {"points": INPUTS[k][0], "noise_of_diagonal": INPUTS[k][1]}
                                                      for k in args.inputs},
                    "methods": args.methods, "device": device.type, "resolution": args.resolution,
-                   "cloud_seed": args.seed, "recon_seed": 0, "metrics": {"n_points": 100_000, "seed": 0},
+                   "torch_threads": torch.get_num_threads(), "cloud_seed": args.seed, "recon_seed": 0,
+                   "metrics": {"n_points": 100_000, "seed": 0},
                    "normals": "dropped", "time_goal_s": TIME_GOAL_S},
         "rows": rows,
         "goals": summary,
