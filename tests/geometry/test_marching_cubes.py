@@ -1,5 +1,6 @@
 """Marching cubes against scikit-image, mesh topology and orientation, conventions, and mesh_field."""
 
+import importlib
 import math
 
 import numpy as np
@@ -11,8 +12,9 @@ from scipy.spatial import cKDTree
 from skimage import measure
 
 from fields3d import _native
-from fields3d.geometry import marching_cubes as mc
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
+
+mc = importlib.import_module("fields3d.geometry.marching_cubes")  # the package attribute is the function
 
 
 def centered(n, center):
