@@ -1,0 +1,230 @@
+"""Pinhole cameras in the NeRF / OpenGL convention, and the rays through their pixels.
+
+Camera frame: the camera looks down its ``-z`` axis, ``+x`` points right in the picture and ``+y``
+up. A camera-to-world matrix ``c2w`` (4x4, bottom row ``[0, 0, 0, 1]``, as ``transform_matrix`` in
+a ``transforms.json``) maps camera coordinates to world coordinates; its columns are the camera's
+right, up and backward axes and its position.
+
+Pixel coordinates: ``x`` grows to the right from the left edge of the picture and ``y`` grows down
+from its top edge, in pixels; pixel ``(i, j)`` (column ``i``, row ``j``) covers ``[i, i + 1) x
+[j, j + 1)``, so its centre is ``(i + 0.5, j + 0.5)``. The principal point ``(cx, cy)`` is in the
+same coordinates (``(W / 2, H / 2)`` is the middle of the picture). The ray through ``(x, y)`` has
+camera-frame direction ``((x - cx) / fx, -(y - cy) / fy, -1)``, normalised to unit length.
+
+Note that the original NeRF code samples ``(i, j)`` without the half-pixel offset; fields3d (like
+instant-NGP and nerfstudio) shoots rays through pixel centres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .._checks import check_int, is_int
+from ..errors import InputError
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
+BOTTOM_ROW_TOLERANCE = 1e-6
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _got(value) -> str:
+    """``float64 (3, 4)`` for a tensor, the type's name for anything else."""
+    return f"{_dtype(value.dtype)} {_shape(value)}" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+@dataclass(frozen=True, eq=False)
+class Cameras:
+    """``N`` pinhole cameras sharing one picture size (conventions in the module docstring).
+
+    Attributes:
+        c2w: ``(N, 4, 4)`` float32 or float64 camera-to-world matrices, bottom rows ``[0, 0, 0, 1]``.
+        fx, fy: ``(N,)`` focal lengths in pixels (> 0), same dtype and device as ``c2w``.
+        cx, cy: ``(N,)`` principal points in pixels, same dtype and device as ``c2w``.
+        width, height: picture size in pixels (>= 1).
+
+    Raises:
+        InputError: on a wrong type, dtype, shape or device, a non-finite pose or intrinsic, a
+            bottom row other than ``[0, 0, 0, 1]``, or a focal length <= 0.
+    """
+
+    c2w: torch.Tensor
+    fx: torch.Tensor
+    fy: torch.Tensor
+    cx: torch.Tensor
+    cy: torch.Tensor
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        c2w = self.c2w
+        is_c2w = isinstance(c2w, torch.Tensor) and c2w.dtype in FLOAT_DTYPES and c2w.dim() == 3
+        if not (is_c2w and c2w.shape[1:] == (4, 4)):
+            raise InputError(f"c2w must be a float32 or float64 tensor of shape (N, 4, 4), got {_got(c2w)}")
+        n = c2w.shape[0]
+        for name in ("fx", "fy", "cx", "cy"):
+            _check_intrinsic(name, getattr(self, name), c2w)
+        check_int("width", self.width, 1)
+        check_int("height", self.height, 1)
+        finite = torch.isfinite(c2w).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            i = int(torch.nonzero(~finite)[0, 0])
+            raise InputError(
+                f"c2w[{i}] (camera {i} of {n}) has non-finite entries; fix or drop that camera's pose"
+            )
+        bottom = c2w[:, 3, :] - torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=c2w.dtype, device=c2w.device)
+        bad = bottom.abs().amax(dim=1) > BOTTOM_ROW_TOLERANCE
+        if bool(bad.any()):
+            i = int(torch.nonzero(bad)[0, 0])
+            raise InputError(
+                f"c2w[{i}] must have bottom row [0, 0, 0, 1], got {c2w[i, 3].tolist()}; "
+                "camera-to-world matrices are affine 4x4 transforms"
+            )
+        for name in ("fx", "fy"):
+            value = getattr(self, name)
+            if not bool((value > 0).all()):
+                i = int(torch.nonzero(~(value > 0))[0, 0])
+                raise InputError(f"{name}[{i}] must be a focal length > 0 pixels, got {float(value[i])}")
+
+    def __len__(self) -> int:
+        return self.c2w.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.c2w.device
+
+    def to(self, device: torch.device | str) -> "Cameras":
+        """The same cameras with every tensor on ``device``."""
+        t = {k: getattr(self, k).to(device) for k in ("c2w", "fx", "fy", "cx", "cy")}
+        return Cameras(**t, width=self.width, height=self.height)
+
+    def scaled(self, factor: int) -> "Cameras":
+        """The cameras of pictures downscaled by an integer ``factor`` (>= 1).
+
+        The new size is ``(width // factor, height // factor)``; the intrinsics are scaled by the
+        exact ratios ``new_width / width`` and ``new_height / height``, which is right for a
+        picture resized edge to edge (a box filter over ``factor x factor`` pixels when the size
+        divides, as :func:`fields3d.render.datasets.load_scene` does).
+
+        Raises:
+            InputError: ``factor`` is not an integer >= 1, or leaves fewer than one pixel.
+        """
+        check_int("factor", factor, 1)
+        width, height = self.width // factor, self.height // factor
+        if width < 1 or height < 1:
+            raise InputError(
+                f"factor {factor} leaves no pixels of a {self.width}x{self.height} picture; "
+                f"use a factor <= {min(self.width, self.height)}"
+            )
+        sx, sy = width / self.width, height / self.height
+        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
+
+
+def _check_intrinsic(name: str, value, c2w: torch.Tensor) -> None:
+    n = c2w.shape[0]
+    if not (isinstance(value, torch.Tensor) and value.dtype == c2w.dtype and tuple(value.shape) == (n,)):
+        raise InputError(f"{name} must be a {_dtype(c2w.dtype)} tensor of shape ({n},) like c2w, got {_got(value)}")
+    if value.device != c2w.device:
+        raise InputError(f"{name} must be on {c2w.device} like c2w, got {value.device}")
+    if not bool(torch.isfinite(value).all()):
+        i = int(torch.nonzero(~torch.isfinite(value))[0, 0])
+        raise InputError(f"{name}[{i}] must be finite, got {float(value[i])}")
+
+
+def _check_rays_args(cameras: Cameras, camera_ids, pixels) -> None:
+    if not isinstance(cameras, Cameras):
+        raise InputError(f"cameras must be a Cameras, got {type(cameras).__name__}")
+    ids = camera_ids
+    if not (isinstance(ids, torch.Tensor) and ids.dtype in (torch.int32, torch.int64) and ids.dim() == 1):
+        raise InputError(f"camera_ids must be an int64 or int32 tensor of shape (M,), got {_got(ids)}")
+    m = ids.shape[0]
+    if not (isinstance(pixels, torch.Tensor) and pixels.dtype.is_floating_point and tuple(pixels.shape) == (m, 2)):
+        raise InputError(f"pixels must be a float tensor of shape ({m}, 2) of (x, y) coordinates, got {_got(pixels)}")
+    for name, t in (("camera_ids", ids), ("pixels", pixels)):
+        if t.device != cameras.device:
+            raise InputError(
+                f"{name} must be on {cameras.device} like the cameras, got {t.device}; move it with .to(device)"
+            )
+    if m and (int(ids.min()) < 0 or int(ids.max()) >= len(cameras)):
+        raise InputError(
+            f"camera_ids must lie in [0, {len(cameras) - 1}] for {len(cameras)} cameras, "
+            f"got values from {int(ids.min())} to {int(ids.max())}"
+        )
+
+
+def generate_rays(
+    cameras: Cameras, camera_ids: torch.Tensor, pixels: torch.Tensor, centre: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays from camera centres through pixels.
+
+    Args:
+        cameras: the cameras. camera_ids: ``(M,)`` int64 or int32 index of each ray's camera.
+        pixels: ``(M, 2)`` float pixel coordinates ``(x, y)`` (module docstring), on the cameras'
+            device. Points outside the picture are allowed.
+        centre: add 0.5 to ``pixels``, so that integer pixel indices give rays through pixel
+            centres. Pass False for continuous coordinates (e.g. an index plus a uniform jitter
+            in ``[0, 1)``).
+
+    Returns:
+        ``(origins, directions)``: ``(M, 3)`` each, in the dtype of ``cameras.c2w``; ``directions``
+        are unit vectors in world coordinates.
+
+    Raises:
+        InputError: wrong type, dtype, shape or device of an argument, or a camera id out of range.
+    """
+    _check_rays_args(cameras, camera_ids, pixels)
+    ids = camera_ids.long()
+    xy = pixels.to(cameras.c2w.dtype) + (0.5 if centre else 0.0)
+    c2w = cameras.c2w[ids]  # (M, 4, 4)
+    d_cam = torch.stack(
+        [
+            (xy[:, 0] - cameras.cx[ids]) / cameras.fx[ids],
+            -(xy[:, 1] - cameras.cy[ids]) / cameras.fy[ids],
+            -torch.ones_like(xy[:, 0]),
+        ],
+        dim=1,
+    )
+    directions = torch.einsum("mij,mj->mi", c2w[:, :3, :3], d_cam)
+    directions = directions / directions.norm(dim=1, keepdim=True)
+    return c2w[:, :3, 3].clone(), directions
+
+
+def image_rays(cameras: Cameras, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rays through every pixel centre of one camera's picture, in row-major order.
+
+    Args:
+        cameras: the cameras. index: which camera, ``0 <= index < len(cameras)``.
+
+    Returns:
+        ``(origins, directions)``: ``(height * width, 3)`` each; row ``j * width + i`` is the ray
+        through pixel ``(i, j)`` (column ``i``, row ``j``), so ``directions.view(height, width, 3)``
+        lines up with an ``(H, W, C)`` picture.
+
+    Raises:
+        InputError: ``index`` is not an integer in range.
+    """
+    if not isinstance(cameras, Cameras):
+        raise InputError(f"cameras must be a Cameras, got {type(cameras).__name__}")
+    if not is_int(index) or not 0 <= index < len(cameras):
+        raise InputError(f"index must be an integer in [0, {len(cameras) - 1}], got {index!r}")
+    w, h, device = cameras.width, cameras.height, cameras.device
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
+    )
+    pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).to(cameras.c2w.dtype)
+    ids = torch.full((h * w,), index, dtype=torch.int64, device=device)
+    return generate_rays(cameras, ids, pixels, centre=True)
+
+
+def focal_from_fov(fov: float, size: int) -> float:
+    """Focal length in pixels of a picture ``size`` pixels across with field of view ``fov`` radians."""
+    return 0.5 * size / math.tan(0.5 * fov)

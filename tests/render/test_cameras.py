@@ -1,0 +1,263 @@
+"""Pinhole cameras: hand-computed rays, field of view, unit length, downscaling and every error message."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fields3d.errors import InputError
+from fields3d.render.cameras import Cameras, focal_from_fov, generate_rays, image_rays
+
+
+def make_cameras(c2w, f=10.0, w=5, h=5, cx=None, cy=None, dtype=torch.float64) -> Cameras:
+    c2w = torch.as_tensor(c2w, dtype=dtype).reshape(-1, 4, 4)
+    n = c2w.shape[0]
+
+    def full(v):
+        return torch.full((n,), float(v), dtype=dtype)
+
+    return Cameras(c2w, full(f), full(f), full(w / 2 if cx is None else cx), full(h / 2 if cy is None else cy), w, h)
+
+
+def look_at(eye, up=(0.0, 0.0, 1.0)) -> torch.Tensor:
+    """Camera at ``eye`` looking at the origin (the way scripts/make-nerf-scene.py builds poses)."""
+    eye = torch.tensor(eye, dtype=torch.float64)
+    back = eye / eye.norm()
+    right = torch.linalg.cross(torch.tensor(up, dtype=torch.float64), back)
+    right = right / right.norm()
+    c2w = torch.eye(4, dtype=torch.float64)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, torch.linalg.cross(back, right), back, eye
+    return c2w
+
+
+def rays(cameras, ids, pixels, centre=True):
+    return generate_rays(cameras, torch.tensor(ids), torch.tensor(pixels, dtype=torch.float64), centre=centre)
+
+
+def test_centre_pixel_of_identity_camera_looks_down_minus_z():
+    cams = make_cameras(torch.eye(4))  # 5x5, principal point (2.5, 2.5): pixel (2, 2)'s centre
+    origins, dirs = rays(cams, [0], [[2.0, 2.0]])
+    assert origins.tolist() == [[0.0, 0.0, 0.0]]
+    assert dirs.tolist() == [[0.0, 0.0, -1.0]]
+
+
+def test_pixel_offsets_by_hand():
+    cams = make_cameras(torch.eye(4), f=2.0)
+    _, dirs = rays(cams, [0, 0], [[4.0, 2.0], [2.0, 0.0]])  # centres (4.5, 2.5) and (2.5, 0.5)
+    # x: (4.5 - 2.5) / 2 = 1 -> (1, 0, -1); y: -(0.5 - 2.5) / 2 = 1 -> (0, 1, -1): up is +y, rows go down
+    s = 1 / math.sqrt(2)
+    torch.testing.assert_close(dirs, torch.tensor([[s, 0.0, -s], [0.0, s, -s]], dtype=torch.float64))
+
+
+def test_picture_edges_match_the_field_of_view():
+    fov_x, w, h = 0.6911112070083618, 200, 100
+    f = focal_from_fov(fov_x, w)
+    cams = make_cameras(torch.eye(4), f=f, w=w, h=h)
+    edges = [[0.0, h / 2], [w, h / 2], [w / 2, 0.0], [w / 2, h]]  # left, right, top, bottom edge midpoints
+    _, dirs = rays(cams, [0] * 4, edges, centre=False)
+    half_x, half_y = 0.5 * fov_x, math.atan(0.5 * h / f)
+    angles = torch.atan2(dirs[:, :2].norm(dim=1), -dirs[:, 2])
+    torch.testing.assert_close(angles, torch.tensor([half_x, half_x, half_y, half_y], dtype=torch.float64))
+    assert dirs[0, 0] < 0 < dirs[1, 0] and dirs[3, 1] < 0 < dirs[2, 1]  # left is -x, top is +y
+
+
+def test_corner_rays_of_image_rays():
+    cams = make_cameras(torch.eye(4), f=4.0, w=8, h=6)
+    _, dirs = image_rays(cams, 0)
+    grid = dirs.view(6, 8, 3)
+    expect = torch.tensor([-3.5 / 4, 2.5 / 4, -1.0], dtype=torch.float64)  # pixel (0, 0) centre (0.5, 0.5)
+    torch.testing.assert_close(grid[0, 0], expect / expect.norm())
+    expect = torch.tensor([3.5 / 4, -2.5 / 4, -1.0], dtype=torch.float64)  # pixel (7, 5)
+    torch.testing.assert_close(grid[5, 7], expect / expect.norm())
+
+
+def test_look_at_pose_sees_the_origin():
+    cams = make_cameras(look_at([4.0, 0.0, 0.0]), f=10.0, w=5, h=5)
+    origins, dirs = rays(cams, [0, 0, 0], [[2.0, 2.0], [2.0, 0.0], [4.0, 2.0]])
+    torch.testing.assert_close(origins, torch.tensor([[4.0, 0.0, 0.0]] * 3, dtype=torch.float64))
+    torch.testing.assert_close(dirs[0], torch.tensor([-1.0, 0.0, 0.0], dtype=torch.float64))
+    assert dirs[1, 2] > 0 and abs(float(dirs[1, 1])) < 1e-12  # the top row looks up (+z)
+    assert dirs[2, 1] > 0 and abs(float(dirs[2, 2])) < 1e-12  # from +x the right of the picture is +y
+
+
+def test_directions_are_unit_and_rotate_with_the_pose():
+    g = torch.Generator().manual_seed(0)
+    c2w = torch.eye(4, dtype=torch.float64).repeat(6, 1, 1)
+    c2w[:, :3, :3] = torch.linalg.qr(torch.randn(6, 3, 3, generator=g, dtype=torch.float64))[0]
+    c2w[:, :3, 3] = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    cams = make_cameras(c2w, f=30.0, w=64, h=48)
+    ids = torch.randint(0, 6, (500,), generator=g)
+    pixels = torch.rand(500, 2, generator=g, dtype=torch.float64) * torch.tensor([64.0, 48.0])
+    origins, dirs = generate_rays(cams, ids, pixels, centre=False)
+    torch.testing.assert_close(dirs.norm(dim=1), torch.ones(500, dtype=torch.float64))
+    torch.testing.assert_close(origins, c2w[ids, :3, 3])
+    local = torch.einsum("mji,mj->mi", c2w[ids, :3, :3], dirs)  # back into the camera frame
+    x = 32 + 30 * local[:, 0] / -local[:, 2]
+    y = 24 - 30 * local[:, 1] / -local[:, 2]
+    torch.testing.assert_close(torch.stack([x, y], dim=1), pixels)
+
+
+def test_image_rays_are_row_major():
+    cams = make_cameras(look_at([1.0, 2.0, 3.0]).repeat(2, 1, 1), f=7.0, w=4, h=3)
+    origins, dirs = image_rays(cams, 1)
+    assert origins.shape == (12, 3) and dirs.shape == (12, 3)
+    pixels = torch.tensor([[i, j] for j in range(3) for i in range(4)], dtype=torch.float64)
+    _, expect = generate_rays(cams, torch.ones(12, dtype=torch.int64), pixels)
+    torch.testing.assert_close(dirs, expect)
+
+
+def test_dtype_follows_the_cameras_and_empty_batches_work():
+    cams = make_cameras(torch.eye(4), dtype=torch.float32)
+    origins, dirs = generate_rays(cams, torch.zeros(3, dtype=torch.int32), torch.zeros(3, 2, dtype=torch.float64))
+    assert origins.dtype == dirs.dtype == torch.float32
+    origins, dirs = generate_rays(cams, torch.zeros(0, dtype=torch.int64), torch.zeros(0, 2))
+    assert origins.shape == dirs.shape == (0, 3)
+
+
+def test_downscale_keeps_block_centres_on_the_same_rays():
+    cams = make_cameras(look_at([0.5, -3.0, 1.0]), f=50.0, w=64, h=48, cx=30.0, cy=25.0)
+    small = cams.scaled(2)
+    assert (small.width, small.height) == (32, 24)
+    assert small.fx.item() == 25.0 and small.cx.item() == 15.0 and small.cy.item() == 12.5
+    _, coarse = image_rays(small, 0)
+    ij = torch.tensor([[i, j] for j in range(24) for i in range(32)], dtype=torch.float64)
+    _, fine = generate_rays(cams, torch.zeros(len(ij), dtype=torch.int64), 2 * ij + 1.0, centre=False)
+    torch.testing.assert_close(coarse, fine)  # the centre of each 2x2 block
+    same = cams.scaled(1)
+    assert (same.width, same.height) == (64, 48)
+    for name in ("c2w", "fx", "fy", "cx", "cy"):
+        assert torch.equal(getattr(same, name), getattr(cams, name))
+
+
+def test_downscale_of_a_size_that_does_not_divide_maps_edges_to_edges():
+    cams = make_cameras(torch.eye(4), f=10.0, w=5, h=7)
+    small = cams.scaled(2)
+    assert (small.width, small.height) == (2, 3)
+    torch.testing.assert_close(small.fx, cams.fx * 2 / 5)
+    torch.testing.assert_close(small.fy, cams.fy * 3 / 7)
+    _, a = rays(small, [0], [[2.0, 3.0]], centre=False)  # the bottom-right corners agree
+    _, b = rays(cams, [0], [[5.0, 7.0]], centre=False)
+    torch.testing.assert_close(a, b)
+
+
+def test_to_device_keeps_the_cameras():
+    cams = make_cameras(look_at([1.0, 1.0, 1.0]))
+    moved = cams.to("cpu")
+    assert moved.device == torch.device("cpu") and torch.equal(moved.c2w, cams.c2w) and len(moved) == 1
+
+
+def _pose(**edit) -> torch.Tensor:
+    c2w = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
+    for (i, r, c), v in edit.get("set", {}).items():
+        c2w[i, r, c] = v
+    return c2w
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"c2w": _pose(set={(1, 0, 3): math.nan})},
+            "c2w[1] (camera 1 of 3) has non-finite entries; fix or drop that camera's pose",
+        ),
+        (
+            {"c2w": _pose(set={(2, 2, 1): math.inf})},
+            "c2w[2] (camera 2 of 3) has non-finite entries; fix or drop that camera's pose",
+        ),
+        (
+            {"c2w": _pose(set={(2, 3, 0): 0.5})},
+            "c2w[2] must have bottom row [0, 0, 0, 1], got [0.5, 0.0, 0.0, 1.0]; "
+            "camera-to-world matrices are affine 4x4 transforms",
+        ),
+        (
+            {"c2w": torch.eye(4, dtype=torch.float64)[:3].repeat(3, 1, 1)},
+            "c2w must be a float32 or float64 tensor of shape (N, 4, 4), got float64 (3, 3, 4)",
+        ),
+        ({"c2w": [[1.0]]}, "c2w must be a float32 or float64 tensor of shape (N, 4, 4), got list"),
+        (
+            {"c2w": torch.eye(4, dtype=torch.int64).repeat(3, 1, 1)},
+            "c2w must be a float32 or float64 tensor of shape (N, 4, 4), got int64 (3, 4, 4)",
+        ),
+        (
+            {"fx": torch.ones(2, dtype=torch.float64)},
+            "fx must be a float64 tensor of shape (3,) like c2w, got float64 (2,)",
+        ),
+        ({"cy": torch.ones(3)}, "cy must be a float64 tensor of shape (3,) like c2w, got float32 (3,)"),
+        ({"cx": 2.0}, "cx must be a float64 tensor of shape (3,) like c2w, got float"),
+        (
+            {"fy": torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)},
+            "fy[1] must be a focal length > 0 pixels, got 0.0",
+        ),
+        ({"cx": torch.tensor([1.0, 1.0, math.nan], dtype=torch.float64)}, "cx[2] must be finite, got nan"),
+        ({"width": 0}, "width must be an integer >= 1, got 0"),
+        ({"height": 2.0}, "height must be an integer >= 1, got 2.0"),
+    ],
+)
+def test_camera_errors(kwargs, message):
+    ones = torch.ones(3, dtype=torch.float64)
+    args = {"c2w": _pose(), "fx": ones, "fy": ones, "cx": ones, "cy": ones, "width": 4, "height": 4, **kwargs}
+    with pytest.raises(InputError) as info:
+        Cameras(**args)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "ids, pixels, message",
+    [
+        (
+            torch.zeros(2),
+            torch.zeros(2, 2),
+            "camera_ids must be an int64 or int32 tensor of shape (M,), got float32 (2,)",
+        ),
+        ([0, 1], torch.zeros(2, 2), "camera_ids must be an int64 or int32 tensor of shape (M,), got list"),
+        (
+            torch.zeros(2, dtype=torch.int64),
+            torch.zeros(2, 3),
+            "pixels must be a float tensor of shape (2, 2) of (x, y) coordinates, got float32 (2, 3)",
+        ),
+        (
+            torch.zeros(2, dtype=torch.int64),
+            torch.zeros(2, 2, dtype=torch.int64),
+            "pixels must be a float tensor of shape (2, 2) of (x, y) coordinates, got int64 (2, 2)",
+        ),
+        (
+            torch.tensor([0, 3]),
+            torch.zeros(2, 2),
+            "camera_ids must lie in [0, 1] for 2 cameras, got values from 0 to 3",
+        ),
+        (
+            torch.tensor([-1, 0]),
+            torch.zeros(2, 2),
+            "camera_ids must lie in [0, 1] for 2 cameras, got values from -1 to 0",
+        ),
+        (
+            torch.zeros(2, dtype=torch.int64),
+            torch.zeros(2, 2, device="meta"),
+            "pixels must be on cpu like the cameras, got meta; move it with .to(device)",
+        ),
+    ],
+)
+def test_ray_errors(ids, pixels, message):
+    cams = make_cameras(torch.eye(4).repeat(2, 1, 1))
+    with pytest.raises(InputError) as info:
+        generate_rays(cams, ids, pixels)
+    assert str(info.value) == message
+
+
+def test_other_errors():
+    cams = make_cameras(torch.eye(4).repeat(2, 1, 1), w=5, h=3)
+    cases = [
+        (lambda: image_rays(cams, 2), "index must be an integer in [0, 1], got 2"),
+        (lambda: image_rays(cams, True), "index must be an integer in [0, 1], got True"),
+        (lambda: image_rays("cams", 0), "cameras must be a Cameras, got str"),
+        (lambda: generate_rays(None, torch.zeros(1), torch.zeros(1, 2)), "cameras must be a Cameras, got NoneType"),
+        (lambda: cams.scaled(0), "factor must be an integer >= 1, got 0"),
+        (lambda: cams.scaled(1.5), "factor must be an integer >= 1, got 1.5"),
+        (lambda: cams.scaled(4), "factor 4 leaves no pixels of a 5x3 picture; use a factor <= 3"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InputError) as info:
+            call()
+        assert str(info.value) == message
