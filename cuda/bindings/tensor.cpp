@@ -28,6 +28,13 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
+const DLTensor& dl_tensor(py::handle obj, const std::string& n) {
+  if (!PyCapsule_CheckExact(obj.ptr()) || std::strcmp(PyCapsule_GetName(obj.ptr()), "dltensor") != 0)
+    fail(n + " must be a DLPack capsule (torch.utils.dlpack.to_dlpack(t)), got " +
+         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  return static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj.ptr(), "dltensor"))->dl_tensor;
+}
+
 bool is_contiguous(const DLTensor& t) {
   if (t.strides == nullptr) return true;
   for (int d = 0; d < t.ndim; ++d)
@@ -40,15 +47,56 @@ bool is_contiguous(const DLTensor& t) {
   return true;
 }
 
+template <typename I>
+IntArg<I> int_arg(py::handle obj, const char* name, uint8_t code, const char* type) {
+  const std::string n(name);
+  const DLTensor& t = dl_tensor(obj, n);
+  if (t.dtype.code != code || t.dtype.bits != 8 * sizeof(I) || t.dtype.lanes != 1)
+    fail(n + " must be " + type + ", got DLPack dtype code " + std::to_string(t.dtype.code) + " with " +
+         std::to_string(t.dtype.bits) + " bits");
+  if (t.device.device_type != kDLCPU && t.device.device_type != kDLCUDA)
+    fail(n + " must be on the CPU or a CUDA device, got DLPack device type " + std::to_string(t.device.device_type));
+  if (!is_contiguous(t)) fail(n + " must be contiguous (call .contiguous() first)");
+  IntArg<I> out;
+  out.name = n;
+  out.keep = py::reinterpret_borrow<py::object>(obj);
+  out.device = t.device;
+  out.shape.assign(t.shape, t.shape + t.ndim);
+  out.data = reinterpret_cast<I*>(static_cast<char*>(t.data) + t.byte_offset);
+  return out;
+}
+
+std::string want_str(const std::vector<int64_t>& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << (shape[i] < 0 ? "N" : std::to_string(shape[i]));
+  os << (shape.size() == 1 ? ",)" : ")");
+  return os.str();
+}
+
+bool shape_matches(const std::vector<int64_t>& have, const std::vector<int64_t>& want) {
+  bool ok = have.size() == want.size();
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == have[i];
+  return ok;
+}
+
 }  // namespace
+
+IndexArg index_arg(py::handle obj, const char* name) { return int_arg<int64_t>(obj, name, kDLInt, "int64"); }
+ByteArg byte_arg(py::handle obj, const char* name) { return int_arg<uint8_t>(obj, name, kDLUInt, "uint8"); }
+
+template <typename I>
+void expect_index(const IntArg<I>& t, const std::vector<int64_t>& shape, const TensorArg& ref) {
+  if (!shape_matches(t.shape, shape)) fail(t.name + " must have shape " + want_str(shape) + ", got " + shape_str(t.shape));
+  if (t.device.device_type != ref.device.device_type || t.device.device_id != ref.device.device_id)
+    fail(t.name + " must be on the device of " + ref.name);
+}
+template void expect_index<int64_t>(const IndexArg&, const std::vector<int64_t>&, const TensorArg&);
+template void expect_index<uint8_t>(const ByteArg&, const std::vector<int64_t>&, const TensorArg&);
 
 TensorArg tensor_arg(py::handle obj, const char* name) {
   const std::string n(name);
-  if (!PyCapsule_CheckExact(obj.ptr()) || std::strcmp(PyCapsule_GetName(obj.ptr()), "dltensor") != 0)
-    fail(n + " must be a DLPack capsule (torch.utils.dlpack.to_dlpack(t)), got " +
-         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj.ptr(), "dltensor"));
-  const DLTensor& t = managed->dl_tensor;
+  const DLTensor& t = dl_tensor(obj, n);
   TensorArg out;
   out.name = n;
   out.keep = py::reinterpret_borrow<py::object>(obj);
@@ -70,16 +118,7 @@ TensorArg tensor_arg(py::handle obj, const char* name) {
 }
 
 void expect_shape(const TensorArg& t, const std::vector<int64_t>& shape) {
-  bool ok = t.shape.size() == shape.size();
-  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == t.shape[i];
-  if (!ok) {
-    std::vector<int64_t> want(shape);
-    std::ostringstream os;
-    os << "(";
-    for (size_t i = 0; i < want.size(); ++i) os << (i ? ", " : "") << (want[i] < 0 ? "N" : std::to_string(want[i]));
-    os << (want.size() == 1 ? ",)" : ")");
-    fail(t.name + " must have shape " + os.str() + ", got " + shape_str(t.shape));
-  }
+  if (!shape_matches(t.shape, shape)) fail(t.name + " must have shape " + want_str(shape) + ", got " + shape_str(t.shape));
 }
 
 void expect_same(const TensorArg& a, const TensorArg& b) {

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,48 @@ void expect_shape(const TensorArg& t, const std::vector<int64_t>& shape);
 void expect_same(const TensorArg& a, const TensorArg& b);
 
 std::string shape_str(const std::vector<int64_t>& shape);
+
+// A contiguous integer tensor (int64 indices or uint8 bytes) from a DLPack capsule.
+template <typename I>
+struct IntArg {
+  std::string name;
+  I* data = nullptr;
+  DLDevice device{kDLCPU, 0};
+  std::vector<int64_t> shape;
+  py::object keep;
+};
+using IndexArg = IntArg<int64_t>;
+using ByteArg = IntArg<uint8_t>;
+
+// Read a DLPack capsule named `name`; raise ValueError unless it holds a contiguous int64
+// (index_arg) or uint8 (byte_arg) tensor on the CPU or a CUDA device.
+IndexArg index_arg(py::handle obj, const char* name);
+ByteArg byte_arg(py::handle obj, const char* name);
+
+// Raise ValueError unless t has the shape (-1 matches any extent) and ref's device.
+template <typename I>
+void expect_index(const IntArg<I>& t, const std::vector<int64_t>& shape, const TensorArg& ref);
+
+// Runs the CPU or the CUDA launcher for t's device, without the GIL.
+template <typename Arg, typename Cpu, typename Cuda>
+void launch(const Arg& t, Cpu&& cpu, Cuda&& cuda) {
+  const bool on_cuda = t.device.device_type == kDLCUDA;
+#ifndef FIELDS3D_WITH_CUDA
+  if (on_cuda) throw std::runtime_error("fields3d._core was built without CUDA");
+#endif
+  py::gil_scoped_release release;
+  if (on_cuda) cuda(t.device.device_id);
+  else cpu();
+}
+
+// Calls fn(T{}) with T the float type of t.
+template <typename Fn>
+void with_type(const TensorArg& t, Fn&& fn) {
+  if (t.dtype == DType::Float32) fn(float{});
+  else fn(double{});
+}
+
+inline void* as_stream(uintptr_t s) { return reinterpret_cast<void*>(s); }
 
 }  // namespace bind
 }  // namespace f3d

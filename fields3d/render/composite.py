@@ -1,0 +1,135 @@
+"""Volume-rendering compositing of packed samples (the layout of :mod:`fields3d.render.march`).
+
+For sample ``s`` of a ray with density ``sigma_s`` over ``[t_start, t_end]``:
+``alpha_s = 1 - exp(-sigma_s (t_end - t_start))``, transmittance ``T_s = prod_{j<s} (1 - alpha_j)``
+and weight ``w_s = T_s alpha_s``. A ray accumulates ``sum_s w_s v_s`` over any number of value
+channels (colour, depth, normals...) and its opacity ``sum_s w_s``. Once ``T`` falls below
+``t_min`` the ray stops (later samples get weight 0 and no gradient: the same rule forward and
+backward). Forward and backward run in the core (``cuda/render/composite.h``), one walk per ray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .. import _native
+from ..errors import InputError
+from ._tensors import check_backend, check_float
+from .march import RaySamples
+
+DEFAULT_T_MIN = 1e-4
+
+
+@dataclass
+class Composited:
+    """Per-ray sums and per-sample weights of one compositing call (R rays, S samples)."""
+
+    out: torch.Tensor  # (R, C) sum_s w_s v_s
+    opacity: torch.Tensor  # (R,) sum_s w_s = 1 - final transmittance
+    weights: torch.Tensor  # (S,)
+    trans: torch.Tensor  # (S,) transmittance before each sample (0 after the ray stopped); no gradient
+
+
+def _check(sigmas, values, t_starts, t_ends, offsets, t_min) -> None:
+    check_float("sigmas", sigmas, (-1,))
+    n = sigmas.shape[0]
+    check_float("values", values, (n, -1), sigmas)
+    check_float("t_starts", t_starts, (n,), sigmas)
+    check_float("t_ends", t_ends, (n,), sigmas)
+    if not isinstance(offsets, torch.Tensor) or offsets.dtype != torch.int64 or offsets.dim() != 1 or len(offsets) < 1:
+        raise InputError("offsets must be an int64 tensor of shape (R + 1,)")
+    if offsets.device != sigmas.device:
+        raise InputError(f"offsets must be on {sigmas.device} like sigmas, got {offsets.device}")
+    if not isinstance(t_min, (int, float)) or not 0 <= t_min < 1:
+        raise InputError(f"t_min must be a number in [0, 1), got {t_min!r}")
+    check_backend(sigmas)
+
+
+def composite(
+    sigmas: torch.Tensor,
+    values: torch.Tensor,
+    t_starts: torch.Tensor,
+    t_ends: torch.Tensor,
+    offsets: torch.Tensor,
+    *,
+    t_min: float = DEFAULT_T_MIN,
+) -> Composited:
+    """Composite packed samples along their rays.
+
+    Args:
+        sigmas: ``(S,)`` densities (>= 0), float32 (float64 on the CPU too).
+        values: ``(S, C)`` values to accumulate, same dtype and device (C may be 0).
+        t_starts, t_ends: ``(S,)`` sample intervals. offsets: ``(R + 1,)`` int64, as from
+            :func:`fields3d.render.march_rays`.
+        t_min: stop each ray once its transmittance falls below this (0: never).
+
+    Returns:
+        :class:`Composited`. ``out``, ``opacity`` and ``weights`` are differentiable w.r.t.
+        ``sigmas`` and ``values`` (once; the intervals get no gradient).
+    """
+    _check(sigmas, values, t_starts, t_ends, offsets, t_min)
+    out, opacity, weights, trans = _Composite.apply(
+        sigmas.contiguous(), values.contiguous(), t_starts.detach().contiguous(), t_ends.detach().contiguous(),
+        offsets.contiguous(), float(t_min))
+    return Composited(out, opacity, weights, trans)
+
+
+class _Composite(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, sigmas, values, t_starts, t_ends, offsets, t_min):
+        rays = offsets.shape[0] - 1
+        out = values.new_empty((rays, values.shape[1]))
+        opacity, weights, trans = values.new_empty(rays), sigmas.new_empty(sigmas.shape), sigmas.new_empty(sigmas.shape)
+        c = _native.capsule
+        _native.core().composite_forward(c(sigmas), c(t_starts), c(t_ends), c(values), c(offsets), t_min, c(out),
+                                         c(opacity), c(weights), c(trans), _native.stream_of(sigmas.device))
+        ctx.save_for_backward(sigmas, values, t_starts, t_ends, offsets, out, opacity)
+        ctx.t_min = t_min
+        ctx.mark_non_differentiable(trans)
+        return out, opacity, weights, trans
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_out, g_opacity, g_weights, _g_trans):
+        sigmas, values, t_starts, t_ends, offsets, out, opacity = ctx.saved_tensors
+        g_out = torch.zeros_like(out) if g_out is None else g_out.contiguous()
+        g_opacity = torch.zeros_like(opacity) if g_opacity is None else g_opacity.contiguous()
+        g_weights = None if g_weights is None else g_weights.contiguous()
+        g_sigmas, g_values = torch.empty_like(sigmas), torch.empty_like(values)
+        c = _native.capsule
+        _native.core().composite_backward(c(sigmas), c(t_starts), c(t_ends), c(values), c(offsets), ctx.t_min,
+                                          c(out), c(opacity), c(g_out), c(g_opacity), c(g_weights), c(g_sigmas),
+                                          c(g_values), _native.stream_of(sigmas.device))
+        return g_sigmas, g_values, None, None, None, None
+
+
+def render_samples(
+    samples: RaySamples,
+    sigmas: torch.Tensor,
+    colors: torch.Tensor,
+    *,
+    background: torch.Tensor | float | None = None,
+    t_min: float = DEFAULT_T_MIN,
+) -> dict[str, torch.Tensor]:
+    """Colour, depth and opacity of each ray from its samples' densities and colours.
+
+    Args:
+        samples: the rays' :class:`RaySamples`. sigmas: ``(S,)``. colors: ``(S, K)`` (K = 3 for RGB).
+        background: a colour composited behind each ray: a number, ``(K,)`` or ``(R, K)``
+            (None: black, i.e. premultiplied colour).
+
+    Returns:
+        ``color`` (R, K), ``depth`` (R,) (expected ``t`` of the ray's weights, 0 where empty; divide
+        by ``opacity`` for the depth of the visible surface), ``opacity`` (R,), ``weights`` (S,).
+    """
+    if colors.dim() != 2 or colors.shape[0] != samples.n_samples:
+        raise InputError(f"colors must have shape ({samples.n_samples}, K), got {tuple(colors.shape)}")
+    mids = (0.5 * (samples.t_starts + samples.t_ends)).to(colors.dtype)[:, None]
+    res = composite(sigmas, torch.cat([colors, mids], 1), samples.t_starts, samples.t_ends, samples.offsets,
+                    t_min=t_min)
+    color = res.out[:, :-1]
+    if background is not None:
+        color = color + (1 - res.opacity)[:, None] * torch.as_tensor(background, dtype=color.dtype, device=color.device)
+    return {"color": color, "depth": res.out[:, -1], "opacity": res.opacity, "weights": res.weights}

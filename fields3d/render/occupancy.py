@@ -1,0 +1,136 @@
+"""A cascaded occupancy grid (instant-NGP style) for skipping empty space while marching.
+
+Level ``l`` covers ``center +- half * 2**l`` with ``resolution**3`` cells; points belong to the
+finest level that holds them, so the cells of a coarse level inside the next finer box are never
+used and never updated. Each cell keeps an exponential moving average of an occupancy value
+(e.g. density x step size for a NeRF, or ``|sdf|`` turned into a band test for an SDF); a cell is
+occupied when its value exceeds ``min(threshold, mean of all values)``. The packed bits go to
+:func:`fields3d.render.march_rays` through :meth:`OccupancyGrid.spec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .._checks import check_int
+from ..errors import InputError
+from .march import GridSpec
+
+CHUNK = 1 << 18  # points per field query during updates
+
+
+def pack_bits(occupied: torch.Tensor) -> torch.Tensor:
+    """Pack a bool tensor (flattened) into uint8: element ``b`` is bit ``b & 7`` of byte ``b >> 3``."""
+    flat = occupied.reshape(-1).to(torch.uint8)
+    pad = (-flat.shape[0]) % 8
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad)])
+    weights = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8, device=flat.device)
+    return (flat.view(-1, 8) * weights).sum(1, dtype=torch.uint8)
+
+
+class OccupancyGrid(nn.Module):
+    """Occupancy of ``levels`` nested boxes of ``resolution**3`` cells around ``aabb``.
+
+    Args:
+        aabb: ``(2, 3)`` min and max corners of the finest level (the scene's box).
+        resolution: cells per axis and level (a multiple of 4 when levels > 1). levels: boxes, each twice the previous.
+    """
+
+    def __init__(self, aabb, resolution: int = 128, levels: int = 1) -> None:
+        super().__init__()
+        check_int("resolution", resolution, 2)
+        check_int("levels", levels, 1)
+        if levels > 1 and resolution % 4:
+            raise InputError(f"resolution must be a multiple of 4 with more than one level, got {resolution}")
+        box = GridSpec.from_aabb(aabb)
+        self.center, self.half = box.center, box.half
+        self.resolution, self.levels = resolution, levels
+        shape = (levels, resolution, resolution, resolution)
+        self.register_buffer("values", torch.zeros(shape))
+        self.register_buffer("occupied", torch.ones(shape, dtype=torch.bool))
+        self.register_buffer("bits", pack_bits(self.occupied))
+        self.register_buffer("live", self._live_cells(), persistent=False)
+
+    def _live_cells(self) -> torch.Tensor:
+        """(levels, R, R, R) bool: cells a point can belong to (not inside the next finer box)."""
+        r = self.resolution
+        live = torch.ones(self.levels, r, r, r, dtype=torch.bool)
+        inner = slice(r // 4, 3 * r // 4)
+        live[1:, inner, inner, inner] = False
+        return live
+
+    def spec(self) -> GridSpec:
+        """The grid as the marcher reads it."""
+        r = self.resolution
+        return GridSpec(self.center, self.half, (r, r, r), self.levels, self.bits)
+
+    def cell_points(self, index: torch.Tensor, jitter: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(N, 3) points in cells given by flat indices (N,): centres, or uniform within the cell."""
+        r = self.resolution
+        level, rest = index // r**3, index % r**3
+        ijk = torch.stack([rest // (r * r), (rest // r) % r, rest % r], 1).to(self.values.dtype)
+        u = torch.rand(ijk.shape, generator=generator, device=ijk.device) if jitter else torch.full_like(ijk, 0.5)
+        center = torch.tensor(self.center, dtype=ijk.dtype, device=ijk.device)
+        half = torch.tensor(self.half, dtype=ijk.dtype, device=ijk.device) * (2.0 ** level.to(ijk.dtype))[:, None]
+        return center - half + (ijk + u) / r * 2 * half
+
+    def _candidates(self, warmup: bool, generator: torch.Generator | None) -> torch.Tensor:
+        live = self.live.reshape(-1).nonzero().squeeze(1)
+        if warmup:
+            return live
+        n = max(1, live.shape[0] // 4)
+        pick = live[torch.randint(live.shape[0], (n,), generator=generator, device=live.device)]
+        occ = (self.occupied.reshape(-1) & self.live.reshape(-1)).nonzero().squeeze(1)
+        if occ.shape[0] > n:
+            occ = occ[torch.randint(occ.shape[0], (n,), generator=generator, device=occ.device)]
+        return torch.cat([pick, occ])
+
+    @torch.no_grad()
+    def update(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        warmup: bool = False,
+        decay: float = 0.95,
+        threshold: float = 0.01,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Re-evaluate cells with ``fn(points (N, 3)) -> (N,)`` occupancy values and refresh the bits.
+
+        ``warmup`` visits every live cell; otherwise a random quarter of them plus as many
+        occupied ones. Each visited cell keeps ``max(decay * old, fn(random point in the cell))``.
+        """
+        cells = self._candidates(warmup, generator)
+        flat = self.values.view(-1)
+        for chunk in cells.split(CHUNK):
+            points = self.cell_points(chunk, jitter=True, generator=generator)
+            new = fn(points).reshape(-1).to(flat.dtype)
+            if new.shape[0] != chunk.shape[0]:
+                raise InputError(f"the occupancy function must return one value per point ({chunk.shape[0]}), "
+                                 f"got {new.shape[0]}")
+            flat[chunk] = torch.maximum(flat[chunk] * decay, torch.nan_to_num(new, nan=0.0))
+        live_values = self.values[self.live]
+        cut = min(threshold, float(live_values.clamp(min=0).mean()))
+        self.occupied.copy_((self.values > cut) & self.live)
+        self.bits.copy_(pack_bits(self.occupied))
+
+    @torch.no_grad()
+    def mark_sdf(self, sdf: Callable[[torch.Tensor], torch.Tensor], band: float = 0.0) -> None:
+        """Occupy the cells whose centre lies within half a cell diagonal (+ band) of an SDF's zero set."""
+        cells = self.live.reshape(-1).nonzero().squeeze(1)
+        flat = self.values.view(-1)
+        r = self.resolution
+        for chunk in cells.split(CHUNK):
+            points = self.cell_points(chunk, jitter=False)
+            level = (chunk // r**3).to(points.dtype)
+            reach = torch.tensor(self.half, dtype=points.dtype, device=points.device).norm() * 2 / r * 2.0**level
+            flat[chunk] = (sdf(points).reshape(-1).abs() <= reach + band).to(flat.dtype)
+        self.occupied.copy_((self.values > 0.5) & self.live)
+        self.bits.copy_(pack_bits(self.occupied))
+
+    def occupancy_fraction(self) -> float:
+        return float(self.occupied.sum()) / max(1, int(self.live.sum()))

@@ -1,0 +1,120 @@
+"""Compositing against the pure-torch reference: values, first derivatives (gradcheck in float64),
+early stop, render_samples with a background, and argument errors with their exact messages."""
+
+import pytest
+import torch
+
+from fields3d.errors import InputError
+from fields3d.render import composite, march_rays, render_samples, GridSpec
+from fields3d.render.reference import composite_reference
+
+
+def packed(counts, channels=3, seed=0, dtype=torch.float64, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.tensor(counts)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
+    n = int(offsets[-1])
+    widths = torch.rand(n, generator=g, dtype=dtype) * 0.2 + 0.01
+    t_starts = torch.rand(n, generator=g, dtype=dtype)
+    sigmas = torch.rand(n, generator=g, dtype=dtype) * scale
+    values = torch.rand(n, channels, generator=g, dtype=dtype)
+    return sigmas, values, t_starts, t_starts + widths, offsets
+
+
+COUNTS = [5, 0, 1, 17, 3, 40, 0, 8]
+
+
+@pytest.mark.parametrize("t_min", [0.0, 0.05])
+def test_values_match_the_reference(t_min):
+    sigmas, values, ts, te, offsets = packed(COUNTS, scale=8.0)
+    res = composite(sigmas, values, ts, te, offsets, t_min=t_min)
+    out, opacity, weights = composite_reference(sigmas, values, ts, te, offsets, t_min=t_min)
+    torch.testing.assert_close(res.out, out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(res.opacity, opacity, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(res.weights, weights, rtol=1e-12, atol=1e-12)
+    if t_min > 0:  # the dense rays really stopped early
+        assert (res.weights == 0).sum() > 0 and (res.trans[res.weights == 0] == 0).all()
+
+
+def test_single_sample_and_empty_rays_in_closed_form():
+    sigmas = torch.tensor([2.0], dtype=torch.float64)
+    values = torch.tensor([[0.5]], dtype=torch.float64)
+    res = composite(sigmas, values, torch.tensor([1.0], dtype=torch.float64), torch.tensor([1.5], dtype=torch.float64),
+                    torch.tensor([0, 0, 1]), t_min=0.0)
+    alpha = 1 - torch.exp(torch.tensor(-1.0, dtype=torch.float64))
+    assert res.opacity.tolist() == [0.0, pytest.approx(alpha.item(), abs=1e-15)]
+    assert res.out[:, 0].tolist() == [0.0, pytest.approx(0.5 * alpha.item(), abs=1e-15)]
+    assert res.trans.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("t_min", [0.0, 0.05])
+def test_gradcheck_sigmas_values_and_weights(t_min):
+    sigmas, values, ts, te, offsets = packed([3, 0, 1, 6, 2], channels=2, seed=1)
+    sigmas.requires_grad_(True)
+    values.requires_grad_(True)
+
+    def fn(s, v):
+        r = composite(s, v, ts, te, offsets, t_min=t_min)
+        return r.out, r.opacity, r.weights
+
+    assert torch.autograd.gradcheck(fn, (sigmas, values))
+
+
+def test_gradients_match_the_reference_in_float32():
+    sigmas, values, ts, te, offsets = packed(COUNTS, seed=2, dtype=torch.float32)
+    g = torch.Generator().manual_seed(3)
+    g_out, g_op = torch.randn(len(COUNTS), 3, generator=g), torch.randn(len(COUNTS), generator=g)
+    g_w = torch.randn(len(sigmas), generator=g)
+    grads = []
+    for fn in (composite, composite_reference):
+        s, v = sigmas.clone().requires_grad_(True), values.clone().requires_grad_(True)
+        r = fn(s, v, ts, te, offsets, t_min=0.0)
+        out, opacity, weights = (r.out, r.opacity, r.weights) if fn is composite else r
+        ((out * g_out).sum() + (opacity * g_op).sum() + (weights * g_w).sum()).backward()
+        grads.append((s.grad, v.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-6)
+
+
+def test_render_samples_composites_on_a_background():
+    origins = torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, -3.0]])
+    dirs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    s = march_rays(origins, dirs, GridSpec.from_aabb([[-1, -1, -1], [1, 1, 1]]), step=0.1)
+    sigmas = torch.full((s.n_samples,), 1.0)
+    colors = torch.tensor([[1.0, 0.0, 0.0]]).expand(s.n_samples, 3)
+    r = render_samples(s, sigmas, colors, background=torch.tensor([0.0, 0.0, 1.0]), t_min=0.0)
+    opacity = 1 - torch.exp(torch.tensor(-2.0))  # density 1 over the box's 2 units
+    torch.testing.assert_close(r["opacity"], torch.stack([opacity, torch.tensor(0.0)]))
+    torch.testing.assert_close(r["color"][0], torch.stack([opacity, torch.tensor(0.0), 1 - opacity]))
+    torch.testing.assert_close(r["color"][1], torch.tensor([0.0, 0.0, 1.0]))  # a miss shows the background
+    # expected depth of a uniform medium on [2, 4] (midpoint rule), over its opacity
+    w = r["weights"]
+    mids = 0.5 * (s.t_starts + s.t_ends)
+    torch.testing.assert_close(r["depth"][0], (w * mids).sum())
+    assert 2.0 < r["depth"][0] / r["opacity"][0] < 3.0
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(sigmas=torch.zeros(4, dtype=torch.int32)), "sigmas must be float32 or float64, got int32"),
+        (dict(values=torch.zeros(3, 2)), "values must have shape (4, N), got (3, 2)"),
+        (dict(values=torch.zeros(4, 2, dtype=torch.float64)), "values must have the dtype of the rays (float32), got float64"),
+        (dict(t_ends=torch.zeros(5)), "t_ends must have shape (4,), got (5,)"),
+        (dict(offsets=torch.tensor([0, 4], dtype=torch.int32)), "offsets must be an int64 tensor of shape (R + 1,)"),
+        (dict(t_min=1.0), "t_min must be a number in [0, 1), got 1.0"),
+    ],
+)
+def test_bad_arguments_say_what_to_do(change, message):
+    args = dict(sigmas=torch.zeros(4), values=torch.zeros(4, 2), t_starts=torch.zeros(4), t_ends=torch.ones(4),
+                offsets=torch.tensor([0, 4]), t_min=0.0)
+    args.update(change)
+    t_min = args.pop("t_min")
+    with pytest.raises(InputError) as err:
+        composite(**args, t_min=t_min)
+    assert str(err.value) == message
+
+
+def test_the_core_checks_offsets_against_the_samples():
+    with pytest.raises(ValueError, match=r"^offsets must start at 0, never decrease and end at the number of samples \(4\)$"):
+        composite(torch.zeros(4), torch.zeros(4, 1), torch.zeros(4), torch.ones(4), torch.tensor([0, 3]))

@@ -1,0 +1,170 @@
+"""Ray marching against the pure-torch references: plain boxes, occupancy cascades, fixed and cone
+steps, the sample budget, and argument errors with their exact messages."""
+
+import math
+
+import pytest
+import torch
+
+from fields3d.errors import InputError
+from fields3d.render import GridSpec, march_rays, pack_bits
+from fields3d.render.reference import fixed_step_brute_force, march_reference
+
+BOX = GridSpec.from_aabb([[-1, -1, -1], [1, 1, 1]])
+
+
+def random_rays(n, seed, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    origins = (torch.rand(n, 3, generator=g, dtype=dtype) * 2 - 1) * 3
+    targets = (torch.rand(n, 3, generator=g, dtype=dtype) * 2 - 1) * 0.8
+    dirs = targets - origins
+    return origins, dirs / dirs.norm(dim=1, keepdim=True)
+
+
+def random_grid(levels, res, seed, fill=0.3):
+    g = torch.Generator().manual_seed(seed)
+    occupied = torch.rand(levels * res**3, generator=g) < fill
+    return GridSpec((0.1, -0.05, 0.0), (0.6, 0.5, 0.7), (res, res, res), levels, pack_bits(occupied))
+
+
+def assert_same_samples(samples, ref, atol=1e-9):
+    t_starts, t_ends, ray_ids = ref
+    assert samples.n_samples == len(ray_ids)
+    assert torch.equal(samples.ray_ids, ray_ids)
+    torch.testing.assert_close(samples.t_starts.double(), t_starts, atol=atol, rtol=0)
+    torch.testing.assert_close(samples.t_ends.double(), t_ends, atol=atol, rtol=0)
+    counts = torch.bincount(ray_ids, minlength=samples.n_rays)
+    assert torch.equal(samples.counts, counts)
+
+
+def test_box_fixed_steps_from_entry_to_exit():
+    origins = torch.tensor([[0.0, 0.0, -3.0], [0.0, 0.0, 0.0], [0.0, 5.0, -3.0]])
+    dirs = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    s = march_rays(origins, dirs, BOX, step=0.25)
+    # through the box: t in [2, 4] -> 8 steps; from the centre: [0, 1] -> 4; the third misses
+    assert s.counts.tolist() == [8, 4, 0]
+    assert s.offsets.tolist() == [0, 8, 12, 12]
+    torch.testing.assert_close(s.t_starts[:8], 2 + 0.25 * torch.arange(8.0))
+    torch.testing.assert_close(s.t_ends[:8] - s.t_starts[:8], torch.full((8,), 0.25))
+    torch.testing.assert_close(s.t_starts[8:], 0.25 * torch.arange(4.0))
+    assert s.ray_ids.tolist() == [0] * 8 + [1] * 4
+    assert s.offsets.dtype == torch.int64 and s.ray_ids.dtype == torch.int64
+
+
+def test_near_and_far_clip_each_ray():
+    origins = torch.tensor([[0.0, 0.0, -3.0]] * 2)
+    dirs = torch.tensor([[0.0, 0.0, 1.0]] * 2)
+    s = march_rays(origins, dirs, BOX, step=0.5, near=torch.tensor([2.5, 0.0]), far=torch.tensor([10.0, 3.0]))
+    assert s.t_starts[s.ray_ids == 0].tolist() == [2.5, 3.0, 3.5]
+    assert s.t_starts[s.ray_ids == 1].tolist() == [2.0, 2.5]
+
+
+@pytest.mark.parametrize("levels,res", [(1, 6), (2, 8), (3, 4)])
+def test_fixed_steps_keep_exactly_the_occupied_midpoints(levels, res):
+    # Skipping empty cells in one move must keep every lattice step whose midpoint is occupied.
+    origins, dirs = random_rays(300, seed=levels)
+    spec = random_grid(levels, res, seed=res)
+    s = march_rays(origins, dirs, spec, step=0.013)
+    assert_same_samples(s, fixed_step_brute_force(origins, dirs, spec, step=0.013))
+    assert s.n_samples > 1000
+
+
+@pytest.mark.parametrize("levels", [1, 3])
+def test_cone_steps_match_the_reference_loop(levels):
+    origins, dirs = random_rays(200, seed=11)
+    spec = random_grid(levels, 8, seed=levels)
+    kw = dict(step=0.004, cone=1 / 64, max_step=0.05)
+    s = march_rays(origins, dirs, spec, **kw)
+    assert_same_samples(s, march_reference(origins, dirs, spec, **kw))
+    widths = s.t_ends - s.t_starts
+    assert widths.min() >= 0.004 - 1e-12 and widths.max() <= 0.05 + 1e-12 and widths.max() > widths.min()
+
+
+def test_float32_matches_float64():
+    origins, dirs = random_rays(200, seed=5)
+    spec = random_grid(2, 8, seed=2)
+    s64 = march_rays(origins, dirs, spec, step=0.01)
+    s32 = march_rays(origins.float(), dirs.float(), spec, step=0.01)
+    # a float32 midpoint can land in the neighbouring cell; allow a handful in 20k samples
+    assert abs(s32.n_samples - s64.n_samples) <= 0.002 * s64.n_samples
+    assert s32.t_starts.dtype == torch.float32
+
+
+def test_the_budget_drops_whole_rays_from_the_end():
+    origins, dirs = random_rays(100, seed=3)
+    full = march_rays(origins, dirs, BOX, step=0.05)
+    budget = full.n_samples // 2
+    s = march_rays(origins, dirs, BOX, step=0.05, max_samples=budget)
+    assert s.n_samples <= budget
+    kept = s.n_rays - s.rays_dropped
+    assert s.rays_dropped > 0 and torch.equal(s.counts[:kept], full.counts[:kept])
+    assert (s.counts[kept:] == 0).all()
+    assert s.n_samples == int(full.offsets[kept])
+    torch.testing.assert_close(s.t_starts, full.t_starts[: s.n_samples])
+
+
+def test_empty_batches_and_nan_rays_give_no_samples():
+    s = march_rays(torch.zeros(0, 3), torch.zeros(0, 3), BOX, step=0.1)
+    assert s.n_samples == 0 and s.offsets.tolist() == [0]
+    origins = torch.tensor([[math.nan, 0.0, -3.0], [0.0, 0.0, -3.0]])
+    dirs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])  # a NaN origin; a zero direction
+    assert march_rays(origins, dirs, BOX, step=0.1).counts.tolist() == [0, 0]
+
+
+def test_midpoints():
+    origins = torch.tensor([[0.0, 0.0, -3.0]])
+    dirs = torch.tensor([[0.0, 0.0, 1.0]])
+    s = march_rays(origins, dirs, BOX, step=1.0)
+    assert s.midpoints(origins, dirs)[:, 2].tolist() == [-0.5, 0.5]
+    assert s.samples_per_ray() == 2.0
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(origins=torch.zeros(2, 3, dtype=torch.int64)), "origins must be float32 or float64, got int64"),
+        (dict(origins=torch.zeros(2, 2)), "origins must have shape (N, 3), got (2, 2)"),
+        (dict(dirs=torch.zeros(3, 3)), "dirs must have shape (2, 3), got (3, 3)"),
+        (dict(dirs=torch.zeros(2, 3, dtype=torch.float64)), "dirs must have the dtype of the rays (float32), got float64"),
+        (dict(step=0.0), "step must be a finite number >= 1e-07 of the grid's extent (2e-07), got 0.0"),
+        (dict(cone=-1.0), "cone must be a finite number >= 0, got -1.0"),
+        (dict(max_step=0.01), "max_step must be a finite number >= step (0.1), got 0.01"),
+        (dict(max_samples=-1), "max_samples must be an integer >= 0, got -1"),
+        (dict(near=torch.zeros(3)), "near must have shape (2,), got (3,)"),
+    ],
+)
+def test_bad_arguments_say_what_to_do(kwargs, message):
+    args = dict(origins=torch.zeros(2, 3), dirs=torch.ones(2, 3), step=0.1)
+    args.update(kwargs)
+    origins, dirs = args.pop("origins"), args.pop("dirs")
+    with pytest.raises(InputError) as err:
+        march_rays(origins, dirs, BOX, **args)
+    assert str(err.value) == message
+
+
+def test_bad_grids_are_refused():
+    with pytest.raises(InputError) as err:
+        GridSpec.from_aabb([[0, 0, 0], [1, -1, 1]])
+    assert str(err.value) == "aabb must be finite (2, 3) min and max corners with max > min, got [[0, 0, 0], [1, -1, 1]]"
+    odd = GridSpec((0, 0, 0), (1, 1, 1), (6, 8, 8), 2, None)
+    with pytest.raises(ValueError, match=r"^resolution must be between 1 and 4096 cells per axis \(a multiple of 4 with more than one level\), got 6$"):
+        march_rays(torch.zeros(1, 3), torch.ones(1, 3), odd, step=0.1)
+    short = GridSpec((0, 0, 0), (1, 1, 1), (4, 4, 4), 1, torch.zeros(3, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"^bits must have shape \(8,\), got \(3,\)$"):
+        march_rays(torch.zeros(1, 3), torch.ones(1, 3), short, step=0.1)
+    wrong = GridSpec((0, 0, 0), (1, 1, 1), (4, 4, 4), 1, torch.zeros(8, dtype=torch.int64))
+    with pytest.raises(InputError, match=r"^the grid's bits must be uint8 on cpu like the rays, got torch.int64 on cpu$"):
+        march_rays(torch.zeros(1, 3), torch.ones(1, 3), wrong, step=0.1)
+
+
+def test_core_rejects_inconsistent_offsets():
+    from fields3d import _native
+
+    c, core = _native.capsule, _native.core()
+    o, d = torch.zeros(2, 3), torch.ones(2, 3)
+    n = torch.zeros(2)
+    offsets = torch.tensor([0, 5, 3])
+    buf, ids = torch.zeros(4), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^offsets must start at 0, never decrease and end at most at the number of samples \(4\)$"):
+        core.march_emit(c(o), c(d), c(n), c(n + 1), None, 1, [2, 2, 2], [0, 0, 0], [1, 1, 1], 0.1, 0.0, 0.1,
+                        c(offsets), c(buf), c(buf.clone()), c(ids))
