@@ -3,6 +3,7 @@
 from .image import ImageField, pixel_centres
 from .mlp import MLP
 from .neural_sdf import NeuralSDF
+from .radiance import RadianceField
 from .sdf_grid import BandSDFGrid
 
-__all__ = ["MLP", "BandSDFGrid", "ImageField", "NeuralSDF", "pixel_centres"]
+__all__ = ["MLP", "BandSDFGrid", "ImageField", "NeuralSDF", "RadianceField", "pixel_centres"]

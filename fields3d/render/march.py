@@ -78,6 +78,14 @@ class RaySamples:
     def samples_per_ray(self) -> float:
         return self.n_samples / max(self.n_rays, 1)
 
+    def select(self, keep: torch.Tensor) -> "RaySamples":
+        """The samples where ``keep`` (``(S,)`` bool) is True, packed again (rays keep their order)."""
+        ray_ids = self.ray_ids[keep]
+        counts = torch.bincount(ray_ids, minlength=self.n_rays)
+        offsets = torch.zeros_like(self.offsets)
+        torch.cumsum(counts, 0, out=offsets[1:])
+        return RaySamples(self.t_starts[keep], self.t_ends[keep], ray_ids, offsets, self.rays_dropped)
+
     def midpoints(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         """(S, 3) positions at the middle of each sample."""
         t = (0.5 * (self.t_starts + self.t_ends))[:, None]

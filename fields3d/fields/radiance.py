@@ -1,0 +1,154 @@
+"""A radiance field ``(x, d) -> (sigma, rgb)`` on a scene box: hash grid, density MLP, colour MLP.
+
+Density follows instant-NGP: the position, mapped from the scene box to ``[0, 1]^3``, goes through
+a hash grid and a small MLP whose first output is the log-density (``sigma = exp(h_0)``, a
+truncated exponential whose gradient is clamped for stability) and whose other outputs are
+geometric features. Colour comes from a second MLP over those features and the view direction
+(``view="sh"``: real spherical harmonics of degree 4; ``"none"``: no view dependence).
+
+Colour network (``color_net``):
+- ``"plain"``: ``MLP([features, dir_enc])``.
+- ``"cam"``: Coordinate-Aware Modulation (Lee et al., 2024): the grid's features give a per-point
+  scale and shift for the colour MLP's hidden units, ``h <- h * (1 + scale) + shift``.
+- ``"mi"``: mi-MLP (Zhu et al., 2024): the inputs are concatenated to every hidden layer's input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._checks import check_int
+from ..encodings import HashGrid
+from ..errors import InputError
+
+COLOR_NETS = ("plain", "cam", "mi")
+VIEWS = ("sh", "none")
+SH_DIMS = 16
+
+
+class _TruncExp(torch.autograd.Function):
+    """exp with its gradient clamped at exp(15) (instant-NGP / torch-ngp): no overflowing steps."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.exp(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.exp(x.clamp(max=15))
+
+
+def sh_encode(d: torch.Tensor) -> torch.Tensor:
+    """Real spherical harmonics of unit directions ``(N, 3)`` up to degree 3 (16 values)."""
+    x, y, z = d.unbind(1)
+    xx, yy, zz, xy, yz, xz = x * x, y * y, z * z, x * y, y * z, x * z
+    return torch.stack([
+        torch.full_like(x, 0.28209479177387814),
+        -0.48860251190291987 * y, 0.48860251190291987 * z, -0.48860251190291987 * x,
+        1.0925484305920792 * xy, -1.0925484305920792 * yz, 0.94617469575755997 * zz - 0.31539156525251999,
+        -1.0925484305920792 * xz, 0.54627421529603959 * (xx - yy),
+        0.59004358992664352 * y * (-3.0 * xx + yy), 2.8906114426405538 * xy * z,
+        0.45704579946446572 * y * (1.0 - 5.0 * zz), 0.3731763325901154 * z * (5.0 * zz - 3.0),
+        0.45704579946446572 * x * (1.0 - 5.0 * zz), 1.4453057213202769 * z * (xx - yy),
+        0.59004358992664352 * x * (-xx + 3.0 * yy),
+    ], 1)
+
+
+class ColorNet(nn.Module):
+    """``(features, dir_enc[, modulation]) -> rgb`` in ``(0, 1)``; one of :data:`COLOR_NETS`."""
+
+    def __init__(self, kind: str, n_in: int, n_hidden: int, n_layers: int, n_mod: int) -> None:
+        super().__init__()
+        if kind not in COLOR_NETS:
+            raise InputError(f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {kind!r}")
+        self.kind, self.n_in = kind, n_in
+        extra = n_in if kind == "mi" else 0
+        widths = [n_in] + [n_hidden + extra] * n_layers
+        self.hidden = nn.ModuleList(nn.Linear(w, n_hidden) for w in widths)
+        self.out = nn.Linear(n_hidden, 3)
+        self.modulation = nn.Linear(n_mod, 2 * n_hidden * (n_layers + 1)) if kind == "cam" else None
+        if self.modulation is not None:
+            nn.init.zeros_(self.modulation.weight)
+            nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, inputs: torch.Tensor, grid_features: torch.Tensor) -> torch.Tensor:
+        mods = None if self.modulation is None else self.modulation(grid_features).chunk(2 * len(self.hidden), 1)
+        h = inputs
+        for i, layer in enumerate(self.hidden):
+            if self.kind == "mi" and i > 0:
+                h = torch.cat([h, inputs], 1)
+            h = layer(h)
+            if mods is not None:
+                h = h * (1 + mods[2 * i]) + mods[2 * i + 1]
+            h = torch.relu(h)
+        return torch.sigmoid(self.out(h))
+
+
+class RadianceField(nn.Module):
+    """Density and colour over the box ``aabb`` (``(2, 3)``: min and max corners).
+
+    Args:
+        aabb: the scene box; the grid covers it, and positions outside are clamped onto it.
+        n_levels, n_features_per_level, log2_hashmap_size, base_resolution, max_resolution: the
+            hash grid (``per_level_scale`` grows ``base_resolution`` to ``max_resolution``).
+        n_geo_features: geometric features passed from the density MLP to the colour MLP.
+        n_hidden: width of both MLPs. color_layers: hidden layers of the colour MLP.
+        view: ``"sh"`` or ``"none"``. color_net: ``"plain"``, ``"cam"`` or ``"mi"``.
+    """
+
+    def __init__(self, aabb, n_levels: int = 16, n_features_per_level: int = 2, log2_hashmap_size: int = 19,
+                 base_resolution: int = 16, max_resolution: int = 2048, n_geo_features: int = 15,
+                 n_hidden: int = 64, color_layers: int = 2, view: str = "sh", color_net: str = "plain",
+                 *, device: torch.device | str | None = None) -> None:
+        super().__init__()
+        check_int("max_resolution", max_resolution, base_resolution)
+        check_int("n_geo_features", n_geo_features, 1)
+        if view not in VIEWS:
+            raise InputError(f"view must be 'sh' or 'none', got {view!r}")
+        box = torch.as_tensor(aabb, dtype=torch.float32)
+        if box.shape != (2, 3) or not torch.isfinite(box).all() or not (box[1] > box[0]).all():
+            raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}")
+        self.register_buffer("aabb", box.to(device))
+        scale = math.exp(math.log(max_resolution / base_resolution) / max(n_levels - 1, 1))
+        self.encoding = HashGrid(3, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, scale,
+                                 device=device)
+        n_grid = self.encoding.n_output_dims
+        self.density_net = nn.Sequential(nn.Linear(n_grid, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 1 + n_geo_features))
+        self.view = view
+        n_in = n_geo_features + (SH_DIMS if view == "sh" else 0)
+        self.color = ColorNet(color_net, n_in, n_hidden, color_layers, n_grid)
+        self.settings = dict(n_levels=n_levels, n_features_per_level=n_features_per_level,
+                             log2_hashmap_size=log2_hashmap_size, base_resolution=base_resolution,
+                             max_resolution=max_resolution, n_geo_features=n_geo_features, n_hidden=n_hidden,
+                             color_layers=color_layers, view=view, color_net=color_net)
+        self.to(device)
+
+    def _grid(self, x: torch.Tensor) -> torch.Tensor:
+        u = ((x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])).clamp(0, 1)
+        return self.encoding(u.float().contiguous())
+
+    def density(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3)`` positions -> ``(N,)`` densities (>= 0)."""
+        h = self.density_net(self._grid(x))
+        return _TruncExp.apply(h[:, 0])
+
+    def forward(self, x: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, 3)`` positions and unit directions -> ``(N,)`` densities and ``(N, 3)`` colours."""
+        features = self._grid(x)
+        h = self.density_net(features)
+        sigma = _TruncExp.apply(h[:, 0])
+        inputs = h[:, 1:] if self.view == "none" else torch.cat([h[:, 1:], sh_encode(dirs.float())], 1)
+        return sigma, self.color(inputs, features)
+
+    def config(self) -> dict:
+        """The settings that rebuild this field with :meth:`from_config` (with the box)."""
+        return {"aabb": self.aabb.tolist(), **self.settings}
+
+    @staticmethod
+    def from_config(config: dict, device: torch.device | str | None = None) -> "RadianceField":
+        return RadianceField(**config, device=device)

@@ -1,0 +1,123 @@
+"""Settings of the NeRF pipeline and how a TOML job file maps onto them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..._checks import check_int, is_number
+from ...errors import InputError, ModelNotFound
+from ...fields.radiance import COLOR_NETS, VIEWS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+DEVICE_DEFAULTS = {
+    "cuda": {"samples_per_step": 1 << 18, "grid_resolution": 128, "log2_hashmap_size": 19, "color_layers": 2},
+    "cpu": {"samples_per_step": 1 << 15, "grid_resolution": 64, "log2_hashmap_size": 17, "color_layers": 1},
+}
+STEPS_PER_DIAGONAL = {"cuda": 1024, "cpu": 512}
+
+
+@dataclass(frozen=True)
+class NerfConfig:
+    """What :func:`fields3d.pipelines.nerf.train_nerf` does; validated on construction (InputError).
+
+    Training stops at ``steps`` or after ``time_budget`` seconds of training, whichever comes
+    first (at least one must be set). The learning rate drops by ``lr_decay`` at the fractions
+    ``lr_decay_at`` of that budget. Settings left None are picked per device by :meth:`resolved`
+    (:data:`DEVICE_DEFAULTS`): a GPU takes instant-NGP's sizes; two CPU cores get a smaller hash
+    table (Adam's pass over 2^19 rows per level costs more than the rays), one hidden colour layer
+    and fewer samples per step, so that they take many more steps in the same time.
+    """
+
+    data: str
+    output: str = "out/nerf"
+    device: str = "auto"
+    steps: int | None = None
+    time_budget: float | None = 600.0
+    downscale: int = 1
+    seed: int = 0
+    samples_per_step: int | None = None
+    lr: float = 1e-2
+    lr_decay: float = 0.33
+    lr_decay_at: tuple[float, ...] = (0.5, 0.75, 0.9)
+    step_size: float | None = None
+    grid_resolution: int | None = None
+    grid_every: int = 16
+    warmup_steps: int = 256
+    random_background: bool = True
+    n_levels: int = 16
+    log2_hashmap_size: int | None = None
+    max_resolution: int = 2048
+    n_hidden: int = 64
+    color_layers: int | None = None
+    view: str = "sh"
+    color_net: str = "plain"
+    checkpoint_every: float = 60.0  # seconds between checkpoints
+    eval_chunk: int = 1 << 13
+    turntable_frames: int = 36
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps is None and self.time_budget is None:
+            raise InputError("set steps or time_budget (or both): training needs a stopping rule")
+        if self.steps is not None:
+            check_int("steps", self.steps, 1)
+        if self.time_budget is not None and (not is_number(self.time_budget) or not 0 < self.time_budget < math.inf):
+            raise InputError(f"time_budget must be a number of seconds > 0, got {self.time_budget!r}")
+        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0),
+                              ("eval_chunk", 1)):
+            check_int(name, getattr(self, name), minimum)
+        for name, minimum in (("samples_per_step", 256), ("log2_hashmap_size", 10), ("color_layers", 0)):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum)
+        if self.grid_resolution is not None and (not isinstance(self.grid_resolution, int) or self.grid_resolution < 8
+                                                 or self.grid_resolution % 4):
+            raise InputError(f"grid_resolution must be a multiple of 4 >= 8, got {self.grid_resolution!r}")
+        if self.step_size is not None and (not is_number(self.step_size) or not self.step_size > 0):
+            raise InputError(f"step_size must be a number > 0, got {self.step_size!r}")
+        if self.view not in VIEWS:
+            raise InputError(f"view must be 'sh' or 'none', got {self.view!r}")
+        if self.color_net not in COLOR_NETS:
+            raise InputError(f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {self.color_net!r}")
+
+    def resolved(self, device: str) -> "NerfConfig":
+        """This config with ``device`` and every None setting filled in for that device."""
+        picks = {k: v for k, v in DEVICE_DEFAULTS[device].items() if getattr(self, k) is None}
+        return dataclasses.replace(self, device=device, **picks)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
+    """A :class:`NerfConfig` from the ``[nerf]`` table of a TOML job file, then ``overrides``.
+
+    Raises ModelNotFound for a missing file and InputError for bad TOML or unknown keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFound(f"job file not found: {path}; pass a TOML file with a [nerf] table (see scenes/)")
+    try:
+        table = tomllib.loads(path.read_text()).get("nerf")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"job file {path} is not valid TOML ({exc})") from exc
+    if not isinstance(table, dict):
+        raise InputError(f"job file {path} has no [nerf] table")
+    values = {**table, **(overrides or {})}
+    known = {f.name for f in dataclasses.fields(NerfConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"job file {path}: unknown keys {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    if "data" not in values:
+        raise InputError(f"job file {path} must set data, the scene folder")
+    if "lr_decay_at" in values:
+        values["lr_decay_at"] = tuple(values["lr_decay_at"])
+    return NerfConfig(**values)

@@ -1,0 +1,81 @@
+"""What a NeRF run leaves behind: test-view renders and their PSNR/SSIM, a turntable GIF."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ...render.cameras import Cameras, image_rays
+from ...render.datasets import PosedImages
+from ...render.image_metrics import psnr, ssim
+from ...render.volume import render_image
+from .._common import write_atomic, write_png
+from .train import TrainState
+
+
+def composite_on(images: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """Straight RGBA ``(..., 4)`` over a background colour: ``(..., 3)``."""
+    return images[..., :3] * images[..., 3:] + background * (1 - images[..., 3:])
+
+
+def render_view(state: TrainState, cameras: Cameras, index: int, background: torch.Tensor, chunk: int) -> dict:
+    origins, dirs = image_rays(cameras, index)
+    state.field.eval()
+    try:
+        return render_image(state.field, state.grid.spec(), origins, dirs, cameras.height, cameras.width,
+                            state.settings, background, chunk)
+    finally:
+        state.field.train()
+
+
+def evaluate(state: TrainState, test: PosedImages, out_dir: Path | None, chunk: int, limit: int | None = None) -> dict:
+    """PSNR / SSIM of the test views on the dataset's background; writes ``test/r_<i>.png`` when out_dir is set."""
+    scores = []
+    n = len(test) if limit is None else min(limit, len(test))
+    for i in range(n):
+        image = render_view(state, test.cameras, i, test.background, chunk)["color"].clamp(0, 1)
+        target = composite_on(test.images[i], test.background)
+        scores.append((psnr(image, target), ssim(image, target)))
+        if out_dir is not None:
+            write_png(out_dir / "test" / f"r_{i}.png", image)
+    return {"psnr": float(np.mean([s[0] for s in scores])), "ssim": float(np.mean([s[1] for s in scores])),
+            "per_view_psnr": [s[0] for s in scores], "views": n}
+
+
+def orbit_cameras(reference: Cameras, frames: int) -> Cameras:
+    """``frames`` cameras circling the world's z axis at the mean distance and height of ``reference``."""
+    centres = reference.c2w[:, :3, 3]
+    radius = float(centres[:, :2].norm(dim=1).mean())
+    height = float(centres[:, 2].mean().clamp(min=0.3 * radius))
+    poses = []
+    for k in range(frames):
+        a = 2 * math.pi * k / frames
+        eye = torch.tensor([radius * math.cos(a), radius * math.sin(a), height])
+        back = eye / eye.norm()  # the camera looks down -z, toward the origin
+        right = torch.linalg.cross(torch.tensor([0.0, 0.0, 1.0]), back)
+        right = right / right.norm()
+        up = torch.linalg.cross(back, right)
+        pose = torch.eye(4)
+        pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, up, back, eye
+        poses.append(pose)
+    c2w = torch.stack(poses).to(reference.c2w)
+    one = torch.ones(frames, dtype=c2w.dtype, device=c2w.device)
+    return Cameras(c2w, one * reference.fx[0], one * reference.fy[0], one * reference.cx[0], one * reference.cy[0],
+                   reference.width, reference.height)
+
+
+def write_turntable(path: Path, state: TrainState, reference: Cameras, background, frames: int, chunk: int) -> Path:
+    """An animated GIF of the field seen from cameras orbiting the scene."""
+    cams = orbit_cameras(reference, frames)
+    pictures = []
+    for k in range(frames):
+        color = render_view(state, cams, k, background, chunk)["color"].clamp(0, 1)
+        pictures.append(Image.fromarray(color.mul(255).round().byte().cpu().numpy()))
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
+    return write_atomic(path, buffer.getvalue())

@@ -1,0 +1,105 @@
+"""``train_nerf``: a NeRF from posed pictures, with progress, checkpoints, resume and evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ... import __version__
+from ...errors import InputError
+from ...render.datasets import load_scene
+from .._common import resolve_device, write_json
+from .config import NerfConfig
+from .outputs import evaluate, write_turntable
+from .train import TrainState, build_state, load_state, save_state, should_stop, sync, timed, train_step
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class NerfResult:
+    psnr: float
+    ssim: float
+    train_seconds: float
+    steps: int
+    out_dir: Path
+    state: TrainState
+
+
+def _progress(enabled: bool, config: NerfConfig) -> Progress:
+    total = "steps" if config.steps is not None else "seconds"
+    return Progress(TextColumn("[bold]nerf"), BarColumn(), TextColumn(f"{{task.percentage:>3.0f}}% of {total}"),
+                    TextColumn("step {task.fields[step]}  psnr {task.fields[psnr]:.2f} dB  rays {task.fields[rays]}"),
+                    TimeElapsedColumn(), transient=True, disable=not enabled)
+
+
+def _train(config: NerfConfig, state: TrainState, scene, out_dir: Path, progress: bool) -> None:
+    device = scene.images.device
+    generator = torch.Generator(device=device).manual_seed(config.seed + state.step)
+    last_save = state.seconds
+    with _progress(progress, config) as bar:
+        task = bar.add_task("train", total=1.0, step=state.step, psnr=0.0, rays=state.n_rays)
+        while not should_stop(config, state):
+            start = timed(device)
+            train_psnr = train_step(config, state, scene, generator)
+            state.seconds += timed(device) - start
+            if state.step % 50 == 0:
+                state.history.append((state.step, round(state.seconds, 2), round(train_psnr, 2)))
+            done = max(state.step / config.steps if config.steps else 0,
+                       state.seconds / config.time_budget if config.time_budget else 0)
+            bar.update(task, completed=min(done, 1.0), step=state.step, psnr=train_psnr, rays=state.n_rays)
+            if state.seconds - last_save >= config.checkpoint_every:
+                save_state(out_dir / CHECKPOINT, config, state)
+                last_save = state.seconds
+    save_state(out_dir / CHECKPOINT, config, state)
+
+
+def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
+    """Train on ``config.data``'s train split, evaluate on its test split, write everything to ``config.output``.
+
+    Writes ``metrics.json`` (``psnr``, ``ssim``, ``train_seconds``, ...), ``test/r_<i>.png`` in the
+    order of the test split (composited on the dataset's background), ``turntable.gif``,
+    ``config.json`` and ``checkpoint.safetensors`` (every ``checkpoint_every`` seconds and at the
+    end; ``resume=True`` continues from it).
+
+    Raises:
+        ModelNotFound: the scene folder, a picture or (with ``resume``) the checkpoint is missing.
+        InputError: a bad setting or scene file. CheckpointError: the checkpoint is corrupt or
+            was trained with other settings. BackendUnavailable: ``device="cuda"`` without CUDA.
+    """
+    if not isinstance(config, NerfConfig):
+        raise InputError(f"config must be a NerfConfig, got {type(config).__name__}")
+    device = resolve_device(config.device)
+    config = config.resolved(device.type)
+    train = load_scene(config.data, "train", config.downscale)
+    test = load_scene(config.data, "test", config.downscale)
+    train = dataclasses.replace(train, images=train.images.to(device), cameras=train.cameras.to(device),
+                                background=train.background.to(device))
+    test = dataclasses.replace(test, cameras=test.cameras.to(device), images=test.images.to(device),
+                               background=test.background.to(device))
+    out_dir = Path(config.output)
+    state = build_state(config, train, device)
+    if config.resume:
+        load_state(out_dir / CHECKPOINT, state)
+    _train(config, state, train, out_dir, progress)
+    start = time.perf_counter()
+    scores = evaluate(state, test, out_dir, config.eval_chunk)
+    if config.turntable_frames:
+        write_turntable(out_dir / "turntable.gif", state, test.cameras, test.background, config.turntable_frames,
+                        config.eval_chunk)
+    sync(device)
+    metrics = {"psnr": scores["psnr"], "ssim": scores["ssim"], "train_seconds": state.seconds, "steps": state.step,
+               "eval_seconds": time.perf_counter() - start, "per_view_psnr": scores["per_view_psnr"],
+               "scene": train.name, "train_views": len(train), "test_views": len(test),
+               "image_size": [train.cameras.height, train.cameras.width], "device": device.type,
+               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "threads": torch.get_num_threads(), "torch": torch.__version__, "fields3d": __version__,
+               "occupancy": state.grid.occupancy_fraction(), "history": state.history}
+    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "config.json", config.to_dict())
+    return NerfResult(scores["psnr"], scores["ssim"], state.seconds, state.step, out_dir, state)

@@ -1,0 +1,164 @@
+"""The NeRF training loop: random rays over all training pictures, occupancy-grid marching,
+Adam on a hash-grid radiance field, checkpoints that a later run resumes from."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ...checkpoint import load_checkpoint, save_checkpoint
+from ...errors import CheckpointError
+from ...fields.radiance import RadianceField
+from ...render.cameras import generate_rays
+from ...render.datasets import PosedImages
+from ...render.occupancy import OccupancyGrid
+from ...render.volume import RenderSettings, render_rays
+from .config import STEPS_PER_DIAGONAL, NerfConfig
+
+KIND = "nerf"
+MIN_RAYS, MAX_RAYS = 256, 1 << 16
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs besides the config."""
+
+    field: RadianceField
+    grid: OccupancyGrid
+    optimizer: torch.optim.Optimizer
+    settings: RenderSettings
+    step: int = 0
+    seconds: float = 0.0  # training time so far (excludes evaluation and writing)
+    n_rays: int = 1024
+    history: list = dc_field(default_factory=list)  # (step, seconds, train psnr)
+
+
+def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) -> TrainState:
+    """A fresh field, grid and optimizer for ``scene`` (parameters from ``config.seed``); ``config``
+    must be :meth:`~NerfConfig.resolved` for ``device``."""
+    cuda = device.type == "cuda"
+    aabb = scene.aabb.tolist()
+    diag = float((scene.aabb[1] - scene.aabb[0]).norm())
+    with torch.random.fork_rng(devices=[device.index or 0] if cuda else []):
+        torch.manual_seed(config.seed)
+        field = RadianceField(aabb, n_levels=config.n_levels, log2_hashmap_size=config.log2_hashmap_size,
+                              max_resolution=config.max_resolution, n_hidden=config.n_hidden,
+                              color_layers=config.color_layers, view=config.view, color_net=config.color_net,
+                              device=device)
+    grid = OccupancyGrid(aabb, resolution=config.grid_resolution).to(device)
+    step = config.step_size or diag / STEPS_PER_DIAGONAL[device.type]
+    settings = RenderSettings(step=step, max_samples=4 * config.samples_per_step)
+    groups = [{"params": field.encoding.parameters(), "weight_decay": 0.0},
+              {"params": [p for n, p in field.named_parameters() if not n.startswith("encoding.")], "weight_decay": 1e-6}]
+    optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.99), eps=1e-15)
+    return TrainState(field, grid, optimizer, settings)
+
+
+def _fraction(config: NerfConfig, state: TrainState) -> float:
+    parts = []
+    if config.steps is not None:
+        parts.append(state.step / config.steps)
+    if config.time_budget is not None:
+        parts.append(state.seconds / config.time_budget)
+    return max(parts)
+
+
+def _set_lr(config: NerfConfig, state: TrainState) -> None:
+    passed = sum(_fraction(config, state) >= f for f in config.lr_decay_at)
+    for group in state.optimizer.param_groups:
+        group["lr"] = config.lr * config.lr_decay**passed
+
+
+def _batch(scene: PosedImages, n_rays: int, generator: torch.Generator, device: torch.device, random_bg: bool):
+    """Random rays over all pictures and their targets composited on a background (random per ray)."""
+    n, h, w = scene.images.shape[:3]
+    ids = torch.randint(n, (n_rays,), generator=generator, device=device)
+    xy = torch.stack([torch.randint(w, (n_rays,), generator=generator, device=device),
+                      torch.randint(h, (n_rays,), generator=generator, device=device)], 1)
+    origins, dirs = generate_rays(scene.cameras, ids, xy.to(scene.cameras.c2w.dtype))
+    rgba = scene.images[ids, xy[:, 1], xy[:, 0]]
+    bg = (torch.rand(n_rays, 3, generator=generator, device=device) if random_bg
+          else scene.background.expand(n_rays, 3))
+    target = rgba[:, :3] * rgba[:, 3:] + bg * (1 - rgba[:, 3:])
+    return origins, dirs, bg, target
+
+
+def _update_grid(config: NerfConfig, state: TrainState, generator: torch.Generator) -> None:
+    if state.step % config.grid_every:
+        return
+    step = state.settings.step
+    state.grid.update(lambda x: state.field.density(x) * step, warmup=state.step < config.warmup_steps,
+                      generator=generator)
+
+
+def train_step(config: NerfConfig, state: TrainState, scene: PosedImages, generator: torch.Generator) -> float:
+    """One Adam step on a batch of rays; returns the batch's PSNR (dB)."""
+    _update_grid(config, state, generator)
+    _set_lr(config, state)
+    origins, dirs, bg, target = _batch(scene, state.n_rays, generator, scene.images.device, config.random_background)
+    out = render_rays(state.field, state.grid.spec(), origins, dirs, state.settings, background=bg)
+    kept = out["n_rendered"]  # rays past the sample budget were not rendered
+    loss = F.mse_loss(out["color"][:kept], target[:kept])
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    n_samples = out["n_samples"]
+    if n_samples > 0:  # steer the ray count toward the sample budget
+        want = state.n_rays * config.samples_per_step / n_samples
+        state.n_rays = int(min(MAX_RAYS, max(MIN_RAYS, 0.9 * state.n_rays + 0.1 * want)))
+    state.step += 1
+    mse = float(loss.detach())
+    return -10 * math.log10(max(mse, 1e-10))
+
+
+def should_stop(config: NerfConfig, state: TrainState) -> bool:
+    return _fraction(config, state) >= 1.0
+
+
+def save_state(path: Path, config: NerfConfig, state: TrainState) -> None:
+    """Field, grid, optimizer moments and counters, atomically (a crash keeps the previous one)."""
+    tensors = {f"field.{k}": v for k, v in state.field.state_dict().items()}
+    tensors.update({f"grid.{k}": v for k, v in state.grid.state_dict().items()})
+    for i, group in enumerate(state.optimizer.param_groups):
+        for j, p in enumerate(group["params"]):
+            for name, value in state.optimizer.state.get(p, {}).items():
+                tensors[f"optim.{i}.{j}.{name}"] = torch.as_tensor(value)
+    meta = {"kind": KIND, "field": state.field.config(), "step": state.step, "seconds": state.seconds,
+            "n_rays": state.n_rays, "render_step": state.settings.step, "grid_resolution": state.grid.resolution,
+            "history": state.history[-200:], "config": config.to_dict()}
+    save_checkpoint(path, tensors, meta)
+
+
+def load_state(path: Path, state: TrainState) -> None:
+    """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings."""
+    tensors, meta = load_checkpoint(path, kinds=(KIND,))
+    if meta["field"] != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
+        raise CheckpointError(f"checkpoint {path} was written with other field settings ({meta['field']}); "
+                              "resume with the settings it was trained with, or start again without --resume")
+    device = state.grid.values.device
+    state.field.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("field.")})
+    state.grid.load_state_dict({k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("grid.")},
+                               strict=False)
+    for i, group in enumerate(state.optimizer.param_groups):
+        for j, p in enumerate(group["params"]):
+            moments = {k.split(".")[-1]: v.to(device) for k, v in tensors.items() if k.startswith(f"optim.{i}.{j}.")}
+            if moments:
+                moments["step"] = moments["step"].cpu()
+                state.optimizer.state[p] = moments
+    state.step, state.seconds, state.n_rays = meta["step"], meta["seconds"], meta["n_rays"]
+    state.history = [tuple(h) for h in meta.get("history", [])]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(device: torch.device):
+    sync(device)
+    return time.perf_counter()

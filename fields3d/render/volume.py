@@ -1,0 +1,78 @@
+"""Rendering a radiance field along rays: march the occupancy grid, drop the samples behind
+opaque surfaces, query the field, composite. Shared by the NeRF pipeline and viewers.
+
+The field is anything with ``density(x) -> (N,)`` and ``field(x, dirs) -> (sigma (N,), rgb (N, 3))``
+(:class:`fields3d.fields.RadianceField`). Pruning evaluates densities once without gradients and
+keeps the samples a ray reaches before its transmittance falls below ``t_min`` (nerfacc's
+two-pass scheme): the field then runs with gradients only where they can be non-zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from .composite import DEFAULT_T_MIN, composite, render_samples
+from .march import DEFAULT_MAX_SAMPLES, GridSpec, RaySamples, march_rays
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How rays are sampled and composited."""
+
+    step: float  # marching step, in scene units
+    cone: float = 0.0
+    near: float = 0.0
+    t_min: float = DEFAULT_T_MIN
+    max_samples: int = DEFAULT_MAX_SAMPLES
+    prune: bool = True
+
+
+def prune_samples(field, samples: RaySamples, origins, dirs, t_min: float) -> RaySamples:
+    """Keep the samples each ray reaches with transmittance >= t_min (densities without gradients)."""
+    if samples.n_samples == 0:
+        return samples
+    with torch.no_grad():
+        sigmas = field.density(samples.midpoints(origins, dirs)).to(samples.t_starts.dtype)
+        res = composite(sigmas, sigmas.new_zeros(sigmas.shape[0], 0), samples.t_starts, samples.t_ends,
+                        samples.offsets, t_min=t_min)
+    return samples.select(res.trans > 0)
+
+
+def render_rays(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor, settings: RenderSettings,
+                background: torch.Tensor | float | None = None) -> dict[str, torch.Tensor]:
+    """Colour ``(R, 3)``, depth, opacity ``(R,)``, ``n_samples`` (queried) and ``n_rendered`` of rays
+    through a field. Rays past ``settings.max_samples`` are not rendered: only the first
+    ``n_rendered`` rows are valid (:func:`render_image` renders the rest in further calls)."""
+    samples = march_rays(origins, dirs, spec, step=settings.step, near=settings.near, cone=settings.cone,
+                         max_samples=settings.max_samples)
+    if settings.prune:
+        samples = prune_samples(field, samples, origins, dirs, settings.t_min)
+    x = samples.midpoints(origins, dirs)
+    sigmas, rgb = field(x, dirs[samples.ray_ids])
+    out = render_samples(samples, sigmas.to(origins.dtype), rgb.to(origins.dtype), background=background,
+                         t_min=settings.t_min)
+    out["n_samples"] = samples.n_samples
+    out["n_rendered"] = samples.n_rays - samples.rays_dropped
+    return out
+
+
+@torch.no_grad()
+def render_image(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor, height: int, width: int,
+                 settings: RenderSettings, background, chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
+    """Render ``height * width`` rays (row-major) in chunks: ``color`` (H, W, 3), ``depth``, ``opacity`` (H, W)."""
+    parts, i = [], 0
+    while i < origins.shape[0]:
+        out = render_rays(field, spec, origins[i:i + chunk], dirs[i:i + chunk], settings, background)
+        n = out["n_rendered"]
+        if n == 0:
+            raise InputError(f"one ray needs more than max_samples={settings.max_samples} samples; "
+                             "raise max_samples or the marching step")
+        parts.append({k: out[k][:n] for k in ("color", "depth", "opacity")})
+        i += n
+    color = torch.cat([p["color"] for p in parts]).view(height, width, 3)
+    depth = torch.cat([p["depth"] for p in parts]).view(height, width)
+    opacity = torch.cat([p["opacity"] for p in parts]).view(height, width)
+    return {"color": color, "depth": depth, "opacity": opacity}
