@@ -1,0 +1,132 @@
+"""NeRF end to end on a small copy of the shipped scene (quality threshold a broken renderer
+fails), resume from a checkpoint, job files, the CLI, and configuration errors."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from fields3d.cli import main
+from fields3d.errors import CheckpointError, InputError, ModelNotFound
+from fields3d.pipelines.nerf import NerfConfig, load_job, train_nerf
+from fields3d.pipelines.nerf.outputs import composite_on
+from fields3d.render import psnr
+from fields3d.render.datasets import load_scene
+
+SCENE = "assets/scenes/spot"
+TINY = dict(data=SCENE, downscale=4, time_budget=None, turntable_frames=0, samples_per_step=4096,
+            log2_hashmap_size=14, n_levels=8, max_resolution=128, grid_resolution=32)
+
+
+def background_psnr() -> float:
+    """PSNR of predicting the background everywhere: what an empty (broken) field scores."""
+    test = load_scene(SCENE, "test", 4)
+    scores = [psnr(test.background.expand(*im.shape[:2], 3), composite_on(im, test.background)) for im in test.images]
+    return sum(scores) / len(scores)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nerf")
+    torch.set_num_threads(1)
+    result = train_nerf(NerfConfig(**TINY, output=str(out), steps=250), progress=False)
+    return result, out
+
+
+def test_tiny_nerf_learns_the_scene(tiny_run):
+    result, out = tiny_run
+    baseline = background_psnr()
+    assert result.steps == 250
+    assert result.psnr > 20.0 and result.psnr > baseline + 6, (result.psnr, baseline)
+    assert result.ssim > 0.75
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["psnr"] == pytest.approx(result.psnr) and metrics["train_seconds"] > 0
+    assert len(metrics["per_view_psnr"]) == metrics["test_views"] == 20
+    assert sorted(p.name for p in (out / "test").iterdir()) == sorted(f"r_{i}.png" for i in range(20))
+    config = json.loads((out / "config.json").read_text())
+    assert config["device"] == "cpu" and config["color_layers"] == 1  # the CPU default was filled in
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
+    result, out = tiny_run
+    import shutil
+
+    shutil.copy(out / "checkpoint.safetensors", tmp_path / "checkpoint.safetensors")
+    resumed = train_nerf(NerfConfig(**TINY, output=str(tmp_path), steps=260, resume=True), progress=False)
+    assert resumed.steps == 260 and resumed.train_seconds >= result.train_seconds
+    assert resumed.psnr > result.psnr - 1.0  # continued, not restarted from scratch
+    with pytest.raises(CheckpointError, match="was written with other field settings"):
+        train_nerf(NerfConfig(**{**TINY, "n_levels": 4}, output=str(tmp_path), steps=261, resume=True), progress=False)
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(ModelNotFound) as err:
+        train_nerf(NerfConfig(**TINY, output=str(tmp_path), steps=1, resume=True), progress=False)
+    assert str(err.value).startswith(f"checkpoint not found: {tmp_path / 'checkpoint.safetensors'}")
+
+
+def test_cli_writes_the_outputs(tmp_path, capsys):
+    job = tmp_path / "job.toml"
+    job.write_text(f'[nerf]\ndata = "{SCENE}"\noutput = "{tmp_path / "out"}"\ndownscale = 8\nsamples_per_step = 1024\n'
+                   'log2_hashmap_size = 12\nn_levels = 4\nturntable_frames = 2\n')
+    assert main(["nerf", str(job), "--steps", "3", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "psnr" in printed and "3 steps" in printed
+    assert (tmp_path / "out" / "turntable.gif").stat().st_size > 0
+    assert (tmp_path / "out" / "test" / "r_19.png").exists()
+
+
+def test_cli_needs_a_job_or_data(capsys):
+    assert main(["nerf"]) == 2
+    assert capsys.readouterr().err.strip() == "error: pass a job file (e.g. scenes/spot.toml) or --data SCENE_FOLDER"
+
+
+def test_the_shipped_job_file_loads():
+    config = load_job("scenes/spot.toml", {"steps": 5})
+    assert config.data == SCENE and config.steps == 5 and config.time_budget == 600
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[nerf]\ndata = 'x'\nspeed = 3\n", ": unknown keys speed; known keys: checkpoint_every, color_layers, "),
+        ("[other]\n", " has no [nerf] table"),
+        ("[nerf\n", " is not valid TOML ("),
+        ("[nerf]\nsteps = 3\n", " must set data, the scene folder"),
+    ],
+)
+def test_bad_job_files(tmp_path, text, message):
+    job = tmp_path / "job.toml"
+    job.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_job(job)
+    assert str(err.value).startswith(f"job file {job}{message}")
+
+
+def test_missing_job_file(tmp_path):
+    with pytest.raises(ModelNotFound) as err:
+        load_job(tmp_path / "nope.toml")
+    assert str(err.value) == f"job file not found: {tmp_path / 'nope.toml'}; pass a TOML file with a [nerf] table (see scenes/)"
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(steps=None, time_budget=None), "set steps or time_budget (or both): training needs a stopping rule"),
+        (dict(time_budget=-1.0), "time_budget must be a number of seconds > 0, got -1.0"),
+        (dict(grid_resolution=30), "grid_resolution must be a multiple of 4 >= 8, got 30"),
+        (dict(color_net="big"), "color_net must be one of 'plain', 'cam', 'mi', got 'big'"),
+        (dict(view="rgb"), "view must be 'sh' or 'none', got 'rgb'"),
+        (dict(samples_per_step=10), "samples_per_step must be an integer >= 256, got 10"),
+    ],
+)
+def test_bad_settings(change, message):
+    with pytest.raises(InputError) as err:
+        NerfConfig(**{"data": SCENE, **change})
+    assert str(err.value) == message
+
+
+def test_a_missing_scene_folder(tmp_path):
+    with pytest.raises(ModelNotFound, match="^scene folder not found"):
+        train_nerf(NerfConfig(data=str(tmp_path / "none"), steps=1), progress=False)
