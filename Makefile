@@ -32,6 +32,7 @@ bench: setup
 	$(PY) benchmarks/hash_grid.py
 	$(PY) benchmarks/marching_cubes.py
 	$(PY) benchmarks/recon.py
+	$(PY) benchmarks/render.py
 
 clean:
 	rm -rf build out .pytest_cache
