@@ -12,7 +12,7 @@
 // and to the outermost box. From t = t0 it steps dt = clamp(t * cone, step, max_step) (cone = 0:
 // fixed steps of `step`, on the lattice t0 + k * step). A step [t, t + dt] is a sample when the
 // cell holding its midpoint is occupied; otherwise t jumps to where the ray leaves that cell
-// (snapped up to the lattice for fixed steps), so empty space costs one visit per cell. The
+// (for fixed steps, to the first lattice step whose midpoint is past it), so empty space costs one visit per cell. The
 // count pass and the emit pass run the same loop, so they agree sample for sample; the emit pass
 // writes at most the count the caller allocated for the ray (never past the buffers).
 #pragma once
@@ -48,6 +48,8 @@ struct Args {
 
 F3D_HD inline float abs_(float v) { return fabsf(v); }
 F3D_HD inline double abs_(double v) { return ::fabs(v); }
+F3D_HD inline float ceil_(float v) { return ceilf(v); }
+F3D_HD inline double ceil_(double v) { return ::ceil(v); }
 F3D_HD inline float frexp_(float v, int* e) { return frexpf(v, e); }
 F3D_HD inline double frexp_(double v, int* e) { return ::frexp(v, e); }
 template <typename T>
@@ -170,8 +172,8 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
     }
     const T exit = cell_exit(a, o, d, l, ijk);
     if (fixed) {
-      const T kk = floor_((exit - t0) / a.step);  // the step holding the exit: its midpoint may be past it
-      const int64_t next = int64_t(kk);
+      // the first step whose midpoint is at or past the exit (earlier ones lie in this empty cell)
+      const int64_t next = int64_t(ceil_((exit - t0) / a.step - T(0.5)));
       k = next > k ? next : k + 1;
       t = t0 + T(k) * a.step;
     } else {

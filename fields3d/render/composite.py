@@ -88,6 +88,7 @@ class _Composite(torch.autograd.Function):
         ctx.save_for_backward(sigmas, values, t_starts, t_ends, offsets, out, opacity)
         ctx.t_min = t_min
         ctx.mark_non_differentiable(trans)
+        ctx.set_materialize_grads(False)  # unused outputs give None: no pass over zero weight gradients
         return out, opacity, weights, trans
 
     @staticmethod

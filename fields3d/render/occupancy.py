@@ -120,7 +120,7 @@ class OccupancyGrid(nn.Module):
 
     @torch.no_grad()
     def mark_sdf(self, sdf: Callable[[torch.Tensor], torch.Tensor], band: float = 0.0) -> None:
-        """Occupy the cells whose centre lies within half a cell diagonal (+ band) of an SDF's zero set."""
+        """Occupy the cells whose centre lies within a cell diagonal (+ band) of an SDF's zero set."""
         cells = self.live.reshape(-1).nonzero().squeeze(1)
         flat = self.values.view(-1)
         r = self.resolution

@@ -69,7 +69,7 @@ def march_reference(origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.i
         wall = lo + (d > 0) * size
         exits = torch.where(d != 0, (wall - o) / d, torch.full_like(d, 1e30)).amin(1)
         if cone == 0:
-            jump = torch.floor((exits - t0) / step).long()
+            jump = torch.ceil((exits - t0) / step - 0.5).long()
             k = torch.where(emit, k + 1, torch.where(jump > k, jump, k + 1))
             t_next = t0 + k * step
         else:
