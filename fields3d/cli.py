@@ -149,7 +149,8 @@ NERF_EXAMPLE = """examples:
 
 DATA is a NeRF-synthetic folder (transforms_train.json / transforms_test.json) or an instant-NGP
 folder (transforms.json). Writes metrics.json (psnr, ssim, train_seconds), test/r_<i>.png,
-turntable.gif, config.json and checkpoint.safetensors (--resume continues from it) to OUT.
+turntable.gif, config.json, mesh.ply (with --mesh) and checkpoint.safetensors (--resume continues
+from it) to OUT.
 """
 
 
@@ -166,6 +167,8 @@ def _add_nerf(sub) -> None:
     p.add_argument("--time-budget", type=float, help="seconds of training (default: the job file's, else 600)")
     p.add_argument("--steps", type=int, help="training steps (stops at whichever of steps and time comes first)")
     p.add_argument("--downscale", type=int, help="shrink the pictures by this integer factor")
+    p.add_argument("--mesh", type=int, metavar="RES", help="also write OUT/mesh.ply: the density's iso-surface "
+                   "on RES^3 points over the scene box")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_nerf)
@@ -263,7 +266,7 @@ def _run_nerf(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in (("data", args.data), ("output", args.out), ("device", args.device),
                                    ("time_budget", args.time_budget), ("steps", args.steps),
-                                   ("downscale", args.downscale)) if v is not None}
+                                   ("downscale", args.downscale), ("mesh_resolution", args.mesh)) if v is not None}
     if args.resume:
         overrides["resume"] = True
     if args.job is not None:

@@ -4,6 +4,7 @@ fails), resume from a checkpoint, job files, the CLI, and configuration errors."
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,6 +49,20 @@ def test_tiny_nerf_learns_the_scene(tiny_run):
     assert config["device"] == "cpu" and config["color_layers"] == 1  # the CPU default was filled in
 
 
+def test_the_density_mesh_covers_the_object(tiny_run, tmp_path):
+    from fields3d.geometry.mesh_io import load_mesh
+    from fields3d.pipelines.nerf.outputs import write_mesh
+
+    result, _ = tiny_run
+    n_verts, n_faces = write_mesh(tmp_path / "mesh.ply", result.state, 64, 10.0)
+    mesh = load_mesh(tmp_path / "mesh.ply")
+    assert n_faces == len(mesh.faces) > 1000
+    # the scene's cow spans [-1, 1] on its longest side (scripts/make-nerf-scene.py): the mesh must too
+    v = np.asarray(mesh.vertices)
+    extent = v.max(0) - v.min(0)
+    assert 1.6 < extent.max() < 2.4
+
+
 def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     result, out = tiny_run
     import shutil
@@ -70,11 +85,12 @@ def test_cli_writes_the_outputs(tmp_path, capsys):
     job = tmp_path / "job.toml"
     job.write_text(f'[nerf]\ndata = "{SCENE}"\noutput = "{tmp_path / "out"}"\ndownscale = 8\nsamples_per_step = 1024\n'
                    'log2_hashmap_size = 12\nn_levels = 4\nturntable_frames = 2\n')
-    assert main(["nerf", str(job), "--steps", "3", "--quiet"]) == 0
+    assert main(["nerf", str(job), "--steps", "3", "--quiet", "--mesh", "24"]) == 0
     printed = capsys.readouterr().out
     assert "psnr" in printed and "3 steps" in printed
     assert (tmp_path / "out" / "turntable.gif").stat().st_size > 0
     assert (tmp_path / "out" / "test" / "r_19.png").exists()
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["mesh"]["level"] == 10.0
 
 
 def test_cli_needs_a_job_or_data(capsys):

@@ -63,6 +63,8 @@ class NerfConfig:
     checkpoint_every: float = 60.0  # seconds between checkpoints
     eval_chunk: int = 1 << 13
     turntable_frames: int = 36
+    mesh_resolution: int = 0  # > 0: also write mesh.ply, the density's iso-surface on this many points per axis
+    mesh_level: float = 10.0
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -72,7 +74,7 @@ class NerfConfig:
             check_int("steps", self.steps, 1)
         if self.time_budget is not None and (not is_number(self.time_budget) or not 0 < self.time_budget < math.inf):
             raise InputError(f"time_budget must be a number of seconds > 0, got {self.time_budget!r}")
-        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0),
+        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0), ("mesh_resolution", 0),
                               ("eval_chunk", 1)):
             check_int(name, getattr(self, name), minimum)
         for name, minimum in (("samples_per_step", 256), ("log2_hashmap_size", 10), ("color_layers", 0)):

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ...geometry.marching_cubes import mesh_field
+from ...geometry.mesh_io import save_mesh
 from ...render.cameras import Cameras, image_rays
 from ...render.datasets import PosedImages
 from ...render.image_metrics import psnr, ssim
@@ -79,3 +81,18 @@ def write_turntable(path: Path, state: TrainState, reference: Cameras, backgroun
     buffer = io.BytesIO()
     pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
     return write_atomic(path, buffer.getvalue())
+
+
+def write_mesh(path: Path, state: TrainState, resolution: int, level: float) -> tuple[int, int]:
+    """The surface where the density crosses ``level``, meshed on ``resolution``^3 points over the
+    scene box (dense: a density is not a distance, so the narrow band's bound does not hold).
+    Faces point out of the dense region. Returns (vertices, faces)."""
+    box = state.field.aabb.detach().cpu().tolist()
+    device = state.field.aabb.device
+
+    def negative_density(x: torch.Tensor) -> torch.Tensor:
+        return -state.field.density(x)
+
+    verts, faces = mesh_field(negative_density, box, resolution, -level, device=device, narrow_band=False)
+    save_mesh(verts, faces, path)
+    return len(verts), len(faces)

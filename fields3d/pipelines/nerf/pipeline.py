@@ -15,7 +15,7 @@ from ...errors import InputError
 from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
 from .config import NerfConfig
-from .outputs import evaluate, write_turntable
+from .outputs import evaluate, write_mesh, write_turntable
 from .train import TrainState, build_state, load_state, save_state, should_stop, sync, timed, train_step
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -64,7 +64,7 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
 
     Writes ``metrics.json`` (``psnr``, ``ssim``, ``train_seconds``, ...), ``test/r_<i>.png`` in the
     order of the test split (composited on the dataset's background), ``turntable.gif``,
-    ``config.json`` and ``checkpoint.safetensors`` (every ``checkpoint_every`` seconds and at the
+    ``config.json``, ``mesh.ply`` when ``mesh_resolution`` > 0 and ``checkpoint.safetensors`` (every ``checkpoint_every`` seconds and at the
     end; ``resume=True`` continues from it).
 
     Raises:
@@ -92,6 +92,11 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     if config.turntable_frames:
         write_turntable(out_dir / "turntable.gif", state, test.cameras, test.background, config.turntable_frames,
                         config.eval_chunk)
+    mesh = None
+    if config.mesh_resolution:
+        if config.mesh_resolution < 2:
+            raise InputError(f"mesh_resolution must be 0 (no mesh) or >= 2, got {config.mesh_resolution}")
+        mesh = write_mesh(out_dir / "mesh.ply", state, config.mesh_resolution, config.mesh_level)
     sync(device)
     metrics = {"psnr": scores["psnr"], "ssim": scores["ssim"], "train_seconds": state.seconds, "steps": state.step,
                "eval_seconds": time.perf_counter() - start, "per_view_psnr": scores["per_view_psnr"],
@@ -99,7 +104,8 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
                "image_size": [train.cameras.height, train.cameras.width], "device": device.type,
                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "threads": torch.get_num_threads(), "torch": torch.__version__, "fields3d": __version__,
-               "occupancy": state.grid.occupancy_fraction(), "history": state.history}
+               "occupancy": state.grid.occupancy_fraction(), "history": state.history,
+               "mesh": None if mesh is None else {"vertices": mesh[0], "faces": mesh[1], "level": config.mesh_level}}
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "config.json", config.to_dict())
     return NerfResult(scores["psnr"], scores["ssim"], state.seconds, state.step, out_dir, state)
