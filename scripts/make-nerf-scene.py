@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Write assets/scenes/spot/: a NeRF-synthetic style posed-image scene of the shipped cow "spot".
 
-    .venv/bin/python scripts/make-nerf-scene.py
+    .venv/bin/python scripts/make-nerf-scene.py [--mesh assets/meshes/spot.obj] [--out assets/scenes/spot]
+
+(Another y-up mesh and folder give the same kind of scene of that mesh, e.g. to check that NeRF
+settings tuned on spot hold on other objects.)
 
 World and object: z is up, as in NeRF-synthetic (Blender). assets/meshes/spot.obj (y up) is turned
 +90 degrees about x (its +y becomes +z), its bounding box is centred on the origin and it is scaled
@@ -119,7 +122,7 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.concatenate([rgb, a], axis=2) * 255.0), 0, 255).astype(np.uint8)
 
 
-def write_split(mesh: trimesh.Trimesh, split: str, eyes: np.ndarray) -> None:
+def write_split(target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarray) -> None:
     frames = []
     for i, eye in enumerate(eyes):
         c2w = look_at(eye)
@@ -128,21 +131,27 @@ def write_split(mesh: trimesh.Trimesh, split: str, eyes: np.ndarray) -> None:
             raise RuntimeError(f"{split} view {i} cuts the object at the picture's edge")
         buffer = io.BytesIO()
         Image.fromarray(picture).save(buffer, format="PNG", optimize=True)
-        write_atomic(TARGET / split / f"r_{i}.png", buffer.getvalue())
+        write_atomic(target / split / f"r_{i}.png", buffer.getvalue())
         frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": (c2w + 0.0).tolist()})  # no -0.0
     meta = {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}
-    write_atomic(TARGET / f"transforms_{split}.json", (json.dumps(meta, indent=2) + "\n").encode())
+    write_atomic(target / f"transforms_{split}.json", (json.dumps(meta, indent=2) + "\n").encode())
 
 
 def main() -> None:
-    source = load_mesh(SOURCE)
+    import argparse
+
+    p = argparse.ArgumentParser(description="Render a y-up mesh into a NeRF-synthetic style scene.")
+    p.add_argument("--mesh", type=Path, default=SOURCE)
+    p.add_argument("--out", type=Path, default=TARGET)
+    args = p.parse_args()
+    source = load_mesh(args.mesh)
     mesh = trimesh.Trimesh(normalise(source.vertices), source.faces, process=False)
-    if TARGET.exists():
-        shutil.rmtree(TARGET)
-    write_split(mesh, "train", train_eyes())
-    write_split(mesh, "test", test_eyes())
-    size = sum(p.stat().st_size for p in TARGET.rglob("*") if p.is_file())
-    print(f"wrote {TARGET.relative_to(ROOT)}: {N_UPPER + N_LOWER} train + {N_TEST} test views, {size:,} bytes")
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    write_split(args.out, mesh, "train", train_eyes())
+    write_split(args.out, mesh, "test", test_eyes())
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"wrote {args.out}: {N_UPPER + N_LOWER} train + {N_TEST} test views, {size:,} bytes")
 
 
 if __name__ == "__main__":

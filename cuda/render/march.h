@@ -142,8 +142,15 @@ F3D_HD inline void ray_interval(const Args<T>& a, int64_t r, T& t0, T& t1) {
   t1 = min_(t1, a.fars[r]);
 }
 
+template <typename T>
+F3D_HD inline T step_at(const Args<T>& a, T t) {
+  return a.cone == T(0) ? a.step : min_(max_(t * a.cone, a.step), a.max_step);
+}
+
 // Walks ray r, calling emit(t_start, t_end) for each sample, and returns the sample count.
-// Stops early once `limit` samples were emitted (limit < 0: no limit).
+// Stops early once `limit` samples were emitted (limit < 0: no limit). Each cell is located once:
+// in an occupied cell every step whose midpoint lies before the cell's exit is emitted without
+// locating the cell again; an empty cell is jumped over.
 template <typename T, typename Emit>
 F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit&& emit) {
   T t0, t1;
@@ -155,7 +162,7 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
   int64_t n = 0, k = 0;  // k: lattice index for fixed steps
   T t = t0;
   while (t < t1 && n != limit) {
-    const T dt = fixed ? a.step : min_(max_(t * a.cone, a.step), a.max_step);
+    T dt = step_at(a, t);
     const T mid = t + T(0.5) * dt;
     T x[3];
     for (int c = 0; c < 3; ++c) x[c] = o[c] + mid * d[c];
@@ -163,21 +170,33 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
     if (l >= a.levels) break;
     int ijk[3];
     const int64_t cell = cell_of(a, x, l, ijk);
-    if (occupied(a, cell)) {
-      emit(t, t + dt);
-      ++n;
-      ++k;
-      t = fixed ? t0 + T(k) * a.step : t + dt;
+    const T exit = cell_exit(a, o, d, l, ijk);
+    // fixed steps: the first step whose midpoint is at or past the exit
+    const int64_t end = fixed ? int64_t(ceil_((exit - t0) / a.step - T(0.5))) : 0;
+    if (!occupied(a, cell)) {
+      if (fixed) {
+        k = end > k ? end : k + 1;
+        t = t0 + T(k) * a.step;
+      } else {
+        t = exit > t ? exit : t + dt;
+      }
       continue;
     }
-    const T exit = cell_exit(a, o, d, l, ijk);
     if (fixed) {
-      // the first step whose midpoint is at or past the exit (earlier ones lie in this empty cell)
-      const int64_t next = int64_t(ceil_((exit - t0) / a.step - T(0.5)));
-      k = next > k ? next : k + 1;
-      t = t0 + T(k) * a.step;
-    } else {
-      t = exit > t ? exit : t + dt;
+      const int64_t stop = end > k ? end : k + 1;  // the current step's midpoint is in this cell
+      for (; k < stop && t < t1 && n != limit; ++k, t = t0 + T(k) * a.step) {
+        emit(t, t + a.step);
+        ++n;
+      }
+      continue;
+    }
+    while (true) {
+      emit(t, t + dt);
+      ++n;
+      t += dt;
+      if (!(t < t1) || n == limit) break;
+      dt = step_at(a, t);
+      if (!(t + T(0.5) * dt < exit)) break;  // the next midpoint leaves this cell
     }
   }
   return n;
