@@ -158,6 +158,16 @@ def smoothing_scale(tree: cKDTree, k: int = 16) -> tuple[float, float]:
     return spacing, float(np.median(pca_normals(tree, k)[1]))
 
 
+def smooth_normals(tree: cKDTree, normals: np.ndarray, k: int) -> np.ndarray:
+    """Oriented unit normals averaged over each point's ``k`` nearest neighbours (itself included)
+    and normalised again: on a noisy scan the PCA normal of one neighbourhood wobbles with the
+    noise, and the IMLS distance inherits the wobble as bumps."""
+    _, idx = tree.query(tree.data, k=min(k, len(tree.data)), workers=-1)
+    mean = normals[idx].mean(1)
+    norm = np.linalg.norm(mean, axis=1, keepdims=True)
+    return np.where(norm > 0, mean / np.maximum(norm, 1e-300), normals)
+
+
 def imls(tree: cKDTree, normals: np.ndarray, x: np.ndarray, sigma: float, k: int = 16,
          batch: int = 1 << 18) -> np.ndarray:
     """Implicit moving least squares distance at ``(M, 3)`` points x (Kolluri 2005):
