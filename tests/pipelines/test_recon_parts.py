@@ -7,7 +7,7 @@ from scipy.spatial import cKDTree
 
 from fields3d.errors import InputError
 from fields3d.pipelines.recon import postprocess
-from fields3d.pipelines.recon.initial import _trilinear, closing_sdf, imls, oriented_normals
+from fields3d.pipelines.recon.initial import _trilinear, closing_sdf, imls, oriented_normals, smooth_normals
 
 
 def _holed_sphere(n=6000, radius=0.7, hole=0.35, seed=0):
@@ -69,3 +69,14 @@ def test_clean_drops_small_components_and_far_faces():
     assert faces.max() == len(verts) - 1  # compacted
     kept, kept_faces, info = postprocess.clean(mesh.vertices, mesh.faces, points, 0.0, 0.0)
     assert len(kept_faces) == len(mesh.faces) and "far_faces_trimmed" not in info
+
+
+def test_smoothing_normals_calms_a_noisy_plane_and_keeps_their_side():
+    rng = np.random.default_rng(0)
+    points = np.c_[rng.uniform(-1, 1, (4000, 2)), np.zeros(4000)]
+    normals = np.array([0.0, 0.0, 1.0]) + 0.3 * rng.standard_normal((4000, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    smooth = smooth_normals(cKDTree(points), normals, 32)
+    np.testing.assert_allclose(np.linalg.norm(smooth, axis=1), 1.0, atol=1e-12)
+    assert smooth[:, 2].min() > 0.9 > normals[:, 2].min()  # tighter around +z, same side
+    assert np.median(np.arccos(np.clip(smooth[:, 2], -1, 1))) < 0.25 * np.median(np.arccos(normals[:, 2]))
