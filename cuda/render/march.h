@@ -112,19 +112,71 @@ F3D_HD inline bool occupied(const Args<T>& a, int64_t cell) {
   return (a.bits[cell >> 3] >> (cell & 7)) & 1;
 }
 
-// Where o + t d leaves cell ijk of level l.
+// A walk through the cells of one level along a ray (Amanatides & Woo): the cell, the direction
+// of travel per axis and the level's frame. Where the ray leaves the cell is worked out from the
+// cell's walls with the ray's reciprocal direction: no division per cell, and no error that
+// accumulates from cell to cell.
 template <typename T>
-F3D_HD inline T cell_exit(const Args<T>& a, const T* o, const T* d, int l, const int* ijk) {
+struct Walk {
+  int level = 0;
+  int ijk[3] = {};
+  int dir[3] = {};  // +1, -1, or 0 where the ray is parallel to the axis
+  T lo[3] = {};
+  T size[3] = {};
+};
+
+template <typename T>
+F3D_HD inline void start_walk(const Args<T>& a, const T* x, const T* d, int l, Walk<T>& w) {
+  cell_of(a, x, l, w.ijk);
+  w.level = l;
   const T scale = T(int64_t(1) << l);
-  T t = huge_<T>();
   for (int k = 0; k < 3; ++k) {
-    if (d[k] == T(0)) continue;
     const T h = a.half[k] * scale;
-    const T size = T(2) * h / T(a.res[k]);
-    const T wall = a.center[k] - h + T(ijk[k] + (d[k] > T(0) ? 1 : 0)) * size;
-    t = min_(t, (wall - o[k]) / d[k]);
+    w.lo[k] = a.center[k] - h;
+    w.size[k] = T(2) * h / T(a.res[k]);
+    w.dir[k] = d[k] > T(0) ? 1 : (d[k] < T(0) ? -1 : 0);
+  }
+}
+
+// Where o + t d crosses the wall of the walk's cell across axis k (huge when parallel to it).
+template <typename T>
+F3D_HD inline T wall_t(const Walk<T>& w, const T* o, const T* inv, int k) {
+  if (w.dir[k] == 0) return huge_<T>();
+  const T wall = w.lo[k] + T(w.ijk[k] + (w.dir[k] > 0 ? 1 : 0)) * w.size[k];
+  return (wall - o[k]) * inv[k];
+}
+
+// Where the ray leaves the walk's cell; `axis` gets the wall's axis.
+template <typename T>
+F3D_HD inline T walk_exit(const Walk<T>& w, const T* o, const T* inv, int& axis) {
+  T t = huge_<T>();
+  axis = 0;
+  for (int k = 0; k < 3; ++k) {
+    const T tk = wall_t(w, o, inv, k);
+    if (tk < t) {
+      t = tk;
+      axis = k;
+    }
   }
   return t;
+}
+
+// Steps into the next cell across `axis`; false when that cell is outside the level's grid, or
+// (above level 0) inside the next finer box, where the caller locates the ray again.
+template <typename T>
+F3D_HD inline bool advance(const Args<T>& a, Walk<T>& w, int axis) {
+  w.ijk[axis] += w.dir[axis];
+  if (w.ijk[axis] < 0 || w.ijk[axis] >= a.res[axis]) return false;
+  if (w.level == 0) return true;
+  bool inner = true;
+  for (int k = 0; k < 3; ++k) inner = inner && w.ijk[k] >= a.res[k] / 4 && w.ijk[k] < 3 * (a.res[k] / 4);
+  return !inner;
+}
+
+template <typename T>
+F3D_HD inline int64_t cell_index(const Args<T>& a, const Walk<T>& w) {
+  const int64_t per_level = int64_t(a.res[0]) * a.res[1] * a.res[2];
+  return w.level * per_level + (int64_t(w.ijk[0]) * a.res[1] + w.ijk[1]) * a.res[2] + w.ijk[2];
 }
 
 // The clipped interval [t0, t1] of ray r; t0 >= t1 when nothing is left.
@@ -147,56 +199,98 @@ F3D_HD inline T step_at(const Args<T>& a, T t) {
   return a.cone == T(0) ? a.step : min_(max_(t * a.cone, a.step), a.max_step);
 }
 
+// Emits the steps of one cell whose midpoints lie before `exit` (at least the current step, whose
+// midpoint the caller found in the cell); advances t (and k, for fixed steps, which stop before
+// k_end: the first lattice step at or past t1). Counting fixed steps needs no loop.
+template <bool Count, typename T, typename Emit>
+F3D_HD inline void emit_cell(const Args<T>& a, T t0, T t1, int64_t k_end, T exit, int64_t limit, T& t, int64_t& k,
+                             int64_t& n, Emit&& emit) {
+  if (a.cone == T(0)) {
+    const int64_t end = int64_t(ceil_((exit - t0) / a.step - T(0.5)));  // first midpoint at/past exit
+    int64_t stop = end > k ? end : k + 1;
+    stop = stop < k_end ? stop : k_end;
+    if (Count) {
+      n += stop - k;
+      k = stop;
+    }
+    for (; k < stop && n != limit; ++k) {
+      const T ts = t0 + T(k) * a.step;
+      emit(ts, ts + a.step);
+      ++n;
+    }
+    t = t0 + T(k) * a.step;
+    return;
+  }
+  T dt = step_at(a, t);
+  while (true) {
+    emit(t, t + dt);
+    ++n;
+    t += dt;
+    if (!(t < t1) || n == limit) return;
+    dt = step_at(a, t);
+    if (!(t + T(0.5) * dt < exit)) return;  // the next midpoint leaves this cell
+  }
+}
+
+// The first lattice index k with t0 + k * step >= t1, exactly as the float comparison decides.
+template <typename T>
+F3D_HD inline int64_t lattice_end(const Args<T>& a, T t0, T t1) {
+  if (a.cone != T(0)) return 0;
+  int64_t k = int64_t(ceil_((t1 - t0) / a.step));
+  while (k > 0 && !(t0 + T(k - 1) * a.step < t1)) --k;
+  while (t0 + T(k) * a.step < t1) ++k;
+  return k;
+}
+
+// Leaves an empty cell: t moves to the first step whose midpoint is at or past `exit`.
+template <typename T>
+F3D_HD inline void skip_cell(const Args<T>& a, T t0, T exit, T& t, int64_t& k) {
+  if (a.cone == T(0)) {
+    const int64_t end = int64_t(ceil_((exit - t0) / a.step - T(0.5)));
+    k = end > k ? end : k + 1;
+    t = t0 + T(k) * a.step;
+  } else {
+    t = exit > t ? exit : t + step_at(a, t);
+  }
+}
+
 // Walks ray r, calling emit(t_start, t_end) for each sample, and returns the sample count.
-// Stops early once `limit` samples were emitted (limit < 0: no limit). Each cell is located once:
-// in an occupied cell every step whose midpoint lies before the cell's exit is emitted without
-// locating the cell again; an empty cell is jumped over.
-template <typename T, typename Emit>
+// Stops early once `limit` samples were emitted (limit < 0: no limit). The ray is located (level
+// and cell from the midpoint of its current step) where it starts and wherever it changes level;
+// in between it walks cell to cell, emitting the steps of occupied cells and jumping over empty
+// ones, so every cell costs a few multiplications, not a division per step.
+template <bool Count, typename T, typename Emit>
 F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit&& emit) {
   T t0, t1;
   ray_interval(a, r, t0, t1);
   if (!(t0 < t1)) return 0;  // also false for NaN
   const T* o = a.origins + 3 * r;
   const T* d = a.dirs + 3 * r;
-  const bool fixed = a.cone == T(0);
+  T inv[3];
+  for (int c = 0; c < 3; ++c) inv[c] = d[c] == T(0) ? T(0) : T(1) / d[c];
   int64_t n = 0, k = 0;  // k: lattice index for fixed steps
+  const int64_t k_end = lattice_end(a, t0, t1);
   T t = t0;
   while (t < t1 && n != limit) {
-    T dt = step_at(a, t);
-    const T mid = t + T(0.5) * dt;
     T x[3];
+    const T mid = t + T(0.5) * step_at(a, t);
     for (int c = 0; c < 3; ++c) x[c] = o[c] + mid * d[c];
     const int l = level_of(a, x);
     if (l >= a.levels) break;
-    int ijk[3];
-    const int64_t cell = cell_of(a, x, l, ijk);
-    const T exit = cell_exit(a, o, d, l, ijk);
-    // fixed steps: the first step whose midpoint is at or past the exit
-    const int64_t end = fixed ? int64_t(ceil_((exit - t0) / a.step - T(0.5))) : 0;
-    if (!occupied(a, cell)) {
-      if (fixed) {
-        k = end > k ? end : k + 1;
-        t = t0 + T(k) * a.step;
-      } else {
-        t = exit > t ? exit : t + dt;
+    Walk<T> w;
+    start_walk(a, x, d, l, w);
+    bool located = true;
+    while (located) {
+      int axis;
+      T exit = walk_exit(w, o, inv, axis);
+      if (occupied(a, cell_index(a, w))) emit_cell<Count>(a, t0, t1, k_end, exit, limit, t, k, n, emit);
+      else skip_cell(a, t0, exit, t, k);
+      if (!(t < t1) || n == limit) return n;
+      const T next = t + T(0.5) * step_at(a, t);  // the next step's midpoint
+      while (located && !(next < exit)) {
+        located = advance(a, w, axis);
+        exit = walk_exit(w, o, inv, axis);
       }
-      continue;
-    }
-    if (fixed) {
-      const int64_t stop = end > k ? end : k + 1;  // the current step's midpoint is in this cell
-      for (; k < stop && t < t1 && n != limit; ++k, t = t0 + T(k) * a.step) {
-        emit(t, t + a.step);
-        ++n;
-      }
-      continue;
-    }
-    while (true) {
-      emit(t, t + dt);
-      ++n;
-      t += dt;
-      if (!(t < t1) || n == limit) break;
-      dt = step_at(a, t);
-      if (!(t + T(0.5) * dt < exit)) break;  // the next midpoint leaves this cell
     }
   }
   return n;
@@ -204,7 +298,7 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
 
 template <typename T>
 F3D_HD inline void count_one(const Args<T>& a, int64_t r) {
-  a.counts[r] = march_ray(a, r, int64_t(-1), [](T, T) {});
+  a.counts[r] = march_ray<true>(a, r, int64_t(-1), [](T, T) {});
 }
 
 template <typename T>
@@ -212,7 +306,7 @@ F3D_HD inline void emit_one(const Args<T>& a, int64_t r) {
   int64_t s = a.offsets[r];
   const int64_t limit = a.offsets[r + 1] - s;
   if (limit <= 0) return;
-  march_ray(a, r, limit, [&](T ts, T te) {
+  march_ray<false>(a, r, limit, [&](T ts, T te) {
     a.t_starts[s] = ts;
     a.t_ends[s] = te;
     a.ray_ids[s] = r;
