@@ -1,6 +1,15 @@
-"""Encodings: map positions to features, with derivatives through second order in the core."""
+"""Encodings: map positions to features, with derivatives through second order in the core.
+
+Every encoding implements :class:`Encoding` (``n_input_dims``, ``n_output_dims``, ``forward``,
+``config()``) and is built from a plain dict by :func:`create`, e.g.
+``create({"type": "hash_grid", "n_levels": 8})``; :func:`available` lists the types.
+"""
 
 from .base import Encoding
+from .compose import Concat
+from .factory import available, create, register
 from .hash_grid import HashGrid, HashGridConfig, hash_grid_encode
 
-__all__ = ["Encoding", "HashGrid", "HashGridConfig", "hash_grid_encode"]
+__all__ = [
+    "Concat", "Encoding", "HashGrid", "HashGridConfig", "available", "create", "hash_grid_encode", "register",
+]

@@ -28,6 +28,7 @@ from .. import _native
 from .._checks import check_int, is_int
 from ..errors import InputError
 from .base import Encoding
+from .factory import register
 
 PRIMES = (1, 2654435761, 805459861, 3674653429)
 MAX_LEVELS = 32
@@ -105,6 +106,15 @@ class HashGridConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __call__(self) -> dict:
+        """``{"type": "hash_grid", **to_dict()}``: the dict :func:`fields3d.encodings.create` takes.
+
+        A :class:`HashGrid` keeps its HashGridConfig as ``grid.config``; calling it is the
+        :meth:`Encoding.config` of the interface, so ``grid.config()`` is the dict while
+        ``grid.config.n_entries`` and friends keep working.
+        """
+        return {"type": HashGrid.type_name, **self.to_dict()}
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:
@@ -232,12 +242,16 @@ class _Backward(torch.autograd.Function):
         return ddy, gx, gtable, None, None, None
 
 
+@register("hash_grid")
 class HashGrid(Encoding):
     """Multiresolution hash-grid encoding as an ``nn.Module``.
 
     ``forward(x)`` maps ``(N, n_input_dims)`` float32 positions in ``[0, 1]`` to
     ``(N, n_levels * n_features_per_level)`` features; see :func:`hash_grid_encode`. Parameters
     are a float32 table ``(n_entries, n_features_per_level)`` initialised uniformly in +-1e-4.
+
+    ``grid.config`` is the :class:`HashGridConfig`; ``grid.config()`` the dict form
+    ``{"type": "hash_grid", ...}`` that :func:`fields3d.encodings.create` rebuilds it from.
     """
 
     def __init__(

@@ -1,0 +1,114 @@
+"""Building encodings from plain dicts (job files): ``create(config)``.
+
+``config`` is ``{"type": <name>, **settings}``; the settings are the registered class's
+constructor arguments (all but ``device``), so ``{"type": "hash_grid", "n_levels": 8}`` is
+``HashGrid(n_levels=8)``. Every encoding's ``config()`` returns such a dict, and
+``create(enc.config())`` rebuilds it (freshly initialised; load its ``state_dict`` for the
+parameters).
+
+A new encoding registers itself with one line above its class::
+
+    @register("dense_grid")
+    class DenseGrid(Encoding):
+        ...
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from .base import Encoding
+
+
+@dataclass(frozen=True)
+class _Entry:
+    cls: type[Encoding]
+    keys: tuple[str, ...]  # the settings the constructor takes, in its order
+    required: tuple[str, ...]  # those without a default
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def _settings_of(cls: type[Encoding]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    keys, required = [], []
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in ("self", "device") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        keys.append(p.name)
+        if p.default is p.empty:
+            required.append(p.name)
+    return tuple(keys), tuple(required)
+
+
+def register(name: str) -> Callable[[type[Encoding]], type[Encoding]]:
+    """Class decorator: make ``create({"type": name, ...})`` build this :class:`Encoding`.
+
+    The accepted settings are the constructor's arguments other than ``device``; it sets the
+    class's ``type_name`` to ``name``. Registering another class under a taken name raises InputError.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InputError(f"an encoding type name must be an identifier like 'hash_grid', got {name!r}")
+
+    def decorate(cls: type[Encoding]) -> type[Encoding]:
+        if not (isinstance(cls, type) and issubclass(cls, Encoding)):
+            raise InputError(f"register({name!r}) decorates Encoding subclasses, got {cls!r}")
+        old = _REGISTRY.get(name)
+        if old is not None and old.cls.__qualname__ != cls.__qualname__:
+            raise InputError(f"encoding type {name!r} is already registered to {old.cls.__qualname__}")
+        cls.type_name = name
+        _REGISTRY[name] = _Entry(cls, *_settings_of(cls))
+        return cls
+
+    return decorate
+
+
+def available() -> tuple[str, ...]:
+    """The registered encoding types, sorted (the ``"type"`` values :func:`create` accepts)."""
+    return tuple(sorted(_REGISTRY))
+
+
+def create(config: dict, device: torch.device | str | None = None) -> Encoding:
+    """Build an encoding from ``{"type": <name>, **settings}`` (see :func:`available`).
+
+    Args:
+        config: a dict such as ``{"type": "hash_grid", "n_levels": 8, "log2_hashmap_size": 16}``;
+            omitted settings take the constructor's defaults. Not modified.
+        device: where the parameters are allocated (default: torch's default device).
+
+    Returns:
+        A freshly initialised :class:`Encoding` whose ``config()`` holds these settings.
+
+    Raises:
+        InputError: ``config`` is not a dict, lacks ``"type"``, names an unknown type, has
+            settings that type does not take or lacks ones it needs; or a value is invalid (the
+            encoding's own message, e.g. ``n_levels must be an integer from 1 to 32, got 0``).
+    """
+    known = ", ".join(available())
+    if not isinstance(config, dict):
+        raise InputError(f'an encoding config must be a dict with a "type" key, got {type(config).__name__}')
+    if "type" not in config:
+        raise InputError(f'an encoding config needs a "type" key (one of: {known}), got keys {list(config)}')
+    name = config["type"]
+    entry = _REGISTRY.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise InputError(f"unknown encoding type {name!r}; known types: {known}")
+    settings = {k: v for k, v in config.items() if k != "type"}
+    unknown = [k for k in settings if k not in entry.keys]
+    if unknown:
+        raise InputError(
+            f"encoding type {name!r} does not take {_listed(unknown)}; its settings are: {', '.join(entry.keys)}"
+        )
+    missing = [k for k in entry.required if k not in settings]
+    if missing:
+        raise InputError(f"encoding type {name!r} needs {_listed(missing)}")
+    return entry.cls.from_config(settings, device=device)
+
+
+def _listed(keys: list) -> str:
+    return ", ".join(repr(k) for k in keys)
