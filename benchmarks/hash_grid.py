@@ -105,7 +105,7 @@ def parity(x: torch.Tensor, params: torch.Tensor, config) -> float:
 
 
 def bench_size(k: int, grid: HashGrid, device: torch.device, impls: list[str], args) -> list[dict]:
-    n, config, params = 2**k, grid.config, grid.params
+    n, config, params = 2**k, grid.spec, grid.params
     gen = torch.Generator(device=device).manual_seed(args.seed + k)
     x = torch.rand(n, config.n_input_dims, device=device, generator=gen)
     dy = torch.randn(n, config.n_output_dims, device=device, generator=gen)
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     payload = {
         "benchmark": "hash_grid",
-        "config": dict(grid.config.to_dict(), dtype="float32", n_params=grid.config.n_params),
+        "config": dict(grid.spec.to_dict(), dtype="float32", n_params=grid.spec.n_params),
         **env,
         "threads": {"core": env["versions"].get("threads"), "torch": torch.get_num_threads()},
         "settings": {"sizes_log2": sizes, "repeats": args.repeats, "ref_repeats": args.ref_repeats,

@@ -107,14 +107,6 @@ class HashGridConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def __call__(self) -> dict:
-        """``{"type": "hash_grid", **to_dict()}``: the dict :func:`fields3d.encodings.create` takes.
-
-        A :class:`HashGrid` keeps its HashGridConfig as ``grid.config``; calling it is the
-        :meth:`Encoding.config` of the interface, so ``grid.config()`` is the dict while
-        ``grid.config.n_entries`` and friends keep working.
-        """
-        return {"type": HashGrid.type_name, **self.to_dict()}
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:
@@ -250,7 +242,7 @@ class HashGrid(Encoding):
     ``(N, n_levels * n_features_per_level)`` features; see :func:`hash_grid_encode`. Parameters
     are a float32 table ``(n_entries, n_features_per_level)`` initialised uniformly in +-1e-4.
 
-    ``grid.config`` is the :class:`HashGridConfig`; ``grid.config()`` the dict form
+    ``grid.spec`` is the :class:`HashGridConfig` (sizes, layout); ``grid.config()`` the dict form
     ``{"type": "hash_grid", ...}`` that :func:`fields3d.encodings.create` rebuilds it from.
     """
 
@@ -267,20 +259,24 @@ class HashGrid(Encoding):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        self.config = HashGridConfig(
+        self.spec = HashGridConfig(
             n_input_dims, n_levels, n_features_per_level, log2_hashmap_size,
             base_resolution, per_level_scale, interpolation,
         )
         self.n_input_dims = n_input_dims
-        self.n_output_dims = self.config.n_output_dims
-        table = torch.empty(self.config.n_entries, n_features_per_level, device=device, dtype=torch.float32)
+        self.n_output_dims = self.spec.n_output_dims
+        table = torch.empty(self.spec.n_entries, n_features_per_level, device=device, dtype=torch.float32)
         self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return hash_grid_encode(x, self.params, self.config)
+        return hash_grid_encode(x, self.params, self.spec)
+
+    def config(self) -> dict:
+        """``{"type": "hash_grid", ...}``: the settings :func:`fields3d.encodings.create` takes."""
+        return {"type": self.type_name, **self.spec.to_dict()}
 
     def extra_repr(self) -> str:
-        c = self.config
+        c = self.spec
         return (
             f"n_input_dims={c.n_input_dims}, n_levels={c.n_levels}, F={c.n_features_per_level}, "
             f"T=2^{c.log2_hashmap_size}, base={c.base_resolution}, scale={c.per_level_scale}, "

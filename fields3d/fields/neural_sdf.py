@@ -103,7 +103,7 @@ class NeuralSDF(nn.Module):
 
     def config(self) -> dict:
         """The constructor's settings as a JSON-able dict; ``NeuralSDF.from_config(d)`` rebuilds the module."""
-        grid = self.encoding.config
+        grid = self.encoding.spec
         return {"hash_grid": {k: getattr(grid, k) for k in _GRID_KEYS}, "mlp": dict(self._mlp_settings)}
 
     @classmethod

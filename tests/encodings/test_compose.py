@@ -61,7 +61,7 @@ def test_double_backward_matches_the_reference():
         return torch.autograd.grad(loss, (x, a.params, b.params))
 
     got = derivatives(enc)
-    want = derivatives(lambda p: torch.cat([hash_grid_reference(p, g.params, g.config) for g in (a, b)], dim=1))
+    want = derivatives(lambda p: torch.cat([hash_grid_reference(p, g.params, g.spec) for g in (a, b)], dim=1))
     for name, u, v in zip(("x", "a.params", "b.params"), got, want):
         assert u.abs().sum() > 0, name
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10, msg=name)

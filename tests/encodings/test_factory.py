@@ -33,7 +33,7 @@ def test_create_hash_grid_takes_the_constructor_settings():
         "type": "hash_grid", "n_input_dims": 3, "n_levels": 3, "n_features_per_level": 2, "log2_hashmap_size": 10,
         "base_resolution": 4, "per_level_scale": 2.0, "interpolation": "linear",
     }
-    assert grid.n_params == grid.config.n_params == grid.params.numel()
+    assert grid.n_params == grid.spec.n_params == grid.params.numel()
     assert SMALL["type"] == "hash_grid" and len(SMALL) == 5  # the argument is left alone
 
 

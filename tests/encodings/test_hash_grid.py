@@ -177,6 +177,6 @@ def test_module_initialisation_and_attributes():
     grid = HashGrid()
     assert grid.n_input_dims == 3 and grid.n_output_dims == 32
     assert grid.params.dtype == torch.float32
-    assert grid.params.shape == (grid.config.n_entries, 2)
+    assert grid.params.shape == (grid.spec.n_entries, 2)
     assert grid.params.abs().max() <= 1e-4 and grid.params.std() > 1e-5
     assert "T=2^19" in repr(grid)
