@@ -190,6 +190,7 @@ F3D_HD inline void ray_interval(const Args<T>& a, int64_t r, T& t0, T& t1) {
   ray_box(o, d, a.center, h, t0, t1);
   for (int k = 0; k < 3; ++k)
     if (!(o[k] - o[k] == T(0) && d[k] - d[k] == T(0))) t1 = -huge_<T>();  // NaN or infinite: no samples
+  if (d[0] == T(0) && d[1] == T(0) && d[2] == T(0)) t1 = -huge_<T>();      // no direction: no samples
   t0 = max_(t0, a.nears[r]);
   t1 = min_(t1, a.fars[r]);
 }
@@ -199,15 +200,32 @@ F3D_HD inline T step_at(const Args<T>& a, T t) {
   return a.cone == T(0) ? a.step : min_(max_(t * a.cone, a.step), a.max_step);
 }
 
-// Emits the steps of one cell whose midpoints lie before `exit` (at least the current step, whose
-// midpoint the caller found in the cell); advances t (and k, for fixed steps, which stop before
+// The midpoint of fixed step k, computed the one way every comparison here uses.
+template <typename T>
+F3D_HD inline T mid_of(const Args<T>& a, T t0, int64_t k) {
+  return (t0 + T(k) * a.step) + T(0.5) * a.step;
+}
+
+// The first fixed step whose midpoint is at or past x, exactly as mid_of compares (the division
+// gives it to within one step; the float comparisons settle it).
+template <typename T>
+F3D_HD inline int64_t first_past(const Args<T>& a, T t0, T x) {
+  int64_t k = int64_t(ceil_((x - t0) / a.step - T(0.5)));
+  if (k < 0) k = 0;
+  while (k > 0 && !(mid_of(a, t0, k - 1) < x)) --k;
+  while (mid_of(a, t0, k) < x) ++k;
+  return k;
+}
+
+// Emits the steps of one cell whose midpoints lie before `exit` (and, when `first`, at least the
+// current step, whose midpoint the caller located in the cell); advances t (and k, for fixed steps, which stop before
 // k_end: the first lattice step at or past t1). Counting fixed steps needs no loop.
 template <bool Count, typename T, typename Emit>
-F3D_HD inline void emit_cell(const Args<T>& a, T t0, T t1, int64_t k_end, T exit, int64_t limit, T& t, int64_t& k,
-                             int64_t& n, Emit&& emit) {
+F3D_HD inline void emit_cell(const Args<T>& a, T t0, T t1, int64_t k_end, T exit, int64_t limit, bool first, T& t,
+                             int64_t& k, int64_t& n, Emit&& emit) {
   if (a.cone == T(0)) {
-    const int64_t end = int64_t(ceil_((exit - t0) / a.step - T(0.5)));  // first midpoint at/past exit
-    int64_t stop = end > k ? end : k + 1;
+    const int64_t end = first_past(a, t0, exit);
+    int64_t stop = end > k ? end : (first ? k + 1 : k);
     stop = stop < k_end ? stop : k_end;
     if (Count) {
       n += stop - k;
@@ -242,11 +260,22 @@ F3D_HD inline int64_t lattice_end(const Args<T>& a, T t0, T t1) {
   return k;
 }
 
+// Fixed steps after crossing empty cells: k moves up to the first step whose midpoint is at or past
+// `entry`, where the current cell starts.
+template <typename T>
+F3D_HD inline void catch_up(const Args<T>& a, T t0, T entry, T& t, int64_t& k) {
+  const int64_t first = first_past(a, t0, entry);
+  if (first > k) {
+    k = first;
+    t = t0 + T(k) * a.step;
+  }
+}
+
 // Leaves an empty cell: t moves to the first step whose midpoint is at or past `exit`.
 template <typename T>
 F3D_HD inline void skip_cell(const Args<T>& a, T t0, T exit, T& t, int64_t& k) {
   if (a.cone == T(0)) {
-    const int64_t end = int64_t(ceil_((exit - t0) / a.step - T(0.5)));
+    const int64_t end = first_past(a, t0, exit);
     k = end > k ? end : k + 1;
     t = t0 + T(k) * a.step;
   } else {
@@ -268,6 +297,7 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
   const T* d = a.dirs + 3 * r;
   T inv[3];
   for (int c = 0; c < 3; ++c) inv[c] = d[c] == T(0) ? T(0) : T(1) / d[c];
+  const bool fixed = a.cone == T(0);
   int64_t n = 0, k = 0;  // k: lattice index for fixed steps
   const int64_t k_end = lattice_end(a, t0, t1);
   T t = t0;
@@ -279,17 +309,37 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
     if (l >= a.levels) break;
     Walk<T> w;
     start_walk(a, x, d, l, w);
-    bool located = true;
+    bool located = true, first = true;
+    const int64_t k_located = k;
+    bool behind = false;  // fixed steps: k still lies before `entry`, the start of the walk's cell
+    T entry = T(0);
     while (located) {
       int axis;
       T exit = walk_exit(w, o, inv, axis);
-      if (occupied(a, cell_index(a, w))) emit_cell<Count>(a, t0, t1, k_end, exit, limit, t, k, n, emit);
+      const bool occ = occupied(a, cell_index(a, w));
+      if (fixed && !occ) {  // cross the empty cell without working out the steps
+        behind = true;
+        first = false;
+        entry = exit;
+        located = advance(a, w, axis);
+        continue;
+      }
+      if (behind) catch_up(a, t0, entry, t, k);
+      if (occ) emit_cell<Count>(a, t0, t1, k_end, exit, limit, first, t, k, n, emit);
       else skip_cell(a, t0, exit, t, k);
+      behind = first = false;
       if (!(t < t1) || n == limit) return n;
       const T next = t + T(0.5) * step_at(a, t);  // the next step's midpoint
       while (located && !(next < exit)) {
         located = advance(a, w, axis);
         exit = walk_exit(w, o, inv, axis);
+      }
+    }
+    if (behind) {  // left the level from empty cells
+      catch_up(a, t0, entry, t, k);
+      if (k == k_located) {  // its midpoint was located in an empty cell: never stand still
+        ++k;
+        t = t0 + T(k) * a.step;
       }
     }
   }
