@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/cuda_launch.cuh"
 #include "geometry/marching_cubes.h"
 
 namespace f3d {
@@ -20,7 +21,6 @@ namespace mc {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kBlock = 128;
 constexpr unsigned kFull = 0xffffffffu;
 
 void check(cudaError_t err, const char* what) {
@@ -28,23 +28,9 @@ void check(cudaError_t err, const char* what) {
     throw std::runtime_error(std::string("marching cubes CUDA ") + what + ": " + cudaGetErrorString(err));
 }
 
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    changed_ = previous_ != device;
-    if (changed_) check(cudaSetDevice(device), "cudaSetDevice");
-  }
-  ~DeviceGuard() {
-    if (changed_) cudaSetDevice(previous_);
-  }
-
- private:
-  int previous_ = 0;
-  bool changed_ = false;
-};
-
-unsigned blocks_for(int64_t threads) { return unsigned((threads + kBlock - 1) / kBlock); }
+using cuda::blocks_for;
+using cuda::DeviceGuard;
+using cuda::kBlock;
 
 // Slabs at k and k + 1 for this lane (s1 = s0 at the last k; both 0 past the row).
 template <typename T>
