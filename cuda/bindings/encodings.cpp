@@ -1,41 +1,73 @@
-// Bindings for the encodings: a layout object built once per module, and host functions that
-// check every tensor against it before dispatching to the CPU or CUDA launcher.
+// Bindings for the encodings: a layout object built once per module (hash grid, or a lattice
+// encoding: dense grid, tri-plane, simplex grid), and host functions that check every tensor
+// against it before dispatching to the CPU or CUDA launcher (bindings/encoding_call.h).
 #include <pybind11/stl.h>
 
-#include <optional>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "bindings/tensor.h"
+#include "bindings/encoding_call.h"
 #include "encodings/hash_grid.h"
+#include "encodings/lattice.h"
 
 namespace f3d {
 namespace bind {
 namespace {
 
-using hashgrid::Args;
-using hashgrid::Layout;
-using hashgrid::Op;
+using encoding::fail;
 
-[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+struct HashGridKernels {
+  using Layout = hashgrid::Layout;
+  template <typename T>
+  using Args = hashgrid::Args<T>;
+  static const char* name() { return "hash grid"; }
+  template <typename T>
+  static void cpu(enc::Op op, const Args<T>& a) { hashgrid::launch_cpu<T>(op, a); }
+#ifdef FIELDS3D_WITH_CUDA
+  static void cuda(enc::Op op, const Args<float>& a, void* s, int device) { hashgrid::launch_cuda(op, a, s, device); }
+#endif
+};
 
-Layout make_layout(int n_dims, int n_features, const std::string& interpolation, const std::vector<double>& scales,
-                   const std::vector<uint32_t>& resolutions, const std::vector<uint32_t>& sizes,
-                   const std::vector<bool>& hashed) {
-  Layout L;
+struct LatticeKernels {
+  using Layout = lattice::Layout;
+  template <typename T>
+  using Args = lattice::Args<T>;
+  static const char* name() { return "lattice encoding"; }
+  template <typename T>
+  static void cpu(enc::Op op, const Args<T>& a) { lattice::launch_cpu<T>(op, a); }
+#ifdef FIELDS3D_WITH_CUDA
+  static void cuda(enc::Op op, const Args<float>& a, void* s, int device) { lattice::launch_cuda(op, a, s, device); }
+#endif
+};
+
+void check_levels(size_t levels, int max_levels, const std::vector<size_t>& others, const char* names) {
+  if (levels < 1 || levels > size_t(max_levels))
+    fail("the number of levels must be between 1 and " + std::to_string(max_levels) + ", got " +
+         std::to_string(levels));
+  for (size_t n : others)
+    if (n != levels) fail(std::string(names) + " must have one entry per level");
+}
+
+template <typename Interp>
+Interp parse_interp(const std::string& interpolation) {
+  if (interpolation == "linear") return Interp::Linear;
+  if (interpolation == "smoothstep") return Interp::Smoothstep;
+  fail("interpolation must be 'linear' or 'smoothstep', got '" + interpolation + "'");
+}
+
+hashgrid::Layout make_hash_layout(int n_dims, int n_features, const std::string& interpolation,
+                                  const std::vector<double>& scales, const std::vector<uint32_t>& resolutions,
+                                  const std::vector<uint32_t>& sizes, const std::vector<bool>& hashed) {
+  hashgrid::Layout L;
   if (n_dims < 1 || n_dims > hashgrid::kMaxDims) fail("n_dims must be 1, 2, 3 or 4, got " + std::to_string(n_dims));
   if (n_features != 1 && n_features != 2 && n_features != 4 && n_features != 8)
     fail("n_features must be 1, 2, 4 or 8, got " + std::to_string(n_features));
   const size_t levels = scales.size();
-  if (levels < 1 || levels > size_t(hashgrid::kMaxLevels))
-    fail("the number of levels must be between 1 and " + std::to_string(hashgrid::kMaxLevels) + ", got " +
-         std::to_string(levels));
-  if (resolutions.size() != levels || sizes.size() != levels || hashed.size() != levels)
-    fail("scales, resolutions, sizes and hashed must have one entry per level");
-  if (interpolation == "linear") L.interp = hashgrid::Interp::Linear;
-  else if (interpolation == "smoothstep") L.interp = hashgrid::Interp::Smoothstep;
-  else fail("interpolation must be 'linear' or 'smoothstep', got '" + interpolation + "'");
+  check_levels(levels, hashgrid::kMaxLevels, {resolutions.size(), sizes.size(), hashed.size()},
+               "scales, resolutions, sizes and hashed");
+  L.interp = parse_interp<hashgrid::Interp>(interpolation);
   L.n_dims = n_dims;
   L.n_features = n_features;
   L.n_levels = int(levels);
@@ -55,140 +87,93 @@ Layout make_layout(int n_dims, int n_features, const std::string& interpolation,
   return L;
 }
 
-// Checks the tensors shared by every hash-grid op and returns Args with x and table filled in.
-template <typename T>
-Args<T> base_args(const Layout& L, const TensorArg& x, const TensorArg& table) {
-  expect_shape(x, {-1, L.n_dims});
-  expect_shape(table, {L.n_entries, L.n_features});
-  expect_same(x, table);
-  Args<T> a;
-  a.layout = L;
-  a.n_points = x.shape[0];
-  a.x = x.ptr<T>();
-  a.table = table.ptr<T>();
-  return a;
+lattice::Kind parse_kind(const std::string& kind, int n_dims) {
+  if (kind == "dense" && (n_dims == 2 || n_dims == 3)) return lattice::Kind::Dense;
+  if (kind == "triplane" && n_dims == 3) return lattice::Kind::TriPlane;
+  if (kind == "simplex" && n_dims >= 2 && n_dims <= 4) return lattice::Kind::Simplex;
+  fail("unsupported lattice kind '" + kind + "' with n_dims " + std::to_string(n_dims) +
+       " (dense: 2 or 3, triplane: 3, simplex: 2 to 4)");
 }
 
-TensorArg point_arg(const Layout& L, const TensorArg& x, py::handle obj, const char* name, int64_t cols) {
-  TensorArg t = tensor_arg(obj, name);
-  expect_shape(t, {x.shape[0], cols});
-  expect_same(x, t);
-  return t;
+// Rows a level needs when indexed densely: R^D (dense), R^2 (a tri-plane plane).
+uint64_t dense_rows(lattice::Kind kind, int n_dims, uint32_t res) {
+  const int dims = kind == lattice::Kind::TriPlane ? 2 : n_dims;
+  uint64_t rows = 1;
+  for (int d = 0; d < dims; ++d) rows *= res;
+  return rows;
 }
 
-TensorArg table_arg(const Layout& L, const TensorArg& x, py::handle obj, const char* name) {
-  TensorArg t = tensor_arg(obj, name);
-  expect_shape(t, {L.n_entries, L.n_features});
-  expect_same(x, t);
-  return t;
-}
-
-template <typename T>
-T* opt_ptr(const std::optional<TensorArg>& t) { return t ? t->ptr<T>() : nullptr; }
-
-struct Call {
-  const Layout& L;
-  TensorArg x, table;
-  std::optional<TensorArg> dy, ddx, ddtable, y, dx, dtable, ddy;
-
-  template <typename T>
-  Args<T> args() const {
-    Args<T> a = base_args<T>(L, x, table);
-    a.dy = opt_ptr<T>(dy);
-    a.ddx = opt_ptr<T>(ddx);
-    a.ddtable = opt_ptr<T>(ddtable);
-    a.y = opt_ptr<T>(y);
-    a.dx = opt_ptr<T>(dx);
-    a.dtable = opt_ptr<T>(dtable);
-    a.ddy = opt_ptr<T>(ddy);
-    return a;
+lattice::Layout make_lattice_layout(const std::string& kind, int n_dims, int n_features,
+                                    const std::string& interpolation, const std::vector<double>& scales,
+                                    const std::vector<uint32_t>& resolutions, const std::vector<uint32_t>& sizes,
+                                    const std::vector<bool>& hashed, const std::vector<std::vector<int>>& axes) {
+  lattice::Layout L;
+  L.kind = parse_kind(kind, n_dims);
+  if (n_features < 1 || n_features > lattice::kMaxFeatures)
+    fail("n_features must be between 1 and 32, got " + std::to_string(n_features));
+  if (L.kind == lattice::Kind::Simplex && n_features != 1 && n_features != 2 && n_features != 4 && n_features != 8)
+    fail("simplex n_features must be 1, 2, 4 or 8, got " + std::to_string(n_features));
+  const size_t levels = scales.size();
+  check_levels(levels, lattice::kMaxLevels, {resolutions.size(), sizes.size(), hashed.size(), axes.size()},
+               "scales, resolutions, sizes, hashed and axes");
+  L.interp = parse_interp<lattice::Interp>(interpolation);
+  L.n_dims = n_dims;
+  L.n_features = n_features;
+  L.n_levels = int(levels);
+  L.skew = (std::sqrt(double(n_dims) + 1.0) - 1.0) / n_dims;
+  int64_t offset = 0;
+  for (size_t l = 0; l < levels; ++l) {
+    if (!(scales[l] > 0.0) || scales[l] > 1073741824.0) fail("level scales must be positive and at most 2^30");
+    if (resolutions[l] < 2) fail("level resolutions must be at least 2");
+    const bool simplex = L.kind == lattice::Kind::Simplex;
+    if (!simplex && (hashed[l] || std::fabs(scales[l] - (resolutions[l] - 1.0)) > 1e-9))
+      fail("dense and tri-plane levels are not hashed and have scale resolution - 1");
+    if (!hashed[l] && sizes[l] < dense_rows(L.kind, n_dims, resolutions[l]))
+      fail("a level that is not hashed needs at least resolution^dims rows");
+    if (hashed[l] && (sizes[l] < 1 || (sizes[l] & (sizes[l] - 1)) != 0))
+      fail("hashed levels must hold a power-of-two number of rows");
+    if (axes[l].size() != 2 || axes[l][0] < 0 || axes[l][0] >= n_dims || axes[l][1] < 0 || axes[l][1] >= n_dims ||
+        axes[l][0] == axes[l][1])
+      fail("axes must list two different input axes per level");
+    L.scale[l] = scales[l];
+    L.resolution[l] = resolutions[l];
+    L.size[l] = sizes[l];
+    L.hashed[l] = hashed[l];
+    L.axes[l][0] = axes[l][0];
+    L.axes[l][1] = axes[l][1];
+    L.offset[l] = offset;
+    offset += sizes[l];
   }
-
-  void launch(Op op, uintptr_t stream) const {
-    if (x.is_cuda()) {
-#ifdef FIELDS3D_WITH_CUDA
-      if (x.dtype != DType::Float32) fail("CUDA hash grid kernels take float32, got " + std::string(dtype_name(x.dtype)));
-      const Args<float> a = args<float>();
-      py::gil_scoped_release release;
-      hashgrid::launch_cuda(op, a, reinterpret_cast<void*>(stream), x.device.device_id);
-#else
-      (void)stream;
-      throw std::runtime_error("fields3d._core was built without CUDA");
-#endif
-      return;
-    }
-    if (x.dtype == DType::Float32) {
-      const Args<float> a = args<float>();
-      py::gil_scoped_release release;
-      hashgrid::launch_cpu<float>(op, a);
-    } else {
-      const Args<double> a = args<double>();
-      py::gil_scoped_release release;
-      hashgrid::launch_cpu<double>(op, a);
-    }
-  }
-};
-
-std::optional<TensorArg> maybe(const Layout& L, const TensorArg& x, py::handle obj, const char* name, int64_t cols) {
-  if (obj.is_none()) return std::nullopt;
-  return cols < 0 ? table_arg(L, x, obj, name) : point_arg(L, x, obj, name, cols);
+  L.n_entries = offset;
+  return L;
 }
 
-void forward(const Layout& L, py::handle x, py::handle table, py::handle y, uintptr_t stream) {
-  Call c{L, tensor_arg(x, "x"), tensor_arg(table, "table")};
-  base_args<float>(L, c.x, c.table);  // shape checks before any other argument is read
-  c.y = point_arg(L, c.x, y, "y", int64_t(L.n_levels) * L.n_features);
-  c.launch(Op::Forward, stream);
-}
-
-void backward(const Layout& L, py::handle x, py::handle table, py::handle dy, py::handle dx, py::handle dtable,
-              uintptr_t stream) {
-  Call c{L, tensor_arg(x, "x"), tensor_arg(table, "table")};
-  base_args<float>(L, c.x, c.table);
-  const int64_t out_cols = int64_t(L.n_levels) * L.n_features;
-  c.dy = point_arg(L, c.x, dy, "dy", out_cols);
-  c.dx = maybe(L, c.x, dx, "dx", L.n_dims);
-  c.dtable = maybe(L, c.x, dtable, "dtable", -1);
-  if (c.dx) c.launch(Op::BackwardX, stream);
-  if (c.dtable) c.launch(Op::BackwardTable, stream);
-}
-
-void backward_backward(const Layout& L, py::handle x, py::handle table, py::handle dy, py::handle ddx,
-                       py::handle ddtable, py::handle ddy, py::handle dx, py::handle dtable, uintptr_t stream) {
-  Call c{L, tensor_arg(x, "x"), tensor_arg(table, "table")};
-  base_args<float>(L, c.x, c.table);
-  const int64_t out_cols = int64_t(L.n_levels) * L.n_features;
-  c.dy = point_arg(L, c.x, dy, "dy", out_cols);
-  c.ddx = maybe(L, c.x, ddx, "ddx", L.n_dims);
-  c.ddtable = maybe(L, c.x, ddtable, "ddtable", -1);
-  c.ddy = maybe(L, c.x, ddy, "ddy", out_cols);
-  c.dx = maybe(L, c.x, dx, "dx", L.n_dims);
-  c.dtable = maybe(L, c.x, dtable, "dtable", -1);
-  if (c.dtable && !c.ddx) fail("dtable needs ddx (with ddx None the table gradient is zero: skip it)");
-  if (c.ddy || c.dx) c.launch(Op::BackwardBackwardPoint, stream);
-  if (c.dtable) c.launch(Op::BackwardBackwardTable, stream);
+template <class Layout>
+void def_layout_properties(py::class_<Layout>& c) {
+  c.def_property_readonly("n_entries", [](const Layout& L) { return L.n_entries; })
+      .def_property_readonly("n_levels", [](const Layout& L) { return L.n_levels; })
+      .def_property_readonly("n_features", [](const Layout& L) { return L.n_features; })
+      .def_property_readonly("offsets", [](const Layout& L) {
+        return std::vector<int64_t>(L.offset, L.offset + L.n_levels);
+      });
 }
 
 }  // namespace
 
 void register_encodings(py::module_& m) {
-  py::class_<Layout>(m, "HashGridLayout", "Checked table layout of a hash grid (built by HashGridConfig).")
-      .def(py::init(&make_layout), py::arg("n_dims"), py::arg("n_features"), py::arg("interpolation"),
-           py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"))
-      .def_property_readonly("n_entries", [](const Layout& L) { return L.n_entries; })
-      .def_property_readonly("n_levels", [](const Layout& L) { return L.n_levels; })
-      .def_property_readonly("offsets", [](const Layout& L) {
-        return std::vector<int64_t>(L.offset, L.offset + L.n_levels);
-      });
-  m.def("hash_grid_forward", &forward, py::arg("layout"), py::arg("x"), py::arg("table"), py::arg("y"),
-        py::arg("stream") = 0, "y (N, L*F) = encoding of x (N, D) with table (n_entries, F).");
-  m.def("hash_grid_backward", &backward, py::arg("layout"), py::arg("x"), py::arg("table"), py::arg("dy"),
-        py::arg("dx"), py::arg("dtable"), py::arg("stream") = 0,
-        "Writes dx (N, D) and dtable (n_entries, F); either may be None.");
-  m.def("hash_grid_backward_backward", &backward_backward, py::arg("layout"), py::arg("x"), py::arg("table"),
-        py::arg("dy"), py::arg("ddx"), py::arg("ddtable"), py::arg("ddy"), py::arg("dx"), py::arg("dtable"),
-        py::arg("stream") = 0,
-        "Gradients of the backward pass: writes ddy, dx and dtable; None skips an input/output.");
+  py::class_<hashgrid::Layout> hash(m, "HashGridLayout", "Checked table layout of a hash grid (built by HashGridConfig).");
+  hash.def(py::init(&make_hash_layout), py::arg("n_dims"), py::arg("n_features"), py::arg("interpolation"),
+           py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"));
+  def_layout_properties(hash);
+  encoding::def_ops<HashGridKernels>(m, "hash_grid");
+
+  py::class_<lattice::Layout> lat(m, "LatticeLayout",
+                                  "Checked table layout of a dense grid, tri-plane or simplex grid.");
+  lat.def(py::init(&make_lattice_layout), py::arg("kind"), py::arg("n_dims"), py::arg("n_features"),
+          py::arg("interpolation"), py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"),
+          py::arg("axes"));
+  def_layout_properties(lat);
+  encoding::def_ops<LatticeKernels>(m, "lattice");
 }
 
 }  // namespace bind

@@ -5,44 +5,12 @@
 #include <stdexcept>
 
 #include "common/parallel.h"
+#include "common/ranges.h"
 #include "encodings/hash_grid.h"
 
 namespace f3d {
 namespace hashgrid {
 namespace {
-
-struct PlainAdd {
-  template <typename T>
-  void operator()(T* p, T v) const { *p += v; }
-};
-
-// Points are split into one contiguous range per thread, and each range is walked level by
-// level: consecutive lookups then share one level's table, which is what keeps the coarse levels
-// in cache. (Measured, 2^18 points, default L16 F2 T=2^19, 2 threads: forward 56 ms with a
-// range per thread; smaller chunks were slower. Software prefetching of rows a few points ahead
-// made no measurable difference and was dropped.)
-constexpr int64_t kMinRange = 1024;
-
-template <typename Body>
-inline void per_thread_ranges(int64_t n, Body&& body) {
-  const int64_t range = std::max<int64_t>(kMinRange, (n + num_threads() - 1) / num_threads());
-  const int64_t ranges = (n + range - 1) / range;
-  parallel_for(ranges, 1, [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r) body(r * range, std::min(n, (r + 1) * range));
-  });
-}
-
-// Calls body(i, level) for i in [b, e) and levels [l0, l1), level-major.
-template <typename Body>
-inline void levels_then_points(int64_t b, int64_t e, int l0, int l1, Body&& body) {
-  for (int l = l0; l < l1; ++l)
-    for (int64_t i = b; i < e; ++i) body(i, l);
-}
-
-template <typename T>
-inline void zero_rows(T* p, int64_t b, int64_t e, int cols) {
-  std::fill(p + b * cols, p + e * cols, T(0));
-}
 
 // The table gradient is owned level by level: the task that scatters into a level's rows zeroes
 // them first (no separate pass over the whole table, and the rows are warm when written).

@@ -15,9 +15,15 @@
 #include <cstdint>
 
 #include "common/macros.h"
+#include "encodings/encoding_ops.h"
+#include "encodings/multilinear.h"
 
 namespace f3d {
 namespace hashgrid {
+
+using multilinear::prod_except;
+using multilinear::weight_grad;
+using multilinear::weight_hess_vec;
 
 constexpr int kMaxLevels = 32;
 constexpr int kMaxDims = 4;
@@ -134,34 +140,6 @@ F3D_HD inline void corner_factors(const Cell<D, T>& c, uint32_t corner, T lin[D]
     lin[d] = c.w[side][d];
     dlin[d] = c.dw[side][d];
     ddlin[d] = c.ddw[side][d];
-  }
-}
-
-// Product of lin over all axes except `skip_a` and `skip_b` (pass -1 to skip none).
-template <int D, typename T>
-F3D_HD inline T prod_except(const T lin[D], int skip_a, int skip_b) {
-  T p = T(1);
-  for (int d = 0; d < D; ++d)
-    if (d != skip_a && d != skip_b) p *= lin[d];
-  return p;
-}
-
-// dw/dx_d for every axis.
-template <int D, typename T>
-F3D_HD inline void weight_grad(const T lin[D], const T dlin[D], T dw[D]) {
-  for (int d = 0; d < D; ++d) dw[d] = dlin[d] * prod_except<D>(lin, d, -1);
-}
-
-// hess_k = sum_d v_d d2w/(dx_d dx_k).
-template <int D, typename T>
-F3D_HD inline void weight_hess_vec(const T lin[D], const T dlin[D], const T ddlin[D], const T v[D], T hess[D]) {
-  for (int k = 0; k < D; ++k) {
-    T acc = T(0);
-    for (int d = 0; d < D; ++d) {
-      const T h = (d == k) ? ddlin[d] * prod_except<D>(lin, d, -1) : dlin[d] * dlin[k] * prod_except<D>(lin, d, k);
-      acc += v[d] * h;
-    }
-    hess[k] = acc;
   }
 }
 
@@ -326,7 +304,7 @@ inline bool dispatch_dims(int d, int f, Fn&& fn) {
 
 // Launchers. CPU: T = float or double, threads from f3d::num_threads(), table gradients
 // race-free (each level's rows belong to one task). CUDA: float, on `stream`.
-enum class Op { Forward, BackwardX, BackwardTable, BackwardBackwardPoint, BackwardBackwardTable };
+using enc::Op;
 
 template <typename T>
 void launch_cpu(Op op, const Args<T>& a);

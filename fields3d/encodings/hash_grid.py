@@ -22,11 +22,13 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from .. import _native
 from .._checks import check_int, is_int
 from ..errors import InputError
+from ._table_op import check_choice as _check_choice
+from ._table_op import check_inputs as _check_inputs
+from ._table_op import encode_table
 from .base import Encoding
 from .factory import register
 
@@ -109,13 +111,6 @@ class HashGridConfig:
 
 
 
-def _check_choice(name: str, value, choices: tuple) -> None:
-    if value not in choices or isinstance(value, bool):
-        listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices[:-1])
-        last = repr(choices[-1]) if isinstance(choices[-1], str) else str(choices[-1])
-        raise InputError(f"{name} must be {listed} or {last}, got {value!r}")
-
-
 @functools.lru_cache(maxsize=64)
 def _layout(config: HashGridConfig):
     lv = config.levels
@@ -130,35 +125,12 @@ def _layout(config: HashGridConfig):
     )
 
 
-def _shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
-
-
-def _dtype(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def check_inputs(x, params, config: HashGridConfig) -> None:
     """Raise InputError unless x and params suit ``config`` and each other."""
-    d, f = config.n_input_dims, config.n_features_per_level
-    if not isinstance(params, torch.Tensor) or params.dtype not in (torch.float32, torch.float64):
-        got = _dtype(params.dtype) if isinstance(params, torch.Tensor) else type(params).__name__
-        raise InputError(f"params must be a float32 or float64 tensor, got {got}")
-    if tuple(params.shape) != (config.n_entries, f):
-        raise InputError(f"params must have shape ({config.n_entries}, {f}) for this config, got {_shape(params)}")
-    want = f"positions must be {_dtype(params.dtype)} of shape (N, {d})"
-    if not isinstance(x, torch.Tensor):
-        raise InputError(f"{want}, got {type(x).__name__}")
-    if x.dtype != params.dtype or x.dim() != 2 or x.shape[1] != d:
-        raise InputError(f"{want}, got {_dtype(x.dtype)} {_shape(x)}")
-    if x.device != params.device:
-        raise InputError(
-            f"positions must be on {params.device} like the hash grid's parameters, got {x.device}; "
-            "move one of them with .to(device)"
-        )
-    if x.device.type == "cuda" and x.dtype != torch.float32:
-        raise InputError(f"CUDA hash grid kernels take float32, got {_dtype(x.dtype)}; use float64 on the CPU only")
-    _native.check_device(x.device)
+    _check_inputs(
+        x, params, n_dims=config.n_input_dims, n_entries=config.n_entries,
+        n_features=config.n_features_per_level, name="hash grid",
+    )
 
 
 def hash_grid_encode(x: torch.Tensor, params: torch.Tensor, config: HashGridConfig) -> torch.Tensor:
@@ -175,63 +147,7 @@ def hash_grid_encode(x: torch.Tensor, params: torch.Tensor, config: HashGridConf
         ``params`` (e.g. an eikonal loss on ``d encoding / d x`` trains ``params``).
     """
     check_inputs(x, params, config)
-    return _Encode.apply(x.contiguous(), params.contiguous(), _layout(config))
-
-
-class _Encode(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, table, layout):
-        y = x.new_empty((x.shape[0], layout.n_levels * table.shape[1]))
-        c = _native.capsule
-        _native.core().hash_grid_forward(layout, c(x), c(table), c(y), _native.stream_of(x.device))
-        ctx.save_for_backward(x, table)
-        ctx.layout = layout
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, table = ctx.saved_tensors
-        need_x, need_table = ctx.needs_input_grad[:2]
-        if not (need_x or need_table):
-            return None, None, None
-        dx, dtable = _Backward.apply(dy.contiguous(), x, table, ctx.layout, need_x, need_table)
-        return dx, dtable, None
-
-
-class _Backward(torch.autograd.Function):
-    """The backward pass as a differentiable op: (dy, x, table) -> (dx, dtable)."""
-
-    @staticmethod
-    def forward(ctx, dy, x, table, layout, need_x, need_table):
-        ctx.set_materialize_grads(False)
-        dx = torch.empty_like(x) if need_x else None
-        dtable = torch.empty_like(table) if need_table else None  # the core zeroes it
-        c = _native.capsule
-        _native.core().hash_grid_backward(
-            layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device)
-        )
-        ctx.save_for_backward(dy, x, table)
-        ctx.layout = layout
-        return dx, dtable
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, ddx, ddtable):
-        dy, x, table = ctx.saved_tensors
-        need_dy, need_x, need_table = ctx.needs_input_grad[:3]
-        if ddx is None and ddtable is None:
-            return None, None, None, None, None, None
-        ddx = None if ddx is None else ddx.contiguous()
-        ddtable = None if ddtable is None else ddtable.contiguous()
-        ddy = torch.empty_like(dy) if need_dy else None
-        gx = torch.empty_like(x) if need_x else None
-        gtable = torch.empty_like(table) if need_table and ddx is not None else None
-        c = _native.capsule
-        _native.core().hash_grid_backward_backward(
-            ctx.layout, c(x), c(table), c(dy), c(ddx), c(ddtable), c(ddy), c(gx), c(gtable),
-            _native.stream_of(x.device),
-        )
-        return ddy, gx, gtable, None, None, None
+    return encode_table(x, params, _layout(config), "hash_grid")
 
 
 @register("hash_grid")

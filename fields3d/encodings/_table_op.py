@@ -1,0 +1,121 @@
+"""Autograd plumbing shared by the table-based encodings (hash grid and the lattice encodings:
+dense grid, tri-plane, simplex grid).
+
+Each of them is a core op family ``<prefix>_forward / _backward / _backward_backward`` over a
+layout object and a ``(n_entries, F)`` table; :func:`encode_table` wraps it as a function that is
+differentiable twice w.r.t. positions and table (the backward is itself an autograd op whose
+backward is the core's double backward). :func:`check_inputs` gives every encoding the same
+argument errors.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from .. import _native
+from ..errors import InputError
+
+
+def shape_str(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
+
+
+def dtype_str(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def check_choice(name: str, value, choices: tuple) -> None:
+    """Raise ``InputError("<name> must be a, b or c, got <value!r>")`` unless value is a choice."""
+    if value not in choices or isinstance(value, bool):
+        listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices[:-1])
+        last = repr(choices[-1]) if isinstance(choices[-1], str) else str(choices[-1])
+        raise InputError(f"{name} must be {listed} or {last}, got {value!r}")
+
+
+def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, name: str) -> None:
+    """Raise InputError unless positions ``x`` (N, n_dims) and ``params`` (n_entries, n_features)
+    suit each other and the core; ``name`` ("hash grid", "dense grid", ...) appears in messages."""
+    if not isinstance(params, torch.Tensor) or params.dtype not in (torch.float32, torch.float64):
+        got = dtype_str(params.dtype) if isinstance(params, torch.Tensor) else type(params).__name__
+        raise InputError(f"params must be a float32 or float64 tensor, got {got}")
+    if tuple(params.shape) != (n_entries, n_features):
+        raise InputError(f"params must have shape ({n_entries}, {n_features}) for this config, got {shape_str(params)}")
+    want = f"positions must be {dtype_str(params.dtype)} of shape (N, {n_dims})"
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{want}, got {type(x).__name__}")
+    if x.dtype != params.dtype or x.dim() != 2 or x.shape[1] != n_dims:
+        raise InputError(f"{want}, got {dtype_str(x.dtype)} {shape_str(x)}")
+    if x.device != params.device:
+        raise InputError(
+            f"positions must be on {params.device} like the {name}'s parameters, got {x.device}; "
+            "move one of them with .to(device)"
+        )
+    if x.device.type == "cuda" and x.dtype != torch.float32:
+        raise InputError(f"CUDA {name} kernels take float32, got {dtype_str(x.dtype)}; use float64 on the CPU only")
+    _native.check_device(x.device)
+
+
+def encode_table(x: torch.Tensor, table: torch.Tensor, layout, prefix: str) -> torch.Tensor:
+    """``(N, D)`` positions -> ``(N, layout.n_levels * F)`` features through the core op family
+    ``prefix`` ("hash_grid" or "lattice"); inputs already checked."""
+    return _Encode.apply(x.contiguous(), table.contiguous(), layout, prefix)
+
+
+def _op(prefix: str, name: str):
+    return getattr(_native.core(), f"{prefix}_{name}")
+
+
+class _Encode(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, table, layout, prefix):
+        y = x.new_empty((x.shape[0], layout.n_levels * table.shape[1]))
+        c = _native.capsule
+        _op(prefix, "forward")(layout, c(x), c(table), c(y), _native.stream_of(x.device))
+        ctx.save_for_backward(x, table)
+        ctx.layout, ctx.prefix = layout, prefix
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, table = ctx.saved_tensors
+        need_x, need_table = ctx.needs_input_grad[:2]
+        if not (need_x or need_table):
+            return None, None, None, None
+        dx, dtable = _Backward.apply(dy.contiguous(), x, table, ctx.layout, ctx.prefix, need_x, need_table)
+        return dx, dtable, None, None
+
+
+class _Backward(torch.autograd.Function):
+    """The backward pass as a differentiable op: (dy, x, table) -> (dx, dtable)."""
+
+    @staticmethod
+    def forward(ctx, dy, x, table, layout, prefix, need_x, need_table):
+        ctx.set_materialize_grads(False)
+        dx = torch.empty_like(x) if need_x else None
+        dtable = torch.empty_like(table) if need_table else None  # the core zeroes it
+        c = _native.capsule
+        _op(prefix, "backward")(layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device))
+        ctx.save_for_backward(dy, x, table)
+        ctx.layout, ctx.prefix = layout, prefix
+        return dx, dtable
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, ddx, ddtable):
+        dy, x, table = ctx.saved_tensors
+        need_dy, need_x, need_table = ctx.needs_input_grad[:3]
+        none = (None,) * 4
+        if ddx is None and ddtable is None:
+            return (None, None, None, *none)
+        ddx = None if ddx is None else ddx.contiguous()
+        ddtable = None if ddtable is None else ddtable.contiguous()
+        ddy = torch.empty_like(dy) if need_dy else None
+        gx = torch.empty_like(x) if need_x else None
+        gtable = torch.empty_like(table) if need_table and ddx is not None else None
+        c = _native.capsule
+        _op(ctx.prefix, "backward_backward")(
+            ctx.layout, c(x), c(table), c(dy), c(ddx), c(ddtable), c(ddy), c(gx), c(gtable),
+            _native.stream_of(x.device),
+        )
+        return (ddy, gx, gtable, *none)
