@@ -8,8 +8,13 @@ Every encoding implements :class:`Encoding` (``n_input_dims``, ``n_output_dims``
 from .base import Encoding
 from .compose import Concat
 from .factory import available, create, register
+from .dense_grid import DenseGrid, DenseGridConfig, dense_grid_encode
 from .hash_grid import HashGrid, HashGridConfig, hash_grid_encode
+from .simplex import SimplexGrid, SimplexGridConfig, simplex_grid_encode
+from .triplane import TriPlane, TriPlaneConfig, triplane_encode
 
 __all__ = [
-    "Concat", "Encoding", "HashGrid", "HashGridConfig", "available", "create", "hash_grid_encode", "register",
+    "Concat", "DenseGrid", "DenseGridConfig", "Encoding", "HashGrid", "HashGridConfig", "SimplexGrid",
+    "SimplexGridConfig", "TriPlane", "TriPlaneConfig", "available", "create", "dense_grid_encode",
+    "hash_grid_encode", "register", "simplex_grid_encode", "triplane_encode",
 ]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from .dense_grid import DenseGridConfig
 from .hash_grid import PRIMES, HashGridConfig
+from .simplex import SimplexGridConfig, skew_factor
+from .triplane import TriPlaneConfig, aggregate_planes
 
 _U32 = 0xFFFFFFFF
 
@@ -40,3 +43,79 @@ def hash_grid_reference(x: torch.Tensor, params: torch.Tensor, config: HashGridC
         features.append(out)
     y = torch.cat(features, dim=1)
     return torch.where(nan, torch.full_like(y, float("nan")), y)
+
+
+def _masked(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows with a NaN, x with those rows zeroed and every coordinate clamped to [0, 1])."""
+    nan = torch.isnan(x).any(dim=1, keepdim=True)
+    return nan, torch.where(nan, torch.zeros_like(x), x).clamp(0.0, 1.0)
+
+
+def _with_nan(y: torch.Tensor, nan: torch.Tensor) -> torch.Tensor:
+    return torch.where(nan, torch.full_like(y, float("nan")), y)
+
+
+def _multilinear(xc: torch.Tensor, table: torch.Tensor, resolution: int, interpolation: str) -> torch.Tensor:
+    """Corner-aligned multilinear interpolation of a dense ``(R^d, F)`` block at ``xc`` (N, d)."""
+    d, r = xc.shape[1], resolution
+    pos = xc * (r - 1)
+    base = torch.floor(pos).clamp(max=r - 2).detach()
+    frac = pos - base
+    s = frac if interpolation == "linear" else frac * frac * (3.0 - 2.0 * frac)
+    base = base.long()
+    out = 0
+    for corner in range(2**d):
+        bits = torch.tensor([(corner >> k) & 1 for k in range(d)], device=xc.device)
+        w = torch.prod(torch.where(bits.bool(), s, 1.0 - s), dim=1, keepdim=True)
+        rows = sum((base[:, k] + bits[k]) * r**k for k in range(d))
+        out = out + w * table[rows]
+    return out
+
+
+def dense_grid_reference(x: torch.Tensor, params: torch.Tensor, config: DenseGridConfig) -> torch.Tensor:
+    """Reference of :func:`fields3d.encodings.dense_grid_encode`: ``(N, d)`` -> ``(N, F)``."""
+    nan, xc = _masked(x)
+    return _with_nan(_multilinear(xc, params, config.resolution, config.interpolation), nan)
+
+
+def triplane_reference(x: torch.Tensor, params: torch.Tensor, config: TriPlaneConfig) -> torch.Tensor:
+    """Reference of :func:`fields3d.encodings.triplane_encode`: ``(N, 3)`` -> ``(N, n_output_dims)``."""
+    nan, xc = _masked(x)
+    planes = []
+    for level in config.levels:
+        block = params[level.offset : level.offset + level.size]
+        planes.append(_multilinear(xc[:, list(level.axes)], block, level.resolution, config.interpolation))
+    return _with_nan(aggregate_planes(torch.cat(planes, dim=1), config), nan)
+
+
+def _simplex_rows(vertex: torch.Tensor, level, d: int) -> torch.Tensor:
+    if level.hashed:
+        index = torch.zeros_like(vertex[:, 0])
+        for k in range(d):
+            index = index ^ ((vertex[:, k] * PRIMES[k]) & _U32)
+    else:
+        index = sum(vertex[:, k] * level.resolution**k for k in range(d))
+    return level.offset + index % level.size
+
+
+def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
+    """Reference of :func:`fields3d.encodings.simplex_grid_encode`: ``(N, d)`` -> ``(N, L*F)``."""
+    nan, xc = _masked(x)
+    d, k = config.n_input_dims, skew_factor(config.n_input_dims)
+    eye = torch.eye(d, dtype=torch.long, device=x.device)
+    features = []
+    for level in config.levels:
+        p = xc * level.scale
+        q = p + k * p.sum(dim=1, keepdim=True)
+        base = torch.floor(q).detach()
+        f_sorted, order = torch.sort(q - base, dim=1, descending=True, stable=True)
+        upper = torch.cat([torch.ones_like(f_sorted[:, :1]), f_sorted], dim=1)
+        lower = torch.cat([f_sorted, torch.zeros_like(f_sorted[:, :1])], dim=1)
+        weights = upper - lower  # (N, d+1): w_0 = 1 - f_pi1, ..., w_d = f_pid
+        vertex, out = base.long(), 0
+        for m in range(d + 1):
+            if m > 0:
+                vertex = vertex + eye[order[:, m - 1]]
+            out = out + weights[:, m : m + 1] * params[_simplex_rows(vertex, level, d)]
+        features.append(out)
+    return _with_nan(torch.cat(features, dim=1), nan)

@@ -1,0 +1,390 @@
+// Lattice encodings: dense grid, tri-plane and simplex grid. The per-element work is shared by
+// the CPU launcher (lattice.cpp) and the CUDA launcher (lattice.cu), and written once for all
+// three: the kernel bodies are generic over a *stencil*, which lists the table rows a point
+// reads at one level together with each row's weight w and dw/dx (and d2w/dx2 . u when asked).
+//
+// Stencils:
+//  - Dense<D> (D = 2, 3): `resolution` R vertices per axis at x = i / (R - 1) (corners aligned),
+//    multilinear over the 2^D corners of the cell holding x; rows sum_d i_d R^d.
+//  - TriPlane: level l is one axis-aligned plane over the input axes axes[l] with R_l^2
+//    vertices, bilinear over 4 corners. The aggregation of the planes (sum, product, concat)
+//    is elementwise and happens in torch, over the level-major output.
+//  - Simplex<D> (D = 2, 3, 4): p = x * scale is skewed into the simplex lattice,
+//    q = p + k sum(p) with k = (sqrt(D+1) - 1) / D. With f = frac(q) sorted descending (order
+//    pi, ties by axis), the enclosing simplex has the D+1 vertices v_0 = floor(q),
+//    v_j = v_{j-1} + e_{pi_j}, with barycentric weights w_0 = 1 - f_pi1,
+//    w_j = f_pij - f_pi(j+1), w_D = f_piD (affine in x inside a simplex: no second derivative).
+//    Rows: a dense index when the level's resolution^D vertices fit, else the instant-NGP XOR
+//    hash with the hash grid's primes.
+// Coordinates outside [0,1] are clamped (zero gradient along clamped axes); a point with a NaN
+// coordinate encodes to NaN and contributes no gradient, as in the hash grid.
+#pragma once
+
+#include <cstdint>
+
+#include "common/macros.h"
+#include "encodings/encoding_ops.h"
+#include "encodings/multilinear.h"
+
+namespace f3d {
+namespace lattice {
+
+constexpr int kMaxLevels = 32;
+constexpr int kMaxDims = 4;
+constexpr int kMaxFeatures = 32;
+
+enum class Kind : int { Dense = 0, TriPlane = 1, Simplex = 2 };
+enum class Interp : int { Linear = 0, Smoothstep = 1 };
+
+// Built and checked by the binding from the Python config (the documented specification).
+struct Layout {
+  Kind kind = Kind::Dense;
+  int n_dims = 0;  // input dimensions
+  int n_levels = 0;
+  int n_features = 0;
+  Interp interp = Interp::Linear;  // dense grid and tri-plane; the simplex is always barycentric
+  double skew = 0.0;               // simplex: (sqrt(D+1) - 1) / D
+  double scale[kMaxLevels] = {};   // dense/tri-plane: resolution - 1; simplex: lattice scale
+  uint32_t resolution[kMaxLevels] = {};  // vertices per (skewed) axis
+  uint32_t size[kMaxLevels] = {};        // rows of the level
+  int64_t offset[kMaxLevels] = {};       // first row of the level
+  bool hashed[kMaxLevels] = {};
+  int axes[kMaxLevels][2] = {};  // tri-plane: the input axes of each level's plane
+  int64_t n_entries = 0;
+};
+
+// One params struct for every lattice kernel (the same fields as the hash grid's).
+template <typename T>
+struct Args {
+  Layout layout;
+  int64_t n_points = 0;
+  const T* x = nullptr;        // (N, D) positions
+  const T* table = nullptr;    // (n_entries, F) parameters
+  const T* dy = nullptr;       // (N, L*F) gradient w.r.t. the encoding
+  const T* ddx = nullptr;      // (N, D) gradient w.r.t. dx (double backward)
+  const T* ddtable = nullptr;  // (n_entries, F) gradient w.r.t. dtable (double backward)
+  T* y = nullptr;              // (N, L*F) encoding
+  T* dx = nullptr;             // (N, D)
+  T* dtable = nullptr;         // (n_entries, F), overwritten
+  T* ddy = nullptr;            // (N, L*F)
+};
+
+// One row a point reads: its weight, dw/dx, and hu = (d2w/dx2) u when the stencil was given u.
+template <int D, typename T>
+struct Vertex {
+  int64_t row;
+  T w;
+  T dw[D];
+  T hu[D];
+};
+
+// The clamped coordinate and the chain factor d(x * scale)/dx (0 along a clamped axis).
+template <typename T>
+F3D_HD inline T clamp_unit(T xi, T scale, T& chain) {
+  chain = (xi >= T(0) && xi <= T(1)) ? scale : T(0);
+  return xi < T(0) ? T(0) : (xi > T(1) ? T(1) : xi);
+}
+
+// Multilinear interpolation over the C input axes `axes` of a grid with R = resolution vertices
+// per axis and corners aligned with [0, 1] (shared by Dense and TriPlane).
+template <int C, int D, typename T, typename Fn>
+F3D_HD inline void visit_cell(const Layout& L, int level, const T* x, const int* axes, const T* u, Fn&& fn) {
+  const T scale = static_cast<T>(L.scale[level]);
+  const uint32_t res = L.resolution[level];
+  uint32_t base[C];
+  T w[2][C], dw[2][C], ddw[2][C];
+  for (int c = 0; c < C; ++c) {
+    T chain;
+    const T pos = clamp_unit(x[axes[c]], scale, chain) * scale;
+    T fl = floor_(pos);
+    if (fl > T(res - 2)) fl = T(res - 2);  // x = 1 sits at the far end of the last cell
+    const T f = pos - fl;
+    base[c] = static_cast<uint32_t>(fl);
+    T s = f, ds = chain, dds = T(0);
+    if (L.interp == Interp::Smoothstep) {
+      s = f * f * (T(3) - T(2) * f);
+      ds = T(6) * f * (T(1) - f) * chain;
+      dds = (T(6) - T(12) * f) * chain * chain;
+    }
+    w[0][c] = T(1) - s, w[1][c] = s;
+    dw[0][c] = -ds, dw[1][c] = ds;
+    ddw[0][c] = -dds, ddw[1][c] = dds;
+  }
+  F3D_UNROLL
+  for (uint32_t corner = 0; corner < (1u << C); ++corner) {
+    T lin[C], dlin[C], ddlin[C], g[C];
+    int64_t index = 0, stride = 1;
+    for (int c = 0; c < C; ++c) {
+      const uint32_t side = (corner >> c) & 1u;
+      index += int64_t(base[c] + side) * stride;
+      stride *= res;
+      lin[c] = w[side][c], dlin[c] = dw[side][c], ddlin[c] = ddw[side][c];
+    }
+    Vertex<D, T> v;
+    v.row = L.offset[level] + index;
+    v.w = multilinear::prod_except<C>(lin, -1, -1);
+    for (int d = 0; d < D; ++d) v.dw[d] = v.hu[d] = T(0);
+    multilinear::weight_grad<C>(lin, dlin, g);
+    for (int c = 0; c < C; ++c) v.dw[axes[c]] = g[c];
+    if (u) {
+      T uc[C];
+      for (int c = 0; c < C; ++c) uc[c] = u[axes[c]];
+      multilinear::weight_hess_vec<C>(lin, dlin, ddlin, uc, g);
+      for (int c = 0; c < C; ++c) v.hu[axes[c]] = g[c];
+    }
+    fn(v);
+  }
+}
+
+template <int D>
+struct Dense {
+  static constexpr int kDims = D;
+  static constexpr bool kAnyFeatures = true;  // F from 1 to 32, not only 1/2/4/8
+  template <typename T, typename Fn>
+  F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
+    const int axes[3] = {0, 1, 2};
+    visit_cell<D, D>(L, level, x, axes, u, fn);
+  }
+};
+
+struct TriPlane {
+  static constexpr int kDims = 3;
+  static constexpr bool kAnyFeatures = true;
+  template <typename T, typename Fn>
+  F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
+    visit_cell<2, 3>(L, level, x, L.axes[level], u, fn);
+  }
+};
+
+template <int D>
+struct Simplex {
+  static constexpr int kDims = D;
+  static constexpr bool kAnyFeatures = false;
+
+  template <typename T, typename Fn>
+  F3D_HD static void visit(const Layout& L, int level, const T* x, const T* /*u*/, Fn&& fn) {
+    const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
+    const T scale = static_cast<T>(L.scale[level]);
+    const T k = static_cast<T>(L.skew);
+    T p[D], chain[D], f[D], sum = T(0);
+    for (int d = 0; d < D; ++d) {
+      p[d] = clamp_unit(x[d], scale, chain[d]) * scale;
+      sum += p[d];
+    }
+    uint32_t vtx[D];
+    int order[D];
+    for (int d = 0; d < D; ++d) {
+      const T q = p[d] + k * sum;
+      const T fl = floor_(q);
+      vtx[d] = static_cast<uint32_t>(fl);
+      f[d] = q - fl;
+      int j = d;  // insertion sort, descending; equal parts keep axis order
+      for (; j > 0 && f[order[j - 1]] < f[d]; --j) order[j] = order[j - 1];
+      order[j] = d;
+    }
+    F3D_UNROLL
+    for (int m = 0; m <= D; ++m) {
+      if (m > 0) vtx[order[m - 1]] += 1u;
+      const T hi = m == 0 ? T(1) : f[order[m - 1]];
+      const T lo = m == D ? T(0) : f[order[m]];
+      const T gsum = T((m > 0) - (m < D));  // sum of dw/df over the axes
+      Vertex<D, T> v;
+      v.row = row(L, level, vtx, primes);
+      v.w = hi - lo;
+      for (int d = 0; d < D; ++d) {
+        T g = k * gsum;
+        if (m > 0 && d == order[m - 1]) g += T(1);
+        if (m < D && d == order[m]) g -= T(1);
+        v.dw[d] = chain[d] * g;
+        v.hu[d] = T(0);
+      }
+      fn(v);
+    }
+  }
+
+  F3D_HD static int64_t row(const Layout& L, int level, const uint32_t* vtx, const uint32_t* primes) {
+    uint32_t index = 0;
+    const uint32_t size = L.size[level];
+    if (L.hashed[level]) {
+      for (int d = 0; d < D; ++d) index ^= vtx[d] * primes[d];
+      index &= size - 1u;  // hashed levels hold 2^k rows
+    } else {
+      uint32_t stride = 1;
+      for (int d = 0; d < D; ++d) index += vtx[d] * stride, stride *= L.resolution[level];
+      if (index >= size) index %= size;  // guards rounding at the far corner
+    }
+    return L.offset[level] + static_cast<int64_t>(index);
+  }
+};
+
+template <typename T>
+F3D_HD inline bool has_nan(const T* x, int d) {
+  bool nan = false;
+  for (int k = 0; k < d; ++k) nan |= (x[k] != x[k]);
+  return nan;
+}
+
+// F > 0: features known at compile time; F == 0: L.n_features (1..32) at run time.
+template <int F>
+F3D_HD inline int n_feat(const Layout& L) { return F > 0 ? F : L.n_features; }
+template <int F>
+constexpr int kBuf = F > 0 ? F : kMaxFeatures;
+
+template <int F>
+F3D_HD inline int64_t feature_offset(const Layout& L, int64_t i, int level) {
+  const int nf = n_feat<F>(L);
+  return i * (int64_t(L.n_levels) * nf) + int64_t(level) * nf;
+}
+
+// ---- forward: y[i, level] = sum_v w_v T[v] --------------------------------------------------
+template <class S, int F, typename T>
+F3D_HD inline void forward_one(const Args<T>& a, int64_t i, int level) {
+  constexpr int D = S::kDims;
+  const int nf = n_feat<F>(a.layout);
+  const T* x = a.x + i * D;
+  T* y = a.y + feature_offset<F>(a.layout, i, level);
+  const bool nan = has_nan(x, D);
+  T acc[kBuf<F>];
+  for (int f = 0; f < nf; ++f) acc[f] = nan ? T(NAN) : T(0);
+  if (!nan) {
+    S::visit(a.layout, level, x, static_cast<const T*>(nullptr), [&](const Vertex<D, T>& v) {
+      const T* e = a.table + v.row * nf;
+      for (int f = 0; f < nf; ++f) acc[f] += v.w * e[f];
+    });
+  }
+  for (int f = 0; f < nf; ++f) y[f] = acc[f];
+}
+
+// ---- backward to positions: g += this level's part of dL/dx[i] ------------------------------
+template <class S, int F, typename T>
+F3D_HD inline void backward_x_level(const Args<T>& a, int64_t i, int level, T* g) {
+  constexpr int D = S::kDims;
+  const int nf = n_feat<F>(a.layout);
+  const T* x = a.x + i * D;
+  if (has_nan(x, D)) return;
+  const T* dy = a.dy + feature_offset<F>(a.layout, i, level);
+  S::visit(a.layout, level, x, static_cast<const T*>(nullptr), [&](const Vertex<D, T>& v) {
+    const T* e = a.table + v.row * nf;
+    T dot = T(0);
+    for (int f = 0; f < nf; ++f) dot += dy[f] * e[f];
+    for (int d = 0; d < D; ++d) g[d] += dot * v.dw[d];
+  });
+}
+
+// ---- backward to the table: dtable[row] += w dy (Add: plain on CPU, atomic on CUDA) ---------
+template <class S, int F, typename T, typename Add>
+F3D_HD inline void backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
+  constexpr int D = S::kDims;
+  const int nf = n_feat<F>(a.layout);
+  const T* x = a.x + i * D;
+  if (has_nan(x, D)) return;
+  const T* dy = a.dy + feature_offset<F>(a.layout, i, level);
+  S::visit(a.layout, level, x, static_cast<const T*>(nullptr), [&](const Vertex<D, T>& v) {
+    T* g = a.dtable + v.row * nf;
+    for (int f = 0; f < nf; ++f) add(g + f, v.w * dy[f]);
+  });
+}
+
+// ---- double backward, per point and level (as the hash grid; u = ddx[i], V = ddtable):
+//   ddy[f]  = sum_v T[v,f] (u . dw_v) + w_v V[v,f]
+//   gx     += sum_v (dy . T[v]) (d2w_v/dx2 u) + (dy . V[v]) dw_v
+template <class S, int F, typename T>
+F3D_HD inline void backward_backward_level(const Args<T>& a, int64_t i, int level, T* gx) {
+  constexpr int D = S::kDims;
+  const int nf = n_feat<F>(a.layout);
+  const T* x = a.x + i * D;
+  const int64_t at = feature_offset<F>(a.layout, i, level);
+  const T* dy = a.dy + at;
+  T ddy[kBuf<F>];
+  for (int f = 0; f < nf; ++f) ddy[f] = T(0);
+  if (!has_nan(x, D)) {
+    const T* u = a.ddx ? a.ddx + i * D : nullptr;
+    S::visit(a.layout, level, x, u, [&](const Vertex<D, T>& v) {
+      if (u) {
+        const T* e = a.table + v.row * nf;
+        T udw = T(0), dot = T(0);
+        for (int d = 0; d < D; ++d) udw += u[d] * v.dw[d];
+        for (int f = 0; f < nf; ++f) {
+          ddy[f] += e[f] * udw;
+          dot += dy[f] * e[f];
+        }
+        for (int d = 0; d < D; ++d) gx[d] += dot * v.hu[d];
+      }
+      if (a.ddtable) {
+        const T* vv = a.ddtable + v.row * nf;
+        T dot = T(0);
+        for (int f = 0; f < nf; ++f) {
+          ddy[f] += v.w * vv[f];
+          dot += dy[f] * vv[f];
+        }
+        for (int d = 0; d < D; ++d) gx[d] += dot * v.dw[d];
+      }
+    });
+  }
+  if (a.ddy)
+    for (int f = 0; f < nf; ++f) a.ddy[at + f] = ddy[f];
+}
+
+// ---- double backward, table part: dtable[v] += dy (u . dw_v) --------------------------------
+template <class S, int F, typename T, typename Add>
+F3D_HD inline void backward_backward_table_one(const Args<T>& a, int64_t i, int level, Add add) {
+  constexpr int D = S::kDims;
+  const int nf = n_feat<F>(a.layout);
+  const T* x = a.x + i * D;
+  if (has_nan(x, D)) return;
+  const T* dy = a.dy + feature_offset<F>(a.layout, i, level);
+  const T* u = a.ddx + i * D;
+  S::visit(a.layout, level, x, static_cast<const T*>(nullptr), [&](const Vertex<D, T>& v) {
+    T udw = T(0);
+    for (int d = 0; d < D; ++d) udw += u[d] * v.dw[d];
+    T* g = a.dtable + v.row * nf;
+    for (int f = 0; f < nf; ++f) add(g + f, dy[f] * udw);
+  });
+}
+
+// Calls fn(Stencil{}, IntC<F>{}) for the layout's kind, dimensions and features (F = 0: the
+// run-time path for feature counts other than 1/2/4/8); returns false for unsupported ones.
+template <typename Fn>
+inline bool dispatch(const Layout& L, Fn&& fn) {
+  auto with_f = [&](auto stencil) -> bool {
+    using S = decltype(stencil);
+    switch (L.n_features) {
+      case 1: fn(stencil, IntC<1>{}); return true;
+      case 2: fn(stencil, IntC<2>{}); return true;
+      case 4: fn(stencil, IntC<4>{}); return true;
+      case 8: fn(stencil, IntC<8>{}); return true;
+      default:
+        if constexpr (S::kAnyFeatures) {
+          if (L.n_features >= 1 && L.n_features <= kMaxFeatures) {
+            fn(stencil, IntC<0>{});
+            return true;
+          }
+        }
+        return false;
+    }
+  };
+  switch (L.kind) {
+    case Kind::Dense:
+      if (L.n_dims == 2) return with_f(Dense<2>{});
+      if (L.n_dims == 3) return with_f(Dense<3>{});
+      return false;
+    case Kind::TriPlane: return L.n_dims == 3 && with_f(TriPlane{});
+    case Kind::Simplex:
+      if (L.n_dims == 2) return with_f(Simplex<2>{});
+      if (L.n_dims == 3) return with_f(Simplex<3>{});
+      if (L.n_dims == 4) return with_f(Simplex<4>{});
+      return false;
+  }
+  return false;
+}
+
+using enc::Op;
+
+// Launchers. CPU: T = float or double, threads from f3d::num_threads(); table gradients are
+// race-free and deterministic for a given thread count. CUDA: float, on `stream`.
+template <typename T>
+void launch_cpu(Op op, const Args<T>& a);
+void launch_cuda(Op op, const Args<float>& a, void* stream, int device);
+
+}  // namespace lattice
+}  // namespace f3d

@@ -1,0 +1,164 @@
+"""Simplex grid encoding (Efficient Encoding of Graphics Primitives with Simplex-based
+Structures): a multiresolution hash encoding on a simplicial lattice, interpolating the ``d + 1``
+vertices of the enclosing simplex instead of the ``2^d`` corners of a cube.
+
+Layout (the specification the core and the pure-torch reference follow): level ``l`` has scale
+``s_l = base_resolution * per_level_scale**l - 1`` (the hash grid's). A position maps to
+``p = x * s_l`` and is skewed into the simplex lattice, ``q = p + k * sum(p)`` with
+``k = (sqrt(d + 1) - 1) / d`` (for d = 2 the classic 0.366; no hard-coded sqrt(3)). With
+``f = q - floor(q)`` sorted in descending order (axes ``pi_1 .. pi_d``, ties by axis), the simplex
+has vertices ``v_0 = floor(q)``, ``v_j = v_{j-1} + e_{pi_j}`` and barycentric weights
+``w_0 = 1 - f_pi1``, ``w_j = f_pij - f_pi(j+1)``, ``w_d = f_pid``. Skewed coordinates reach
+``s_l * sqrt(d + 1)``, so a level spans ``resolution = floor(s_l * sqrt(d + 1)) + 2`` vertices per
+axis; it is indexed directly (``sum_k v_k resolution^k``, rows rounded up to a multiple of 8)
+when ``resolution**d`` fits in ``2**log2_hashmap_size`` rows and hashed otherwise (``XOR_k v_k
+prime_k`` with the hash grid's primes). Features are level-major, ``y[:, l * F + f]``.
+
+Interpolation is linear within each simplex, so the second derivative w.r.t. positions is zero
+almost everywhere; double backward (e.g. an eikonal loss) still trains the table through
+``d y / d x``. Clamping and NaN rows behave as in the hash grid.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .._checks import check_int, is_int
+from ..errors import InputError
+from ._lattice import LatticeLevel, lattice_encode, stack_levels
+from ._table_op import check_choice
+from .base import Encoding
+from .factory import register
+
+MAX_LEVELS = 32
+LOG2_TABLE_RANGE = (4, 30)
+
+
+def skew_factor(d: int) -> float:
+    """``(sqrt(d + 1) - 1) / d``: maps the cubic lattice's diagonal onto the simplex lattice."""
+    return (math.sqrt(d + 1.0) - 1.0) / d
+
+
+@dataclass(frozen=True)
+class SimplexGridConfig:
+    """Settings of a simplex grid (the hash grid's, minus interpolation); validated on construction."""
+
+    n_input_dims: int = 3
+    n_levels: int = 16
+    n_features_per_level: int = 2
+    log2_hashmap_size: int = 19
+    base_resolution: int = 16
+    per_level_scale: float = 1.5
+
+    kind = "simplex"
+    name = "simplex grid"
+    interpolation = "linear"
+
+    def __post_init__(self) -> None:
+        check_choice("n_input_dims", self.n_input_dims, (2, 3, 4))
+        check_choice("n_features_per_level", self.n_features_per_level, (1, 2, 4, 8))
+        if not is_int(self.n_levels) or not 1 <= self.n_levels <= MAX_LEVELS:
+            raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {self.n_levels!r}")
+        lo, hi = LOG2_TABLE_RANGE
+        if not is_int(self.log2_hashmap_size) or not lo <= self.log2_hashmap_size <= hi:
+            raise InputError(
+                f"log2_hashmap_size must be an integer from {lo} to {hi} "
+                f"(2^{lo} to 2^{hi} rows per level), got {self.log2_hashmap_size!r}"
+            )
+        check_int("base_resolution", self.base_resolution, 2)
+        if not (isinstance(self.per_level_scale, (int, float)) and 1.0 <= self.per_level_scale <= 16.0):
+            raise InputError(f"per_level_scale must be a number from 1 to 16, got {self.per_level_scale!r}")
+        finest = self.base_resolution * float(self.per_level_scale) ** (self.n_levels - 1)
+        if finest > 2.0**29:
+            raise InputError(
+                f"the finest level's resolution ({finest:.3g}) exceeds 2^29; "
+                "use fewer levels or a smaller per_level_scale"
+            )
+
+    @property
+    def n_features(self) -> int:
+        return self.n_features_per_level
+
+    @functools.cached_property
+    def levels(self) -> tuple[LatticeLevel, ...]:
+        rows, d, out = 2**self.log2_hashmap_size, self.n_input_dims, []
+        for level in range(self.n_levels):
+            scale = 2.0 ** (level * math.log2(self.per_level_scale)) * self.base_resolution - 1.0
+            resolution = math.floor(scale * math.sqrt(d + 1.0)) + 2
+            dense = resolution**d
+            out.append((scale, resolution, min(-(-dense // 8) * 8, rows), dense > rows, (0, 1)))
+        return stack_levels(out)
+
+    @property
+    def n_entries(self) -> int:
+        last = self.levels[-1]
+        return last.offset + last.size
+
+    @property
+    def n_params(self) -> int:
+        return self.n_entries * self.n_features_per_level
+
+    @property
+    def n_output_dims(self) -> int:
+        return self.n_levels * self.n_features_per_level
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def simplex_grid_encode(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
+    """Encode positions with a simplex grid.
+
+    Args:
+        x: ``(N, config.n_input_dims)`` positions in ``[0, 1]``, float32 (float64 on the CPU).
+        params: ``(config.n_entries, config.n_features_per_level)`` table, same dtype and device.
+        config: the grid's :class:`SimplexGridConfig`.
+
+    Returns:
+        ``(N, config.n_output_dims)`` features, level-major; differentiable twice.
+    """
+    return lattice_encode(x, params, config)
+
+
+@register("simplex_grid")
+class SimplexGrid(Encoding):
+    """Simplex grid encoding as an ``nn.Module`` (same settings as :class:`HashGrid`, no
+    interpolation choice). Parameters: a float32 table initialised uniformly in +-1e-4."""
+
+    def __init__(
+        self,
+        n_input_dims: int = 3,
+        n_levels: int = 16,
+        n_features_per_level: int = 2,
+        log2_hashmap_size: int = 19,
+        base_resolution: int = 16,
+        per_level_scale: float = 1.5,
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = SimplexGridConfig(
+            n_input_dims, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale
+        )
+        self.n_input_dims = n_input_dims
+        self.n_output_dims = self.spec.n_output_dims
+        table = torch.empty(self.spec.n_entries, n_features_per_level, device=device, dtype=torch.float32)
+        self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return simplex_grid_encode(x, self.params, self.spec)
+
+    def config(self) -> dict:
+        return {"type": self.type_name, **self.spec.to_dict()}
+
+    def extra_repr(self) -> str:
+        c = self.spec
+        return (
+            f"n_input_dims={c.n_input_dims}, n_levels={c.n_levels}, F={c.n_features_per_level}, "
+            f"T=2^{c.log2_hashmap_size}, base={c.base_resolution}, scale={c.per_level_scale}, params={c.n_params}"
+        )
