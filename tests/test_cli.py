@@ -1,4 +1,4 @@
-"""The `fields3d` command: info, fit-image, help examples and error exits."""
+"""The `fields3d` command: info, fit-image, fit-sdf, help examples and error exits."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fields3d.cli import main
+from fields3d.cli import main, parse_encoding
+from fields3d.encodings import available
+from fields3d.errors import InputError
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "assets" / "images" / "astronaut.png"
+SPOT = Path(__file__).resolve().parents[1] / "assets" / "meshes" / "spot.obj"
 
 
 def test_info_json_lists_cpu(capsys):
@@ -27,7 +30,7 @@ def test_info_lines(capsys):
     assert any(line.startswith("backends") and "cpu" in line for line in out.splitlines())
 
 
-@pytest.mark.parametrize("command", ["info", "fit-image"])
+@pytest.mark.parametrize("command", ["info", "fit-image", "fit-sdf"])
 def test_help_shows_an_example(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -75,3 +78,81 @@ def test_python_dash_m(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr == f"error: image not found: {tmp_path / 'none.png'}; pass the path of a PNG or JPEG file\n"
+
+
+def test_parse_encoding():
+    assert parse_encoding(None) is None
+    assert parse_encoding("hash_grid") == {"type": "hash_grid"}
+    assert parse_encoding(' {"type": "hash_grid", "n_levels": 4} ') == {"type": "hash_grid", "n_levels": 4}
+    known = ", ".join(available())
+    with pytest.raises(InputError) as info:
+        parse_encoding('{"type": hash_grid}')
+    assert str(info.value) == (
+        f"--encoding must be an encoding type name ({known}) or a JSON object; "
+        "'{\"type\": hash_grid}' is neither (JSON: Expecting value: line 1 column 10 (char 9))"
+    )
+    with pytest.raises(InputError) as info:
+        parse_encoding('["hash_grid"]')
+    assert str(info.value) == f"--encoding must be an encoding type name ({known}) or a JSON object, got a JSON " \
+        "list: '[\"hash_grid\"]'"
+
+
+def _tiny_image(tmp_path) -> Path:
+    image = tmp_path / "tiny.png"
+    Image.open(ASTRONAUT).convert("RGB").resize((16, 16)).save(image)
+    return image
+
+
+def test_fit_image_with_an_encoding(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["fit-image", str(_tiny_image(tmp_path)), "-o", str(out), "--steps", "3", "--batch-size", "256",
+            "--encoding", '{"type": "hash_grid", "n_levels": 4}', "--log2-hashmap-size", "10", "--device", "cpu",
+            "--quiet"]
+    assert main(argv) == 0
+    assert "encoding    hash_grid (n_input_dims=2, n_levels=4, " in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["encoding"]["n_levels"] == 4 and metrics["encoding"]["log2_hashmap_size"] == 10
+    assert metrics["encoding"]["n_input_dims"] == 2 and metrics["encoding_n_params"] > 0
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("hashgrid", "unknown encoding type 'hashgrid'; known types: {known}"),
+        ('{"type": "hash_grid", "n_input_dims": 3}',
+         "the hash_grid encoding is set to n_input_dims=3; fit-image needs n_input_dims=2 (leave it out to get 2)"),
+        ("{nope", "--encoding must be an encoding type name ({known}) or a JSON object; '{{nope' is neither "
+         "(JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+    ],
+)
+def test_fit_image_bad_encoding(flag, message, capsys):
+    assert main(["fit-image", str(ASTRONAUT), "--encoding", flag, "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {message.format(known=', '.join(available()))}\n"
+
+
+def test_fit_sdf_missing_mesh(tmp_path, capsys):
+    path = tmp_path / "missing.obj"
+    assert main(["fit-sdf", str(path), "-o", str(tmp_path / "out"), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: mesh not found: {path}; pass the path of a .ply, .obj, .off, .stl or .glb file\n"
+    assert captured.out == "" and not (tmp_path / "out").exists()
+
+
+def test_fit_sdf_unknown_encoding(tmp_path, capsys):
+    assert main(["fit-sdf", str(SPOT), "-o", str(tmp_path), "--encoding", "hashgrid", "--quiet"]) == 2
+    known = ", ".join(available())
+    assert capsys.readouterr().err == f"error: unknown encoding type 'hashgrid'; known types: {known}\n"
+
+
+def test_fit_sdf_runs_and_reports(tmp_path, capsys):
+    out = tmp_path / "out"
+    encoding = '{"type": "hash_grid", "n_levels": 4, "log2_hashmap_size": 12, "base_resolution": 8}'
+    argv = ["fit-sdf", str(SPOT), "-o", str(out), "--encoding", encoding, "--steps", "80", "--resolution", "32",
+            "--device", "cpu", "--seed", "1", "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("iou ") and "encoding    hash_grid (n_input_dims=3, n_levels=4, " in printed
+    assert str(out / "mesh.ply") in printed
+    assert {p.name for p in out.iterdir()} == {"mesh.ply", "metrics.json", "config.json"}
+    config = json.loads((out / "config.json").read_text())
+    assert (config["steps"], config["mc_resolution"], config["seed"], config["encoding"]["n_levels"]) == (80, 32, 1, 4)

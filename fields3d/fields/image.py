@@ -1,4 +1,4 @@
-"""A 2D field ``uv -> colour``: a hash grid followed by an MLP with a sigmoid output.
+"""A 2D field ``uv -> colour``: a 2D encoding (a hash grid by default) and an MLP with a sigmoid output.
 
 Image coordinates: ``uv[:, 0] = u`` runs along the width (columns, left to right) and
 ``uv[:, 1] = v`` along the height (rows, top to bottom), both in ``[0, 1]``; pixel ``(row, col)``
@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import torch
-from torch import nn
 
-from ..encodings import HashGrid, HashGridConfig
+from ..encodings import Encoding, HashGridConfig, create
 from .._checks import check_int
 from ..errors import InputError
-from .mlp import MLP
+from .encoded import EncodedField
 
 
 def pixel_centres(
@@ -33,11 +32,13 @@ def pixel_centres(
     return torch.stack((u, v), dim=1)
 
 
-class ImageField(nn.Module):
-    """An image as a neural field: ``HashGrid(**asdict(encoding_config))`` then an MLP.
+class ImageField(EncodedField):
+    """An image as a neural field: a 2D encoding then an MLP with a sigmoid output.
 
     Args:
-        encoding_config: the hash grid's settings; ``n_input_dims`` must be 2.
+        encoding_config: the encoding: a :class:`HashGridConfig`, an encoding config dict
+            (``{"type": "hash_grid", "n_input_dims": 2, ...}``, see :func:`fields3d.encodings.create`)
+            or a built :class:`Encoding`; it must take 2D positions (``n_input_dims == 2``).
         n_channels: colour channels out (3 for RGB).
         n_hidden, n_hidden_layers: the MLP's width and depth (see :class:`MLP`).
         device: where the parameters live (``.to(device)`` moves them later).
@@ -47,30 +48,27 @@ class ImageField(nn.Module):
 
     def __init__(
         self,
-        encoding_config: HashGridConfig,
+        encoding_config: HashGridConfig | dict | Encoding,
         n_channels: int = 3,
         n_hidden: int = 64,
         n_hidden_layers: int = 2,
         *,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__()
-        if not isinstance(encoding_config, HashGridConfig):
-            raise InputError(f"encoding_config must be a HashGridConfig, got {type(encoding_config).__name__}")
-        if encoding_config.n_input_dims != 2:
+        if isinstance(encoding_config, HashGridConfig):
+            encoding_config = {"type": "hash_grid", **asdict(encoding_config)}
+        elif not isinstance(encoding_config, (dict, Encoding)):
             raise InputError(
-                f"an ImageField's encoding_config must have n_input_dims=2, got {encoding_config.n_input_dims}"
+                "encoding_config must be a HashGridConfig, an encoding config dict or an Encoding, "
+                f"got {type(encoding_config).__name__}"
             )
         check_int("n_channels", n_channels, 1)
+        encoding = create(encoding_config, device=device) if isinstance(encoding_config, dict) else encoding_config
+        if encoding.n_input_dims != 2:
+            raise InputError(f"an ImageField's encoding_config must have n_input_dims=2, got {encoding.n_input_dims}")
+        super().__init__(encoding, n_channels, n_hidden, n_hidden_layers, output_activation="sigmoid",
+                         device=device)
         self.n_channels = n_channels
-        self.encoding = HashGrid(**asdict(encoding_config), device=device)
-        self.mlp = MLP(
-            self.encoding.n_output_dims, n_channels, n_hidden, n_hidden_layers, output_activation="sigmoid"
-        ).to(device)
-
-    @property
-    def device(self) -> torch.device:
-        return self.encoding.params.device
 
     def forward(self, uv: torch.Tensor) -> torch.Tensor:
         if not isinstance(uv, torch.Tensor):
@@ -96,3 +94,4 @@ class ImageField(nn.Module):
             stop = min(start + chunk, n)
             out[start:stop] = self(pixel_centres(height, width, start, stop, self.device))
         return out.view(height, width, self.n_channels)
+

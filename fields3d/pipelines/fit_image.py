@@ -1,4 +1,7 @@
-"""Fit a hash-grid image field to a photograph (instant-NGP's gigapixel task, small): ``fit_image``.
+"""Fit an image field to a photograph (instant-NGP's gigapixel task, small): ``fit_image``.
+
+The field is any 2D encoding (a hash grid unless ``FitImageConfig.encoding`` names another) and
+an MLP with a sigmoid output (:class:`~fields3d.fields.ImageField`).
 
 Each step draws ``batch_size`` uniformly random continuous positions in ``[0, 1]^2``, samples the
 target there by bilinear interpolation between pixel centres (``grid_sample``,
@@ -20,11 +23,15 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .. import __version__
-from ..encodings import HashGridConfig
 from .._checks import check_int, is_number
 from ..errors import InputError
 from ..fields import ImageField
-from ._common import DEVICES, load_image, resolve_device, write_json, write_png
+from ._common import DEVICES, device_name, load_image, resolve_device, write_json, write_png
+from ._encoding import resolve
+
+# FitImageConfig's hash-grid fields: the default encoding's settings (HashGrid's own defaults)
+HASH_GRID_FIELDS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "per_level_scale")
+
 
 @dataclass(frozen=True)
 class FitImageConfig:
@@ -36,6 +43,12 @@ class FitImageConfig:
     than ``base_resolution`` or there is one level). Finer levels cannot add detail that the
     pixels do not hold; coarser ones blur it. ``log2_hashmap_size=19`` holds every level of a
     724 x 724 image without hashing; larger images hash their finest levels.
+
+    ``encoding``: ``None`` (the default) is a hash grid with the settings above. Otherwise an
+    encoding config dict such as ``{"type": "dense_grid", "resolution": 256}``; ``n_input_dims``
+    may be left out (it is filled in as 2). For a ``hash_grid`` dict the hash-grid fields above
+    fill the settings the dict leaves out (``per_level_scale`` from the image size as described);
+    for any other type they must stay at their defaults. A setting given both ways must agree.
 
     The learning rate is multiplied by ``lr_decay`` when ``lr_decay_at`` fractions of the steps
     are done. ``betas`` and ``eps`` are instant-NGP's Adam settings.
@@ -59,6 +72,7 @@ class FitImageConfig:
     per_level_scale: float | None = None
     n_hidden: int = 64
     n_hidden_layers: int = 2
+    encoding: dict | None = None
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, 1)
@@ -77,18 +91,54 @@ class FitImageConfig:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         object.__setattr__(self, "betas", betas)
         object.__setattr__(self, "lr_decay_at", decay_at)
-        self.encoding_config(self.per_level_scale or 1.0)  # validates the hash grid settings
+        self._check_hash_grid_fields()
+        resolve(self.encoding_config(1.0), 2, "fit-image")  # validates the encoding's settings
 
-    def encoding_config(self, per_level_scale: float) -> HashGridConfig:
-        return HashGridConfig(
-            2, self.n_levels, self.n_features_per_level, self.log2_hashmap_size,
-            self.base_resolution, per_level_scale,
-        )
+    def _check_hash_grid_fields(self) -> None:
+        if self.encoding is None:
+            return
+        if not isinstance(self.encoding, dict):
+            raise InputError(f'encoding must be None or a dict with a "type" key, got {type(self.encoding).__name__}')
+        name = self.encoding.get("type")
+        for field in HASH_GRID_FIELDS:
+            value = getattr(self, field)
+            if value == _DEFAULTS[field]:
+                continue
+            if name != "hash_grid":
+                raise InputError(
+                    f"{field}={value!r} is a hash-grid setting but the encoding is {name!r}; "
+                    "leave it out or put the encoding's own settings in its dict"
+                )
+            if field in self.encoding and self.encoding[field] != value:
+                raise InputError(
+                    f"{field}={value!r} disagrees with the encoding's {field}={self.encoding[field]!r}; "
+                    "set it in one place"
+                )
+
+    def encoding_config(self, per_level_scale: float | None = None) -> dict:
+        """The encoding's config dict, before :func:`~fields3d.pipelines._encoding.resolve` completes it.
+
+        ``per_level_scale`` stands in for a hash grid's ``per_level_scale`` when neither this
+        config nor the encoding dict sets one.
+        """
+        if self.encoding is not None and self.encoding.get("type") != "hash_grid":
+            return dict(self.encoding)
+        grid = {"type": "hash_grid", **{f: getattr(self, f) for f in HASH_GRID_FIELDS}}
+        grid.update(self.encoding or {})
+        if grid["per_level_scale"] is None:
+            grid["per_level_scale"] = per_level_scale
+        return grid
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FitImageConfig)}
 
 
 @dataclass
 class FitImageResult:
-    """What :func:`fit_image` returns; ``paths`` maps ``fit``, ``comparison``, ``metrics``, ``config`` to files."""
+    """What :func:`fit_image` returns; ``paths`` maps ``fit``, ``comparison``, ``metrics``, ``config`` to files.
+
+    ``n_params`` counts the whole field (encoding and MLP); ``encoding`` is the encoding's complete config.
+    """
 
     psnr: float
     seconds: float
@@ -97,6 +147,7 @@ class FitImageResult:
     device: str
     paths: dict[str, Path]
     field: ImageField = dataclasses.field(repr=False)
+    encoding: dict = dataclasses.field(default_factory=dict)
 
 
 def _check_range(name: str, value, lo: float, hi: float, want: str) -> None:
@@ -145,9 +196,7 @@ def _build_field(config: FitImageConfig, device: torch.device) -> ImageField:
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(config.seed)
-        return ImageField(
-            config.encoding_config(config.per_level_scale), 3, config.n_hidden, config.n_hidden_layers, device=device
-        )
+        return ImageField(config.encoding, 3, config.n_hidden, config.n_hidden_layers, device=device)
 
 
 def _train(field: ImageField, target: torch.Tensor, config: FitImageConfig, progress: bool) -> float:
@@ -170,10 +219,6 @@ def _train(field: ImageField, target: torch.Tensor, config: FitImageConfig, prog
             if step % report_every == 0 or step == config.steps:
                 bar.update(task, completed=step, loss=loss.item())
     return loss.item()
-
-
-def _device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def _write_outputs(out_dir: Path, target: torch.Tensor, fit: torch.Tensor, metrics: dict, config: dict) -> dict:
@@ -206,12 +251,7 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     target = load_image(config.image)
     device = resolve_device(config.device)
     height, width = target.shape[:2]
-    scale = config.per_level_scale or default_per_level_scale(
-        max(height, width), config.n_levels, config.base_resolution
-    )
-    config = dataclasses.replace(
-        config, image=str(config.image), out_dir=str(config.out_dir), device=device.type, per_level_scale=scale
-    )
+    config = _resolved(config, max(height, width), device)
     field = _build_field(config, device)
     target = target.to(device)
     start = time.perf_counter()
@@ -219,12 +259,28 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     fit = field.render(height, width)
     _sync(device)
     seconds = time.perf_counter() - start
-    n_params = sum(p.numel() for p in field.parameters())
+    n_params = field.n_params
     metrics = {
         "psnr": psnr(fit, target), "seconds": seconds, "steps": config.steps, "final_loss": final_loss,
-        "n_params": n_params, "image_size": [height, width], "device": device.type,
-        "device_name": _device_name(device), "threads": torch.get_num_threads(),
+        "n_params": n_params, "encoding_n_params": field.encoding.n_params, "encoding": config.encoding,
+        "image_size": [height, width], "device": device.type,
+        "device_name": device_name(device), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "fields3d": __version__,
     }
     paths = _write_outputs(Path(config.out_dir), target, fit, metrics, asdict(config))
-    return FitImageResult(metrics["psnr"], seconds, config.steps, n_params, device.type, paths, field)
+    return FitImageResult(metrics["psnr"], seconds, config.steps, n_params, device.type, paths, field, config.encoding)
+
+
+def _resolved(config: FitImageConfig, size: int, device: torch.device) -> FitImageConfig:
+    """``config`` with the paths as strings, the device chosen and the encoding's complete config in
+    ``encoding`` (a hash grid's ``per_level_scale`` from the image ``size`` unless set; for a hash
+    grid the hash-grid fields mirror the encoding's settings)."""
+    encoding = config.encoding_config()
+    if encoding["type"] == "hash_grid" and encoding.get("per_level_scale") is None:
+        n_levels, base = (encoding.get(k, _DEFAULTS[k]) for k in ("n_levels", "base_resolution"))
+        encoding["per_level_scale"] = default_per_level_scale(size, n_levels, base)
+    encoding, _ = resolve(encoding, 2, "fit-image")
+    grid = {f: encoding[f] for f in HASH_GRID_FIELDS} if encoding["type"] == "hash_grid" else {}
+    return dataclasses.replace(
+        config, image=str(config.image), out_dir=str(config.out_dir), device=device.type, encoding=encoding, **grid
+    )

@@ -136,3 +136,61 @@ def test_cuda_without_a_gpu_says_how_to_fix(crop, tmp_path):
         pytest.skip("a CUDA GPU is visible, so device='cuda' is valid here")
     with pytest.raises(BackendUnavailable, match=r"^device 'cuda' was requested but torch .* sees no CUDA device; "):
         fit_image(FitImageConfig(image=crop, out_dir=tmp_path, **{**FAST, "device": "cuda"}))
+
+
+def test_metrics_record_the_encoding(fitted):
+    result, out = fitted
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["encoding"] == result.encoding == {
+        "type": "hash_grid", "n_input_dims": 2, "n_levels": 16, "n_features_per_level": 2, "log2_hashmap_size": 14,
+        "base_resolution": 16, "per_level_scale": pytest.approx(default_per_level_scale(64, 16, 16)),
+        "interpolation": "linear",
+    }
+    assert 0 < metrics["encoding_n_params"] < metrics["n_params"] == result.n_params
+    assert json.loads((out / "config.json").read_text())["encoding"] == metrics["encoding"]
+
+
+TINY = {**FAST, "steps": 2, "batch_size": 256}
+
+
+def test_an_encoding_dict_gets_2d_and_the_image_scale(crop, tmp_path):
+    result = fit_image(FitImageConfig(image=crop, out_dir=tmp_path, encoding={"type": "hash_grid", "n_levels": 8},
+                                      **TINY), progress=False)
+    assert result.encoding["n_input_dims"] == 2 and result.encoding["n_levels"] == 8
+    assert result.encoding["log2_hashmap_size"] == 14  # the flat field fills what the dict leaves out
+    assert result.encoding["per_level_scale"] == pytest.approx(default_per_level_scale(64, 8, 16))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["n_levels"] == 8 and config["encoding"] == result.encoding
+    assert FitImageConfig(**config).encoding == result.encoding  # the written config reads back
+
+
+def test_any_registered_2d_encoding_fits(crop, tmp_path):
+    part = {"type": "hash_grid", "n_levels": 2, "log2_hashmap_size": 10}
+    encoding = {"type": "concat", "encodings": [part, dict(part, base_resolution=4)]}
+    result = fit_image(FitImageConfig(image=crop, out_dir=tmp_path, encoding=encoding, steps=2, batch_size=256,
+                                      device="cpu"), progress=False)
+    assert result.encoding["type"] == "concat" and result.field.encoding.n_output_dims == 8
+    assert [e["n_input_dims"] for e in result.encoding["encodings"]] == [2, 2]
+    assert json.loads((tmp_path / "metrics.json").read_text())["encoding"] == result.encoding
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"encoding": "hash_grid"}, 'encoding must be None or a dict with a "type" key, got str'),
+        ({"encoding": {"type": "hashgrid"}}, "unknown encoding type 'hashgrid'; known types: {known}"),
+        ({"encoding": {"type": "hash_grid", "n_input_dims": 3}},
+         "the hash_grid encoding is set to n_input_dims=3; fit-image needs n_input_dims=2 (leave it out to get 2)"),
+        ({"encoding": {"type": "hash_grid", "n_levels": 4}, "n_levels": 8},
+         "n_levels=8 disagrees with the encoding's n_levels=4; set it in one place"),
+        ({"encoding": {"type": "concat", "encodings": [{"type": "hash_grid"}]}, "log2_hashmap_size": 12},
+         "log2_hashmap_size=12 is a hash-grid setting but the encoding is 'concat'; leave it out or put the "
+         "encoding's own settings in its dict"),
+    ],
+)
+def test_bad_encodings(settings, message):
+    from fields3d.encodings import available
+
+    with pytest.raises(InputError) as info:
+        FitImageConfig(image="any.png", **settings)
+    assert str(info.value) == message.format(known=", ".join(available()))

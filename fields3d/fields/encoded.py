@@ -1,0 +1,93 @@
+"""Any registered encoding followed by an MLP: ``EncodedField({"type": ..., ...}, n_output)``.
+
+The encoding comes from a plain dict (:func:`fields3d.encodings.create`) or is passed built, so
+one field serves every encoding of the shoot-out (hash grid, dense grid, tri-plane, simplex grid).
+Positions are the encoding's: ``(N, n_input_dims)`` float32 in ``[0, 1]^d`` for grid encodings.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..encodings import Encoding, create
+from ..errors import InputError
+from .mlp import MLP
+
+
+class EncodedField(nn.Module):
+    """``encoding`` then ``MLP(encoding.n_output_dims -> [n_hidden] * n_hidden_layers -> n_output)``.
+
+    Args:
+        encoding: an encoding config dict (``{"type": "hash_grid", ...}``) or an :class:`Encoding`
+            module (used as it is, not copied).
+        n_output: values out per position (>= 1).
+        n_hidden, n_hidden_layers, activation, output_activation: the MLP's (see :class:`MLP`).
+        device: where a dict-built encoding and the MLP's parameters are allocated.
+
+    ``forward(x)``: ``(N, encoding.n_input_dims)`` float32 -> ``(N, n_output)`` float32.
+    """
+
+    def __init__(
+        self,
+        encoding: dict | Encoding,
+        n_output: int,
+        n_hidden: int = 64,
+        n_hidden_layers: int = 2,
+        activation: str = "relu",
+        output_activation: str | None = None,
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(encoding, dict):
+            encoding = create(encoding, device=device)
+        elif not isinstance(encoding, Encoding):
+            raise InputError(f"encoding must be an encoding config dict or an Encoding, got {type(encoding).__name__}")
+        self.encoding = encoding
+        self.n_input_dims = encoding.n_input_dims
+        self.mlp = MLP(encoding.n_output_dims, n_output, n_hidden, n_hidden_layers, activation, output_activation)
+        self.mlp.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def n_params(self) -> int:
+        """Trainable scalars of the encoding and the MLP together."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.n_input_dims
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"positions must be float32 of shape (N, {d}), got {type(x).__name__}")
+        if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != d:
+            shape = "(" + ", ".join(str(s) for s in x.shape) + ")"
+            raise InputError(
+                f"positions must be float32 of shape (N, {d}), got {str(x.dtype).removeprefix('torch.')} {shape}"
+            )
+        return self.mlp(self.encoding(x))
+
+
+def has_double_backward(encoding: Encoding) -> bool:
+    """Whether gradients w.r.t. the parameters flow through ``d encoding / d x`` (an eikonal loss needs it).
+
+    Probes the encoding on 4 points at the centre of its domain, on its own device: builds
+    ``g = d sum(encoding(x)) / d x`` with ``create_graph=True`` and asks for ``d sum(g) / d params``.
+    """
+    params = [p for p in encoding.parameters() if p.requires_grad]
+    if not params:
+        return False
+    x = torch.full((4, encoding.n_input_dims), 0.5, device=params[0].device).add_(
+        torch.linspace(-0.1, 0.1, 4, device=params[0].device)[:, None]
+    ).requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(encoding(x).sum(), x, create_graph=True)
+            if not g.requires_grad:
+                return False
+            grads = torch.autograd.grad(g.sum(), params, allow_unused=True)
+    except (RuntimeError, NotImplementedError):
+        return False
+    return any(gr is not None for gr in grads)
