@@ -161,59 +161,65 @@ struct Simplex {
   static constexpr int kDims = D;
   static constexpr bool kAnyFeatures = false;
 
+  // Branch-free over compile-time indices (no sorted index array to look up at run time): axis
+  // d's rank r_d (its place in the descending order) decides everything. Vertex m has
+  // coordinate floor(q_d) + (r_d < m), and dw_m/df_d = [r_d == m - 1] - [r_d == m].
   template <typename T, typename Fn>
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* /*u*/, Fn&& fn) {
     const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
     const T scale = static_cast<T>(L.scale[level]);
     const T k = static_cast<T>(L.skew);
+    const bool hashed = L.hashed[level];
     T p[D], chain[D], f[D], sum = T(0);
     for (int d = 0; d < D; ++d) {
       p[d] = clamp_unit(x[d], scale, chain[d]) * scale;
       sum += p[d];
     }
-    uint32_t vtx[D];
-    int order[D];
+    uint32_t part[2][D];  // the axis' share of the row index at floor(q_d) and floor(q_d) + 1
+    uint32_t stride = 1;
     for (int d = 0; d < D; ++d) {
       const T q = p[d] + k * sum;
       const T fl = floor_(q);
-      vtx[d] = static_cast<uint32_t>(fl);
       f[d] = q - fl;
-      int j = d;  // insertion sort, descending; equal parts keep axis order
-      for (; j > 0 && f[order[j - 1]] < f[d]; --j) order[j] = order[j - 1];
-      order[j] = d;
+      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : stride;
+      part[0][d] = base * mult;
+      part[1][d] = (base + 1u) * mult;
+      stride *= L.resolution[level];
+    }
+    int rank[D];
+    T sorted[D + 1];  // sorted[r] = the r-th largest fractional part; sorted[D] = 0
+    for (int d = 0; d < D; ++d) {
+      int r = 0;
+      for (int e = 0; e < D; ++e) r += (f[e] > f[d]) || (f[e] == f[d] && e < d);
+      rank[d] = r;
     }
     F3D_UNROLL
+    for (int r = 0; r <= D; ++r) {
+      T v = T(0);
+      for (int d = 0; d < D; ++d) v = rank[d] == r ? f[d] : v;
+      sorted[r] = v;
+    }
+    const uint32_t size = L.size[level];
+    F3D_UNROLL
     for (int m = 0; m <= D; ++m) {
-      if (m > 0) vtx[order[m - 1]] += 1u;
-      const T hi = m == 0 ? T(1) : f[order[m - 1]];
-      const T lo = m == D ? T(0) : f[order[m]];
+      uint32_t index = 0;
+      for (int d = 0; d < D; ++d) {
+        const uint32_t pt = part[rank[d] < m ? 1 : 0][d];
+        index = hashed ? (index ^ pt) : (index + pt);
+      }
+      if (hashed) index &= size - 1u;  // hashed levels hold 2^k rows
+      else if (index >= size) index %= size;  // guards rounding at the far corner
       const T gsum = T((m > 0) - (m < D));  // sum of dw/df over the axes
       Vertex<D, T> v;
-      v.row = row(L, level, vtx, primes);
-      v.w = hi - lo;
+      v.row = L.offset[level] + static_cast<int64_t>(index);
+      v.w = (m == 0 ? T(1) : sorted[m - 1]) - sorted[m];
       for (int d = 0; d < D; ++d) {
-        T g = k * gsum;
-        if (m > 0 && d == order[m - 1]) g += T(1);
-        if (m < D && d == order[m]) g -= T(1);
+        const T g = T(rank[d] == m - 1) - T(rank[d] == m) + k * gsum;
         v.dw[d] = chain[d] * g;
         v.hu[d] = T(0);
       }
       fn(v);
     }
-  }
-
-  F3D_HD static int64_t row(const Layout& L, int level, const uint32_t* vtx, const uint32_t* primes) {
-    uint32_t index = 0;
-    const uint32_t size = L.size[level];
-    if (L.hashed[level]) {
-      for (int d = 0; d < D; ++d) index ^= vtx[d] * primes[d];
-      index &= size - 1u;  // hashed levels hold 2^k rows
-    } else {
-      uint32_t stride = 1;
-      for (int d = 0; d < D; ++d) index += vtx[d] * stride, stride *= L.resolution[level];
-      if (index >= size) index %= size;  // guards rounding at the far corner
-    }
-    return L.offset[level] + static_cast<int64_t>(index);
   }
 };
 
