@@ -30,6 +30,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/hash_grid.py
+	$(PY) benchmarks/encodings.py
+	$(PY) benchmarks/image_fit.py
 	$(PY) benchmarks/marching_cubes.py
 	$(PY) benchmarks/recon.py
 	$(PY) benchmarks/render.py
