@@ -91,7 +91,7 @@ F3D_HD inline void make_cell(const Layout& L, int level, const T* x, Cell<D, T>&
     const T chain = (xi >= T(0) && xi <= T(1)) ? scale : T(0);
     xi = xi < T(0) ? T(0) : (xi > T(1) ? T(1) : xi);
     const T pos = xi * scale + T(0.5);
-    const T fl = floor_(pos);
+    const T fl = floor_nonneg(pos);
     const T f = pos - fl;
     const uint32_t base = static_cast<uint32_t>(fl);
     const uint32_t mult = L.hashed[level] ? primes[d] : stride;

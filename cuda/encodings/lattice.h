@@ -21,6 +21,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "common/macros.h"
 #include "encodings/encoding_ops.h"
@@ -96,7 +98,7 @@ F3D_HD inline void visit_cell(const Layout& L, int level, const T* x, const int*
   for (int c = 0; c < C; ++c) {
     T chain;
     const T pos = clamp_unit(x[axes[c]], scale, chain) * scale;
-    T fl = floor_(pos);
+    T fl = floor_nonneg(pos);
     if (fl > T(res - 2)) fl = T(res - 2);  // x = 1 sits at the far end of the last cell
     const T f = pos - fl;
     base[c] = static_cast<uint32_t>(fl);
@@ -156,6 +158,28 @@ struct TriPlane {
   }
 };
 
+template <typename T>
+F3D_HD inline T max_(T a, T b) { return a > b ? a : b; }
+template <typename T>
+F3D_HD inline T min_(T a, T b) { return a < b ? a : b; }
+
+// keep ? v : 0 without a branch. On the host GCC turns float selects (and f * T(bool)) into
+// jumps, which mispredict on the data-dependent simplex order (1.4 per point and level, the
+// simplex forward's largest cost); an integer mask on the bits cannot.
+template <typename T>
+F3D_HD inline T masked(T v, bool keep) {
+#if defined(__CUDA_ARCH__)
+  return keep ? v : T(0);
+#else
+  using Bits = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
+  Bits b;
+  std::memcpy(&b, &v, sizeof(T));
+  b &= Bits(0) - Bits(keep);
+  std::memcpy(&v, &b, sizeof(T));
+  return v;
+#endif
+}
+
 template <int D>
 struct Simplex {
   static constexpr int kDims = D;
@@ -175,38 +199,45 @@ struct Simplex {
       p[d] = clamp_unit(x[d], scale, chain[d]) * scale;
       sum += p[d];
     }
-    uint32_t part[2][D];  // the axis' share of the row index at floor(q_d) and floor(q_d) + 1
+    uint32_t part0[D], part1[D];  // the axis' share of the row index at floor(q_d) and floor(q_d) + 1
     uint32_t stride = 1;
     for (int d = 0; d < D; ++d) {
       const T q = p[d] + k * sum;
-      const T fl = floor_(q);
+      const T fl = floor_nonneg(q);
       f[d] = q - fl;
       const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : stride;
-      part[0][d] = base * mult;
-      part[1][d] = (base + 1u) * mult;
+      part0[d] = base * mult;
+      part1[d] = (base + 1u) * mult;
       stride *= L.resolution[level];
     }
     int rank[D];
     T sorted[D + 1];  // sorted[r] = the r-th largest fractional part; sorted[D] = 0
     for (int d = 0; d < D; ++d) {
       int r = 0;
-      for (int e = 0; e < D; ++e) r += (f[e] > f[d]) || (f[e] == f[d] && e < d);
+      for (int e = 0; e < D; ++e) r += e < d ? int(f[e] >= f[d]) : int(f[e] > f[d]);  // no branches
       rank[d] = r;
     }
-    F3D_UNROLL
-    for (int r = 0; r <= D; ++r) {
-      T v = T(0);
-      for (int d = 0; d < D; ++d) v = rank[d] == r ? f[d] : v;
-      sorted[r] = v;
-    }
+    for (int d = 0; d < D; ++d) sorted[d] = f[d];
+    sorted[D] = T(0);
+    for (int i = 0; i < D; ++i)  // bubble network; max_/min_ compile to maxss/minss, not jumps
+      for (int j = D - 1; j > i; --j) {
+        const T a = sorted[j - 1], b = sorted[j];
+        sorted[j - 1] = max_(a, b);
+        sorted[j] = min_(a, b);
+      }
     const uint32_t size = L.size[level];
     F3D_UNROLL
     for (int m = 0; m <= D; ++m) {
-      uint32_t index = 0;
+      uint32_t pt[D];
       for (int d = 0; d < D; ++d) {
-        const uint32_t pt = part[rank[d] < m ? 1 : 0][d];
-        index = hashed ? (index ^ pt) : (index + pt);
+        const uint32_t upper = 0u - uint32_t(rank[d] < m);  // all ones or zero: a select, not a branch
+        pt[d] = part0[d] ^ ((part0[d] ^ part1[d]) & upper);
       }
+      uint32_t index = 0;
+      if (hashed)
+        for (int d = 0; d < D; ++d) index ^= pt[d];
+      else
+        for (int d = 0; d < D; ++d) index += pt[d];
       if (hashed) index &= size - 1u;  // hashed levels hold 2^k rows
       else if (index >= size) index %= size;  // guards rounding at the far corner
       const T gsum = T((m > 0) - (m < D));  // sum of dw/df over the axes
@@ -214,7 +245,7 @@ struct Simplex {
       v.row = L.offset[level] + static_cast<int64_t>(index);
       v.w = (m == 0 ? T(1) : sorted[m - 1]) - sorted[m];
       for (int d = 0; d < D; ++d) {
-        const T g = T(rank[d] == m - 1) - T(rank[d] == m) + k * gsum;
+        const T g = masked(T(1), rank[d] == m - 1) - masked(T(1), rank[d] == m) + k * gsum;
         v.dw[d] = chain[d] * g;
         v.hu[d] = T(0);
       }
