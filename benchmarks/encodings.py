@@ -36,6 +36,7 @@ ENCODINGS = {
     "simplex_grid": {"type": "simplex_grid", "n_levels": 16, "n_features_per_level": 2, "log2_hashmap_size": 19},
     "dense_grid": {"type": "dense_grid", "resolution": 128, "n_features": 8},
     "triplane": {"type": "triplane", "resolution": [128, 256, 512], "n_features": 8, "aggregate": "product"},
+    "rbf": {"type": "rbf", "n_bases": 4096, "n_features": 16, "k": 8, "shape": "diagonal"},
 }
 WORKLOADS = ("forward", "forward+backward", "eikonal")
 

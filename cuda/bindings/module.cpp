@@ -16,6 +16,7 @@ namespace f3d {
 namespace bind {
 void register_encodings(py::module_& m);
 void register_geometry(py::module_& m);
+void register_rbf(py::module_& m);
 void register_render(py::module_& m);
 }
 }  // namespace f3d
@@ -70,5 +71,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &f3d::set_num_threads, py::arg("n"), "Set the CPU kernels' thread count.");
   f3d::bind::register_encodings(m);
   f3d::bind::register_geometry(m);
+  f3d::bind::register_rbf(m);
   f3d::bind::register_render(m);
 }

@@ -10,11 +10,14 @@ from .compose import Concat
 from .factory import available, create, register
 from .dense_grid import DenseGrid, DenseGridConfig, dense_grid_encode
 from .hash_grid import HashGrid, HashGridConfig, hash_grid_encode
+from .rbf import RBFConfig, RBFEncoding, rbf_encode
+from .rbf_knn import KnnResult, rbf_knn
 from .simplex import SimplexGrid, SimplexGridConfig, simplex_grid_encode
 from .triplane import TriPlane, TriPlaneConfig, triplane_encode
 
 __all__ = [
-    "Concat", "DenseGrid", "DenseGridConfig", "Encoding", "HashGrid", "HashGridConfig", "SimplexGrid",
-    "SimplexGridConfig", "TriPlane", "TriPlaneConfig", "available", "create", "dense_grid_encode",
-    "hash_grid_encode", "register", "simplex_grid_encode", "triplane_encode",
+    "Concat", "DenseGrid", "DenseGridConfig", "Encoding", "HashGrid", "HashGridConfig", "KnnResult", "RBFConfig",
+    "RBFEncoding", "SimplexGrid", "SimplexGridConfig", "TriPlane", "TriPlaneConfig", "available", "create",
+    "dense_grid_encode", "hash_grid_encode", "rbf_encode", "rbf_knn", "register", "simplex_grid_encode",
+    "triplane_encode",
 ]

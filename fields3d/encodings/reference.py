@@ -7,6 +7,7 @@ import torch
 
 from .dense_grid import DenseGridConfig
 from .hash_grid import PRIMES, HashGridConfig
+from .rbf import RBFConfig
 from .simplex import SimplexGridConfig, skew_factor
 from .triplane import TriPlaneConfig, aggregate_planes
 
@@ -119,3 +120,35 @@ def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: Simple
             out = out + weights[:, m : m + 1] * params[_simplex_rows(vertex, level, d)]
         features.append(out)
     return _with_nan(torch.cat(features, dim=1), nan)
+
+
+def rbf_reference(
+    x: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor, config: RBFConfig
+) -> torch.Tensor:
+    """Reference of :func:`fields3d.encodings.rbf.rbf_encode`: ``(N, D)`` -> ``(N, F)``.
+
+    Brute force over all M bases, no core: every basis' shape as a matrix ``A_j`` (``s_j I``,
+    ``diag(s_j)`` or ``tril(S_j)``), every kernel value, then a mask keeping the K nearest centers
+    (``topk`` of the Euclidean distances). Memory ``N x M x F``: small cases only.
+    """
+    nan = torch.isnan(x).any(dim=1, keepdim=True)
+    xs = torch.where(nan, torch.zeros_like(x), x)
+    diff = xs[:, None, :] - centers[None]  # (N, M, D)
+    near = diff.detach().square().sum(-1).topk(config.k, dim=1, largest=False).indices
+    mask = torch.zeros(diff.shape[:2], dtype=x.dtype, device=x.device).scatter_(1, near, 1.0)
+    eye = torch.eye(config.n_input_dims, dtype=x.dtype, device=x.device)
+    if config.shape == "isotropic":
+        a = shapes[:, None, None] * eye
+    elif config.shape == "diagonal":
+        a = torch.diag_embed(shapes)
+    else:
+        a = torch.tril(shapes)
+    r2 = torch.einsum("mij,nmj->nmi", a, diff).square().sum(-1)  # (N, M)
+    phi = 1.0 / (1.0 + r2) if config.kernel == "inverse_quadratic" else torch.exp(-r2)
+    basis = phi[..., None].expand(-1, -1, config.n_features)
+    if config.frequencies:
+        f = config.frequencies
+        omega = torch.tensor([f[c % len(f)] for c in range(config.n_features)], dtype=x.dtype, device=x.device)
+        basis = torch.sin(basis * omega)
+    y = torch.einsum("nm,nmf,mf->nf", mask, basis, weights)
+    return torch.where(nan, torch.full_like(y, float("nan")), y)

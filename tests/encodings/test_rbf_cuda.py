@@ -1,0 +1,87 @@
+"""CUDA neighbour search and RBF encoding against the CPU (same per-query search code, different
+launch; the evaluation is torch on either device).
+
+Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
+
+import pytest
+import torch
+
+from fields3d.encodings import RBFConfig, RBFEncoding, rbf_encode, rbf_knn
+from test_rbf import random_params, random_points
+from test_rbf_knn import clustered, queries, uniform
+
+pytestmark = pytest.mark.cuda
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
+@pytest.mark.parametrize("k", [1, 8, 32])
+def test_cuda_knn_matches_cpu(dims, make, k):
+    centers = make(4000, dims, torch.float32, seed=k)
+    points = queries(20000, dims, torch.float32, seed=dims)
+    points[7] = float("nan")
+    cpu = rbf_knn(centers, points, k)
+    gpu = rbf_knn(centers.cuda(), points.cuda(), k)
+    # float32 distances may differ in the last bits (fused multiply-adds on the GPU): the distances
+    # agree closely, and where no near tie leaves the order open, so do the centers
+    torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-5, atol=1e-7, equal_nan=True)
+    d = cpu.dist2[~torch.isnan(cpu.dist2[:, 0])]
+    clear = torch.ones(len(points), dtype=torch.bool)
+    if k > 1:
+        gaps = (cpu.dist2[:, 1:] - cpu.dist2[:, :-1]).min(dim=1).values
+        clear = ~(gaps <= 1e-5 * cpu.dist2[:, -1])  # NaN rows stay in: both give -1
+    assert clear.sum() > 0.5 * len(points) and len(d) == len(points) - 1
+    assert torch.equal(gpu.indices.cpu()[clear], cpu.indices[clear])
+
+
+def test_cuda_knn_float64_is_exact():
+    centers = clustered(3000, 3, torch.float64, seed=1)
+    points = queries(5000, 3, torch.float64, seed=2)
+    cpu, gpu = rbf_knn(centers, points, 8), rbf_knn(centers.cuda(), points.cuda(), 8)
+    assert torch.equal(gpu.indices.cpu(), cpu.indices)
+    torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-13, atol=0)
+
+
+def all_derivatives(x, params, config):
+    x = x.clone().requires_grad_()
+    params = [p.detach().clone().requires_grad_() for p in params]
+    y = rbf_encode(x, *params, config)
+    head = torch.cos(torch.arange(y.shape[1], device=y.device, dtype=y.dtype))
+    (g,) = torch.autograd.grad((y @ head).sum(), x, create_graph=True)
+    eik = torch.autograd.grad(((g.norm(dim=-1) - 1) ** 2).mean(), (x, *params))
+    return [t.detach().cpu() for t in (y, g, *eik)]
+
+
+@pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
+def test_cuda_encoding_matches_cpu(shape):
+    config = RBFConfig(3, 500, 8, 8, shape, "inverse_quadratic", (1.0, 2.0, 4.0))
+    params = [p.detach().float() for p in random_params(config, seed=3)]
+    x = random_points(config, 4099, torch.float32, seed=4)
+    x[5] = float("nan")
+    cpu = all_derivatives(x, params, config)
+    gpu = all_derivatives(x.cuda(), [p.cuda() for p in params], config)
+    for what, a, b in zip(["y", "dx", "eik dx", "eik centers", "eik shapes", "eik weights"], cpu, gpu):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}")
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_cuda_zero_and_one_points(n):
+    enc = RBFEncoding(3, 64, 4, 4, device="cuda")
+    x = torch.rand(n, 3, device="cuda", requires_grad=True)
+    enc(x).sum().backward()
+    assert x.grad.shape == (n, 3)
+
+
+def test_cuda_init_from_points_matches_cpu():
+    """Same seeds (drawn on the CPU); after Lloyd, a near tie may assign a point differently, so
+    the centers are compared through their quantisation error."""
+    points = torch.rand(20000, 3, generator=torch.Generator().manual_seed(5))
+
+    def init(device, iters):
+        enc = RBFEncoding(3, 256, 4, 8, device=device)
+        return enc.init_from_points(points.to(device), iters=iters, generator=torch.Generator().manual_seed(0))
+
+    assert torch.equal(init("cuda", 0).centers.cpu(), init("cpu", 0).centers)
+    cpu, gpu = init("cpu", 10).centers.detach(), init("cuda", 10).centers.detach().cpu()
+    err = [float((torch.cdist(points, c).min(dim=1).values ** 2).mean()) for c in (cpu, gpu)]
+    assert err[1] == pytest.approx(err[0], rel=0.02)
