@@ -71,6 +71,43 @@ def test_clean_drops_small_components_and_far_faces():
     assert len(kept_faces) == len(mesh.faces) and "far_faces_trimmed" not in info
 
 
+def test_bilateral_normal_smoothing_keeps_the_two_sides_of_a_thin_plate_apart():
+    # two sheets 0.01 apart with opposite normals: every neighbourhood of 64 holds both sides, so a
+    # plain mean would cancel the normals; the bilateral weights keep each side's own
+    rng = np.random.default_rng(1)
+    top = np.c_[rng.uniform(-1, 1, (3000, 2)), np.full(3000, 0.005)]
+    bottom = np.c_[rng.uniform(-1, 1, (3000, 2)), np.full(3000, -0.005)]
+    points = np.vstack([top, bottom])
+    normals = np.repeat([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]], 3000, axis=0) + 0.2 * rng.standard_normal((6000, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    tree = cKDTree(points)
+    smooth = smooth_normals(tree, normals, 64)
+    assert smooth[:3000, 2].min() > 0.95 and smooth[3000:, 2].max() < -0.95
+    plain = smooth_normals(tree, normals, 64, power=0.0, iterations=1)  # every neighbour weight 1
+    assert np.abs(plain[:, 2]).min() < 0.5  # the plain mean is pulled round by the other side
+
+
+def test_a_flipped_normal_turns_to_its_neighbours():
+    rng = np.random.default_rng(3)
+    points = np.c_[rng.uniform(-1, 1, (500, 2)), np.zeros(500)]
+    normals = np.array([0.0, 0.0, 1.0]) + 0.05 * rng.standard_normal((500, 3))
+    normals[7] = [0.1, 0.0, -1.0]
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    smooth = smooth_normals(cKDTree(points), normals, 16)
+    assert smooth[7, 2] > 0.99
+
+
+def test_taubin_smoothing_calms_a_noisy_sphere_without_shrinking_it():
+    sphere = trimesh.creation.icosphere(subdivisions=4)
+    rng = np.random.default_rng(2)
+    noisy = sphere.vertices * (1.0 + 0.01 * rng.standard_normal((len(sphere.vertices), 1)))
+    smooth = postprocess.taubin(noisy, sphere.faces, 3)
+    radius_before, radius_after = np.linalg.norm(noisy, axis=1), np.linalg.norm(smooth, axis=1)
+    assert radius_after.std() < 0.5 * radius_before.std()
+    assert abs(radius_after.mean() - 1.0) < 0.003
+    assert postprocess.taubin(noisy, sphere.faces, 0) is noisy
+
+
 def test_smoothing_normals_calms_a_noisy_plane_and_keeps_their_side():
     rng = np.random.default_rng(0)
     points = np.c_[rng.uniform(-1, 1, (4000, 2)), np.zeros(4000)]

@@ -50,7 +50,10 @@ class GridPullConfig:
     normal_k: int = 16  # neighbours for PCA normals and the IMLS distance
     imls_sigma: float = 1.0  # IMLS kernel width, in median 8th-neighbour distances ...
     noise_scale: float = 7.0  # ... or this many times the estimated noise, if larger
-    noisy_normal_k: int = 32  # on a noisy scan, normals are averaged over this many neighbours
+    noisy_normal_k: int = 64  # on a noisy scan, normals are averaged over this many neighbours
+    noisy_normal_power: float = 8.0  # ... weighted by max(0, n_i . n_j) ** power (bilateral) ...
+    noisy_normal_iterations: int = 2  # ... this many times
+    noisy_mesh_smoothing: int = 3  # Taubin iterations on the mesh of a noisy scan (0: none)
     seed: int = 0
 
 
@@ -77,8 +80,9 @@ def initial_grid(points: np.ndarray, tree: cKDTree, cfg: GridPullConfig) -> tupl
     k = int(np.clip(np.ceil(cfg.normal_k * (sigma / spacing) ** 2), cfg.normal_k, 4 * cfg.normal_k))
     noisy = cfg.noise_scale * noise > spacing
     normals = oriented_normals(tree, closing, k)
-    if noisy:  # noisy clouds, 5 shapes: CD-L1 0.97x and NC +0.001..0.003 on average (benchmarks/RESULTS.md)
-        normals = smooth_normals(tree, normals, cfg.noisy_normal_k)
+    if noisy:  # noisy clouds: see benchmarks/RESULTS.md ("Noisy clouds again", "bilateral normals")
+        normals = smooth_normals(tree, normals, cfg.noisy_normal_k, cfg.noisy_normal_power,
+                                 cfg.noisy_normal_iterations)
     coarse = closing.values.copy()
     near = _near_points(points, coarse.shape[0], closing.radius)
     coarse[near] = imls(tree, normals, _lattice(near), sigma, k)

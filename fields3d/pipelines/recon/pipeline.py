@@ -151,6 +151,9 @@ def _run_method(cloud, norm, config, device, stages, timings):
         verts, faces = fields_io.extract(field, config.resolution, device)
         verts, faces, post = postprocess.clean(verts, faces, points, info["gap_radius"] * config.trim,
                                                config.min_component)
+        rounds = info["settings"].get("noisy_mesh_smoothing", 0) if info["fit"].get("noisy") else 0
+        verts = postprocess.taubin(verts, faces, rounds)
+        post["taubin_iterations"] = rounds
         timings["mesh_s"] = time.perf_counter() - start
     return norm.to_world(verts), faces, field, {**info, **post}
 
