@@ -74,8 +74,15 @@ def _dense(size: int) -> Iterator[list[dict]]:
         yield [{"type": "dense_grid", "resolution": r, "n_features": features} for r in range(8, 4 * size + 1, 4)]
 
 
+def _rbf(size: int) -> Iterator[list[dict]]:
+    """RBF settings (16 features, diagonal shapes: 20 parameters a basis in 2D) by basis count."""
+    yield [{"type": "rbf", "n_bases": m, "n_features": 16} for m in (2**k for k in range(6, 20))]
+    yield [{"type": "rbf", "n_bases": m, "n_features": 16} for m in range(64, 2**19, 64)]
+
+
 SIZE_RULES: dict[str, Callable[[int], Iterator[list[dict]]]] = {
     "hash_grid": _hash_like("hash_grid"), "simplex_grid": _hash_like("simplex_grid"), "dense_grid": _dense,
+    "rbf": _rbf,
 }
 
 
