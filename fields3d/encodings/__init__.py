@@ -1,4 +1,9 @@
-"""Encodings: map positions to features, with derivatives through second order in the core.
+"""Encodings: map positions to features, differentiable twice (eikonal losses train them).
+
+Types: ``hash_grid`` (instant-NGP), ``simplex_grid`` (hash encoding on a simplicial lattice),
+``triplane`` (EG3D / K-Planes), ``dense_grid`` (2D/3D voxels) — each a core kernel with forward,
+backward and double backward on CPU and CUDA — and ``rbf`` (NeuRBF: the neighbour search in the
+core, the evaluation in torch); ``concat`` composes them (e.g. NeuRBF's RBF + grid hybrid).
 
 Every encoding implements :class:`Encoding` (``n_input_dims``, ``n_output_dims``, ``forward``,
 ``config()``) and is built from a plain dict by :func:`create`, e.g.
@@ -7,8 +12,8 @@ Every encoding implements :class:`Encoding` (``n_input_dims``, ``n_output_dims``
 
 from .base import Encoding
 from .compose import Concat
-from .factory import available, create, register
 from .dense_grid import DenseGrid, DenseGridConfig, dense_grid_encode
+from .factory import available, create, register
 from .hash_grid import HashGrid, HashGridConfig, hash_grid_encode
 from .rbf import RBFConfig, RBFEncoding, rbf_encode
 from .rbf_knn import KnnResult, rbf_knn
