@@ -141,6 +141,7 @@ F3D_HD inline void visit_cell(const Layout& L, int level, const T* x, const int*
 template <int D>
 struct Dense {
   static constexpr int kDims = D;
+  static constexpr int kVertices = 1 << D;
   static constexpr bool kAnyFeatures = true;  // F from 1 to 32, not only 1/2/4/8
   template <typename T, typename Fn>
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
@@ -151,6 +152,7 @@ struct Dense {
 
 struct TriPlane {
   static constexpr int kDims = 3;
+  static constexpr int kVertices = 4;
   static constexpr bool kAnyFeatures = true;
   template <typename T, typename Fn>
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
@@ -183,6 +185,7 @@ F3D_HD inline T masked(T v, bool keep) {
 template <int D>
 struct Simplex {
   static constexpr int kDims = D;
+  static constexpr int kVertices = D + 1;
   static constexpr bool kAnyFeatures = false;
 
   // Branch-free over compile-time indices (no sorted index array to look up at run time): axis
