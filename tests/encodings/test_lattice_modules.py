@@ -43,7 +43,9 @@ def test_sizes():
     assert simplex.n_output_dims == hashgrid.n_output_dims == 32
     # same hashed table size on the fine levels; the directly indexed coarse levels differ
     assert simplex.spec.levels[-1].size == hashgrid.spec.levels[-1].size == 2**19
-    assert simplex.spec.levels[0].resolution == int(15 * 2.0) + 2  # floor(s * sqrt(d + 1)) + 2
+    scale = 15 / 2 ** (1 / 3)  # the hash grid's 15, at the cubic lattice's vertex density
+    assert simplex.spec.levels[0].scale == pytest.approx(scale)
+    assert simplex.spec.levels[0].resolution == int(scale * 2.0) + 2  # floor(s * sqrt(d + 1)) + 2
 
 
 def test_initial_values():
