@@ -46,6 +46,33 @@ class Level:
     hashed: bool
 
 
+def check_level_settings(config, max_log2_finest: int) -> None:
+    """Raise InputError unless ``config``'s n_levels, log2_hashmap_size, base_resolution and
+    per_level_scale are valid multiresolution settings (shared by the hash and simplex grids)."""
+    if not is_int(config.n_levels) or not 1 <= config.n_levels <= MAX_LEVELS:
+        raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {config.n_levels!r}")
+    lo, hi = LOG2_TABLE_RANGE
+    if not is_int(config.log2_hashmap_size) or not lo <= config.log2_hashmap_size <= hi:
+        raise InputError(
+            f"log2_hashmap_size must be an integer from {lo} to {hi} "
+            f"(2^{lo} to 2^{hi} rows per level), got {config.log2_hashmap_size!r}"
+        )
+    check_int("base_resolution", config.base_resolution, 2)
+    if not (isinstance(config.per_level_scale, (int, float)) and 1.0 <= config.per_level_scale <= 16.0):
+        raise InputError(f"per_level_scale must be a number from 1 to 16, got {config.per_level_scale!r}")
+    finest = config.base_resolution * float(config.per_level_scale) ** (config.n_levels - 1)
+    if finest > 2.0**max_log2_finest:
+        raise InputError(
+            f"the finest level's resolution ({finest:.3g}) exceeds 2^{max_log2_finest}; "
+            "use fewer levels or a smaller per_level_scale"
+        )
+
+
+def level_scale(config, level: int) -> float:
+    """``base_resolution * per_level_scale**level - 1``: level ``level``'s scale on the cubic lattice."""
+    return 2.0 ** (level * math.log2(config.per_level_scale)) * config.base_resolution - 1.0
+
+
 @dataclass(frozen=True)
 class HashGridConfig:
     """Hyper-parameters of a hash grid; validated on construction (raises InputError)."""
@@ -62,29 +89,13 @@ class HashGridConfig:
         _check_choice("n_input_dims", self.n_input_dims, (1, 2, 3, 4))
         _check_choice("n_features_per_level", self.n_features_per_level, (1, 2, 4, 8))
         _check_choice("interpolation", self.interpolation, ("linear", "smoothstep"))
-        if not is_int(self.n_levels) or not 1 <= self.n_levels <= MAX_LEVELS:
-            raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {self.n_levels!r}")
-        lo, hi = LOG2_TABLE_RANGE
-        if not is_int(self.log2_hashmap_size) or not lo <= self.log2_hashmap_size <= hi:
-            raise InputError(
-                f"log2_hashmap_size must be an integer from {lo} to {hi} "
-                f"(2^{lo} to 2^{hi} rows per level), got {self.log2_hashmap_size!r}"
-            )
-        check_int("base_resolution", self.base_resolution, 2)
-        if not (isinstance(self.per_level_scale, (int, float)) and 1.0 <= self.per_level_scale <= 16.0):
-            raise InputError(f"per_level_scale must be a number from 1 to 16, got {self.per_level_scale!r}")
-        finest = self.base_resolution * float(self.per_level_scale) ** (self.n_levels - 1)
-        if finest > 2.0**30:
-            raise InputError(
-                f"the finest level's resolution ({finest:.3g}) exceeds 2^30; "
-                "use fewer levels or a smaller per_level_scale"
-            )
+        check_level_settings(self, 30)
 
     @functools.cached_property
     def levels(self) -> tuple[Level, ...]:
         rows, out, offset = 2**self.log2_hashmap_size, [], 0
         for level in range(self.n_levels):
-            scale = 2.0 ** (level * math.log2(self.per_level_scale)) * self.base_resolution - 1.0
+            scale = level_scale(self, level)
             resolution = math.ceil(scale) + 1
             dense = resolution**self.n_input_dims
             size = min(-(-dense // 8) * 8, rows)

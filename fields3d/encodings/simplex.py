@@ -32,15 +32,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .._checks import check_int, is_int
-from ..errors import InputError
 from ._lattice import LatticeLevel, lattice_encode, stack_levels
 from ._table_op import check_choice
 from .base import Encoding
 from .factory import register
-
-MAX_LEVELS = 32
-LOG2_TABLE_RANGE = (4, 30)
+from .hash_grid import check_level_settings, level_scale
 
 
 def density_factor(d: int) -> float:
@@ -71,23 +67,7 @@ class SimplexGridConfig:
     def __post_init__(self) -> None:
         check_choice("n_input_dims", self.n_input_dims, (2, 3, 4))
         check_choice("n_features_per_level", self.n_features_per_level, (1, 2, 4, 8))
-        if not is_int(self.n_levels) or not 1 <= self.n_levels <= MAX_LEVELS:
-            raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {self.n_levels!r}")
-        lo, hi = LOG2_TABLE_RANGE
-        if not is_int(self.log2_hashmap_size) or not lo <= self.log2_hashmap_size <= hi:
-            raise InputError(
-                f"log2_hashmap_size must be an integer from {lo} to {hi} "
-                f"(2^{lo} to 2^{hi} rows per level), got {self.log2_hashmap_size!r}"
-            )
-        check_int("base_resolution", self.base_resolution, 2)
-        if not (isinstance(self.per_level_scale, (int, float)) and 1.0 <= self.per_level_scale <= 16.0):
-            raise InputError(f"per_level_scale must be a number from 1 to 16, got {self.per_level_scale!r}")
-        finest = self.base_resolution * float(self.per_level_scale) ** (self.n_levels - 1)
-        if finest > 2.0**29:
-            raise InputError(
-                f"the finest level's resolution ({finest:.3g}) exceeds 2^29; "
-                "use fewer levels or a smaller per_level_scale"
-            )
+        check_level_settings(self, 29)
 
     @property
     def n_features(self) -> int:
@@ -97,8 +77,7 @@ class SimplexGridConfig:
     def levels(self) -> tuple[LatticeLevel, ...]:
         rows, d, out = 2**self.log2_hashmap_size, self.n_input_dims, []
         for level in range(self.n_levels):
-            cubic = 2.0 ** (level * math.log2(self.per_level_scale)) * self.base_resolution - 1.0
-            scale = cubic / density_factor(d)
+            scale = level_scale(self, level) / density_factor(d)
             resolution = math.floor(scale * math.sqrt(d + 1.0)) + 2
             dense = resolution**d
             out.append((scale, resolution, min(-(-dense // 8) * 8, rows), dense > rows, (0, 1)))
