@@ -45,22 +45,8 @@ struct Layout {
   int64_t n_entries = 0;
 };
 
-// One params struct for every hash-grid kernel; each kernel documents what it reads and writes.
-// All arrays are dense row-major; unused pointers are null.
 template <typename T>
-struct Args {
-  Layout layout;
-  int64_t n_points = 0;
-  const T* x = nullptr;        // (N, D) positions
-  const T* table = nullptr;    // (n_entries, F) parameters
-  const T* dy = nullptr;       // (N, L*F) gradient w.r.t. the encoding
-  const T* ddx = nullptr;      // (N, D) gradient w.r.t. dx (double backward)
-  const T* ddtable = nullptr;  // (n_entries, F) gradient w.r.t. dtable (double backward)
-  T* y = nullptr;              // (N, L*F) encoding
-  T* dx = nullptr;             // (N, D)
-  T* dtable = nullptr;         // (n_entries, F), overwritten (the launchers zero it first)
-  T* ddy = nullptr;            // (N, L*F)
-};
+using Args = enc::TableArgs<Layout, T>;
 
 // The cell a point falls in at one level. Per axis and side (0 = lower vertex, 1 = upper): the
 // vertex's share of the table index (its coordinate times the prime or the stride), and its

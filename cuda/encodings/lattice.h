@@ -55,21 +55,8 @@ struct Layout {
   int64_t n_entries = 0;
 };
 
-// One params struct for every lattice kernel (the same fields as the hash grid's).
 template <typename T>
-struct Args {
-  Layout layout;
-  int64_t n_points = 0;
-  const T* x = nullptr;        // (N, D) positions
-  const T* table = nullptr;    // (n_entries, F) parameters
-  const T* dy = nullptr;       // (N, L*F) gradient w.r.t. the encoding
-  const T* ddx = nullptr;      // (N, D) gradient w.r.t. dx (double backward)
-  const T* ddtable = nullptr;  // (n_entries, F) gradient w.r.t. dtable (double backward)
-  T* y = nullptr;              // (N, L*F) encoding
-  T* dx = nullptr;             // (N, D)
-  T* dtable = nullptr;         // (n_entries, F), overwritten
-  T* ddy = nullptr;            // (N, L*F)
-};
+using Args = enc::TableArgs<Layout, T>;
 
 // One row a point reads: its weight, dw/dx, and hu = (d2w/dx2) u when the stencil was given u.
 template <int D, typename T>
