@@ -43,4 +43,11 @@ inline void zero_rows(T* p, int64_t b, int64_t e, int cols) {
   std::fill(p + b * cols, p + e * cols, T(0));
 }
 
+// Zeroes the table-gradient rows of levels [l0, l1) (a.dtable, laid out by a.layout).
+template <class A>
+inline void zero_levels(const A& a, int l0, int l1) {
+  const auto& L = a.layout;
+  for (int l = l0; l < l1; ++l) zero_rows(a.dtable, L.offset[l], L.offset[l] + L.size[l], L.n_features);
+}
+
 }  // namespace f3d

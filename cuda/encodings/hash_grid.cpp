@@ -14,12 +14,6 @@ namespace {
 
 // The table gradient is owned level by level: the task that scatters into a level's rows zeroes
 // them first (no separate pass over the whole table, and the rows are warm when written).
-template <typename T>
-inline void zero_levels(const Args<T>& a, int l0, int l1) {
-  const Layout& L = a.layout;
-  for (int l = l0; l < l1; ++l) zero_rows(a.dtable, L.offset[l], L.offset[l] + L.size[l], L.n_features);
-}
-
 template <int D, int F, typename T>
 void run(Op op, const Args<T>& a) {
   const int64_t n = a.n_points;

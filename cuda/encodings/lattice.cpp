@@ -17,12 +17,6 @@ namespace {
 // Private table copies are capped at this many bytes in all; past it fewer ranges run at once.
 constexpr int64_t kScratchBytes = int64_t(1) << 30;
 
-template <typename T>
-void zero_levels(const Args<T>& a, int l0, int l1) {
-  const Layout& L = a.layout;
-  for (int l = l0; l < l1; ++l) zero_rows(a.dtable, L.offset[l], L.offset[l] + L.size[l], L.n_features);
-}
-
 // Runs scatter(out, b, e, l0, l1) so that the points [b, e) at levels [l0, l1) add into
 // out.dtable, and leaves the total in a.dtable (which it overwrites). `vertices`: rows a point
 // reads per level. A private copy costs zeroing and summing the whole table, so copies are used
