@@ -37,5 +37,22 @@ constexpr int kBlock = 128;
 
 inline unsigned blocks_for(int64_t threads) { return unsigned((threads + kBlock - 1) / kBlock); }
 
+struct AtomicAdd {
+  __device__ void operator()(float* p, float v) const { atomicAdd(p, v); }
+};
+
+// The kernel arguments copied into shared memory by the block. Threads of a warp that index the
+// per-level arrays of a kernel parameter with different levels serialise (constant cache) or
+// spill to local memory; from shared memory such reads are cheap.
+template <class A>
+__device__ const A& shared_args(const A& a) {
+  static_assert(sizeof(A) % 8 == 0, "the arguments are copied to shared memory in 8-byte words");
+  __shared__ uint64_t words[sizeof(A) / 8];
+  const uint64_t* src = reinterpret_cast<const uint64_t*>(&a);
+  for (unsigned k = threadIdx.x; k < sizeof(A) / 8; k += blockDim.x) words[k] = src[k];
+  __syncthreads();
+  return *reinterpret_cast<const A*>(words);
+}
+
 }  // namespace cuda
 }  // namespace f3d

@@ -7,28 +7,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/cuda_launch.cuh"
 #include "encodings/hash_grid.h"
 
 namespace f3d {
 namespace hashgrid {
 namespace {
 
-static_assert(sizeof(Args<float>) % 8 == 0, "Args is copied to shared memory in 8-byte words");
-
-struct AtomicAdd {
-  __device__ void operator()(float* p, float v) const { atomicAdd(p, v); }
-};
-
-// Threads of a warp work on different levels, and indexing the per-level arrays of a kernel
-// parameter with a varying index serialises (constant cache) or spills to local memory. So each
-// block first copies the arguments to shared memory, where such reads are cheap.
-__device__ const Args<float>& shared_args(const Args<float>& a) {
-  __shared__ uint64_t words[sizeof(Args<float>) / 8];
-  const uint64_t* src = reinterpret_cast<const uint64_t*>(&a);
-  for (unsigned k = threadIdx.x; k < sizeof(Args<float>) / 8; k += blockDim.x) words[k] = src[k];
-  __syncthreads();
-  return *reinterpret_cast<const Args<float>*>(words);
-}
+using cuda::AtomicAdd;
+using cuda::shared_args;
 
 template <int D, int F>
 __global__ void k_forward(Args<float> args) {
@@ -98,41 +85,20 @@ void run(Op op, const Args<float>& a, cudaStream_t s) {
   }
 }
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string("hash grid CUDA ") + what + ": " + cudaGetErrorString(err));
-}
-
-// Makes `device` current for the guard's lifetime.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-    changed_ = previous_ != device;
-  }
-  ~DeviceGuard() {
-    if (changed_) cudaSetDevice(previous_);
-  }
-
- private:
-  int previous_ = 0;
-  bool changed_ = false;
-};
-
 }  // namespace
 
 void launch_cuda(Op op, const Args<float>& a, void* stream, int device) {
-  const DeviceGuard guard(device);
+  const cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (op == Op::BackwardTable || op == Op::BackwardBackwardTable)  // the table gradient is overwritten
-    check(cudaMemsetAsync(a.dtable, 0, size_t(a.layout.n_entries) * a.layout.n_features * sizeof(float), s),
-          "cudaMemsetAsync");
+    cuda::check(cudaMemsetAsync(a.dtable, 0, size_t(a.layout.n_entries) * a.layout.n_features * sizeof(float), s),
+                "hash grid CUDA cudaMemsetAsync");
   if (a.n_points == 0) return;
   const bool ok = dispatch_dims(a.layout.n_dims, a.layout.n_features, [&](auto dc, auto fc) {
     run<decltype(dc)::value, decltype(fc)::value>(op, a, s);
   });
   if (!ok) throw std::invalid_argument("hash grid: unsupported n_dims/n_features");
-  check(cudaGetLastError(), "launch");
+  cuda::check(cudaGetLastError(), "hash grid CUDA launch");
 }
 
 }  // namespace hashgrid

@@ -12,21 +12,8 @@ namespace f3d {
 namespace lattice {
 namespace {
 
-static_assert(sizeof(Args<float>) % 8 == 0, "Args is copied to shared memory in 8-byte words");
-
-struct AtomicAdd {
-  __device__ void operator()(float* p, float v) const { atomicAdd(p, v); }
-};
-
-// Per-level arrays indexed by a thread-varying level are cheap from shared memory (see
-// hash_grid.cu), so each block copies the arguments there first.
-__device__ const Args<float>& shared_args(const Args<float>& a) {
-  __shared__ uint64_t words[sizeof(Args<float>) / 8];
-  const uint64_t* src = reinterpret_cast<const uint64_t*>(&a);
-  for (unsigned k = threadIdx.x; k < sizeof(Args<float>) / 8; k += blockDim.x) words[k] = src[k];
-  __syncthreads();
-  return *reinterpret_cast<const Args<float>*>(words);
-}
+using cuda::AtomicAdd;
+using cuda::shared_args;
 
 __device__ inline int64_t thread_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
 
