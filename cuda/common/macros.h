@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define F3D_HD __host__ __device__
@@ -21,7 +22,40 @@
 #define F3D_UNROLL
 #endif
 
+// A loop over independent lanes with a compile-time trip count. On the host it stays a loop, for
+// GCC's vectoriser (which runs after complete unrolling, and did not vectorise the unrolled
+// copies); on the device it is unrolled, so the lanes live in registers.
+#if defined(__CUDACC__)
+#define F3D_SIMD_LOOP _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__clang__)
+#define F3D_SIMD_LOOP _Pragma("GCC unroll 1")
+#elif defined(__clang__)
+#define F3D_SIMD_LOOP _Pragma("nounroll")
+#else
+#define F3D_SIMD_LOOP
+#endif
+
 namespace f3d {
+
+// The bits of a float and back (a reinterpretation, not a conversion).
+F3D_HD inline uint32_t float_to_bits(float v) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(v);
+#else
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+#endif
+}
+F3D_HD inline float bits_to_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+#endif
+}
 
 F3D_HD inline float floor_(float v) { return floorf(v); }
 F3D_HD inline double floor_(double v) { return ::floor(v); }

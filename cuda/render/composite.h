@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "common/macros.h"
 
@@ -48,41 +49,132 @@ struct Args {
   T* g_values = nullptr;         // (S, C)
 };
 
-F3D_HD inline float expm1_(float v) { return expm1f(v); }
+// exp(x) - 1 for float, inline and branch-free so that a block of samples compiles to SIMD on the
+// host (glibc's expm1f is a call per sample and was half of the forward's instructions). x is
+// clamped to [-87.3, 88] (the result is -1 below, as expm1f's is to within an ulp); NaN stays NaN.
+// x = n ln2 + r with |r| <= ln2/2; expm1(x) = 2^n expm1(r) + (2^n - 1), where expm1(r) is its
+// Taylor series to r^7 (truncation below 2e-8 relative) and 2^n is built from the exponent bits.
+// Within 2 ulp of expm1 wherever the result is above 1e-38 in magnitude.
+F3D_HD inline float expm1_(float x) {
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.0f ? 88.0f : x;
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+  const float k = x * 1.44269504f + shifter;
+  const float n = k - shifter;
+  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 split: the first part times n is exact
+  const float p = r + r * r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040))))));
+  const float scale = bits_to_float((float_to_bits(k) - 0x4B400000u + 127u) << 23);  // 2^n
+  return scale * p + (scale - 1.0f);
+}
 F3D_HD inline double expm1_(double v) { return ::expm1(v); }
 
-// alpha = 1 - exp(-tau) without cancellation for small tau, and decay = exp(-tau) as 1 - alpha:
-// one transcendental per sample. (decay loses relative precision only where alpha ~ 1, where
-// T * decay is below any early-stop threshold anyway.)
+// Samples are taken in blocks of kBlock: the block's alphas (the only transcendental work) are
+// computed together, lanes independent, then walked in order. A compile-time trip count lets the
+// host compiler keep the block in registers and vectorise the alphas.
+constexpr int kBlock = 8;
+
+// alpha_i = 1 - exp(-tau_i) for samples [s, s + n), n <= kBlock, into alpha[0, n); lanes past n
+// repeat sample s so that every lane reads inside the array.
 template <typename T>
-F3D_HD inline T alpha_of(const Args<T>& a, int64_t s, T& decay) {
-  const T alpha = -expm1_(-a.sigmas[s] * (a.t_ends[s] - a.t_starts[s]));
-  decay = T(1) - alpha;
-  return alpha;
+F3D_HD inline void block_alphas(const Args<T>& a, int64_t s, int64_t n, T (&alpha)[kBlock]) {
+  T tau[kBlock];
+  F3D_UNROLL
+  for (int i = 0; i < kBlock; ++i) {
+    const int64_t k = s + (i < n ? i : 0);
+    tau[i] = a.sigmas[k] * (a.t_ends[k] - a.t_starts[k]);
+  }
+  F3D_SIMD_LOOP
+  for (int i = 0; i < kBlock; ++i) alpha[i] = -expm1_(-tau[i]);
 }
 
 template <typename T>
-F3D_HD inline void forward_ray(const Args<T>& a, int64_t r) {
-  const int C = a.channels;
-  T* out = a.out + r * C;
-  for (int c = 0; c < C; ++c) out[c] = T(0);
-  T t = T(1);
+F3D_HD inline int64_t block_size(int64_t s, int64_t end) {
+  return end - s < kBlock ? end - s : kBlock;
+}
+
+// Walks the live samples (those before the early stop) of ray r, calling
+// visit(s, t, alpha) with t the transmittance before sample s (decay = 1 - alpha); returns
+// (through t and s) the transmittance after the last live sample and the first dead sample.
+template <typename T, typename Visit>
+F3D_HD inline void walk_ray(const Args<T>& a, int64_t r, T& t, int64_t& s, Visit&& visit) {
   const int64_t end = a.offsets[r + 1];
-  int64_t s = a.offsets[r];
-  for (; s < end && !(t < a.t_min); ++s) {
-    T decay;
-    const T w = t * alpha_of(a, s, decay);
-    const T* v = a.values + s * C;
-    for (int c = 0; c < C; ++c) out[c] += w * v[c];
-    a.weights[s] = w;
-    a.trans[s] = t;
-    t *= decay;
+  t = T(1);
+  s = a.offsets[r];
+  while (s < end && !(t < a.t_min)) {
+    T alpha[kBlock];
+    const int64_t n = block_size<T>(s, end);
+    block_alphas(a, s, n, alpha);
+    F3D_UNROLL
+    for (int i = 0; i < kBlock; ++i) {
+      if (i == n || t < a.t_min) break;
+      visit(s, t, alpha[i]);
+      t *= T(1) - alpha[i];
+      ++s;
+    }
   }
-  for (; s < end; ++s) {
+}
+
+// The value channels of one ray: a compile-time count C in registers, or (C == 0) a.channels
+// through memory. Specialising the usual counts (colour; colour + depth) takes the channel loop
+// and its loads and stores of `out` off the per-sample path.
+template <typename T, int C>
+struct Channels {
+  T v[C];
+  F3D_HD int count(const Args<T>&) const { return C; }
+  F3D_HD void load(const T* p, int) {
+    F3D_UNROLL
+    for (int c = 0; c < C; ++c) v[c] = p[c];
+  }
+};
+template <typename T>
+struct Channels<T, 0> {
+  const T* v = nullptr;
+  F3D_HD int count(const Args<T>& a) const { return a.channels; }
+  F3D_HD void load(const T* p, int) { v = p; }
+};
+
+template <typename T, int C>
+F3D_HD inline void forward_ray_c(const Args<T>& a, int64_t r) {
+  const int nc = Channels<T, C>().count(a);
+  T acc[C > 0 ? C : 1];
+  T* out = a.out + r * nc;
+  if (C == 0) for (int c = 0; c < nc; ++c) out[c] = T(0);
+  F3D_UNROLL
+  for (int c = 0; c < C; ++c) acc[c] = T(0);
+  T t;
+  int64_t s;
+  walk_ray(a, r, t, s, [&](int64_t k, T tk, T alpha) {
+    const T w = tk * alpha;
+    const T* v = a.values + k * nc;
+    if (C == 0) for (int c = 0; c < nc; ++c) out[c] += w * v[c];
+    F3D_UNROLL
+    for (int c = 0; c < C; ++c) acc[c] += w * v[c];
+    a.weights[k] = w;
+    a.trans[k] = tk;
+  });
+  F3D_UNROLL
+  for (int c = 0; c < C; ++c) out[c] = acc[c];
+  for (const int64_t end = a.offsets[r + 1]; s < end; ++s) {
     a.weights[s] = T(0);
     a.trans[s] = T(0);
   }
   a.opacity[r] = T(1) - t;
+}
+
+// Calls fn.template operator()<C>() with C the compile-time count for a.channels (0: run time).
+template <typename T, typename Fn>
+F3D_HD inline void with_channels(const Args<T>& a, Fn&& fn) {
+  switch (a.channels) {
+    case 1: fn(std::integral_constant<int, 1>()); break;
+    case 3: fn(std::integral_constant<int, 3>()); break;
+    case 4: fn(std::integral_constant<int, 4>()); break;
+    default: fn(std::integral_constant<int, 0>()); break;
+  }
+}
+
+template <typename T>
+F3D_HD inline void forward_ray(const Args<T>& a, int64_t r) {
+  with_channels(a, [&](auto c) { forward_ray_c<T, decltype(c)::value>(a, r); });
 }
 
 // Sum over the ray's live samples of g_w_s w_s (0 without g_weights).
@@ -90,52 +182,54 @@ template <typename T>
 F3D_HD inline T weight_grad_total(const Args<T>& a, int64_t r) {
   T total = T(0);
   if (a.g_weights == nullptr) return total;
-  T t = T(1);
-  for (int64_t s = a.offsets[r]; s < a.offsets[r + 1] && !(t < a.t_min); ++s) {
-    T decay;
-    total += a.g_weights[s] * t * alpha_of(a, s, decay);
-    t *= decay;
-  }
+  T t;
+  int64_t s;
+  walk_ray(a, r, t, s, [&](int64_t k, T tk, T alpha) { total += a.g_weights[k] * tk * alpha; });
   return total;
 }
 
 // g_out . (out - prefix) with prefix = sum_{k<=s} w_k v_k kept per channel in `rest`, which
 // starts as g_out . out and loses g_out . w_s v_s at each sample.
-template <typename T>
-F3D_HD inline void backward_ray(const Args<T>& a, int64_t r) {
-  const int C = a.channels;
-  const T* g = a.g_out + r * C;
-  const T* out = a.out + r * C;
+template <typename T, int C>
+F3D_HD inline void backward_ray_c(const Args<T>& a, int64_t r) {
+  const int nc = Channels<T, C>().count(a);
+  Channels<T, C> g;
+  g.load(a.g_out + r * nc, nc);
+  const T* out = a.out + r * nc;
   T rest = T(0);
-  for (int c = 0; c < C; ++c) rest += g[c] * out[c];
+  for (int c = 0; c < nc; ++c) rest += g.v[c] * out[c];
   T rest_w = weight_grad_total(a, r);
   const T op_term = a.g_opacity[r] * (T(1) - a.opacity[r]);
-  T t = T(1);
-  const int64_t end = a.offsets[r + 1];
-  int64_t s = a.offsets[r];
-  for (; s < end && !(t < a.t_min); ++s) {
-    T decay;
-    const T w = t * alpha_of(a, s, decay);
-    const T t_next = t * decay;
-    const T* v = a.values + s * C;
+  T t;
+  int64_t s;
+  walk_ray(a, r, t, s, [&](int64_t k, T tk, T alpha) {
+    const T w = tk * alpha;
+    const T t_next = tk * (T(1) - alpha);
+    const T* v = a.values + k * nc;
+    T* g_v = a.g_values + k * nc;
     T gv = T(0);
-    for (int c = 0; c < C; ++c) {
-      gv += g[c] * v[c];
-      a.g_values[s * C + c] = w * g[c];
+    F3D_UNROLL
+    for (int c = 0; c < (C > 0 ? C : nc); ++c) {
+      gv += g.v[c] * v[c];
+      g_v[c] = w * g.v[c];
     }
     rest -= w * gv;
     T gtau = t_next * gv - rest + op_term;
     if (a.g_weights != nullptr) {
-      rest_w -= a.g_weights[s] * w;
-      gtau += a.g_weights[s] * t_next - rest_w;
+      rest_w -= a.g_weights[k] * w;
+      gtau += a.g_weights[k] * t_next - rest_w;
     }
-    a.g_sigmas[s] = gtau * (a.t_ends[s] - a.t_starts[s]);
-    t = t_next;
-  }
-  for (; s < end; ++s) {
+    a.g_sigmas[k] = gtau * (a.t_ends[k] - a.t_starts[k]);
+  });
+  for (const int64_t end = a.offsets[r + 1]; s < end; ++s) {
     a.g_sigmas[s] = T(0);
-    for (int c = 0; c < C; ++c) a.g_values[s * C + c] = T(0);
+    for (int c = 0; c < nc; ++c) a.g_values[s * nc + c] = T(0);
   }
+}
+
+template <typename T>
+F3D_HD inline void backward_ray(const Args<T>& a, int64_t r) {
+  with_channels(a, [&](auto c) { backward_ray_c<T, decltype(c)::value>(a, r); });
 }
 
 template <typename T>

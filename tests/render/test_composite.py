@@ -76,6 +76,44 @@ def test_gradients_match_the_reference_in_float32():
     torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-6)
 
 
+# Rays of 7, 8, 9 and 16 samples end just before, on and after the core's blocks of 8 samples.
+@pytest.mark.parametrize("channels", [0, 1, 2, 3, 4, 5])
+def test_every_channel_count_matches_the_reference(channels):
+    counts = COUNTS + [7, 8, 9, 16]
+    sigmas, values, ts, te, offsets = packed(counts, channels=channels, seed=4, scale=8.0)
+    g = torch.Generator().manual_seed(5)
+    g_out = torch.randn(len(counts), channels, generator=g, dtype=torch.float64)
+    g_op = torch.randn(len(counts), generator=g, dtype=torch.float64)
+    results = []
+    for fn in (composite, composite_reference):
+        s, v = sigmas.clone().requires_grad_(True), values.clone().requires_grad_(True)
+        r = fn(s, v, ts, te, offsets, t_min=0.01)
+        out, opacity, weights = (r.out, r.opacity, r.weights) if fn is composite else r
+        ((out * g_out).sum() + (opacity * g_op).sum()).backward()
+        results.append((out, opacity, weights, s.grad, v.grad))
+    for ours, ref in zip(*results):
+        torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_alpha_is_within_a_few_ulp_of_expm1_over_all_magnitudes():
+    # one sample per ray, tau = sigma * 1 from 1e-30 to 80: its weight is alpha = -expm1(-tau),
+    # where a plain 1 - exp loses every digit for small tau
+    tau = torch.logspace(-30, 1.9, 20001, dtype=torch.float64)
+    sigmas = tau.float()
+    n = len(sigmas)
+    res = composite(sigmas, torch.zeros(n, 0), torch.zeros(n), torch.ones(n), torch.arange(n + 1), t_min=0.0)
+    truth = -torch.expm1(-sigmas.double())
+    rel = ((res.weights.double() - truth).abs() / truth).max().item()
+    assert rel < 3 * 2.0**-24, f"max relative error {rel:.3g} is over 3 ulp"
+
+
+def test_float32_infinite_and_nan_densities():
+    sigmas = torch.tensor([float("inf"), float("nan"), 0.0, 1e30])
+    res = composite(sigmas, torch.ones(4, 1), torch.zeros(4), torch.ones(4), torch.arange(5), t_min=0.0)
+    assert res.opacity[0].item() == 1.0 and res.opacity[1].isnan() and res.opacity[2].item() == 0.0
+    assert res.opacity[3].item() == 1.0
+
+
 def test_render_samples_composites_on_a_background():
     origins = torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, -3.0]])
     dirs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
