@@ -232,12 +232,13 @@ void composite_forward(py::handle sigmas, py::handle t_starts, py::handle t_ends
 }
 
 void composite_backward(py::handle sigmas, py::handle t_starts, py::handle t_ends, py::handle values,
-                        py::handle offsets, double t_min, py::handle out, py::handle opacity, py::handle g_out,
-                        py::handle g_opacity, py::handle g_weights, py::handle g_sigmas, py::handle g_values,
-                        uintptr_t stream) {
+                        py::handle offsets, double t_min, py::handle out, py::handle opacity, py::handle weights,
+                        py::handle trans, py::handle g_out, py::handle g_opacity, py::handle g_weights,
+                        py::handle g_sigmas, py::handle g_values, uintptr_t stream) {
   const Samples s = samples_arg(sigmas, t_starts, t_ends, values, offsets);
   const int64_t C = s.values.shape[1];
   const TensorArg o = ray_out(out, "out", s, C), op = ray_out(opacity, "opacity", s, -1);
+  const TensorArg w = sample_out(weights, "weights", s), tr = sample_out(trans, "trans", s);
   const TensorArg go = ray_out(g_out, "g_out", s, C), gop = ray_out(g_opacity, "g_opacity", s, -1);
   std::optional<TensorArg> gw;
   if (!g_weights.is_none()) gw = sample_out(g_weights, "g_weights", s);
@@ -250,6 +251,8 @@ void composite_backward(py::handle sigmas, py::handle t_starts, py::handle t_end
     composite::Args<T> a = composite_args<T>(s, t_min);
     a.out = o.ptr<T>();
     a.opacity = op.ptr<T>();
+    a.weights = w.ptr<T>();
+    a.trans = tr.ptr<T>();
     a.g_out = go.ptr<T>();
     a.g_opacity = gop.ptr<T>();
     a.g_weights = gw ? gw->ptr<T>() : nullptr;
@@ -279,8 +282,9 @@ void register_render(py::module_& m) {
         "Composites packed samples (S,) with values (S, C) into out (R, C), opacity (R,), weights and trans (S,).");
   m.def("composite_backward", &composite_backward, py::arg("sigmas"), py::arg("t_starts"), py::arg("t_ends"),
         py::arg("values"), py::arg("offsets"), py::arg("t_min"), py::arg("out"), py::arg("opacity"),
-        py::arg("g_out"), py::arg("g_opacity"), py::arg("g_weights"), py::arg("g_sigmas"), py::arg("g_values"),
-        py::arg("stream") = 0, "Gradients of compositing: g_sigmas (S,) and g_values (S, C).");
+        py::arg("weights"), py::arg("trans"), py::arg("g_out"), py::arg("g_opacity"), py::arg("g_weights"),
+        py::arg("g_sigmas"), py::arg("g_values"), py::arg("stream") = 0,
+        "Gradients of compositing: g_sigmas (S,) and g_values (S, C), from the forward's outputs.");
 }
 
 }  // namespace bind

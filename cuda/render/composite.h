@@ -12,7 +12,7 @@
 //   d out / d tau_s = T_{s+1} v_s - sum_{k>s} w_k v_k,
 //   d opacity / d tau_s = T_end,
 //   d w_k / d tau_s = T_{s+1} when k = s, -w_k when k > s,
-// so one forward walk per ray with running sums gives every gradient:
+// so one walk per ray over the forward's w_s and T_s, with running sums, gives every gradient:
 //   g_sigma_s = dt_s [ g_out . (T_{s+1} v_s - (out - sum_{k<=s} w_k v_k)) + g_opacity T_end
 //                      + g_w_s T_{s+1} - (sum_k g_w_k w_k - sum_{k<=s} g_w_k w_k) ],
 //   g_values_s = w_s g_out.
@@ -39,8 +39,8 @@ struct Args {
   // forward outputs
   T* out = nullptr;      // (R, C)
   T* opacity = nullptr;  // (R,)
-  T* weights = nullptr;  // (S,)
-  T* trans = nullptr;    // (S,) transmittance before each sample (0 after an early stop)
+  T* weights = nullptr;  // (S,); an input of the backward
+  T* trans = nullptr;    // (S,) transmittance before each sample (0 after an early stop); ditto
   // backward inputs (out and opacity above are the forward's) and outputs
   const T* g_out = nullptr;      // (R, C)
   const T* g_opacity = nullptr;  // (R,)
@@ -73,18 +73,22 @@ F3D_HD inline double expm1_(double v) { return ::expm1(v); }
 // host compiler keep the block in registers and vectorise the alphas.
 constexpr int kBlock = 8;
 
-// alpha_i = 1 - exp(-tau_i) for samples [s, s + n), n <= kBlock, into alpha[0, n); lanes past n
-// repeat sample s so that every lane reads inside the array.
+template <typename T>
+F3D_HD inline T alpha_at(const Args<T>& a, int64_t s) {
+  return -expm1_(-a.sigmas[s] * (a.t_ends[s] - a.t_starts[s]));
+}
+
+// alpha_i = 1 - exp(-tau_i) for samples [s, s + n), n <= kBlock, into alpha[0, n). A full block
+// reads its samples as vectors; in the last, partial one lanes past n repeat sample s.
 template <typename T>
 F3D_HD inline void block_alphas(const Args<T>& a, int64_t s, int64_t n, T (&alpha)[kBlock]) {
-  T tau[kBlock];
-  F3D_UNROLL
-  for (int i = 0; i < kBlock; ++i) {
-    const int64_t k = s + (i < n ? i : 0);
-    tau[i] = a.sigmas[k] * (a.t_ends[k] - a.t_starts[k]);
+  if (n == kBlock) {
+    F3D_SIMD_LOOP
+    for (int i = 0; i < kBlock; ++i) alpha[i] = alpha_at(a, s + i);
+  } else {
+    F3D_SIMD_LOOP
+    for (int i = 0; i < kBlock; ++i) alpha[i] = alpha_at(a, s + (i < n ? i : 0));
   }
-  F3D_SIMD_LOOP
-  for (int i = 0; i < kBlock; ++i) alpha[i] = -expm1_(-tau[i]);
 }
 
 template <typename T>
@@ -177,14 +181,20 @@ F3D_HD inline void forward_ray(const Args<T>& a, int64_t r) {
   with_channels(a, [&](auto c) { forward_ray_c<T, decltype(c)::value>(a, r); });
 }
 
+// The backward reads the forward's weights w_s and transmittances T_s (its `trans` output, 0 past
+// the early stop) instead of recomputing them: sample s was live iff !(T_s < t_min), exactly the
+// forward's test, and T_{s+1} = T_s - w_s. No transcendental work, and no blocks.
+template <typename T>
+F3D_HD inline bool live(const Args<T>& a, int64_t s) {
+  return !(a.trans[s] < a.t_min);
+}
+
 // Sum over the ray's live samples of g_w_s w_s (0 without g_weights).
 template <typename T>
 F3D_HD inline T weight_grad_total(const Args<T>& a, int64_t r) {
   T total = T(0);
   if (a.g_weights == nullptr) return total;
-  T t;
-  int64_t s;
-  walk_ray(a, r, t, s, [&](int64_t k, T tk, T alpha) { total += a.g_weights[k] * tk * alpha; });
+  for (int64_t s = a.offsets[r]; s < a.offsets[r + 1] && live(a, s); ++s) total += a.g_weights[s] * a.weights[s];
   return total;
 }
 
@@ -200,13 +210,13 @@ F3D_HD inline void backward_ray_c(const Args<T>& a, int64_t r) {
   for (int c = 0; c < nc; ++c) rest += g.v[c] * out[c];
   T rest_w = weight_grad_total(a, r);
   const T op_term = a.g_opacity[r] * (T(1) - a.opacity[r]);
-  T t;
-  int64_t s;
-  walk_ray(a, r, t, s, [&](int64_t k, T tk, T alpha) {
-    const T w = tk * alpha;
-    const T t_next = tk * (T(1) - alpha);
-    const T* v = a.values + k * nc;
-    T* g_v = a.g_values + k * nc;
+  const int64_t end = a.offsets[r + 1];
+  int64_t s = a.offsets[r];
+  for (; s < end && live(a, s); ++s) {
+    const T w = a.weights[s];
+    const T t_next = a.trans[s] - w;
+    const T* v = a.values + s * nc;
+    T* g_v = a.g_values + s * nc;
     T gv = T(0);
     F3D_UNROLL
     for (int c = 0; c < (C > 0 ? C : nc); ++c) {
@@ -216,12 +226,12 @@ F3D_HD inline void backward_ray_c(const Args<T>& a, int64_t r) {
     rest -= w * gv;
     T gtau = t_next * gv - rest + op_term;
     if (a.g_weights != nullptr) {
-      rest_w -= a.g_weights[k] * w;
-      gtau += a.g_weights[k] * t_next - rest_w;
+      rest_w -= a.g_weights[s] * w;
+      gtau += a.g_weights[s] * t_next - rest_w;
     }
-    a.g_sigmas[k] = gtau * (a.t_ends[k] - a.t_starts[k]);
-  });
-  for (const int64_t end = a.offsets[r + 1]; s < end; ++s) {
+    a.g_sigmas[s] = gtau * (a.t_ends[s] - a.t_starts[s]);
+  }
+  for (; s < end; ++s) {
     a.g_sigmas[s] = T(0);
     for (int c = 0; c < nc; ++c) a.g_values[s * nc + c] = T(0);
   }

@@ -5,7 +5,8 @@ For sample ``s`` of a ray with density ``sigma_s`` over ``[t_start, t_end]``:
 and weight ``w_s = T_s alpha_s``. A ray accumulates ``sum_s w_s v_s`` over any number of value
 channels (colour, depth, normals...) and its opacity ``sum_s w_s``. Once ``T`` falls below
 ``t_min`` the ray stops (later samples get weight 0 and no gradient: the same rule forward and
-backward). Forward and backward run in the core (``cuda/render/composite.h``), one walk per ray.
+backward). Forward and backward run in the core (``cuda/render/composite.h``), one walk per ray;
+the backward reads the forward's weights and transmittances instead of recomputing them.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class _Composite(torch.autograd.Function):
         c = _native.capsule
         _native.core().composite_forward(c(sigmas), c(t_starts), c(t_ends), c(values), c(offsets), t_min, c(out),
                                          c(opacity), c(weights), c(trans), _native.stream_of(sigmas.device))
-        ctx.save_for_backward(sigmas, values, t_starts, t_ends, offsets, out, opacity)
+        ctx.save_for_backward(sigmas, values, t_starts, t_ends, offsets, out, opacity, weights, trans)
         ctx.t_min = t_min
         ctx.mark_non_differentiable(trans)
         ctx.set_materialize_grads(False)  # unused outputs give None: no pass over zero weight gradients
@@ -94,15 +95,15 @@ class _Composite(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_out, g_opacity, g_weights, _g_trans):
-        sigmas, values, t_starts, t_ends, offsets, out, opacity = ctx.saved_tensors
+        sigmas, values, t_starts, t_ends, offsets, out, opacity, weights, trans = ctx.saved_tensors
         g_out = torch.zeros_like(out) if g_out is None else g_out.contiguous()
         g_opacity = torch.zeros_like(opacity) if g_opacity is None else g_opacity.contiguous()
         g_weights = None if g_weights is None else g_weights.contiguous()
         g_sigmas, g_values = torch.empty_like(sigmas), torch.empty_like(values)
         c = _native.capsule
         _native.core().composite_backward(c(sigmas), c(t_starts), c(t_ends), c(values), c(offsets), ctx.t_min,
-                                          c(out), c(opacity), c(g_out), c(g_opacity), c(g_weights), c(g_sigmas),
-                                          c(g_values), _native.stream_of(sigmas.device))
+                                          c(out), c(opacity), c(weights), c(trans), c(g_out), c(g_opacity),
+                                          c(g_weights), c(g_sigmas), c(g_values), _native.stream_of(sigmas.device))
         return g_sigmas, g_values, None, None, None, None
 
 
