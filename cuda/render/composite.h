@@ -231,10 +231,8 @@ F3D_HD inline void backward_ray_c(const Args<T>& a, int64_t r) {
     }
     a.g_sigmas[s] = gtau * (a.t_ends[s] - a.t_starts[s]);
   }
-  for (; s < end; ++s) {
-    a.g_sigmas[s] = T(0);
-    for (int c = 0; c < nc; ++c) a.g_values[s * nc + c] = T(0);
-  }
+  for (int64_t k = s; k < end; ++k) a.g_sigmas[k] = T(0);
+  for (int64_t k = s * nc; k < end * nc; ++k) a.g_values[k] = T(0);  // one run, not one per sample
 }
 
 template <typename T>
