@@ -17,14 +17,19 @@ marked unmatched. PSNR is measured on the full image at its pixel centres every 
 seconds of training.
 
 ``--sweep`` also runs each encoding at a quarter and four times the target, for final PSNR
-against parameter count. Writes JSON (config, device, versions, every run's settings, parameter
+against parameter count. ``--large SIDE`` fits a ``SIDE x SIDE`` image made on the spot instead of
+the photograph (``_mandelbrot.py``: the stand-in for the simplex paper's gigapixel task; 8192 on
+a GPU), with the finest level at ``SIDE`` pixels; images over 2^20 pixels are scored at each
+checkpoint on a fixed random 2^20 of their pixels and at the end on all of them. A picture of
+the same crop of the target and of every fit (full resolution, the middle of the image) goes
+beside the JSON as ``-crops.png``. Writes JSON (config, device, versions, every run's settings, parameter
 counts and curve) and a PNG beside it: PSNR over time and final PSNR against parameters.
 
 Usage::
 
     python benchmarks/image_fit.py [--seconds 30] [--encodings hash_grid,dense_grid] [--device cpu|cuda]
-                                   [--params 65536] [--sweep] [--batch-size N] [--lr 1e-2] [--torch-threads N]
-                                   [--out PATH.json]
+                                   [--params 65536] [--sweep] [--large SIDE] [--batch-size N] [--lr 1e-2]
+                                   [--torch-threads N] [--out PATH.json]
 """
 
 from __future__ import annotations
@@ -40,10 +45,13 @@ import torch
 import torch.nn.functional as F
 
 from _common import RESULTS_DIR, environment, print_table, synchronize, write_json
+from _mandelbrot import mandelbrot
 from _plot import Panel, save_panels
+from PIL import Image
 
 from fields3d.errors import InputError
 from fields3d.fields import ImageField
+from fields3d.fields.image import pixel_centres
 from fields3d.pipelines._common import load_image
 from fields3d.pipelines._encoding import resolve, types_for_dims
 from fields3d.pipelines.fit_image import default_per_level_scale, psnr, sample_bilinear
@@ -56,6 +64,10 @@ DECAY, DECAY_AT = 0.33, (0.5, 0.75, 0.9)
 MLP = {"n_hidden": 64, "n_hidden_layers": 2}
 CHECKPOINTS = 20
 DEFAULT_BATCH = {"cpu": 2**14, "cuda": 2**16}
+EVAL_PIXELS = 2**20  # larger images are scored on this many of their pixels at each checkpoint
+CHUNK = 2**18
+CROP = 256
+LARGE_DEFAULT = ["hash_grid", "simplex_grid"]  # --large compares what the simplex paper compared
 
 
 def _hash_like(name: str) -> Callable[[int], Iterator[list[dict]]]:
@@ -119,6 +131,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--params", type=int, default=2**16, help="target encoding parameters (default 65536)")
     p.add_argument("--sweep", action="store_true", help=f"also run at {SWEEP[0]}x and {SWEEP[-1]}x the target")
+    p.add_argument("--large", type=int, metavar="SIDE",
+                   help="fit a SIDE x SIDE image made on the spot (Mandelbrot) instead of the photograph")
     p.add_argument("--batch-size", type=int, help="random samples per step (default 16384 on cpu, 65536 on cuda)")
     p.add_argument("--lr", type=float, default=ADAM["lr"], help="Adam's learning rate, all encodings (default 1e-2)")
     p.add_argument("--torch-threads", type=int, help="torch's CPU threads (default: torch's choice)")
@@ -128,8 +142,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _evaluate(field: ImageField, target: torch.Tensor) -> float:
-    return psnr(field.render(target.shape[0], target.shape[1]), target)
+class Scorer:
+    """PSNR of a field against ``target`` (H, W, 3): on every pixel, or (over EVAL_PIXELS pixels) at
+    checkpoints on a fixed random EVAL_PIXELS of them; :meth:`full` always uses every pixel."""
+
+    def __init__(self, target: torch.Tensor) -> None:
+        self.target, (h, w) = target, target.shape[:2]
+        self.subset = None
+        if h * w > EVAL_PIXELS:
+            pick = torch.randperm(h * w, generator=torch.Generator().manual_seed(0))[:EVAL_PIXELS]
+            self.subset = pick.to(target.device)
+
+    @torch.no_grad()
+    def __call__(self, field: ImageField) -> float:
+        if self.subset is None:
+            return self.full(field)
+        h, w = self.target.shape[:2]
+        uv = torch.stack(((self.subset % w + 0.5) / w, (self.subset // w + 0.5) / h), dim=1).float()
+        pred = torch.cat([field(part) for part in uv.split(CHUNK)])
+        return psnr(pred, self.target.reshape(-1, 3)[self.subset])
+
+    @torch.no_grad()
+    def full(self, field: ImageField) -> float:
+        h, w = self.target.shape[:2]
+        flat, sq = self.target.reshape(-1, 3), 0.0
+        for start in range(0, h * w, CHUNK):
+            stop = min(start + CHUNK, h * w)
+            pred = field(pixel_centres(h, w, start, stop, field.device))
+            sq += float((pred - flat[start:stop]).square().sum(dtype=torch.float64))
+        return -10.0 * math.log10(max(sq / (3 * h * w), 1e-12))
+
+
+def crop_box(target: torch.Tensor) -> tuple[int, int, int]:
+    """``(top, left, size)`` of the middle CROP x CROP pixels (the whole image when smaller)."""
+    h, w = target.shape[:2]
+    size = min(CROP, h, w)
+    return (h - size) // 2, (w - size) // 2, size
+
+
+@torch.no_grad()
+def render_crop(field: ImageField, shape: tuple[int, int], box: tuple[int, int, int]) -> torch.Tensor:
+    """The field at the pixel centres of ``box`` of an image of ``shape`` -> ``(size, size, 3)`` on the CPU."""
+    (h, w), (top, left, size) = shape, box
+    rows = torch.arange(top, top + size, device=field.device)
+    cols = torch.arange(left, left + size, device=field.device)
+    v, u = torch.meshgrid((rows + 0.5) / h, (cols + 0.5) / w, indexing="ij")
+    uv = torch.stack((u.reshape(-1), v.reshape(-1)), dim=1).float()
+    return field(uv).clamp(0, 1).reshape(size, size, 3).cpu()
+
+
+def save_crops(path: Path, target: torch.Tensor, crops: list[tuple[str, torch.Tensor]]) -> Path:
+    """Target crop then each fit's, side by side, as one PNG (names are in the JSON, same order)."""
+    top, left, size = crop_box(target)
+    tiles = [target[top:top + size, left:left + size].cpu()] + [c for _, c in crops]
+    row = torch.cat([t.clamp(0, 1) for t in tiles], dim=1)
+    Image.fromarray((row * 255).round().to(torch.uint8).numpy()).save(path)
+    return path
 
 
 def seed_from_image(field: ImageField, target: torch.Tensor) -> float:
@@ -143,15 +211,17 @@ def seed_from_image(field: ImageField, target: torch.Tensor) -> float:
     gray = target.mean(dim=2)
     gy, gx = torch.gradient(gray)
     weight = (gx.square() + gy.square()).sqrt().reshape(-1)
-    v, u = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
-    uv = torch.stack([u.reshape(-1), v.reshape(-1)], dim=1).to(target.device, target.dtype)
+    uv = pixel_centres(h, w, device=target.device)
+    if h * w > EVAL_PIXELS:  # k-means on a random EVAL_PIXELS of a large image's pixels
+        pick = torch.randperm(h * w, generator=torch.Generator().manual_seed(1))[:EVAL_PIXELS].to(target.device)
+        uv, weight = uv[pick], weight[pick]
     with torch.no_grad():
         init(uv, weight + weight.mean(), iters=5)
     synchronize(target.device)
     return time.perf_counter() - start
 
 
-def train_for(config: dict, target: torch.Tensor, args, device: torch.device) -> dict:
+def train_for(config: dict, target: torch.Tensor, score: Scorer, args, device: torch.device) -> tuple[dict, ImageField]:
     """Fit an ImageField with encoding ``config`` to ``target`` ``(H, W, 3)`` for ``args.seconds``; its curve."""
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
@@ -162,7 +232,7 @@ def train_for(config: dict, target: torch.Tensor, args, device: torch.device) ->
     image = target.permute(2, 0, 1).unsqueeze(0).contiguous()
     generator = torch.Generator(device=device).manual_seed(args.seed)
     decays = [f * args.seconds for f in DECAY_AT]
-    curve = [{"seconds": 0.0, "steps": 0, "psnr": _evaluate(field, target)}]
+    curve = [{"seconds": 0.0, "steps": 0, "psnr": score(field)}]
     every, trained, steps = args.seconds / CHECKPOINTS, 0.0, 0
     while trained < args.seconds:
         start = time.perf_counter()
@@ -179,9 +249,10 @@ def train_for(config: dict, target: torch.Tensor, args, device: torch.device) ->
                     group["lr"] *= DECAY
         synchronize(device)
         trained += time.perf_counter() - start
-        curve.append({"seconds": trained, "steps": steps, "psnr": _evaluate(field, target)})
-    return {"curve": curve, "final_psnr": curve[-1]["psnr"], "steps": steps, "train_seconds": trained,
-            "steps_per_second": steps / trained, "n_params": field.n_params, "init_seconds": init_seconds}
+        curve.append({"seconds": trained, "steps": steps, "psnr": score(field)})
+    final = curve[-1]["psnr"] if score.subset is None else score.full(field)
+    return {"curve": curve, "final_psnr": final, "steps": steps, "train_seconds": trained,
+            "steps_per_second": steps / trained, "n_params": field.n_params, "init_seconds": init_seconds}, field
 
 
 def plan(names: list[str], args, size: int) -> list[dict]:
@@ -225,8 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     args.batch_size = args.batch_size or DEFAULT_BATCH[device.type]
-    names = args.encodings.split(",") if args.encodings else list(types_for_dims(2))
-    target = load_image(IMAGE).to(device)
+    names = args.encodings.split(",") if args.encodings else LARGE_DEFAULT if args.large else list(types_for_dims(2))
+    if args.large is not None and args.large < 2:
+        print(f"error: --large must be at least 2 pixels, got {args.large}", file=sys.stderr)
+        return 2
+    print("making the target image ...", file=sys.stderr, flush=True)
+    target = mandelbrot(args.large, device) if args.large else load_image(IMAGE).to(device)
+    image_name = f"mandelbrot-{args.large}" if args.large else IMAGE.name
+    score, crops = Scorer(target), []
     try:
         runs = plan(names, args, max(target.shape[:2]))
     except InputError as exc:  # an unknown type, or one that does not take 2D positions
@@ -240,16 +317,20 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         print(f"  {run['encoding']} {run['encoding_n_params']} params: training {args.seconds:g} s ...",
               file=sys.stderr, flush=True)
-        run.update(train_for(run["config"], target, args, device))
+        result, field = train_for(run["config"], target, score, args, device)
+        run.update(result)
+        crops.append((run["encoding"], render_crop(field, target.shape[:2], crop_box(target))))
+        del field
 
     env = environment(device)
-    print(f"\nimage fit, {IMAGE.name} {tuple(target.shape[:2])}, {args.seconds:g} s per run on {env['device']['name']}")
+    print(f"\nimage fit, {image_name} {tuple(target.shape[:2])}, {args.seconds:g} s per run on {env['device']['name']}")
     print_table(["encoding", "encoding params", "total params", "steps", "steps/s", "final PSNR dB"],
                 [[r["encoding"], r["encoding_n_params"], r["n_params"], r["steps"], r["steps_per_second"],
                   r["final_psnr"]] for r in runs])
     payload = {
         "benchmark": "image_fit",
-        "config": {"image": IMAGE.name, "image_size": list(target.shape[:2]), "seconds": args.seconds,
+        "config": {"image": image_name, "crop": dict(zip(("top", "left", "size"), crop_box(target))),
+                   "crops_order": ["target"] + [name for name, _ in crops], "image_size": list(target.shape[:2]), "seconds": args.seconds,
                    "target_params": args.params, "sweep": list(SWEEP) if args.sweep else [1.0],
                    "batch_size": args.batch_size, "adam": {**ADAM, "lr": args.lr}, "lr_decay": DECAY,
                    "lr_decay_at": list(DECAY_AT), "mlp": MLP, "checkpoints": CHECKPOINTS, "seed": args.seed,
@@ -260,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = write_json(args.out or RESULTS_DIR / f"image_fit-{device.type}.json", payload)
     picture = _plot(out.with_suffix(".png"), runs, args)
-    print(f"\nwrote {out}\nwrote {picture}")
+    side_by_side = save_crops(out.with_name(out.stem + "-crops.png"), target, crops)
+    print(f"\nwrote {out}\nwrote {picture}\nwrote {side_by_side} (target, then {', '.join(n for n, _ in crops)})")
     return 0
 
 
