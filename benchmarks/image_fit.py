@@ -221,7 +221,9 @@ def seed_from_image(field: ImageField, target: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def train_for(config: dict, target: torch.Tensor, score: Scorer, args, device: torch.device) -> tuple[dict, ImageField]:
+def train_for(
+    config: dict, target: torch.Tensor, score: Scorer, args, device: torch.device
+) -> tuple[dict, ImageField]:
     """Fit an ImageField with encoding ``config`` to ``target`` ``(H, W, 3)`` for ``args.seconds``; its curve."""
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
@@ -330,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "benchmark": "image_fit",
         "config": {"image": image_name, "crop": dict(zip(("top", "left", "size"), crop_box(target))),
-                   "crops_order": ["target"] + [name for name, _ in crops], "image_size": list(target.shape[:2]), "seconds": args.seconds,
+                   "crops_order": ["target"] + [name for name, _ in crops], "image_size": list(target.shape[:2]),
+                   "seconds": args.seconds, "eval_pixels": EVAL_PIXELS if score.subset is not None else "all",
                    "target_params": args.params, "sweep": list(SWEEP) if args.sweep else [1.0],
                    "batch_size": args.batch_size, "adam": {**ADAM, "lr": args.lr}, "lr_decay": DECAY,
                    "lr_decay_at": list(DECAY_AT), "mlp": MLP, "checkpoints": CHECKPOINTS, "seed": args.seed,
