@@ -1,5 +1,5 @@
-// CPU side of the RBF neighbour search: the grid's shape, its counting sort (also used by the
-// CUDA launcher, which builds on the host) and the parallel-for over queries. Every query writes
+// CPU side of the RBF neighbour search: the grid's shape, its counting sort (the CUDA launcher
+// runs the same sort on the device) and the parallel-for over queries. Every query writes
 // only its own row, so the result does not depend on the thread count.
 #include <algorithm>
 #include <cmath>

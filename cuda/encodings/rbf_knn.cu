@@ -1,10 +1,12 @@
-// CUDA launcher of the RBF neighbour search: the grid is built on the host (the centers are
-// copied there, counting-sorted by build_grid, and the grid copied back, synchronising the
-// stream), then one thread per query runs knn_one from rbf_knn.h on the caller's stream. Building
-// on the device (a count, a scan and a scatter) is the follow-up for very large center sets.
+// CUDA launcher of the RBF neighbour search, all on the caller's stream with no host round trip:
+// the grid is built on the device by the same counting sort as build_grid on the host (count the
+// centers per cell with atomics, an exclusive scan for the cells' starts, a scatter through
+// per-cell cursors), then one thread per query runs knn_one from rbf_knn.h. The scatter's order
+// within a cell depends on the atomics, but the search orders candidates by (distance, index), so
+// the result does not.
 #include <cuda_runtime.h>
 
-#include <vector>
+#include <cub/device/device_scan.cuh>
 
 #include "common/cuda_launch.cuh"
 #include "encodings/rbf_knn.h"
@@ -13,6 +15,9 @@ namespace f3d {
 namespace rbf {
 namespace {
 
+using Count = unsigned long long;  // atomicAdd's 64-bit type; counts are >= 0 and fit int64_t
+static_assert(sizeof(Count) == sizeof(int64_t), "cell_start is int64_t");
+
 template <int D, typename T>
 __global__ void k_knn(KnnArgs<T> a) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -20,20 +25,39 @@ __global__ void k_knn(KnnArgs<T> a) {
 }
 
 template <typename T>
-void build_grid_from_device(const KnnArgs<T>& a, cudaStream_t s) {
-  const int64_t n_cells = a.res[0] * a.res[1] * a.res[2];
-  std::vector<T> centers(size_t(a.n_centers) * a.n_dims);
-  std::vector<int64_t> cell_start(size_t(n_cells + 1)), order(size_t(a.n_centers));
-  cuda::check(cudaMemcpyAsync(centers.data(), a.centers, centers.size() * sizeof(T), cudaMemcpyDeviceToHost, s),
-              "rbf knn: copying the centers to the host");
-  cuda::check(cudaStreamSynchronize(s), "rbf knn: cudaStreamSynchronize");
-  build_grid(a, centers.data(), cell_start.data(), order.data());
-  cuda::check(cudaMemcpyAsync(a.cell_start, cell_start.data(), cell_start.size() * sizeof(int64_t),
-                              cudaMemcpyHostToDevice, s),
-              "rbf knn: copying the grid to the device");
-  cuda::check(cudaMemcpyAsync(a.order, order.data(), order.size() * sizeof(int64_t), cudaMemcpyHostToDevice, s),
-              "rbf knn: copying the grid to the device");
-  cuda::check(cudaStreamSynchronize(s), "rbf knn: cudaStreamSynchronize");  // before the host vectors go
+__global__ void k_count(KnnArgs<T> a, Count* counts) {
+  const int64_t m = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (m < a.n_centers) atomicAdd(counts + cell_of(a, a.centers + m * a.n_dims), Count(1));
+}
+
+template <typename T>
+__global__ void k_scatter(KnnArgs<T> a, Count* cursor) {
+  const int64_t m = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (m < a.n_centers) a.order[atomicAdd(cursor + cell_of(a, a.centers + m * a.n_dims), Count(1))] = m;
+}
+
+// cell_start (n_cells + 1) and order (M) from the centers, on stream s. Scratch: the counts,
+// which become the cursors, and cub's scan storage, from the stream-ordered allocator.
+template <typename T>
+void build_grid_on_device(const KnnArgs<T>& a, cudaStream_t s) {
+  const int64_t n = a.res[0] * a.res[1] * a.res[2] + 1;  // <= kMaxCells + 1: an int for cub
+  Count* start = reinterpret_cast<Count*>(a.cell_start);
+  size_t scan_bytes = 0;
+  cuda::check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, start, start, int(n), s), "rbf knn: scan size");
+  const size_t scan_space = (scan_bytes + 255) / 256 * 256;  // cub's storage first, where the allocation is aligned
+  void* scratch = nullptr;
+  cuda::check(cudaMallocAsync(&scratch, scan_space + n * sizeof(Count), s), "rbf knn: scratch allocation");
+  void* scan_tmp = scratch;
+  Count* counts = reinterpret_cast<Count*>(static_cast<char*>(scratch) + scan_space);
+  cuda::check(cudaMemsetAsync(counts, 0, n * sizeof(Count), s), "rbf knn: zeroing the counts");
+  if (a.n_centers > 0) k_count<<<cuda::blocks_for(a.n_centers), cuda::kBlock, 0, s>>>(a, counts);
+  cuda::check(cudaGetLastError(), "rbf knn: count launch");
+  cuda::check(cub::DeviceScan::ExclusiveSum(scan_tmp, scan_bytes, counts, start, int(n), s), "rbf knn: scan");
+  cuda::check(cudaMemcpyAsync(counts, start, n * sizeof(Count), cudaMemcpyDeviceToDevice, s),
+              "rbf knn: copying the cell starts to the cursors");
+  if (a.n_centers > 0) k_scatter<<<cuda::blocks_for(a.n_centers), cuda::kBlock, 0, s>>>(a, counts);
+  cuda::check(cudaGetLastError(), "rbf knn: scatter launch");
+  cuda::check(cudaFreeAsync(scratch, s), "rbf knn: freeing the scratch");
 }
 
 }  // namespace
@@ -42,7 +66,7 @@ template <typename T>
 void knn_cuda(const KnnArgs<T>& a, void* stream, int device) {
   const cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  build_grid_from_device(a, s);
+  build_grid_on_device(a, s);
   if (a.n_points == 0) return;
   if (a.n_dims == 2) k_knn<2><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(a);
   else k_knn<3><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(a);

@@ -7,7 +7,7 @@
 // outside the grid's box fall into its boundary cells (grid_shape() sizes the box to the centers'
 // bounding box, about `k` centers per cell; any origin/cell/res gives the same answer, only slower).
 // Cell c (linear index (z * ry + y) * rx + x) holds the centers order[cell_start[c] .. cell_start[c+1]),
-// built by counting sort (build_grid, on the host).
+// built by counting sort (build_grid on the host; the CUDA launcher sorts on the device).
 //
 // Search. From the query's (clamped) cell, rings of cells at Chebyshev distance r = 0, 1, 2, ...
 // are scanned; a cell is skipped once K candidates are held and its box is farther than the K-th
@@ -211,9 +211,8 @@ void build_grid(const KnnArgs<T>& a, const T* centers_host, int64_t* cell_start,
 
 // Launchers. CPU: builds the grid into a.cell_start / a.order (host memory), then searches in
 // parallel. CUDA: a.centers, a.points, a.cell_start, a.order, a.indices, a.dist2 on `device`; the
-// grid is built on the host (the centers are copied there and the grid back, synchronising
-// `stream`: fine for the thousands to a few million bases an encoding holds), the search runs on
-// the device, one thread per query, on `stream`.
+// grid is built and searched on the device (one thread per query), all on `stream`, without
+// synchronising it.
 template <typename T>
 void knn_cpu(const KnnArgs<T>& a);
 template <typename T>

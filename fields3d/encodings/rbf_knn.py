@@ -7,8 +7,9 @@ beat the ``k``-th. Results are ordered by (squared distance, center index): ties
 index, whatever the device or thread count. This is the neighbour search of the RBF encoding
 (:mod:`fields3d.encodings.rbf`), usable on its own.
 
-On CUDA the grid is built on the host (the centers are copied there and the grid back, which
-synchronises the stream); the per-query search runs on the device.
+On CUDA the grid is built on the device too (count, scan, scatter), and the search runs there, one
+thread per query; the only synchronisation is reading back the centers' bounding box (2D numbers),
+which sizes the grid.
 """
 
 from __future__ import annotations

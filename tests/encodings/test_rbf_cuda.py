@@ -42,6 +42,44 @@ def test_cuda_knn_float64_is_exact():
     torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-13, atol=0)
 
 
+def grid_of(centers, k):
+    """The core's grid (cell_start, order) for ``centers``, built on their device."""
+    from fields3d import _native
+
+    m, d = centers.shape
+    box = torch.cat([centers.amin(dim=0), centers.amax(dim=0)]).tolist()
+    core = _native.core()
+    cell, res = core.rbf_grid_shape(box[:d], box[d:], m, k)
+    n_cells = 1
+    for r in res:
+        n_cells *= r
+    dev = centers.device
+    cell_start = torch.empty(n_cells + 1, dtype=torch.int64, device=dev)
+    order = torch.empty(m, dtype=torch.int64, device=dev)
+    points = centers[:0]
+    idx, d2 = torch.empty(0, k, dtype=torch.int64, device=dev), torch.empty(0, k, dtype=centers.dtype, device=dev)
+    c = _native.capsule
+    core.rbf_knn(c(centers), c(points), k, box[:d], cell, res, c(cell_start), c(order), c(idx), c(d2),
+                 _native.stream_of(dev))
+    return cell_start.cpu(), order.cpu()
+
+
+@pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
+def test_cuda_builds_the_same_grid_as_the_cpu(make):
+    """The device's counting sort: the same cell starts, and each cell the same centers (in an
+    order set by its atomics; the CPU keeps index order)."""
+    centers = make(200_000, 3, torch.float32, seed=9)
+    centers[:5000] = centers[0]  # 5000 duplicates: one cell takes many atomic increments
+    cpu_start, cpu_order = grid_of(centers, 8)
+    gpu_start, gpu_order = grid_of(centers.cuda(), 8)
+    assert torch.equal(gpu_start, cpu_start)
+    assert int(gpu_start[-1]) == len(centers)
+    cell = torch.repeat_interleave(torch.arange(len(cpu_start) - 1), cpu_start[1:] - cpu_start[:-1])
+    # sorting by (cell, center) must give the CPU's order, which is cell by cell in index order
+    key = cell * len(centers) + gpu_order
+    assert torch.equal(gpu_order[torch.argsort(key)], cpu_order)
+
+
 def all_derivatives(x, params, config):
     x = x.clone().requires_grad_()
     params = [p.detach().clone().requires_grad_() for p in params]
