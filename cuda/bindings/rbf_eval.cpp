@@ -149,7 +149,8 @@ void backward(py::handle x, py::handle idx, py::handle centers, py::handle shape
     a.dy = g.ptr<T>();
     a.dx = ptr_or_null<T>(gx), a.dcenters = ptr_or_null<T>(gc), a.dshapes = ptr_or_null<T>(gs);
     a.dweights = ptr_or_null<T>(gw);
-    launch(e.x, [&] { rbf::eval_backward_cpu(a); }, [&](int dev) { rbf::eval_backward_cuda(a, as_stream(stream), dev); });
+    launch(
+        e.x, [&] { rbf::eval_backward_cpu(a); }, [&](int dev) { rbf::eval_backward_cuda(a, as_stream(stream), dev); });
   });
 }
 

@@ -170,8 +170,10 @@ def valid(**change):
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"x": torch.zeros(5, 3, dtype=torch.int64)}, "x must be float32 or float64, got DLPack dtype code 0 with 64 bits"),
-        ({"weights": torch.rand(10, 2, dtype=torch.float64)}, "weights must have the dtype of x (float32), got float64"),
+        ({"x": torch.zeros(5, 3, dtype=torch.int64)},
+         "x must be float32 or float64, got DLPack dtype code 0 with 64 bits"),
+        ({"weights": torch.rand(10, 2, dtype=torch.float64)},
+         "weights must have the dtype of x (float32), got float64"),
         ({"x": torch.rand(5, 4)}, "x must have shape (N, 2) or (N, 3), got (5, 4)"),
         ({"centers": torch.rand(0, 3)}, "centers must have shape (M, 3) with M >= 1, got (0, 3)"),
         ({"centers": torch.rand(10, 2)}, "centers must have shape (M, 3) with M >= 1, got (10, 2)"),
@@ -181,7 +183,8 @@ def valid(**change):
         ({"freqs": torch.ones(3)}, "freqs must have shape (L,) with 1 <= L <= F = 2, got (3,)"),
         ({"idx": torch.zeros(5, 3, dtype=torch.int32)}, "idx must be int64, got DLPack dtype code 0 with 32 bits"),
         ({"idx": torch.zeros(4, 3, dtype=torch.int64)}, "idx must have shape (5, K), got (4, 3)"),
-        ({"idx": torch.tensor([[0, 1, 2]] * 4 + [[-1, 10, 9]])}, "idx must hold values in [0, M) = [0, 10), got 2 out of range"),
+        ({"idx": torch.tensor([[0, 1, 2]] * 4 + [[-1, 10, 9]])},
+         "idx must hold values in [0, M) = [0, 10), got 2 out of range"),
         ({"y": torch.empty(5, 3)}, "y must have shape (5, 2), got (5, 3)"),
         ({"x": torch.rand(3, 5).t()}, "x must be contiguous (call .contiguous() first)"),
         ({"shape": "round"}, "shape must be 'isotropic', 'diagonal' or 'full', got 'round'"),
@@ -209,7 +212,8 @@ def backward_args(**change):
         ({"dy": torch.rand(5, 3)}, "dy must have shape (5, 2), got (5, 3)"),
         ({"dx": torch.empty(5, 2)}, "dx must have shape (5, 3), got (5, 2)"),
         ({"dshapes": torch.empty(10)}, "dshapes must have shape (10, 3), got (10,)"),
-        ({"dweights": torch.empty(10, 2, dtype=torch.float64)}, "dweights must have the dtype of x (float32), got float64"),
+        ({"dweights": torch.empty(10, 2, dtype=torch.float64)},
+         "dweights must have the dtype of x (float32), got float64"),
     ],
 )
 def test_backward_binding_errors(change, message):
