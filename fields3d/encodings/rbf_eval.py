@@ -106,9 +106,32 @@ def _core_grads(dy, inputs, needs, idx, config) -> list:
     return grads
 
 
+def _engine_uses(inputs, needs) -> list[bool]:
+    """Of the inputs that require grad, those whose gradient this backward pass will use.
+
+    ``needs_input_grad`` says which inputs require grad, not which gradients were asked for: an
+    eikonal loss takes ``torch.autograd.grad(y, x, create_graph=True)`` while the parameters also
+    require grad, and building graphs for their unused gradients made that step 25% slower. The
+    engine knows (torch's own ``register_multi_grad_hook`` asks it the same way); where it cannot
+    say (a leaf under ``autograd.grad``, or a torch without the query), the input counts as used.
+    """
+    return [need and _engine_runs(t) for t, need in zip(inputs, needs)]
+
+
+def _engine_runs(t: torch.Tensor) -> bool:
+    will_run = getattr(torch._C, "_will_engine_execute_node", None)
+    try:
+        return will_run is None or bool(will_run(torch.autograd.graph.get_gradient_edge(t).node))
+    except RuntimeError:
+        return True
+
+
 def _graph_grads(dy, inputs, needs, idx, config) -> list:
     """First derivatives with a graph: recompute through the torch form and differentiate it."""
+    needs = _engine_uses(inputs, needs)
     wanted = [t for t, need in zip(inputs, needs) if need]
+    if not wanted:
+        return [None] * len(inputs)
     with torch.enable_grad():
         y = rbf_evaluate(inputs[0], idx, *inputs[1:], config)
         got = iter(torch.autograd.grad(y, wanted, dy, create_graph=True))

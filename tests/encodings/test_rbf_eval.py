@@ -104,6 +104,24 @@ def test_first_order_backward_is_fused_and_double_backward_falls_back(monkeypatc
     torch.testing.assert_close(g2, g, rtol=1e-13, atol=1e-13)
 
 
+def test_double_backward_differentiates_only_what_the_pass_uses(monkeypatch):
+    """grad(y, x, create_graph=True) with parameters that require grad builds no graph for their
+    unused gradients; asking for all four differentiates all four."""
+    config = RBFConfig(3, 10, 3, 4, "full", "inverse_quadratic", (1.0, 2.0))
+    x, idx, params = setup_case(config, 12, torch.float64, seed=13)
+    x.requires_grad_()
+    params = [p.requires_grad_() for p in params]
+    seen = []
+    real = rbf_eval._engine_uses
+    monkeypatch.setattr(rbf_eval, "_engine_uses", lambda *a: seen.append(real(*a)) or seen[-1])
+    (g,) = torch.autograd.grad(rbf_evaluate_fused(x, idx, *params, config).sum(), x, create_graph=True)
+    (g_ref,) = torch.autograd.grad(rbf_evaluate(x, idx, *params, config).sum(), x, create_graph=True)
+    torch.testing.assert_close(g, g_ref, rtol=1e-13, atol=1e-13)
+    every = torch.autograd.grad(rbf_evaluate_fused(x, idx, *params, config).sum(), (x, *params), create_graph=True)
+    assert seen == [[True, False, False, False], [True, True, True, True]]
+    assert all(t.requires_grad for t in every)
+
+
 def test_same_result_for_any_thread_count():
     """Parameter gradients are summed over a fixed set of point chunks, in chunk order: bitwise
     the same for 1, 2 or 3 threads (20000 points: several chunks)."""
