@@ -104,6 +104,21 @@ def test_first_order_backward_is_fused_and_double_backward_falls_back(monkeypatc
     torch.testing.assert_close(g2, g, rtol=1e-13, atol=1e-13)
 
 
+def test_fused_backward_skips_gradients_the_pass_does_not_use(monkeypatch):
+    """grad(y, x) with parameters that require grad asks the core for dx alone."""
+    config = RBFConfig(3, 10, 3, 4, "diagonal", "gaussian", ())
+    x, idx, params = setup_case(config, 12, torch.float64, seed=14)
+    xs = x.clone().requires_grad_() * 1.0  # not a leaf: the engine can say whether it runs
+    params = [p.requires_grad_() for p in params]
+    asked = []
+    real = rbf_eval._core_grads
+    monkeypatch.setattr(rbf_eval, "_core_grads", lambda dy, inputs, needs, *a: asked.append(needs) or
+                        real(dy, inputs, needs, *a))
+    torch.autograd.grad(rbf_evaluate_fused(xs, idx, *params, config).sum(), xs)
+    rbf_evaluate_fused(xs, idx, *params, config).sum().backward()
+    assert asked == [[True, False, False, False], [True, True, True, True]]
+
+
 def test_double_backward_differentiates_only_what_the_pass_uses(monkeypatch):
     """grad(y, x, create_graph=True) with parameters that require grad builds no graph for their
     unused gradients; asking for all four differentiates all four."""
