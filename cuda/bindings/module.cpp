@@ -17,6 +17,7 @@ namespace bind {
 void register_encodings(py::module_& m);
 void register_geometry(py::module_& m);
 void register_rbf(py::module_& m);
+void register_rbf_eval(py::module_& m);
 void register_render(py::module_& m);
 }
 }  // namespace f3d
@@ -72,5 +73,6 @@ PYBIND11_MODULE(_core, m) {
   f3d::bind::register_encodings(m);
   f3d::bind::register_geometry(m);
   f3d::bind::register_rbf(m);
+  f3d::bind::register_rbf_eval(m);
   f3d::bind::register_render(m);
 }

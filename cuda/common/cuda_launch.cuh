@@ -39,6 +39,7 @@ inline unsigned blocks_for(int64_t threads) { return unsigned((threads + kBlock 
 
 struct AtomicAdd {
   __device__ void operator()(float* p, float v) const { atomicAdd(p, v); }
+  __device__ void operator()(double* p, double v) const { atomicAdd(p, v); }  // sm_60 and later
 };
 
 // The kernel arguments copied into shared memory by the block. Threads of a warp that index the

@@ -21,11 +21,14 @@ Where the work runs. The neighbour search is the core op (:func:`~fields3d.encod
 a uniform grid over the centers, CPU and CUDA). It is recomputed at every forward, under
 ``no_grad``, from the current centers: rebuilding the grid is one counting sort of the ``M``
 centers, cheap beside the ``N x K`` evaluation, and centers that move during training always
-read their true nearest bases. The evaluation is differentiable torch over the ``(N, K)``
-gathered neighbours, so autograd supplies first and second derivatives w.r.t. positions,
-centers, shapes and weights (double backward, e.g. for eikonal losses). The neighbour selection
-itself is piecewise constant (no gradient flows through the choice). A fused evaluation kernel
-is a later optimisation.
+read their true nearest bases. The evaluation over the ``(N, K)`` neighbours is a second core
+op, fused (:func:`~fields3d.encodings.rbf_eval.rbf_evaluate_fused`: one pass over the points, no
+``N x K x F`` intermediates), with a fused backward for the first derivatives w.r.t. positions,
+centers, shapes and weights. Second derivatives (double backward, e.g. for eikonal losses) are
+not fused: a backward run with ``create_graph=True`` recomputes the evaluation in differentiable
+torch (:func:`~fields3d.encodings.rbf_eval.rbf_evaluate`) and differentiates that, so they stay
+exact, at the torch path's speed. The neighbour selection itself is piecewise constant (no
+gradient flows through the choice).
 
 Domain: any; the centers start uniformly in ``[0, 1]^D`` (:meth:`RBFEncoding.init_from_points`
 places them on data). A point with a NaN coordinate encodes to NaN and contributes no gradient.
@@ -44,6 +47,7 @@ from ..errors import InputError
 from ._table_op import check_choice, check_inputs, dtype_str, shape_str
 from .base import Encoding
 from .factory import register
+from .rbf_eval import rbf_evaluate_fused
 from .rbf_knn import MAX_K, rbf_knn
 
 MAX_BASES = 2**24
@@ -145,31 +149,6 @@ def _check_params(centers, shapes, weights, config: RBFConfig) -> None:
             raise InputError(f"{name} must be on {weights.device} like the weights, got {t.device}")
 
 
-def _radius2(diff: torch.Tensor, shapes: torch.Tensor, idx: torch.Tensor, shape: str) -> torch.Tensor:
-    """``|A_j (x - c_j)|^2`` for ``diff = x - c_j`` (N, K, D) and neighbour indices (N, K)."""
-    if shape == "isotropic":
-        return shapes[idx].square() * diff.square().sum(-1)
-    if shape == "diagonal":
-        return (shapes[idx] * diff).square().sum(-1)
-    return (torch.tril(shapes)[idx] @ diff.unsqueeze(-1)).squeeze(-1).square().sum(-1)
-
-
-def rbf_evaluate(
-    x: torch.Tensor, idx: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor,
-    config: RBFConfig,
-) -> torch.Tensor:
-    """The encoding at finite points ``x`` (N, D) over given neighbours ``idx`` (N, K) int64 -> ``(N, F)``.
-
-    Differentiable (twice) w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``; no checks.
-    """
-    diff = x.unsqueeze(1) - centers[idx]  # (N, K, D)
-    r2 = _radius2(diff, shapes, idx, config.shape)
-    phi = 1.0 / (1.0 + r2) if config.kernel == "inverse_quadratic" else torch.exp(-r2)
-    omega = config.channel_frequencies(x)
-    basis = phi.unsqueeze(-1) if omega is None else torch.sin(phi.unsqueeze(-1) * omega)  # (N, K, 1 or F)
-    return (basis * weights[idx]).sum(dim=1)
-
-
 def rbf_encode(
     x: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor, config: RBFConfig
 ) -> torch.Tensor:
@@ -192,7 +171,7 @@ def rbf_encode(
     nan = torch.isnan(x).any(dim=1, keepdim=True)
     xs = torch.where(nan, torch.zeros_like(x), x)
     idx = rbf_knn(centers.detach(), xs.detach(), config.k).indices
-    y = rbf_evaluate(xs, idx, centers, shapes, weights, config)
+    y = rbf_evaluate_fused(xs, idx, centers, shapes, weights, config)
     return torch.where(nan, torch.full_like(y, float("nan")), y)
 
 

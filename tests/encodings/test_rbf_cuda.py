@@ -1,5 +1,5 @@
-"""CUDA neighbour search and RBF encoding against the CPU (same per-query search code, different
-launch; the evaluation is torch on either device).
+"""CUDA neighbour search, fused RBF evaluation and RBF encoding against the CPU (same per-query /
+per-point code, different launch; the double backward is torch on either device).
 
 Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fields3d.encodings import RBFConfig, RBFEncoding, rbf_encode, rbf_knn
+from fields3d.encodings.rbf_eval import rbf_evaluate_fused
 from test_rbf import random_params, random_points
 from test_rbf_knn import clustered, queries, uniform
 
@@ -123,3 +124,35 @@ def test_cuda_init_from_points_matches_cpu():
     cpu, gpu = init("cpu", 10).centers.detach(), init("cuda", 10).centers.detach().cpu()
     err = [float((torch.cdist(points, c).min(dim=1).values ** 2).mean()) for c in (cpu, gpu)]
     assert err[1] == pytest.approx(err[0], rel=0.02)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
+@pytest.mark.parametrize("kernel,freqs", [("inverse_quadratic", (1.0, 2.0, 4.0)), ("gaussian", ())])
+def test_cuda_fused_evaluation_matches_cpu(shape, kernel, freqs, dtype):
+    """The fused op alone, same neighbours on both devices: y and all first derivatives (the CUDA
+    backward scatters with atomics, so the sums' order differs from the CPU's)."""
+    config = RBFConfig(3, 500, 8, 8, shape, kernel, freqs)
+    params = [p.detach().to(dtype) for p in random_params(config, seed=5)]
+    x = random_points(config, 5003, dtype, seed=6)
+    idx = rbf_knn(params[0], x, config.k).indices
+    dy = torch.randn(5003, 8, dtype=dtype, generator=torch.Generator().manual_seed(7))
+
+    def run(device):
+        inputs = [t.to(device).requires_grad_() for t in (x, *params)]
+        y = rbf_evaluate_fused(inputs[0], idx.to(device), *inputs[1:], config)
+        return [t.cpu() for t in (y, *torch.autograd.grad((y * dy.to(device)).sum(), inputs))]
+
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    for what, a, b in zip(["y", "dx", "dcenters", "dshapes", "dweights"], run("cpu"), run("cuda")):
+        torch.testing.assert_close(b, a, **tol, msg=lambda m: f"{what}: {m}")
+
+
+def test_cuda_fused_evaluation_refuses_out_of_range_indices():
+    config = RBFConfig(3, 50, 4, 4, "diagonal", "gaussian", (1.0,))
+    params = [p.detach().float().cuda() for p in random_params(config, seed=8)]
+    x = torch.rand(10, 3, device="cuda")
+    idx = torch.zeros(10, 4, dtype=torch.int64, device="cuda")
+    idx[3, 1] = 50
+    with pytest.raises(ValueError, match=r"^idx must hold values in \[0, M\) = \[0, 50\), got 1 out of range$"):
+        rbf_evaluate_fused(x, idx, *params, config)

@@ -1,0 +1,172 @@
+// Bindings for the fused RBF evaluation over given neighbours: rbf_eval_forward writes y (N, F),
+// rbf_eval_backward writes dx and the parameter gradients (each optional: None skips it). Every
+// tensor's dtype, shape, device and contiguity is checked, and every neighbour index is checked to
+// lie in [0, M), before a launcher touches memory.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bindings/tensor.h"
+#include "encodings/rbf_eval.h"
+
+namespace f3d {
+namespace bind {
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+void expect(const TensorArg& t, bool ok, const std::string& want) {
+  if (!ok) fail(t.name + " must have shape " + want + ", got " + shape_str(t.shape));
+}
+
+rbf::Shape parse_shape(const std::string& s) {
+  if (s == "isotropic") return rbf::Shape::Isotropic;
+  if (s == "diagonal") return rbf::Shape::Diagonal;
+  if (s == "full") return rbf::Shape::Full;
+  fail("shape must be 'isotropic', 'diagonal' or 'full', got '" + s + "'");
+}
+
+rbf::Kernel parse_kernel(const std::string& s) {
+  if (s == "inverse_quadratic") return rbf::Kernel::InverseQuadratic;
+  if (s == "gaussian") return rbf::Kernel::Gaussian;
+  fail("kernel must be 'inverse_quadratic' or 'gaussian', got '" + s + "'");
+}
+
+std::vector<int64_t> shapes_shape(rbf::Shape s, int64_t m, int64_t d) {
+  if (s == rbf::Shape::Isotropic) return {m};
+  if (s == rbf::Shape::Diagonal) return {m, d};
+  return {m, d, d};
+}
+
+// The inputs both directions share, checked on construction.
+struct Eval {
+  TensorArg x, centers, shapes, weights;
+  IndexArg idx;
+  std::optional<TensorArg> freqs;
+  rbf::Shape shape;
+  rbf::Kernel kernel;
+  int64_t N = 0, D = 0, M = 0, F = 0, K = 0;
+
+  Eval(py::handle x_, py::handle idx_, py::handle c_, py::handle s_, py::handle w_, py::handle f_,
+       const std::string& shape_name, const std::string& kernel_name)
+      : x(tensor_arg(x_, "x")), centers(tensor_arg(c_, "centers")), shapes(tensor_arg(s_, "shapes")),
+        weights(tensor_arg(w_, "weights")), idx(index_arg(idx_, "idx")), shape(parse_shape(shape_name)),
+        kernel(parse_kernel(kernel_name)) {
+    const auto& xs = x.shape;
+    expect(x, xs.size() == 2 && (xs[1] == 2 || xs[1] == 3), "(N, 2) or (N, 3)");
+    N = xs[0], D = xs[1];
+    const auto& cs = centers.shape;
+    expect(centers, cs.size() == 2 && cs[0] >= 1 && cs[1] == D, "(M, " + std::to_string(D) + ") with M >= 1");
+    M = cs[0];
+    expect_same(x, centers);
+    expect_shape(shapes, shapes_shape(shape, M, D));
+    expect_same(x, shapes);
+    const auto& ws = weights.shape;
+    expect(weights, ws.size() == 2 && ws[0] == M && ws[1] >= 1, "(" + std::to_string(M) + ", F) with F >= 1");
+    F = ws[1];
+    expect_same(x, weights);
+    read_freqs(f_);
+    read_idx();
+  }
+
+  void read_freqs(py::handle f) {
+    if (f.is_none()) return;
+    freqs = tensor_arg(f, "freqs");
+    const auto& fs = freqs->shape;
+    expect(*freqs, fs.size() == 1 && fs[0] >= 1 && fs[0] <= F, "(L,) with 1 <= L <= F = " + std::to_string(F));
+    expect_same(x, *freqs);
+  }
+
+  void read_idx() {
+    if (idx.shape.size() != 2 || idx.shape[0] != N)
+      fail("idx must have shape (" + std::to_string(N) + ", K), got " + shape_str(idx.shape));
+    K = idx.shape[1];
+    expect_index(idx, {N, K}, x);
+  }
+
+  // Called last, after every shape check: the only check that reads memory.
+  void check_indices(uintptr_t stream) const {
+    int64_t bad = 0;
+    launch(x, [&] { bad = rbf::count_out_of_range_cpu(idx.data, N * K, M); },
+           [&](int dev) { bad = rbf::count_out_of_range_cuda(idx.data, N * K, M, as_stream(stream), dev); });
+    if (bad)
+      fail("idx must hold values in [0, M) = [0, " + std::to_string(M) + "), got " + std::to_string(bad) +
+           " out of range");
+  }
+
+  TensorArg need(py::handle obj, const char* name, const std::vector<int64_t>& shape) const {
+    TensorArg t = tensor_arg(obj, name);
+    expect_shape(t, shape);
+    expect_same(x, t);
+    return t;
+  }
+  std::optional<TensorArg> out(py::handle obj, const char* name, const std::vector<int64_t>& shape) const {
+    if (obj.is_none()) return std::nullopt;
+    return need(obj, name, shape);
+  }
+
+  template <typename T>
+  rbf::EvalArgs<T> args() const {
+    rbf::EvalArgs<T> a;
+    a.n_dims = int(D), a.n_features = int(F), a.k = int(K), a.n_freqs = freqs ? int(freqs->shape[0]) : 0;
+    a.shape = shape, a.kernel = kernel, a.n_points = N, a.n_bases = M;
+    a.x = x.ptr<T>(), a.idx = idx.data, a.centers = centers.ptr<T>(), a.shapes = shapes.ptr<T>();
+    a.weights = weights.ptr<T>(), a.freqs = freqs ? freqs->ptr<T>() : nullptr;
+    return a;
+  }
+};
+
+template <typename T>
+T* ptr_or_null(const std::optional<TensorArg>& t) { return t ? t->ptr<T>() : nullptr; }
+
+void forward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
+             py::handle freqs, const std::string& shape, const std::string& kernel, py::handle y, uintptr_t stream) {
+  const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
+  const TensorArg out = e.need(y, "y", {e.N, e.F});
+  e.check_indices(stream);
+  with_type(e.x, [&](auto zero) {
+    using T = decltype(zero);
+    rbf::EvalArgs<T> a = e.args<T>();
+    a.y = out.ptr<T>();
+    launch(e.x, [&] { rbf::eval_forward_cpu(a); }, [&](int dev) { rbf::eval_forward_cuda(a, as_stream(stream), dev); });
+  });
+}
+
+void backward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
+              py::handle freqs, const std::string& shape, const std::string& kernel, py::handle dy, py::handle dx,
+              py::handle dcenters, py::handle dshapes, py::handle dweights, uintptr_t stream) {
+  const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
+  const TensorArg g = e.need(dy, "dy", {e.N, e.F});
+  const auto gx = e.out(dx, "dx", {e.N, e.D}), gc = e.out(dcenters, "dcenters", {e.M, e.D});
+  const auto gs = e.out(dshapes, "dshapes", shapes_shape(e.shape, e.M, e.D));
+  const auto gw = e.out(dweights, "dweights", {e.M, e.F});
+  e.check_indices(stream);
+  with_type(e.x, [&](auto zero) {
+    using T = decltype(zero);
+    rbf::EvalArgs<T> a = e.args<T>();
+    a.dy = g.ptr<T>();
+    a.dx = ptr_or_null<T>(gx), a.dcenters = ptr_or_null<T>(gc), a.dshapes = ptr_or_null<T>(gs);
+    a.dweights = ptr_or_null<T>(gw);
+    launch(
+        e.x, [&] { rbf::eval_backward_cpu(a); }, [&](int dev) { rbf::eval_backward_cuda(a, as_stream(stream), dev); });
+  });
+}
+
+}  // namespace
+
+void register_rbf_eval(py::module_& m) {
+  m.def("rbf_eval_forward", &forward, py::arg("x"), py::arg("idx"), py::arg("centers"), py::arg("shapes"),
+        py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("y"),
+        py::arg("stream") = 0,
+        "RBF encoding over given neighbours: x (N, D), idx (N, K) int64 in [0, M), centers (M, D), shapes\n"
+        "(M,) | (M, D) | (M, D, D), weights (M, F), freqs (L,) or None (plain) -> writes y (N, F).");
+  m.def("rbf_eval_backward", &backward, py::arg("x"), py::arg("idx"), py::arg("centers"), py::arg("shapes"),
+        py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("dy"), py::arg("dx"),
+        py::arg("dcenters"), py::arg("dshapes"), py::arg("dweights"), py::arg("stream") = 0,
+        "Backward of rbf_eval_forward for dy (N, F): overwrites dx, dcenters, dshapes, dweights (None: skipped).");
+}
+
+}  // namespace bind
+}  // namespace f3d
