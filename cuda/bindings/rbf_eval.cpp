@@ -179,8 +179,8 @@ void backward_backward(py::handle x, py::handle idx, py::handle centers, py::han
     b.eval.dshapes = ptr_or_null<T>(out_s), b.eval.dweights = ptr_or_null<T>(out_w);
     b.ddx = ptr_or_null<T>(in_x), b.ddcenters = ptr_or_null<T>(in_c), b.ddweights = ptr_or_null<T>(in_w);
     b.ddy = ptr_or_null<T>(out_dy);
-    launch(
-        e.x, [&] { rbf::eval_backward2_cpu(b); }, [&](int dev) { rbf::eval_backward2_cuda(b, as_stream(stream), dev); });
+    launch(e.x, [&] { rbf::eval_backward2_cpu(b); },
+           [&](int dev) { rbf::eval_backward2_cuda(b, as_stream(stream), dev); });
   });
 }
 

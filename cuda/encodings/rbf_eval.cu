@@ -1,6 +1,7 @@
 // CUDA launchers of the fused RBF evaluation: one thread per point runs forward_one / backward_one
-// from rbf_eval.h (backward2_one from rbf_eval_backward2.h) on the caller's stream; the parameter gradients are zeroed on the stream, then
-// scattered with atomics (their order, and so the float rounding of the sums, varies by run).
+// from rbf_eval.h (backward2_one from rbf_eval_backward2.h) on the caller's stream; the parameter
+// gradients are zeroed on the stream, then scattered with atomics (their order, and so the float
+// rounding of the sums, varies by run).
 #include <cuda_runtime.h>
 
 #include "common/cuda_launch.cuh"
