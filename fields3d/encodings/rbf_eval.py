@@ -145,6 +145,8 @@ def _core_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
     needs = list(needs)
     needs[4] = needs[4] and (ddx is not None or ddcenters is not None)  # ddweights alone: no weight term
     grads = [torch.empty_like(t) if need else None for t, need in zip((dy, *inputs), needs)]
+    if not any(needs):
+        return grads
     c = _native.capsule
     _native.core().rbf_eval_backward_backward(
         c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
