@@ -1,5 +1,6 @@
 // Bindings for the fused RBF evaluation over given neighbours: rbf_eval_forward writes y (N, F),
-// rbf_eval_backward writes dx and the parameter gradients (each optional: None skips it). Every
+// rbf_eval_backward writes dx and the parameter gradients (each optional: None skips it), and
+// rbf_eval_backward_backward differentiates that backward (optional incoming gradients and outputs). Every
 // tensor's dtype, shape, device and contiguity is checked, and every neighbour index is checked to
 // lie in [0, M), before a launcher touches memory.
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "bindings/tensor.h"
 #include "encodings/rbf_eval.h"
+#include "encodings/rbf_eval_backward2.h"
 
 namespace f3d {
 namespace bind {
@@ -96,13 +98,14 @@ struct Eval {
            " out of range");
   }
 
+  // A tensor of the given shape, x's dtype and device (opt: or None, an absent input or a skipped output).
   TensorArg need(py::handle obj, const char* name, const std::vector<int64_t>& shape) const {
     TensorArg t = tensor_arg(obj, name);
     expect_shape(t, shape);
     expect_same(x, t);
     return t;
   }
-  std::optional<TensorArg> out(py::handle obj, const char* name, const std::vector<int64_t>& shape) const {
+  std::optional<TensorArg> opt(py::handle obj, const char* name, const std::vector<int64_t>& shape) const {
     if (obj.is_none()) return std::nullopt;
     return need(obj, name, shape);
   }
@@ -139,9 +142,9 @@ void backward(py::handle x, py::handle idx, py::handle centers, py::handle shape
               py::handle dcenters, py::handle dshapes, py::handle dweights, uintptr_t stream) {
   const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
   const TensorArg g = e.need(dy, "dy", {e.N, e.F});
-  const auto gx = e.out(dx, "dx", {e.N, e.D}), gc = e.out(dcenters, "dcenters", {e.M, e.D});
-  const auto gs = e.out(dshapes, "dshapes", shapes_shape(e.shape, e.M, e.D));
-  const auto gw = e.out(dweights, "dweights", {e.M, e.F});
+  const auto gx = e.opt(dx, "dx", {e.N, e.D}), gc = e.opt(dcenters, "dcenters", {e.M, e.D});
+  const auto gs = e.opt(dshapes, "dshapes", shapes_shape(e.shape, e.M, e.D));
+  const auto gw = e.opt(dweights, "dweights", {e.M, e.F});
   e.check_indices(stream);
   with_type(e.x, [&](auto zero) {
     using T = decltype(zero);
@@ -151,6 +154,33 @@ void backward(py::handle x, py::handle idx, py::handle centers, py::handle shape
     a.dweights = ptr_or_null<T>(gw);
     launch(
         e.x, [&] { rbf::eval_backward_cpu(a); }, [&](int dev) { rbf::eval_backward_cuda(a, as_stream(stream), dev); });
+  });
+}
+
+void backward_backward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
+                       py::handle freqs, const std::string& shape, const std::string& kernel, py::handle dy,
+                       py::handle ddx, py::handle ddcenters, py::handle ddweights, py::handle ddy, py::handle gx,
+                       py::handle gcenters, py::handle gshapes, py::handle gweights, uintptr_t stream) {
+  const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
+  const TensorArg g = e.need(dy, "dy", {e.N, e.F});
+  const auto in_x = e.opt(ddx, "ddx", {e.N, e.D}), in_c = e.opt(ddcenters, "ddcenters", {e.M, e.D});
+  const auto in_w = e.opt(ddweights, "ddweights", {e.M, e.F});
+  const auto out_dy = e.opt(ddy, "ddy", {e.N, e.F}), out_x = e.opt(gx, "gx", {e.N, e.D});
+  const auto out_c = e.opt(gcenters, "gcenters", {e.M, e.D});
+  const auto out_s = e.opt(gshapes, "gshapes", shapes_shape(e.shape, e.M, e.D));
+  const auto out_w = e.opt(gweights, "gweights", {e.M, e.F});
+  e.check_indices(stream);
+  with_type(e.x, [&](auto zero) {
+    using T = decltype(zero);
+    rbf::Backward2Args<T> b;
+    b.eval = e.args<T>();
+    b.eval.dy = g.ptr<T>();
+    b.eval.dx = ptr_or_null<T>(out_x), b.eval.dcenters = ptr_or_null<T>(out_c);
+    b.eval.dshapes = ptr_or_null<T>(out_s), b.eval.dweights = ptr_or_null<T>(out_w);
+    b.ddx = ptr_or_null<T>(in_x), b.ddcenters = ptr_or_null<T>(in_c), b.ddweights = ptr_or_null<T>(in_w);
+    b.ddy = ptr_or_null<T>(out_dy);
+    launch(e.x, [&] { rbf::eval_backward2_cpu(b); },
+           [&](int dev) { rbf::eval_backward2_cuda(b, as_stream(stream), dev); });
   });
 }
 
@@ -166,6 +196,13 @@ void register_rbf_eval(py::module_& m) {
         py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("dy"), py::arg("dx"),
         py::arg("dcenters"), py::arg("dshapes"), py::arg("dweights"), py::arg("stream") = 0,
         "Backward of rbf_eval_forward for dy (N, F): overwrites dx, dcenters, dshapes, dweights (None: skipped).");
+  m.def("rbf_eval_backward_backward", &backward_backward, py::arg("x"), py::arg("idx"), py::arg("centers"),
+        py::arg("shapes"), py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("dy"),
+        py::arg("ddx"), py::arg("ddcenters"), py::arg("ddweights"), py::arg("ddy"), py::arg("gx"), py::arg("gcenters"),
+        py::arg("gshapes"), py::arg("gweights"), py::arg("stream") = 0,
+        "Double backward of rbf_eval_forward: given dy (N, F) and the incoming gradients ddx (N, D), ddcenters\n"
+        "(M, D), ddweights (M, F) of rbf_eval_backward's outputs (None: zero), overwrites the gradients w.r.t.\n"
+        "dy (ddy), x (gx), centers, shapes and weights (gcenters, gshapes, gweights; None: skipped).");
 }
 
 }  // namespace bind

@@ -1,4 +1,5 @@
-// CPU launchers of the fused RBF evaluation. Forward and dx: every point writes only its own row.
+// CPU launchers of the fused RBF evaluation and its double backward. Forward, dx (and the double
+// backward's ddy): every point writes only its own row.
 // Parameter gradients: the points are cut into a fixed number of chunks (from N and the size of
 // one gradient copy, never from the thread count); chunk 0 accumulates into the outputs, every
 // other chunk into its own zeroed copy, and the copies are added in chunk order. Each sum is then
@@ -11,6 +12,7 @@
 #include "common/parallel.h"
 #include "common/ranges.h"
 #include "encodings/rbf_eval.h"
+#include "encodings/rbf_eval_backward2.h"
 
 namespace f3d {
 namespace rbf {
@@ -58,19 +60,17 @@ int64_t chunk_count(int64_t n_points, int64_t copy_bytes) {
   return std::max<int64_t>(1, std::min({kMaxChunks, by_points, by_memory}));
 }
 
-template <int D, typename T>
-void backward_points(const EvalArgs<T>& a, int64_t b, int64_t e) {
-  for (int64_t n = b; n < e; ++n) backward_one<D>(a, n, PlainAdd{});
-}
-
-template <int D, typename T>
-void backward(const EvalArgs<T>& a) {
+// Runs body(args, b, e) over point ranges [b, e) covering all points, with the parameter
+// gradients of `a` (zeroed here) scattered deterministically: chunk c > 0 gets args pointing into
+// its own zeroed copy, and the copies are added into the outputs in chunk order.
+template <typename T, class Body>
+void scatter_points(const EvalArgs<T>& a, Body&& body) {
   const GradParts<T> p = grad_parts(a);
   const int64_t n = a.n_points, total = p.total();
   for (int i = 0; i < 3; ++i)
     if (p.ptr[i]) std::fill(p.ptr[i], p.ptr[i] + p.len[i], T(0));
-  if (total == 0) {  // dx only: no scatter
-    parallel_for(n, kPointGrain, [&](int64_t b, int64_t e) { backward_points<D>(a, b, e); });
+  if (total == 0) {  // per-point outputs only: no scatter
+    parallel_for(n, kPointGrain, [&](int64_t b, int64_t e) { body(a, b, e); });
     return;
   }
   const int64_t chunks = chunk_count(n, total * int64_t(sizeof(T)));
@@ -80,7 +80,7 @@ void backward(const EvalArgs<T>& a) {
     for (int64_t c = cb; c < ce; ++c) {
       T* copy = c == 0 ? nullptr : copies.get() + (c - 1) * total;
       if (copy) std::fill(copy, copy + total, T(0));
-      backward_points<D>(chunk_args(a, p, copy), c * per, std::min(n, (c + 1) * per));
+      body(chunk_args(a, p, copy), c * per, std::min(n, (c + 1) * per));
     }
   });
   int64_t at = 0;
@@ -96,6 +96,22 @@ void backward(const EvalArgs<T>& a) {
     }
     at += p.len[i];
   }
+}
+
+template <int D, typename T>
+void backward(const EvalArgs<T>& a) {
+  scatter_points(a, [](const EvalArgs<T>& c, int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) backward_one<D>(c, n, PlainAdd{});
+  });
+}
+
+template <int D, typename T>
+void backward2(const Backward2Args<T>& args) {
+  scatter_points(args.eval, [&](const EvalArgs<T>& c, int64_t b, int64_t e) {
+    Backward2Args<T> chunk = args;
+    chunk.eval = c;
+    for (int64_t n = b; n < e; ++n) backward2_one<D>(chunk, n, PlainAdd{});
+  });
 }
 
 template <typename T, typename Fn>
@@ -132,10 +148,17 @@ void eval_backward_cpu(const EvalArgs<T>& a) {
   with_dims(a, [&](auto dc) { backward<decltype(dc)::value>(a); });
 }
 
+template <typename T>
+void eval_backward2_cpu(const Backward2Args<T>& b) {
+  with_dims(b.eval, [&](auto dc) { backward2<decltype(dc)::value>(b); });
+}
+
 template void eval_forward_cpu<float>(const EvalArgs<float>&);
 template void eval_forward_cpu<double>(const EvalArgs<double>&);
 template void eval_backward_cpu<float>(const EvalArgs<float>&);
 template void eval_backward_cpu<double>(const EvalArgs<double>&);
+template void eval_backward2_cpu<float>(const Backward2Args<float>&);
+template void eval_backward2_cpu<double>(const Backward2Args<double>&);
 
 #ifndef FIELDS3D_WITH_CUDA
 // A CPU-only build still links the CUDA entry points; they refuse (the binding checks first).
@@ -150,10 +173,16 @@ template <typename T>
 void eval_backward_cuda(const EvalArgs<T>&, void*, int) {
   throw std::runtime_error("fields3d._core was built without CUDA");
 }
+template <typename T>
+void eval_backward2_cuda(const Backward2Args<T>&, void*, int) {
+  throw std::runtime_error("fields3d._core was built without CUDA");
+}
 template void eval_forward_cuda<float>(const EvalArgs<float>&, void*, int);
 template void eval_forward_cuda<double>(const EvalArgs<double>&, void*, int);
 template void eval_backward_cuda<float>(const EvalArgs<float>&, void*, int);
 template void eval_backward_cuda<double>(const EvalArgs<double>&, void*, int);
+template void eval_backward2_cuda<float>(const Backward2Args<float>&, void*, int);
+template void eval_backward2_cuda<double>(const Backward2Args<double>&, void*, int);
 #endif
 
 }  // namespace rbf

@@ -1,10 +1,12 @@
 // CUDA launchers of the fused RBF evaluation: one thread per point runs forward_one / backward_one
-// from rbf_eval.h on the caller's stream; the parameter gradients are zeroed on the stream, then
-// scattered with atomics (their order, and so the float rounding of the sums, varies by run).
+// from rbf_eval.h (backward2_one from rbf_eval_backward2.h) on the caller's stream; the parameter
+// gradients are zeroed on the stream, then scattered with atomics (their order, and so the float
+// rounding of the sums, varies by run).
 #include <cuda_runtime.h>
 
 #include "common/cuda_launch.cuh"
 #include "encodings/rbf_eval.h"
+#include "encodings/rbf_eval_backward2.h"
 
 namespace f3d {
 namespace rbf {
@@ -20,6 +22,12 @@ template <int D, typename T>
 __global__ void k_backward(EvalArgs<T> a) {
   const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n < a.n_points) backward_one<D>(a, n, cuda::AtomicAdd{});
+}
+
+template <int D, typename T>
+__global__ void k_backward2(Backward2Args<T> b) {
+  const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (n < b.eval.n_points) backward2_one<D>(b, n, cuda::AtomicAdd{});
 }
 
 __global__ void k_count_out_of_range(const int64_t* idx, int64_t n, int64_t m, unsigned long long* bad) {
@@ -73,10 +81,26 @@ void eval_backward_cuda(const EvalArgs<T>& a, void* stream, int device) {
   cuda::check(cudaGetLastError(), "rbf eval backward launch");
 }
 
+template <typename T>
+void eval_backward2_cuda(const Backward2Args<T>& b, void* stream, int device) {
+  const cuda::DeviceGuard guard(device);
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const EvalArgs<T>& a = b.eval;
+  zero(a.dcenters, a.n_bases * a.n_dims, s);
+  zero(a.dshapes, a.n_bases * shape_size(a.shape, a.n_dims), s);
+  zero(a.dweights, a.n_bases * a.n_features, s);
+  if (a.n_points == 0) return;
+  if (a.n_dims == 2) k_backward2<2><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(b);
+  else k_backward2<3><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(b);
+  cuda::check(cudaGetLastError(), "rbf eval double backward launch");
+}
+
 template void eval_forward_cuda<float>(const EvalArgs<float>&, void*, int);
 template void eval_forward_cuda<double>(const EvalArgs<double>&, void*, int);
 template void eval_backward_cuda<float>(const EvalArgs<float>&, void*, int);
 template void eval_backward_cuda<double>(const EvalArgs<double>&, void*, int);
+template void eval_backward2_cuda<float>(const Backward2Args<float>&, void*, int);
+template void eval_backward2_cuda<double>(const Backward2Args<double>&, void*, int);
 
 }  // namespace rbf
 }  // namespace f3d

@@ -3,8 +3,9 @@
 Types: ``hash_grid`` (instant-NGP), ``simplex_grid`` (hash encoding on a simplicial lattice),
 ``triplane`` (EG3D / K-Planes), ``dense_grid`` (2D/3D voxels) — each a core kernel with forward,
 backward and double backward on CPU and CUDA — and ``rbf`` (NeuRBF: the neighbour search and a
-fused evaluation with its backward in the core, the double backward in torch); ``concat`` composes
-them (e.g. NeuRBF's RBF + grid hybrid).
+fused evaluation with its backward and double backward in the core; a second derivative through
+the shapes' gradient alone falls back to torch); ``concat`` composes them (e.g. NeuRBF's RBF +
+grid hybrid).
 
 Every encoding implements :class:`Encoding` (``n_input_dims``, ``n_output_dims``, ``forward``,
 ``config()``) and is built from a plain dict by :func:`create`, e.g.

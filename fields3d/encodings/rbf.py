@@ -24,11 +24,11 @@ centers, cheap beside the ``N x K`` evaluation, and centers that move during tra
 read their true nearest bases. The evaluation over the ``(N, K)`` neighbours is a second core
 op, fused (:func:`~fields3d.encodings.rbf_eval.rbf_evaluate_fused`: one pass over the points, no
 ``N x K x F`` intermediates), with a fused backward for the first derivatives w.r.t. positions,
-centers, shapes and weights. Second derivatives (double backward, e.g. for eikonal losses) are
-not fused: a backward run with ``create_graph=True`` recomputes the evaluation in differentiable
-torch (:func:`~fields3d.encodings.rbf_eval.rbf_evaluate`) and differentiates that, so they stay
-exact, at the torch path's speed. The neighbour selection itself is piecewise constant (no
-gradient flows through the choice).
+centers, shapes and weights, and a fused double backward for second derivatives (e.g. eikonal
+losses) that flow through the position, center and weight gradients. Only a second derivative
+through the shapes' gradient (a loss on ``d/d shapes``) recomputes in differentiable torch
+(:func:`~fields3d.encodings.rbf_eval.rbf_evaluate`), exact at the torch path's speed. The
+neighbour selection itself is piecewise constant (no gradient flows through the choice).
 
 Domain: any; the centers start uniformly in ``[0, 1]^D`` (:meth:`RBFEncoding.init_from_points`
 places them on data). A point with a NaN coordinate encodes to NaN and contributes no gradient.

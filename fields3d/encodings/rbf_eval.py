@@ -3,11 +3,13 @@
 :func:`rbf_evaluate` is plain differentiable torch over the ``(N, K)`` gathered neighbours (it
 allocates ``N x K x D`` and ``N x K x F`` intermediates); :func:`rbf_evaluate_fused` computes the
 same values with the core's fused kernel (``cuda/encodings/rbf_eval.h``, CPU and CUDA), one pass
-over the points with no intermediates. Its first derivatives are the core's backward. A backward
-run with ``create_graph=True`` (double backward, e.g. an eikonal loss) instead recomputes the
-encoding through :func:`rbf_evaluate` and differentiates that with ``create_graph=True``, so second
-derivatives are torch's, exact, at the torch path's cost; only first-order training gets the
-fused backward.
+over the points with no intermediates. Its first derivatives are the core's backward, itself an
+autograd op (:class:`_Backward`) whose backward is the core's double backward
+(``cuda/encodings/rbf_eval_backward2.h``): a backward run with ``create_graph=True`` (e.g. an
+eikonal loss) stays fused for the incoming gradients of dx, dcenters and dweights. The one case
+the core does not cover, an incoming gradient of dshapes (a loss on the shapes' gradient),
+recomputes that call through :func:`rbf_evaluate` and differentiates it with torch. Derivatives
+of third order are not supported (the double backward is once differentiable).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+
+from torch.autograd.function import once_differentiable
 
 from .. import _native
 
@@ -55,8 +59,8 @@ def rbf_evaluate_fused(
 
     ``x`` finite, in the parameters' dtype and device (float32, or float64 on the CPU); ``idx``
     int64 in ``[0, M)`` on their device (the core checks both, raising ValueError). Differentiable
-    w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``: first derivatives by the core's
-    backward, second derivatives by torch through :func:`rbf_evaluate` (see the module doc).
+    twice w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``: first and second derivatives by
+    the core (second derivatives through the shapes' gradient by torch; see the module doc).
     """
     return _FusedEval.apply(x.contiguous(), centers.contiguous(), shapes.contiguous(), weights.contiguous(),
                             idx.contiguous(), config)
@@ -90,10 +94,36 @@ class _FusedEval(torch.autograd.Function):
         if not any(needs):
             grads = [None] * 4
         elif torch.is_grad_enabled():  # create_graph=True: the gradients must be differentiable
-            grads = _graph_grads(dy, inputs, needs, idx, ctx.config)
+            grads = _Backward.apply(dy.contiguous(), *inputs, idx, ctx.config, tuple(needs))
         else:
             grads = _core_grads(dy.contiguous(), inputs, needs, idx, ctx.config)
         return (*grads, None, None)
+
+
+class _Backward(torch.autograd.Function):
+    """The first backward as a differentiable op: (dy, x, centers, shapes, weights) -> (dx,
+    dcenters, dshapes, dweights), those not in ``needs`` None."""
+
+    @staticmethod
+    def forward(ctx, dy, x, centers, shapes, weights, idx, config, needs):
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(dy, x, centers, shapes, weights, idx)
+        ctx.config = config
+        return tuple(_core_grads(dy, (x, centers, shapes, weights), needs, idx, config))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, ddx, ddcenters, ddshapes, ddweights):
+        dy, *inputs, idx = ctx.saved_tensors
+        needs = _engine_uses((dy, *inputs), ctx.needs_input_grad[:5])
+        incoming = (ddx, ddcenters, ddshapes, ddweights)
+        if not any(needs) or all(t is None for t in incoming):
+            grads = [None] * 5
+        elif ddshapes is not None:  # not in the core: differentiate the torch form
+            grads = _graph_double_grads(dy, inputs, incoming, needs, idx, ctx.config)
+        else:
+            grads = _core_double_grads(dy, inputs, incoming, needs, idx, ctx.config)
+        return (*grads, None, None, None)
 
 
 def _core_grads(dy, inputs, needs, idx, config) -> list:
@@ -105,6 +135,37 @@ def _core_grads(dy, inputs, needs, idx, config) -> list:
         c(dy), *(c(g) for g in grads), _native.stream_of(x.device),
     )
     return grads
+
+
+def _core_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
+    """Gradients w.r.t. (dy, x, centers, shapes, weights) of sum(ddx * dx) + sum(ddcenters *
+    dcenters) + sum(ddweights * dweights), by the core (``incoming``'s ddshapes is None)."""
+    x, centers, shapes, weights = inputs
+    ddx, ddcenters, _, ddweights = (None if t is None else t.contiguous() for t in incoming)
+    needs = list(needs)
+    needs[4] = needs[4] and (ddx is not None or ddcenters is not None)  # ddweights alone: no weight term
+    grads = [torch.empty_like(t) if need else None for t, need in zip((dy, *inputs), needs)]
+    if not any(needs):
+        return grads
+    c = _native.capsule
+    _native.core().rbf_eval_backward_backward(
+        c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
+        c(dy), c(ddx), c(ddcenters), c(ddweights), *(c(g) for g in grads), _native.stream_of(x.device),
+    )
+    return grads
+
+
+def _graph_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
+    """The same gradients by torch: the first derivatives recomputed with a graph through
+    :func:`rbf_evaluate`, then differentiated (any incoming gradient, ddshapes included)."""
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_() for t in (dy, *inputs)]
+        y = rbf_evaluate(leaves[1], idx, *leaves[2:], config)
+        given = [i for i, t in enumerate(incoming) if t is not None]
+        firsts = torch.autograd.grad(y, [leaves[1 + i] for i in given], leaves[0], create_graph=True)
+        wanted = [t for t, need in zip(leaves, needs) if need]
+        got = iter(torch.autograd.grad(firsts, wanted, [incoming[i] for i in given], allow_unused=True))
+    return [next(got) if need else None for need in needs]
 
 
 def _engine_uses(inputs, needs) -> list[bool]:
@@ -126,12 +187,3 @@ def _engine_runs(t: torch.Tensor) -> bool:
         return will_run is None or bool(will_run(torch.autograd.graph.get_gradient_edge(t).node))
     except RuntimeError:
         return True
-
-
-def _graph_grads(dy, inputs, needs, idx, config) -> list:
-    """First derivatives with a graph: recompute through the torch form and differentiate it."""
-    wanted = [t for t, need in zip(inputs, needs) if need]
-    with torch.enable_grad():
-        y = rbf_evaluate(inputs[0], idx, *inputs[1:], config)
-        got = iter(torch.autograd.grad(y, wanted, dy, create_graph=True))
-    return [next(got) if need else None for need in needs]

@@ -1,5 +1,5 @@
-"""CUDA neighbour search, fused RBF evaluation and RBF encoding against the CPU (same per-query /
-per-point code, different launch; the double backward is torch on either device).
+"""CUDA neighbour search, fused RBF evaluation (forward, backward, double backward) and RBF
+encoding against the CPU (same per-query / per-point code, different launch).
 
 Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
 
@@ -145,6 +145,33 @@ def test_cuda_fused_evaluation_matches_cpu(shape, kernel, freqs, dtype):
 
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
     for what, a, b in zip(["y", "dx", "dcenters", "dshapes", "dweights"], run("cpu"), run("cuda")):
+        torch.testing.assert_close(b, a, **tol, msg=lambda m: f"{what}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
+@pytest.mark.parametrize("kernel,freqs", [("inverse_quadratic", (1.0, 2.0, 4.0)), ("gaussian", ())])
+def test_cuda_double_backward_matches_cpu(shape, kernel, freqs, dtype):
+    """The core's double backward on both devices, same neighbours: incoming gradients of dx,
+    dcenters and dweights; gradients w.r.t. dy, x and the parameters (CUDA: atomics)."""
+    config = RBFConfig(3, 500, 8, 8, shape, kernel, freqs)
+    params = [p.detach().to(dtype) for p in random_params(config, seed=9)]
+    x = random_points(config, 5003, dtype, seed=10)
+    idx = rbf_knn(params[0], x, config.k).indices
+    gen = torch.Generator().manual_seed(11)
+    dy, ddx = torch.randn(5003, 8, dtype=dtype, generator=gen), torch.randn(5003, 3, dtype=dtype, generator=gen)
+    ddc, ddw = torch.randn(500, 3, dtype=dtype, generator=gen), torch.randn(500, 8, dtype=dtype, generator=gen)
+
+    def run(device):
+        leaves = [t.to(device).requires_grad_() for t in (dy, x, *params)]
+        y = rbf_evaluate_fused(leaves[1], idx.to(device), *leaves[2:], config)
+        gx, gc, _, gw = torch.autograd.grad(y, leaves[1:], leaves[0], create_graph=True)
+        loss = (gx * ddx.to(device)).sum() + (gc * ddc.to(device)).sum() + (gw * ddw.to(device)).sum()
+        return [t.cpu() for t in torch.autograd.grad(loss, leaves)]
+
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    for what, a, b in zip(["ddy", "x", "centers", "shapes", "weights"], run("cpu"), run("cuda")):
+        assert a.abs().sum() > 0, what
         torch.testing.assert_close(b, a, **tol, msg=lambda m: f"{what}: {m}")
 
 

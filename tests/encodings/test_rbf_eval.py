@@ -1,7 +1,8 @@
 """The fused RBF evaluation (core op) against the torch evaluation over the same neighbours:
-values and first derivatives for every shape x kernel x composition in 2D and 3D, float32 and
-float64; gradcheck through the fused backward and gradgradcheck through the double-backward
-fallback; the same result for any thread count; and the bindings' exact error messages."""
+values, first and second derivatives for every shape x kernel x composition in 2D and 3D;
+gradcheck of the fused backward and of the core's double backward, gradgradcheck (which also
+reaches the torch fallback for a gradient on dshapes); the same result for any thread count; and
+the bindings' exact error messages."""
 
 import itertools
 import re
@@ -77,7 +78,7 @@ def test_each_derivative_alone(shape, wanted):
 
 
 @pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
-def test_gradcheck_fused_and_gradgradcheck_fallback(shape):
+def test_gradcheck_and_gradgradcheck_fused(shape):
     config = RBFConfig(3, 6, 3, 3, shape, "inverse_quadratic", (1.0, 2.0))
     x, idx, params = setup_case(config, 5, torch.float64, seed=6)
     inputs = [t.clone().requires_grad_() for t in (x, *params)]
@@ -89,19 +90,41 @@ def test_gradcheck_fused_and_gradgradcheck_fallback(shape):
     assert torch.autograd.gradgradcheck(fn, inputs)
 
 
-def test_first_order_backward_is_fused_and_double_backward_falls_back(monkeypatch):
-    """A plain backward never touches the torch evaluation; create_graph=True goes through it."""
+@pytest.mark.parametrize("kernel,freqs", [("inverse_quadratic", (1.0, 2.0)), ("gaussian", ())])
+@pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
+def test_gradcheck_of_the_core_double_backward(shape, kernel, freqs):
+    """gradcheck of the first backward as a function of (dy, x, centers, shapes, weights),
+    returning the gradients the core's double backward covers (dx, dcenters, dweights): the
+    Jacobian w.r.t. every input, the shapes' included, comes from the core alone."""
+    config = RBFConfig(2, 6, 3, 3, shape, kernel, freqs)
+    x, idx, params = setup_case(config, 5, torch.float64, seed=15)
+    dy = torch.randn(5, 3, dtype=torch.float64, generator=seeded(16))
+    inputs = [t.clone().requires_grad_() for t in (dy, x, *params)]
+
+    def first_backward(dy, x, centers, shapes, weights):
+        y = rbf_evaluate_fused(x, idx, centers, shapes, weights, config)
+        return torch.autograd.grad(y, (x, centers, weights), dy, create_graph=True)
+
+    assert torch.autograd.gradcheck(first_backward, inputs)
+
+
+def test_backward_never_recomputes_through_torch_unless_dshapes_is_differentiated(monkeypatch):
+    """A plain backward and a double backward through dx, dcenters, dweights stay in the core;
+    only a gradient flowing into dshapes recomputes through the torch evaluation."""
     config = RBFConfig(2, 10, 3, 4, "diagonal", "gaussian", (1.0,))
     x, idx, params = setup_case(config, 12, torch.float64, seed=7)
-    x.requires_grad_()
+    inputs = [t.clone().requires_grad_() for t in (x, *params)]
     calls = []
     monkeypatch.setattr(rbf_eval, "rbf_evaluate", lambda *a: calls.append(1) or rbf_evaluate(*a))
-    y = rbf_evaluate_fused(x, idx, *params, config)
-    (g,) = torch.autograd.grad(y.sum(), x)
-    assert calls == [] and g.abs().sum() > 0
-    (g2,) = torch.autograd.grad(rbf_evaluate_fused(x, idx, *params, config).sum(), x, create_graph=True)
-    assert calls == [1] and g2.requires_grad
-    torch.testing.assert_close(g2, g, rtol=1e-13, atol=1e-13)
+    (g,) = torch.autograd.grad(rbf_evaluate_fused(inputs[0], idx, *inputs[1:], config).sum(), inputs[0])
+    firsts = torch.autograd.grad(rbf_evaluate_fused(inputs[0], idx, *inputs[1:], config).sum(), inputs,
+                                 create_graph=True)
+    assert all(t.requires_grad for t in firsts)
+    torch.testing.assert_close(firsts[0], g, rtol=1e-13, atol=1e-13)
+    torch.autograd.grad(firsts[0].square().sum() + firsts[1].sum() + firsts[3].sum(), inputs, retain_graph=True)
+    assert calls == []
+    torch.autograd.grad(firsts[2].sum(), inputs, allow_unused=True)
+    assert calls == [1]
 
 
 def test_fused_backward_skips_gradients_the_pass_does_not_use(monkeypatch):
@@ -180,6 +203,116 @@ def test_encoding_runs_the_fused_op(monkeypatch):
     monkeypatch.setattr(rbf_eval, "rbf_evaluate", None)  # any call to it would fail
     rbf_encode(x, *params, config).sum().backward()
     assert all(p.grad.abs().sum() > 0 for p in params)
+
+
+# ---- the double backward --------------------------------------------------------------------
+
+INCOMING = ("x", "centers", "weights", "all")
+
+
+def double_grads(evaluate, x, idx, params, config, dy, dd):
+    """Gradients w.r.t. (dy, x, centers, shapes, weights) of sum_i <dd_i, d(y . dy)/d input_i>
+    over the inputs named in ``dd`` (a dict name -> incoming gradient)."""
+    leaves = [t.detach().clone().requires_grad_() for t in (dy, x, *params)]
+    y = evaluate(leaves[1], idx, *leaves[2:], config)
+    firsts = torch.autograd.grad(y, leaves[1:], leaves[0], create_graph=True)
+    loss = sum((firsts[NAMES.index(name)] * t).sum() for name, t in dd.items())
+    return torch.autograd.grad(loss, leaves, allow_unused=True)
+
+
+def incoming(config, n, which, seed):
+    m, d, f = config.n_bases, config.n_input_dims, config.n_features
+    shapes = {"x": (n, d), "centers": (m, d), "weights": (m, f)}
+    names = shapes if which == "all" else (which,)
+    return {name: torch.randn(shapes[name], dtype=torch.float64, generator=seeded(seed + i))
+            for i, name in enumerate(names)}
+
+
+@pytest.mark.parametrize("which", INCOMING)
+@pytest.mark.parametrize("dims,shape,kernel,freqs", GRID, ids=GRID_IDS)
+def test_double_backward_matches_torch(dims, shape, kernel, freqs, which):
+    """Incoming gradients of dx, dcenters, dweights (alone and together), float64: the core's
+    gradients w.r.t. dy and every input against torch's double backward of the torch evaluation."""
+    config = RBFConfig(dims, 30, 5, 6, shape, kernel, freqs)
+    x, idx, params = setup_case(config, 70, torch.float64, seed=17)
+    dy = torch.randn(70, 5, dtype=torch.float64, generator=seeded(18))
+    dd = incoming(config, 70, which, seed=19)
+    got = double_grads(rbf_evaluate_fused, x, idx, params, config, dy, dd)
+    want = double_grads(rbf_evaluate, x, idx, params, config, dy, dd)
+    for name, u, v in zip(("dy", *NAMES), got, want):
+        if which == "weights" and name == "weights":  # dweights is linear in the weights
+            assert u is None and (v is None or torch.equal(v, torch.zeros_like(v)))
+            continue
+        assert u.abs().sum() > 0, name
+        torch.testing.assert_close(u, v, rtol=1e-11, atol=1e-11, msg=lambda m: f"d/d{name}: {m}")
+
+
+@pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
+def test_double_backward_through_dshapes_falls_back_to_torch(shape):
+    """An incoming gradient of dshapes (with the others) is differentiated by torch, exactly."""
+    config = RBFConfig(3, 20, 4, 5, shape, "inverse_quadratic", (1.0, 3.0))
+    x, idx, params = setup_case(config, 40, torch.float64, seed=20)
+    dy = torch.randn(40, 4, dtype=torch.float64, generator=seeded(21))
+    dd = {**incoming(config, 40, "all", seed=22),
+          "shapes": torch.randn(config.shapes_shape, dtype=torch.float64, generator=seeded(25))}
+    got = double_grads(rbf_evaluate_fused, x, idx, params, config, dy, dd)
+    want = double_grads(rbf_evaluate, x, idx, params, config, dy, dd)
+    for name, u, v in zip(("dy", *NAMES), got, want):
+        torch.testing.assert_close(u, v, rtol=1e-11, atol=1e-11, msg=lambda m: f"d/d{name}: {m}")
+
+
+def test_eikonal_loss_matches_torch():
+    """The eikonal pattern: grad(y @ head, x, create_graph=True) while the parameters require grad,
+    then a loss on |g| back into x and the parameters."""
+    config = RBFConfig(3, 40, 8, 8, "full", "gaussian", (1.0, 2.0, 4.0))
+    x, idx, params = setup_case(config, 200, torch.float64, seed=26)
+    head = torch.cos(torch.arange(8, dtype=torch.float64))
+
+    def eikonal(evaluate):
+        leaves = [t.detach().clone().requires_grad_() for t in (x, *params)]
+        (g,) = torch.autograd.grad((evaluate(leaves[0], idx, *leaves[1:], config) @ head).sum(), leaves[0],
+                                   create_graph=True)
+        return torch.autograd.grad(((g.norm(dim=-1) - 1) ** 2).mean(), leaves)
+
+    for name, u, v in zip(NAMES, eikonal(rbf_evaluate_fused), eikonal(rbf_evaluate)):
+        assert u.abs().sum() > 0, name
+        torch.testing.assert_close(u, v, rtol=1e-11, atol=1e-12, msg=lambda m: f"d/d{name}: {m}")
+
+
+def test_double_backward_same_result_for_any_thread_count():
+    """The double backward's parameter gradients use the same point chunks: bitwise the same for
+    1, 2 or 3 threads (20000 points: several chunks)."""
+    config = RBFConfig(3, 200, 8, 8, "full", "inverse_quadratic", (1.0, 2.0, 4.0))
+    x, idx, params = setup_case(config, 20000, torch.float32, seed=27)
+    dy = torch.randn(20000, 8, generator=seeded(28))
+    dd = {name: t.float() for name, t in incoming(config, 20000, "all", seed=29).items()}
+    before = core.num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            core.set_num_threads(threads)
+            results.append(double_grads(rbf_evaluate_fused, x, idx, params, config, dy, dd))
+    finally:
+        core.set_num_threads(before)
+    for other in results[1:]:
+        for name, a, b in zip(("dy", *NAMES), results[0], other):
+            assert torch.equal(a, b), name
+    ref = double_grads(rbf_evaluate, x.double(), idx, [p.double() for p in params], config, dy.double(),
+                       {name: t.double() for name, t in dd.items()})
+    for name, a, b in zip(("dy", *NAMES), results[0], ref):
+        torch.testing.assert_close(a.double(), b, rtol=1e-3, atol=1e-3, msg=lambda m: f"d/d{name}: {m}")
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_double_backward_zero_and_one_points(n):
+    config = RBFConfig(2, 8, 3, 4, "isotropic", "gaussian", (2.0,))
+    x, idx, params = setup_case(config, n, torch.float64, seed=30)
+    dy = torch.ones(n, 3, dtype=torch.float64)
+    dd = incoming(config, n, "all", seed=31)
+    got = double_grads(rbf_evaluate_fused, x, idx, params, config, dy, dd)
+    want = double_grads(rbf_evaluate, x, idx, params, config, dy, dd)
+    for u, v in zip(got, want):
+        torch.testing.assert_close(u, v, rtol=1e-13, atol=1e-13)
 
 
 # ---- the bindings' checks ----------------------------------------------------------------------
@@ -261,3 +394,52 @@ def test_backward_refuses_out_of_range_indices_and_skips_none_outputs():
     with pytest.raises(ValueError, match=re.escape("idx must hold values in [0, M) = [0, 10), got 15 out of range")):
         core.rbf_eval_backward(**args)
     core.rbf_eval_backward(**backward_args(dx=None, dcenters=None, dshapes=None, dweights=None))
+
+
+def backward_backward_args(**change):
+    args = valid()
+    del args["y"]
+    tensors = {"dy": torch.rand(5, 2), "ddx": torch.rand(5, 3), "ddcenters": torch.rand(10, 3),
+               "ddweights": torch.rand(10, 2), "ddy": torch.empty(5, 2), "gx": torch.empty(5, 3),
+               "gcenters": torch.empty(10, 3), "gshapes": torch.empty(10, 3), "gweights": torch.empty(10, 2)}
+    tensors.update(change)
+    args.update({k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in tensors.items()})
+    return args
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"dy": torch.rand(4, 2)}, "dy must have shape (5, 2), got (4, 2)"),
+        ({"ddx": torch.rand(5, 2)}, "ddx must have shape (5, 3), got (5, 2)"),
+        ({"ddcenters": torch.rand(9, 3)}, "ddcenters must have shape (10, 3), got (9, 3)"),
+        ({"ddweights": torch.rand(10, 2, dtype=torch.float64)},
+         "ddweights must have the dtype of x (float32), got float64"),
+        ({"ddy": torch.empty(5, 3)}, "ddy must have shape (5, 2), got (5, 3)"),
+        ({"gx": torch.empty(5, 3, 1)}, "gx must have shape (5, 3), got (5, 3, 1)"),
+        ({"gcenters": torch.empty(3, 10).t()}, "gcenters must be contiguous (call .contiguous() first)"),
+        ({"gshapes": torch.empty(10, 3, 3)}, "gshapes must have shape (10, 3), got (10, 3, 3)"),
+        ({"gweights": torch.empty(10, 3)}, "gweights must have shape (10, 2), got (10, 3)"),
+        ({"x": torch.rand(5, 3, dtype=torch.float64)}, "centers must have the dtype of x (float64), got float32"),
+    ],
+)
+def test_backward_backward_binding_errors(change, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        core.rbf_eval_backward_backward(**backward_backward_args(**change))
+
+
+def test_backward_backward_refuses_out_of_range_indices_and_runs_with_nothing_given():
+    args = backward_backward_args()
+    args["idx"] = cap(torch.tensor([[0, 1, 2]] * 4 + [[3, 11, 12]]))
+    message = "idx must hold values in [0, M) = [0, 10), got 2 out of range"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        core.rbf_eval_backward_backward(**args)
+    none = dict.fromkeys(("ddx", "ddcenters", "ddweights", "ddy", "gx", "gcenters", "gshapes", "gweights"))
+    core.rbf_eval_backward_backward(**backward_backward_args(**none))
+
+
+def test_backward_backward_without_incoming_gradients_writes_zeros():
+    """Every output given is overwritten, also where no incoming gradient reaches it."""
+    args = {"ddy": torch.full((5, 2), 7.0), "gx": torch.full((5, 3), 7.0), "gweights": torch.full((10, 2), 7.0)}
+    core.rbf_eval_backward_backward(**backward_backward_args(ddx=None, ddcenters=None, ddweights=None, **args))
+    assert all(torch.equal(t, torch.zeros_like(t)) for t in args.values())
