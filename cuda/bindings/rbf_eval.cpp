@@ -88,8 +88,10 @@ struct Eval {
     expect_index(idx, {N, K}, x);
   }
 
-  // Called last, after every shape check: the only check that reads memory.
-  void check_indices(uintptr_t stream) const {
+  // Called last, after every shape check: the only check that reads memory (on CUDA it also
+  // synchronises the stream). Skipped when the caller vouches for idx (check = false).
+  void check_indices(bool check, uintptr_t stream) const {
+    if (!check) return;
     int64_t bad = 0;
     launch(x, [&] { bad = rbf::count_out_of_range_cpu(idx.data, N * K, M); },
            [&](int dev) { bad = rbf::count_out_of_range_cuda(idx.data, N * K, M, as_stream(stream), dev); });
@@ -125,10 +127,11 @@ template <typename T>
 T* ptr_or_null(const std::optional<TensorArg>& t) { return t ? t->ptr<T>() : nullptr; }
 
 void forward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
-             py::handle freqs, const std::string& shape, const std::string& kernel, py::handle y, uintptr_t stream) {
+             py::handle freqs, const std::string& shape, const std::string& kernel, py::handle y, bool check_idx,
+             uintptr_t stream) {
   const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
   const TensorArg out = e.need(y, "y", {e.N, e.F});
-  e.check_indices(stream);
+  e.check_indices(check_idx, stream);
   with_type(e.x, [&](auto zero) {
     using T = decltype(zero);
     rbf::EvalArgs<T> a = e.args<T>();
@@ -139,13 +142,13 @@ void forward(py::handle x, py::handle idx, py::handle centers, py::handle shapes
 
 void backward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
               py::handle freqs, const std::string& shape, const std::string& kernel, py::handle dy, py::handle dx,
-              py::handle dcenters, py::handle dshapes, py::handle dweights, uintptr_t stream) {
+              py::handle dcenters, py::handle dshapes, py::handle dweights, bool check_idx, uintptr_t stream) {
   const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
   const TensorArg g = e.need(dy, "dy", {e.N, e.F});
   const auto gx = e.opt(dx, "dx", {e.N, e.D}), gc = e.opt(dcenters, "dcenters", {e.M, e.D});
   const auto gs = e.opt(dshapes, "dshapes", shapes_shape(e.shape, e.M, e.D));
   const auto gw = e.opt(dweights, "dweights", {e.M, e.F});
-  e.check_indices(stream);
+  e.check_indices(check_idx, stream);
   with_type(e.x, [&](auto zero) {
     using T = decltype(zero);
     rbf::EvalArgs<T> a = e.args<T>();
@@ -160,7 +163,8 @@ void backward(py::handle x, py::handle idx, py::handle centers, py::handle shape
 void backward_backward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
                        py::handle freqs, const std::string& shape, const std::string& kernel, py::handle dy,
                        py::handle ddx, py::handle ddcenters, py::handle ddweights, py::handle ddy, py::handle gx,
-                       py::handle gcenters, py::handle gshapes, py::handle gweights, uintptr_t stream) {
+                       py::handle gcenters, py::handle gshapes, py::handle gweights, bool check_idx,
+                       uintptr_t stream) {
   const Eval e(x, idx, centers, shapes, weights, freqs, shape, kernel);
   const TensorArg g = e.need(dy, "dy", {e.N, e.F});
   const auto in_x = e.opt(ddx, "ddx", {e.N, e.D}), in_c = e.opt(ddcenters, "ddcenters", {e.M, e.D});
@@ -169,7 +173,7 @@ void backward_backward(py::handle x, py::handle idx, py::handle centers, py::han
   const auto out_c = e.opt(gcenters, "gcenters", {e.M, e.D});
   const auto out_s = e.opt(gshapes, "gshapes", shapes_shape(e.shape, e.M, e.D));
   const auto out_w = e.opt(gweights, "gweights", {e.M, e.F});
-  e.check_indices(stream);
+  e.check_indices(check_idx, stream);
   with_type(e.x, [&](auto zero) {
     using T = decltype(zero);
     rbf::Backward2Args<T> b;
@@ -189,17 +193,20 @@ void backward_backward(py::handle x, py::handle idx, py::handle centers, py::han
 void register_rbf_eval(py::module_& m) {
   m.def("rbf_eval_forward", &forward, py::arg("x"), py::arg("idx"), py::arg("centers"), py::arg("shapes"),
         py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("y"),
-        py::arg("stream") = 0,
+        py::arg("check_idx") = true, py::arg("stream") = 0,
         "RBF encoding over given neighbours: x (N, D), idx (N, K) int64 in [0, M), centers (M, D), shapes\n"
-        "(M,) | (M, D) | (M, D, D), weights (M, F), freqs (L,) or None (plain) -> writes y (N, F).");
+        "(M,) | (M, D) | (M, D, D), weights (M, F), freqs (L,) or None (plain) -> writes y (N, F).\n"
+        "check_idx=False skips reading idx to check its range (and, on CUDA, a stream sync): only for\n"
+        "indices already checked or made by rbf_knn. Likewise for the two backward ops.");
   m.def("rbf_eval_backward", &backward, py::arg("x"), py::arg("idx"), py::arg("centers"), py::arg("shapes"),
         py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("dy"), py::arg("dx"),
-        py::arg("dcenters"), py::arg("dshapes"), py::arg("dweights"), py::arg("stream") = 0,
+        py::arg("dcenters"), py::arg("dshapes"), py::arg("dweights"), py::arg("check_idx") = true,
+        py::arg("stream") = 0,
         "Backward of rbf_eval_forward for dy (N, F): overwrites dx, dcenters, dshapes, dweights (None: skipped).");
   m.def("rbf_eval_backward_backward", &backward_backward, py::arg("x"), py::arg("idx"), py::arg("centers"),
         py::arg("shapes"), py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("dy"),
         py::arg("ddx"), py::arg("ddcenters"), py::arg("ddweights"), py::arg("ddy"), py::arg("gx"), py::arg("gcenters"),
-        py::arg("gshapes"), py::arg("gweights"), py::arg("stream") = 0,
+        py::arg("gshapes"), py::arg("gweights"), py::arg("check_idx") = true, py::arg("stream") = 0,
         "Double backward of rbf_eval_forward: given dy (N, F) and the incoming gradients ddx (N, D), ddcenters\n"
         "(M, D), ddweights (M, F) of rbf_eval_backward's outputs (None: zero), overwrites the gradients w.r.t.\n"
         "dy (ddy), x (gx), centers, shapes and weights (gcenters, gshapes, gweights; None: skipped).");

@@ -53,17 +53,20 @@ def rbf_evaluate(
 
 def rbf_evaluate_fused(
     x: torch.Tensor, idx: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor,
-    config: RBFConfig,
+    config: RBFConfig, *, check_idx: bool = True,
 ) -> torch.Tensor:
     """:func:`rbf_evaluate` by the core's fused kernel: same arguments, same ``(N, F)`` result.
 
     ``x`` finite, in the parameters' dtype and device (float32, or float64 on the CPU); ``idx``
-    int64 in ``[0, M)`` on their device (the core checks both, raising ValueError). Differentiable
+    int64 in ``[0, M)`` on their device (the core checks both, raising ValueError; the range check
+    reads ``idx`` and on CUDA synchronises the stream, so ``check_idx=False`` skips it for indices
+    that come from :func:`~fields3d.encodings.rbf_knn.rbf_knn`; the backward passes never repeat
+    it: autograd refuses a saved ``idx`` changed in place). Differentiable
     twice w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``: first and second derivatives by
     the core (second derivatives through the shapes' gradient by torch; see the module doc).
     """
     return _FusedEval.apply(x.contiguous(), centers.contiguous(), shapes.contiguous(), weights.contiguous(),
-                            idx.contiguous(), config)
+                            idx.contiguous(), config, check_idx)
 
 
 def _freqs(config: RBFConfig, like: torch.Tensor) -> torch.Tensor | None:
@@ -75,12 +78,12 @@ def _freqs(config: RBFConfig, like: torch.Tensor) -> torch.Tensor | None:
 
 class _FusedEval(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, centers, shapes, weights, idx, config):
+    def forward(ctx, x, centers, shapes, weights, idx, config, check_idx):
         y = x.new_empty((x.shape[0], weights.shape[1]))
         c = _native.capsule
         _native.core().rbf_eval_forward(
             c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
-            c(y), _native.stream_of(x.device),
+            c(y), check_idx, _native.stream_of(x.device),
         )
         ctx.save_for_backward(x, centers, shapes, weights, idx)
         ctx.config = config
@@ -97,7 +100,7 @@ class _FusedEval(torch.autograd.Function):
             grads = _Backward.apply(dy.contiguous(), *inputs, idx, ctx.config, tuple(needs))
         else:
             grads = _core_grads(dy.contiguous(), inputs, needs, idx, ctx.config)
-        return (*grads, None, None)
+        return (*grads, None, None, None)
 
 
 class _Backward(torch.autograd.Function):
@@ -132,7 +135,7 @@ def _core_grads(dy, inputs, needs, idx, config) -> list:
     c = _native.capsule
     _native.core().rbf_eval_backward(
         c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
-        c(dy), *(c(g) for g in grads), _native.stream_of(x.device),
+        c(dy), *(c(g) for g in grads), False, _native.stream_of(x.device),  # idx: checked by the forward
     )
     return grads
 
@@ -150,7 +153,8 @@ def _core_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
     c = _native.capsule
     _native.core().rbf_eval_backward_backward(
         c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
-        c(dy), c(ddx), c(ddcenters), c(ddweights), *(c(g) for g in grads), _native.stream_of(x.device),
+        c(dy), c(ddx), c(ddcenters), c(ddweights), *(c(g) for g in grads), False,  # idx: checked by the forward
+        _native.stream_of(x.device),
     )
     return grads
 

@@ -205,6 +205,52 @@ def test_encoding_runs_the_fused_op(monkeypatch):
     assert all(p.grad.abs().sum() > 0 for p in params)
 
 
+class RecordingCore:
+    """The core module, recording each rbf_eval_* call's check_idx argument."""
+
+    def __init__(self):
+        self.checks = []
+
+    def __getattr__(self, name):
+        op = getattr(core, name)
+        if not name.startswith("rbf_eval_"):
+            return op
+
+        def call(*args):
+            self.checks.append((name, args[-2]))  # (..., check_idx, stream)
+            return op(*args)
+        return call
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_indices_are_range_checked_once_by_the_forward_and_not_for_the_core_search(monkeypatch, trusted):
+    """The range check reads idx (on CUDA: a stream sync): the forward does it unless told the
+    indices are the core's own, and the backward passes never repeat it."""
+    config = RBFConfig(3, 20, 4, 4, "diagonal", "inverse_quadratic", (1.0, 2.0))
+    x, idx, params = setup_case(config, 30, torch.float64, seed=13)
+    recorder = RecordingCore()
+    monkeypatch.setattr(_native, "core", lambda: recorder)
+    x.requires_grad_(True)
+    params = [p.requires_grad_(True) for p in params]
+    if trusted:
+        y = rbf_encode(x, *params, config)
+    else:
+        y = rbf_evaluate_fused(x, idx, *params, config)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    g.square().sum().backward()
+    names = [name for name, _ in recorder.checks]
+    assert names == ["rbf_eval_forward", "rbf_eval_backward", "rbf_eval_backward_backward"]
+    assert [check for _, check in recorder.checks] == [not trusted, False, False]
+
+
+def test_the_forward_still_refuses_out_of_range_indices():
+    config = RBFConfig(3, 20, 4, 4, "diagonal", "inverse_quadratic", (1.0, 2.0))
+    x, idx, params = setup_case(config, 30, torch.float64, seed=14)
+    idx[3, 1] = 20
+    with pytest.raises(ValueError, match=re.escape("idx must hold values in [0, M) = [0, 20), got 1 out of range")):
+        rbf_evaluate_fused(x, idx, *params, config)
+
+
 # ---- the double backward --------------------------------------------------------------------
 
 INCOMING = ("x", "centers", "weights", "all")
