@@ -117,3 +117,40 @@ def test_smoothing_normals_calms_a_noisy_plane_and_keeps_their_side():
     np.testing.assert_allclose(np.linalg.norm(smooth, axis=1), 1.0, atol=1e-12)
     assert smooth[:, 2].min() > 0.9 > normals[:, 2].min()  # tighter around +z, same side
     assert np.median(np.arccos(np.clip(smooth[:, 2], -1, 1))) < 0.25 * np.median(np.arccos(normals[:, 2]))
+
+
+def test_the_cores_neighbour_search_agrees_with_the_kd_tree():
+    """GridPull's queries find their nearest input points with the core's grid on GPUs: on the CPU
+    here, the same points and distances as scipy's cKDTree (float64; random points, no ties)."""
+    import torch
+
+    from fields3d.pipelines.recon.gridpull import GridPullConfig, _queries, neighbours
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-0.8, 0.8, (3000, 3))
+    tree = cKDTree(points)
+    queries = rng.uniform(-1, 1, (5000, 3))
+    for k in (1, 21, 40):  # 40 is over the core's limit: the KD-tree answers
+        d_tree, i_tree = neighbours(tree, queries, k)
+        d_core, i_core = neighbours(tree, queries, k, torch.device("cpu"))
+        assert i_core.shape == (5000, k) and np.array_equal(i_core, i_tree)
+        np.testing.assert_allclose(d_core, d_tree, rtol=1e-12, atol=1e-15)
+    cfg = GridPullConfig()
+    q_tree, t_tree = _queries(tree, cfg, np.random.default_rng(0))
+    q_core, t_core = _queries(tree, cfg, np.random.default_rng(0), torch.device("cpu"))
+    assert np.array_equal(q_core, q_tree) and np.array_equal(t_core, t_tree)
+
+
+@pytest.mark.cuda
+def test_gridpull_queries_on_cuda_match_the_cpu():
+    """On a GPU the nearest points come from the core's grid on the device: the same targets."""
+    import torch
+
+    from fields3d.pipelines.recon.gridpull import GridPullConfig, _queries
+
+    points = _holed_sphere(4000)
+    tree = cKDTree(points)
+    cfg = GridPullConfig()
+    q_cpu, t_cpu = _queries(tree, cfg, np.random.default_rng(0))
+    q_gpu, t_gpu = _queries(tree, cfg, np.random.default_rng(0), torch.device("cuda"))
+    assert np.array_equal(q_gpu, q_cpu) and np.array_equal(t_gpu, t_cpu)
