@@ -73,8 +73,36 @@ def level_scale(config, level: int) -> float:
     return 2.0 ** (level * math.log2(config.per_level_scale)) * config.base_resolution - 1.0
 
 
+def level_rows(dense: int, rows: int) -> int:
+    """Rows of a level with ``dense`` vertices in a ``rows``-row table: every vertex (rounded up to
+    a multiple of 8) when they fit, else ``rows`` (the level is hashed)."""
+    return min(-(-dense // 8) * 8, rows)
+
+
+class LevelTable:
+    """The sizes of a multiresolution table config: ``levels`` (each with ``offset`` and ``size``
+    rows), ``n_levels`` and ``n_features_per_level`` (shared by the hash and simplex grids)."""
+
+    @property
+    def n_entries(self) -> int:
+        """Rows of the parameter table (all levels)."""
+        last = self.levels[-1]
+        return last.offset + last.size
+
+    @property
+    def n_params(self) -> int:
+        return self.n_entries * self.n_features_per_level
+
+    @property
+    def n_output_dims(self) -> int:
+        return self.n_levels * self.n_features_per_level
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class HashGridConfig:
+class HashGridConfig(LevelTable):
     """Hyper-parameters of a hash grid; validated on construction (raises InputError)."""
 
     n_input_dims: int = 3
@@ -98,27 +126,10 @@ class HashGridConfig:
             scale = level_scale(self, level)
             resolution = math.ceil(scale) + 1
             dense = resolution**self.n_input_dims
-            size = min(-(-dense // 8) * 8, rows)
+            size = level_rows(dense, rows)
             out.append(Level(scale, resolution, size, offset, hashed=dense > rows))
             offset += size
         return tuple(out)
-
-    @property
-    def n_entries(self) -> int:
-        """Rows of the parameter table (all levels)."""
-        last = self.levels[-1]
-        return last.offset + last.size
-
-    @property
-    def n_params(self) -> int:
-        return self.n_entries * self.n_features_per_level
-
-    @property
-    def n_output_dims(self) -> int:
-        return self.n_levels * self.n_features_per_level
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 

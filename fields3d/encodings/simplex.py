@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ from ._lattice import LatticeLevel, lattice_encode, stack_levels
 from ._table_op import check_choice
 from .base import Encoding
 from .factory import register
-from .hash_grid import check_level_settings, level_scale
+from .hash_grid import LevelTable, check_level_settings, level_rows, level_scale
 
 
 def density_factor(d: int) -> float:
@@ -50,7 +50,7 @@ def skew_factor(d: int) -> float:
 
 
 @dataclass(frozen=True)
-class SimplexGridConfig:
+class SimplexGridConfig(LevelTable):
     """Settings of a simplex grid (the hash grid's, minus interpolation); validated on construction."""
 
     n_input_dims: int = 3
@@ -80,24 +80,8 @@ class SimplexGridConfig:
             scale = level_scale(self, level) / density_factor(d)
             resolution = math.floor(scale * math.sqrt(d + 1.0)) + 2
             dense = resolution**d
-            out.append((scale, resolution, min(-(-dense // 8) * 8, rows), dense > rows, (0, 1)))
+            out.append((scale, resolution, level_rows(dense, rows), dense > rows, (0, 1)))
         return stack_levels(out)
-
-    @property
-    def n_entries(self) -> int:
-        last = self.levels[-1]
-        return last.offset + last.size
-
-    @property
-    def n_params(self) -> int:
-        return self.n_entries * self.n_features_per_level
-
-    @property
-    def n_output_dims(self) -> int:
-        return self.n_levels * self.n_features_per_level
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def simplex_grid_encode(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
