@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ...errors import CheckpointError
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.marching_cubes import marching_cubes, mesh_field
 from ...geometry.pointcloud import Normalization
+from .._common import torch_threads
 from .initial import closing_radius
 
 KINDS = ("band_sdf_grid", "neural_sdf")
@@ -40,30 +40,16 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
         def report(step: int, parts: dict) -> None:
             update(step, " ".join(f"{k} {v:.2e}" for k, v in parts.items()))
 
-        with _torch_threads(1 if device.type == "cpu" else None):
+        # one torch thread on the CPU: GridPull on 2 busy cores took 3 s a step with two, 55 ms with
+        # one, and torch's spinning threads starved the core's pool in the neural fit (bunny step
+        # 235-290 ms against 69-113 ms)
+        with torch_threads(1 if device.type == "cpu" else None):
             if method == "gridpull":
                 field = fit_gridpull(points, cfg, report, device=device, info=timings)
             else:
                 field = fit_neural(points, cfg, report, device=str(device))
     info = {"method": method, "settings": dataclasses.asdict(cfg), "gap_radius": radius, "fit": timings}
     return field, info
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Run torch's own CPU ops on ``n`` threads for a while. The fits are many small torch ops (tens
-    of thousands of elements), where torch's OpenMP threads gain little and lose much: every op
-    ends at a barrier, so one descheduled thread on a busy machine costs a whole time slice per
-    op (GridPull on 2 busy cores: 3 s a step with 2 torch threads, 55 ms with one), and their
-    spinning starves the core's own pool during the neural fit (bunny step 235-290 ms against
-    69-113 ms with one torch thread)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def extract(field, resolution: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
