@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -135,3 +136,15 @@ def write_json(path: str | os.PathLike, payload: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def usable_device(name: str) -> torch.device | None:
+    """``torch.device(name)`` (``"auto"``: cuda when torch sees a GPU, else cpu), or None after
+    printing the error when cuda is asked for and torch sees no CUDA device (exit with 2)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+        return None
+    return device

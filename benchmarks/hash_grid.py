@@ -30,7 +30,7 @@ from typing import Callable
 
 import torch
 
-from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, write_json
+from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, usable_device, write_json
 
 from fields3d.encodings import HashGrid, hash_grid_encode
 from fields3d.encodings.reference import hash_grid_reference
@@ -147,9 +147,8 @@ def _spread(stats: dict) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+    device = usable_device(args.device)
+    if device is None:
         return 2
     sizes = parse_ints(args.sizes or DEFAULT_SIZES[device.type])
     impls = ["ours"] + ([] if args.no_reference else ["reference"])

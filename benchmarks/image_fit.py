@@ -44,7 +44,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from _common import RESULTS_DIR, environment, print_table, synchronize, write_json
+from _common import RESULTS_DIR, environment, print_table, synchronize, usable_device, write_json
 from _mandelbrot import mandelbrot
 from _plot import Panel, save_panels
 from PIL import Image
@@ -291,9 +291,8 @@ def _plot(path: Path, runs: list[dict], args) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+    device = usable_device(args.device)
+    if device is None:
         return 2
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)

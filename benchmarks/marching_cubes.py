@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, write_json
+from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, usable_device, write_json
 
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
 
@@ -149,9 +149,8 @@ def field_table(rows: list[dict]) -> list[list]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+    device = usable_device(args.device)
+    if device is None:
         return 2
     sizes = parse_ints(args.sizes or DEFAULT_SIZES[device.type])
     rows = [bench_volume(shape, n, device, args) for n in sizes for shape in SHAPES]

@@ -62,7 +62,7 @@ from typing import Callable
 
 import torch
 
-from _common import RESULTS_DIR, environment, fmt, measure, print_table, write_json
+from _common import RESULTS_DIR, environment, fmt, measure, print_table, usable_device, write_json
 
 from fields3d import _native
 from fields3d.render import OccupancyGrid, RaySamples, composite, march_rays, pack_bits
@@ -443,17 +443,10 @@ def target_check(rows: list[dict], device: torch.device) -> dict | None:
     return {"goal": f"ours >= {TARGET_CPU_SPEEDUP:g}x pure torch on CPU", "speedups": speedups, "met": met}
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = pick_device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+    device = usable_device(args.device)
+    if device is None:
         return 2
     if args.nerfacc and device.type != "cuda":
         print("error: --nerfacc runs on cuda only (nerfacc has no CPU path)", file=sys.stderr)
