@@ -91,10 +91,7 @@ F3D_HD inline void block_alphas(const Args<T>& a, int64_t s, int64_t n, T (&alph
   }
 }
 
-template <typename T>
-F3D_HD inline int64_t block_size(int64_t s, int64_t end) {
-  return end - s < kBlock ? end - s : kBlock;
-}
+F3D_HD inline int64_t block_size(int64_t s, int64_t end) { return end - s < kBlock ? end - s : kBlock; }
 
 // Walks the live samples (those before the early stop) of ray r, calling
 // visit(s, t, alpha) with t the transmittance before sample s (decay = 1 - alpha); returns
@@ -106,7 +103,7 @@ F3D_HD inline void walk_ray(const Args<T>& a, int64_t r, T& t, int64_t& s, Visit
   s = a.offsets[r];
   while (s < end && !(t < a.t_min)) {
     T alpha[kBlock];
-    const int64_t n = block_size<T>(s, end);
+    const int64_t n = block_size(s, end);
     block_alphas(a, s, n, alpha);
     F3D_UNROLL
     for (int i = 0; i < kBlock; ++i) {
@@ -118,46 +115,34 @@ F3D_HD inline void walk_ray(const Args<T>& a, int64_t r, T& t, int64_t& s, Visit
   }
 }
 
-// The value channels of one ray: a compile-time count C in registers, or (C == 0) a.channels
-// through memory. Specialising the usual counts (colour; colour + depth) takes the channel loop
-// and its loads and stores of `out` off the per-sample path.
+// The value channels of a ray: C > 0 a compile-time count (the usual 1, 3 and 4: colour, colour +
+// depth), whose sums stay in registers, off the per-sample loads and stores; C == 0: a.channels
+// at run time, summed in memory.
 template <typename T, int C>
-struct Channels {
-  T v[C];
-  F3D_HD int count(const Args<T>&) const { return C; }
-  F3D_HD void load(const T* p, int) {
-    F3D_UNROLL
-    for (int c = 0; c < C; ++c) v[c] = p[c];
-  }
-};
-template <typename T>
-struct Channels<T, 0> {
-  const T* v = nullptr;
-  F3D_HD int count(const Args<T>& a) const { return a.channels; }
-  F3D_HD void load(const T* p, int) { v = p; }
-};
+F3D_HD inline int channel_count(const Args<T>& a) {
+  return C > 0 ? C : a.channels;
+}
 
 template <typename T, int C>
 F3D_HD inline void forward_ray_c(const Args<T>& a, int64_t r) {
-  const int nc = Channels<T, C>().count(a);
-  T acc[C > 0 ? C : 1];
+  const int nc = channel_count<T, C>(a);
   T* out = a.out + r * nc;
-  if (C == 0) for (int c = 0; c < nc; ++c) out[c] = T(0);
+  T acc[C > 0 ? C : 1];
+  T* sum = C > 0 ? acc : out;
   F3D_UNROLL
-  for (int c = 0; c < C; ++c) acc[c] = T(0);
+  for (int c = 0; c < nc; ++c) sum[c] = T(0);
   T t;
   int64_t s;
   walk_ray(a, r, t, s, [&](int64_t k, T tk, T alpha) {
     const T w = tk * alpha;
     const T* v = a.values + k * nc;
-    if (C == 0) for (int c = 0; c < nc; ++c) out[c] += w * v[c];
     F3D_UNROLL
-    for (int c = 0; c < C; ++c) acc[c] += w * v[c];
+    for (int c = 0; c < nc; ++c) sum[c] += w * v[c];
     a.weights[k] = w;
     a.trans[k] = tk;
   });
-  F3D_UNROLL
-  for (int c = 0; c < C; ++c) out[c] = acc[c];
+  if (C > 0)
+    for (int c = 0; c < nc; ++c) out[c] = acc[c];
   for (const int64_t end = a.offsets[r + 1]; s < end; ++s) {
     a.weights[s] = T(0);
     a.trans[s] = T(0);
@@ -165,7 +150,7 @@ F3D_HD inline void forward_ray_c(const Args<T>& a, int64_t r) {
   a.opacity[r] = T(1) - t;
 }
 
-// Calls fn.template operator()<C>() with C the compile-time count for a.channels (0: run time).
+// Calls fn(std::integral_constant<int, C>()) with C the compile-time count for a.channels (0: run time).
 template <typename T, typename Fn>
 F3D_HD inline void with_channels(const Args<T>& a, Fn&& fn) {
   switch (a.channels) {
@@ -202,12 +187,16 @@ F3D_HD inline T weight_grad_total(const Args<T>& a, int64_t r) {
 // starts as g_out . out and loses g_out . w_s v_s at each sample.
 template <typename T, int C>
 F3D_HD inline void backward_ray_c(const Args<T>& a, int64_t r) {
-  const int nc = Channels<T, C>().count(a);
-  Channels<T, C> g;
-  g.load(a.g_out + r * nc, nc);
+  const int nc = channel_count<T, C>(a);
+  const T* g = a.g_out + r * nc;
+  T g_reg[C > 0 ? C : 1];
+  if (C > 0) {
+    for (int c = 0; c < nc; ++c) g_reg[c] = g[c];
+    g = g_reg;
+  }
   const T* out = a.out + r * nc;
   T rest = T(0);
-  for (int c = 0; c < nc; ++c) rest += g.v[c] * out[c];
+  for (int c = 0; c < nc; ++c) rest += g[c] * out[c];
   T rest_w = weight_grad_total(a, r);
   const T op_term = a.g_opacity[r] * (T(1) - a.opacity[r]);
   const int64_t end = a.offsets[r + 1];
@@ -219,9 +208,9 @@ F3D_HD inline void backward_ray_c(const Args<T>& a, int64_t r) {
     T* g_v = a.g_values + s * nc;
     T gv = T(0);
     F3D_UNROLL
-    for (int c = 0; c < (C > 0 ? C : nc); ++c) {
-      gv += g.v[c] * v[c];
-      g_v[c] = w * g.v[c];
+    for (int c = 0; c < nc; ++c) {
+      gv += g[c] * v[c];
+      g_v[c] = w * g[c];
     }
     rest -= w * gv;
     T gtau = t_next * gv - rest + op_term;
