@@ -1,6 +1,7 @@
 // The host functions every table-based encoding binds (forward, backward, double backward),
 // written once over a Kernels trait:
 //   using Layout;  template <typename T> using Args;  static const char* name();
+//   static constexpr bool kLookup;  (Layout has n_lut and lut: a row lookup passed per call)
 //   template <typename T> static void cpu(enc::Op, const Args<T>&);
 //   static void cuda(enc::Op, const Args<float>&, void* stream, int device);
 // Every tensor is checked against the layout before a launcher touches memory.
@@ -31,12 +32,27 @@ struct Call {
   const Layout& L;
   TensorArg x, table;
   std::optional<TensorArg> dy, ddx, ddtable, y, dx, dtable, ddy;
+  std::optional<IndexArg> lut;
 
-  Call(const Layout& layout, py::handle x_obj, py::handle table_obj)
+  Call(const Layout& layout, py::handle x_obj, py::handle table_obj, py::handle lut_obj)
       : L(layout), x(tensor_arg(x_obj, "x")), table(tensor_arg(table_obj, "table")) {
     expect_shape(x, {-1, L.n_dims});  // checked before any other argument is read
     expect_shape(table, {L.n_entries, L.n_features});
     expect_same(x, table);
+    read_lut(lut_obj);
+  }
+
+  void read_lut(py::handle obj) {
+    int64_t n_lut = 0;
+    if constexpr (K::kLookup) n_lut = L.n_lut;
+    if (n_lut == 0) {
+      if (!obj.is_none()) fail(std::string("this ") + K::name() + " layout has no row lookup: pass lut=None");
+      return;
+    }
+    if (obj.is_none())
+      fail("this layout needs its row lookup: lut, int64 of shape (" + std::to_string(n_lut) + ",)");
+    lut = index_arg(obj, "lut");
+    expect_index(*lut, {n_lut}, x);
   }
 
   int64_t out_cols() const { return int64_t(L.n_levels) * L.n_features; }
@@ -55,6 +71,7 @@ struct Call {
   typename K::template Args<T> args() const {
     typename K::template Args<T> a;
     a.layout = L;
+    if constexpr (K::kLookup) a.layout.lut = lut ? lut->data : nullptr;
     a.n_points = x.shape[0];
     a.x = x.ptr<T>();
     a.table = table.ptr<T>();
@@ -95,16 +112,17 @@ struct Call {
 };
 
 template <class K>
-void forward(const typename K::Layout& L, py::handle x, py::handle table, py::handle y, uintptr_t stream) {
-  Call<K> c(L, x, table);
+void forward(const typename K::Layout& L, py::handle x, py::handle table, py::handle y, uintptr_t stream,
+             py::handle lut) {
+  Call<K> c(L, x, table, lut);
   c.y = c.arg(y, "y", c.out_cols(), true);
   c.launch(Op::Forward, stream);
 }
 
 template <class K>
 void backward(const typename K::Layout& L, py::handle x, py::handle table, py::handle dy, py::handle dx,
-              py::handle dtable, uintptr_t stream) {
-  Call<K> c(L, x, table);
+              py::handle dtable, uintptr_t stream, py::handle lut) {
+  Call<K> c(L, x, table, lut);
   c.dy = c.arg(dy, "dy", c.out_cols(), true);
   c.dx = c.arg(dx, "dx", L.n_dims);
   c.dtable = c.arg(dtable, "dtable", -1);
@@ -114,8 +132,9 @@ void backward(const typename K::Layout& L, py::handle x, py::handle table, py::h
 
 template <class K>
 void backward_backward(const typename K::Layout& L, py::handle x, py::handle table, py::handle dy, py::handle ddx,
-                       py::handle ddtable, py::handle ddy, py::handle dx, py::handle dtable, uintptr_t stream) {
-  Call<K> c(L, x, table);
+                       py::handle ddtable, py::handle ddy, py::handle dx, py::handle dtable, uintptr_t stream,
+                       py::handle lut) {
+  Call<K> c(L, x, table, lut);
   c.dy = c.arg(dy, "dy", c.out_cols(), true);
   c.ddx = c.arg(ddx, "ddx", L.n_dims);
   c.ddtable = c.arg(ddtable, "ddtable", -1);
@@ -131,13 +150,13 @@ void backward_backward(const typename K::Layout& L, py::handle x, py::handle tab
 template <class K>
 void def_ops(py::module_& m, const std::string& prefix) {
   m.def((prefix + "_forward").c_str(), &forward<K>, py::arg("layout"), py::arg("x"), py::arg("table"), py::arg("y"),
-        py::arg("stream") = 0, "y (N, L*F) = encoding of x (N, D) with table (n_entries, F).");
+        py::arg("stream") = 0, py::arg("lut") = py::none(), "y (N, L*F) = encoding of x (N, D) with table (n_entries, F).");
   m.def((prefix + "_backward").c_str(), &backward<K>, py::arg("layout"), py::arg("x"), py::arg("table"),
-        py::arg("dy"), py::arg("dx"), py::arg("dtable"), py::arg("stream") = 0,
+        py::arg("dy"), py::arg("dx"), py::arg("dtable"), py::arg("stream") = 0, py::arg("lut") = py::none(),
         "Writes dx (N, D) and dtable (n_entries, F); either may be None.");
   m.def((prefix + "_backward_backward").c_str(), &backward_backward<K>, py::arg("layout"), py::arg("x"),
         py::arg("table"), py::arg("dy"), py::arg("ddx"), py::arg("ddtable"), py::arg("ddy"), py::arg("dx"),
-        py::arg("dtable"), py::arg("stream") = 0,
+        py::arg("dtable"), py::arg("stream") = 0, py::arg("lut") = py::none(),
         "Gradients of the backward pass: writes ddy, dx and dtable; None skips an input/output.");
 }
 

@@ -20,6 +20,7 @@ using encoding::fail;
 
 struct HashGridKernels {
   using Layout = hashgrid::Layout;
+  static constexpr bool kLookup = false;
   template <typename T>
   using Args = hashgrid::Args<T>;
   static const char* name() { return "hash grid"; }
@@ -32,6 +33,7 @@ struct HashGridKernels {
 
 struct LatticeKernels {
   using Layout = lattice::Layout;
+  static constexpr bool kLookup = true;  // Layout has n_lut and lut
   template <typename T>
   using Args = lattice::Args<T>;
   static const char* name() { return "lattice encoding"; }
@@ -128,8 +130,9 @@ lattice::Layout make_lattice_layout(const std::string& kind, int n_dims, int n_f
     const bool simplex = L.kind == lattice::Kind::Simplex;
     if (!simplex && (hashed[l] || std::fabs(scales[l] - (resolutions[l] - 1.0)) > 1e-9))
       fail("dense and tri-plane levels are not hashed and have scale resolution - 1");
-    if (!hashed[l] && sizes[l] < dense_rows(L.kind, n_dims, resolutions[l]))
+    if (!simplex && sizes[l] < dense_rows(L.kind, n_dims, resolutions[l]))
       fail("a level that is not hashed needs at least resolution^dims rows");
+    if (sizes[l] < 1) fail("level sizes must be at least 1");
     if (hashed[l] && (sizes[l] < 1 || (sizes[l] & (sizes[l] - 1)) != 0))
       fail("hashed levels must hold a power-of-two number of rows");
     if (axes[l].size() != 2 || axes[l][0] < 0 || axes[l][0] >= n_dims || axes[l][1] < 0 || axes[l][1] >= n_dims ||
@@ -143,6 +146,14 @@ lattice::Layout make_lattice_layout(const std::string& kind, int n_dims, int n_f
     L.axes[l][1] = axes[l][1];
     L.offset[l] = offset;
     offset += sizes[l];
+    L.lut_offset[l] = -1;
+    if (simplex && !hashed[l]) {  // direct simplex level: a row lookup over R^(D-1) prefixes
+      const uint64_t prefixes = dense_rows(L.kind, n_dims - 1, resolutions[l]);
+      if (prefixes * resolutions[l] > (uint64_t(1) << 32))
+        fail("a simplex level that is not hashed needs resolution^dims below 2^32");
+      L.lut_offset[l] = L.n_lut;
+      L.n_lut += int64_t(prefixes);
+    }
   }
   L.n_entries = offset;
   return L;
@@ -173,6 +184,8 @@ void register_encodings(py::module_& m) {
           py::arg("interpolation"), py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"),
           py::arg("axes"));
   def_layout_properties(lat);
+  lat.def_property_readonly("n_lut", [](const lattice::Layout& L) { return L.n_lut; },
+                            "Entries of the simplex direct levels' row lookup (0: none).");
   encoding::def_ops<LatticeKernels>(m, "lattice");
 }
 

@@ -14,8 +14,11 @@
 //    pi, ties by axis), the enclosing simplex has the D+1 vertices v_0 = floor(q),
 //    v_j = v_{j-1} + e_{pi_j}, with barycentric weights w_0 = 1 - f_pi1,
 //    w_j = f_pij - f_pi(j+1), w_D = f_piD (affine in x inside a simplex: no second derivative).
-//    Rows: a dense index when the level's resolution^D vertices fit, else the instant-NGP XOR
-//    hash with the hash grid's primes.
+//    Rows: hashed levels use the instant-NGP XOR hash with the hash grid's primes. Direct levels
+//    index only the vertices points can reach (skewing fills 58% of the lattice's bounding box in
+//    2D, 25% in 3D): a lookup over the first D - 1 coordinates, the prefix sum_{d<D-1} v_d R^d,
+//    gives base[prefix], and the row is base[prefix] + v_{D-1} (built by the Python config,
+//    fields3d/encodings/_simplex_rows.py).
 // Coordinates outside [0,1] are clamped (zero gradient along clamped axes); a point with a NaN
 // coordinate encodes to NaN and contributes no gradient, as in the hash grid.
 #pragma once
@@ -53,6 +56,11 @@ struct Layout {
   bool hashed[kMaxLevels] = {};
   int axes[kMaxLevels][2] = {};  // tri-plane: the input axes of each level's plane
   int64_t n_entries = 0;
+  // Simplex direct levels: their row lookup, R^(D-1) entries from lut_offset[level] (-1 for
+  // levels without one) in an n_lut-entry int64 array on the points' device, set per call.
+  int64_t lut_offset[kMaxLevels] = {};
+  int64_t n_lut = 0;
+  const int64_t* lut = nullptr;
 };
 
 template <typename T>
@@ -189,13 +197,16 @@ struct Simplex {
       p[d] = clamp_unit(x[d], scale, chain[d]) * scale;
       sum += p[d];
     }
-    uint32_t part0[D], part1[D];  // the axis' share of the row index at floor(q_d) and floor(q_d) + 1
-    uint32_t stride = 1;
+    // The axis' share of the row index at floor(q_d) and floor(q_d) + 1: hashed, its prime
+    // multiple; direct, its share of the lookup prefix (the last axis: itself).
+    uint32_t part0[D], part1[D];
+    uint32_t stride = 1, prefixes = 1;  // prefixes: R^(D-1) lookup entries
     for (int d = 0; d < D; ++d) {
+      if (d == D - 1) prefixes = stride;
       const T q = p[d] + k * sum;
       const T fl = floor_nonneg(q);
       f[d] = q - fl;
-      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : stride;
+      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : (d < D - 1 ? stride : 1u);
       part0[d] = base * mult;
       part1[d] = (base + 1u) * mult;
       stride *= L.resolution[level];
@@ -224,12 +235,16 @@ struct Simplex {
         pt[d] = part0[d] ^ ((part0[d] ^ part1[d]) & upper);
       }
       uint32_t index = 0;
-      if (hashed)
+      if (hashed) {
         for (int d = 0; d < D; ++d) index ^= pt[d];
-      else
-        for (int d = 0; d < D; ++d) index += pt[d];
-      if (hashed) index &= size - 1u;  // hashed levels hold 2^k rows
-      else if (index >= size) index %= size;  // guards rounding at the far corner
+        index &= size - 1u;  // hashed levels hold 2^k rows
+      } else {
+        uint32_t prefix = 0;
+        for (int d = 0; d < D - 1; ++d) prefix += pt[d];
+        if (prefix >= prefixes) prefix %= prefixes;  // memory safety only: the resolution has a spare vertex
+        const uint64_t row = uint64_t(L.lut[L.lut_offset[level] + prefix] + int64_t(pt[D - 1]));
+        index = row < size ? uint32_t(row) : uint32_t(row % size);  // as above: never taken for x in [0, 1]
+      }
       const T gsum = T((m > 0) - (m < D));  // sum of dw/df over the axes
       Vertex<D, T> v;
       v.row = L.offset[level] + static_cast<int64_t>(index);

@@ -75,4 +75,11 @@ def lattice_encode(x: torch.Tensor, params: torch.Tensor, config: LatticeConfig)
         x, params, n_dims=config.n_input_dims, n_entries=config.n_entries,
         n_features=config.n_features, name=config.name,
     )
-    return encode_table(x, params, layout(config), "lattice")
+    return encode_table(x, params, layout(config), "lattice", _lut(config, x.device))
+
+
+@functools.lru_cache(maxsize=64)
+def _lut(config: LatticeConfig, device: torch.device) -> torch.Tensor | None:
+    """The config's row lookup (simplex direct levels) on ``device``, made once per device."""
+    lut = getattr(config, "lut", None)
+    return None if lut is None else lut.to(device)

@@ -56,10 +56,11 @@ def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, nam
     _native.check_device(x.device)
 
 
-def encode_table(x: torch.Tensor, table: torch.Tensor, layout, prefix: str) -> torch.Tensor:
+def encode_table(x: torch.Tensor, table: torch.Tensor, layout, prefix: str, lut: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, D)`` positions -> ``(N, layout.n_levels * F)`` features through the core op family
-    ``prefix`` ("hash_grid" or "lattice"); inputs already checked."""
-    return _Encode.apply(x.contiguous(), table.contiguous(), layout, prefix)
+    ``prefix`` ("hash_grid" or "lattice"); inputs already checked. ``lut``: the layout's row lookup
+    (int64, on x's device) where it has one (the simplex grid's direct levels)."""
+    return _Encode.apply(x.contiguous(), table.contiguous(), layout, prefix, lut)
 
 
 def _op(prefix: str, name: str):
@@ -68,12 +69,12 @@ def _op(prefix: str, name: str):
 
 class _Encode(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, table, layout, prefix):
+    def forward(ctx, x, table, layout, prefix, lut):
         y = x.new_empty((x.shape[0], layout.n_levels * table.shape[1]))
         c = _native.capsule
-        _op(prefix, "forward")(layout, c(x), c(table), c(y), _native.stream_of(x.device))
+        _op(prefix, "forward")(layout, c(x), c(table), c(y), _native.stream_of(x.device), lut=c(lut))
         ctx.save_for_backward(x, table)
-        ctx.layout, ctx.prefix = layout, prefix
+        ctx.layout, ctx.prefix, ctx.lut = layout, prefix, lut
         return y
 
     @staticmethod
@@ -81,23 +82,25 @@ class _Encode(torch.autograd.Function):
         x, table = ctx.saved_tensors
         need_x, need_table = ctx.needs_input_grad[:2]
         if not (need_x or need_table):
-            return None, None, None, None
-        dx, dtable = _Backward.apply(dy.contiguous(), x, table, ctx.layout, ctx.prefix, need_x, need_table)
-        return dx, dtable, None, None
+            return None, None, None, None, None
+        dx, dtable = _Backward.apply(dy.contiguous(), x, table, ctx.layout, ctx.prefix, ctx.lut, need_x, need_table)
+        return dx, dtable, None, None, None
 
 
 class _Backward(torch.autograd.Function):
     """The backward pass as a differentiable op: (dy, x, table) -> (dx, dtable)."""
 
     @staticmethod
-    def forward(ctx, dy, x, table, layout, prefix, need_x, need_table):
+    def forward(ctx, dy, x, table, layout, prefix, lut, need_x, need_table):
         ctx.set_materialize_grads(False)
         dx = torch.empty_like(x) if need_x else None
         dtable = torch.empty_like(table) if need_table else None  # the core zeroes it
         c = _native.capsule
-        _op(prefix, "backward")(layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device))
+        _op(prefix, "backward")(
+            layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device), lut=c(lut)
+        )
         ctx.save_for_backward(dy, x, table)
-        ctx.layout, ctx.prefix = layout, prefix
+        ctx.layout, ctx.prefix, ctx.lut = layout, prefix, lut
         return dx, dtable
 
     @staticmethod
@@ -105,7 +108,7 @@ class _Backward(torch.autograd.Function):
     def backward(ctx, ddx, ddtable):
         dy, x, table = ctx.saved_tensors
         need_dy, need_x, need_table = ctx.needs_input_grad[:3]
-        none = (None,) * 4
+        none = (None,) * 5
         if ddx is None and ddtable is None:
             return (None, None, None, *none)
         ddx = None if ddx is None else ddx.contiguous()
@@ -116,6 +119,6 @@ class _Backward(torch.autograd.Function):
         c = _native.capsule
         _op(ctx.prefix, "backward_backward")(
             ctx.layout, c(x), c(table), c(dy), c(ddx), c(ddtable), c(ddy), c(gx), c(gtable),
-            _native.stream_of(x.device),
+            _native.stream_of(x.device), lut=c(ctx.lut),
         )
         return (ddy, gx, gtable, *none)

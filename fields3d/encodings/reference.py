@@ -89,14 +89,28 @@ def triplane_reference(x: torch.Tensor, params: torch.Tensor, config: TriPlaneCo
     return _with_nan(aggregate_planes(torch.cat(planes, dim=1), config), nan)
 
 
-def _simplex_rows(vertex: torch.Tensor, level, d: int) -> torch.Tensor:
+def _simplex_rows(vertex: torch.Tensor, level, d: int, lut: torch.Tensor | None) -> torch.Tensor:
     if level.hashed:
         index = torch.zeros_like(vertex[:, 0])
         for k in range(d):
             index = index ^ ((vertex[:, k] * PRIMES[k]) & _U32)
-    else:
-        index = sum(vertex[:, k] * level.resolution**k for k in range(d))
+    else:  # the row lookup over the first d - 1 coordinates, then the last one
+        prefix = sum(vertex[:, k] * level.resolution**k for k in range(d - 1))
+        index = lut[prefix % level.resolution ** (d - 1)] + vertex[:, d - 1]
     return level.offset + index % level.size
+
+
+def _simplex_luts(config: SimplexGridConfig, device) -> list[torch.Tensor | None]:
+    """Each level's slice of the config's row lookup (None for hashed levels)."""
+    out, start, d = [], 0, config.n_input_dims
+    for level in config.levels:
+        if level.hashed:
+            out.append(None)
+        else:
+            n = level.resolution ** (d - 1)
+            out.append(config.lut[start : start + n].to(device))
+            start += n
+    return out
 
 
 def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
@@ -105,7 +119,7 @@ def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: Simple
     d, k = config.n_input_dims, skew_factor(config.n_input_dims)
     eye = torch.eye(d, dtype=torch.long, device=x.device)
     features = []
-    for level in config.levels:
+    for level, lut in zip(config.levels, _simplex_luts(config, x.device)):
         p = xc * level.scale
         q = p + k * p.sum(dim=1, keepdim=True)
         base = torch.floor(q).detach()
@@ -117,7 +131,7 @@ def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: Simple
         for m in range(d + 1):
             if m > 0:
                 vertex = vertex + eye[order[:, m - 1]]
-            out = out + weights[:, m : m + 1] * params[_simplex_rows(vertex, level, d)]
+            out = out + weights[:, m : m + 1] * params[_simplex_rows(vertex, level, d, lut)]
         features.append(out)
     return _with_nan(torch.cat(features, dim=1), nan)
 

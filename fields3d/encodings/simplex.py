@@ -13,10 +13,12 @@ to ``p = x * s_l`` and is skewed into the simplex lattice, ``q = p + k * sum(p)`
 ``f = q - floor(q)`` sorted in descending order (axes ``pi_1 .. pi_d``, ties by axis), the simplex
 has vertices ``v_0 = floor(q)``, ``v_j = v_{j-1} + e_{pi_j}`` and barycentric weights
 ``w_0 = 1 - f_pi1``, ``w_j = f_pij - f_pi(j+1)``, ``w_d = f_pid``. Skewed coordinates reach
-``s_l * sqrt(d + 1)``, so a level spans ``resolution = floor(s_l * sqrt(d + 1)) + 2`` vertices per
-axis; it is indexed directly (``sum_k v_k resolution^k``, rows rounded up to a multiple of 8)
-when ``resolution**d`` fits in ``2**log2_hashmap_size`` rows and hashed otherwise (``XOR_k v_k
-prime_k`` with the hash grid's primes). Features are level-major, ``y[:, l * F + f]``.
+``s_l * sqrt(d + 1)``, so a level spans ``resolution = floor(s_l * sqrt(d + 1)) + 3`` vertices per
+axis (one spare against rounding). A level is indexed directly when the vertices points can reach
+fit in ``2**log2_hashmap_size`` rows: only those get rows (rounded up to a multiple of 8), through
+a row lookup over the first ``d - 1`` coordinates (:mod:`._simplex_rows`; the skewed cube fills
+only 58% of its bounding box in 2D, 25% in 3D). Finer levels are hashed (``XOR_k v_k prime_k``
+with the hash grid's primes). Features are level-major, ``y[:, l * F + f]``.
 
 Interpolation is linear within each simplex, so the second derivative w.r.t. positions is zero
 almost everywhere; double backward (e.g. an eikonal loss) still trains the table through
@@ -33,6 +35,7 @@ import torch
 from torch import nn
 
 from ._lattice import LatticeLevel, lattice_encode, stack_levels
+from ._simplex_rows import row_lookup, simplex_resolution
 from ._table_op import check_choice
 from .base import Encoding
 from .factory import register
@@ -78,10 +81,27 @@ class SimplexGridConfig(LevelTable):
         rows, d, out = 2**self.log2_hashmap_size, self.n_input_dims, []
         for level in range(self.n_levels):
             scale = level_scale(self, level) / density_factor(d)
-            resolution = math.floor(scale * math.sqrt(d + 1.0)) + 2
-            dense = resolution**d
-            out.append((scale, resolution, level_rows(dense, rows), dense > rows, (0, 1)))
+            resolution = simplex_resolution(scale, d)
+            # Direct when the lookup's rows fit; a level with over twice as many lattice vertices
+            # per unit cube (sqrt(d + 1) s^d) cannot fit and is hashed without building one.
+            vertices = math.sqrt(d + 1.0) * scale**d
+            direct = vertices <= 2 * rows and _level_lookup(scale, resolution, d)[1] <= rows
+            size = level_rows(_level_lookup(scale, resolution, d)[1], rows) if direct else rows
+            out.append((scale, resolution, size, not direct, (0, 1)))
         return stack_levels(out)
+
+    @functools.cached_property
+    def lut(self) -> torch.Tensor | None:
+        """The direct levels' row lookups back to back (int64, on the CPU), None if every level is
+        hashed; the core's layout knows where each level's starts."""
+        d = self.n_input_dims
+        parts = [_level_lookup(v.scale, v.resolution, d)[0] for v in self.levels if not v.hashed]
+        return torch.cat(parts) if parts else None
+
+
+@functools.lru_cache(maxsize=256)
+def _level_lookup(scale: float, resolution: int, d: int) -> tuple[torch.Tensor, int]:
+    return row_lookup(scale, resolution, d, skew_factor(d))
 
 
 def simplex_grid_encode(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:

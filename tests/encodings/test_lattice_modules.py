@@ -45,7 +45,11 @@ def test_sizes():
     assert simplex.spec.levels[-1].size == hashgrid.spec.levels[-1].size == 2**19
     scale = 15 / 2 ** (1 / 3)  # the hash grid's 15, at the cubic lattice's vertex density
     assert simplex.spec.levels[0].scale == pytest.approx(scale)
-    assert simplex.spec.levels[0].resolution == int(scale * 2.0) + 2  # floor(s * sqrt(d + 1)) + 2
+    assert simplex.spec.levels[0].resolution == int(scale * 2.0) + 3  # floor(s * sqrt(d + 1)) + 3
+    # the direct coarse level holds the vertices points reach (about 2 s^3 in 3D), not the
+    # resolution^3 bounding box, four times as many
+    first = simplex.spec.levels[0]
+    assert not first.hashed and 2 * scale**3 < first.size < 1.6 * 2 * scale**3 < first.resolution**3 / 2
 
 
 def test_initial_values():
