@@ -96,7 +96,8 @@ def _simplex_rows(vertex: torch.Tensor, level, d: int, lut: torch.Tensor | None)
             index = index ^ ((vertex[:, k] * PRIMES[k]) & _U32)
     else:  # the row lookup over the first d - 1 coordinates, then the last one
         prefix = sum(vertex[:, k] * level.resolution**k for k in range(d - 1))
-        index = lut[prefix % level.resolution ** (d - 1)] + vertex[:, d - 1]
+        row = lut[prefix] + vertex[:, d - 1]
+        return level.offset + torch.where((row >= 0) & (row < level.size), row, 0)
     return level.offset + index % level.size
 
 
