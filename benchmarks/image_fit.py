@@ -7,14 +7,16 @@ encoding; betas 0.9/0.99, eps 1e-15, x0.33 at 50/75/90% of the time budget) on t
 ``ImageField`` (the encoding, then a 64-wide MLP with 2 hidden layers and a sigmoid).
 
 Fairness: every encoding trains for the same ``--seconds`` of wall time (CUDA synchronised at
-each checkpoint; evaluation time not counted) with its parameter count matched to ``--params``:
+each checkpoint; evaluation time not counted), or with ``--steps N`` for the same number of steps
+(quality per step, free of the machine's speed: the comparison to use on a shared or noisy
+machine), with its parameter count matched to ``--params``:
 each type has a size rule (hash and simplex grids: table size for a number of levels, the finest
 level at the image's 256 pixels; dense grids: resolution for a number of features), tried in its
 order of preference (16 levels first; 4 features first); the benchmark takes the setting nearest
 the target in the first group that comes within 5% of it (else the nearest of all), so matched
 counts are within about 10% of each other. Types without a rule run with their defaults and are
-marked unmatched. PSNR is measured on the full image at its pixel centres every ``--seconds / 20``
-seconds of training.
+marked unmatched. PSNR is measured on the full image at its pixel centres at every twentieth of
+the budget (seconds or steps).
 
 ``--sweep`` also runs each encoding at a quarter and four times the target, for final PSNR
 against parameter count. ``--large SIDE`` fits a ``SIDE x SIDE`` image made on the spot instead of
@@ -27,7 +29,7 @@ counts and curve) and a PNG beside it: PSNR over time and final PSNR against par
 
 Usage::
 
-    python benchmarks/image_fit.py [--seconds 30] [--encodings hash_grid,dense_grid] [--device cpu|cuda]
+    python benchmarks/image_fit.py [--seconds 30 | --steps 640] [--encodings hash_grid,dense_grid] [--device cpu|cuda]
                                    [--params 65536] [--sweep] [--large SIDE] [--batch-size N] [--lr 1e-2]
                                    [--torch-threads N] [--out PATH.json]
 """
@@ -127,6 +129,7 @@ def sized_encoding(name: str, target: int, size: int) -> tuple[dict, int, bool]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=30.0, help="training wall time per run (default 30)")
+    p.add_argument("--steps", type=int, help="train each run for this many steps instead of --seconds")
     p.add_argument("--encodings", help="comma-separated types (default: every registered type taking 2D input)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--params", type=int, default=2**16, help="target encoding parameters (default 65536)")
@@ -139,7 +142,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON result path; the PNG goes beside it "
                    "(default benchmarks/results/image_fit-<device>.json)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.steps is not None and args.steps < CHECKPOINTS:
+        p.error(f"--steps must be at least {CHECKPOINTS} (one per checkpoint), got {args.steps}")
+    return args
 
 
 class Scorer:
@@ -221,10 +227,16 @@ def seed_from_image(field: ImageField, target: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
+def budget(args) -> str:
+    """Each run's training budget, for messages: "640 steps" or "30 s"."""
+    return f"{args.steps} steps" if args.steps else f"{args.seconds:g} s"
+
+
 def train_for(
     config: dict, target: torch.Tensor, score: Scorer, args, device: torch.device
 ) -> tuple[dict, ImageField]:
-    """Fit an ImageField with encoding ``config`` to ``target`` ``(H, W, 3)`` for ``args.seconds``; its curve."""
+    """Fit an ImageField with encoding ``config`` to ``target`` ``(H, W, 3)`` for ``args.seconds`` (or
+    ``args.steps``); its curve."""
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(args.seed)
@@ -233,19 +245,22 @@ def train_for(
     opt = torch.optim.Adam(field.parameters(), **{**ADAM, "lr": args.lr})
     image = target.permute(2, 0, 1).unsqueeze(0).contiguous()
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    decays = [f * args.seconds for f in DECAY_AT]
+    def done(seconds: float, steps: int) -> float:  # the fraction of the budget used
+        return steps / args.steps if args.steps else seconds / args.seconds
+
+    decays = list(DECAY_AT)
     curve = [{"seconds": 0.0, "steps": 0, "psnr": score(field)}]
-    every, trained, steps = args.seconds / CHECKPOINTS, 0.0, 0
-    while trained < args.seconds:
-        start = time.perf_counter()
-        while trained + time.perf_counter() - start < min(curve[-1]["seconds"] + every, args.seconds):
+    trained, steps = 0.0, 0
+    while done(trained, steps) < 1.0:
+        start, mark = time.perf_counter(), len(curve) / CHECKPOINTS
+        while done(trained + time.perf_counter() - start, steps) < mark:
             uv = torch.rand(args.batch_size, 2, generator=generator, device=device)
             loss = F.mse_loss(field(uv), sample_bilinear(image, uv))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             steps += 1
-            while decays and trained + time.perf_counter() - start >= decays[0]:
+            while decays and done(trained + time.perf_counter() - start, steps) >= decays[0]:
                 decays.pop(0)
                 for group in opt.param_groups:
                     group["lr"] *= DECAY
@@ -316,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * (r['encoding_n_params'] / r['target_params'] - 1):+.1f}%" if r["matched"] else "unmatched",
                   _summary(r["config"])] for r in runs])
     for run in runs:
-        print(f"  {run['encoding']} {run['encoding_n_params']} params: training {args.seconds:g} s ...",
+        print(f"  {run['encoding']} {run['encoding_n_params']} params: training {budget(args)} ...",
               file=sys.stderr, flush=True)
         result, field = train_for(run["config"], target, score, args, device)
         run.update(result)
@@ -324,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         del field
 
     env = environment(device)
-    print(f"\nimage fit, {image_name} {tuple(target.shape[:2])}, {args.seconds:g} s per run on {env['device']['name']}")
+    print(f"\nimage fit, {image_name} {tuple(target.shape[:2])}, {budget(args)} per run on {env['device']['name']}")
     print_table(["encoding", "encoding params", "total params", "steps", "steps/s", "final PSNR dB"],
                 [[r["encoding"], r["encoding_n_params"], r["n_params"], r["steps"], r["steps_per_second"],
                   r["final_psnr"]] for r in runs])
@@ -332,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "image_fit",
         "config": {"image": image_name, "crop": dict(zip(("top", "left", "size"), crop_box(target))),
                    "crops_order": ["target"] + [name for name, _ in crops], "image_size": list(target.shape[:2]),
-                   "seconds": args.seconds, "eval_pixels": EVAL_PIXELS if score.subset is not None else "all",
+                   "seconds": None if args.steps else args.seconds, "steps": args.steps, "eval_pixels": EVAL_PIXELS if score.subset is not None else "all",
                    "target_params": args.params, "sweep": list(SWEEP) if args.sweep else [1.0],
                    "batch_size": args.batch_size, "adam": {**ADAM, "lr": args.lr}, "lr_decay": DECAY,
                    "lr_decay_at": list(DECAY_AT), "mlp": MLP, "checkpoints": CHECKPOINTS, "seed": args.seed,

@@ -1,5 +1,5 @@
-"""The image-fit benchmark's large-image parts: the generated image, scoring on a pixel subset and
-on every pixel (streamed), and the crop picture. (The benchmark's timings are not tested.)"""
+"""The image-fit benchmark's parts: the generated large image, scoring on a pixel subset and on
+every pixel (streamed), the crop picture, and the step budget. (Its timings are not tested.)"""
 
 import math
 import sys
@@ -68,3 +68,30 @@ def test_crop_renders_the_middle_pixels(tmp_path):
 
     with Image.open(path) as im:
         assert im.size == (512, 256)
+
+
+def test_a_step_budget_trains_exactly_that_many_steps_with_the_decays(monkeypatch):
+    args = image_fit.parse_args(["--steps", "40", "--batch-size", "64"])
+    target = torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(2))
+    score = image_fit.Scorer(target)
+    seen = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    result, _ = image_fit.train_for(SMALL_GRID, target, score, args, torch.device("cpu"))
+    assert result["steps"] == 40 and len(seen) == 40
+    assert [c["steps"] for c in result["curve"]] == [2 * i for i in range(21)]
+    lr = args.lr
+    # x0.33 once 50%, 75% and 90% of the steps are done (after steps 20, 30 and 36)
+    assert seen[:20] == [lr] * 20 and seen[20] == pytest.approx(lr * 0.33)
+    assert seen[30] == pytest.approx(lr * 0.33**2) and seen[36] == pytest.approx(lr * 0.33**3)
+
+
+def test_a_step_budget_needs_one_step_per_checkpoint(capsys):
+    with pytest.raises(SystemExit):
+        image_fit.parse_args(["--steps", "5"])
+    assert "--steps must be at least 20 (one per checkpoint), got 5" in capsys.readouterr().err
