@@ -17,7 +17,7 @@ simplex paper's claim (target here: simplex >= 1.3x faster than our hash grid at
 Usage::
 
     python benchmarks/encodings.py [--device cpu|cuda] [--sizes 18,20] [--encodings a,b]
-                                   [--repeats 5] [--warmup 2] [--out PATH.json]
+                                   [--repeats 5] [--warmup 2] [--log2-table 19] [--out PATH.json]
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log2-table", type=int, help="the hash and simplex grids' log2_hashmap_size (default 19); "
+                   "e.g. 14 keeps every level's table in cache and times the per-point work alone")
     p.add_argument("--out", help="JSON result path (default benchmarks/results/encodings-<device>.json)")
     return p.parse_args(argv)
 
@@ -89,7 +91,10 @@ def peak_cuda_mb(run, device: torch.device) -> float | None:
 
 
 def bench_encoding(name: str, device: torch.device, sizes: list[int], args) -> dict:
-    enc = create(ENCODINGS[name], device=device)
+    config = dict(ENCODINGS[name])
+    if args.log2_table is not None and "log2_hashmap_size" in config:
+        config["log2_hashmap_size"] = args.log2_table
+    enc = create(config, device=device)
     out = {"config": enc.config(), "n_params": enc.n_params, "n_output_dims": enc.n_output_dims,
            "param_mb": enc.n_params * 4 / 2**20, "training_state_mb": enc.n_params * 16 / 2**20, "rows": []}
     for k in sizes:
