@@ -189,7 +189,7 @@ struct Simplex {
   template <typename T, typename Fn>
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
     // One body per row scheme: with both in one loop, the direct levels' lookup load kept GCC
-    // from if-converting the per-vertex choice, and hashed levels' backward ran 15-30% slower.
+    // from if-converting the per-vertex choice, and hashed levels' backward ran 12-30% slower.
     if (L.hashed[level]) visit_rows<true>(L, level, x, u, fn);
     else visit_rows<false>(L, level, x, u, fn);
   }
