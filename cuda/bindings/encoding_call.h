@@ -23,9 +23,6 @@ using enc::Op;
 
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-template <typename T>
-T* opt_ptr(const std::optional<TensorArg>& t) { return t ? t->ptr<T>() : nullptr; }
-
 template <class K>
 struct Call {
   using Layout = typename K::Layout;

@@ -123,9 +123,6 @@ struct Eval {
   }
 };
 
-template <typename T>
-T* ptr_or_null(const std::optional<TensorArg>& t) { return t ? t->ptr<T>() : nullptr; }
-
 void forward(py::handle x, py::handle idx, py::handle centers, py::handle shapes, py::handle weights,
              py::handle freqs, const std::string& shape, const std::string& kernel, py::handle y, bool check_idx,
              uintptr_t stream) {
@@ -153,8 +150,8 @@ void backward(py::handle x, py::handle idx, py::handle centers, py::handle shape
     using T = decltype(zero);
     rbf::EvalArgs<T> a = e.args<T>();
     a.dy = g.ptr<T>();
-    a.dx = ptr_or_null<T>(gx), a.dcenters = ptr_or_null<T>(gc), a.dshapes = ptr_or_null<T>(gs);
-    a.dweights = ptr_or_null<T>(gw);
+    a.dx = opt_ptr<T>(gx), a.dcenters = opt_ptr<T>(gc), a.dshapes = opt_ptr<T>(gs);
+    a.dweights = opt_ptr<T>(gw);
     launch(
         e.x, [&] { rbf::eval_backward_cpu(a); }, [&](int dev) { rbf::eval_backward_cuda(a, as_stream(stream), dev); });
   });
@@ -179,10 +176,10 @@ void backward_backward(py::handle x, py::handle idx, py::handle centers, py::han
     rbf::Backward2Args<T> b;
     b.eval = e.args<T>();
     b.eval.dy = g.ptr<T>();
-    b.eval.dx = ptr_or_null<T>(out_x), b.eval.dcenters = ptr_or_null<T>(out_c);
-    b.eval.dshapes = ptr_or_null<T>(out_s), b.eval.dweights = ptr_or_null<T>(out_w);
-    b.ddx = ptr_or_null<T>(in_x), b.ddcenters = ptr_or_null<T>(in_c), b.ddweights = ptr_or_null<T>(in_w);
-    b.ddy = ptr_or_null<T>(out_dy);
+    b.eval.dx = opt_ptr<T>(out_x), b.eval.dcenters = opt_ptr<T>(out_c);
+    b.eval.dshapes = opt_ptr<T>(out_s), b.eval.dweights = opt_ptr<T>(out_w);
+    b.ddx = opt_ptr<T>(in_x), b.ddcenters = opt_ptr<T>(in_c), b.ddweights = opt_ptr<T>(in_w);
+    b.ddy = opt_ptr<T>(out_dy);
     launch(e.x, [&] { rbf::eval_backward2_cpu(b); },
            [&](int dev) { rbf::eval_backward2_cuda(b, as_stream(stream), dev); });
   });

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ struct TensorArg {
 };
 
 const char* dtype_name(DType t);
+
+// An optional tensor's data pointer, or null when it was not given.
+template <typename T>
+T* opt_ptr(const std::optional<TensorArg>& t) { return t ? t->ptr<T>() : nullptr; }
 
 // Reads a DLPack capsule named `name`; raises ValueError unless it holds a contiguous float32 or
 // float64 tensor on the CPU or a CUDA device.

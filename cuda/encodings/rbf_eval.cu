@@ -40,6 +40,14 @@ void zero(T* p, int64_t count, cudaStream_t s) {
   if (p && count > 0) cuda::check(cudaMemsetAsync(p, 0, size_t(count) * sizeof(T), s), "rbf eval: zeroing gradients");
 }
 
+// The parameter gradients the backward passes scatter into with atomics, zeroed first.
+template <typename T>
+void zero_parameter_grads(const EvalArgs<T>& a, cudaStream_t s) {
+  zero(a.dcenters, a.n_bases * a.n_dims, s);
+  zero(a.dshapes, a.n_bases * shape_size(a.shape, a.n_dims), s);
+  zero(a.dweights, a.n_bases * a.n_features, s);
+}
+
 }  // namespace
 
 int64_t count_out_of_range_cuda(const int64_t* idx, int64_t n, int64_t m, void* stream, int device) {
@@ -72,9 +80,7 @@ template <typename T>
 void eval_backward_cuda(const EvalArgs<T>& a, void* stream, int device) {
   const cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  zero(a.dcenters, a.n_bases * a.n_dims, s);
-  zero(a.dshapes, a.n_bases * shape_size(a.shape, a.n_dims), s);
-  zero(a.dweights, a.n_bases * a.n_features, s);
+  zero_parameter_grads(a, s);
   if (a.n_points == 0) return;
   if (a.n_dims == 2) k_backward<2><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(a);
   else k_backward<3><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(a);
@@ -86,9 +92,7 @@ void eval_backward2_cuda(const Backward2Args<T>& b, void* stream, int device) {
   const cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const EvalArgs<T>& a = b.eval;
-  zero(a.dcenters, a.n_bases * a.n_dims, s);
-  zero(a.dshapes, a.n_bases * shape_size(a.shape, a.n_dims), s);
-  zero(a.dweights, a.n_bases * a.n_features, s);
+  zero_parameter_grads(a, s);
   if (a.n_points == 0) return;
   if (a.n_dims == 2) k_backward2<2><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(b);
   else k_backward2<3><<<cuda::blocks_for(a.n_points), cuda::kBlock, 0, s>>>(b);
