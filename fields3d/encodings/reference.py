@@ -94,24 +94,11 @@ def _simplex_rows(vertex: torch.Tensor, level, d: int, lut: torch.Tensor | None)
         index = torch.zeros_like(vertex[:, 0])
         for k in range(d):
             index = index ^ ((vertex[:, k] * PRIMES[k]) & _U32)
-    else:  # the row lookup over the first d - 1 coordinates, then the last one
-        prefix = sum(vertex[:, k] * level.resolution**k for k in range(d - 1))
-        row = lut[prefix] + vertex[:, d - 1]
-        return level.offset + torch.where((row >= 0) & (row < level.size), row, 0)
-    return level.offset + index % level.size
-
-
-def _simplex_luts(config: SimplexGridConfig, device) -> list[torch.Tensor | None]:
-    """Each level's slice of the config's row lookup (None for hashed levels)."""
-    out, start, d = [], 0, config.n_input_dims
-    for level in config.levels:
-        if level.hashed:
-            out.append(None)
-        else:
-            n = level.resolution ** (d - 1)
-            out.append(config.lut[start : start + n].to(device))
-            start += n
-    return out
+        return level.offset + index % level.size
+    # direct: the row lookup over the first d - 1 coordinates, then the last one
+    prefix = sum(vertex[:, k] * level.resolution**k for k in range(d - 1))
+    row = lut.to(vertex.device)[prefix] + vertex[:, d - 1]
+    return level.offset + torch.where((row >= 0) & (row < level.size), row, 0)
 
 
 def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
@@ -120,7 +107,7 @@ def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: Simple
     d, k = config.n_input_dims, skew_factor(config.n_input_dims)
     eye = torch.eye(d, dtype=torch.long, device=x.device)
     features = []
-    for level, lut in zip(config.levels, _simplex_luts(config, x.device)):
+    for level, lut in zip(config.levels, config.level_luts):
         p = xc * level.scale
         q = p + k * p.sum(dim=1, keepdim=True)
         base = torch.floor(q).detach()

@@ -85,17 +85,23 @@ class SimplexGridConfig(LevelTable):
             # Direct when the lookup's rows fit; a level with over twice as many lattice vertices
             # per unit cube (sqrt(d + 1) s^d) cannot fit and is hashed without building one.
             vertices = math.sqrt(d + 1.0) * scale**d
-            direct = vertices <= 2 * rows and _level_lookup(scale, resolution, d)[1] <= rows
-            size = level_rows(_level_lookup(scale, resolution, d)[1], rows) if direct else rows
-            out.append((scale, resolution, size, not direct, (0, 1)))
+            needed = _level_lookup(scale, resolution, d)[1] if vertices <= 2 * rows else rows + 1
+            direct = needed <= rows
+            out.append((scale, resolution, level_rows(needed, rows) if direct else rows, not direct, (0, 1)))
         return stack_levels(out)
 
     @functools.cached_property
-    def lut(self) -> torch.Tensor | None:
-        """The direct levels' row lookups back to back (int64, on the CPU), None if every level is
-        hashed; the core's layout knows where each level's starts."""
+    def level_luts(self) -> tuple[torch.Tensor | None, ...]:
+        """Each level's row lookup (int64, on the CPU, ``resolution ** (d - 1)`` entries), None for
+        hashed levels."""
         d = self.n_input_dims
-        parts = [_level_lookup(v.scale, v.resolution, d)[0] for v in self.levels if not v.hashed]
+        return tuple(None if v.hashed else _level_lookup(v.scale, v.resolution, d)[0] for v in self.levels)
+
+    @functools.cached_property
+    def lut(self) -> torch.Tensor | None:
+        """The direct levels' row lookups back to back (what the core takes; its layout knows where
+        each level's starts), None if every level is hashed."""
+        parts = [t for t in self.level_luts if t is not None]
         return torch.cat(parts) if parts else None
 
 
