@@ -97,6 +97,9 @@ LAYOUT = dict(kind="dense", n_dims=3, n_features=2, interpolation="linear", scal
         ({"axes": [[0, 0]]}, "axes must list two different input axes per level"),
         ({"hashed": [False, True]}, "scales, resolutions, sizes, hashed and axes must have one entry per level"),
         ({"kind": "simplex", "hashed": [True], "sizes": [60]}, "hashed levels must hold a power-of-two number of rows"),
+        ({"kind": "simplex", "sizes": [0]}, "level sizes must be at least 1"),
+        ({"kind": "simplex", "n_dims": 2, "scales": [40000.0], "resolutions": [70000], "sizes": [8]},
+         "a simplex level that is not hashed needs resolution^dims below 2^32"),
     ],
 )
 def test_core_layout_checks(change, message):
@@ -112,3 +115,18 @@ def test_core_checks_tensor_shapes_against_the_layout():
     with pytest.raises(ValueError) as err:
         _native.core().lattice_forward(layout, c(x), c(table), c(torch.empty(5, 3)))
     assert str(err.value) == "y must have shape (5, 2), got (5, 3)"
+
+
+def test_layouts_without_a_row_lookup_refuse_one():
+    c = _native.capsule
+    x, table, y, lut = torch.rand(5, 3), torch.rand(64, 2), torch.empty(5, 2), torch.zeros(4, dtype=torch.int64)
+    layout = _native.core().LatticeLayout(**LAYOUT)
+    assert layout.n_lut == 0
+    with pytest.raises(ValueError) as err:
+        _native.core().lattice_forward(layout, c(x), c(table), c(y), lut=c(lut))
+    assert str(err.value) == "this lattice encoding layout has no row lookup: pass lut=None"
+    hash_layout = _native.core().HashGridLayout(
+        n_dims=3, n_features=2, interpolation="linear", scales=[3.0], resolutions=[4], sizes=[64], hashed=[False])
+    with pytest.raises(ValueError) as err:
+        _native.core().hash_grid_forward(hash_layout, c(x), c(table), c(y), lut=c(lut))
+    assert str(err.value) == "this hash grid layout has no row lookup: pass lut=None"

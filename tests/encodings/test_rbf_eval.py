@@ -408,14 +408,17 @@ def test_forward_binding_errors(change, message):
         core.rbf_eval_forward(**valid(**change))
 
 
-def backward_args(**change):
+def _pass_args(tensors: dict, change: dict) -> dict:
+    """valid()'s inputs without y, plus a backward pass's ``tensors`` with ``change`` applied."""
     args = valid()
     del args["y"]
-    outputs = {"dy": torch.rand(5, 2), "dx": torch.empty(5, 3), "dcenters": torch.empty(10, 3),
-               "dshapes": torch.empty(10, 3), "dweights": torch.empty(10, 2)}
-    outputs.update(change)
-    args.update({k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in outputs.items()})
+    args.update({k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in (tensors | change).items()})
     return args
+
+
+def backward_args(**change):
+    return _pass_args({"dy": torch.rand(5, 2), "dx": torch.empty(5, 3), "dcenters": torch.empty(10, 3),
+                       "dshapes": torch.empty(10, 3), "dweights": torch.empty(10, 2)}, change)
 
 
 @pytest.mark.parametrize(
@@ -443,14 +446,10 @@ def test_backward_refuses_out_of_range_indices_and_skips_none_outputs():
 
 
 def backward_backward_args(**change):
-    args = valid()
-    del args["y"]
-    tensors = {"dy": torch.rand(5, 2), "ddx": torch.rand(5, 3), "ddcenters": torch.rand(10, 3),
-               "ddweights": torch.rand(10, 2), "ddy": torch.empty(5, 2), "gx": torch.empty(5, 3),
-               "gcenters": torch.empty(10, 3), "gshapes": torch.empty(10, 3), "gweights": torch.empty(10, 2)}
-    tensors.update(change)
-    args.update({k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in tensors.items()})
-    return args
+    return _pass_args({"dy": torch.rand(5, 2), "ddx": torch.rand(5, 3), "ddcenters": torch.rand(10, 3),
+                       "ddweights": torch.rand(10, 2), "ddy": torch.empty(5, 2), "gx": torch.empty(5, 3),
+                       "gcenters": torch.empty(10, 3), "gshapes": torch.empty(10, 3),
+                       "gweights": torch.empty(10, 2)}, change)
 
 
 @pytest.mark.parametrize(
