@@ -2,6 +2,7 @@
 """Write assets/scenes/spot/: a NeRF-synthetic style posed-image scene of the shipped cow "spot".
 
     .venv/bin/python scripts/make-nerf-scene.py [--mesh assets/meshes/spot.obj] [--out assets/scenes/spot]
+                                                [--specular 0]
 
 (Another y-up mesh and folder give the same kind of scene of that mesh, e.g. to check that NeRF
 settings tuned on spot hold on other objects.)
@@ -19,7 +20,9 @@ elevation rising from -10 to 60 degrees.
 Appearance (view-independent, baked): an albedo of coloured 0.4-unit cells (a palette colour per 3D
 cell, picked by a hash of the cell index) crossed by dark bands every 0.1 units of height and light
 bands every 0.25 units along x + y, shaded by a fixed directional light (Lambert plus ambient);
-transparent background. Each view is rendered at 2x with a perspective z-buffer
+transparent background. ``--specular S`` (default 0, the shipped scene) adds a white Blinn-Phong
+highlight S * max(0, n.h)^SHININESS from the same light, h halfway between the light and the direction
+to the camera: the colour then depends on the view, as a NeRF's view-dependent head must learn. Each view is rendered at 2x with a perspective z-buffer
 (fields3d.geometry.raster) at pixel centres and box-downsampled over premultiplied colour and alpha.
 Frames are written as transforms_train.json / transforms_test.json and RGBA PNGs train/r_<i>.png,
 test/r_<i>.png. Deterministic: running it again rewrites the same files.
@@ -50,6 +53,7 @@ N_UPPER, N_LOWER, N_TEST = 85, 15, 20
 SEED = 0
 LIGHT = np.array([0.35, -0.45, 0.82]) / np.linalg.norm([0.35, -0.45, 0.82])
 AMBIENT, DIFFUSE = 0.3, 0.7
+SHININESS = 24.0
 PALETTE = np.array(
     [
         [0.85, 0.25, 0.20], [0.95, 0.65, 0.15], [0.30, 0.70, 0.30], [0.20, 0.45, 0.85],
@@ -105,7 +109,21 @@ def test_eyes() -> np.ndarray:
     )
 
 
-def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray) -> np.ndarray:
+def shade(points: np.ndarray, normals: np.ndarray, eye: np.ndarray, specular: float) -> np.ndarray:
+    """``(P, 3)`` colours of surface points seen from ``eye``: albedo, Lambert plus ambient, and
+    (``specular`` > 0) a white Blinn-Phong highlight, the only view-dependent term."""
+    colour = albedo(points) * (AMBIENT + DIFFUSE * np.clip(normals @ LIGHT, 0.0, 1.0))[:, None]
+    if specular <= 0:
+        return colour
+    view = eye - points
+    half = view / np.maximum(np.linalg.norm(view, axis=1, keepdims=True), 1e-12) + LIGHT
+    half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-12)
+    lit = (normals @ LIGHT > 0).astype(np.float64)
+    return np.clip(colour + specular * lit[:, None] * np.clip(np.sum(normals * half, axis=1), 0.0, 1.0)[:, None] ** SHININESS,
+                   0.0, 1.0)
+
+
+def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray, specular: float = 0.0) -> np.ndarray:
     """One anti-aliased ``(SIZE, SIZE, 4)`` uint8 RGBA view (straight, not premultiplied, colour)."""
     big = SIZE * SUPERSAMPLE
     focal = 0.5 * big / math.tan(0.5 * CAMERA_ANGLE_X)
@@ -114,7 +132,7 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray) -> np.ndarray:
     normals = interpolate(mesh.vertex_normals, mesh.faces, face_id, bary).reshape(-1, 3)
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     alpha = (face_id >= 0).reshape(-1, 1).astype(np.float64)
-    colour = albedo(points) * (AMBIENT + DIFFUSE * np.clip(normals @ LIGHT, 0.0, 1.0))[:, None]
+    colour = shade(points, normals, c2w[:3, 3], specular)
     premultiplied = np.concatenate([colour * alpha, alpha], axis=1).reshape(big, big, 4)
     small = premultiplied.reshape(SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE, 4).mean(axis=(1, 3))
     a = small[..., 3:]
@@ -122,11 +140,11 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.concatenate([rgb, a], axis=2) * 255.0), 0, 255).astype(np.uint8)
 
 
-def write_split(target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarray) -> None:
+def write_split(target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarray, specular: float = 0.0) -> None:
     frames = []
     for i, eye in enumerate(eyes):
         c2w = look_at(eye)
-        picture = render_view(mesh, c2w)
+        picture = render_view(mesh, c2w, specular)
         if picture[[0, -1], :, 3].any() or picture[:, [0, -1], 3].any():
             raise RuntimeError(f"{split} view {i} cuts the object at the picture's edge")
         buffer = io.BytesIO()
@@ -143,13 +161,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description="Render a y-up mesh into a NeRF-synthetic style scene.")
     p.add_argument("--mesh", type=Path, default=SOURCE)
     p.add_argument("--out", type=Path, default=TARGET)
+    p.add_argument("--specular", type=float, default=0.0, help="strength of a view-dependent highlight (0: none)")
     args = p.parse_args()
     source = load_mesh(args.mesh)
     mesh = trimesh.Trimesh(normalise(source.vertices), source.faces, process=False)
     if args.out.exists():
         shutil.rmtree(args.out)
-    write_split(args.out, mesh, "train", train_eyes())
-    write_split(args.out, mesh, "test", test_eyes())
+    write_split(args.out, mesh, "train", train_eyes(), args.specular)
+    write_split(args.out, mesh, "test", test_eyes(), args.specular)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"wrote {args.out}: {N_UPPER + N_LOWER} train + {N_TEST} test views, {size:,} bytes")
 

@@ -148,11 +148,17 @@ def test_shipped_spot_scene_loads():
     assert load_scene(SPOT, "test", downscale=4).images.shape == (20, 50, 50, 4)
 
 
-def spot_mesh() -> tuple[np.ndarray, np.ndarray]:
-    """assets/meshes/spot.obj placed in the scene's world by the script that made the scene."""
+def scene_script():
+    """scripts/make-nerf-scene.py as a module."""
     spec = importlib.util.spec_from_file_location("make_nerf_scene", ROOT / "scripts" / "make-nerf-scene.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def spot_mesh() -> tuple[np.ndarray, np.ndarray]:
+    """assets/meshes/spot.obj placed in the scene's world by the script that made the scene."""
+    script = scene_script()
     mesh = load_mesh(ROOT / "assets" / "meshes" / "spot.obj")
     return script.normalise(mesh.vertices), mesh.faces
 
@@ -361,3 +367,22 @@ def test_argument_errors(tmp_path):
         ngp,
         "val",
     )
+
+
+def test_scene_script_specular_highlight_depends_on_the_view():
+    script = scene_script()
+    light = script.LIGHT
+    points = np.array([[0.0, 0.0, 0.0], [0.05, 0.1, 0.2]])  # the first at the origin, where the eyes look
+    normals = np.array([light, light])
+    mirror, aside = 4.0 * light, 4.0 * np.cross(light, [0.0, 0.0, 1.0]) / np.linalg.norm(np.cross(light, [0.0, 0.0, 1.0]))
+    matte = script.shade(points, normals, mirror, 0.0)
+    np.testing.assert_array_equal(matte, script.shade(points, normals, aside, 0.0))  # no highlight: view-independent
+    seen_along_light = script.shade(points[:1], normals[:1], mirror, 0.6)
+    seen_from_aside = script.shade(points[:1], normals[:1], aside, 0.6)
+    # along the light, h = n and the highlight is at full strength (clipped to white); 90 degrees away
+    # n.h = cos 45 degrees, and 0.707^24 leaves 0.6 * 2.4e-4 on top of the matte colour
+    np.testing.assert_allclose(seen_along_light[0], np.minimum(matte[0] + 0.6, 1.0), atol=1e-9)
+    np.testing.assert_allclose(seen_from_aside[0], matte[0] + 0.6 * np.sqrt(0.5) ** script.SHININESS, atol=1e-9)
+    # a face turned from the light gets no highlight, whatever the view
+    back = script.shade(points[:1], -normals[:1], -mirror, 0.6)
+    np.testing.assert_array_equal(back, script.shade(points[:1], -normals[:1], -mirror, 0.0))
