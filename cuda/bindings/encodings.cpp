@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "bindings/encoding_call.h"
-#include "encodings/hash_grid.h"
 #include "encodings/lattice.h"
 
 namespace f3d {
@@ -18,16 +17,20 @@ namespace {
 
 using encoding::fail;
 
+// The hash grid runs on the lattice kernels (its stencil is lattice::Hashed); its layout is a
+// distinct type only so that Python sees HashGridLayout and LatticeLayout as different classes.
+struct HashGridLayout : lattice::Layout {};
+
 struct HashGridKernels {
-  using Layout = hashgrid::Layout;
+  using Layout = HashGridLayout;
   static constexpr bool kLookup = false;
   template <typename T>
-  using Args = hashgrid::Args<T>;
+  using Args = lattice::Args<T>;
   static const char* name() { return "hash grid"; }
   template <typename T>
-  static void cpu(enc::Op op, const Args<T>& a) { hashgrid::launch_cpu<T>(op, a); }
+  static void cpu(enc::Op op, const Args<T>& a) { lattice::launch_cpu<T>(op, a); }
 #ifdef FIELDS3D_WITH_CUDA
-  static void cuda(enc::Op op, const Args<float>& a, void* s, int device) { hashgrid::launch_cuda(op, a, s, device); }
+  static void cuda(enc::Op op, const Args<float>& a, void* s, int device) { lattice::launch_cuda(op, a, s, device); }
 #endif
 };
 
@@ -52,24 +55,25 @@ void check_levels(size_t levels, int max_levels, const std::vector<size_t>& othe
     if (n != levels) fail(std::string(names) + " must have one entry per level");
 }
 
-template <typename Interp>
-Interp parse_interp(const std::string& interpolation) {
+lattice::Interp parse_interp(const std::string& interpolation) {
+  using lattice::Interp;
   if (interpolation == "linear") return Interp::Linear;
   if (interpolation == "smoothstep") return Interp::Smoothstep;
   fail("interpolation must be 'linear' or 'smoothstep', got '" + interpolation + "'");
 }
 
-hashgrid::Layout make_hash_layout(int n_dims, int n_features, const std::string& interpolation,
-                                  const std::vector<double>& scales, const std::vector<uint32_t>& resolutions,
-                                  const std::vector<uint32_t>& sizes, const std::vector<bool>& hashed) {
-  hashgrid::Layout L;
-  if (n_dims < 1 || n_dims > hashgrid::kMaxDims) fail("n_dims must be 1, 2, 3 or 4, got " + std::to_string(n_dims));
+HashGridLayout make_hash_layout(int n_dims, int n_features, const std::string& interpolation,
+                                const std::vector<double>& scales, const std::vector<uint32_t>& resolutions,
+                                const std::vector<uint32_t>& sizes, const std::vector<bool>& hashed) {
+  HashGridLayout L;
+  L.kind = lattice::Kind::Hash;
+  if (n_dims < 1 || n_dims > lattice::kMaxDims) fail("n_dims must be 1, 2, 3 or 4, got " + std::to_string(n_dims));
   if (n_features != 1 && n_features != 2 && n_features != 4 && n_features != 8)
     fail("n_features must be 1, 2, 4 or 8, got " + std::to_string(n_features));
   const size_t levels = scales.size();
-  check_levels(levels, hashgrid::kMaxLevels, {resolutions.size(), sizes.size(), hashed.size()},
+  check_levels(levels, lattice::kMaxLevels, {resolutions.size(), sizes.size(), hashed.size()},
                "scales, resolutions, sizes and hashed");
-  L.interp = parse_interp<hashgrid::Interp>(interpolation);
+  L.interp = parse_interp(interpolation);
   L.n_dims = n_dims;
   L.n_features = n_features;
   L.n_levels = int(levels);
@@ -83,6 +87,7 @@ hashgrid::Layout make_hash_layout(int n_dims, int n_features, const std::string&
     L.size[l] = sizes[l];
     L.hashed[l] = hashed[l];
     L.offset[l] = offset;
+    L.lut_offset[l] = -1;
     offset += sizes[l];
   }
   L.n_entries = offset;
@@ -118,7 +123,7 @@ lattice::Layout make_lattice_layout(const std::string& kind, int n_dims, int n_f
   const size_t levels = scales.size();
   check_levels(levels, lattice::kMaxLevels, {resolutions.size(), sizes.size(), hashed.size(), axes.size()},
                "scales, resolutions, sizes, hashed and axes");
-  L.interp = parse_interp<lattice::Interp>(interpolation);
+  L.interp = parse_interp(interpolation);
   L.n_dims = n_dims;
   L.n_features = n_features;
   L.n_levels = int(levels);
@@ -172,7 +177,7 @@ void def_layout_properties(py::class_<Layout>& c) {
 }  // namespace
 
 void register_encodings(py::module_& m) {
-  py::class_<hashgrid::Layout> hash(m, "HashGridLayout", "Checked table layout of a hash grid (built by HashGridConfig).");
+  py::class_<HashGridLayout> hash(m, "HashGridLayout", "Checked table layout of a hash grid (built by HashGridConfig).");
   hash.def(py::init(&make_hash_layout), py::arg("n_dims"), py::arg("n_features"), py::arg("interpolation"),
            py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"));
   def_layout_properties(hash);

@@ -1,9 +1,10 @@
-// Lattice encodings: dense grid, tri-plane and simplex grid. The per-element work is shared by
+// Table encodings: hash grid, dense grid, tri-plane and simplex grid. The per-element work is shared by
 // the CPU launcher (lattice.cpp) and the CUDA launcher (lattice.cu), and written once for all
-// three: the kernel bodies are generic over a *stencil*, which lists the table rows a point
+// four: the kernel bodies are generic over a *stencil*, which lists the table rows a point
 // reads at one level together with each row's weight w and dw/dx (and d2w/dx2 . u when asked).
 //
 // Stencils:
+//  - Hashed<D> (D = 1 to 4): the multiresolution hash grid (instant-NGP), see below.
 //  - Dense<D> (D = 2, 3): `resolution` R vertices per axis at x = i / (R - 1) (corners aligned),
 //    multilinear over the 2^D corners of the cell holding x; rows sum_d i_d R^d.
 //  - TriPlane: level l is one axis-aligned plane over the input axes axes[l] with R_l^2
@@ -20,7 +21,7 @@
 //    gives base[prefix], and the row is base[prefix] + v_{D-1} (built by the Python config,
 //    fields3d/encodings/_simplex_rows.py).
 // Coordinates outside [0,1] are clamped (zero gradient along clamped axes); a point with a NaN
-// coordinate encodes to NaN and contributes no gradient, as in the hash grid.
+// coordinate encodes to NaN and contributes no gradient.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +39,7 @@ constexpr int kMaxLevels = 32;
 constexpr int kMaxDims = 4;
 constexpr int kMaxFeatures = 32;
 
-enum class Kind : int { Dense = 0, TriPlane = 1, Simplex = 2 };
+enum class Kind : int { Dense = 0, TriPlane = 1, Simplex = 2, Hash = 3 };
 enum class Interp : int { Linear = 0, Smoothstep = 1 };
 
 // Built and checked by the binding from the Python config (the documented specification).
@@ -47,9 +48,9 @@ struct Layout {
   int n_dims = 0;  // input dimensions
   int n_levels = 0;
   int n_features = 0;
-  Interp interp = Interp::Linear;  // dense grid and tri-plane; the simplex is always barycentric
+  Interp interp = Interp::Linear;  // hash grid, dense grid and tri-plane; the simplex is always barycentric
   double skew = 0.0;               // simplex: (sqrt(D+1) - 1) / D
-  double scale[kMaxLevels] = {};   // dense/tri-plane: resolution - 1; simplex: lattice scale
+  double scale[kMaxLevels] = {};   // dense/tri-plane: resolution - 1; hash grid, simplex: lattice scale
   uint32_t resolution[kMaxLevels] = {};  // vertices per (skewed) axis
   uint32_t size[kMaxLevels] = {};        // rows of the level
   int64_t offset[kMaxLevels] = {};       // first row of the level
@@ -82,6 +83,56 @@ F3D_HD inline T clamp_unit(T xi, T scale, T& chain) {
   return xi < T(0) ? T(0) : (xi > T(1) ? T(1) : xi);
 }
 
+// Interpolation factors along one axis from the fractional coordinate f: w = (1 - s, s) with
+// s = f (linear) or f^2 (3 - 2f) (smoothstep), and their first and second derivatives w.r.t. x
+// (chain = d f / d x: the scale, or 0 along a clamped axis).
+template <typename T>
+F3D_HD inline void axis_factors(Interp interp, T f, T chain, T w[2], T dw[2], T ddw[2]) {
+  T s = f, ds = chain, dds = T(0);
+  if (interp == Interp::Smoothstep) {
+    s = f * f * (T(3) - T(2) * f);
+    ds = T(6) * f * (T(1) - f) * chain;
+    dds = (T(6) - T(12) * f) * chain * chain;
+  }
+  w[0] = T(1) - s, w[1] = s;
+  dw[0] = -ds, dw[1] = ds;
+  ddw[0] = -dds, ddw[1] = dds;
+}
+
+// Calls fn(vertex) for the 2^C corners of a cell over the input axes `axes` (of D), given each
+// axis' factors per side (w[c][side], ...) and row(corner), the corner's table row (bit c of
+// corner set: the upper side along axis c). Shared by every multilinear stencil.
+template <int C, int D, typename T, typename Row, typename Fn>
+F3D_HD inline void visit_corners(const int* axes, const T* u, const T (&w)[C][2], const T (&dw)[C][2],
+                                 const T (&ddw)[C][2], Row&& row, Fn&& fn) {
+  F3D_UNROLL
+  for (uint32_t corner = 0; corner < (1u << C); ++corner) {
+    T lin[C], dlin[C], ddlin[C], g[C];
+    for (int c = 0; c < C; ++c) {
+      const uint32_t side = (corner >> c) & 1u;
+      lin[c] = w[c][side], dlin[c] = dw[c][side], ddlin[c] = ddw[c][side];
+    }
+    Vertex<D, T> v;
+    v.row = row(corner);
+    v.w = multilinear::prod_except<C>(lin, -1, -1);
+    // With C == D the axes are 0 .. D-1 in order (dense grid, hash grid): indexing by c directly
+    // keeps v in registers (an index read from `axes` kept GCC from scalarising it).
+    if (C < D)
+      for (int d = 0; d < D; ++d) v.dw[d] = v.hu[d] = T(0);
+    else if (!u)
+      for (int d = 0; d < D; ++d) v.hu[d] = T(0);
+    multilinear::weight_grad<C>(lin, dlin, g);
+    for (int c = 0; c < C; ++c) v.dw[C == D ? c : axes[c]] = g[c];
+    if (u) {
+      T uc[C];
+      for (int c = 0; c < C; ++c) uc[c] = u[C == D ? c : axes[c]];
+      multilinear::weight_hess_vec<C>(lin, dlin, ddlin, C == D ? u : uc, g);
+      for (int c = 0; c < C; ++c) v.hu[C == D ? c : axes[c]] = g[c];
+    }
+    fn(v);
+  }
+}
+
 // Multilinear interpolation over the C input axes `axes` of a grid with R = resolution vertices
 // per axis and corners aligned with [0, 1] (shared by Dense and TriPlane).
 template <int C, int D, typename T, typename Fn>
@@ -89,49 +140,71 @@ F3D_HD inline void visit_cell(const Layout& L, int level, const T* x, const int*
   const T scale = static_cast<T>(L.scale[level]);
   const uint32_t res = L.resolution[level];
   uint32_t base[C];
-  T w[2][C], dw[2][C], ddw[2][C];
+  T w[C][2], dw[C][2], ddw[C][2];
   for (int c = 0; c < C; ++c) {
     T chain;
     const T pos = clamp_unit(x[axes[c]], scale, chain) * scale;
     T fl = floor_nonneg(pos);
     if (fl > T(res - 2)) fl = T(res - 2);  // x = 1 sits at the far end of the last cell
-    const T f = pos - fl;
     base[c] = static_cast<uint32_t>(fl);
-    T s = f, ds = chain, dds = T(0);
-    if (L.interp == Interp::Smoothstep) {
-      s = f * f * (T(3) - T(2) * f);
-      ds = T(6) * f * (T(1) - f) * chain;
-      dds = (T(6) - T(12) * f) * chain * chain;
-    }
-    w[0][c] = T(1) - s, w[1][c] = s;
-    dw[0][c] = -ds, dw[1][c] = ds;
-    ddw[0][c] = -dds, ddw[1][c] = dds;
+    axis_factors(L.interp, pos - fl, chain, w[c], dw[c], ddw[c]);
   }
-  F3D_UNROLL
-  for (uint32_t corner = 0; corner < (1u << C); ++corner) {
-    T lin[C], dlin[C], ddlin[C], g[C];
+  const int64_t offset = L.offset[level];
+  visit_corners<C, D>(axes, u, w, dw, ddw, [&](uint32_t corner) {
     int64_t index = 0, stride = 1;
     for (int c = 0; c < C; ++c) {
-      const uint32_t side = (corner >> c) & 1u;
-      index += int64_t(base[c] + side) * stride;
+      index += int64_t(base[c] + ((corner >> c) & 1u)) * stride;
       stride *= res;
-      lin[c] = w[side][c], dlin[c] = dw[side][c], ddlin[c] = ddw[side][c];
     }
-    Vertex<D, T> v;
-    v.row = L.offset[level] + index;
-    v.w = multilinear::prod_except<C>(lin, -1, -1);
-    for (int d = 0; d < D; ++d) v.dw[d] = v.hu[d] = T(0);
-    multilinear::weight_grad<C>(lin, dlin, g);
-    for (int c = 0; c < C; ++c) v.dw[axes[c]] = g[c];
-    if (u) {
-      T uc[C];
-      for (int c = 0; c < C; ++c) uc[c] = u[axes[c]];
-      multilinear::weight_hess_vec<C>(lin, dlin, ddlin, uc, g);
-      for (int c = 0; c < C; ++c) v.hu[axes[c]] = g[c];
-    }
-    fn(v);
-  }
+    return offset + index;
+  }, fn);
 }
+
+// The multiresolution hash grid (instant-NGP), D = 1 to 4. At level l with scale s_l a point sits
+// in the cell floor(x s_l + 0.5) (vertices at cell centres, not corner-aligned); its 2^D corners
+// are looked up directly (row sum_d v_d R^d, wrapped at the far face) when the level's
+// resolution^D fits its rows, otherwise by the coherent-prime XOR hash v_0 ^ v_1 p_1 ^ ... into
+// its 2^k rows, and interpolated multilinearly (linear or smoothstep factors).
+template <int D>
+struct Hashed {
+  static constexpr int kDims = D;
+  static constexpr int kVertices = 1 << D;
+  static constexpr bool kAnyFeatures = false;
+  template <typename T, typename Fn>
+  F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
+    const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
+    const T scale = static_cast<T>(L.scale[level]);
+    const bool hashed = L.hashed[level];
+    // Per axis and side, the vertex's share of the row: its coordinate times the prime or the stride.
+    uint32_t part[D][2];
+    T w[D][2], dw[D][2], ddw[D][2];
+    uint32_t stride = 1;
+    for (int d = 0; d < D; ++d) {
+      T chain;
+      const T pos = clamp_unit(x[d], scale, chain) * scale + T(0.5);
+      const T fl = floor_nonneg(pos);
+      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : stride;
+      part[d][0] = base * mult;
+      part[d][1] = (base + 1u) * mult;
+      stride *= L.resolution[level];
+      axis_factors(L.interp, pos - fl, chain, w[d], dw[d], ddw[d]);
+    }
+    const uint32_t size = L.size[level];
+    const int64_t offset = L.offset[level];
+    const int axes[4] = {0, 1, 2, 3};
+    visit_corners<D, D>(axes, u, w, dw, ddw, [&](uint32_t corner) {
+      uint32_t index = 0;
+      if (hashed) {
+        for (int d = 0; d < D; ++d) index ^= part[d][(corner >> d) & 1u];
+        index &= size - 1u;  // hashed levels hold 2^k rows
+      } else {
+        for (int d = 0; d < D; ++d) index += part[d][(corner >> d) & 1u];
+        if (index >= size) index %= size;  // only at the far face
+      }
+      return offset + static_cast<int64_t>(index);
+    }, fn);
+  }
+};
 
 template <int D>
 struct Dense {
@@ -190,12 +263,12 @@ struct Simplex {
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
     // One body per row scheme: with both in one loop, the direct levels' lookup load kept GCC
     // from if-converting the per-vertex choice, and hashed levels' backward ran 12-30% slower.
-    if (L.hashed[level]) visit_rows<true>(L, level, x, u, fn);
-    else visit_rows<false>(L, level, x, u, fn);
+    if (L.hashed[level]) visit_rows<true>(L, level, x, fn);  // hu = 0: affine inside a simplex
+    else visit_rows<false>(L, level, x, fn);
   }
 
   template <bool hashed, typename T, typename Fn>
-  F3D_HD static void visit_rows(const Layout& L, int level, const T* x, const T* /*u*/, Fn&& fn) {
+  F3D_HD static void visit_rows(const Layout& L, int level, const T* x, Fn&& fn) {
     const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
     const T scale = static_cast<T>(L.scale[level]);
     const T k = static_cast<T>(L.skew);
@@ -348,7 +421,12 @@ F3D_HD inline void backward_backward_level(const Args<T>& a, int64_t i, int leve
   T ddy[kBuf<F>];
   for (int f = 0; f < nf; ++f) ddy[f] = T(0);
   if (!has_nan(x, D)) {
-    const T* u = a.ddx ? a.ddx + i * D : nullptr;
+    // u in registers: read through a.ddx it would be loaded again at every vertex (the stores
+    // to gx and ddy may alias it as far as the compiler knows).
+    T u_reg[D];
+    if (a.ddx)
+      for (int d = 0; d < D; ++d) u_reg[d] = a.ddx[i * D + d];
+    const T* u = a.ddx ? u_reg : nullptr;
     S::visit(a.layout, level, x, u, [&](const Vertex<D, T>& v) {
       if (u) {
         const T* e = a.table + v.row * nf;
@@ -419,6 +497,12 @@ inline bool dispatch(const Layout& L, Fn&& fn) {
       if (L.n_dims == 3) return with_f(Dense<3>{});
       return false;
     case Kind::TriPlane: return L.n_dims == 3 && with_f(TriPlane{});
+    case Kind::Hash:
+      if (L.n_dims == 1) return with_f(Hashed<1>{});
+      if (L.n_dims == 2) return with_f(Hashed<2>{});
+      if (L.n_dims == 3) return with_f(Hashed<3>{});
+      if (L.n_dims == 4) return with_f(Hashed<4>{});
+      return false;
     case Kind::Simplex:
       if (L.n_dims == 2) return with_f(Simplex<2>{});
       if (L.n_dims == 3) return with_f(Simplex<3>{});
