@@ -172,9 +172,15 @@ struct Hashed {
   static constexpr bool kAnyFeatures = false;
   template <typename T, typename Fn>
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
+    // One body per row scheme, as the simplex's: the choice is made once per level, not per corner.
+    if (L.hashed[level]) visit_rows<true>(L, level, x, u, fn);
+    else visit_rows<false>(L, level, x, u, fn);
+  }
+
+  template <bool hashed, typename T, typename Fn>
+  F3D_HD static void visit_rows(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
     const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
     const T scale = static_cast<T>(L.scale[level]);
-    const bool hashed = L.hashed[level];
     // Per axis and side, the vertex's share of the row: its coordinate times the prime or the stride.
     uint32_t part[D][2];
     T w[D][2], dw[D][2], ddw[D][2];
@@ -194,7 +200,7 @@ struct Hashed {
     const int axes[4] = {0, 1, 2, 3};
     visit_corners<D, D>(axes, u, w, dw, ddw, [&](uint32_t corner) {
       uint32_t index = 0;
-      if (hashed) {
+      if constexpr (hashed) {
         for (int d = 0; d < D; ++d) index ^= part[d][(corner >> d) & 1u];
         index &= size - 1u;  // hashed levels hold 2^k rows
       } else {
