@@ -1,4 +1,4 @@
-// Loop shapes shared by the CPU launchers of the table-based encodings (hash grid, lattice).
+// Loop shapes shared by the CPU launchers of the table-based encodings (lattice.h).
 #pragma once
 
 #include <algorithm>

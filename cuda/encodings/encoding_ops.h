@@ -1,5 +1,5 @@
-// The passes every table-based encoding kernel offers (hash grid, lattice encodings); the
-// bindings drive them all through one code path.
+// The passes every table-based encoding kernel offers (lattice.h: hash grid, dense grid,
+// tri-plane, simplex grid); the bindings drive them all through one code path.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
-// CUDA launchers for the lattice encodings: thin __global__ wrappers around the per-element
-// functions in lattice.h, shaped as the hash grid's (one thread per point and level where the
-// work is per level, one per point where levels are summed; table gradients by atomicAdd).
+// CUDA launchers for the table encodings of lattice.h (hash grid, dense grid, tri-plane, simplex
+// grid): thin __global__ wrappers around its per-element functions (one thread per point and level
+// where the work is per level, one per point where levels are summed; table gradients by atomicAdd).
 #include <cuda_runtime.h>
 
 #include <stdexcept>

@@ -1,5 +1,5 @@
-// Weights of multilinear interpolation and their derivatives, shared by the hash grid and the
-// lattice encodings (dense grid, tri-plane). A corner's weight is the product over axes of a
+// Weights of multilinear interpolation and their derivatives, used by the multilinear stencils of
+// lattice.h (hash grid, dense grid, tri-plane). A corner's weight is the product over axes of a
 // per-axis factor lin[d] (s or 1 - s of the fractional coordinate), with first and second
 // derivatives dlin[d], ddlin[d] w.r.t. that axis' coordinate.
 #pragma once
