@@ -21,9 +21,9 @@ Appearance (view-independent, baked): an albedo of coloured 0.4-unit cells (a pa
 cell, picked by a hash of the cell index) crossed by dark bands every 0.1 units of height and light
 bands every 0.25 units along x + y, shaded by a fixed directional light (Lambert plus ambient);
 transparent background. ``--specular S`` (default 0, the shipped scene) adds a white Blinn-Phong
-highlight S * max(0, n.h)^SHININESS from the same light, h halfway between the light and the direction
-to the camera: the colour then depends on the view, as a NeRF's view-dependent head must learn. Each view is rendered at 2x with a perspective z-buffer
-(fields3d.geometry.raster) at pixel centres and box-downsampled over premultiplied colour and alpha.
+highlight S * max(0, n.h)^SHININESS from the same light, h halfway between the light and the
+direction to the camera: the colour then depends on the view, as a NeRF's view-dependent head must
+learn. Each view is rendered at 2x with a perspective z-buffer (fields3d.geometry.raster) at pixel centres and box-downsampled over premultiplied colour and alpha.
 Frames are written as transforms_train.json / transforms_test.json and RGBA PNGs train/r_<i>.png,
 test/r_<i>.png. Deterministic: running it again rewrites the same files.
 """
@@ -109,18 +109,21 @@ def test_eyes() -> np.ndarray:
     )
 
 
+def unit(v: np.ndarray) -> np.ndarray:
+    """The ``(P, 3)`` rows of v scaled to length 1 (zero rows stay zero)."""
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
 def shade(points: np.ndarray, normals: np.ndarray, eye: np.ndarray, specular: float) -> np.ndarray:
     """``(P, 3)`` colours of surface points seen from ``eye``: albedo, Lambert plus ambient, and
     (``specular`` > 0) a white Blinn-Phong highlight, the only view-dependent term."""
-    colour = albedo(points) * (AMBIENT + DIFFUSE * np.clip(normals @ LIGHT, 0.0, 1.0))[:, None]
+    n_dot_l = normals @ LIGHT
+    colour = albedo(points) * (AMBIENT + DIFFUSE * np.clip(n_dot_l, 0.0, 1.0))[:, None]
     if specular <= 0:
         return colour
-    view = eye - points
-    half = view / np.maximum(np.linalg.norm(view, axis=1, keepdims=True), 1e-12) + LIGHT
-    half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-12)
-    lit = (normals @ LIGHT > 0).astype(np.float64)
-    return np.clip(colour + specular * lit[:, None] * np.clip(np.sum(normals * half, axis=1), 0.0, 1.0)[:, None] ** SHININESS,
-                   0.0, 1.0)
+    n_dot_h = np.sum(normals * unit(unit(eye - points) + LIGHT), axis=1)
+    highlight = np.where(n_dot_l > 0, specular * np.clip(n_dot_h, 0.0, 1.0) ** SHININESS, 0.0)
+    return np.clip(colour + highlight[:, None], 0.0, 1.0)
 
 
 def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray, specular: float = 0.0) -> np.ndarray:
@@ -129,8 +132,7 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray, specular: float = 0.0) -
     focal = 0.5 * big / math.tan(0.5 * CAMERA_ANGLE_X)
     face_id, _, bary = rasterize_perspective(mesh.vertices, mesh.faces, c2w, focal, focal, big / 2, big / 2, big, big)
     points = interpolate(mesh.vertices, mesh.faces, face_id, bary).reshape(-1, 3)
-    normals = interpolate(mesh.vertex_normals, mesh.faces, face_id, bary).reshape(-1, 3)
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    normals = unit(interpolate(mesh.vertex_normals, mesh.faces, face_id, bary).reshape(-1, 3))
     alpha = (face_id >= 0).reshape(-1, 1).astype(np.float64)
     colour = shade(points, normals, c2w[:3, 3], specular)
     premultiplied = np.concatenate([colour * alpha, alpha], axis=1).reshape(big, big, 4)
