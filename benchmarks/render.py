@@ -30,6 +30,12 @@ Workloads, each ours against the pure-torch peer (and nerfacc with ``--nerfacc``
 * ``composite fwd+bwd`` the same with ``sigmas`` and colours requiring grad, then
                         ``((out * dy).sum() + (opacity * dop).sum()).backward()`` with fixed
                         random ``dy``, ``dop`` (peers: autograd).
+* memory floor          not an implementation: the same inputs read once with torch sums (and
+                        for fwd+bwd the values read again and each gradient written once with a
+                        zero fill; :func:`floor_runs`). No compositor that reads its inputs and
+                        writes its gradients can be faster on the machine, so ``torch / floor``
+                        (printed, ``max_speedup_vs_torch`` in the JSON) caps the speed-up any
+                        compositor can have over the torch peer there.
 
 Timing: wall clock, ``--warmup`` untimed runs then the median (and min-max) of ``--repeats`` runs
 for ours; peers 1 warm-up and ``--ref-repeats`` runs; CUDA synchronised around each run. The JSON
@@ -267,6 +273,37 @@ def backward_run(fn, sigmas, values, dy, dop) -> Callable[[], tuple]:
     return run
 
 
+def floor_runs(samples, sigmas, values) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The memory traffic every compositor has, as torch's fastest passes (sums and zero fills).
+
+    Forward: read each input once (densities, both interval ends, values). Forward and backward:
+    that, then read the values again (a density's gradient needs g_out . v) and write each
+    gradient once (densities' and values'). Whatever the arithmetic, a compositor that reads and
+    writes these cannot beat this time on the machine, so ``peer / floor`` caps any speed-up.
+    """
+    inputs = (sigmas, samples.t_starts, samples.t_ends, values)
+
+    def fwd() -> None:
+        for x in inputs:
+            x.sum()
+
+    def fwd_bwd() -> None:
+        fwd()
+        values.sum()
+        torch.empty_like(sigmas).zero_()
+        torch.empty_like(values).zero_()
+    return fwd, fwd_bwd
+
+
+def add_floor(fwd: dict, bwd: dict, runs, device, args) -> None:
+    """The floor's timings into the rows, and the most speed-up over the torch peer it allows."""
+    for row, run in zip((fwd, bwd), runs):
+        row["memory_floor"] = timed(run, device, args.repeats, args.warmup)
+        ref, floor = row.get("torch", {}).get("median_ms"), row["memory_floor"].get("median_ms")
+        if ref and floor:
+            row["max_speedup_vs_torch"] = ref / floor
+
+
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max()) if a.numel() else 0.0
 
@@ -366,6 +403,7 @@ def bench_composite(origins, dirs, samples, device, args, nerfacc) -> list[dict]
         bwd[f"{impl}_max_abs_err_grad"] = max_err(grads, truth_grads)
         fwd[impl] = timed(forward_run(fns[impl], sigmas, values), device, repeats, warmup)
         bwd[impl] = timed(backward_run(fns[impl], sigmas, values, dy, dop), device, repeats, warmup)
+    add_floor(fwd, bwd, floor_runs(samples, sigmas, values), device, args)
     with torch.no_grad():
         live = int((composite(sigmas, values, samples.t_starts, samples.t_ends, samples.offsets,
                               t_min=args.t_min).trans > 0).sum())
@@ -435,6 +473,16 @@ def error_line(rows: list[dict]) -> str:
             f"{fwd['live_samples']} of {fwd['samples']} samples before the rays' early stop")
 
 
+def floor_line(rows: list[dict]) -> str:
+    parts = []
+    for r in rows[1:]:
+        part = f"{r['workload']} {fmt(_ms(r['memory_floor']))} ms"
+        if "max_speedup_vs_torch" in r:
+            part += f" (caps the speed-up over torch at {fmt(r['max_speedup_vs_torch'])}x)"
+        parts.append(part)
+    return "memory floor (read every input, write every gradient once, torch sums and fills): " + "; ".join(parts)
+
+
 def target_check(rows: list[dict], device: torch.device) -> dict | None:
     if device.type != "cpu" or "speedup_vs_torch" not in rows[0]:
         return None
@@ -481,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(*table(rows, nerfacc is not None))
     print(count_line(rows[0]))
     print(error_line(rows))
+    print(floor_line(rows))
     if target:
         print(f"target ({target['goal']}): {'met' if target['met'] else 'NOT met'}")
 
