@@ -44,9 +44,22 @@ ENCODING_HELP = (
 )
 
 
+# One line per command for `fields3d --help`: listing them needs no command's options, whose
+# defaults come from pipeline modules that import torch (seconds).
+HELP = {
+    "info": "what this installation can do",
+    "fit-image": "fit an encoding + MLP field to an image",
+    "fit-sdf": "fit a signed distance field to a mesh",
+    "recon": "reconstruct a mesh from a point cloud",
+    "mesh": "mesh a saved field",
+    "eval": "compare a mesh with a ground truth",
+    "nerf": "train a NeRF on posed pictures",
+}
+
+
 def _add_info(sub) -> None:
     p = sub.add_parser(
-        "info", help="what this installation can do", epilog=INFO_EXAMPLE,
+        "info", help=HELP["info"], epilog=INFO_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Print the version, compiled backends, CUDA architectures, threads, torch and visible GPUs.",
     )
@@ -59,7 +72,7 @@ def _add_fit_image(sub) -> None:
 
     default = {f.name: f.default for f in dataclasses.fields(FitImageConfig)}
     p = sub.add_parser(
-        "fit-image", help="fit an encoding + MLP field to an image", epilog=FIT_IMAGE_EXAMPLE,
+        "fit-image", help=HELP["fit-image"], epilog=FIT_IMAGE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fit a 2D encoding (a hash grid by default) + MLP to a PNG or JPEG image and report the "
         "PSNR of the fit.",
@@ -87,7 +100,7 @@ def _add_fit_sdf(sub) -> None:
 
     default = {f.name: f.default for f in dataclasses.fields(FitSdfConfig)}
     p = sub.add_parser(
-        "fit-sdf", help="fit a signed distance field to a mesh", epilog=FIT_SDF_EXAMPLE,
+        "fit-sdf", help=HELP["fit-sdf"], epilog=FIT_SDF_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fit a 3D encoding (a hash grid by default) + MLP to a mesh's signed distance, mesh its "
         "zero level set and report IoU, Chamfer-L1, normal consistency and F-score against the input.",
@@ -130,7 +143,7 @@ def _add_recon(sub) -> None:
 
     default = {f.name: f.default for f in dataclasses.fields(ReconConfig)}
     p = sub.add_parser(
-        "recon", help="reconstruct a mesh from a point cloud", epilog=RECON_EXAMPLE,
+        "recon", help=HELP["recon"], epilog=RECON_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Reconstruct a surface mesh from a point cloud (.ply, .xyz, .pts, .txt, .npy) or from "
         "points sampled on a mesh (.obj, .off, .stl, .glb, .ply).",
@@ -158,7 +171,7 @@ def _add_recon(sub) -> None:
 
 def _add_mesh(sub) -> None:
     p = sub.add_parser(
-        "mesh", help="mesh a saved field", epilog=MESH_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "mesh", help=HELP["mesh"], epilog=MESH_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Extract the zero level set of a field checkpoint written by `fields3d recon`.",
     )
     p.add_argument("checkpoint", help="a .field.safetensors file")
@@ -170,7 +183,7 @@ def _add_mesh(sub) -> None:
 
 def _add_eval(sub) -> None:
     p = sub.add_parser(
-        "eval", help="compare a mesh with a ground truth", epilog=EVAL_EXAMPLE,
+        "eval", help=HELP["eval"], epilog=EVAL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Chamfer-L1/L2, normal consistency and F-scores at 1%% and 0.5%% of the ground truth's "
         "bounding-box diagonal, on 100k samples per surface.",
@@ -197,7 +210,7 @@ from it) to OUT.
 
 def _add_nerf(sub) -> None:
     p = sub.add_parser(
-        "nerf", help="train a NeRF on posed pictures", epilog=NERF_EXAMPLE,
+        "nerf", help=HELP["nerf"], epilog=NERF_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a hash-grid radiance field on posed RGBA pictures and evaluate it on the test views.",
     )
@@ -215,20 +228,32 @@ def _add_nerf(sub) -> None:
     p.set_defaults(run=_run_nerf)
 
 
-def build_parser() -> argparse.ArgumentParser:
+ADDERS = {"info": _add_info, "fit-image": _add_fit_image, "fit-sdf": _add_fit_sdf, "recon": _add_recon,
+          "mesh": _add_mesh, "eval": _add_eval, "nerf": _add_nerf}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, the options of that command alone (``""``: of none).
+
+    The other commands are still listed with their one-line help, so ``fields3d --help`` and a
+    mistyped command read the same, without importing the pipelines (and torch) first.
+    """
     parser = argparse.ArgumentParser(
         prog="fields3d", description="3D neural fields on CPU and CUDA.",
         epilog="run `fields3d <command> --help` for a command's options and an example",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    _add_info(sub)
-    _add_fit_image(sub)
-    _add_fit_sdf(sub)
-    _add_recon(sub)
-    _add_mesh(sub)
-    _add_eval(sub)
-    _add_nerf(sub)
+    for name, add in ADDERS.items():
+        if only is None or name == only:
+            add(sub)
+        else:
+            sub.add_parser(name, help=HELP[name])
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str:
+    """The command ``argv`` names (its first argument, the parser having no options of its own), else ``""``."""
+    return argv[0] if argv and argv[0] in ADDERS else ""
 
 
 def _format_value(value) -> str:
@@ -376,7 +401,8 @@ def _run_nerf(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fields3d`` command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -71,6 +71,34 @@ def test_fit_image_runs_and_reports(tmp_path, capsys):
     assert (config["steps"], config["batch_size"], config["n_levels"], config["seed"]) == (5, 256, 4, 1)
 
 
+def test_top_level_help_lists_every_command_without_importing_torch():
+    code = ("import sys\nfrom fields3d.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch imported:', 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for command in ("info", "fit-image", "fit-sdf", "recon", "mesh", "eval", "nerf"):
+        assert f"    {command}" in done.stdout
+    assert done.stdout.rstrip().endswith("torch imported: False")
+
+
+@pytest.mark.parametrize("argv", [["recon", "scan.ply"], ["fit-sdf", "m.obj", "--steps", "7"],
+                                  ["nerf", "--data", "d"], ["fit-image", "a.png", "--seed", "3"]])
+def test_one_command_parser_parses_as_the_whole_one(argv):
+    from fields3d.cli import _command_in, build_parser
+
+    assert _command_in(argv) == argv[0]
+    one, whole = build_parser(argv[0]).parse_args(argv), build_parser().parse_args(argv)
+    assert vars(one) == vars(whole)
+
+
+def test_mistyped_command_names_the_choices(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["recn", "scan.ply"])
+    assert info.value.code == 2
+    assert "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'mesh', 'eval', 'nerf')" \
+        in capsys.readouterr().err
+
+
 def test_python_dash_m(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "fields3d", "fit-image", str(tmp_path / "none.png")],
