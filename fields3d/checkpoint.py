@@ -18,6 +18,9 @@ import torch
 from . import __version__
 from .errors import CheckpointError, ModelNotFound
 
+# The command that writes each kind of checkpoint, for the hint when a file is missing.
+WRITERS = {"band_sdf_grid": "fields3d recon", "neural_sdf": "fields3d recon", "nerf": "fields3d nerf"}
+
 
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write ``tensors`` (moved to the CPU, made contiguous) and ``meta`` (JSON-able) to ``path``."""
@@ -49,7 +52,9 @@ def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = Non
 
     path = Path(path)
     if not path.is_file():
-        raise ModelNotFound(f"checkpoint not found: {path}; pass the .safetensors file that `fields3d recon` wrote")
+        writers = sorted({WRITERS.get(k, "fields3d") for k in (kinds or WRITERS)})
+        raise ModelNotFound(f"checkpoint not found: {path}; pass the .safetensors file that "
+                            f"{' or '.join(f'`{w}`' for w in writers)} wrote")
     try:
         with safe_open(str(path), framework="pt") as f:
             header = (f.metadata() or {}).get("fields3d")

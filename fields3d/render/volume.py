@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
+from .cameras import Cameras, image_rays
 from .composite import DEFAULT_T_MIN, composite, render_samples
 from .march import DEFAULT_MAX_SAMPLES, GridSpec, RaySamples, march_rays
 
@@ -76,3 +77,15 @@ def render_image(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tenso
     depth = torch.cat([p["depth"] for p in parts]).view(height, width)
     opacity = torch.cat([p["opacity"] for p in parts]).view(height, width)
     return {"color": color, "depth": depth, "opacity": opacity}
+
+
+def render_camera(field, spec: GridSpec, cameras: Cameras, index: int, settings: RenderSettings, background,
+                  chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
+    """:func:`render_image` of camera ``index``'s full picture, with the field in eval mode for the call."""
+    origins, dirs = image_rays(cameras, index)
+    was_training = field.training
+    field.eval()
+    try:
+        return render_image(field, spec, origins, dirs, cameras.height, cameras.width, settings, background, chunk)
+    finally:
+        field.train(was_training)

@@ -78,7 +78,8 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
 def test_resume_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(ModelNotFound) as err:
         train_nerf(NerfConfig(**TINY, output=str(tmp_path), steps=1, resume=True), progress=False)
-    assert str(err.value).startswith(f"checkpoint not found: {tmp_path / 'checkpoint.safetensors'}")
+    assert str(err.value) == (f"checkpoint not found: {tmp_path / 'checkpoint.safetensors'}; pass the "
+                              ".safetensors file that `fields3d nerf` wrote")
 
 
 def test_cli_writes_the_outputs(tmp_path, capsys):

@@ -12,10 +12,10 @@ from PIL import Image
 
 from ...geometry.marching_cubes import mesh_field
 from ...geometry.mesh_io import save_mesh
-from ...render.cameras import Cameras, image_rays
+from ...render.cameras import Cameras
 from ...render.datasets import PosedImages
 from ...render.image_metrics import psnr, ssim
-from ...render.volume import render_image
+from ...render.volume import render_camera
 from .._common import write_atomic, write_png
 from .train import TrainState
 
@@ -26,13 +26,7 @@ def composite_on(images: torch.Tensor, background: torch.Tensor) -> torch.Tensor
 
 
 def render_view(state: TrainState, cameras: Cameras, index: int, background: torch.Tensor, chunk: int) -> dict:
-    origins, dirs = image_rays(cameras, index)
-    state.field.eval()
-    try:
-        return render_image(state.field, state.grid.spec(), origins, dirs, cameras.height, cameras.width,
-                            state.settings, background, chunk)
-    finally:
-        state.field.train()
+    return render_camera(state.field, state.grid.spec(), cameras, index, state.settings, background, chunk)
 
 
 def evaluate(state: TrainState, test: PosedImages, out_dir: Path | None, chunk: int, limit: int | None = None) -> dict:

@@ -120,8 +120,10 @@ def should_stop(config: NerfConfig, state: TrainState) -> bool:
     return _fraction(config, state) >= 1.0
 
 
-def save_state(path: Path, config: NerfConfig, state: TrainState) -> None:
-    """Field, grid, optimizer moments and counters, atomically (a crash keeps the previous one)."""
+def save_state(path: Path, config: NerfConfig, state: TrainState, background: torch.Tensor | None = None) -> None:
+    """Field, grid, optimizer moments and counters, atomically (a crash keeps the previous one);
+    with the scene's ``background`` colour too, so that :func:`~fields3d.pipelines.nerf.load_nerf`
+    renders the field as the test views were scored."""
     tensors = {f"field.{k}": v for k, v in state.field.state_dict().items()}
     tensors.update({f"grid.{k}": v for k, v in state.grid.state_dict().items()})
     for i, group in enumerate(state.optimizer.param_groups):
@@ -130,7 +132,8 @@ def save_state(path: Path, config: NerfConfig, state: TrainState) -> None:
                 tensors[f"optim.{i}.{j}.{name}"] = torch.as_tensor(value)
     meta = {"kind": KIND, "field": state.field.config(), "step": state.step, "seconds": state.seconds,
             "n_rays": state.n_rays, "render_step": state.settings.step, "grid_resolution": state.grid.resolution,
-            "history": state.history[-200:], "config": config.to_dict()}
+            "history": state.history[-200:], "config": config.to_dict(),
+            "background": None if background is None else [float(v) for v in background]}
     save_checkpoint(path, tensors, meta)
 
 

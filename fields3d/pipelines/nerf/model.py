@@ -1,0 +1,86 @@
+"""A trained NeRF loaded from its checkpoint alone, to render from any camera: ``load_nerf``.
+
+Training leaves ``OUT/checkpoint.safetensors`` (:func:`~fields3d.pipelines.nerf.train_nerf`). It
+holds the field's settings and weights, the occupancy grid, the marching step and the scene's
+background colour, so rendering needs neither the pictures nor the training settings: a viewer
+or a script builds :class:`~fields3d.render.cameras.Cameras` for the views it wants and calls
+:meth:`NerfModel.render`.
+
+    model = load_nerf("out/spot/checkpoint.safetensors")
+    picture = model.render(cameras, 0)["color"]        # (H, W, 3) on the scene's background
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ...checkpoint import load_checkpoint
+from ...errors import CheckpointError, InputError
+from ...fields.radiance import RadianceField
+from ...render.cameras import Cameras
+from ...render.occupancy import OccupancyGrid
+from ...render.volume import RenderSettings, render_camera
+from .._common import resolve_device
+from .train import KIND
+
+WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
+
+
+@dataclass
+class NerfModel:
+    """A radiance field with its occupancy grid and the render settings it was trained with."""
+
+    field: RadianceField
+    grid: OccupancyGrid
+    settings: RenderSettings
+    background: torch.Tensor  # (3,) the scene's background colour, on the model's device
+    step: int  # training steps behind the weights
+
+    @property
+    def device(self) -> torch.device:
+        return self.background.device
+
+    @torch.no_grad()
+    def render(self, cameras: Cameras, index: int = 0, *, background: torch.Tensor | float | None = None,
+               chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
+        """Camera ``index``'s picture: ``color`` (H, W, 3), ``depth`` and ``opacity`` (H, W).
+
+        ``background``: the colour behind the field (a number or ``(3,)``); default the scene's.
+        ``depth`` is the expected ``t`` of the ray's weights (divide by ``opacity`` for the surface's).
+        """
+        if not isinstance(cameras, Cameras):
+            raise InputError(f"cameras must be a fields3d.render.cameras.Cameras, got {type(cameras).__name__}")
+        if not isinstance(index, int) or not 0 <= index < len(cameras.c2w):
+            raise InputError(f"index must be a camera number in [0, {len(cameras.c2w)}), got {index!r}")
+        cameras = cameras.to(self.device)
+        bg = self.background if background is None else torch.as_tensor(background, dtype=torch.float32,
+                                                                         device=self.device)
+        return render_camera(self.field, self.grid.spec(), cameras, index, self.settings, bg, chunk)
+
+
+def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
+    """The model in a checkpoint written by ``fields3d nerf`` / ``train_nerf``, on ``device``.
+
+    Raises:
+        ModelNotFound: no file at ``path``. CheckpointError: not a NeRF checkpoint, or one that is
+            corrupt or incomplete. BackendUnavailable: ``device="cuda"`` without CUDA.
+    """
+    target = resolve_device(device)
+    tensors, meta = load_checkpoint(path, kinds=(KIND,))
+    try:
+        field = RadianceField.from_config(meta["field"], device=target)
+        field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})
+        grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"]).to(target)
+        grid.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("grid.")}, strict=False)
+        settings = RenderSettings(step=float(meta["render_step"]),
+                                  max_samples=4 * int(meta["config"]["samples_per_step"]))
+        background = torch.tensor(meta.get("background") or WHITE, dtype=torch.float32, device=target)
+        step = int(meta["step"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
+                              "train it again with `fields3d nerf`") from exc
+    field.eval()
+    return NerfModel(field, grid, settings, background, step)

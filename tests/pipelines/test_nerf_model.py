@@ -1,0 +1,85 @@
+"""load_nerf: a trained NeRF rendered from its checkpoint alone, as training scored it; its errors."""
+
+import json
+
+import pytest
+import torch
+
+from fields3d.checkpoint import load_checkpoint, save_checkpoint
+from fields3d.errors import CheckpointError, InputError, ModelNotFound
+from fields3d.pipelines.nerf import NerfConfig, NerfModel, load_nerf, train_nerf
+from fields3d.pipelines.nerf.outputs import composite_on, render_view
+from fields3d.render import psnr
+from fields3d.render.datasets import load_scene
+
+SCENE = "assets/scenes/spot"
+TINY = dict(data=SCENE, downscale=8, time_budget=None, turntable_frames=0, samples_per_step=2048,
+            log2_hashmap_size=12, n_levels=4, max_resolution=64, grid_resolution=16)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nerf-model")
+    torch.set_num_threads(1)
+    result = train_nerf(NerfConfig(**TINY, output=str(out), steps=40), progress=False)
+    return result, out
+
+
+def test_loaded_model_renders_the_test_views_as_training_scored_them(trained):
+    result, out = trained
+    model = load_nerf(out / "checkpoint.safetensors", device="cpu")
+    assert isinstance(model, NerfModel) and model.step == result.steps == 40 and not model.field.training
+    test = load_scene(SCENE, "test", 8)
+    assert torch.equal(model.background, test.background)
+    per_view = json.loads((out / "metrics.json").read_text())["per_view_psnr"]
+    for i in (0, 7):
+        picture = model.render(test.cameras, i)
+        assert picture["color"].shape == (test.cameras.height, test.cameras.width, 3)
+        assert torch.equal(picture["color"], render_view(result.state, test.cameras, i, test.background, 1 << 13)["color"])
+        score = psnr(picture["color"].clamp(0, 1), composite_on(test.images[i], test.background))
+        assert score == pytest.approx(per_view[i], abs=1e-4)
+
+
+def test_render_on_another_background(trained):
+    _, out = trained
+    model = load_nerf(out / "checkpoint.safetensors", device="cpu")
+    cams = load_scene(SCENE, "test", 8).cameras
+    white, black = model.render(cams, 3), model.render(cams, 3, background=0.0)
+    assert (white["opacity"] < 0.5).any()  # some of the picture is background
+    torch.testing.assert_close(black["color"] + (1 - black["opacity"])[..., None], white["color"])
+
+
+def test_a_checkpoint_without_a_background_renders_on_white(trained, tmp_path):
+    _, out = trained
+    tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
+    meta.pop("background")
+    save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
+    assert load_nerf(tmp_path / "old.safetensors", device="cpu").background.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_render_arguments_are_checked(trained):
+    _, out = trained
+    model = load_nerf(out / "checkpoint.safetensors", device="cpu")
+    cams = load_scene(SCENE, "test", 8).cameras
+    with pytest.raises(InputError) as err:
+        model.render(cams, 20)
+    assert str(err.value) == "index must be a camera number in [0, 20), got 20"
+    with pytest.raises(InputError) as err:
+        model.render(cams.c2w, 0)
+    assert str(err.value) == "cameras must be a fields3d.render.cameras.Cameras, got Tensor"
+
+
+def test_missing_wrong_and_incomplete_checkpoints(tmp_path):
+    with pytest.raises(ModelNotFound) as err:
+        load_nerf(tmp_path / "none.safetensors")
+    assert str(err.value) == (f"checkpoint not found: {tmp_path / 'none.safetensors'}; pass the .safetensors file "
+                              "that `fields3d nerf` wrote")
+    other = save_checkpoint(tmp_path / "sdf.safetensors", {"values": torch.zeros(2)}, {"kind": "band_sdf_grid"})
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(other)
+    assert str(err.value) == f"checkpoint {other} holds a 'band_sdf_grid', expected one of 'nerf'"
+    partial = save_checkpoint(tmp_path / "partial.safetensors", {"values": torch.zeros(2)}, {"kind": "nerf"})
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(partial)
+    assert str(err.value) == (f"checkpoint {partial} does not hold a complete NeRF (KeyError: 'field'); "
+                              "train it again with `fields3d nerf`")
