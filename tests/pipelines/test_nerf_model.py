@@ -31,6 +31,10 @@ def test_loaded_model_renders_the_test_views_as_training_scored_them(trained):
     assert isinstance(model, NerfModel) and model.step == result.steps == 40 and not model.field.training
     test = load_scene(SCENE, "test", 8)
     assert torch.equal(model.background, test.background)
+    train = load_scene(SCENE, "train", 8).cameras
+    assert (model.cameras.width, model.cameras.height) == (train.width, train.height)
+    for name in ("c2w", "fx", "fy", "cx", "cy"):
+        assert torch.equal(getattr(model.cameras, name), getattr(train, name))
     per_view = json.loads((out / "metrics.json").read_text())["per_view_psnr"]
     for i in (0, 7):
         picture = model.render(test.cameras, i)
@@ -49,12 +53,14 @@ def test_render_on_another_background(trained):
     torch.testing.assert_close(black["color"] + (1 - black["opacity"])[..., None], white["color"])
 
 
-def test_a_checkpoint_without_a_background_renders_on_white(trained, tmp_path):
+def test_a_checkpoint_without_background_and_cameras_renders_on_white(trained, tmp_path):
     _, out = trained
     tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
-    meta.pop("background")
-    save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
-    assert load_nerf(tmp_path / "old.safetensors", device="cpu").background.tolist() == [1.0, 1.0, 1.0]
+    meta.pop("background"), meta.pop("picture_size")
+    save_checkpoint(tmp_path / "old.safetensors", {k: v for k, v in tensors.items() if not k.startswith("cameras.")},
+                    meta)
+    old = load_nerf(tmp_path / "old.safetensors", device="cpu")
+    assert old.background.tolist() == [1.0, 1.0, 1.0] and old.cameras is None
 
 
 def test_render_arguments_are_checked(trained):

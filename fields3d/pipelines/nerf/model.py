@@ -1,13 +1,13 @@
 """A trained NeRF loaded from its checkpoint alone, to render from any camera: ``load_nerf``.
 
 Training leaves ``OUT/checkpoint.safetensors`` (:func:`~fields3d.pipelines.nerf.train_nerf`). It
-holds the field's settings and weights, the occupancy grid, the marching step and the scene's
-background colour, so rendering needs neither the pictures nor the training settings: a viewer
-or a script builds :class:`~fields3d.render.cameras.Cameras` for the views it wants and calls
-:meth:`NerfModel.render`.
+holds the field's settings and weights, the occupancy grid, the marching step, the scene's
+background colour and its training cameras, so rendering needs neither the pictures nor the
+training settings: a viewer or a script starts from ``model.cameras`` (or builds its own
+:class:`~fields3d.render.cameras.Cameras`) and calls :meth:`NerfModel.render`.
 
     model = load_nerf("out/spot/checkpoint.safetensors")
-    picture = model.render(cameras, 0)["color"]        # (H, W, 3) on the scene's background
+    picture = model.render(model.cameras, 0)["color"]   # (H, W, 3) on the scene's background
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ...render.cameras import Cameras
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
-from .train import KIND
+from .train import CAMERA_TENSORS, KIND
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
 
@@ -38,6 +38,7 @@ class NerfModel:
     settings: RenderSettings
     background: torch.Tensor  # (3,) the scene's background colour, on the model's device
     step: int  # training steps behind the weights
+    cameras: Cameras | None = None  # the training views (None in checkpoints written before they were kept)
 
     @property
     def device(self) -> torch.device:
@@ -79,8 +80,16 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
                                   max_samples=4 * int(meta["config"]["samples_per_step"]))
         background = torch.tensor(meta.get("background") or WHITE, dtype=torch.float32, device=target)
         step = int(meta["step"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        cameras = _cameras(tensors, meta.get("picture_size"), target)
+    except (KeyError, TypeError, ValueError, RuntimeError, InputError) as exc:
         raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
                               "train it again with `fields3d nerf`") from exc
     field.eval()
-    return NerfModel(field, grid, settings, background, step)
+    return NerfModel(field, grid, settings, background, step, cameras)
+
+
+def _cameras(tensors: dict, size, device: torch.device) -> Cameras | None:
+    if size is None:
+        return None
+    parts = {k: tensors[f"cameras.{k}"].to(device) for k in CAMERA_TENSORS}
+    return Cameras(**parts, width=int(size[0]), height=int(size[1]))

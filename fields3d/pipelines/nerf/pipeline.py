@@ -54,9 +54,9 @@ def _train(config: NerfConfig, state: TrainState, scene, out_dir: Path, progress
                        state.seconds / config.time_budget if config.time_budget else 0)
             bar.update(task, completed=min(done, 1.0), step=state.step, psnr=train_psnr, rays=state.n_rays)
             if state.seconds - last_save >= config.checkpoint_every:
-                save_state(out_dir / CHECKPOINT, config, state, scene.background)
+                save_state(out_dir / CHECKPOINT, config, state, scene)
                 last_save = state.seconds
-    save_state(out_dir / CHECKPOINT, config, state, scene.background)
+    save_state(out_dir / CHECKPOINT, config, state, scene)
 
 
 def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:

@@ -21,6 +21,7 @@ from ...render.volume import RenderSettings, render_rays
 from .config import STEPS_PER_DIAGONAL, NerfConfig
 
 KIND = "nerf"
+CAMERA_TENSORS = ("c2w", "fx", "fy", "cx", "cy")  # the training cameras' tensors in a checkpoint
 MIN_RAYS, MAX_RAYS = 256, 1 << 16
 
 
@@ -120,11 +121,14 @@ def should_stop(config: NerfConfig, state: TrainState) -> bool:
     return _fraction(config, state) >= 1.0
 
 
-def save_state(path: Path, config: NerfConfig, state: TrainState, background: torch.Tensor | None = None) -> None:
+def save_state(path: Path, config: NerfConfig, state: TrainState, scene: PosedImages | None = None) -> None:
     """Field, grid, optimizer moments and counters, atomically (a crash keeps the previous one);
-    with the scene's ``background`` colour too, so that :func:`~fields3d.pipelines.nerf.load_nerf`
-    renders the field as the test views were scored."""
+    with the ``scene``'s background colour and cameras too, so that
+    :func:`~fields3d.pipelines.nerf.load_nerf` renders the field as the test views were scored,
+    from the training views or around them, without the pictures."""
     tensors = {f"field.{k}": v for k, v in state.field.state_dict().items()}
+    if scene is not None:
+        tensors.update({f"cameras.{k}": getattr(scene.cameras, k) for k in CAMERA_TENSORS})
     tensors.update({f"grid.{k}": v for k, v in state.grid.state_dict().items()})
     for i, group in enumerate(state.optimizer.param_groups):
         for j, p in enumerate(group["params"]):
@@ -133,7 +137,8 @@ def save_state(path: Path, config: NerfConfig, state: TrainState, background: to
     meta = {"kind": KIND, "field": state.field.config(), "step": state.step, "seconds": state.seconds,
             "n_rays": state.n_rays, "render_step": state.settings.step, "grid_resolution": state.grid.resolution,
             "history": state.history[-200:], "config": config.to_dict(),
-            "background": None if background is None else [float(v) for v in background]}
+            "background": None if scene is None else [float(v) for v in scene.background],
+            "picture_size": None if scene is None else [scene.cameras.width, scene.cameras.height]}
     save_checkpoint(path, tensors, meta)
 
 
