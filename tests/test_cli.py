@@ -76,13 +76,14 @@ def test_top_level_help_lists_every_command_without_importing_torch():
             "print('torch imported:', 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for command in ("info", "fit-image", "fit-sdf", "recon", "mesh", "eval", "nerf"):
+    for command in ("info", "fit-image", "fit-sdf", "recon", "mesh", "eval", "nerf", "render"):
         assert f"    {command}" in done.stdout
     assert done.stdout.rstrip().endswith("torch imported: False")
 
 
 @pytest.mark.parametrize("argv", [["recon", "scan.ply"], ["fit-sdf", "m.obj", "--steps", "7"],
-                                  ["nerf", "--data", "d"], ["fit-image", "a.png", "--seed", "3"]])
+                                  ["nerf", "--data", "d"], ["fit-image", "a.png", "--seed", "3"],
+                                  ["render", "c.safetensors", "--frames", "4"]])
 def test_one_command_parser_parses_as_the_whole_one(argv):
     from fields3d.cli import _command_in, build_parser
 
@@ -95,7 +96,8 @@ def test_mistyped_command_names_the_choices(capsys):
     with pytest.raises(SystemExit) as info:
         main(["recn", "scan.ply"])
     assert info.value.code == 2
-    assert "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'mesh', 'eval', 'nerf')" \
+    assert ("invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'mesh', 'eval', 'nerf', "
+            "'render')") \
         in capsys.readouterr().err
 
 

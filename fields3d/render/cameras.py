@@ -125,6 +125,13 @@ class Cameras:
                 f"factor {factor} leaves no pixels of a {self.width}x{self.height} picture; "
                 f"use a factor <= {min(self.width, self.height)}"
             )
+        return self.resized(width, height)
+
+    def resized(self, width: int, height: int) -> "Cameras":
+        """The same views in pictures of ``width x height`` pixels (larger or smaller), the
+        intrinsics scaled by ``width / self.width`` and ``height / self.height``."""
+        check_int("width", width, 1)
+        check_int("height", height, 1)
         sx, sy = width / self.width, height / self.height
         return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
 

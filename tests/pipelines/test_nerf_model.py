@@ -2,10 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
+from PIL import Image
+
 from fields3d.checkpoint import load_checkpoint, save_checkpoint
+from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError, ModelNotFound
 from fields3d.pipelines.nerf import NerfConfig, NerfModel, load_nerf, train_nerf
 from fields3d.pipelines.nerf.outputs import composite_on, render_view
@@ -69,10 +73,10 @@ def test_render_arguments_are_checked(trained):
     cams = load_scene(SCENE, "test", 8).cameras
     with pytest.raises(InputError) as err:
         model.render(cams, 20)
-    assert str(err.value) == "index must be a camera number in [0, 20), got 20"
+    assert str(err.value) == "index must be an integer in [0, 19], got 20"
     with pytest.raises(InputError) as err:
         model.render(cams.c2w, 0)
-    assert str(err.value) == "cameras must be a fields3d.render.cameras.Cameras, got Tensor"
+    assert str(err.value) == "cameras must be a Cameras, got Tensor"
 
 
 def test_missing_wrong_and_incomplete_checkpoints(tmp_path):
@@ -89,3 +93,30 @@ def test_missing_wrong_and_incomplete_checkpoints(tmp_path):
         load_nerf(partial)
     assert str(err.value) == (f"checkpoint {partial} does not hold a complete NeRF (KeyError: 'field'); "
                               "train it again with `fields3d nerf`")
+
+
+def test_cli_renders_an_orbit(trained, tmp_path, capsys):
+    _, out = trained
+    assert main(["render", str(out / "checkpoint.safetensors"), "-o", str(tmp_path), "--frames", "3", "--width", "40",
+                 "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "rendered    3 views of 40x40 (step 40 of training)" in printed
+    assert sorted(p.name for p in (tmp_path / "orbit").iterdir()) == ["frame_000.png", "frame_001.png", "frame_002.png"]
+    with Image.open(tmp_path / "turntable.gif") as gif:
+        assert gif.n_frames == 3 and gif.size == (40, 40)
+    with Image.open(tmp_path / "orbit" / "frame_001.png") as frame:
+        pixels = np.asarray(frame.convert("RGB"), dtype=np.float32)
+    assert pixels.std() > 5  # the object, not a blank background
+
+
+def test_cli_render_errors(trained, tmp_path, capsys):
+    _, out = trained
+    assert main(["render", str(out / "checkpoint.safetensors"), "--frames", "0"]) == 2
+    assert capsys.readouterr().err == "error: --frames must be an integer >= 1, got 0\n"
+    tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
+    meta.pop("picture_size")
+    old = save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
+    assert main(["render", str(old), "-o", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: checkpoint {old} keeps no cameras to orbit around (it predates them); train it again with "
+        "`fields3d nerf`, or render it from Python with NerfModel.render\n")

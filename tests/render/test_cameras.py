@@ -142,6 +142,20 @@ def test_downscale_of_a_size_that_does_not_divide_maps_edges_to_edges():
     torch.testing.assert_close(a, b)
 
 
+def test_resize_to_any_size_maps_edges_to_edges():
+    cams = make_cameras(look_at([0.5, -3.0, 1.0]), f=50.0, w=64, h=48, cx=30.0, cy=25.0)
+    big = cams.resized(160, 96)
+    assert (big.width, big.height) == (160, 96)
+    assert big.fx.item() == 125.0 and big.fy.item() == 100.0 and big.cx.item() == 75.0 and big.cy.item() == 50.0
+    for corner, scaled in (([0.0, 0.0], [0.0, 0.0]), ([64.0, 48.0], [160.0, 96.0]), ([30.0, 25.0], [75.0, 50.0])):
+        _, a = rays(cams, [0], [corner], centre=False)
+        _, b = rays(big, [0], [scaled], centre=False)
+        torch.testing.assert_close(a, b)
+    with pytest.raises(InputError) as info:
+        cams.resized(0, 10)
+    assert str(info.value) == "width must be an integer >= 1, got 0"
+
+
 def test_to_device_keeps_the_cameras():
     cams = make_cameras(look_at([1.0, 1.0, 1.0]))
     moved = cams.to("cpu")

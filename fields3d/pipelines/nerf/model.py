@@ -52,11 +52,8 @@ class NerfModel:
         ``background``: the colour behind the field (a number or ``(3,)``); default the scene's.
         ``depth`` is the expected ``t`` of the ray's weights (divide by ``opacity`` for the surface's).
         """
-        if not isinstance(cameras, Cameras):
-            raise InputError(f"cameras must be a fields3d.render.cameras.Cameras, got {type(cameras).__name__}")
-        if not isinstance(index, int) or not 0 <= index < len(cameras.c2w):
-            raise InputError(f"index must be a camera number in [0, {len(cameras.c2w)}), got {index!r}")
-        cameras = cameras.to(self.device)
+        if isinstance(cameras, Cameras):  # anything else: render_camera says what it needs
+            cameras = cameras.to(self.device)
         bg = self.background if background is None else torch.as_tensor(background, dtype=torch.float32,
                                                                          device=self.device)
         return render_camera(self.field, self.grid.spec(), cameras, index, self.settings, bg, chunk)

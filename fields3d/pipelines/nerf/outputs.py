@@ -25,7 +25,8 @@ def composite_on(images: torch.Tensor, background: torch.Tensor) -> torch.Tensor
     return images[..., :3] * images[..., 3:] + background * (1 - images[..., 3:])
 
 
-def render_view(state: TrainState, cameras: Cameras, index: int, background: torch.Tensor, chunk: int) -> dict:
+def render_view(state, cameras: Cameras, index: int, background: torch.Tensor, chunk: int) -> dict:
+    """Camera ``index``'s picture through ``state``'s field (a TrainState, a NerfModel)."""
     return render_camera(state.field, state.grid.spec(), cameras, index, state.settings, background, chunk)
 
 
@@ -65,16 +66,24 @@ def orbit_cameras(reference: Cameras, frames: int) -> Cameras:
                    reference.width, reference.height)
 
 
+def orbit_pictures(state, reference: Cameras, background, frames: int, chunk: int) -> list[torch.Tensor]:
+    """``frames`` (H, W, 3) pictures in [0, 1] from :func:`orbit_cameras` around ``reference``;
+    ``state`` is anything with ``field``, ``grid`` and ``settings`` (a TrainState, a NerfModel)."""
+    cams = orbit_cameras(reference, frames)
+    return [render_view(state, cams, k, background, chunk)["color"].clamp(0, 1) for k in range(frames)]
+
+
+def write_gif(path: Path, pictures: list[torch.Tensor]) -> Path:
+    """An animated GIF (looping, 80 ms a frame) of (H, W, 3) pictures in [0, 1], written atomically."""
+    frames = [Image.fromarray(p.mul(255).round().byte().cpu().numpy()) for p in pictures]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    return write_atomic(path, buffer.getvalue())
+
+
 def write_turntable(path: Path, state: TrainState, reference: Cameras, background, frames: int, chunk: int) -> Path:
     """An animated GIF of the field seen from cameras orbiting the scene."""
-    cams = orbit_cameras(reference, frames)
-    pictures = []
-    for k in range(frames):
-        color = render_view(state, cams, k, background, chunk)["color"].clamp(0, 1)
-        pictures.append(Image.fromarray(color.mul(255).round().byte().cpu().numpy()))
-    buffer = io.BytesIO()
-    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
-    return write_atomic(path, buffer.getvalue())
+    return write_gif(path, orbit_pictures(state, reference, background, frames, chunk))
 
 
 def write_mesh(path: Path, state: TrainState, resolution: int, level: float) -> tuple[int, int]:
