@@ -33,6 +33,30 @@ class DeviceGuard {
   bool changed_ = false;
 };
 
+// Stream-ordered scratch memory for one launcher call: freed on the stream by free(), which
+// reports a failure, or, when a check throws first, by the destructor, so errors do not leak it.
+class StreamScratch {
+ public:
+  StreamScratch(size_t bytes, cudaStream_t s, const char* what) : stream_(s) {
+    check(cudaMallocAsync(&ptr_, bytes, s), what);
+  }
+  ~StreamScratch() {
+    if (ptr_ != nullptr) cudaFreeAsync(ptr_, stream_);
+  }
+  StreamScratch(const StreamScratch&) = delete;
+  StreamScratch& operator=(const StreamScratch&) = delete;
+  void* get() const { return ptr_; }
+  void free(const char* what) {
+    void* p = ptr_;
+    ptr_ = nullptr;
+    check(cudaFreeAsync(p, stream_), what);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  cudaStream_t stream_;
+};
+
 constexpr int kBlock = 128;
 
 inline unsigned blocks_for(int64_t threads) { return unsigned((threads + kBlock - 1) / kBlock); }

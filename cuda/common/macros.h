@@ -72,6 +72,20 @@ F3D_HD inline T floor_nonneg(T v) {
 #endif
 }
 
+// a * b + c with the product rounded before the sum, on the device as on the host. nvcc fuses
+// a * b + c into one FMA (a single rounding) and the host build for baseline x86-64 cannot, so
+// where a kernel must agree with its CPU twin bit for bit (the cell a point falls in, the order
+// of its nearest neighbours) the device rounds twice too.
+template <typename T>
+F3D_HD inline T mul_add_rn(T a, T b, T c) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(T) == 4) return __fadd_rn(__fmul_rn(a, b), c);
+  else return __dadd_rn(__dmul_rn(a, b), c);
+#else
+  return a * b + c;
+#endif
+}
+
 template <int V>
 struct IntC {
   static constexpr int value = V;

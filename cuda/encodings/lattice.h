@@ -187,7 +187,7 @@ struct Hashed {
     uint32_t stride = 1;
     for (int d = 0; d < D; ++d) {
       T chain;
-      const T pos = clamp_unit(x[d], scale, chain) * scale + T(0.5);
+      const T pos = mul_add_rn(clamp_unit(x[d], scale, chain), scale, T(0.5));  // the CPU's cell on CUDA too
       const T fl = floor_nonneg(pos);
       const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : stride;
       part[d][0] = base * mult;
@@ -288,7 +288,7 @@ struct Simplex {
     uint32_t part0[D], part1[D];
     uint32_t stride = 1;
     for (int d = 0; d < D; ++d) {
-      const T q = p[d] + k * sum;
+      const T q = mul_add_rn(k, sum, p[d]);  // unfused: the CPU's simplex on CUDA too
       const T fl = floor_nonneg(q);
       f[d] = q - fl;
       const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : (d < D - 1 ? stride : 1u);

@@ -54,14 +54,14 @@ int64_t count_out_of_range_cuda(const int64_t* idx, int64_t n, int64_t m, void* 
   if (n == 0) return 0;
   const cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  unsigned long long* bad = nullptr;
   unsigned long long host = 0;
-  cuda::check(cudaMallocAsync(reinterpret_cast<void**>(&bad), sizeof(host), s), "rbf eval: cudaMallocAsync");
+  cuda::StreamScratch scratch(sizeof(host), s, "rbf eval: cudaMallocAsync");
+  auto* bad = static_cast<unsigned long long*>(scratch.get());
   cuda::check(cudaMemsetAsync(bad, 0, sizeof(host), s), "rbf eval: cudaMemsetAsync");
   k_count_out_of_range<<<cuda::blocks_for(n), cuda::kBlock, 0, s>>>(idx, n, m, bad);
   cuda::check(cudaGetLastError(), "rbf eval index check launch");
   cuda::check(cudaMemcpyAsync(&host, bad, sizeof(host), cudaMemcpyDeviceToHost, s), "rbf eval: copying the count");
-  cuda::check(cudaFreeAsync(bad, s), "rbf eval: cudaFreeAsync");
+  scratch.free("rbf eval: cudaFreeAsync");
   cuda::check(cudaStreamSynchronize(s), "rbf eval: cudaStreamSynchronize");
   return int64_t(host);
 }

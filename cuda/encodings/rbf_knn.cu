@@ -45,10 +45,9 @@ void build_grid_on_device(const KnnArgs<T>& a, cudaStream_t s) {
   size_t scan_bytes = 0;
   cuda::check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, start, start, int(n), s), "rbf knn: scan size");
   const size_t scan_space = (scan_bytes + 255) / 256 * 256;  // cub's storage first, where the allocation is aligned
-  void* scratch = nullptr;
-  cuda::check(cudaMallocAsync(&scratch, scan_space + n * sizeof(Count), s), "rbf knn: scratch allocation");
-  void* scan_tmp = scratch;
-  Count* counts = reinterpret_cast<Count*>(static_cast<char*>(scratch) + scan_space);
+  cuda::StreamScratch scratch(scan_space + n * sizeof(Count), s, "rbf knn: scratch allocation");
+  void* scan_tmp = scratch.get();
+  Count* counts = reinterpret_cast<Count*>(static_cast<char*>(scratch.get()) + scan_space);
   cuda::check(cudaMemsetAsync(counts, 0, n * sizeof(Count), s), "rbf knn: zeroing the counts");
   if (a.n_centers > 0) k_count<<<cuda::blocks_for(a.n_centers), cuda::kBlock, 0, s>>>(a, counts);
   cuda::check(cudaGetLastError(), "rbf knn: count launch");
@@ -57,7 +56,7 @@ void build_grid_on_device(const KnnArgs<T>& a, cudaStream_t s) {
               "rbf knn: copying the cell starts to the cursors");
   if (a.n_centers > 0) k_scatter<<<cuda::blocks_for(a.n_centers), cuda::kBlock, 0, s>>>(a, counts);
   cuda::check(cudaGetLastError(), "rbf knn: scatter launch");
-  cuda::check(cudaFreeAsync(scratch, s), "rbf knn: freeing the scratch");
+  scratch.free("rbf knn: freeing the scratch");
 }
 
 }  // namespace

@@ -131,7 +131,7 @@ F3D_HD inline void scan_cell(const KnnArgs<T>& a, const T* p, const int64_t* c, 
     T d2 = T(0);
     for (int d = 0; d < D; ++d) {
       const T v = p[d] - x[d];
-      d2 += v * v;
+      d2 = mul_add_rn(v, v, d2);  // unfused on CUDA: the CPU's distances, so the same neighbours and order
     }
     best.offer(d2 != d2 ? inf_<T>() : d2, m);
   }

@@ -104,12 +104,7 @@ F3D_HD inline void write_faces(uint32_t cube, IdOf&& id_of, int64_t* faces) {
 // origin + p * spacing without fused multiply-add on the device, so CUDA rounds like the CPU.
 template <typename T>
 F3D_HD inline T world(T origin, T p, T spacing) {
-#if defined(__CUDA_ARCH__)
-  if constexpr (sizeof(T) == 4) return __fadd_rn(origin, __fmul_rn(p, spacing));
-  else return __dadd_rn(origin, __dmul_rn(p, spacing));
-#else
-  return origin + p * spacing;
-#endif
+  return mul_add_rn(p, spacing, origin);
 }
 
 // The vertex on the edge from point (i, j, k) one step along `axis`, ends valued v0 and v1.
