@@ -48,7 +48,21 @@ def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = Non
         CheckpointError: the file is not a fields3d checkpoint, is corrupt, or holds another kind.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+    from safetensors.torch import load_file
+
+    meta = read_meta(path, kinds)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({exc})") from exc
+    return tensors, meta
+
+
+def read_meta(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> dict:
+    """The JSON header of the checkpoint at ``path``, without reading its tensors (its ``kind``
+    says what to rebuild). Raises as :func:`load_checkpoint` does."""
+    from safetensors import SafetensorError
+    from safetensors.torch import safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -58,7 +72,6 @@ def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = Non
     try:
         with safe_open(str(path), framework="pt") as f:
             header = (f.metadata() or {}).get("fields3d")
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({exc})") from exc
     if header is None:
@@ -71,4 +84,4 @@ def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = Non
         raise CheckpointError(
             f"checkpoint {path} holds a {meta.get('kind')!r}, expected one of {', '.join(map(repr, kinds))}"
         )
-    return tensors, meta
+    return meta

@@ -54,7 +54,7 @@ HELP = {
     "mesh": "mesh a saved field",
     "eval": "compare a mesh with a ground truth",
     "nerf": "train a NeRF on posed pictures",
-    "render": "render a trained NeRF around the scene",
+    "render": "render a trained NeRF or a reconstructed field around the scene",
 }
 
 
@@ -229,24 +229,28 @@ def _add_nerf(sub) -> None:
     p.set_defaults(run=_run_nerf)
 
 
-RENDER_EXAMPLE = """example:
+RENDER_EXAMPLE = """examples:
   fields3d render out/nerf/checkpoint.safetensors -o out/nerf/render --frames 60 --width 800
+  fields3d render out/bunny/mesh.field.safetensors --frames 24     # a `fields3d recon` field
 
-writes turntable.gif and orbit/frame_<k>.png to OUT: the field seen from cameras circling the
-scene at the training views' mean distance and height, in pictures of the training views' size
-unless --width (the height follows the aspect).
+writes turntable.gif and orbit/frame_<k>.png to OUT. A NeRF is seen from cameras circling the
+scene at its training views' mean distance and height, in pictures of their size unless --width
+(the height follows the aspect); a reconstructed surface's field is sphere-traced from a ring
+around it (+y up), in square pictures 400 pixels across unless --width.
 """
 
 
 def _add_render(sub) -> None:
     p = sub.add_parser(
         "render", help=HELP["render"], epilog=RENDER_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Render the field of a checkpoint written by `fields3d nerf` from cameras orbiting the scene.",
+        description="Render the field of a checkpoint written by `fields3d nerf` or `fields3d recon` from "
+        "cameras orbiting the scene.",
     )
-    p.add_argument("checkpoint", help="a NeRF checkpoint.safetensors")
+    p.add_argument("checkpoint", help="a NeRF checkpoint.safetensors or a recon .field.safetensors")
     p.add_argument("-o", "--out", help="output folder (default: render/ beside the checkpoint)")
     p.add_argument("--frames", type=int, default=36, help="cameras around the scene (default: %(default)s)")
-    p.add_argument("--width", type=int, help="picture width in pixels (default: the training pictures')")
+    p.add_argument("--width", type=int, help="picture width in pixels (default: a NeRF's training pictures', "
+                   "else 400)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
     p.set_defaults(run=_run_render)
 
@@ -426,29 +430,29 @@ def _run_render(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ._checks import check_int
-    from .errors import InputError
     from .pipelines._common import write_png
-    from .pipelines.nerf import load_nerf
-    from .pipelines.nerf.outputs import orbit_pictures, write_gif
+    from .pipelines.models import load_model
+    from .pipelines.nerf.outputs import write_gif
 
     check_int("--frames", args.frames, 1)
-    model = load_nerf(args.checkpoint, args.device)
-    cams = model.cameras
-    if cams is None:
-        raise InputError(f"checkpoint {args.checkpoint} keeps no cameras to orbit around (it predates them); "
-                         "train it again with `fields3d nerf`, or render it from Python with NerfModel.render")
     if args.width is not None:
         check_int("--width", args.width, 1)
-        cams = cams.resized(args.width, max(1, round(cams.height * args.width / cams.width)))
+    model = load_model(args.checkpoint, args.device)
+    cams = model.orbit(args.frames, args.width)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "render"
-    pictures = orbit_pictures(model, cams, model.background, args.frames, 1 << 13)
+    pictures = [model.render(cams, k)["color"].clamp(0, 1) for k in range(args.frames)]
     for k, picture in enumerate(pictures):
         write_png(out / "orbit" / f"frame_{k:03d}.png", picture)
     gif = write_gif(out / "turntable.gif", pictures)
-    print(f"rendered    {len(pictures)} views of {cams.width}x{cams.height} (step {model.step} of training)")
+    print(f"rendered    {len(pictures)} views of {cams.width}x{cams.height} ({_describe_model(model)})")
     print(f"turntable   {gif}")
     print(f"frames      {out / 'orbit'}")
     return 0
+
+
+def _describe_model(model) -> str:
+    step = getattr(model, "step", None)
+    return f"NeRF after {step} training steps" if step is not None else f"{model.kind} field, sphere-traced"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

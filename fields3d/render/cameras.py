@@ -235,3 +235,64 @@ def image_rays(cameras: Cameras, index: int) -> tuple[torch.Tensor, torch.Tensor
 def focal_from_fov(fov: float, size: int) -> float:
     """Focal length in pixels of a picture ``size`` pixels across with field of view ``fov`` radians."""
     return 0.5 * size / math.tan(0.5 * fov)
+
+
+def look_at(eye, target, up) -> torch.Tensor:
+    """``(4, 4)`` float64 camera-to-world matrix of a camera at ``eye`` looking at ``target``,
+    with ``up`` (any vector not along the view) pointing up in its picture.
+
+    Raises:
+        InputError: the points or ``up`` are not 3 finite numbers, ``eye == target``, or ``up`` is
+            along the view.
+    """
+    eye, target, up = (_vec3(name, v) for name, v in (("eye", eye), ("target", target), ("up", up)))
+    back = eye - target
+    if float(back.norm()) == 0.0:
+        raise InputError(f"eye and target must differ, both are {eye.tolist()}")
+    back = back / back.norm()
+    right = torch.linalg.cross(up, back)
+    if float(right.norm()) < 1e-9 * float(up.norm()):
+        raise InputError(f"up {up.tolist()} must not point along the view from {eye.tolist()} to {target.tolist()}")
+    right = right / right.norm()
+    c2w = torch.eye(4, dtype=torch.float64)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, torch.linalg.cross(back, right), back, eye
+    return c2w
+
+
+def ring_cameras(center, distance: float, frames: int, size: int = 400, fov_deg: float = 40.0,
+                 elevation_deg: float = 20.0, up: str = "y") -> Cameras:
+    """``frames`` float32 cameras on a ring around ``center``, ``distance`` away, raised by
+    ``elevation_deg`` above the plane normal to the ``up`` axis (``"y"`` or ``"z"``), looking at
+    ``center``; square pictures of ``size`` pixels with field of view ``fov_deg``. Frame ``k``
+    sits at azimuth ``360 k / frames`` degrees, counter-clockwise seen from above.
+    """
+    check_int("frames", frames, 1)
+    check_int("size", size, 1)
+    if up not in ("y", "z"):
+        raise InputError(f"up must be 'y' or 'z', got {up!r}")
+    if not (isinstance(distance, (int, float)) and math.isfinite(distance) and distance > 0):
+        raise InputError(f"distance must be a number > 0, got {distance!r}")
+    if not (isinstance(fov_deg, (int, float)) and 0 < fov_deg < 180):
+        raise InputError(f"fov_deg must be a number of degrees in (0, 180), got {fov_deg!r}")
+    centre = _vec3("center", center)
+    axis = torch.tensor([0.0, 1.0, 0.0] if up == "y" else [0.0, 0.0, 1.0], dtype=torch.float64)
+    elev = math.radians(elevation_deg)
+    poses = []
+    for k in range(frames):
+        a = 2 * math.pi * k / frames
+        flat = [math.sin(a), 0.0, math.cos(a)] if up == "y" else [math.cos(a), math.sin(a), 0.0]
+        offset = math.cos(elev) * torch.tensor(flat, dtype=torch.float64) + math.sin(elev) * axis
+        poses.append(look_at(centre + distance * offset, centre, axis))
+    f = torch.full((frames,), focal_from_fov(math.radians(fov_deg), size), dtype=torch.float32)
+    c = torch.full((frames,), size / 2, dtype=torch.float32)
+    return Cameras(torch.stack(poses).float(), f, f.clone(), c, c.clone(), size, size)
+
+
+def _vec3(name: str, value) -> torch.Tensor:
+    try:
+        v = value.double().cpu() if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        v = None
+    if v is None or v.shape != (3,) or not bool(torch.isfinite(v).all()):
+        raise InputError(f"{name} must be 3 finite numbers, got {value!r}")
+    return v

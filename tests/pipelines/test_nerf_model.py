@@ -100,7 +100,7 @@ def test_cli_renders_an_orbit(trained, tmp_path, capsys):
     assert main(["render", str(out / "checkpoint.safetensors"), "-o", str(tmp_path), "--frames", "3", "--width", "40",
                  "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert "rendered    3 views of 40x40 (step 40 of training)" in printed
+    assert "rendered    3 views of 40x40 (NeRF after 40 training steps)" in printed
     assert sorted(p.name for p in (tmp_path / "orbit").iterdir()) == ["frame_000.png", "frame_001.png", "frame_002.png"]
     with Image.open(tmp_path / "turntable.gif") as gif:
         assert gif.n_frames == 3 and gif.size == (40, 40)
@@ -118,5 +118,5 @@ def test_cli_render_errors(trained, tmp_path, capsys):
     old = save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
     assert main(["render", str(old), "-o", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err == (
-        f"error: checkpoint {old} keeps no cameras to orbit around (it predates them); train it again with "
-        "`fields3d nerf`, or render it from Python with NerfModel.render\n")
+        "error: this NeRF checkpoint keeps no training cameras to orbit around (it predates them); train it again "
+        "with `fields3d nerf`, or render it from cameras of your own\n")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..._checks import check_int
 from ...checkpoint import load_checkpoint
 from ...errors import CheckpointError, InputError
 from ...fields.radiance import RadianceField
@@ -24,6 +25,7 @@ from ...render.cameras import Cameras
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
+from .outputs import orbit_cameras
 from .train import CAMERA_TENSORS, KIND
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
@@ -43,6 +45,18 @@ class NerfModel:
     @property
     def device(self) -> torch.device:
         return self.background.device
+
+    def orbit(self, frames: int, width: int | None = None) -> Cameras:
+        """``frames`` views circling the scene's z axis at the training views' mean distance and
+        height, in pictures of their size or ``width`` pixels across (the height keeps the aspect)."""
+        check_int("frames", frames, 1)
+        if self.cameras is None:
+            raise InputError("this NeRF checkpoint keeps no training cameras to orbit around (it predates them); "
+                             "train it again with `fields3d nerf`, or render it from cameras of your own")
+        cams = orbit_cameras(self.cameras, frames)
+        if width is None:
+            return cams
+        return cams.resized(width, max(1, round(cams.height * width / cams.width)))
 
     @torch.no_grad()
     def render(self, cameras: Cameras, index: int = 0, *, background: torch.Tensor | float | None = None,

@@ -1,0 +1,83 @@
+"""A reconstructed surface's field loaded from its checkpoint, to render from any camera: ``load_sdf``.
+
+``fields3d recon`` (GridPull, neural SDF) leaves ``OUT.field.safetensors``: the signed distance
+in the unit cube and the normalization back to the input's coordinates. :class:`SdfModel` puts
+the field in those world coordinates (distances in world units) and sphere-traces it, so a viewer
+renders it from the user's camera as it renders a NeRF (:class:`~fields3d.pipelines.nerf.NerfModel`).
+
+    model = load_sdf("out/bunny.field.safetensors")
+    picture = model.render(model.orbit(8), 0)["color"]   # (H, W, 3), shaded, white background
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ...geometry.pointcloud import Normalization
+from ...render.cameras import Cameras, ring_cameras
+from ...render.sphere_trace import render_sdf
+from .._common import resolve_device
+from .fields_io import load_field
+
+# Orbits frame a ball of this radius (unit-cube units) around the centre: the object's longest
+# half side is 0.9 there (Normalization.fit), so the ball holds most objects whole.
+VIEW_RADIUS = 1.1
+
+
+@dataclass
+class SdfModel:
+    """A signed distance field with its normalization to world coordinates."""
+
+    field: torch.nn.Module  # f(unit-cube points (N, 3) float32) -> (N,), negative inside
+    norm: Normalization
+    kind: str  # "band_sdf_grid" or "neural_sdf"
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.field.buffers()), next(self.field.parameters())).device
+
+    def sdf(self, x: torch.Tensor) -> torch.Tensor:
+        """Signed distance at ``(N, 3)`` world points, in world units (the scale is uniform)."""
+        return self.field(self.norm.to_unit(x).float()) * self.norm.scale
+
+    def aabb(self) -> torch.Tensor:
+        """``(2, 3)`` the field's box in world coordinates (the unit cube's image)."""
+        c = torch.as_tensor(self.norm.center, dtype=torch.float32)
+        return torch.stack([c - self.norm.scale, c + self.norm.scale])
+
+    def orbit(self, frames: int, width: int | None = None) -> Cameras:
+        """``frames`` views on a ring around the object (+y up, 20 degrees above it), square
+        pictures ``width`` pixels across (default 400)."""
+        size = 400 if width is None else width
+        distance = VIEW_RADIUS * self.norm.scale / math.sin(math.radians(20.0))  # fov 40: the ball fills it
+        return ring_cameras(self.norm.center, distance, frames, size=size, fov_deg=40.0)
+
+    @torch.no_grad()
+    def render(self, cameras: Cameras, index: int = 0, *, background=(1.0, 1.0, 1.0),
+               color=(0.75, 0.78, 0.85)) -> dict[str, torch.Tensor]:
+        """Camera ``index``'s picture: ``color`` (H, W, 3) shaded with the mesh pictures' lights,
+        ``depth`` (H, W) distance to the surface (0 where no ray hit), ``opacity`` (1 on the
+        surface, 0 elsewhere) and ``normals`` (H, W, 3)."""
+        if isinstance(cameras, Cameras):  # anything else: render_sdf says what it needs
+            cameras = cameras.to(self.device)
+        out = render_sdf(self.sdf, cameras, index, aabb=self.aabb().to(self.device), normals="finite",
+                         normal_step=1e-3 * self.norm.scale, background=background, color=color,
+                         dtype=torch.float32)
+        return {"color": out.image, "depth": out.depth, "opacity": out.mask.float(), "normals": out.normals}
+
+
+def load_sdf(path: str | os.PathLike, device: str = "auto") -> SdfModel:
+    """The field in a checkpoint written by ``fields3d recon`` (``OUT.field.safetensors``), on ``device``.
+
+    Raises:
+        ModelNotFound: no file at ``path``. CheckpointError: not a field checkpoint, or a corrupt
+            or incomplete one. BackendUnavailable: ``device="cuda"`` without CUDA.
+    """
+    field, norm, meta = load_field(path, resolve_device(device))
+    field.requires_grad_(False)
+    field.eval()
+    return SdfModel(field, norm, meta["kind"])
