@@ -11,6 +11,7 @@ from PIL import Image
 from fields3d.checkpoint import load_checkpoint, save_checkpoint
 from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError, ModelNotFound
+from fields3d.pipelines.models import load_model
 from fields3d.pipelines.nerf import NerfConfig, NerfModel, load_nerf, train_nerf
 from fields3d.pipelines.nerf.outputs import composite_on, render_view
 from fields3d.render import psnr
@@ -33,6 +34,7 @@ def test_loaded_model_renders_the_test_views_as_training_scored_them(trained):
     result, out = trained
     model = load_nerf(out / "checkpoint.safetensors", device="cpu")
     assert isinstance(model, NerfModel) and model.step == result.steps == 40 and not model.field.training
+    assert isinstance(load_model(out / "checkpoint.safetensors", device="cpu"), NerfModel)
     test = load_scene(SCENE, "test", 8)
     assert torch.equal(model.background, test.background)
     train = load_scene(SCENE, "train", 8).cameras

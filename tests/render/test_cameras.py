@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from fields3d.errors import InputError
-from fields3d.render.cameras import Cameras, focal_from_fov, generate_rays, image_rays
+from fields3d.render import cameras as cameras_module
+from fields3d.render.cameras import Cameras, focal_from_fov, generate_rays, image_rays, ring_cameras
 
 
 def make_cameras(c2w, f=10.0, w=5, h=5, cx=None, cy=None, dtype=torch.float64) -> Cameras:
@@ -23,13 +24,7 @@ def make_cameras(c2w, f=10.0, w=5, h=5, cx=None, cy=None, dtype=torch.float64) -
 
 def look_at(eye, up=(0.0, 0.0, 1.0)) -> torch.Tensor:
     """Camera at ``eye`` looking at the origin (the way scripts/make-nerf-scene.py builds poses)."""
-    eye = torch.tensor(eye, dtype=torch.float64)
-    back = eye / eye.norm()
-    right = torch.linalg.cross(torch.tensor(up, dtype=torch.float64), back)
-    right = right / right.norm()
-    c2w = torch.eye(4, dtype=torch.float64)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, torch.linalg.cross(back, right), back, eye
-    return c2w
+    return cameras_module.look_at(eye, (0.0, 0.0, 0.0), up)
 
 
 def rays(cameras, ids, pixels, centre=True):
@@ -270,6 +265,59 @@ def test_other_errors():
         (lambda: cams.scaled(0), "factor must be an integer >= 1, got 0"),
         (lambda: cams.scaled(1.5), "factor must be an integer >= 1, got 1.5"),
         (lambda: cams.scaled(4), "factor 4 leaves no pixels of a 5x3 picture; use a factor <= 3"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InputError) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_look_at_places_and_turns_the_camera():
+    look_at_ = cameras_module.look_at
+
+    c2w = look_at_([0.0, 0.0, 3.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    expected = torch.eye(4, dtype=torch.float64)
+    expected[2, 3] = 3.0
+    torch.testing.assert_close(c2w, expected)
+    tilted = look_at_([1.0, 2.0, 3.0], [0.5, -1.0, 0.0], [0.0, 0.0, 1.0])
+    torch.testing.assert_close(tilted[:3, :3] @ tilted[:3, :3].T, torch.eye(3, dtype=torch.float64))
+    back = torch.tensor([0.5, 3.0, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(tilted[:3, 2], back / back.norm())
+    assert tilted[2, 1] > 0  # the picture's up leans to +z
+
+
+@pytest.mark.parametrize("up", ["y", "z"])
+def test_ring_cameras_circle_the_centre_and_look_at_it(up):
+    centre = torch.tensor([10.0, -2.0, 3.0], dtype=torch.float64)
+    cams = ring_cameras(centre, 4.0, 6, size=32, fov_deg=40.0, elevation_deg=30.0, up=up)
+    assert len(cams) == 6 and (cams.width, cams.height) == (32, 32)
+    assert cams.fx[0].item() == pytest.approx(16 / math.tan(math.radians(20)))
+    axis = 1 if up == "y" else 2
+    for k in range(6):
+        eye = cams.c2w[k, :3, 3].double()
+        assert float((eye - centre).norm()) == pytest.approx(4.0, rel=1e-6)
+        assert float(eye[axis] - centre[axis]) == pytest.approx(4.0 * math.sin(math.radians(30)), rel=1e-5)
+        o, d = generate_rays(cams, torch.tensor([k]), torch.tensor([[16.0, 16.0]]), centre=False)
+        miss = torch.linalg.cross(centre - o[0].double(), d[0].double())  # the middle ray passes the centre
+        assert float(miss.norm()) < 1e-5
+        assert float(cams.c2w[k, axis, 1]) > 0  # the pictures' up is the ring's up
+    first = cams.c2w[0, :3, 3].double() - centre
+    assert float(first[2 if up == "y" else 0]) > 0  # frame 0 sits on +z (y up) or +x (z up)
+
+
+def test_look_at_and_ring_errors():
+    look_at_ = cameras_module.look_at
+
+    cases = [
+        (lambda: look_at_([0, 0, 1], [0, 0, 1], [0, 1, 0]), "eye and target must differ, both are [0.0, 0.0, 1.0]"),
+        (lambda: look_at_([0, 0, 1], [0, 0, 0], [0, 0, 2]),
+         "up [0.0, 0.0, 2.0] must not point along the view from [0.0, 0.0, 1.0] to [0.0, 0.0, 0.0]"),
+        (lambda: look_at_("abc", [0, 0, 0], [0, 1, 0]), "eye must be 3 finite numbers, got 'abc'"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 0), "frames must be an integer >= 1, got 0"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, up="x"), "up must be 'y' or 'z', got 'x'"),
+        (lambda: ring_cameras([0, 0, 0], -1.0, 4), "distance must be a number > 0, got -1.0"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, fov_deg=180), "fov_deg must be a number of degrees in (0, 180), got 180"),
+        (lambda: ring_cameras([0, float("nan"), 0], 2.0, 4), "center must be 3 finite numbers, got [0, nan, 0]"),
     ]
     for call, message in cases:
         with pytest.raises(InputError) as info:
