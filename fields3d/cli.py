@@ -236,7 +236,8 @@ RENDER_EXAMPLE = """examples:
 writes turntable.gif and orbit/frame_<k>.png to OUT. A NeRF is seen from cameras circling the
 scene at its training views' mean distance and height, in pictures of their size unless --width
 (the height follows the aspect); a reconstructed surface's field is sphere-traced from a ring
-around it (+y up), in square pictures 400 pixels across unless --width.
+around it (+y up), in square pictures 400 pixels across unless --width. Frames an earlier run
+left in OUT/orbit are replaced.
 """
 
 
@@ -252,6 +253,7 @@ def _add_render(sub) -> None:
     p.add_argument("--width", type=int, help="picture width in pixels (default: a NeRF's training pictures', "
                    "else 400)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_render)
 
 
@@ -429,10 +431,11 @@ def _run_nerf(args: argparse.Namespace) -> int:
 def _run_render(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from ._checks import check_int
-    from .pipelines._common import write_png
+    from .pipelines._common import write_gif, write_png
     from .pipelines.models import load_model
-    from .pipelines.nerf.outputs import write_gif
 
     check_int("--frames", args.frames, 1)
     if args.width is not None:
@@ -440,19 +443,21 @@ def _run_render(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, args.device)
     cams = model.orbit(args.frames, args.width)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "render"
-    pictures = [model.render(cams, k)["color"].clamp(0, 1) for k in range(args.frames)]
-    for k, picture in enumerate(pictures):
-        write_png(out / "orbit" / f"frame_{k:03d}.png", picture)
+    for stale in (out / "orbit").glob("frame_[0-9][0-9][0-9].png"):  # an earlier run's, maybe more frames
+        stale.unlink()
+    pictures = []
+    bar = Progress(TextColumn("[bold]render"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   transient=True, disable=args.quiet)
+    with bar:
+        for k in bar.track(range(args.frames), description="render"):
+            pictures.append(model.render(cams, k)["color"].clamp(0, 1).cpu())
+            write_png(out / "orbit" / f"frame_{k:03d}.png", pictures[-1])
     gif = write_gif(out / "turntable.gif", pictures)
-    print(f"rendered    {len(pictures)} views of {cams.width}x{cams.height} ({_describe_model(model)})")
+    what = f"NeRF after {model.step} training steps" if model.kind == "nerf" else f"{model.kind} field, sphere-traced"
+    print(f"rendered    {len(pictures)} views of {cams.width}x{cams.height} ({what})")
     print(f"turntable   {gif}")
     print(f"frames      {out / 'orbit'}")
     return 0
-
-
-def _describe_model(model) -> str:
-    step = getattr(model, "step", None)
-    return f"NeRF after {step} training steps" if step is not None else f"{model.kind} field, sphere-traced"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,6 +56,14 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(rgb.copy()).to(torch.float32).div_(255.0)
 
 
+def write_gif(path: Path, pictures: list[torch.Tensor]) -> Path:
+    """An animated GIF (looping, 80 ms a frame) of (H, W, 3) pictures in [0, 1], written atomically."""
+    frames = [Image.fromarray(p.detach().clamp(0, 1).mul(255).round().byte().cpu().numpy()) for p in pictures]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    return write_atomic(path, buffer.getvalue())
+
+
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

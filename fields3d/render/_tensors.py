@@ -44,3 +44,16 @@ def per_ray(name: str, value, like: torch.Tensor) -> torch.Tensor:
         return torch.full((n,), float(value), dtype=like.dtype, device=like.device)
     check_float(name, value, (n,), like)
     return value.contiguous()
+
+
+def rgb_triple(name: str, value) -> tuple[float, float, float]:
+    """A colour given as a number (grey), three numbers or a ``(3,)`` tensor, each in ``[0, 1]``."""
+    if isinstance(value, torch.Tensor) and value.shape in ((), (3,)) and value.is_floating_point():
+        value = value.tolist()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value] * 3
+    ok = (isinstance(value, (tuple, list)) and len(value) == 3
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value))
+    if not ok:
+        raise InputError(f"{name} must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got {value!r}")
+    return tuple(float(v) for v in value)

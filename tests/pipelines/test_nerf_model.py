@@ -67,6 +67,21 @@ def test_a_checkpoint_without_background_and_cameras_renders_on_white(trained, t
                     meta)
     old = load_nerf(tmp_path / "old.safetensors", device="cpu")
     assert old.background.tolist() == [1.0, 1.0, 1.0] and old.cameras is None
+    cams = load_scene(SCENE, "test", 8).cameras
+    white, black = old.render(cams, 3, background=1.0), old.render(cams, 3, background=0.0)
+    assert torch.equal(old.render(cams, 3)["color"], white["color"])
+    assert not torch.equal(white["color"], black["color"])
+
+
+def test_orbit_keeps_the_training_pictures_aspect(trained):
+    _, out = trained
+    model = load_nerf(out / "checkpoint.safetensors", device="cpu")
+    model.cameras = model.cameras.resized(40, 20)
+    assert (model.orbit(3).width, model.orbit(3).height) == (40, 20)
+    cams = model.orbit(3, width=30)
+    assert len(cams) == 3 and (cams.width, cams.height) == (30, 15)
+    radius = model.cameras.c2w[:, :2, 3].norm(dim=1).mean()
+    torch.testing.assert_close(cams.c2w[:, :2, 3].norm(dim=1), radius.expand(3))
 
 
 def test_render_arguments_are_checked(trained):
@@ -79,9 +94,14 @@ def test_render_arguments_are_checked(trained):
     with pytest.raises(InputError) as err:
         model.render(cams.c2w, 0)
     assert str(err.value) == "cameras must be a Cameras, got Tensor"
+    with pytest.raises(InputError) as err:
+        model.render(cams, 0, background="red")
+    assert str(err.value) == "background must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got 'red'"
+    torch.testing.assert_close(model.render(cams, 0, background=torch.zeros(3))["color"],
+                               model.render(cams, 0, background=0.0)["color"])
 
 
-def test_missing_wrong_and_incomplete_checkpoints(tmp_path):
+def test_missing_wrong_and_incomplete_checkpoints(trained, tmp_path):
     with pytest.raises(ModelNotFound) as err:
         load_nerf(tmp_path / "none.safetensors")
     assert str(err.value) == (f"checkpoint not found: {tmp_path / 'none.safetensors'}; pass the .safetensors file "
@@ -90,6 +110,13 @@ def test_missing_wrong_and_incomplete_checkpoints(tmp_path):
     with pytest.raises(CheckpointError) as err:
         load_nerf(other)
     assert str(err.value) == f"checkpoint {other} holds a 'band_sdf_grid', expected one of 'nerf'"
+    tensors, meta = load_checkpoint(trained[1] / "checkpoint.safetensors")
+    no_grid = save_checkpoint(tmp_path / "no-grid.safetensors", {k: v for k, v in tensors.items()
+                                                                  if not k.startswith("grid.")}, meta)
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(no_grid)
+    assert str(err.value).startswith(f"checkpoint {no_grid} does not hold a complete NeRF (RuntimeError: ")
+    assert "Missing key(s) in state_dict" in str(err.value)
     partial = save_checkpoint(tmp_path / "partial.safetensors", {"values": torch.zeros(2)}, {"kind": "nerf"})
     with pytest.raises(CheckpointError) as err:
         load_nerf(partial)

@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from PIL import Image
 
 from fields3d.checkpoint import save_checkpoint
 from fields3d.cli import main
-from fields3d.errors import CheckpointError, ModelNotFound
+from fields3d.errors import CheckpointError, InputError, ModelNotFound
 from fields3d.fields.sdf_grid import BandSDFGrid
 from fields3d.geometry.pointcloud import Normalization
 from fields3d.pipelines.models import load_model
@@ -68,4 +69,22 @@ def test_cli_renders_a_reconstructed_field(sphere, tmp_path, capsys):
     assert main(["render", str(sphere), "-o", str(tmp_path), "--frames", "2", "--width", "32", "--device", "cpu"]) == 0
     assert "rendered    2 views of 32x32 (band_sdf_grid field, sphere-traced)" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "orbit").iterdir()) == ["frame_000.png", "frame_001.png"]
-    assert (tmp_path / "turntable.gif").stat().st_size > 0
+    with Image.open(tmp_path / "turntable.gif") as gif:
+        assert gif.size == (32, 32) and gif.info["loop"] == 0  # a sphere's frames are alike: PIL may merge them
+    (tmp_path / "orbit" / "frame_005.png").write_bytes(b"an earlier run's frame")
+    assert main(["render", str(sphere), "-o", str(tmp_path), "--frames", "1", "--width", "16", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "orbit").iterdir()) == ["frame_000.png"]
+
+
+def test_render_colours_are_checked(sphere):
+    model = load_sdf(sphere, device="cpu")
+    cams = model.orbit(1, 16)
+    with pytest.raises(InputError) as err:
+        model.render(cams, 0, background=(0.0, 0.0))
+    assert str(err.value) == ("background must be a number or three numbers in [0, 1] (a list or a (3,) tensor), "
+                              "got (0.0, 0.0)")
+    black = model.render(cams, 0, background=torch.zeros(3))
+    assert (black["color"][black["opacity"] == 0] == 0).all()
+    with pytest.raises(InputError) as err:
+        model.orbit(2, 0)
+    assert str(err.value) == "width must be an integer >= 1, got 0"

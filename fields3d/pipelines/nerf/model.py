@@ -22,6 +22,7 @@ from ...checkpoint import load_checkpoint
 from ...errors import CheckpointError, InputError
 from ...fields.radiance import RadianceField
 from ...render.cameras import Cameras
+from ...render._tensors import rgb_triple
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
@@ -41,14 +42,16 @@ class NerfModel:
     background: torch.Tensor  # (3,) the scene's background colour, on the model's device
     step: int  # training steps behind the weights
     cameras: Cameras | None = None  # the training views (None in checkpoints written before they were kept)
+    kind: str = KIND  # "nerf", as the checkpoint says (SdfModel.kind: the field's)
 
     @property
     def device(self) -> torch.device:
         return self.background.device
 
     def orbit(self, frames: int, width: int | None = None) -> Cameras:
-        """``frames`` views circling the scene's z axis at the training views' mean distance and
-        height, in pictures of their size or ``width`` pixels across (the height keeps the aspect)."""
+        """``frames`` views circling the world's z axis through the origin (NeRF scenes are centred
+        there) at the training views' mean distance and height, in pictures of their size or
+        ``width`` pixels across (the height keeps the aspect)."""
         check_int("frames", frames, 1)
         if self.cameras is None:
             raise InputError("this NeRF checkpoint keeps no training cameras to orbit around (it predates them); "
@@ -63,13 +66,14 @@ class NerfModel:
                chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
         """Camera ``index``'s picture: ``color`` (H, W, 3), ``depth`` and ``opacity`` (H, W).
 
-        ``background``: the colour behind the field (a number or ``(3,)``); default the scene's.
+        ``background``: the colour behind the field (a number, three numbers or a ``(3,)`` tensor in
+        [0, 1]); default the scene's.
         ``depth`` is the expected ``t`` of the ray's weights (divide by ``opacity`` for the surface's).
         """
         if isinstance(cameras, Cameras):  # anything else: render_camera says what it needs
             cameras = cameras.to(self.device)
-        bg = self.background if background is None else torch.as_tensor(background, dtype=torch.float32,
-                                                                         device=self.device)
+        bg = self.background if background is None else torch.tensor(rgb_triple("background", background),
+                                                                      device=self.device)
         return render_camera(self.field, self.grid.spec(), cameras, index, self.settings, bg, chunk)
 
 
@@ -86,7 +90,7 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
         field = RadianceField.from_config(meta["field"], device=target)
         field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})
         grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"]).to(target)
-        grid.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("grid.")}, strict=False)
+        grid.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("grid.")})
         settings = RenderSettings(step=float(meta["render_step"]),
                                   max_samples=4 * int(meta["config"]["samples_per_step"]))
         background = torch.tensor(meta.get("background") or WHITE, dtype=torch.float32, device=target)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ...geometry.marching_cubes import mesh_field
 from ...geometry.mesh_io import save_mesh
-from ...render.cameras import Cameras
+from ...render.cameras import Cameras, look_at
 from ...render.datasets import PosedImages
 from ...render.image_metrics import psnr, ssim
 from ...render.volume import render_camera
-from .._common import write_atomic, write_png
+from .._common import write_gif, write_png
 from .train import TrainState
 
 
@@ -49,17 +47,8 @@ def orbit_cameras(reference: Cameras, frames: int) -> Cameras:
     centres = reference.c2w[:, :3, 3]
     radius = float(centres[:, :2].norm(dim=1).mean())
     height = float(centres[:, 2].mean().clamp(min=0.3 * radius))
-    poses = []
-    for k in range(frames):
-        a = 2 * math.pi * k / frames
-        eye = torch.tensor([radius * math.cos(a), radius * math.sin(a), height])
-        back = eye / eye.norm()  # the camera looks down -z, toward the origin
-        right = torch.linalg.cross(torch.tensor([0.0, 0.0, 1.0]), back)
-        right = right / right.norm()
-        up = torch.linalg.cross(back, right)
-        pose = torch.eye(4)
-        pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, up, back, eye
-        poses.append(pose)
+    poses = [look_at([radius * math.cos(a), radius * math.sin(a), height], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0])
+             for a in (2 * math.pi * k / frames for k in range(frames))]
     c2w = torch.stack(poses).to(reference.c2w)
     one = torch.ones(frames, dtype=c2w.dtype, device=c2w.device)
     return Cameras(c2w, one * reference.fx[0], one * reference.fy[0], one * reference.cx[0], one * reference.cy[0],
@@ -71,14 +60,6 @@ def orbit_pictures(state, reference: Cameras, background, frames: int, chunk: in
     ``state`` is anything with ``field``, ``grid`` and ``settings`` (a TrainState, a NerfModel)."""
     cams = orbit_cameras(reference, frames)
     return [render_view(state, cams, k, background, chunk)["color"].clamp(0, 1) for k in range(frames)]
-
-
-def write_gif(path: Path, pictures: list[torch.Tensor]) -> Path:
-    """An animated GIF (looping, 80 ms a frame) of (H, W, 3) pictures in [0, 1], written atomically."""
-    frames = [Image.fromarray(p.mul(255).round().byte().cpu().numpy()) for p in pictures]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
-    return write_atomic(path, buffer.getvalue())
 
 
 def write_turntable(path: Path, state: TrainState, reference: Cameras, background, frames: int, chunk: int) -> Path:

@@ -11,13 +11,16 @@ renders it from the user's camera as it renders a NeRF (:class:`~fields3d.pipeli
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass
 
 import torch
 
+from ..._checks import check_int
 from ...geometry.pointcloud import Normalization
+from ...render._tensors import rgb_triple
 from ...render.cameras import Cameras, ring_cameras
 from ...render.sphere_trace import render_sdf
 from .._common import resolve_device
@@ -38,7 +41,7 @@ class SdfModel:
 
     @property
     def device(self) -> torch.device:
-        return next(iter(self.field.buffers()), next(self.field.parameters())).device
+        return next(itertools.chain(self.field.buffers(), self.field.parameters())).device
 
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
         """Signed distance at ``(N, 3)`` world points, in world units (the scale is uniform)."""
@@ -53,20 +56,22 @@ class SdfModel:
         """``frames`` views on a ring around the object (+y up, 20 degrees above it), square
         pictures ``width`` pixels across (default 400)."""
         size = 400 if width is None else width
+        check_int("width", size, 1)
         distance = VIEW_RADIUS * self.norm.scale / math.sin(math.radians(20.0))  # fov 40: the ball fills it
         return ring_cameras(self.norm.center, distance, frames, size=size, fov_deg=40.0)
 
     @torch.no_grad()
     def render(self, cameras: Cameras, index: int = 0, *, background=(1.0, 1.0, 1.0),
                color=(0.75, 0.78, 0.85)) -> dict[str, torch.Tensor]:
-        """Camera ``index``'s picture: ``color`` (H, W, 3) shaded with the mesh pictures' lights,
+        """Camera ``index``'s picture: ``color`` (H, W, 3) shaded with the mesh pictures' lights
+        (``color`` and ``background``: a number, three numbers or a ``(3,)`` tensor in [0, 1]),
         ``depth`` (H, W) distance to the surface (0 where no ray hit), ``opacity`` (1 on the
         surface, 0 elsewhere) and ``normals`` (H, W, 3)."""
         if isinstance(cameras, Cameras):  # anything else: render_sdf says what it needs
             cameras = cameras.to(self.device)
         out = render_sdf(self.sdf, cameras, index, aabb=self.aabb().to(self.device), normals="finite",
-                         normal_step=1e-3 * self.norm.scale, background=background, color=color,
-                         dtype=torch.float32)
+                         normal_step=1e-3 * self.norm.scale, background=rgb_triple("background", background),
+                         color=rgb_triple("color", color), dtype=torch.float32)
         return {"color": out.image, "depth": out.depth, "opacity": out.mask.float(), "normals": out.normals}
 
 
