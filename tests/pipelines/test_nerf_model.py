@@ -149,3 +149,14 @@ def test_cli_render_errors(trained, tmp_path, capsys):
     assert capsys.readouterr().err == (
         "error: this NeRF checkpoint keeps no training cameras to orbit around (it predates them); train it again "
         "with `fields3d nerf`, or render it from cameras of your own\n")
+
+
+def test_resume_from_a_checkpoint_without_its_grid_says_so(trained, tmp_path):
+    _, out = trained
+    tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
+    path = save_checkpoint(tmp_path / "checkpoint.safetensors",
+                           {k: v for k, v in tensors.items() if not k.startswith("grid.")}, meta)
+    with pytest.raises(CheckpointError) as err:
+        train_nerf(NerfConfig(**TINY, output=str(tmp_path), steps=41, resume=True), progress=False)
+    assert str(err.value).startswith(f"checkpoint {path} does not hold a complete NeRF (RuntimeError: ")
+    assert str(err.value).endswith("start again without --resume")

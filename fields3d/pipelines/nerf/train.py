@@ -149,9 +149,12 @@ def load_state(path: Path, state: TrainState) -> None:
         raise CheckpointError(f"checkpoint {path} was written with other field settings ({meta['field']}); "
                               "resume with the settings it was trained with, or start again without --resume")
     device = state.grid.values.device
-    state.field.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("field.")})
-    state.grid.load_state_dict({k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("grid.")},
-                               strict=False)
+    try:
+        state.field.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("field.")})
+        state.grid.load_state_dict({k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("grid.")})
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
+                              "start again without --resume") from exc
     for i, group in enumerate(state.optimizer.param_groups):
         for j, p in enumerate(group["params"]):
             moments = {k.split(".")[-1]: v.to(device) for k, v in tensors.items() if k.startswith(f"optim.{i}.{j}.")}
