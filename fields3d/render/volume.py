@@ -43,10 +43,17 @@ def prune_samples(field, samples: RaySamples, origins, dirs, t_min: float) -> Ra
 
 
 def render_rays(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor, settings: RenderSettings,
-                background: torch.Tensor | float | None = None) -> dict[str, torch.Tensor]:
+                background=None) -> dict[str, torch.Tensor]:
     """Colour ``(R, 3)``, depth, opacity ``(R,)``, ``n_samples`` (queried) and ``n_rendered`` of rays
     through a field. Rays past ``settings.max_samples`` are not rendered: only the first
-    ``n_rendered`` rows are valid (:func:`render_image` renders the rest in further calls)."""
+    ``n_rendered`` rows are valid (:func:`render_image` renders the rest in further calls).
+
+    ``background``: None (black: premultiplied colour), a colour (a number, ``(3,)`` or ``(R, 3)``),
+    or a background *field*: a callable taking the ``(R, 3)`` unit directions and returning ``(R, 3)``
+    colours (an environment, or the small direction MLP text-to-3D trains beside the object),
+    differentiable like the rest."""
+    if callable(background) and not isinstance(background, torch.Tensor):
+        background = _background_field(background, dirs)
     samples = march_rays(origins, dirs, spec, step=settings.step, near=settings.near, cone=settings.cone,
                          max_samples=settings.max_samples)
     if settings.prune:
@@ -58,6 +65,15 @@ def render_rays(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor
     out["n_samples"] = samples.n_samples
     out["n_rendered"] = samples.n_rays - samples.rays_dropped
     return out
+
+
+def _background_field(fn, dirs: torch.Tensor) -> torch.Tensor:
+    colors = fn(dirs)
+    if not isinstance(colors, torch.Tensor) or colors.shape != (dirs.shape[0], 3):
+        got = tuple(colors.shape) if isinstance(colors, torch.Tensor) else type(colors).__name__
+        raise InputError(f"a background field must map the (R, 3) ray directions to (R, 3) colours; for "
+                         f"{dirs.shape[0]} rays it returned {got}")
+    return colors
 
 
 @torch.no_grad()

@@ -71,3 +71,21 @@ def test_psnr_and_ssim():
     with pytest.raises(InputError) as err:
         ssim(a[:5], a[:5])
     assert str(err.value) == "ssim needs pictures of at least 11x11 pixels, got (5, 32)"
+
+
+def test_a_background_field_shows_where_the_field_is_clear_and_learns():
+    o, d = rays(64)
+    sky = torch.nn.Linear(3, 3)  # colour from the direction, trainable
+    out = render_rays(Ball(), BOX, o, d, RenderSettings(step=0.01), background=lambda v: torch.sigmoid(sky(v)))
+    bg = torch.sigmoid(sky(d))
+    clear, solid = out["opacity"] < 1e-3, out["opacity"] > 1 - 1e-3
+    assert clear.any() and solid.any()
+    torch.testing.assert_close(out["color"][clear], bg[clear], atol=1e-3, rtol=0)
+    black = render_rays(Ball(), BOX, o, d, RenderSettings(step=0.01))  # premultiplied: nothing behind
+    torch.testing.assert_close(out["color"], black["color"] + (1 - black["opacity"])[:, None] * bg)
+    out["color"][clear].sum().backward()
+    assert sky.weight.grad is not None and sky.weight.grad.abs().sum() > 0
+    with pytest.raises(InputError) as err:
+        render_rays(Ball(), BOX, o, d, RenderSettings(step=0.01), background=lambda v: v[:, :2])
+    assert str(err.value) == ("a background field must map the (R, 3) ray directions to (R, 3) colours; for 64 rays "
+                              "it returned (64, 2)")
