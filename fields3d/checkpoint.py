@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from ._io import prepare_output
 from .errors import CheckpointError, ModelNotFound
 
 # The command that writes each kind of checkpoint, for the hint when a file is missing.
@@ -26,8 +27,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], m
     """Write ``tensors`` (moved to the CPU, made contiguous) and ``meta`` (JSON-able) to ``path``."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = prepare_output(path)
     header = {"fields3d": json.dumps({**meta, "version": __version__})}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -80,6 +80,9 @@ def read_meta(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> 
         meta = json.loads(header)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header (a JSON {type(meta).__name__}, "
+                              "not an object)")
     if kinds is not None and meta.get("kind") not in kinds:
         raise CheckpointError(
             f"checkpoint {path} holds a {meta.get('kind')!r}, expected one of {', '.join(map(repr, kinds))}"

@@ -473,6 +473,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FieldsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the disk or the file system refused (full, read-only, permissions)
+        where = exc.filename2 or exc.filename
+        print(f"error: {exc.strerror or exc}{f': {where}' if where else ''}; check the paths and the disk",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -59,8 +59,13 @@ class BandSDFGrid(nn.Module):
         if coarse.dim() != 3 or band_index.shape != values.shape or values.dim() != 1:
             raise ValueError(f"coarse must be (C, C, C) and band_index hold one index per value, got "
                              f"{tuple(coarse.shape)}, {tuple(band_index.shape)} and {tuple(values.shape)}")
+        if not isinstance(resolution, int) or resolution < 2:
+            raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+        index = band_index.long()
+        if index.numel() == 0 or int(index.min()) < 0 or int(index.max()) >= resolution**3:
+            raise ValueError(f"band_index must hold at least one lattice index in [0, {resolution}^3)")
         band = torch.zeros(resolution**3, dtype=torch.bool)
-        band[band_index.long()] = True
+        band[index] = True
         grid = cls.from_coarse(coarse, band.reshape((resolution,) * 3))
         if not torch.equal(grid.band_index, band_index.long()):
             raise ValueError("band_index must be sorted and free of repeats")

@@ -11,13 +11,13 @@ write never leaves a half-written mesh or destroys the previous one.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import trimesh
 
+from .._io import write_atomic
 from ..errors import InputError, ModelNotFound
 
 MESH_EXTENSIONS = (".ply", ".obj", ".off", ".stl", ".glb")
@@ -122,32 +122,6 @@ def mesh_arrays(verts, faces, *, prefix: str = "") -> tuple[np.ndarray, np.ndarr
             f"got indices from {int(f.min())} to {int(f.max())}"
         )
     return v.astype(np.float64, copy=False), f.astype(np.int64, copy=False)
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` (parents created), then rename it over ``path``.
-
-    The file gets the permissions a plain ``open(path, "wb")`` would give (mkstemp's are 0600).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if hasattr(os, "fchmod"):  # POSIX
-                os.fchmod(f.fileno(), 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _numpy(x) -> np.ndarray:

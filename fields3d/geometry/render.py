@@ -24,7 +24,6 @@ import functools
 import io
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from .._checks import check_int, is_number
+from .._io import write_atomic
 from ..errors import InputError
 
 FILL = 0.92  # the bounding sphere's radius as a fraction of the picture's half-width
@@ -328,14 +328,4 @@ def save_mesh_png(verts, faces, path: str | os.PathLike, **kw) -> Path:
     picture = render_views(verts, faces, **kw)
     buffer = io.BytesIO()
     Image.fromarray(picture).save(buffer, format="PNG")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, buffer.getvalue())

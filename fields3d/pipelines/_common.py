@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .. import _native
+from .._io import write_atomic
 from ..errors import BackendUnavailable, InputError, ModelNotFound
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -62,20 +62,6 @@ def write_gif(path: Path, pictures: list[torch.Tensor]) -> Path:
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
     return write_atomic(path, buffer.getvalue())
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_json(path: Path, obj) -> Path:

@@ -214,7 +214,7 @@ def _read_image(path: Path, i: int, json_path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             rgba = np.asarray(im.convert("RGBA"), dtype=np.float32)
-    except OSError as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path} (frames[{i}] of {json_path}): {exc}") from exc
     return rgba / 255.0
 

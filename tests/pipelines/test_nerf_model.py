@@ -117,6 +117,16 @@ def test_missing_wrong_and_incomplete_checkpoints(trained, tmp_path):
         load_nerf(no_grid)
     assert str(err.value).startswith(f"checkpoint {no_grid} does not hold a complete NeRF (RuntimeError: ")
     assert "Missing key(s) in state_dict" in str(err.value)
+    bad_bg = save_checkpoint(tmp_path / "bg.safetensors", tensors, {**meta, "background": [1.0, 1.0]})
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(bad_bg)
+    assert str(err.value) == (f"checkpoint {bad_bg} does not hold a complete NeRF (InputError: background must be a "
+                              "number or three numbers in [0, 1] (a list or a (3,) tensor), got [1.0, 1.0]); train it "
+                              "again with `fields3d nerf`")
+    bad_size = save_checkpoint(tmp_path / "size.safetensors", tensors, {**meta, "picture_size": [25]})
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(bad_size)
+    assert str(err.value).startswith(f"checkpoint {bad_size} does not hold a complete NeRF (IndexError: ")
     partial = save_checkpoint(tmp_path / "partial.safetensors", {"values": torch.zeros(2)}, {"kind": "nerf"})
     with pytest.raises(CheckpointError) as err:
         load_nerf(partial)

@@ -353,6 +353,17 @@ def test_file_errors(tmp_path):
     expect_error(InputError, f"{json_path} must hold a JSON object with 'frames', got a list", tmp_path)
 
 
+def test_an_image_too_large_to_decode_is_an_input_error(tmp_path, monkeypatch):
+    from PIL import Image
+
+    nerf_synthetic(tmp_path, n=2)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # an 8x6 picture now counts as a decompression bomb
+    message = str(pytest.raises(InputError, load_scene, tmp_path).value)
+    json_path = tmp_path / "transforms_train.json"
+    assert message.startswith(f"cannot read image {tmp_path / 'train' / 'r_0.png'} (frames[0] of {json_path}): "
+                              "Image size (48 pixels) exceeds limit of 20 pixels")
+
+
 def test_argument_errors(tmp_path):
     nerf_synthetic(tmp_path, n=1)
     expect_error(InputError, "split must be one of 'train', 'val', 'test', 'all', got 'eval'", tmp_path, "eval")

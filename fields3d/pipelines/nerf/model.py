@@ -93,10 +93,11 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
         grid.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("grid.")})
         settings = RenderSettings(step=float(meta["render_step"]),
                                   max_samples=4 * int(meta["config"]["samples_per_step"]))
-        background = torch.tensor(meta.get("background") or WHITE, dtype=torch.float32, device=target)
+        background = torch.tensor(rgb_triple("background", meta.get("background") or WHITE), device=target)
         step = int(meta["step"])
         cameras = _cameras(tensors, meta.get("picture_size"), target)
-    except (KeyError, TypeError, ValueError, RuntimeError, InputError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RuntimeError,
+            InputError) as exc:
         raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
                               "train it again with `fields3d nerf`") from exc
     field.eval()

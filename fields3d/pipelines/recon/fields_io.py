@@ -10,7 +10,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from ...checkpoint import load_checkpoint, save_checkpoint
-from ...errors import CheckpointError
+from ...errors import CheckpointError, InputError
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.marching_cubes import marching_cubes, mesh_field
 from ...geometry.pointcloud import Normalization
@@ -87,6 +87,7 @@ def load_field(path, device: torch.device):
 
             field = NeuralSDF.from_config(meta["config"])
             field.load_state_dict(tensors)
-    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+    except (KeyError, IndexError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
+            InputError) as exc:
         raise CheckpointError(f"checkpoint {path} does not hold a complete {meta.get('kind')} ({exc})") from exc
     return field.to(device), norm, meta

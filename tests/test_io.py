@@ -1,0 +1,88 @@
+"""Output files and checkpoints: atomic writes, named errors where a target cannot be a file, and
+checkpoint headers or contents that are not what their kind needs."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from fields3d._io import prepare_output, write_atomic
+from fields3d.checkpoint import load_checkpoint, read_meta, save_checkpoint
+from fields3d.cli import main
+from fields3d.errors import CheckpointError, InputError
+from fields3d.fields.sdf_grid import BandSDFGrid
+from fields3d.geometry.pointcloud import Normalization
+from fields3d.pipelines.recon.fields_io import load_field, save_field
+
+
+def test_write_atomic_creates_folders_and_replaces(tmp_path):
+    path = write_atomic(tmp_path / "a" / "b" / "x.txt", b"one")
+    assert path.read_bytes() == b"one"
+    write_atomic(path, b"two")
+    assert path.read_bytes() == b"two" and sorted(p.name for p in path.parent.iterdir()) == ["x.txt"]
+
+
+def test_outputs_that_cannot_be_files(tmp_path):
+    (tmp_path / "folder.ply").mkdir()
+    with pytest.raises(InputError) as err:
+        prepare_output(tmp_path / "folder.ply")
+    assert str(err.value) == f"cannot write {tmp_path / 'folder.ply'}: it is a folder; pass a file path"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError) as err:
+        write_atomic(tmp_path / "file" / "out.png", b"")
+    assert str(err.value) == (f"cannot create the folder {tmp_path / 'file'} for out.png (File exists); pass an "
+                              "output path in a folder you can write")
+    with pytest.raises(InputError) as err:
+        save_checkpoint(tmp_path / "folder.ply", {"x": torch.zeros(1)}, {"kind": "nerf"})
+    assert str(err.value).startswith(f"cannot write {tmp_path / 'folder.ply'}: it is a folder")
+
+
+def test_cli_reports_a_refusing_file_system(monkeypatch, capsys):
+    def full(_args):
+        raise OSError(28, "No space left on device", "/data/out.ply")
+
+    monkeypatch.setattr("fields3d.cli._run_info", full)
+    assert main(["info"]) == 2
+    assert capsys.readouterr().err == "error: No space left on device: /data/out.ply; check the paths and the disk\n"
+
+
+def test_a_header_that_is_not_an_object(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "list.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"fields3d": json.dumps(["nerf"])})
+    with pytest.raises(CheckpointError) as err:
+        read_meta(path)
+    assert str(err.value) == f"checkpoint {path} has a corrupt fields3d header (a JSON list, not an object)"
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+
+
+@pytest.fixture
+def sphere_field(tmp_path):
+    axis = torch.linspace(-1, 1, 17)
+    x = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
+    values = x.norm(dim=-1) - 0.5
+    grid = BandSDFGrid.from_coarse(values, values.abs() < 0.2)
+    path = save_field(tmp_path / "s.field.safetensors", grid, Normalization((0.0, 0.0, 0.0), 1.0),
+                      SimpleNamespace(method="gridpull", input="s.ply"))
+    return path, grid
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda t, m: t.update(band_index=t["band_index"] + 10**6), "band_index must hold at least one lattice index"),
+    (lambda t, m: t.update(band_index=t["band_index"][:0], values=t["values"][:0]),
+     "band_index must hold at least one lattice index"),
+    (lambda t, m: m.update(resolution=1), "resolution must be an integer >= 2, got 1"),
+    (lambda t, m: m.update(resolution=float("inf")), "cannot convert float infinity to integer"),
+])
+def test_field_checkpoints_with_broken_contents(sphere_field, tmp_path, change, reason):
+    path, _ = sphere_field
+    tensors, meta = load_checkpoint(path)
+    change(tensors, meta)
+    broken = save_checkpoint(tmp_path / "broken.safetensors", tensors, meta)
+    with pytest.raises(CheckpointError) as err:
+        load_field(broken, torch.device("cpu"))
+    assert str(err.value).startswith(f"checkpoint {broken} does not hold a complete band_sdf_grid (")
+    assert reason in str(err.value)
