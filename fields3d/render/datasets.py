@@ -148,7 +148,11 @@ def _select(frames: list[tuple[int, dict]], split: str, layout: str, json_path: 
     ordered = sorted(frames, key=lambda item: item[1]["file_path"])
     if split == "all":
         return ordered
-    return [item for k, item in enumerate(ordered) if (k % HOLDOUT_EVERY == 0) == (split == "test")]
+    chosen = [item for k, item in enumerate(ordered) if (k % HOLDOUT_EVERY == 0) == (split == "test")]
+    if not chosen:
+        raise InputError(f"{json_path} holds {len(frames)} frame(s), which leaves none for the '{split}' split "
+                         f"(every {HOLDOUT_EVERY}th frame by file_path is 'test', the rest 'train'); add frames")
+    return chosen
 
 
 def _pose(frame: dict, i: int, json_path: Path) -> np.ndarray:

@@ -136,6 +136,18 @@ def test_missing_job_file(tmp_path):
         (dict(color_net="big"), "color_net must be one of 'plain', 'cam', 'mi', got 'big'"),
         (dict(view="rgb"), "view must be 'sh' or 'none', got 'rgb'"),
         (dict(samples_per_step=10), "samples_per_step must be an integer >= 256, got 10"),
+        (dict(data=5), "data must be a folder path (a string), got 5"),
+        (dict(output=["a"]), "output must be a folder path (a string), got ['a']"),
+        (dict(seed=1.5), "seed must be an integer >= 0, got 1.5"),
+        (dict(n_levels="x"), "n_levels must be an integer >= 1, got 'x'"),
+        (dict(n_hidden=-4), "n_hidden must be an integer >= 1, got -4"),
+        (dict(color_layers=100000), "color_layers must be an integer from 0 to 8, got 100000"),
+        (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
+        (dict(checkpoint_every="x"), "checkpoint_every must be a finite number > 0, got 'x'"),
+        (dict(lr_decay=1.5), "lr_decay must be a number in (0, 1], got 1.5"),
+        (dict(lr_decay_at=5), "lr_decay_at must be a list of fractions of the budget in (0, 1), got 5"),
+        (dict(lr_decay_at=(0.5, 1.0)), "lr_decay_at must be a list of fractions of the budget in (0, 1), got (0.5, 1.0)"),
+        (dict(mesh_level="x"), "mesh_level must be a finite number (a density), got 'x'"),
     ],
 )
 def test_bad_settings(change, message):

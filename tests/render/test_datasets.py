@@ -353,6 +353,16 @@ def test_file_errors(tmp_path):
     expect_error(InputError, f"{json_path} must hold a JSON object with 'frames', got a list", tmp_path)
 
 
+def test_an_instant_ngp_scene_too_small_for_a_split(tmp_path):
+    nerf_synthetic(tmp_path, n=1)
+    (tmp_path / "transforms_train.json").rename(tmp_path / "transforms.json")
+    (tmp_path / "transforms_test.json").unlink(missing_ok=True)
+    message = str(pytest.raises(InputError, load_scene, tmp_path, "train").value)
+    assert message == (f"{tmp_path / 'transforms.json'} holds 1 frame(s), which leaves none for the 'train' split "
+                       "(every 8th frame by file_path is 'test', the rest 'train'); add frames")
+    assert len(load_scene(tmp_path, "test")) == 1
+
+
 def test_an_image_too_large_to_decode_is_an_input_error(tmp_path, monkeypatch):
     from PIL import Image
 

@@ -68,6 +68,7 @@ class NerfConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.steps is None and self.time_budget is None:
             raise InputError("set steps or time_budget (or both): training needs a stopping rule")
         if self.steps is not None:
@@ -89,6 +90,27 @@ class NerfConfig:
             raise InputError(f"view must be 'sh' or 'none', got {self.view!r}")
         if self.color_net not in COLOR_NETS:
             raise InputError(f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {self.color_net!r}")
+
+    def _check_types(self) -> None:
+        """The settings a job file can get wrong that the checks below do not reach."""
+        for name in ("data", "output"):
+            if not isinstance(getattr(self, name), (str, Path)):
+                raise InputError(f"{name} must be a folder path (a string), got {getattr(self, name)!r}")
+        for name, minimum in (("seed", 0), ("n_levels", 1), ("n_hidden", 1), ("max_resolution", 2)):
+            check_int(name, getattr(self, name), minimum)
+        if self.color_layers is not None and (not isinstance(self.color_layers, int) or self.color_layers > 8):
+            raise InputError(f"color_layers must be an integer from 0 to 8, got {self.color_layers!r}")
+        for name in ("lr", "checkpoint_every"):
+            value = getattr(self, name)
+            if not is_number(value) or not 0 < value < math.inf:
+                raise InputError(f"{name} must be a finite number > 0, got {value!r}")
+        if not is_number(self.lr_decay) or not 0 < self.lr_decay <= 1:
+            raise InputError(f"lr_decay must be a number in (0, 1], got {self.lr_decay!r}")
+        at = self.lr_decay_at
+        if not isinstance(at, (list, tuple)) or not all(is_number(f) and 0 < f < 1 for f in at):
+            raise InputError(f"lr_decay_at must be a list of fractions of the budget in (0, 1), got {at!r}")
+        if not is_number(self.mesh_level) or not math.isfinite(self.mesh_level):
+            raise InputError(f"mesh_level must be a finite number (a density), got {self.mesh_level!r}")
 
     def resolved(self, device: str) -> "NerfConfig":
         """This config with ``device`` and every None setting filled in for that device."""
@@ -121,5 +143,6 @@ def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
     if "data" not in values:
         raise InputError(f"job file {path} must set data, the scene folder")
     if "lr_decay_at" in values:
-        values["lr_decay_at"] = tuple(values["lr_decay_at"])
+        if isinstance(values["lr_decay_at"], list):  # TOML arrays; anything else fails the config's check
+            values["lr_decay_at"] = tuple(values["lr_decay_at"])
     return NerfConfig(**values)
