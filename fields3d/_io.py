@@ -28,6 +28,29 @@ def prepare_output(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_output(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, checked without creating anything: a long job calls it first, so an
+    output that cannot be written fails before the work, not after it.
+
+    Raises:
+        InputError: ``path`` is a folder, a file stands where a folder of it must go, or the
+            nearest existing folder cannot be written to.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; pass a file path")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create the folder {path.parent} for {path.name} ({existing} is a file); "
+                         "pass an output path in a folder you can write")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {path}: no permission to write in {existing}; pass an output path in a "
+                         "folder you can write")
+    return path
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path`` (folders created), then rename it over ``path``.
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from fields3d._io import prepare_output, write_atomic
+from fields3d._io import check_output, prepare_output, write_atomic
 from fields3d.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError
@@ -36,6 +36,27 @@ def test_outputs_that_cannot_be_files(tmp_path):
     with pytest.raises(InputError) as err:
         save_checkpoint(tmp_path / "folder.ply", {"x": torch.zeros(1)}, {"kind": "nerf"})
     assert str(err.value).startswith(f"cannot write {tmp_path / 'folder.ply'}: it is a folder")
+
+
+def test_check_output_creates_nothing(tmp_path):
+    assert check_output(tmp_path / "new" / "deeper" / "m.ply") == tmp_path / "new" / "deeper" / "m.ply"
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError) as err:
+        check_output(tmp_path / "file" / "sub" / "m.ply")
+    assert str(err.value) == (f"cannot create the folder {tmp_path / 'file' / 'sub'} for m.ply ({tmp_path / 'file'} "
+                              "is a file); pass an output path in a folder you can write")
+    with pytest.raises(InputError, match="it is a folder; pass a file path$"):
+        check_output(tmp_path)
+
+
+def test_long_jobs_check_their_output_before_the_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["recon", "assets/scans/bunny.ply", "-o", str(tmp_path / "file" / "m.ply"), "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"error: cannot create the folder {tmp_path / 'file'} for m.ply "
+                                       f"({tmp_path / 'file'} is a file); pass an output path in a folder you can write\n")
+    assert main(["nerf", "--data", "assets/scenes/spot", "--steps", "1", "--quiet", "-o", str(tmp_path / "file")]) == 2
+    assert "(" + str(tmp_path / "file") + " is a file)" in capsys.readouterr().err
 
 
 def test_cli_reports_a_refusing_file_system(monkeypatch, capsys):

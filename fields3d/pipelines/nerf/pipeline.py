@@ -11,6 +11,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ... import __version__
+from ..._io import check_output
 from ...errors import InputError
 from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
@@ -83,6 +84,7 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     test = dataclasses.replace(test, cameras=test.cameras.to(device), images=test.images.to(device),
                                background=test.background.to(device))
     out_dir = Path(config.output)
+    check_output(out_dir / CHECKPOINT)  # an output that cannot be written fails now, not at the first checkpoint
     state = build_state(config, train, device)
     if config.resume:
         load_state(out_dir / CHECKPOINT, state)

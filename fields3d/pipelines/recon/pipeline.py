@@ -26,6 +26,7 @@ import torch
 
 from ... import __version__
 from ..._checks import check_int, is_number
+from ..._io import check_output
 from ...errors import InputError
 from ...geometry import mesh_io, pointcloud
 from ...geometry.metrics import mesh_metrics
@@ -103,6 +104,7 @@ def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
     config = dataclasses.replace(config, input=str(config.input), output=str(config.output), device=device.type,
                                  gt=None if config.gt is None else str(config.gt))
     gt = mesh_io.load_mesh(config.gt) if config.gt is not None else None
+    check_output(config.output)  # an output that cannot be written fails now, not after the fit
     timings: dict[str, float] = {}
     with Stages(progress) as stages:
         cloud, norm, removed = _prepare(config, stages, timings)
