@@ -32,6 +32,8 @@ from ..errors import InputError
 from .mesh_io import mesh_arrays
 from .pointcloud import _sample_surface
 
+MAX_POINTS = 10**8  # samples a surface: 2.4 GB of float64 points each
+
 
 def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds=(0.01, 0.005)) -> dict:
     """Compare a reconstructed mesh with the ground truth (see the module docstring for the protocol).
@@ -45,6 +47,8 @@ def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds
     Raises InputError for an empty or zero-area mesh, NaN vertices and bad arguments.
     """
     check_int("n_points", n_points, 1)
+    if n_points > MAX_POINTS:
+        raise InputError(f"n_points must be at most {MAX_POINTS} samples a surface (memory), got {n_points}")
     check_int("seed", seed, 0)
     thresholds = tuple(thresholds) if isinstance(thresholds, (tuple, list)) else thresholds
     if (

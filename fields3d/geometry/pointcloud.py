@@ -282,7 +282,11 @@ def _numpy(x) -> np.ndarray:
 
 def _sample_surface(vertices, faces, n: int, seed: int, *, name: str = "mesh") -> tuple[np.ndarray, np.ndarray]:
     """``n`` area-weighted samples of triangles ``vertices[faces]`` and the faces' unit normals (float64)."""
-    triangles = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]
+    vertices, faces = np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64)
+    if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise InputError(f"cannot sample {name}: its faces index vertices from {int(faces.min())} to "
+                         f"{int(faces.max())}, but it has {len(vertices)}; repair or re-export the file")
+    triangles = vertices[faces]
     if len(triangles) == 0:
         raise InputError(f"cannot sample {name}: it holds no triangles")
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]

@@ -117,7 +117,12 @@ def poisson_reconstruct(
     t = time.perf_counter()
     flipped = False
     if normals is None:
-        cloud.orient_normals_consistent_tangent_plane(k)
+        try:
+            cloud.orient_normals_consistent_tangent_plane(k)
+        except RuntimeError as exc:  # Open3D on degenerate clouds: a plane, a line, too few distinct points
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"Poisson cannot orient the normals of these {len(points)} points ({first}); they "
+                             "may lie on a plane or a line: try --method gridpull") from exc
         estimated = np.asarray(cloud.normals)
         if not _points_outward(points, estimated):
             cloud.normals = o3d.utility.Vector3dVector(-estimated)

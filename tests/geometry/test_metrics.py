@@ -254,3 +254,18 @@ def test_format_metrics():
         "(100,000 samples a surface; distances in ground-truth bounding-box diagonals)"
     )
     assert format_metrics({"chamfer_l1": 0.5}) == "Chamfer-L1 0.50000"
+
+
+def test_sample_counts_past_memory_and_faces_past_the_vertices():
+    from fields3d.errors import InputError
+    from fields3d.geometry.metrics import mesh_metrics
+    from fields3d.geometry.pointcloud import _sample_surface
+
+    box = trimesh.creation.box()
+    with pytest.raises(InputError) as err:
+        mesh_metrics(box, box, n_points=10**11)
+    assert str(err.value) == "n_points must be at most 100000000 samples a surface (memory), got 100000000000"
+    with pytest.raises(InputError) as err:
+        _sample_surface(box.vertices, np.array([[0, 1, 99]]), 10, 0, name="scan.ply")
+    assert str(err.value) == ("cannot sample scan.ply: its faces index vertices from 0 to 99, but it has 8; repair "
+                              "or re-export the file")

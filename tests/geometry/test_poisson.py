@@ -141,3 +141,14 @@ def test_bad_arguments(sphere, kwargs, message):
     with pytest.raises(InputError) as info:
         poisson_reconstruct(sphere[:100], **kwargs)
     assert str(info.value) == message
+
+
+@needs_open3d
+def test_a_flat_cloud_is_an_input_error_not_a_qhull_dump():
+    g = np.random.default_rng(0)
+    flat = np.c_[g.random((200, 2)), np.zeros(200)]
+    with pytest.raises(InputError) as err:
+        poisson_reconstruct(flat, depth=5)
+    message = str(err.value)
+    assert message.startswith("Poisson cannot orient the normals of these 200 points (")
+    assert message.endswith("); they may lie on a plane or a line: try --method gridpull") and "\n" not in message
