@@ -27,7 +27,7 @@ from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
 from .outputs import orbit_cameras
-from .train import CAMERA_TENSORS, KIND
+from .train import CAMERA_TENSORS, KIND, restore_weights
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
 
@@ -88,9 +88,8 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
     try:
         field = RadianceField.from_config(meta["field"], device=target)
-        field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})
         grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"]).to(target)
-        grid.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("grid.")})
+        restore_weights(field, grid, tensors)
         settings = RenderSettings(step=float(meta["render_step"]),
                                   max_samples=4 * int(meta["config"]["samples_per_step"]))
         background = torch.tensor(rgb_triple("background", meta.get("background") or WHITE), device=target)

@@ -142,6 +142,13 @@ def save_state(path: Path, config: NerfConfig, state: TrainState, scene: PosedIm
     save_checkpoint(path, tensors, meta)
 
 
+def restore_weights(field: RadianceField, grid: OccupancyGrid, tensors: dict[str, torch.Tensor]) -> None:
+    """Load the ``field.*`` and ``grid.*`` tensors :func:`save_state` wrote, strictly (RuntimeError
+    when one is missing, extra or misshapen), onto the modules' device."""
+    for prefix, module in (("field.", field), ("grid.", grid)):
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+
 def load_state(path: Path, state: TrainState) -> None:
     """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings."""
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
@@ -150,8 +157,7 @@ def load_state(path: Path, state: TrainState) -> None:
                               "resume with the settings it was trained with, or start again without --resume")
     device = state.grid.values.device
     try:
-        state.field.load_state_dict({k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("field.")})
-        state.grid.load_state_dict({k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("grid.")})
+        restore_weights(state.field, state.grid, tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
                               "start again without --resume") from exc
