@@ -23,3 +23,9 @@ class ModelNotFound(FieldsError, FileNotFoundError):
 
 class CheckpointError(FieldsError):
     """A checkpoint is corrupt or does not match the model it is loaded into."""
+
+
+def one_line(exc: BaseException | str) -> str:
+    """``exc``'s text on one line (torch's ``load_state_dict`` lists each problem on its own line;
+    the CLI prints errors as a single ``error:`` line)."""
+    return " ".join(str(exc).split())

@@ -10,6 +10,8 @@ argument errors.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -27,7 +29,8 @@ def dtype_str(dtype: torch.dtype) -> str:
 
 def check_choice(name: str, value, choices: tuple) -> None:
     """Raise ``InputError("<name> must be a, b or c, got <value!r>")`` unless value is a choice."""
-    if value not in choices or isinstance(value, bool):
+    integral = all(isinstance(c, int) for c in choices)  # then 2.0 is no choice, though 2.0 == 2
+    if value not in choices or isinstance(value, bool) or (integral and not isinstance(value, numbers.Integral)):
         listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices[:-1])
         last = repr(choices[-1]) if isinstance(choices[-1], str) else str(choices[-1])
         raise InputError(f"{name} must be {listed} or {last}, got {value!r}")

@@ -27,12 +27,11 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .._checks import check_int
+from .._checks import MAX_POINTS, check_int, check_seed
 from ..errors import InputError
 from .mesh_io import mesh_arrays
 from .pointcloud import _sample_surface
 
-MAX_POINTS = 10**8  # samples a surface: 2.4 GB of float64 points each
 
 
 def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds=(0.01, 0.005)) -> dict:
@@ -49,7 +48,7 @@ def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds
     check_int("n_points", n_points, 1)
     if n_points > MAX_POINTS:
         raise InputError(f"n_points must be at most {MAX_POINTS} samples a surface (memory), got {n_points}")
-    check_int("seed", seed, 0)
+    check_seed(seed)
     thresholds = tuple(thresholds) if isinstance(thresholds, (tuple, list)) else thresholds
     if (
         not isinstance(thresholds, tuple)

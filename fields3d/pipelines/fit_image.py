@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .. import __version__
-from .._checks import check_int, is_number
+from .._checks import MAX_BATCH, check_int, check_seed, is_number
 from ..errors import InputError
 from ..fields import ImageField
 from ._common import DEVICES, device_name, load_image, resolve_device, write_json, write_png
@@ -76,8 +76,8 @@ class FitImageConfig:
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("seed", self.seed, 0)
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        check_seed(self.seed)
         _check_range("lr", self.lr, 0.0, math.inf, "a number > 0")
         _check_range("lr_decay", self.lr_decay, 0.0, 1.0, "a number in (0, 1]")
         if not is_number(self.eps) or self.eps < 0:

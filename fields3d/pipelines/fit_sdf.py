@@ -31,7 +31,7 @@ import torch
 import trimesh
 
 from .. import __version__
-from .._checks import check_int, is_number
+from .._checks import MAX_BATCH, check_int, check_seed, is_number
 from ..errors import InputError
 from ..fields import EncodedField, has_double_backward
 from ..geometry import load_mesh, mesh_field, mesh_metrics, sample_mesh, save_mesh
@@ -83,10 +83,11 @@ class FitSdfConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, minimum in (("steps", 1), ("batch_size", 1), ("n_hidden", 1), ("n_hidden_layers", 0),
-                              ("n_near", 0), ("n_uniform", 0), ("mc_resolution", 2), ("iou_points", 1),
-                              ("eval_points", 1), ("seed", 0)):
+        for name, minimum in (("steps", 1), ("n_hidden", 1), ("n_hidden_layers", 0), ("n_near", 0),
+                              ("n_uniform", 0), ("mc_resolution", 2), ("iou_points", 1), ("eval_points", 1)):
             check_int(name, getattr(self, name), minimum)
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        check_seed(self.seed)
         if self.n_near + self.n_uniform == 0:
             raise InputError("n_near and n_uniform are both 0; the fit needs training samples")
         _check_number("lr", self.lr, is_number(self.lr) and self.lr > 0, "a number > 0")

@@ -216,7 +216,7 @@ def test_bad_meshes(pred, gt, message):
     "kwargs, message",
     [
         ({"n_points": 0}, "n_points must be an integer >= 1, got 0"),
-        ({"seed": -2}, "seed must be an integer >= 0, got -2"),
+        ({"seed": -2}, "seed must be an integer from 0 to 9223372036854775807, got -2"),
         *[
             (
                 {"thresholds": bad},

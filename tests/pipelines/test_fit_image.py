@@ -111,7 +111,9 @@ def test_truncated_image(tmp_path, crop):
     [
         ("steps", 0, "steps must be an integer >= 1, got 0"),
         ("steps", 1.5, "steps must be an integer >= 1, got 1.5"),
-        ("batch_size", -4, "batch_size must be an integer >= 1, got -4"),
+        ("batch_size", -4, "batch_size must be an integer from 1 to 16777216, got -4"),
+        ("batch_size", 10**10, "batch_size must be an integer from 1 to 16777216, got 10000000000"),
+        ("seed", 10**20, "seed must be an integer from 0 to 9223372036854775807, got 100000000000000000000"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
         ("lr", 0.0, "lr must be a number > 0, got 0.0"),
     ],

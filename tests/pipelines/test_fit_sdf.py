@@ -116,6 +116,8 @@ def test_encoding_of_other_positions():
     [
         ("steps", 0, "steps must be an integer >= 1, got 0"),
         ("mc_resolution", 1, "mc_resolution must be an integer >= 2, got 1"),
+        ("batch_size", 2**24 + 1, "batch_size must be an integer from 1 to 16777216, got 16777217"),
+        ("seed", -1, "seed must be an integer from 0 to 9223372036854775807, got -1"),
         ("margin", 0.5, "margin must be a number in [0, 0.5), got 0.5"),
         ("eikonal_weight", -1.0, "eikonal_weight must be a number >= 0, got -1.0"),
         ("near_sigmas", (), "near_sigmas must be one or more numbers > 0, got ()"),

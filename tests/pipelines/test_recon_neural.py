@@ -104,6 +104,10 @@ def test_eikonal_term_alone_makes_the_gradient_unit():
 def test_config_and_point_errors():
     with pytest.raises(InputError, match=r"^steps must be an integer >= 0, got -1$"):
         NeuralConfig(steps=-1)
+    with pytest.raises(InputError, match=r"^batch_size must be an integer from 1 to 16777216, got 0$"):
+        NeuralConfig(batch_size=0)
+    with pytest.raises(InputError, match=r"^seed must be an integer from 0 to 9223372036854775807, got 1180591620717411303424$"):
+        NeuralConfig(seed=2**70)
     with pytest.raises(InputError, match=r"^lr must be a number > 0, got 0$"):
         NeuralConfig(lr=0)
     with pytest.raises(InputError, match=r"^w_eikonal must be a number >= 0, got -1.0$"):

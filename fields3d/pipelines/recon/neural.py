@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ..._checks import check_int, is_number
+from ..._checks import MAX_BATCH, check_int, check_seed, is_number
 from ...encodings import HashGridConfig
 from ...errors import InputError
 from ...fields.neural_sdf import NeuralSDF
@@ -71,10 +71,12 @@ class NeuralConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, minimum in (("steps", 0), ("init_steps", 0), ("batch_size", 1), ("queries_per_point", 1),
-                              ("sigma_k", 1), ("n_hidden", 1), ("n_hidden_layers", 1), ("coarse_resolution", 8),
-                              ("seed", 0), ("finest_resolution", 2)):
+        for name, minimum in (("steps", 0), ("init_steps", 0), ("queries_per_point", 1), ("sigma_k", 1),
+                              ("n_hidden", 1), ("n_hidden_layers", 1), ("coarse_resolution", 8),
+                              ("finest_resolution", 2)):
             check_int(name, getattr(self, name), minimum)
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        check_seed(self.seed)
         for name in ("lr", "lr_final"):
             if not is_number(getattr(self, name)) or not getattr(self, name) > 0:
                 raise InputError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
