@@ -107,3 +107,22 @@ def test_field_checkpoints_with_broken_contents(sphere_field, tmp_path, change, 
         load_field(broken, torch.device("cpu"))
     assert str(err.value).startswith(f"checkpoint {broken} does not hold a complete band_sdf_grid (")
     assert reason in str(err.value)
+
+
+def test_neural_field_checkpoint_with_wrong_tensors_is_one_line(tmp_path):
+    from fields3d.fields.neural_sdf import NeuralSDF
+
+    field = NeuralSDF(n_levels=2, log2_hashmap_size=8, n_hidden=8, n_hidden_layers=1)
+    path = save_field(tmp_path / "n.field.safetensors", field, Normalization((0.0, 0.0, 0.0), 1.0),
+                      SimpleNamespace(method="neural", input="s.ply"))
+    tensors, meta = load_checkpoint(path)
+    name = next(iter(tensors))
+    tensors[name] = torch.zeros(3, 1)
+    tensors["stray"] = torch.zeros(1)
+    broken = save_checkpoint(tmp_path / "broken.safetensors", tensors, meta)
+    with pytest.raises(CheckpointError) as err:
+        load_field(broken, torch.device("cpu"))
+    message = str(err.value)
+    assert "\n" not in message and "\t" not in message
+    assert message.startswith(f"checkpoint {broken} does not hold a complete neural_sdf (Error(s) in loading ")
+    assert 'Unexpected key(s) in state_dict: "stray". size mismatch for ' in message

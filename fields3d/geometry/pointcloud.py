@@ -24,7 +24,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from .._checks import check_int, is_int
+from .._checks import MAX_POINTS, check_int, check_seed, is_int
 from ..errors import InputError, ModelNotFound
 from .mesh_io import _or_list, _triangles_in, _trimesh_load
 
@@ -58,8 +58,8 @@ def load_point_cloud(path: str | os.PathLike, *, n_samples: int = 50_000, seed: 
     the path. Raises ModelNotFound for a missing file, InputError for an unsupported extension, an
     unreadable file and a cloud that fails validation.
     """
-    check_int("n_samples", n_samples, MIN_POINTS)
-    check_int("seed", seed, 0)
+    check_int("n_samples", n_samples, MIN_POINTS, MAX_POINTS)
+    check_seed(seed)
     path = Path(path)
     if not path.exists():
         raise ModelNotFound(
@@ -153,7 +153,7 @@ def sample_mesh(mesh: trimesh.Trimesh, n: int, *, seed: int = 0, noise: float = 
     Returns an unvalidated :class:`PointCloud`. Raises InputError for a mesh without area.
     """
     check_int("n", n, 1)
-    check_int("seed", seed, 0)
+    check_seed(seed)
     if not _is_real(noise) or not (math.isfinite(noise) and noise >= 0):
         raise InputError(f"noise must be a number >= 0, got {noise!r}")
     name = str(mesh.metadata.get("file_path") or mesh.metadata.get("file_name") or "mesh")
@@ -179,9 +179,20 @@ def remove_outliers(cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0) -
     k = min(k, len(points) - 1)
     distance, _ = cKDTree(points).query(points, k=k + 1, workers=-1)
     mean = distance[:, 1:].mean(axis=1)  # column 0 is the point itself (or a duplicate of it), at 0
-    keep = mean <= mean.mean() + std_ratio * mean.std()
+    keep = _within(mean, std_ratio)
     normals = None if cloud.normals is None else np.asarray(cloud.normals)[keep]
     return PointCloud(points[keep], normals, cloud.source), int(len(points) - keep.sum())
+
+
+def _within(mean: np.ndarray, std_ratio: float) -> np.ndarray:
+    """``mean <= mean.mean() + std_ratio * mean.std()``, where a point ~1e300 away neither makes the
+    statistics overflow nor, at an infinite distance, takes every other point with it."""
+    keep = np.isfinite(mean)
+    if not keep.any():
+        return keep
+    scaled = np.ldexp(mean[keep], -np.frexp(mean[keep].max())[1])  # exact: a power of two near the largest
+    keep[keep] = scaled <= scaled.mean() + std_ratio * scaled.std()
+    return keep
 
 
 def knn_distance(points: np.ndarray, k: int) -> np.ndarray:

@@ -219,7 +219,7 @@ def test_sample_mesh_errors(verts, faces, message):
         ({"n": 0}, "n must be an integer >= 1, got 0"),
         ({"n": 10, "noise": -0.1}, "noise must be a number >= 0, got -0.1"),
         ({"n": 10, "noise": math.nan}, "noise must be a number >= 0, got nan"),
-        ({"n": 10, "seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"n": 10, "seed": -1}, "seed must be an integer from 0 to 9223372036854775807, got -1"),
     ],
 )
 def test_sample_mesh_arguments(kwargs, message):
@@ -242,6 +242,18 @@ def test_remove_outliers_drops_the_injected_far_points():
     np.testing.assert_array_equal(kept.points, surface.points)  # order kept, no surface point lost
     np.testing.assert_array_equal(kept.normals, surface.normals)
     assert kept.source == "noisy sphere"
+
+
+def test_remove_outliers_survives_a_point_at_1e300():
+    surface = sample_mesh(trimesh.creation.icosphere(subdivisions=3), 500, seed=0)
+    alone, _ = remove_outliers(surface, std_ratio=3.0)
+    assert len(alone) == 500
+    for far in (1e300, 1e154):  # an infinite neighbour distance; one whose square overflows
+        cloud = PointCloud(np.vstack([surface.points, [[far, 0.0, 0.0]]]), None, "sphere and a far point")
+        with np.errstate(all="raise"):  # no overflow warning printed before the result either
+            kept, removed = remove_outliers(cloud, std_ratio=3.0)
+        assert removed == 1
+        np.testing.assert_array_equal(kept.points, surface.points)
 
 
 def test_remove_outliers_small_clouds():
@@ -447,7 +459,7 @@ def test_binary_text_file(tmp_path):
 def test_n_samples_is_checked_first(tmp_path):
     with pytest.raises(InputError) as info:
         load_point_cloud(tmp_path / "missing.obj", n_samples=5)
-    assert str(info.value) == "n_samples must be an integer >= 10, got 5"
+    assert str(info.value) == "n_samples must be an integer from 10 to 100000000, got 5"
 
 
 # --- errors: content -----------------------------------------------------------------------------

@@ -97,6 +97,27 @@ def test_neural_method_reconstructs_and_its_checkpoint_remeshes(sphere, tmp_path
     assert abs(radius.mean() - 2.0) < 0.05
 
 
+def test_repeated_points_are_merged_before_the_fit(sphere, tmp_path):
+    # merged scans repeat points: the fit's spacing estimate (distance to the 8th neighbour) was 0
+    points = np.loadtxt(sphere / "sphere.xyz")[:2000]
+    np.savetxt(tmp_path / "repeated.xyz", np.repeat(points, 9, axis=0))
+    config = ReconConfig(tmp_path / "repeated.xyz", tmp_path / "m.ply", gt=sphere / "truth.obj", trim=0, **FAST)
+    result = reconstruct(config, progress=False)
+    assert result.report["input"]["points"] == 18000 and result.report["method"]["distinct_points"] == 2000
+    assert result.report["method"]["fit"]["spacing"] > 0
+    assert result.report["metrics"]["f_score@1%"] > 0.95, result.report["metrics"]
+
+
+def test_a_far_off_point_that_squeezes_the_cloud_is_named(sphere, tmp_path):
+    points = np.loadtxt(sphere / "sphere.xyz")[:500]
+    np.savetxt(tmp_path / "far.xyz", np.r_[points, [[1e300, 0.0, 0.0]]])
+    with pytest.raises(InputError) as info:
+        reconstruct(ReconConfig(tmp_path / "far.xyz", tmp_path / "m.ply", **FAST), progress=False)
+    assert str(info.value) == (
+        "the cloud holds 2 distinct points once scaled into the unit cube (it spans 1e+300); at least 10 are "
+        "needed: look for far-off outliers (--remove-outliers drops them) or repeated points")
+
+
 def test_bad_inputs_raise_before_anything_is_written(tmp_path):
     out = tmp_path / "o" / "mesh.ply"
     with pytest.raises(ModelNotFound, match="not found"):
@@ -117,7 +138,10 @@ def test_bad_inputs_raise_before_anything_is_written(tmp_path):
     [
         ("method", "marching", "method must be one of gridpull, neural, poisson, got 'marching'"),
         ("output", "mesh.vtk", "output must end in one of .ply, .obj, .off, .stl, .glb, got 'mesh.vtk'"),
-        ("trim", -1, "trim must be a number >= 0 (gap radii; 0 keeps every face), got -1"),
+        ("trim", -1, "trim must be a finite number >= 0 (gap radii; 0 keeps every face), got -1"),
+        ("trim", float("nan"), "trim must be a finite number >= 0 (gap radii; 0 keeps every face), got nan"),
+        ("seed", 2**63, "seed must be an integer from 0 to 9223372036854775807, got 9223372036854775808"),
+        ("n_samples", 10**10, "n_samples must be an integer from 10 to 100000000, got 10000000000"),
         ("min_component", 1.5, "min_component must be a fraction in [0, 1), got 1.5"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
     ],

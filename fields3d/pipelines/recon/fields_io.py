@@ -10,7 +10,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from ...checkpoint import load_checkpoint, save_checkpoint
-from ...errors import CheckpointError, InputError
+from ...errors import CheckpointError, InputError, one_line
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.marching_cubes import marching_cubes, mesh_field
 from ...geometry.pointcloud import Normalization
@@ -89,5 +89,5 @@ def load_field(path, device: torch.device):
             field.load_state_dict(tensors)
     except (KeyError, IndexError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
             InputError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not hold a complete {meta.get('kind')} ({exc})") from exc
+        raise CheckpointError(f"checkpoint {path} does not hold a complete {meta.get('kind')} ({one_line(exc)})") from exc
     return field.to(device), norm, meta

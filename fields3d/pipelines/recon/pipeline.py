@@ -17,6 +17,7 @@ Every file is written atomically; nothing is written when the input is rejected.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from ... import __version__
-from ..._checks import check_int, is_number
+from ..._checks import MAX_POINTS, check_int, check_seed, is_number
 from ..._io import check_output
 from ...errors import InputError
 from ...geometry import mesh_io, pointcloud
@@ -71,12 +72,12 @@ class ReconConfig:
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         check_int("resolution", self.resolution, 16)
-        check_int("n_samples", self.n_samples, 10)
-        check_int("seed", self.seed, 0)
+        check_int("n_samples", self.n_samples, 10, MAX_POINTS)
+        check_seed(self.seed)
         if self.steps is not None:
             check_int("steps", self.steps, 1)
-        if not is_number(self.trim) or self.trim < 0:
-            raise InputError(f"trim must be a number >= 0 (gap radii; 0 keeps every face), got {self.trim!r}")
+        if not is_number(self.trim) or not 0 <= self.trim < math.inf:
+            raise InputError(f"trim must be a finite number >= 0 (gap radii; 0 keeps every face), got {self.trim!r}")
         if not is_number(self.min_component) or not 0 <= self.min_component < 1:
             raise InputError(f"min_component must be a fraction in [0, 1), got {self.min_component!r}")
         suffix = Path(self.output).suffix.lower()
@@ -135,6 +136,19 @@ def _prepare(config, stages, timings):
     return cloud, pointcloud.Normalization.fit(cloud.points), removed
 
 
+def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
+    """``points`` without repeats (merged scans repeat points; the fits' spacing estimates, the
+    distance to the 8th neighbour, are then 0), in their first order; InputError when too few are
+    left, as when one far-off point squeezes the rest of the cloud into one spot of the unit cube."""
+    _, first = np.unique(points, axis=0, return_index=True)
+    if len(first) < pointcloud.MIN_POINTS:
+        extent = np.ptp(world, axis=0).max()
+        raise InputError(f"the cloud holds {len(first)} distinct points once scaled into the unit cube (it spans "
+                         f"{extent:.3g}); at least {pointcloud.MIN_POINTS} are needed: look for far-off outliers "
+                         "(--remove-outliers drops them) or repeated points")
+    return points if len(first) == len(points) else points[np.sort(first)]
+
+
 def _run_method(cloud, norm, config, device, stages, timings):
     start = time.perf_counter()
     if config.method == "poisson":
@@ -145,8 +159,9 @@ def _run_method(cloud, norm, config, device, stages, timings):
             verts, faces, info = poisson_reconstruct(cloud.points, cloud.normals, depth=depth)
         timings["method_s"] = time.perf_counter() - start
         return verts, faces, None, {"depth": depth, **info}
-    points = norm.to_unit(cloud.points).astype(np.float32)
+    points = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
     field, info = fields_io.fit_field(config.method, points, config, device, stages)
+    info["distinct_points"] = len(points)
     timings["fit_s"] = time.perf_counter() - start
     with stages.stage("mesh"):
         start = time.perf_counter()
