@@ -21,6 +21,7 @@ from .._io import write_atomic
 from ..errors import InputError, ModelNotFound
 
 MESH_EXTENSIONS = (".ply", ".obj", ".off", ".stl", ".glb")
+FLOAT32_EXTENSIONS = (".ply", ".stl", ".glb")  # formats that store positions as float32
 
 
 def _or_list(items) -> str:
@@ -94,9 +95,21 @@ def save_mesh(verts, faces, path: str | os.PathLike) -> Path:
             f"cannot write mesh {path}: {_describe_extension(path)}; use one of {', '.join(MESH_EXTENSIONS)}"
         )
     verts, faces = mesh_arrays(verts, faces)
+    reach = float(np.abs(verts).max(initial=0.0))
+    if ext in FLOAT32_EXTENSIONS and reach > float(np.finfo(np.float32).max):
+        raise InputError(f"cannot write mesh {path}: its coordinates reach {reach:.3g}, beyond the float32 range "
+                         f"{ext} stores (3.4e+38); write .obj or .off, or scale the mesh down")
     mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=False, validate=False)
     data = mesh.export(file_type=ext[1:])
     return write_atomic(path, data.encode() if isinstance(data, str) else data)
+
+
+def rescaled(verts: np.ndarray) -> np.ndarray:
+    """``verts`` times the power of two that brings its largest finite |coordinate| into [0.5, 1):
+    exact, and areas and normals computed from it cannot overflow (a mesh at 1e300 squares to inf)."""
+    finite = np.abs(verts[np.isfinite(verts)])
+    reach = finite.max() if finite.size else 0.0
+    return np.ldexp(verts, -np.frexp(reach)[1]) if reach > 0 else verts
 
 
 def mesh_arrays(verts, faces, *, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:

@@ -29,9 +29,12 @@ from scipy.spatial import cKDTree
 
 from .._checks import MAX_POINTS, check_int, check_seed
 from ..errors import InputError
-from .mesh_io import mesh_arrays
+from .mesh_io import mesh_arrays, rescaled
 from .pointcloud import _sample_surface
 
+
+
+MAX_REACH = 1e100  # ground-truth diagonals; a prediction farther off is in other units
 
 
 def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds=(0.01, 0.005)) -> dict:
@@ -64,8 +67,13 @@ def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds
 
     corners = gt_verts[gt_faces.reshape(-1)]
     lo, hi = corners.min(axis=0), corners.max(axis=0)
-    center, diagonal = (lo + hi) / 2, float(np.linalg.norm(hi - lo))
-    pred_points, pred_normals = _sample_surface((pred_verts - center) / diagonal, pred_faces, n_points, seed)
+    center, diagonal = lo / 2 + hi / 2, math.hypot(*(hi - lo))  # neither overflows for a mesh at 1e300
+    pred_unit = (pred_verts - center) / diagonal
+    reach = float(np.abs(pred_unit).max())
+    if not reach <= MAX_REACH:  # its squared distances would overflow (and inf distances have no neighbour)
+        raise InputError(f"pred mesh reaches {reach:.3g} ground-truth diagonals from the ground truth's centre, "
+                         "too far to measure: put both meshes in the same units")
+    pred_points, pred_normals = _sample_surface(pred_unit, pred_faces, n_points, seed)
     gt_points, gt_normals = _sample_surface((gt_verts - center) / diagonal, gt_faces, n_points, seed)
 
     to_gt, nearest_gt = cKDTree(gt_points).query(pred_points, workers=-1)
@@ -130,7 +138,7 @@ def _surface(mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
             f"{name} mesh holds no triangles, so there is no surface to compare; "
             + ("check that the reconstruction produced a surface" if name == "pred" else "pass the ground-truth mesh")
         )
-    triangles = verts[faces]
+    triangles = rescaled(verts)[faces]  # only whether there is area: a power-of-two copy cannot overflow
     area = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
     if not math.fsum(area) > 0:
         raise InputError(f"{name} mesh has zero surface area (all {len(faces)} triangles are degenerate)")

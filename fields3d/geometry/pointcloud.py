@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 
 from .._checks import MAX_POINTS, check_int, check_seed, is_int
 from ..errors import InputError, ModelNotFound
-from .mesh_io import _or_list, _triangles_in, _trimesh_load
+from .mesh_io import _or_list, _triangles_in, _trimesh_load, rescaled
 
 TEXT_EXTENSIONS = (".xyz", ".pts", ".txt")
 MESH_ONLY_EXTENSIONS = (".obj", ".off", ".stl", ".glb")
@@ -301,7 +301,8 @@ def _sample_surface(vertices, faces, n: int, seed: int, *, name: str = "mesh") -
     if len(triangles) == 0:
         raise InputError(f"cannot sample {name}: it holds no triangles")
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
-    cross = np.cross(b - a, c - a)
+    small = rescaled(triangles)  # areas from a power-of-two copy: the same samples, no overflow
+    cross = np.cross(small[:, 1] - small[:, 0], small[:, 2] - small[:, 0])
     double_area = np.linalg.norm(cross, axis=1)
     cdf = np.cumsum(double_area)
     if not math.isfinite(cdf[-1]) or cdf[-1] <= 0:

@@ -172,6 +172,20 @@ def test_unsupported_extension_on_save_writes_nothing(tmp_path, sphere, name, sh
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("ext", [".ply", ".stl", ".glb"])
+def test_coordinates_beyond_float32_are_refused_where_the_format_stores_float32(tmp_path, sphere, ext):
+    verts, faces = sphere
+    path = tmp_path / f"huge{ext}"
+    with pytest.raises(InputError) as info:
+        save_mesh(verts * 1e300, faces, path)
+    reach = np.abs(verts * 1e300).max()
+    assert str(info.value) == (f"cannot write mesh {path}: its coordinates reach {reach:.3g}, beyond the float32 "
+                               f"range {ext} stores (3.4e+38); write .obj or .off, or scale the mesh down")
+    assert not path.exists()
+    back = load_mesh(save_mesh(verts * 1e300, faces, tmp_path / "huge.obj"))
+    assert np.isfinite(back.vertices).all() and np.allclose(back.vertices, verts * 1e300, rtol=1e-7)
+
+
 @pytest.mark.parametrize(
     "verts, faces, message",
     [

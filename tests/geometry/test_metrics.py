@@ -269,3 +269,19 @@ def test_sample_counts_past_memory_and_faces_past_the_vertices():
         _sample_surface(box.vertices, np.array([[0, 1, 99]]), 10, 0, name="scan.ply")
     assert str(err.value) == ("cannot sample scan.ply: its faces index vertices from 0 to 99, but it has 8; repair "
                               "or re-export the file")
+
+
+def test_meshes_near_1e300():
+    box = trimesh.creation.box()
+    huge = (box.vertices * 1e300, box.faces)
+    with np.errstate(all="raise"):  # no overflow on the way (it printed warnings before the error)
+        same = mesh_metrics(huge, huge, n_points=1000)
+        assert same["f_score@1%"] == 1.0 and same["gt_diagonal"] == pytest.approx(3**0.5 * 1e300)
+        small_vs_huge = mesh_metrics(box, huge, n_points=1000)
+        # the small box is a point at the centre: half a side, 0.5 / sqrt(3) diagonals, from every face
+        assert small_vs_huge["f_score@1%"] == 0.0 and small_vs_huge["accuracy"] == pytest.approx(0.5 / 3**0.5, abs=0.01)
+        with pytest.raises(InputError) as info:
+            mesh_metrics(huge, box, n_points=1000)
+    reach = np.abs(box.vertices * 1e300 / 3**0.5).max()
+    assert str(info.value) == (f"pred mesh reaches {reach:.3g} ground-truth diagonals from the ground truth's "
+                               "centre, too far to measure: put both meshes in the same units")
