@@ -436,10 +436,11 @@ def _run_render(args: argparse.Namespace) -> int:
     from ._checks import check_int
     from .pipelines._common import write_gif, write_png
     from .pipelines.models import load_model
+    from .pipelines.nerf.model import MAX_PICTURE_SIDE
 
-    check_int("--frames", args.frames, 1)
+    check_int("--frames", args.frames, 1, 3600)
     if args.width is not None:
-        check_int("--width", args.width, 1)
+        check_int("--width", args.width, 1, MAX_PICTURE_SIDE)
     model = load_model(args.checkpoint, args.device)
     cams = model.orbit(args.frames, args.width)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "render"

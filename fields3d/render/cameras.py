@@ -18,6 +18,7 @@ instant-NGP and nerfstudio) shoots rays through pixel centres.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -233,7 +234,13 @@ def image_rays(cameras: Cameras, index: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 def focal_from_fov(fov: float, size: int) -> float:
-    """Focal length in pixels of a picture ``size`` pixels across with field of view ``fov`` radians."""
+    """Focal length in pixels of a picture ``size`` pixels across with field of view ``fov`` radians.
+
+    Raises:
+        InputError: ``fov`` is not a number in (0, pi): a wider view has no pinhole focal length.
+    """
+    if not (isinstance(fov, numbers.Real) and 0 < fov < math.pi):
+        raise InputError(f"fov must be a field of view in radians between 0 and pi (exclusive), got {fov!r}")
     return 0.5 * size / math.tan(0.5 * fov)
 
 

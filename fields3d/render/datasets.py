@@ -12,10 +12,10 @@ Two layouts are read, chosen by what the folder holds:
 Both layouts give ``transform_matrix`` as a camera-to-world matrix in the NeRF / OpenGL camera
 convention (:mod:`fields3d.render.cameras`); poses are returned as they are in the file. Intrinsics
 come from the top level, overridden by any the frame holds: ``fl_x`` or ``camera_angle_x`` (the
-horizontal field of view, radians), ``fl_y`` or ``camera_angle_y`` (else ``fy = fx``), ``cx`` and
-``cy`` (else the middle of the picture), ``w`` and ``h`` (else the size of the first image). Lens
-distortion (non-zero ``k1``, ``k2``, ``k3``, ``k4``, ``p1``, ``p2``) is refused: the cameras are
-pinholes.
+horizontal field of view, radians in (0, pi)), ``fl_y`` or ``camera_angle_y`` (else ``fy = fx``),
+``cx`` and ``cy`` (else the middle of the picture), ``w`` and ``h`` (else the size of the first
+image). Lens distortion (non-zero ``k1``, ``k2``, ``k3``, ``k4``, ``p1``, ``p2``) is refused: the
+cameras are pinholes.
 
 Scene bound (``aabb``, in the file's coordinates): with ``aabb_scale`` (either layout), instant-NGP's
 box, the cube of side ``aabb_scale`` (at most 128) around ``(0.5, 0.5, 0.5)`` in its unit-cube space,
@@ -179,6 +179,17 @@ def _number(meta: dict, frame: dict, key: str, i: int, json_path: Path, positive
     return float(value)
 
 
+def _angle(meta: dict, frame: dict, key: str, i: int, json_path: Path):
+    """The frame's field of view ``key``, else the top level's, else None; InputError unless in (0, pi)."""
+    value = frame.get(key, meta.get(key))
+    if value is None:
+        return None
+    if not is_number(value) or not 0 < value < math.pi:  # NaN fails the comparison too
+        raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a field of view in radians between 0 and pi "
+                         f"(exclusive), got {value!r}; give the angle in radians (degrees * pi / 180)")
+    return float(value)
+
+
 def _intrinsics(meta: dict, frame: dict, i: int, json_path: Path, size: tuple[int, int]) -> tuple[float, ...]:
     """``(fx, fy, cx, cy)`` in pixels of a ``size = (width, height)`` picture."""
     for key in DISTORTION_KEYS:
@@ -190,7 +201,7 @@ def _intrinsics(meta: dict, frame: dict, i: int, json_path: Path, size: tuple[in
     w, h = size
     fx = _number(meta, frame, "fl_x", i, json_path, positive=True)
     if fx is None:
-        angle = _number(meta, frame, "camera_angle_x", i, json_path, positive=True)
+        angle = _angle(meta, frame, "camera_angle_x", i, json_path)
         if angle is None:
             raise InputError(
                 f"{json_path}: no 'camera_angle_x' or 'fl_x' for frames[{i}]; give the horizontal field of view "
@@ -199,7 +210,7 @@ def _intrinsics(meta: dict, frame: dict, i: int, json_path: Path, size: tuple[in
         fx = focal_from_fov(angle, w)
     fy = _number(meta, frame, "fl_y", i, json_path, positive=True)
     if fy is None:
-        angle = _number(meta, frame, "camera_angle_y", i, json_path, positive=True)
+        angle = _angle(meta, frame, "camera_angle_y", i, json_path)
         fy = fx if angle is None else focal_from_fov(angle, h)
     cx = _number(meta, frame, "cx", i, json_path)
     cy = _number(meta, frame, "cy", i, json_path)

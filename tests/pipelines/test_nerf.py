@@ -3,6 +3,7 @@ fails), resume from a checkpoint, job files, the CLI, and configuration errors."
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +85,8 @@ def test_resume_without_a_checkpoint_says_so(tmp_path):
 
 def test_cli_writes_the_outputs(tmp_path, capsys):
     job = tmp_path / "job.toml"
-    job.write_text(f'[nerf]\ndata = "{SCENE}"\noutput = "{tmp_path / "out"}"\ndownscale = 8\nsamples_per_step = 1024\n'
+    job.write_text(f'[nerf]\ndata = "{Path(SCENE).resolve()}"\noutput = "{tmp_path / "out"}"\ndownscale = 8\n'
+                   'samples_per_step = 1024\n'
                    'log2_hashmap_size = 12\nn_levels = 4\nturntable_frames = 2\n')
     assert main(["nerf", str(job), "--steps", "3", "--quiet", "--mesh", "24"]) == 0
     printed = capsys.readouterr().out
@@ -94,6 +96,13 @@ def test_cli_writes_the_outputs(tmp_path, capsys):
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["mesh"]["level"] == 10.0
 
 
+def test_cli_refuses_a_one_point_mesh_before_training(tmp_path, capsys):
+    assert main(["nerf", "--data", SCENE, "-o", str(tmp_path), "--steps", "1", "--downscale", "8", "--mesh", "1"]) == 2
+    assert capsys.readouterr().err == ("error: mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per "
+                                       "axis), got 1\n")
+    assert not (tmp_path / "checkpoint.safetensors").exists()
+
+
 def test_cli_needs_a_job_or_data(capsys):
     assert main(["nerf"]) == 2
     assert capsys.readouterr().err.strip() == "error: pass a job file (e.g. scenes/spot.toml) or --data SCENE_FOLDER"
@@ -101,7 +110,8 @@ def test_cli_needs_a_job_or_data(capsys):
 
 def test_the_shipped_job_file_loads():
     config = load_job("scenes/spot.toml", {"steps": 5})
-    assert config.data == SCENE and config.steps == 5 and config.time_budget == 600
+    assert Path(config.data).resolve() == Path(SCENE).resolve() and config.steps == 5 and config.time_budget == 600
+    assert config.output == "out/nerf/spot"  # outputs stay relative to the current folder
 
 
 @pytest.mark.parametrize(
@@ -138,7 +148,8 @@ def test_missing_job_file(tmp_path):
         (dict(samples_per_step=10), "samples_per_step must be an integer >= 256, got 10"),
         (dict(data=5), "data must be a folder path (a string), got 5"),
         (dict(output=["a"]), "output must be a folder path (a string), got ['a']"),
-        (dict(seed=1.5), "seed must be an integer >= 0, got 1.5"),
+        (dict(seed=1.5), "seed must be an integer from 0 to 9223372036854775807, got 1.5"),
+        (dict(seed=2**64), "seed must be an integer from 0 to 9223372036854775807, got 18446744073709551616"),
         (dict(n_levels="x"), "n_levels must be an integer >= 1, got 'x'"),
         (dict(n_hidden=-4), "n_hidden must be an integer >= 1, got -4"),
         (dict(color_layers=100000), "color_layers must be an integer from 0 to 8, got 100000"),
@@ -148,6 +159,10 @@ def test_missing_job_file(tmp_path):
         (dict(lr_decay_at=5), "lr_decay_at must be a list of fractions of the budget in (0, 1), got 5"),
         (dict(lr_decay_at=(0.5, 1.0)), "lr_decay_at must be a list of fractions of the budget in (0, 1), got (0.5, 1.0)"),
         (dict(mesh_level="x"), "mesh_level must be a finite number (a density), got 'x'"),
+        (dict(mesh_resolution=1), "mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), got 1"),
+        (dict(mesh_resolution=-3), "mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), got -3"),
+        (dict(mesh_resolution=2.5),
+         "mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), got 2.5"),
     ],
 )
 def test_bad_settings(change, message):

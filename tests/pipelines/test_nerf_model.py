@@ -123,10 +123,12 @@ def test_missing_wrong_and_incomplete_checkpoints(trained, tmp_path):
     assert str(err.value) == (f"checkpoint {bad_bg} does not hold a complete NeRF (InputError: background must be a "
                               "number or three numbers in [0, 1] (a list or a (3,) tensor), got [1.0, 1.0]); train it "
                               "again with `fields3d nerf`")
-    bad_size = save_checkpoint(tmp_path / "size.safetensors", tensors, {**meta, "picture_size": [25]})
-    with pytest.raises(CheckpointError) as err:
-        load_nerf(bad_size)
-    assert str(err.value).startswith(f"checkpoint {bad_size} does not hold a complete NeRF (IndexError: ")
+    for size in ([25], [100000, 100000], [0, 25], [25.0, 25], "25x25"):
+        bad_size = save_checkpoint(tmp_path / "size.safetensors", tensors, {**meta, "picture_size": size})
+        with pytest.raises(CheckpointError) as err:
+            load_nerf(bad_size)
+        assert str(err.value) == (f"checkpoint {bad_size} holds a bad picture_size {size!r}: expected [width, height], "
+                                  "two integers from 1 to 16384; train it again with `fields3d nerf`")
     partial = save_checkpoint(tmp_path / "partial.safetensors", {"values": torch.zeros(2)}, {"kind": "nerf"})
     with pytest.raises(CheckpointError) as err:
         load_nerf(partial)
@@ -151,7 +153,9 @@ def test_cli_renders_an_orbit(trained, tmp_path, capsys):
 def test_cli_render_errors(trained, tmp_path, capsys):
     _, out = trained
     assert main(["render", str(out / "checkpoint.safetensors"), "--frames", "0"]) == 2
-    assert capsys.readouterr().err == "error: --frames must be an integer >= 1, got 0\n"
+    assert capsys.readouterr().err == "error: --frames must be an integer from 1 to 3600, got 0\n"
+    assert main(["render", str(out / "checkpoint.safetensors"), "--width", "100000"]) == 2
+    assert capsys.readouterr().err == "error: --width must be an integer from 1 to 16384, got 100000\n"
     tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
     meta.pop("picture_size")
     old = save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
@@ -159,6 +163,11 @@ def test_cli_render_errors(trained, tmp_path, capsys):
     assert capsys.readouterr().err == (
         "error: this NeRF checkpoint keeps no training cameras to orbit around (it predates them); train it again "
         "with `fields3d nerf`, or render it from cameras of your own\n")
+    huge = save_checkpoint(tmp_path / "huge.safetensors", tensors, {**meta, "picture_size": [100000, 100000]})
+    assert main(["render", str(huge), "-o", str(tmp_path / "r"), "--frames", "1", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: checkpoint {huge} holds a bad picture_size [100000, 100000]: expected [width, height], two integers "
+        "from 1 to 16384; train it again with `fields3d nerf`\n")
 
 
 def test_resume_from_a_checkpoint_without_its_grid_says_so(trained, tmp_path):

@@ -265,6 +265,13 @@ def test_other_errors():
         (lambda: cams.scaled(0), "factor must be an integer >= 1, got 0"),
         (lambda: cams.scaled(1.5), "factor must be an integer >= 1, got 1.5"),
         (lambda: cams.scaled(4), "factor 4 leaves no pixels of a 5x3 picture; use a factor <= 3"),
+        (lambda: focal_from_fov(math.pi, 100),
+         f"fov must be a field of view in radians between 0 and pi (exclusive), got {math.pi!r}"),
+        (lambda: focal_from_fov(0.0, 100), "fov must be a field of view in radians between 0 and pi (exclusive), got 0.0"),
+        (lambda: focal_from_fov(float("nan"), 100),
+         "fov must be a field of view in radians between 0 and pi (exclusive), got nan"),
+        (lambda: focal_from_fov("wide", 100),
+         "fov must be a field of view in radians between 0 and pi (exclusive), got 'wide'"),
     ]
     for call, message in cases:
         with pytest.raises(InputError) as info:

@@ -268,6 +268,8 @@ def _set(keys, value):
     return change
 
 
+FOV = ("{{json}}: '{key}' (frames[{i}]) must be a field of view in radians between 0 and pi (exclusive), got "
+       "{value}; give the angle in radians (degrees * pi / 180)")
 NO_FRAMES = "{json} has no 'frames' (a non-empty list of {{file_path, transform_matrix}})"
 TRANSFORMS_ERRORS = [
     (
@@ -295,10 +297,16 @@ TRANSFORMS_ERRORS = [
         "c2w[1] must have bottom row [0, 0, 0, 1], got [1.0, 0.0, 0.0, 1.0]; camera-to-world matrices are affine "
         "4x4 transforms",
     ),
-    (
-        _set(["camera_angle_x"], "wide"),
-        "{json}: 'camera_angle_x' (frames[0]) must be a finite number > 0, got 'wide'",
-    ),
+    (_set(["camera_angle_x"], "wide"), FOV.format(key="camera_angle_x", i=0, value="'wide'")),
+    (_set(["camera_angle_x"], math.pi), FOV.format(key="camera_angle_x", i=0, value=repr(math.pi))),
+    (_set(["camera_angle_x"], 40), FOV.format(key="camera_angle_x", i=0, value="40")),  # degrees
+    (_set(["camera_angle_x"], 0.0), FOV.format(key="camera_angle_x", i=0, value="0.0")),
+    (_set(["camera_angle_x"], math.nan), FOV.format(key="camera_angle_x", i=0, value="nan")),
+    (_set(["frames", 1, "camera_angle_x"], 4.0), FOV.format(key="camera_angle_x", i=1, value="4.0")),
+    (_set(["frames", 1, "camera_angle_y"], -0.5), FOV.format(key="camera_angle_y", i=1, value="-0.5")),
+    (_set(["camera_angle_y"], math.inf), FOV.format(key="camera_angle_y", i=0, value="inf")),
+    (_set(["frames", 1, "fl_x"], 0.0), "{json}: 'fl_x' (frames[1]) must be a finite number > 0, got 0.0"),
+    (_set(["fl_y"], math.inf), "{json}: 'fl_y' (frames[0]) must be a finite number > 0, got inf"),
     (
         _set(["frames", 1, "k2"], 0.01),
         "{json}: lens distortion 'k2' is 0.01 (frames[1]); fields3d cameras are pinholes: undistort the images "

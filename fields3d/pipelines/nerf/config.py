@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._checks import check_int, is_number
+from ..._checks import check_int, check_seed, is_int, is_number
 from ...errors import InputError, ModelNotFound
 from ...fields.radiance import COLOR_NETS, VIEWS
 
@@ -75,9 +75,12 @@ class NerfConfig:
             check_int("steps", self.steps, 1)
         if self.time_budget is not None and (not is_number(self.time_budget) or not 0 < self.time_budget < math.inf):
             raise InputError(f"time_budget must be a number of seconds > 0, got {self.time_budget!r}")
-        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0), ("mesh_resolution", 0),
+        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0),
                               ("eval_chunk", 1)):
             check_int(name, getattr(self, name), minimum)
+        if not is_int(self.mesh_resolution) or self.mesh_resolution < 0 or self.mesh_resolution == 1:
+            raise InputError(f"mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), "
+                             f"got {self.mesh_resolution!r}")
         for name, minimum in (("samples_per_step", 256), ("log2_hashmap_size", 10), ("color_layers", 0)):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum)
@@ -96,8 +99,9 @@ class NerfConfig:
         for name in ("data", "output"):
             if not isinstance(getattr(self, name), (str, Path)):
                 raise InputError(f"{name} must be a folder path (a string), got {getattr(self, name)!r}")
-        for name, minimum in (("seed", 0), ("n_levels", 1), ("n_hidden", 1), ("max_resolution", 2)):
+        for name, minimum in (("n_levels", 1), ("n_hidden", 1), ("max_resolution", 2)):
             check_int(name, getattr(self, name), minimum)
+        check_seed(self.seed)
         if self.color_layers is not None and (not isinstance(self.color_layers, int) or self.color_layers > 8):
             raise InputError(f"color_layers must be an integer from 0 to 8, got {self.color_layers!r}")
         for name in ("lr", "checkpoint_every"):
@@ -124,6 +128,10 @@ class NerfConfig:
 def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
     """A :class:`NerfConfig` from the ``[nerf]`` table of a TOML job file, then ``overrides``.
 
+    A relative ``data`` in the file is read from the job file's folder (:func:`job_path`), so the
+    job runs from any folder; ``output``, like ``overrides`` (the command line's), stays relative
+    to the current folder, where a command's outputs usually go.
+
     Raises ModelNotFound for a missing file and InputError for bad TOML or unknown keys.
     """
     path = Path(path)
@@ -135,6 +143,8 @@ def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
         raise InputError(f"job file {path} is not valid TOML ({exc})") from exc
     if not isinstance(table, dict):
         raise InputError(f"job file {path} has no [nerf] table")
+    if isinstance(table.get("data"), str):
+        table["data"] = job_path(path, table["data"])
     values = {**table, **(overrides or {})}
     known = {f.name for f in dataclasses.fields(NerfConfig)}
     unknown = sorted(set(values) - known)
@@ -146,3 +156,9 @@ def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
         if isinstance(values["lr_decay_at"], list):  # TOML arrays; anything else fails the config's check
             values["lr_decay_at"] = tuple(values["lr_decay_at"])
     return NerfConfig(**values)
+
+
+def job_path(job: Path, value: str) -> str:
+    """A path named in the job file ``job``: an absolute one as it is, a relative one from the job
+    file's folder."""
+    return value if Path(value).is_absolute() else str(job.parent / value)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._checks import check_int
+from ..._checks import check_int, is_int
 from ...checkpoint import load_checkpoint
 from ...errors import CheckpointError, InputError
 from ...fields.radiance import RadianceField
@@ -30,6 +30,7 @@ from .outputs import orbit_cameras
 from .train import CAMERA_TENSORS, KIND, restore_weights
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
+MAX_PICTURE_SIDE = 16384  # pixels; a larger training picture size in a checkpoint is corrupt
 
 
 @dataclass
@@ -86,6 +87,7 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     """
     target = resolve_device(device)
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
+    size = _picture_size(path, meta.get("picture_size"))
     try:
         field = RadianceField.from_config(meta["field"], device=target)
         grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"]).to(target)
@@ -94,7 +96,7 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
                                   max_samples=4 * int(meta["config"]["samples_per_step"]))
         background = torch.tensor(rgb_triple("background", meta.get("background") or WHITE), device=target)
         step = int(meta["step"])
-        cameras = _cameras(tensors, meta.get("picture_size"), target)
+        cameras = _cameras(tensors, size, target)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RuntimeError,
             InputError) as exc:
         raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
@@ -103,8 +105,18 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     return NerfModel(field, grid, settings, background, step, cameras)
 
 
-def _cameras(tensors: dict, size, device: torch.device) -> Cameras | None:
+def _picture_size(path, size) -> tuple[int, int] | None:
+    """The training pictures' ``(width, height)`` a checkpoint holds (None in checkpoints that predate it)."""
+    if size is None:
+        return None
+    if not (isinstance(size, list) and len(size) == 2 and all(is_int(v) and 1 <= v <= MAX_PICTURE_SIDE for v in size)):
+        raise CheckpointError(f"checkpoint {path} holds a bad picture_size {size!r}: expected [width, height], two "
+                              f"integers from 1 to {MAX_PICTURE_SIDE}; train it again with `fields3d nerf`")
+    return size[0], size[1]
+
+
+def _cameras(tensors: dict, size: tuple[int, int] | None, device: torch.device) -> Cameras | None:
     if size is None:
         return None
     parts = {k: tensors[f"cameras.{k}"].to(device) for k in CAMERA_TENSORS}
-    return Cameras(**parts, width=int(size[0]), height=int(size[1]))
+    return Cameras(**parts, width=size[0], height=size[1])

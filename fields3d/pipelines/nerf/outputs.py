@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...errors import InputError
 from ...geometry.marching_cubes import mesh_field
 from ...geometry.mesh_io import save_mesh
 from ...render.cameras import Cameras, look_at
@@ -16,6 +17,8 @@ from ...render.image_metrics import psnr, ssim
 from ...render.volume import render_camera
 from .._common import write_gif, write_png
 from .train import TrainState
+
+SSIM_WINDOW = 11  # pixels on a side of SSIM's Gaussian window: the smallest picture it scores
 
 
 def composite_on(images: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
@@ -28,6 +31,15 @@ def render_view(state, cameras: Cameras, index: int, background: torch.Tensor, c
     return render_camera(state.field, state.grid.spec(), cameras, index, state.settings, background, chunk)
 
 
+def check_scoreable(test: PosedImages, data, downscale: int) -> None:
+    """InputError unless the test pictures are large enough for SSIM (checked before training)."""
+    w, h = test.cameras.width, test.cameras.height
+    if min(w, h) < SSIM_WINDOW:
+        fix = "use a smaller downscale" if downscale > 1 else "use larger pictures"
+        raise InputError(f"the test pictures of {data} are {w}x{h} pixels (downscale {downscale}); scoring them "
+                         f"with SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW}: {fix}")
+
+
 def evaluate(state: TrainState, test: PosedImages, out_dir: Path | None, chunk: int, limit: int | None = None) -> dict:
     """PSNR / SSIM of the test views on the dataset's background; writes ``test/r_<i>.png`` when out_dir is set."""
     scores = []
@@ -35,7 +47,7 @@ def evaluate(state: TrainState, test: PosedImages, out_dir: Path | None, chunk: 
     for i in range(n):
         image = render_view(state, test.cameras, i, test.background, chunk)["color"].clamp(0, 1)
         target = composite_on(test.images[i], test.background)
-        scores.append((psnr(image, target), ssim(image, target)))
+        scores.append((psnr(image, target), ssim(image, target, window=SSIM_WINDOW)))
         if out_dir is not None:
             write_png(out_dir / "test" / f"r_{i}.png", image)
     return {"psnr": float(np.mean([s[0] for s in scores])), "ssim": float(np.mean([s[1] for s in scores])),

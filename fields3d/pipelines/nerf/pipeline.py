@@ -16,7 +16,7 @@ from ...errors import InputError
 from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
 from .config import NerfConfig
-from .outputs import evaluate, write_mesh, write_turntable
+from .outputs import check_scoreable, evaluate, write_mesh, write_turntable
 from .train import TrainState, build_state, load_state, save_state, should_stop, sync, timed, train_step
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -70,8 +70,9 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
 
     Raises:
         ModelNotFound: the scene folder, a picture or (with ``resume``) the checkpoint is missing.
-        InputError: a bad setting or scene file. CheckpointError: the checkpoint is corrupt or
-            was trained with other settings. BackendUnavailable: ``device="cuda"`` without CUDA.
+        InputError: a bad setting or scene file, or test pictures too small for SSIM.
+            CheckpointError: the checkpoint is corrupt, or was trained with other settings or on
+            another scene. BackendUnavailable: ``device="cuda"`` without CUDA.
     """
     if not isinstance(config, NerfConfig):
         raise InputError(f"config must be a NerfConfig, got {type(config).__name__}")
@@ -79,6 +80,7 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     config = config.resolved(device.type)
     train = load_scene(config.data, "train", config.downscale)
     test = load_scene(config.data, "test", config.downscale)
+    check_scoreable(test, config.data, config.downscale)
     train = dataclasses.replace(train, images=train.images.to(device), cameras=train.cameras.to(device),
                                 background=train.background.to(device))
     test = dataclasses.replace(test, cameras=test.cameras.to(device), images=test.images.to(device),
@@ -96,8 +98,6 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
                         config.eval_chunk)
     mesh = None
     if config.mesh_resolution:
-        if config.mesh_resolution < 2:
-            raise InputError(f"mesh_resolution must be 0 (no mesh) or >= 2, got {config.mesh_resolution}")
         mesh = write_mesh(out_dir / "mesh.ply", state, config.mesh_resolution, config.mesh_level)
     sync(device)
     metrics = {"psnr": scores["psnr"], "ssim": scores["ssim"], "train_seconds": state.seconds, "steps": state.step,

@@ -3,6 +3,7 @@ Adam on a hash-grid radiance field, checkpoints that a later run resumes from.""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field as dc_field
@@ -37,6 +38,7 @@ class TrainState:
     seconds: float = 0.0  # training time so far (excludes evaluation and writing)
     n_rays: int = 1024
     history: list = dc_field(default_factory=list)  # (step, seconds, train psnr)
+    scene: dict | None = None  # scene_record of the training scene: a resume on another scene is refused
 
 
 def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) -> TrainState:
@@ -57,7 +59,18 @@ def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) ->
     groups = [{"params": field.encoding.parameters(), "weight_decay": 0.0},
               {"params": [p for n, p in field.named_parameters() if not n.startswith("encoding.")], "weight_decay": 1e-6}]
     optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.99), eps=1e-15)
-    return TrainState(field, grid, optimizer, settings)
+    return TrainState(field, grid, optimizer, settings, scene=scene_record(scene, config.data))
+
+
+def scene_record(scene: PosedImages, data) -> dict:
+    """What a checkpoint keeps of its training scene: the data path as given (for messages), the
+    number of training views and a short hash of their poses and picture files. Neither the
+    folder's place nor the picture size enters the hash: a moved folder, or the same scene at
+    another downscale, is the same scene."""
+    digest = hashlib.sha256(scene.cameras.c2w.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    for path in scene.files:
+        digest.update(Path(path).read_bytes())
+    return {"data": str(data), "views": len(scene), "hash": digest.hexdigest()[:16]}
 
 
 def _fraction(config: NerfConfig, state: TrainState) -> float:
@@ -136,7 +149,7 @@ def save_state(path: Path, config: NerfConfig, state: TrainState, scene: PosedIm
                 tensors[f"optim.{i}.{j}.{name}"] = torch.as_tensor(value)
     meta = {"kind": KIND, "field": state.field.config(), "step": state.step, "seconds": state.seconds,
             "n_rays": state.n_rays, "render_step": state.settings.step, "grid_resolution": state.grid.resolution,
-            "history": state.history[-200:], "config": config.to_dict(),
+            "history": state.history[-200:], "config": config.to_dict(), "scene": state.scene,
             "background": None if scene is None else [float(v) for v in scene.background],
             "picture_size": None if scene is None else [scene.cameras.width, scene.cameras.height]}
     save_checkpoint(path, tensors, meta)
@@ -150,11 +163,13 @@ def restore_weights(field: RadianceField, grid: OccupancyGrid, tensors: dict[str
 
 
 def load_state(path: Path, state: TrainState) -> None:
-    """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings."""
+    """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings
+    and scene (CheckpointError otherwise)."""
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
     if meta["field"] != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
         raise CheckpointError(f"checkpoint {path} was written with other field settings ({meta['field']}); "
                               "resume with the settings it was trained with, or start again without --resume")
+    _check_scene(path, meta.get("scene"), state.scene)
     device = state.grid.values.device
     try:
         restore_weights(state.field, state.grid, tensors)
@@ -169,6 +184,19 @@ def load_state(path: Path, state: TrainState) -> None:
                 state.optimizer.state[p] = moments
     state.step, state.seconds, state.n_rays = meta["step"], meta["seconds"], meta["n_rays"]
     state.history = [tuple(h) for h in meta.get("history", [])]
+
+
+def _check_scene(path: Path, old, new: dict | None) -> None:
+    """CheckpointError unless the checkpoint's scene record matches this run's; a checkpoint
+    written before the record was kept cannot tell, and is accepted."""
+    if old is None or new is None:
+        return
+    old = old if isinstance(old, dict) else {}
+    if (old.get("views"), old.get("hash")) != (new["views"], new["hash"]):
+        raise CheckpointError(
+            f"checkpoint {path} was trained on another scene ({old.get('data')!r}: {old.get('views')} training views, "
+            f"scene hash {old.get('hash')}; this run: {new['data']!r}: {new['views']} views, scene hash "
+            f"{new['hash']}); resume with the scene it was trained on, or start again without --resume")
 
 
 def sync(device: torch.device) -> None:
