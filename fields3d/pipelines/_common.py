@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from .. import _native
 from .._io import write_atomic
 from ..errors import BackendUnavailable, InputError, ModelNotFound
+from ..render.datasets import open_image
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -47,7 +48,7 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     if not path.exists():
         raise ModelNotFound(f"image not found: {path}; pass the path of a PNG or JPEG file")
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
     except UnidentifiedImageError:
         raise InputError(f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file") from None

@@ -30,9 +30,11 @@ file has none. Downscaling averages ``factor x factor`` boxes of premultiplied c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,12 +224,23 @@ def _image_path(folder: Path, file_path: str) -> Path:
     return path if path.suffix else path.with_name(path.name + ".png")
 
 
+@contextlib.contextmanager
+def open_image(path: Path):
+    """``PIL.Image.open(path)`` without PIL's DecompressionBombWarning: a picture between its pixel
+    limit and twice that loads as any other (the warning printed before our own output, or before
+    an error line); past twice the limit PIL raises DecompressionBombError, which callers name."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            yield im
+
+
 def _read_image(path: Path, i: int, json_path: Path) -> np.ndarray:
     """``(H, W, 4)`` float32 straight RGBA in [0, 1]."""
     if not path.is_file():
         raise ModelNotFound(f"image not found: {path} (frames[{i}] of {json_path}); the transforms file names it")
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             rgba = np.asarray(im.convert("RGBA"), dtype=np.float32)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path} (frames[{i}] of {json_path}): {exc}") from exc

@@ -99,6 +99,24 @@ def test_unreadable_image(tmp_path):
     assert str(info.value) == f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file"
 
 
+def test_large_image_loads_without_the_decompression_warning(tmp_path, monkeypatch):
+    import warnings
+
+    from fields3d.pipelines._common import load_image
+
+    path = tmp_path / "a.png"
+    Image.new("RGB", (10, 12), (10, 20, 30)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 120 pixels: over the limit, under twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image(path).shape == (12, 10, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # past twice the limit: a named error
+    with pytest.raises(InputError) as info:
+        load_image(path)
+    assert str(info.value) == (f"cannot read image {path}: Image size (120 pixels) exceeds limit of 100 pixels, "
+                               "could be decompression bomb DOS attack.; pass a PNG or JPEG file")
+
+
 def test_truncated_image(tmp_path, crop):
     path = tmp_path / "truncated.png"
     path.write_bytes(crop.read_bytes()[:200])

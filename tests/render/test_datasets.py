@@ -382,6 +382,18 @@ def test_an_image_too_large_to_decode_is_an_input_error(tmp_path, monkeypatch):
                               "Image size (48 pixels) exceeds limit of 20 pixels")
 
 
+def test_an_image_past_the_warning_limit_loads_without_the_warning(tmp_path, monkeypatch):
+    import warnings
+
+    from PIL import Image
+
+    nerf_synthetic(tmp_path, n=2)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)  # 48 pixels: over the limit, under twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PIL's DecompressionBombWarning printed before our own lines
+        assert load_scene(tmp_path).images.shape[1:] == (6, 8, 4)
+
+
 def test_argument_errors(tmp_path):
     nerf_synthetic(tmp_path, n=1)
     expect_error(InputError, "split must be one of 'train', 'val', 'test', 'all', got 'eval'", tmp_path, "eval")

@@ -19,7 +19,7 @@ import torch
 
 from ..._checks import check_int, is_int
 from ...checkpoint import load_checkpoint
-from ...errors import CheckpointError, InputError
+from ...errors import CheckpointError, InputError, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import Cameras
 from ...render._tensors import rgb_triple
@@ -99,7 +99,8 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
         cameras = _cameras(tensors, size, target)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RuntimeError,
             InputError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
+        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF "
+                              f"({type(exc).__name__}: {one_line(exc)}); "
                               "train it again with `fields3d nerf`") from exc
     field.eval()
     return NerfModel(field, grid, settings, background, step, cameras)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ...checkpoint import load_checkpoint, save_checkpoint
-from ...errors import CheckpointError
+from ...errors import CheckpointError, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import generate_rays
 from ...render.datasets import PosedImages
@@ -174,7 +174,8 @@ def load_state(path: Path, state: TrainState) -> None:
     try:
         restore_weights(state.field, state.grid, tensors)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: {exc}); "
+        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF "
+                              f"({type(exc).__name__}: {one_line(exc)}); "
                               "start again without --resume") from exc
     for i, group in enumerate(state.optimizer.param_groups):
         for j, p in enumerate(group["params"]):
