@@ -41,7 +41,7 @@ import torch
 
 from .._checks import check_int, is_number
 from ..errors import InputError
-from ._tensors import check_float, dtype_str, per_ray, shape_str
+from ._tensors import check_float, dtype_str, per_ray, rgb_triple, shape_str
 from .cameras import Cameras, image_rays
 
 DEFAULT_CHUNK = 1 << 18  # points per call of the field (a NeuralSDF's activations for 2^18 points: ~100 MB)
@@ -190,7 +190,7 @@ def render_sdf(
             :func:`fields3d.render.cameras.image_rays`).
         near, far, aabb, max_steps, eps, step_scale, refine, normal_step, chunk: as for
             :func:`sphere_trace`. normals: ``"autograd"`` or ``"finite"``.
-        color, background: RGB, three numbers in ``[0, 1]``.
+        color, background: RGB in ``[0, 1]``: three numbers, one (grey) or a ``(3,)`` tensor.
         dtype: the rays' dtype (float32 or float64); None: the cameras' (a float32 field such as
             NeuralSDF needs float32 rays).
 
@@ -199,7 +199,7 @@ def render_sdf(
     """
     if normals not in ("autograd", "finite"):
         raise InputError(f"normals must be 'autograd' or 'finite', got {normals!r}")
-    color, background = _rgb("color", color), _rgb("background", background)
+    color, background = rgb_triple("color", color), rgb_triple("background", background)
     if dtype not in (None, torch.float32, torch.float64):
         raise InputError(f"dtype must be torch.float32, torch.float64 or None, got {dtype!r}")
     origins, dirs = image_rays(cameras, index)
@@ -303,13 +303,6 @@ def _slabs(origins, dirs, box) -> tuple[torch.Tensor, torch.Tensor]:
     enter = torch.where(parallel, torch.where(inside, -inf, inf), torch.minimum(t0, t1))
     leave = torch.where(parallel, torch.where(inside, inf, -inf), torch.maximum(t0, t1))
     return enter.amax(dim=1), leave.amin(dim=1)
-
-
-def _rgb(name: str, value) -> tuple[float, float, float]:
-    ok = isinstance(value, (tuple, list)) and len(value) == 3 and all(is_number(v) and 0 <= v <= 1 for v in value)
-    if not ok:
-        raise InputError(f"{name} must be three numbers in [0, 1], got {value!r}")
-    return tuple(float(v) for v in value)
 
 
 # --- the march --------------------------------------------------------------------------------

@@ -367,8 +367,10 @@ def test_sphere_trace_errors(args, kwargs, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"normals": None}, "normals must be 'autograd' or 'finite', got None"),
-    ({"color": (1.0, 0.5)}, "color must be three numbers in [0, 1], got (1.0, 0.5)"),
-    ({"background": (1.0, 2.0, 0.0)}, "background must be three numbers in [0, 1], got (1.0, 2.0, 0.0)"),
+    ({"color": (1.0, 0.5)},
+     "color must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got (1.0, 0.5)"),
+    ({"background": (1.0, 2.0, 0.0)},
+     "background must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got (1.0, 2.0, 0.0)"),
     ({"dtype": torch.float16}, "dtype must be torch.float32, torch.float64 or None, got torch.float16"),
 ])
 def test_render_sdf_errors(kwargs, message):

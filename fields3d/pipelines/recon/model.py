@@ -20,7 +20,6 @@ import torch
 
 from ..._checks import check_int
 from ...geometry.pointcloud import Normalization
-from ...render._tensors import rgb_triple
 from ...render.cameras import Cameras, ring_cameras
 from ...render.sphere_trace import render_sdf
 from .._common import resolve_device
@@ -70,8 +69,8 @@ class SdfModel:
         if isinstance(cameras, Cameras):  # anything else: render_sdf says what it needs
             cameras = cameras.to(self.device)
         out = render_sdf(self.sdf, cameras, index, aabb=self.aabb().to(self.device), normals="finite",
-                         normal_step=1e-3 * self.norm.scale, background=rgb_triple("background", background),
-                         color=rgb_triple("color", color), dtype=torch.float32)
+                         normal_step=1e-3 * self.norm.scale, background=background, color=color,
+                         dtype=torch.float32)
         return {"color": out.image, "depth": out.depth, "opacity": out.mask.float(), "normals": out.normals}
 
 
