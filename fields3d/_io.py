@@ -14,12 +14,9 @@ def prepare_output(path: str | os.PathLike) -> Path:
     """``path`` as a Path whose folder exists (created with its parents).
 
     Raises:
-        InputError: ``path`` is a folder, or its folder cannot be created (a file stands in the
-            way, or no permission).
+        InputError: as :func:`check_output`, or its folder cannot be created all the same.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a folder; pass a file path")
+    path = check_output(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from ._io import prepare_output
+from ._io import write_atomic
 from .errors import CheckpointError, ModelNotFound
 
 # The command that writes each kind of checkpoint, for the hint when a file is missing.
@@ -24,20 +23,12 @@ WRITERS = {"band_sdf_grid": "fields3d recon", "neural_sdf": "fields3d recon", "n
 
 
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write ``tensors`` (moved to the CPU, made contiguous) and ``meta`` (JSON-able) to ``path``."""
-    from safetensors.torch import save_file
+    """Write ``tensors`` (moved to the CPU, made contiguous) and ``meta`` (JSON-able) to ``path``,
+    atomically (:func:`fields3d._io.write_atomic`: a reader never sees half a checkpoint)."""
+    from safetensors.torch import save
 
-    path = prepare_output(path)
     header = {"fields3d": json.dumps({**meta, "version": __version__})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=header)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=header))
 
 
 def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:

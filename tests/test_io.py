@@ -23,6 +23,23 @@ def test_write_atomic_creates_folders_and_replaces(tmp_path):
     assert path.read_bytes() == b"two" and sorted(p.name for p in path.parent.iterdir()) == ["x.txt"]
 
 
+def test_checkpoints_are_written_atomically_with_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    path = save_checkpoint(tmp_path / "c" / "x.safetensors", {"a": torch.arange(3.0)}, {"kind": "test"})
+    tensors, meta = load_checkpoint(path)
+    assert torch.equal(tensors["a"], torch.arange(3.0)) and meta["kind"] == "test"
+    save_checkpoint(path, {"a": torch.ones(2)}, {"kind": "test", "step": 2})
+    assert read_meta(path)["step"] == 2 and [p.name for p in path.parent.iterdir()] == ["x.safetensors"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # as every other output, not mkstemp's 0600
+    with pytest.raises(InputError) as err:
+        save_checkpoint(tmp_path / "c", {"a": torch.ones(1)}, {"kind": "test"})
+    assert str(err.value) == f"cannot write {tmp_path / 'c'}: it is a folder; pass a file path"
+
+
 def test_outputs_that_cannot_be_files(tmp_path):
     (tmp_path / "folder.ply").mkdir()
     with pytest.raises(InputError) as err:
@@ -31,8 +48,8 @@ def test_outputs_that_cannot_be_files(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError) as err:
         write_atomic(tmp_path / "file" / "out.png", b"")
-    assert str(err.value) == (f"cannot create the folder {tmp_path / 'file'} for out.png (File exists); pass an "
-                              "output path in a folder you can write")
+    assert str(err.value) == (f"cannot create the folder {tmp_path / 'file'} for out.png ({tmp_path / 'file'} is a "
+                              "file); pass an output path in a folder you can write")
     with pytest.raises(InputError) as err:
         save_checkpoint(tmp_path / "folder.ply", {"x": torch.zeros(1)}, {"kind": "nerf"})
     assert str(err.value).startswith(f"cannot write {tmp_path / 'folder.ply'}: it is a folder")
