@@ -69,8 +69,8 @@ def read_meta(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> 
         raise CheckpointError(f"checkpoint {path} was not written by fields3d (no fields3d header)")
     try:
         meta = json.loads(header)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header ({exc})") from exc
+    except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit number, nesting past the stack
+        raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header ({exc})") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header (a JSON {type(meta).__name__}, "
                               "not an object)")

@@ -316,8 +316,8 @@ def parse_encoding(text: str | None) -> dict | None:
     want = f"--encoding must be an encoding type name ({', '.join(available())}) or a JSON object"
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{want}; {text!r} is neither (JSON: {exc})") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit number, nesting past the stack
+        raise InputError(f"{want}; {text[:200]!r} is neither (JSON: {exc})") from None
     if not isinstance(value, dict):
         raise InputError(f"{want}, got a JSON {type(value).__name__}: {text!r}")
     return value

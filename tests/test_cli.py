@@ -121,6 +121,12 @@ def test_parse_encoding():
         f"--encoding must be an encoding type name ({known}) or a JSON object; "
         "'{\"type\": hash_grid}' is neither (JSON: Expecting value: line 1 column 10 (char 9))"
     )
+    deep = "[" * 100000 + "]" * 100000
+    with pytest.raises(InputError) as info:
+        parse_encoding(deep)
+    assert str(info.value) == (f"--encoding must be an encoding type name ({known}) or a JSON object; "
+                               f"{deep[:200]!r} is neither (JSON: maximum recursion depth exceeded while decoding "
+                               "a JSON array from a unicode string)")
     with pytest.raises(InputError) as info:
         parse_encoding('["hash_grid"]')
     assert str(info.value) == f"--encoding must be an encoding type name ({known}) or a JSON object, got a JSON " \

@@ -95,6 +95,12 @@ def test_a_header_that_is_not_an_object(tmp_path):
     assert str(err.value) == f"checkpoint {path} has a corrupt fields3d header (a JSON list, not an object)"
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
+    for text, reason in (("[" * 100000 + "]" * 100000, "maximum recursion depth exceeded while decoding a JSON array"),
+                         ('{"step": ' + "9" * 5001 + "}", "Exceeds the limit (4300 digits) for integer string")):
+        save_file({"x": torch.zeros(1)}, str(path), metadata={"fields3d": text})
+        with pytest.raises(CheckpointError) as err:
+            read_meta(path)
+        assert str(err.value).startswith(f"checkpoint {path} has a corrupt fields3d header ({reason}")
 
 
 @pytest.fixture

@@ -119,8 +119,8 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
 def _read_json(path: Path) -> dict:
     try:
         meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); rewrite it or regenerate the scene") from exc
+    except (ValueError, RecursionError) as exc:  # bad JSON or text, a 5000-digit number, nesting past the stack
+        raise InputError(f"{path} is not valid JSON ({exc}); rewrite it or regenerate the scene") from None
     if not isinstance(meta, dict):
         raise InputError(f"{path} must hold a JSON object with 'frames', got a {type(meta).__name__}")
     return meta

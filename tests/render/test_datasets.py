@@ -357,6 +357,13 @@ def test_file_errors(tmp_path):
         "rewrite it or regenerate the scene",
         tmp_path,
     )
+    json_path.write_text('{"frames": ' + "[" * 100000 + "]" * 100000 + "}")  # nesting past Python's stack
+    message = str(pytest.raises(InputError, load_scene, tmp_path).value)
+    assert message == (f"{json_path} is not valid JSON (maximum recursion depth exceeded while decoding a JSON "
+                       "array from a unicode string); rewrite it or regenerate the scene")
+    json_path.write_text('{"w": ' + "9" * 5001 + "}")  # past Python's integer-conversion limit
+    message = str(pytest.raises(InputError, load_scene, tmp_path).value)
+    assert message.startswith(f"{json_path} is not valid JSON (Exceeds the limit (4300 digits) for integer string")
     json_path.write_text("[1, 2]")
     expect_error(InputError, f"{json_path} must hold a JSON object with 'frames', got a list", tmp_path)
 
