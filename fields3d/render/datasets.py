@@ -167,6 +167,10 @@ def _pose(frame: dict, i: int, json_path: Path) -> np.ndarray:
         raise InputError(f"{where} 'transform_matrix' must be a 4x4 list of numbers, got {frame['transform_matrix']!r}")
     if not np.isfinite(pose).all():
         raise InputError(f"{where} has a non-finite 'transform_matrix'; fix that frame's pose or remove the frame")
+    spread = np.linalg.svd(pose[:3, :3], compute_uv=False)  # a rotation's are all 1
+    if not spread[-1] > 1e-6 * spread[0]:
+        raise InputError(f"{where} has a singular rotation in 'transform_matrix' (its 3x3 part flattens the camera's "
+                         "axes); it must be a camera-to-world matrix: fix that frame's pose or remove the frame")
     return pose
 
 

@@ -288,6 +288,11 @@ TRANSFORMS_ERRORS = [
         "the frame",
     ),
     (
+        _set(["frames", 1, "transform_matrix", 2], [0.0, 0.0, 0.0, 4.0]),  # the camera's z axis flattened
+        "{json}: frames[1] (./train/r_1) has a singular rotation in 'transform_matrix' (its 3x3 part flattens the "
+        "camera's axes); it must be a camera-to-world matrix: fix that frame's pose or remove the frame",
+    ),
+    (
         lambda m: m["frames"][1]["transform_matrix"].pop(),
         "{json}: frames[1] (./train/r_1) 'transform_matrix' must be a 4x4 list of numbers, got "
         "[[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 4.0]]",
