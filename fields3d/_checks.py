@@ -19,6 +19,8 @@ def is_number(v) -> bool:
 #: otherwise fail deep in an allocator (2.4 GB of float64 points; 2^24 rows of activations a step).
 MAX_POINTS = 10**8
 MAX_BATCH = 2**24
+#: Marching-cubes grid points per axis: 2048^3 float32 values are 34 GB already.
+MAX_GRID = 2048
 
 #: The largest seed every generator we seed accepts (torch's take at most 2^64 - 1, as signed 64-bit).
 MAX_SEED = 2**63 - 1

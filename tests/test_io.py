@@ -149,3 +149,30 @@ def test_neural_field_checkpoint_with_wrong_tensors_is_one_line(tmp_path):
     assert "\n" not in message and "\t" not in message
     assert message.startswith(f"checkpoint {broken} does not hold a complete neural_sdf (Error(s) in loading ")
     assert 'Unexpected key(s) in state_dict: "stray". size mismatch for ' in message
+
+
+@pytest.mark.parametrize("exc, shown", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 124554051584 bytes. Error code 12 (Cannot allocate memory)\nmore"),
+     "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+     "124554051584 bytes. Error code 12 (Cannot allocate memory)"),
+    (MemoryError("Unable to allocate 116. GiB for an array with shape (5000, 5000, 5000) and data type float8"),
+     "Unable to allocate 116. GiB for an array with shape (5000, 5000, 5000) and data type float8"),
+])
+def test_cli_reports_running_out_of_memory_in_one_line(monkeypatch, capsys, exc, shown):
+    def hungry(_args):
+        raise exc
+
+    monkeypatch.setattr("fields3d.cli._run_info", hungry)
+    assert main(["info"]) == 2
+    assert capsys.readouterr().err == (f"error: out of memory ({shown}); use smaller settings (resolution, table "
+                                       "size, batch, samples), or a machine with more memory\n")
+
+
+def test_cli_lets_other_runtime_errors_through(monkeypatch):
+    def broken(_args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("fields3d.cli._run_info", broken)
+    with pytest.raises(RuntimeError, match="^a bug$"):
+        main(["info"])

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import torch
 
 from .. import _native
-from .._checks import check_int, is_int, is_number
+from .._checks import MAX_GRID, check_int, is_int, is_number
 from ..errors import FieldsError, InputError
 
 COARSEST_CELLS = 16  # narrow band: the coarsest level has at least this many cells per axis
@@ -292,8 +292,8 @@ def _check_resolution(resolution) -> tuple[int, int, int]:
         res = (resolution,) * 3 if is_int(resolution) else tuple(resolution)
     except TypeError:
         res = ()
-    if len(res) != 3 or not all(is_int(r) and r >= 2 for r in res):
-        raise InputError(f"resolution must be an integer >= 2 or 3 such integers, got {resolution!r}")
+    if len(res) != 3 or not all(is_int(r) and 2 <= r <= MAX_GRID for r in res):
+        raise InputError(f"resolution must be an integer from 2 to {MAX_GRID} or 3 such integers, got {resolution!r}")
     return res
 
 

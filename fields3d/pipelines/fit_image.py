@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import __version__
 from .._checks import MAX_BATCH, check_int, check_seed, is_number
+from .._io import check_output
 from ..errors import InputError
 from ..fields import ImageField
 from ._common import DEVICES, device_name, load_image, resolve_device, write_json, write_png
@@ -249,6 +250,7 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     if not isinstance(config, FitImageConfig):
         raise InputError(f"config must be a FitImageConfig, got {type(config).__name__}")
     target = load_image(config.image)
+    check_output(Path(config.out_dir) / "metrics.json")  # an output that cannot be written fails now, not after
     device = resolve_device(config.device)
     height, width = target.shape[:2]
     config = _resolved(config, max(height, width), device)

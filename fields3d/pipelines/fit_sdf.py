@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ import torch
 import trimesh
 
 from .. import __version__
-from .._checks import MAX_BATCH, check_int, check_seed, is_number
+from .._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_number
+from .._io import check_output
 from ..errors import InputError
 from ..fields import EncodedField, has_double_backward
 from ..geometry import load_mesh, mesh_field, mesh_metrics, sample_mesh, save_mesh
@@ -84,8 +86,9 @@ class FitSdfConfig:
 
     def __post_init__(self) -> None:
         for name, minimum in (("steps", 1), ("n_hidden", 1), ("n_hidden_layers", 0), ("n_near", 0),
-                              ("n_uniform", 0), ("mc_resolution", 2), ("iou_points", 1), ("eval_points", 1)):
+                              ("n_uniform", 0), ("iou_points", 1), ("eval_points", 1)):
             check_int(name, getattr(self, name), minimum)
+        check_int("mc_resolution", self.mc_resolution, 2, MAX_GRID)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         check_seed(self.seed)
         if self.n_near + self.n_uniform == 0:
@@ -95,7 +98,7 @@ class FitSdfConfig:
                       "a number in (0, 1]")
         _check_number("eps", self.eps, is_number(self.eps) and self.eps >= 0, "a number >= 0")
         _check_number("eikonal_weight", self.eikonal_weight,
-                      is_number(self.eikonal_weight) and self.eikonal_weight >= 0, "a number >= 0")
+                      is_number(self.eikonal_weight) and 0 <= self.eikonal_weight < math.inf, "a finite number >= 0")
         _check_number("margin", self.margin, is_number(self.margin) and 0 <= self.margin < 0.5,
                       "a number in [0, 0.5)")
         betas, decay_at, sigmas = tuple(self.betas), tuple(self.lr_decay_at), tuple(self.near_sigmas)
@@ -258,6 +261,7 @@ def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
     if not isinstance(config, FitSdfConfig):
         raise InputError(f"config must be a FitSdfConfig, got {type(config).__name__}")
     mesh = load_mesh(config.mesh)
+    check_output(Path(config.out_dir) / "metrics.json")  # an output that cannot be written fails now, not after
     device = resolve_device(config.device)
     config = dataclasses.replace(config, mesh=str(config.mesh), out_dir=str(config.out_dir), device=device.type)
     norm = normalization(mesh, config.margin)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_int
+from .._checks import MAX_GRID, check_int
 from ..errors import InputError
 from ..geometry import mesh_io
 from ._common import resolve_device
@@ -16,7 +16,7 @@ from .recon import fields_io
 def remesh(checkpoint, output, resolution: int = 256, device: str = "auto") -> tuple[np.ndarray, np.ndarray, Path]:
     """Mesh the field in ``checkpoint`` on ``resolution``^3 points; returns ``(verts, faces, path)``
     with the vertices in the original input's coordinates."""
-    check_int("resolution", resolution, 2)
+    check_int("resolution", resolution, 2, MAX_GRID)
     if Path(output).suffix.lower() not in mesh_io.MESH_EXTENSIONS:
         raise InputError(f"output must end in one of {', '.join(mesh_io.MESH_EXTENSIONS)}, got {str(output)!r}")
     dev = resolve_device(device)

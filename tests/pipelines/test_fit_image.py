@@ -117,6 +117,14 @@ def test_large_image_loads_without_the_decompression_warning(tmp_path, monkeypat
                                "could be decompression bomb DOS attack.; pass a PNG or JPEG file")
 
 
+def test_an_output_that_cannot_be_written_fails_before_training(tmp_path, crop):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError) as info:
+        fit_image(FitImageConfig(image=crop, out_dir=tmp_path / "file", **FAST), progress=False)
+    assert str(info.value) == (f"cannot create the folder {tmp_path / 'file'} for metrics.json ({tmp_path / 'file'} "
+                               "is a file); pass an output path in a folder you can write")
+
+
 def test_truncated_image(tmp_path, crop):
     path = tmp_path / "truncated.png"
     path.write_bytes(crop.read_bytes()[:200])

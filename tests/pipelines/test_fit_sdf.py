@@ -115,11 +115,13 @@ def test_encoding_of_other_positions():
     "field, value, message",
     [
         ("steps", 0, "steps must be an integer >= 1, got 0"),
-        ("mc_resolution", 1, "mc_resolution must be an integer >= 2, got 1"),
+        ("mc_resolution", 1, "mc_resolution must be an integer from 2 to 2048, got 1"),
+        ("mc_resolution", 20000, "mc_resolution must be an integer from 2 to 2048, got 20000"),
         ("batch_size", 2**24 + 1, "batch_size must be an integer from 1 to 16777216, got 16777217"),
         ("seed", -1, "seed must be an integer from 0 to 9223372036854775807, got -1"),
         ("margin", 0.5, "margin must be a number in [0, 0.5), got 0.5"),
-        ("eikonal_weight", -1.0, "eikonal_weight must be a number >= 0, got -1.0"),
+        ("eikonal_weight", -1.0, "eikonal_weight must be a finite number >= 0, got -1.0"),
+        ("eikonal_weight", float("inf"), "eikonal_weight must be a finite number >= 0, got inf"),
         ("near_sigmas", (), "near_sigmas must be one or more numbers > 0, got ()"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
     ],
@@ -128,6 +130,14 @@ def test_bad_settings(field, value, message):
     with pytest.raises(InputError) as info:
         FitSdfConfig(mesh=SPOT, **{field: value})
     assert str(info.value) == message
+
+
+def test_an_output_that_cannot_be_written_fails_before_training(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError) as info:
+        fit_sdf(FitSdfConfig(mesh=SPOT, out_dir=tmp_path / "file" / "sub", **FAST), progress=False)
+    assert str(info.value) == (f"cannot create the folder {tmp_path / 'file' / 'sub'} for metrics.json "
+                               f"({tmp_path / 'file'} is a file); pass an output path in a folder you can write")
 
 
 def test_eikonal_needs_double_backward(tmp_path, monkeypatch):

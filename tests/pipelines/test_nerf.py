@@ -98,8 +98,8 @@ def test_cli_writes_the_outputs(tmp_path, capsys):
 
 def test_cli_refuses_a_one_point_mesh_before_training(tmp_path, capsys):
     assert main(["nerf", "--data", SCENE, "-o", str(tmp_path), "--steps", "1", "--downscale", "8", "--mesh", "1"]) == 2
-    assert capsys.readouterr().err == ("error: mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per "
-                                       "axis), got 1\n")
+    assert capsys.readouterr().err == ("error: mesh_resolution must be 0 (no mesh) or an integer from 2 to 2048 "
+                                       "(grid points per axis), got 1\n")
     assert not (tmp_path / "checkpoint.safetensors").exists()
 
 
@@ -159,10 +159,14 @@ def test_missing_job_file(tmp_path):
         (dict(lr_decay_at=5), "lr_decay_at must be a list of fractions of the budget in (0, 1), got 5"),
         (dict(lr_decay_at=(0.5, 1.0)), "lr_decay_at must be a list of fractions of the budget in (0, 1), got (0.5, 1.0)"),
         (dict(mesh_level="x"), "mesh_level must be a finite number (a density), got 'x'"),
-        (dict(mesh_resolution=1), "mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), got 1"),
-        (dict(mesh_resolution=-3), "mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), got -3"),
+        (dict(mesh_resolution=4096),
+         "mesh_resolution must be 0 (no mesh) or an integer from 2 to 2048 (grid points per axis), got 4096"),
+        (dict(mesh_resolution=1),
+         "mesh_resolution must be 0 (no mesh) or an integer from 2 to 2048 (grid points per axis), got 1"),
+        (dict(mesh_resolution=-3),
+         "mesh_resolution must be 0 (no mesh) or an integer from 2 to 2048 (grid points per axis), got -3"),
         (dict(mesh_resolution=2.5),
-         "mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), got 2.5"),
+         "mesh_resolution must be 0 (no mesh) or an integer from 2 to 2048 (grid points per axis), got 2.5"),
     ],
 )
 def test_bad_settings(change, message):

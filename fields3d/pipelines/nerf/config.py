@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._checks import check_int, check_seed, is_int, is_number
+from ..._checks import MAX_GRID, check_int, check_seed, is_int, is_number
 from ...errors import InputError, ModelNotFound
 from ...fields.radiance import COLOR_NETS, VIEWS
 
@@ -78,9 +78,9 @@ class NerfConfig:
         for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0),
                               ("eval_chunk", 1)):
             check_int(name, getattr(self, name), minimum)
-        if not is_int(self.mesh_resolution) or self.mesh_resolution < 0 or self.mesh_resolution == 1:
-            raise InputError(f"mesh_resolution must be 0 (no mesh) or an integer >= 2 (grid points per axis), "
-                             f"got {self.mesh_resolution!r}")
+        if not is_int(self.mesh_resolution) or not 0 <= self.mesh_resolution <= MAX_GRID or self.mesh_resolution == 1:
+            raise InputError(f"mesh_resolution must be 0 (no mesh) or an integer from 2 to {MAX_GRID} (grid points "
+                             f"per axis), got {self.mesh_resolution!r}")
         for name, minimum in (("samples_per_step", 256), ("log2_hashmap_size", 10), ("color_layers", 0)):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum)

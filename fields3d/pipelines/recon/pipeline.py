@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ... import __version__
-from ..._checks import MAX_POINTS, check_int, check_seed, is_number
+from ..._checks import MAX_GRID, MAX_POINTS, check_int, check_seed, is_number
 from ..._io import check_output
 from ...errors import InputError
 from ...geometry import mesh_io, pointcloud
@@ -71,7 +71,7 @@ class ReconConfig:
             raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
-        check_int("resolution", self.resolution, 16)
+        check_int("resolution", self.resolution, 16, MAX_GRID)
         check_int("n_samples", self.n_samples, 10, MAX_POINTS)
         check_seed(self.seed)
         if self.steps is not None:
