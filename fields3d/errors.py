@@ -4,6 +4,8 @@ Every error fields3d raises on purpose derives from :class:`FieldsError`. Messag
 argument, what was expected, what was given, and what to do about it; tests assert them exactly.
 """
 
+import math
+
 
 class FieldsError(Exception):
     """Base class of every error fields3d raises on purpose."""
@@ -29,3 +31,14 @@ def one_line(exc: BaseException | str) -> str:
     """``exc``'s text on one line (torch's ``load_state_dict`` lists each problem on its own line;
     the CLI prints errors as a single ``error:`` line)."""
     return " ".join(str(exc).split())
+
+
+class TrainingDiverged(FieldsError, RuntimeError):
+    """Training produced a non-finite loss (NaN or inf): the parameters are lost."""
+
+
+def check_loss(loss: float, step: int, lr: float) -> None:
+    """Raise :class:`TrainingDiverged` unless ``loss`` (after ``step`` steps) is finite."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"training diverged: the loss is {loss} at step {step}; lower the learning rate "
+                               f"(lr {lr:g}) and start again")

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import __version__
 from .._checks import MAX_BATCH, check_int, check_seed, is_number
 from .._io import check_output
-from ..errors import InputError
+from ..errors import InputError, check_loss
 from ..fields import ImageField
 from ._common import DEVICES, device_name, load_image, resolve_device, write_json, write_png
 from ._encoding import resolve
@@ -258,6 +258,7 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     target = target.to(device)
     start = time.perf_counter()
     final_loss = _train(field, target, config, progress)
+    check_loss(final_loss, config.steps, config.lr)
     fit = field.render(height, width)
     _sync(device)
     seconds = time.perf_counter() - start

@@ -34,7 +34,7 @@ import trimesh
 from .. import __version__
 from .._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_number
 from .._io import check_output
-from ..errors import InputError
+from ..errors import InputError, check_loss
 from ..fields import EncodedField, has_double_backward
 from ..geometry import load_mesh, mesh_field, mesh_metrics, sample_mesh, save_mesh
 from ..geometry.pointcloud import Normalization
@@ -308,6 +308,7 @@ def _run(field, unit, config, device, stages, timings) -> tuple[np.ndarray, np.n
     with stages.stage("fit", total=config.steps) as update, torch_threads(1 if device.type == "cpu" else None):
         final_loss = _train(field, x, y, config, update)
         _sync(device)
+    check_loss(final_loss, config.steps, config.lr)
     timings["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
     field.eval()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fields3d.errors import InputError, ModelNotFound
+from fields3d.errors import InputError, ModelNotFound, TrainingDiverged
 from fields3d.pipelines.fit_image import FitImageConfig, default_per_level_scale, fit_image
 
 ASTRONAUT = Path(__file__).resolve().parents[2] / "assets" / "images" / "astronaut.png"
@@ -123,6 +123,14 @@ def test_an_output_that_cannot_be_written_fails_before_training(tmp_path, crop):
         fit_image(FitImageConfig(image=crop, out_dir=tmp_path / "file", **FAST), progress=False)
     assert str(info.value) == (f"cannot create the folder {tmp_path / 'file'} for metrics.json ({tmp_path / 'file'} "
                                "is a file); pass an output path in a folder you can write")
+
+
+def test_a_diverged_fit_writes_no_nan_metrics(tmp_path, crop):
+    with pytest.raises(TrainingDiverged) as info:
+        fit_image(FitImageConfig(image=crop, out_dir=tmp_path / "out", **{**FAST, "lr": 1e30}), progress=False)
+    assert str(info.value) == "training diverged: the loss is nan at step 150; lower the learning rate (lr 1e+30) " \
+        "and start again"
+    assert not (tmp_path / "out" / "metrics.json").exists()
 
 
 def test_truncated_image(tmp_path, crop):

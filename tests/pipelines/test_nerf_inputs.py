@@ -12,7 +12,7 @@ from PIL import Image
 
 from fields3d.checkpoint import load_checkpoint, save_checkpoint
 from fields3d.cli import main
-from fields3d.errors import CheckpointError, InputError
+from fields3d.errors import CheckpointError, InputError, TrainingDiverged
 from fields3d.pipelines._common import resolve_device
 from fields3d.pipelines.nerf import NerfConfig, load_job, train_nerf
 from fields3d.pipelines.nerf.train import build_state, load_state, scene_record
@@ -78,6 +78,14 @@ def test_test_pictures_smaller_than_the_ssim_window_are_refused_before_training(
         train_nerf(NerfConfig(data=str(small), output=str(tmp_path), steps=1, **{**TINY, "downscale": 1}), progress=False)
     assert str(err.value) == (f"the test pictures of {small} are 10x12 pixels (downscale 1); scoring them with SSIM "
                               "needs at least 11x11: use larger pictures")
+
+
+def test_a_diverged_training_stops_with_a_named_error(tmp_path):
+    with pytest.raises(TrainingDiverged) as err:
+        train_nerf(NerfConfig(data=str(SPOT), output=str(tmp_path), steps=3, lr=1e30, **TINY), progress=False)
+    assert str(err.value) in (f"training diverged: the loss is nan at step {k}; lower the learning rate (lr 1e+30) "
+                              "and start again" for k in (1, 2, 3))
+    assert not (tmp_path / "metrics.json").exists()
 
 
 def _folder(path: Path) -> Path:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ...checkpoint import load_checkpoint, save_checkpoint
-from ...errors import CheckpointError, one_line
+from ...errors import CheckpointError, check_loss, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import generate_rays
 from ...render.datasets import PosedImages
@@ -118,6 +118,8 @@ def train_step(config: NerfConfig, state: TrainState, scene: PosedImages, genera
     out = render_rays(state.field, state.grid.spec(), origins, dirs, state.settings, background=bg)
     kept = out["n_rendered"]  # rays past the sample budget were not rendered
     loss = F.mse_loss(out["color"][:kept], target[:kept])
+    mse = float(loss.detach())
+    check_loss(mse, state.step + 1, config.lr)  # before the step: the checkpoints stay good
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     state.optimizer.step()
@@ -126,7 +128,6 @@ def train_step(config: NerfConfig, state: TrainState, scene: PosedImages, genera
         want = state.n_rays * config.samples_per_step / n_samples
         state.n_rays = int(min(MAX_RAYS, max(MIN_RAYS, 0.9 * state.n_rays + 0.1 * want)))
     state.step += 1
-    mse = float(loss.detach())
     return -10 * math.log10(max(mse, 1e-10))
 
 
