@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from .. import _native
 from .._io import write_atomic
 from ..errors import BackendUnavailable, InputError, ModelNotFound
-from ..render.datasets import open_image
+from ..render.datasets import open_image, unit_pixels
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -49,12 +49,12 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
         raise ModelNotFound(f"image not found: {path}; pass the path of a PNG or JPEG file")
     try:
         with open_image(path) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            rgb = unit_pixels(im, "RGB")
     except UnidentifiedImageError:
         raise InputError(f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path}: {exc}; pass a PNG or JPEG file") from exc
-    return torch.from_numpy(rgb.copy()).to(torch.float32).div_(255.0)
+    return torch.from_numpy(rgb.copy())
 
 
 def write_gif(path: Path, pictures: list[torch.Tensor]) -> Path:

@@ -239,16 +239,30 @@ def open_image(path: Path):
             yield im
 
 
+def unit_pixels(im: Image.Image, mode: str) -> np.ndarray:
+    """``im`` as float32 ``(H, W, len(mode))`` in [0, 1], ``mode`` "RGB" or "RGBA". Single-channel
+    16- and 32-bit integer pictures are scaled by their type's range and float ones taken as they
+    are (PIL's ``convert`` clips both at 255, which turns a 16-bit grey picture black and white)."""
+    if im.mode not in ("F", "I") and not im.mode.startswith("I;16"):
+        return np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    grey = np.asarray(im, dtype=np.float64)
+    if im.mode != "F":
+        grey = grey / (65535.0 if im.mode.startswith("I;16") or grey.max(initial=0) <= 65535 else 2.0**31 - 1)
+    grey = np.nan_to_num(np.clip(grey, 0.0, 1.0)).astype(np.float32)
+    channels = [grey] * 3 + ([np.ones_like(grey)] if mode == "RGBA" else [])
+    return np.stack(channels, axis=-1)
+
+
 def _read_image(path: Path, i: int, json_path: Path) -> np.ndarray:
     """``(H, W, 4)`` float32 straight RGBA in [0, 1]."""
     if not path.is_file():
         raise ModelNotFound(f"image not found: {path} (frames[{i}] of {json_path}); the transforms file names it")
     try:
         with open_image(path) as im:
-            rgba = np.asarray(im.convert("RGBA"), dtype=np.float32)
+            rgba = unit_pixels(im, "RGBA")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path} (frames[{i}] of {json_path}): {exc}") from exc
-    return rgba / 255.0
+    return rgba
 
 
 def _size(meta: dict, frame: dict, i: int, json_path: Path, first: np.ndarray) -> tuple[tuple[int, int], str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fields3d.errors import InputError, ModelNotFound, TrainingDiverged
@@ -97,6 +98,22 @@ def test_unreadable_image(tmp_path):
     with pytest.raises(InputError) as info:
         fit_image(FitImageConfig(image=path, out_dir=tmp_path / "out", **FAST))
     assert str(info.value) == f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file"
+
+
+def test_16_bit_and_float_grey_pictures_keep_their_tones(tmp_path):
+    from fields3d.pipelines._common import load_image
+    from fields3d.render.datasets import unit_pixels
+
+    ramp = np.linspace(0.0, 1.0, 64 * 48).reshape(48, 64)
+    Image.fromarray(np.round(ramp * 65535).astype(np.uint16)).save(tmp_path / "g16.png")
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "f.tiff")
+    for name in ("g16.png", "f.tiff"):  # PIL's convert("RGB") clipped both at 255: black and white
+        rgb = load_image(tmp_path / name)
+        assert rgb.shape == (48, 64, 3) and rgb.dtype == torch.float32
+        np.testing.assert_allclose(rgb.numpy(), np.repeat(ramp[..., None], 3, axis=2), atol=1e-5)  # 16-bit steps
+    with Image.open(tmp_path / "g16.png") as im:
+        rgba = unit_pixels(im, "RGBA")
+    assert rgba.shape == (48, 64, 4) and (rgba[..., 3] == 1).all()
 
 
 def test_large_image_loads_without_the_decompression_warning(tmp_path, monkeypatch):
