@@ -387,6 +387,10 @@ def _read_npy(path: Path) -> np.ndarray:
         raise InputError(
             f"cannot read point cloud {path}: {detail}; check that it is a complete, valid .npy file"
         ) from exc
+    if not isinstance(array, np.ndarray):  # np.load opens an .npz archive whatever its name
+        array.close()
+        raise InputError(f"cannot read point cloud {path}: it is an .npz archive, not an .npy array; save the "
+                         "points with numpy.save")
     if array.dtype.kind not in "fiu":
         raise InputError(
             f"cannot read point cloud {path}: it holds an array of dtype {array.dtype}; "

@@ -403,6 +403,15 @@ def test_truncated_ply(tmp_path, cloud):
         load_point_cloud(path)
 
 
+def test_an_npz_archive_named_npy_is_refused(tmp_path):
+    np.savez(tmp_path / "cloud.npz", points=np.zeros((20, 3)))
+    path = (tmp_path / "cloud.npz").rename(tmp_path / "cloud.npy")
+    with pytest.raises(InputError) as info:
+        load_point_cloud(path)
+    assert str(info.value) == (f"cannot read point cloud {path}: it is an .npz archive, not an .npy array; save "
+                               "the points with numpy.save")
+
+
 def test_pickled_npy_is_refused(tmp_path):
     path = tmp_path / "objects.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
