@@ -10,6 +10,7 @@ write never leaves a half-written mesh or destroys the previous one.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -81,8 +82,9 @@ def save_mesh(verts, faces, path: str | os.PathLike) -> Path:
 
     ``verts``: ``(V, 3)`` floating point, ``faces``: ``(F, 3)`` integer indices into ``verts``;
     numpy arrays or torch tensors (any device). ``.ply`` is written as binary PLY; ``.obj``,
-    ``.off``, ``.stl`` and ``.glb`` as trimesh writes them. PLY, STL and GLB store float32
-    positions, OBJ 8 and OFF 10 decimals. Parent
+    ``.off``, ``.stl`` and ``.glb`` as trimesh writes them. STL and GLB store float32 positions, PLY
+    float32 unless that loses detail (then float64), OBJ 8 and OFF 10 decimals (more for meshes
+    smaller than 1). Parent
     folders are created. The file appears complete or not at all; an existing file is replaced only
     once the new one is fully written. Returns ``path`` as a ``Path``.
 
@@ -99,9 +101,32 @@ def save_mesh(verts, faces, path: str | os.PathLike) -> Path:
     if ext in FLOAT32_EXTENSIONS and reach > float(np.finfo(np.float32).max):
         raise InputError(f"cannot write mesh {path}: its coordinates reach {reach:.3g}, beyond the float32 range "
                          f"{ext} stores (3.4e+38); write .obj or .off, or scale the mesh down")
+    return write_atomic(path, _encode(verts, faces, ext))
+
+
+def _encode(verts: np.ndarray, faces: np.ndarray, ext: str) -> bytes:
+    """The file's bytes. Meshes float32 cannot hold (a scan in UTM metres: 5e6 with mm detail) go to
+    PLY as doubles; OBJ and OFF get decimals enough for the mesh's size (a 1e-7 mesh collapsed at 8)."""
+    extent = float(np.ptp(verts, axis=0).max(initial=0.0)) if len(verts) else 0.0
+    if ext == ".ply" and np.abs(verts - verts.astype(np.float32)).max(initial=0.0) > 1e-6 * extent:
+        return _ply_double(verts, faces)
     mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=False, validate=False)
-    data = mesh.export(file_type=ext[1:])
-    return write_atomic(path, data.encode() if isinstance(data, str) else data)
+    if ext in (".obj", ".off"):
+        small = max(0, math.ceil(-math.log10(extent))) if extent > 0 else 0
+        data = mesh.export(file_type=ext[1:], digits=(8 if ext == ".obj" else 10) + small)
+    else:
+        data = mesh.export(file_type=ext[1:])
+    return data.encode() if isinstance(data, str) else data
+
+
+def _ply_double(verts: np.ndarray, faces: np.ndarray) -> bytes:
+    """Binary little-endian PLY with float64 positions (trimesh writes float32 only)."""
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(verts)}\nproperty double x\n"
+              f"property double y\nproperty double z\nelement face {len(faces)}\n"
+              "property list uchar int vertex_indices\nend_header\n")
+    rows = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+    rows["n"], rows["v"] = 3, faces
+    return header.encode("ascii") + np.ascontiguousarray(verts, dtype="<f8").tobytes() + rows.tobytes()
 
 
 def rescaled(verts: np.ndarray) -> np.ndarray:

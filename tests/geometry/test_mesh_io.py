@@ -239,3 +239,17 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, spher
     with pytest.raises(OSError, match="^disk full$"):
         save_mesh(*sphere, path)
     assert path.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["mesh.ply"]
+
+
+def test_detail_survives_large_offsets_and_small_scales(tmp_path, sphere):
+    verts, faces = sphere
+    utm = verts * 5 + [5e5, 5e6, 300.0]  # a scan in UTM metres: float32 keeps 0.5 m steps at 5e6
+    back = load_mesh(save_mesh(utm, faces, tmp_path / "utm.ply"))
+    np.testing.assert_array_equal(back.vertices, utm)  # written as doubles
+    small = load_mesh(save_mesh(verts, faces, tmp_path / "unit.ply"))
+    np.testing.assert_array_equal(small.vertices, verts.astype(np.float32))  # ordinary meshes stay float32
+    assert (tmp_path / "unit.ply").stat().st_size < (tmp_path / "utm.ply").stat().st_size
+    for ext in (".obj", ".off"):
+        tiny = load_mesh(save_mesh(verts * 1e-7, faces, tmp_path / f"tiny{ext}"))
+        np.testing.assert_allclose(tiny.vertices, verts * 1e-7, rtol=0, atol=1e-15)
+        assert len(np.unique(tiny.vertices, axis=0)) == len(verts)
