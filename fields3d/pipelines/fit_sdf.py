@@ -317,8 +317,8 @@ def _run(field, unit, config, device, stages, timings) -> tuple[np.ndarray, np.n
     timings["mesh_s"] = time.perf_counter() - start
     start = time.perf_counter()
     with stages.stage("iou") as update:
-        lo, hi = unit.vertices.min(axis=0), unit.vertices.max(axis=0)
-        iou = volume_iou(field, gt, lo, hi, config.iou_points, config.seed)
+        # the field's whole cube, not the mesh's box: a field inside everywhere fills a box-shaped mesh's box
+        iou = volume_iou(field, gt, np.zeros(3), np.ones(3), config.iou_points, config.seed)
         update(1)
     timings["iou_s"] = time.perf_counter() - start
     return verts, faces, iou, final_loss

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from fields3d.encodings import available
@@ -163,3 +164,21 @@ def test_an_empty_level_set_still_reports(tmp_path, monkeypatch):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["chamfer_l1"] is None and metrics["mesh"] == {"vertices": 0, "faces": 0}
     assert (tmp_path / "mesh.ply").exists()
+
+
+def test_iou_of_a_field_inside_everywhere_is_not_perfect_on_a_box(tmp_path, monkeypatch):
+    from fields3d.pipelines import fit_sdf as module
+
+    def inside_everywhere(field, x, y, config, update):
+        last = [m for m in field.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.fill_(-1.0)
+        return 0.0
+
+    box = tmp_path / "box.obj"
+    trimesh.creation.box().export(box)
+    monkeypatch.setattr(module, "_train", inside_everywhere)
+    result = fit_sdf(FitSdfConfig(mesh=box, out_dir=tmp_path / "out", **FAST), progress=False)
+    # sampled in the mesh's own box this read 1.0: the box fills it
+    assert result.iou < 0.9
