@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fields3d.checkpoint import load_checkpoint, save_checkpoint
@@ -86,6 +87,31 @@ def test_a_diverged_training_stops_with_a_named_error(tmp_path):
     assert str(err.value) in (f"training diverged: the loss is nan at step {k}; lower the learning rate (lr 1e+30) "
                               "and start again" for k in (1, 2, 3))
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_training_cameras_at_one_point_are_refused_before_training(tmp_path):
+    scene = tmp_path / "scene"
+    shutil.copytree(SPOT, scene)
+    meta = json.loads((scene / "transforms_train.json").read_text())
+    for frame in meta["frames"]:
+        for row, value in zip(frame["transform_matrix"][:3], (0.0, 0.0, 4.0)):
+            row[3] = value
+    (scene / "transforms_train.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError) as err:
+        train_nerf(NerfConfig(data=str(scene), output=str(tmp_path / "out"), steps=1, **TINY), progress=False)
+    assert str(err.value) == (f"all 100 training cameras of {scene} sit at one point (0, 0, 4); NeRF needs views "
+                              "from different places: check the transform_matrix translations")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_turntable_orbits_cameras_that_sit_on_the_axis():
+    from fields3d.pipelines.nerf.outputs import orbit_cameras
+
+    reference = load_scene(SPOT, "test", 8).cameras
+    reference.c2w[:, :3, 3] = torch.tensor([0.0, 0.0, 3.0]) * torch.arange(1, 21)[:, None] / 10  # up the z axis
+    orbit = orbit_cameras(reference, 4)
+    eyes = orbit.c2w[:, :3, 3]
+    assert torch.isfinite(orbit.c2w).all() and float(eyes[:, :2].norm(dim=1).min()) > 0.5
 
 
 def _folder(path: Path) -> Path:

@@ -31,6 +31,16 @@ def render_view(state, cameras: Cameras, index: int, background: torch.Tensor, c
     return render_camera(state.field, state.grid.spec(), cameras, index, state.settings, background, chunk)
 
 
+def check_viewpoints(train: PosedImages, data) -> None:
+    """InputError when all of two or more training cameras sit at one point: no parallax, nothing
+    to learn depth from (and no orbit to show it from)."""
+    centres = train.cameras.c2w[:, :3, 3]
+    if len(centres) > 1 and float((centres - centres[0]).abs().max()) <= 1e-9 * (1.0 + float(centres[0].abs().max())):
+        where = ", ".join(f"{float(v):g}" for v in centres[0])
+        raise InputError(f"all {len(centres)} training cameras of {data} sit at one point ({where}); NeRF needs views "
+                         "from different places: check the transform_matrix translations")
+
+
 def check_scoreable(test: PosedImages, data, downscale: int) -> None:
     """InputError unless the test pictures are large enough for SSIM (checked before training)."""
     w, h = test.cameras.width, test.cameras.height
@@ -57,8 +67,9 @@ def evaluate(state: TrainState, test: PosedImages, out_dir: Path | None, chunk: 
 def orbit_cameras(reference: Cameras, frames: int) -> Cameras:
     """``frames`` cameras circling the world's z axis at the mean distance and height of ``reference``."""
     centres = reference.c2w[:, :3, 3]
-    radius = float(centres[:, :2].norm(dim=1).mean())
-    height = float(centres[:, 2].mean().clamp(min=0.3 * radius))
+    height = float(centres[:, 2].mean())
+    radius = max(float(centres[:, :2].norm(dim=1).mean()), 0.5 * abs(height))  # on the axis: 63 deg down
+    height = max(height, 0.3 * radius)
     poses = [look_at([radius * math.cos(a), radius * math.sin(a), height], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0])
              for a in (2 * math.pi * k / frames for k in range(frames))]
     c2w = torch.stack(poses).to(reference.c2w)

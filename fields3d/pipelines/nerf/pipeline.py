@@ -16,7 +16,7 @@ from ...errors import InputError
 from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
 from .config import NerfConfig
-from .outputs import check_scoreable, evaluate, write_mesh, write_turntable
+from .outputs import check_scoreable, check_viewpoints, evaluate, write_mesh, write_turntable
 from .train import TrainState, build_state, load_state, save_state, should_stop, sync, timed, train_step
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -80,6 +80,7 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     config = config.resolved(device.type)
     train = load_scene(config.data, "train", config.downscale)
     test = load_scene(config.data, "test", config.downscale)
+    check_viewpoints(train, config.data)
     check_scoreable(test, config.data, config.downscale)
     train = dataclasses.replace(train, images=train.images.to(device), cameras=train.cameras.to(device),
                                 background=train.background.to(device))
