@@ -31,6 +31,14 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], m
     return write_atomic(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=header))
 
 
+def check_finite(path, tensors: dict[str, torch.Tensor]) -> None:
+    """CheckpointError naming the tensors that hold NaN or inf (saved from a diverged run)."""
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} holds NaN or infinite values in {', '.join(sorted(bad)[:3])}; it "
+                              "was saved from a diverged run: train it again")
+
+
 def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """Read ``(tensors, meta)`` from ``path``.
 

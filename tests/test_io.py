@@ -176,3 +176,31 @@ def test_cli_lets_other_runtime_errors_through(monkeypatch):
     monkeypatch.setattr("fields3d.cli._run_info", broken)
     with pytest.raises(RuntimeError, match="^a bug$"):
         main(["info"])
+
+
+def test_checkpoints_with_nan_weights_are_refused(sphere_field, tmp_path):
+    path, _ = sphere_field
+    tensors, meta = load_checkpoint(path)
+    tensors["values"] = tensors["values"].clone()
+    tensors["values"][0] = float("nan")
+    broken = save_checkpoint(tmp_path / "nan.safetensors", tensors, meta)
+    with pytest.raises(CheckpointError) as err:
+        load_field(broken, torch.device("cpu"))
+    assert str(err.value) == (f"checkpoint {broken} holds NaN or infinite values in values; it was saved from a "
+                              "diverged run: train it again")
+    assert main(["mesh", str(broken), "-o", str(tmp_path / "m.ply")]) == 2
+    assert not (tmp_path / "m.ply").exists()
+
+
+def test_a_field_without_surface_writes_no_mesh(sphere_field, tmp_path):
+    from fields3d.pipelines.remesh import remesh
+
+    path, _ = sphere_field
+    tensors, meta = load_checkpoint(path)
+    tensors = {k: (v.abs() + 1.0 if k in ("coarse", "values") else v) for k, v in tensors.items()}  # outside all over
+    empty = save_checkpoint(tmp_path / "empty.safetensors", tensors, meta)
+    with pytest.raises(InputError) as err:
+        remesh(empty, tmp_path / "m.ply", 24, "cpu")
+    assert str(err.value) == (f"the field in {empty} has no surface at 24^3 points (its values keep one sign); "
+                              "nothing was written: try a higher --resolution, or fit the field again")
+    assert not (tmp_path / "m.ply").exists()

@@ -22,5 +22,8 @@ def remesh(checkpoint, output, resolution: int = 256, device: str = "auto") -> t
     dev = resolve_device(device)
     field, norm, _ = fields_io.load_field(checkpoint, dev)
     verts, faces = fields_io.extract(field, resolution, dev)
+    if len(faces) == 0:
+        raise InputError(f"the field in {checkpoint} has no surface at {resolution}^3 points (its values keep one "
+                         "sign); nothing was written: try a higher --resolution, or fit the field again")
     verts = norm.to_world(verts)
     return verts, faces, mesh_io.save_mesh(verts, faces, output)

@@ -170,6 +170,21 @@ def test_cli_render_errors(trained, tmp_path, capsys):
         "from 1 to 16384; train it again with `fields3d nerf`\n")
 
 
+def test_a_nerf_checkpoint_with_nan_weights_is_refused(trained, tmp_path, capsys):
+    _, out = trained
+    tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
+    tensors["field.encoding.params"] = torch.full_like(tensors["field.encoding.params"], float("nan"))
+    path = save_checkpoint(tmp_path / "checkpoint.safetensors", tensors, meta)
+    message = (f"checkpoint {path} holds NaN or infinite values in field.encoding.params; it was saved from a "
+               "diverged run: train it again")
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(path)
+    assert str(err.value) == message
+    with pytest.raises(CheckpointError) as err:  # resuming from it too
+        train_nerf(NerfConfig(**TINY, output=str(tmp_path), steps=41, resume=True), progress=False)
+    assert str(err.value) == message
+
+
 def test_resume_from_a_checkpoint_without_its_grid_says_so(trained, tmp_path):
     _, out = trained
     tensors, meta = load_checkpoint(out / "checkpoint.safetensors")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._checks import check_int, is_int
-from ...checkpoint import load_checkpoint
+from ...checkpoint import check_finite, load_checkpoint
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import Cameras
@@ -87,6 +87,7 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     """
     target = resolve_device(device)
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
+    check_finite(path, tensors)
     size = _picture_size(path, meta.get("picture_size"))
     try:
         field = RadianceField.from_config(meta["field"], device=target)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...checkpoint import load_checkpoint, save_checkpoint
+from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
 from ...errors import CheckpointError, check_loss, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import generate_rays
@@ -167,6 +167,7 @@ def load_state(path: Path, state: TrainState) -> None:
     """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings
     and scene (CheckpointError otherwise)."""
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
+    check_finite(path, tensors)
     if meta["field"] != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
         raise CheckpointError(f"checkpoint {path} was written with other field settings ({meta['field']}); "
                               "resume with the settings it was trained with, or start again without --resume")

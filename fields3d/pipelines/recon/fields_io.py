@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ...checkpoint import load_checkpoint, save_checkpoint
+from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.marching_cubes import marching_cubes, mesh_field
@@ -90,4 +90,5 @@ def load_field(path, device: torch.device):
     except (KeyError, IndexError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
             InputError) as exc:
         raise CheckpointError(f"checkpoint {path} does not hold a complete {meta.get('kind')} ({one_line(exc)})") from exc
+    check_finite(path, tensors)
     return field.to(device), norm, meta
