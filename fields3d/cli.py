@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Sequence
 
-from .errors import FieldsError
+from .errors import FieldsError, first_line
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -482,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as exc:
         if not _out_of_memory(exc):
             raise
-        print(f"error: out of memory ({_first_line(exc)}); use smaller settings (resolution, table size, batch, "
+        print(f"error: out of memory ({first_line(exc)}); use smaller settings (resolution, table size, batch, "
               "samples), or a machine with more memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -495,7 +495,3 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
         "can't allocate memory" in str(exc) or "not enough memory" in str(exc))
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -33,6 +33,12 @@ def one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s text (a library's multi-line dump), or its type's name if it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class TrainingDiverged(FieldsError, RuntimeError):
     """Training produced a non-finite loss (NaN or inf): the parameters are lost."""
 

@@ -33,7 +33,6 @@ from .mesh_io import mesh_arrays, rescaled
 from .pointcloud import _sample_surface
 
 
-
 MAX_REACH = 1e100  # ground-truth diagonals; a prediction farther off is in other units
 
 

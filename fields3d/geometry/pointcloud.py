@@ -190,7 +190,7 @@ def _within(mean: np.ndarray, std_ratio: float) -> np.ndarray:
     keep = np.isfinite(mean)
     if not keep.any():
         return keep
-    scaled = np.ldexp(mean[keep], -np.frexp(mean[keep].max())[1])  # exact: a power of two near the largest
+    scaled = rescaled(mean[keep])  # exact: a power of two near the largest
     keep[keep] = scaled <= scaled.mean() + std_ratio * scaled.std()
     return keep
 

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from .._checks import check_int, is_number
-from ..errors import BackendUnavailable, InputError
+from ..errors import BackendUnavailable, InputError, first_line
 
 INSTALL_HINT = (
     "install it with `pip install 'fields3d[poisson]'` (Open3D's wheel also needs the system library "
@@ -120,8 +120,8 @@ def poisson_reconstruct(
         try:
             cloud.orient_normals_consistent_tangent_plane(k)
         except RuntimeError as exc:  # Open3D on degenerate clouds: a plane, a line, too few distinct points
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"Poisson cannot orient the normals of these {len(points)} points ({first}); they "
+            raise InputError(f"Poisson cannot orient the normals of these {len(points)} points "
+                             f"({first_line(exc)}); they "
                              "may lie on a plane or a line: try --method gridpull") from exc
         estimated = np.asarray(cloud.normals)
         if not _points_outward(points, estimated):
