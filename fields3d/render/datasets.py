@@ -17,6 +17,20 @@ horizontal field of view, radians in (0, pi)), ``fl_y`` or ``camera_angle_y`` (e
 image). Lens distortion (non-zero ``k1``, ``k2``, ``k3``, ``k4``, ``p1``, ``p2``) is refused: the
 cameras are pinholes.
 
+Accepted values (anything else is an InputError naming the file, frame and key), in pixels of the
+full-size ``w x h`` pictures:
+
+* ``transform_matrix``: a 4x4 list of JSON numbers (not strings or booleans), each finite and
+  within float32's range; bottom row ``[0, 0, 0, 1]`` within 1e-6 (as float32, as
+  :class:`~fields3d.render.cameras.Cameras` checks it); a 3x3 part that is a rotation:
+  singular values 1 within 1e-2 (no scale or shear) and determinant +1 (not mirrored).
+* ``fl_x`` from ``1e-3 * w`` to ``1e6 * w``, ``fl_y`` from ``1e-3 * h`` to ``1e6 * h``;
+  ``camera_angle_x`` and ``camera_angle_y`` from 1e-6 to 3.13759 radians (the same focal lengths).
+* ``cx`` from ``-w`` to ``2 * w``, ``cy`` from ``-h`` to ``2 * h`` (normally near ``w / 2``, ``h / 2``).
+* ``aabb_scale`` >= 1/128 (values above 128 are clamped to 128), ``scale`` > 0, ``offset`` 3 finite
+  numbers, together giving a box (below) that is finite in float32 with every side longer than
+  ``1e-6 * max(1, largest |coordinate| along it)``.
+
 Scene bound (``aabb``, in the file's coordinates): with ``aabb_scale`` (either layout), instant-NGP's
 box, the cube of side ``aabb_scale`` (at most 128) around ``(0.5, 0.5, 0.5)`` in its unit-cube space,
 mapped back through ``p_ngp = p * scale + offset`` (``scale`` 0.33 and ``offset`` ``[0.5, 0.5, 0.5]``
@@ -44,7 +58,7 @@ from PIL import Image
 
 from .._checks import check_int, is_number
 from ..errors import InputError, ModelNotFound
-from .cameras import Cameras, focal_from_fov
+from .cameras import BOTTOM_ROW_TOLERANCE, Cameras, focal_from_fov
 
 SPLITS = ("train", "val", "test", "all")
 HOLDOUT_EVERY = 8
@@ -52,6 +66,13 @@ NERF_SYNTHETIC_AABB = ((-1.5, -1.5, -1.5), (1.5, 1.5, 1.5))
 NGP_SCALE, NGP_OFFSET, NGP_MAX_AABB_SCALE = 0.33, (0.5, 0.5, 0.5), 128
 DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 WHITE = (1.0, 1.0, 1.0)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+ROTATION_TOLERANCE = 1e-2  # how far a pose's 3x3 singular values may be from 1
+FOCAL_RANGE = (1e-3, 1e6)  # focal lengths in picture widths (heights for fl_y)
+FOV_RANGE = (2 * math.atan(0.5 / FOCAL_RANGE[1]), 2 * math.atan(0.5 / FOCAL_RANGE[0]))  # the same, as angles
+CENTRE_RANGE = (-1.0, 2.0)  # principal points in picture widths (heights for cy)
+MIN_AABB_SCALE = 1 / 128
+BOX_MARGIN = 1e-6  # a scene box's sides must exceed this times max(1, its largest |coordinate|)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +115,8 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
     Raises:
         ModelNotFound: no folder at ``path``, no transforms file in it, or a missing image.
         InputError: a bad ``split`` or ``downscale``, a transforms file that is not valid JSON or
-            lacks a key, a non-finite or malformed pose, distortion, or an image of the wrong size.
+            lacks a key, a pose that is not a camera-to-world matrix, an intrinsic or scene-box value
+            outside the accepted ranges (module docstring), distortion, or an image of the wrong size.
     """
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
@@ -157,42 +179,90 @@ def _select(frames: list[tuple[int, dict]], split: str, layout: str, json_path: 
     return chosen
 
 
+def _finite(value) -> bool:
+    """A JSON number (not a bool) that is finite as a float64 (an integer past float64's range is not)."""
+    try:
+        return is_number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _given(meta: dict, frame: dict, key: str):
+    """The frame's ``key``, else the top level's, else None."""
+    return frame.get(key, meta.get(key))
+
+
 def _pose(frame: dict, i: int, json_path: Path) -> np.ndarray:
     where = f"{json_path}: frames[{i}] ({frame['file_path']})"
-    try:
-        pose = np.array(frame["transform_matrix"], dtype=np.float64)
-    except (TypeError, ValueError):
-        pose = np.zeros(0)
-    if pose.shape != (4, 4):
-        raise InputError(f"{where} 'transform_matrix' must be a 4x4 list of numbers, got {frame['transform_matrix']!r}")
-    if not np.isfinite(pose).all():
+    given = frame["transform_matrix"]
+    pose = _matrix(given, where)
+    bottom = np.abs(pose[3].astype(np.float32) - np.float32((0, 0, 0, 1))).max()  # as Cameras checks it
+    if bottom > np.float32(BOTTOM_ROW_TOLERANCE):
+        raise InputError(f"{where} 'transform_matrix' must have bottom row [0, 0, 0, 1] (within "
+                         f"{BOTTOM_ROW_TOLERANCE:g}), got {given[3]!r}; it must be a camera-to-world matrix (an "
+                         "affine 4x4 transform): fix that frame's pose or remove the frame")
+    _check_rotation(pose[:3, :3], where)
+    return pose
+
+
+def _matrix(given, where: str) -> np.ndarray:
+    """``given`` as a float64 4x4 array; InputError unless a 4x4 list of finite numbers within float32."""
+    rows = given if isinstance(given, list) and len(given) == 4 else []
+    if not rows or not all(isinstance(row, list) and len(row) == 4 and all(map(is_number, row)) for row in rows):
+        raise InputError(f"{where} 'transform_matrix' must be a 4x4 list of numbers, got {given!r}")
+    if not all(_finite(v) for row in rows for v in row):
         raise InputError(f"{where} has a non-finite 'transform_matrix'; fix that frame's pose or remove the frame")
-    spread = np.linalg.svd(pose[:3, :3], compute_uv=False)  # a rotation's are all 1
+    pose = np.array(rows, dtype=np.float64)
+    if np.abs(pose).max() > FLOAT32_MAX:
+        big = next(v for row in rows for v in row if abs(v) > FLOAT32_MAX)
+        raise InputError(f"{where} 'transform_matrix' holds {big!r}, past float32's range (about 3.4e38); fix "
+                         "that frame's pose or remove the frame")
+    return pose
+
+
+def _check_rotation(rotation: np.ndarray, where: str) -> None:
+    spread = np.linalg.svd(rotation, compute_uv=False)  # a rotation's are all 1
     if not spread[-1] > 1e-6 * spread[0]:
         raise InputError(f"{where} has a singular rotation in 'transform_matrix' (its 3x3 part flattens the camera's "
                          "axes); it must be a camera-to-world matrix: fix that frame's pose or remove the frame")
-    return pose
+    if np.abs(spread - 1).max() > ROTATION_TOLERANCE:
+        values = ", ".join(f"{v:.3g}" for v in spread)
+        raise InputError(f"{where} has a scaled or sheared rotation in 'transform_matrix' (its 3x3 part's singular "
+                         f"values are {values}; a rotation's are 1, within {ROTATION_TOLERANCE:g}); it must be a "
+                         "camera-to-world matrix: fix that frame's pose (scale the scene through the translations "
+                         "or 'scale', not the rotation) or remove the frame")
+    if np.linalg.det(rotation) < 0:
+        raise InputError(f"{where} has a mirrored rotation (determinant -1) in 'transform_matrix' (its 3x3 part "
+                         "flips one of the camera's axes); it must be a camera-to-world matrix with determinant +1: "
+                         "fix that frame's pose (a change of camera convention flips two axes, never one) or "
+                         "remove the frame")
 
 
 def _number(meta: dict, frame: dict, key: str, i: int, json_path: Path, positive: bool = False):
     """The frame's ``key``, else the top level's, else None; InputError unless a finite number."""
-    value = frame.get(key, meta.get(key))
+    value = _given(meta, frame, key)
     if value is None:
         return None
-    if not is_number(value) or not math.isfinite(value) or (positive and value <= 0):
+    if not _finite(value) or (positive and value <= 0):
         kind = "a finite number > 0" if positive else "a finite number"
         raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be {kind}, got {value!r}")
     return float(value)
 
 
 def _angle(meta: dict, frame: dict, key: str, i: int, json_path: Path):
-    """The frame's field of view ``key``, else the top level's, else None; InputError unless in (0, pi)."""
-    value = frame.get(key, meta.get(key))
+    """The frame's field of view ``key``, else the top level's, else None; InputError unless in (0, pi)
+    and giving a focal length within FOCAL_RANGE."""
+    value = _given(meta, frame, key)
     if value is None:
         return None
     if not is_number(value) or not 0 < value < math.pi:  # NaN fails the comparison too
         raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a field of view in radians between 0 and pi "
                          f"(exclusive), got {value!r}; give the angle in radians (degrees * pi / 180)")
+    if not FOV_RANGE[0] <= value <= FOV_RANGE[1]:
+        side = "w" if key.endswith("x") else "h"
+        raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a field of view from {FOV_RANGE[0]:.3g} to "
+                         f"{FOV_RANGE[1]:.6g} radians (focal lengths from 1e6*{side} down to 1e-3*{side} pixels), "
+                         f"got {value!r}; give the camera's real field of view in radians")
     return float(value)
 
 
@@ -201,26 +271,54 @@ def _intrinsics(meta: dict, frame: dict, i: int, json_path: Path, size: tuple[in
     for key in DISTORTION_KEYS:
         if _number(meta, frame, key, i, json_path):
             raise InputError(
-                f"{json_path}: lens distortion '{key}' is {frame.get(key, meta.get(key))!r} (frames[{i}]); fields3d "
+                f"{json_path}: lens distortion '{key}' is {_given(meta, frame, key)!r} (frames[{i}]); fields3d "
                 "cameras are pinholes: undistort the images first and set the distortion coefficients to 0"
             )
-    w, h = size
-    fx = _number(meta, frame, "fl_x", i, json_path, positive=True)
+    fx = _focal(meta, frame, "x", i, json_path, size)
     if fx is None:
-        angle = _angle(meta, frame, "camera_angle_x", i, json_path)
-        if angle is None:
-            raise InputError(
-                f"{json_path}: no 'camera_angle_x' or 'fl_x' for frames[{i}]; give the horizontal field of view "
-                "in radians or the focal length in pixels"
-            )
-        fx = focal_from_fov(angle, w)
-    fy = _number(meta, frame, "fl_y", i, json_path, positive=True)
-    if fy is None:
-        angle = _angle(meta, frame, "camera_angle_y", i, json_path)
-        fy = fx if angle is None else focal_from_fov(angle, h)
-    cx = _number(meta, frame, "cx", i, json_path)
-    cy = _number(meta, frame, "cy", i, json_path)
-    return fx, fy, w / 2 if cx is None else cx, h / 2 if cy is None else cy
+        raise InputError(
+            f"{json_path}: no 'camera_angle_x' or 'fl_x' for frames[{i}]; give the horizontal field of view "
+            "in radians or the focal length in pixels"
+        )
+    fy = _focal(meta, frame, "y", i, json_path, size)
+    cx, cy = (_centre(meta, frame, axis, i, json_path, size) for axis in "xy")
+    return fx, fx if fy is None else fy, cx, cy
+
+
+def _focal(meta: dict, frame: dict, axis: str, i: int, json_path: Path, size: tuple[int, int]):
+    """``fl_<axis>``, else the focal length of ``camera_angle_<axis>``, else None; InputError unless
+    within FOCAL_RANGE times the picture's width (``axis`` "x") or height ("y")."""
+    key, side, n = (f"fl_{axis}", *(("w", size[0]) if axis == "x" else ("h", size[1])))
+    focal = _number(meta, frame, key, i, json_path, positive=True)
+    if focal is None:
+        angle = _angle(meta, frame, f"camera_angle_{axis}", i, json_path)
+        return None if angle is None else focal_from_fov(angle, n)
+    lo, hi = (r * n for r in FOCAL_RANGE)
+    if not lo <= focal <= hi:
+        raise InputError(
+            f"{json_path}: '{key}' (frames[{i}]) must be a focal length in pixels from 1e-3*{side} to 1e6*{side} "
+            f"({lo:g} to {hi:g} for {size[0]}x{size[1]} pictures), got {_given(meta, frame, key)!r}; give it in "
+            f"pixels of the full-size images, or give 'camera_angle_{axis}' in radians instead"
+        )
+    return focal
+
+
+def _centre(meta: dict, frame: dict, axis: str, i: int, json_path: Path, size: tuple[int, int]) -> float:
+    """``c<axis>``, else the middle of the picture; InputError unless within CENTRE_RANGE times its
+    width (``axis`` "x") or height ("y")."""
+    key, side, n = (f"c{axis}", *(("w", size[0]) if axis == "x" else ("h", size[1])))
+    centre = _number(meta, frame, key, i, json_path)
+    if centre is None:
+        return n / 2
+    lo, hi = (r * n for r in CENTRE_RANGE)
+    if not lo <= centre <= hi:
+        raise InputError(
+            f"{json_path}: '{key}' (frames[{i}]) must be the principal point's {axis} in pixels, normally near "
+            f"{side}/2 = {n / 2:g}, from -{side} to 2*{side} ({lo:g} to {hi:g} for {size[0]}x{size[1]} pictures), "
+            f"got {_given(meta, frame, key)!r}; give it in pixels of the full-size images, or leave it out for "
+            "the middle of the picture"
+        )
+    return centre
 
 
 def _image_path(folder: Path, file_path: str) -> Path:
@@ -271,7 +369,7 @@ def _size(meta: dict, frame: dict, i: int, json_path: Path, first: np.ndarray) -
     if w is None or h is None:
         return (first.shape[1], first.shape[0]), "the size of the first image"
     for key, value in (("w", w), ("h", h)):
-        if not is_number(value) or not math.isfinite(value) or value != int(value) or value < 1:
+        if not _finite(value) or value != int(value) or value < 1:
             raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a whole number of pixels >= 1, got {value!r}")
     return (int(w), int(h)), "its 'w' and 'h'"
 
@@ -297,26 +395,48 @@ def _aabb(meta: dict, layout: str, json_path: Path) -> tuple:
     if "aabb_scale" not in meta and layout == "nerf-synthetic":
         return NERF_SYNTHETIC_AABB
     k = _top_number(meta, "aabb_scale", 1.0, json_path)
+    if k < MIN_AABB_SCALE:
+        raise InputError(f"{json_path}: 'aabb_scale' must be a number >= 1/128 (instant-NGP's scene-box side in its "
+                         f"unit cube, a power of two from 1 to 128; larger values are clamped to 128), got "
+                         f"{meta['aabb_scale']!r}; use a power of two from 1 to 128")
     scale = _top_number(meta, "scale", NGP_SCALE, json_path)
     offset = meta.get("offset", NGP_OFFSET)
-    if not (isinstance(offset, (list, tuple)) and len(offset) == 3 and all(is_number(v) for v in offset)):
-        raise InputError(f"{json_path}: 'offset' must be a list of 3 finite numbers, got {offset!r}")
-    if not all(math.isfinite(v) for v in offset):
+    if not (isinstance(offset, (list, tuple)) and len(offset) == 3 and all(map(_finite, offset))):
         raise InputError(f"{json_path}: 'offset' must be a list of 3 finite numbers, got {offset!r}")
     k = min(k, NGP_MAX_AABB_SCALE)
     lo = tuple((0.5 - 0.5 * k - o) / scale for o in offset)
     hi = tuple((0.5 + 0.5 * k - o) / scale for o in offset)
+    _check_box(meta, np.array([lo, hi]), json_path)
     return lo, hi
+
+
+def _check_box(meta: dict, box: np.ndarray, json_path: Path) -> None:
+    """InputError unless ``box`` ``(2, 3)`` is finite in float32 with every side > BOX_MARGIN * max(1, |corner|)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        box = box.astype(np.float32)
+        side = box[1].astype(np.float64) - box[0]
+        ok = np.isfinite(box).all() and (side > BOX_MARGIN * np.maximum(1.0, np.abs(box).max(axis=0))).all()
+    if not ok:
+        given = ", ".join(f"'{key}' {meta.get(key, default)!r}" for key, default in
+                          (("aabb_scale", 1), ("scale", NGP_SCALE), ("offset", list(NGP_OFFSET))))
+        lo, hi = ("[" + ", ".join(f"{v + 0.0:.3g}" for v in corner) + "]" for corner in box)
+        raise InputError(
+            f"{json_path}: the scene box from {given} is {lo} to {hi} in float32; it must be finite with every "
+            f"side longer than {BOX_MARGIN:g} times its largest coordinate (and than {BOX_MARGIN:g}): give 'scale' "
+            "and 'offset' that map the scene into instant-NGP's unit cube (p * scale + offset; 0.33 and "
+            "[0.5, 0.5, 0.5] by default)"
+        )
 
 
 def _top_number(meta: dict, key: str, default: float, json_path: Path) -> float:
     value = meta.get(key, default)
-    if not is_number(value) or not math.isfinite(value) or value <= 0:
+    if not _finite(value) or value <= 0:
         raise InputError(f"{json_path}: '{key}' must be a finite number > 0, got {value!r}")
     return float(value)
 
 
 def _load(folder, json_path, meta, frames, split, layout, downscale) -> PosedImages:
+    aabb = _aabb(meta, layout, json_path)  # before reading any image
     images, poses, intrinsics, files = [], [], [], []
     size = source = None
     for i, frame in frames:
@@ -343,7 +463,7 @@ def _load(folder, json_path, meta, frames, split, layout, downscale) -> PosedIma
     return PosedImages(
         images=torch.from_numpy(np.stack([_downscale(image, downscale) for image in images])),
         cameras=cameras,
-        aabb=torch.tensor(_aabb(meta, layout, json_path), dtype=torch.float32),
+        aabb=torch.tensor(aabb, dtype=torch.float32),
         background=torch.tensor(WHITE, dtype=torch.float32),
         name=folder.resolve().name,
         split=split,

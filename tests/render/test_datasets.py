@@ -271,6 +271,12 @@ def _set(keys, value):
 FOV = ("{{json}}: '{key}' (frames[{i}]) must be a field of view in radians between 0 and pi (exclusive), got "
        "{value}; give the angle in radians (degrees * pi / 180)")
 NO_FRAMES = "{json} has no 'frames' (a non-empty list of {{file_path, transform_matrix}})"
+AABB_SCALE = ("{{json}}: 'aabb_scale' must be a number >= 1/128 (instant-NGP's scene-box side in its unit cube, "
+              "a power of two from 1 to 128; larger values are clamped to 128), got {value}; use a power of two "
+              "from 1 to 128")
+BOX = ("{{json}}: the scene box from 'aabb_scale' {given} is {box} in float32; it must be finite with every side "
+       "longer than 1e-06 times its largest coordinate (and than 1e-06): give 'scale' and 'offset' that map the "
+       "scene into instant-NGP's unit cube (p * scale + offset; 0.33 and [0.5, 0.5, 0.5] by default)")
 TRANSFORMS_ERRORS = [
     (
         lambda m: m.pop("camera_angle_x"),
@@ -299,8 +305,63 @@ TRANSFORMS_ERRORS = [
     ),
     (
         _set(["frames", 1, "transform_matrix", 3, 0], 1.0),
-        "c2w[1] must have bottom row [0, 0, 0, 1], got [1.0, 0.0, 0.0, 1.0]; camera-to-world matrices are affine "
-        "4x4 transforms",
+        "{json}: frames[1] (./train/r_1) 'transform_matrix' must have bottom row [0, 0, 0, 1] (within 1e-06), got "
+        "[1.0, 0.0, 0.0, 1.0]; it must be a camera-to-world matrix (an affine 4x4 transform): fix that frame's pose "
+        "or remove the frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 3, 3], 1.00001),  # past 1e-6, as the Cameras it becomes would say
+        "{json}: frames[1] (./train/r_1) 'transform_matrix' must have bottom row [0, 0, 0, 1] (within 1e-06), got "
+        "[0.0, 0.0, 0.0, 1.00001]; it must be a camera-to-world matrix (an affine 4x4 transform): fix that frame's "
+        "pose or remove the frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix"], [[str(int(v)) for v in row] for row in pose((1.0, 0.0, 4.0))]),
+        "{json}: frames[1] (./train/r_1) 'transform_matrix' must be a 4x4 list of numbers, got "
+        "[['1', '0', '0', '1'], ['0', '1', '0', '0'], ['0', '0', '1', '4'], ['0', '0', '0', '1']]",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 1, 1], True),  # a bool is not a JSON number here
+        "{json}: frames[1] (./train/r_1) 'transform_matrix' must be a 4x4 list of numbers, got "
+        "[[1.0, 0.0, 0.0, 1.0], [0.0, True, 0.0, 0.0], [0.0, 0.0, 1.0, 4.0], [0.0, 0.0, 0.0, 1.0]]",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 0, 3], 10**400),  # past float64
+        "{json}: frames[1] (./train/r_1) has a non-finite 'transform_matrix'; fix that frame's pose or remove "
+        "the frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 0, 3], 1e39),  # past float32
+        "{json}: frames[1] (./train/r_1) 'transform_matrix' holds 1e+39, past float32's range (about 3.4e38); fix "
+        "that frame's pose or remove the frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix"], (np.diag([2.0, 2.0, 2.0, 1.0]) + pose((1.0, 0.0, 4.0)) - np.eye(4))
+             .tolist()),
+        "{json}: frames[1] (./train/r_1) has a scaled or sheared rotation in 'transform_matrix' (its 3x3 part's "
+        "singular values are 2, 2, 2; a rotation's are 1, within 0.01); it must be a camera-to-world matrix: fix "
+        "that frame's pose (scale the scene through the translations or 'scale', not the rotation) or remove the "
+        "frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 0, 1], 0.5),  # sheared
+        "{json}: frames[1] (./train/r_1) has a scaled or sheared rotation in 'transform_matrix' (its 3x3 part's "
+        "singular values are 1.28, 1, 0.781; a rotation's are 1, within 0.01); it must be a camera-to-world "
+        "matrix: fix that frame's pose (scale the scene through the translations or 'scale', not the rotation) or "
+        "remove the frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 2, 2], 1.02),  # one axis stretched 2%
+        "{json}: frames[1] (./train/r_1) has a scaled or sheared rotation in 'transform_matrix' (its 3x3 part's "
+        "singular values are 1.02, 1, 1; a rotation's are 1, within 0.01); it must be a camera-to-world matrix: "
+        "fix that frame's pose (scale the scene through the translations or 'scale', not the rotation) or remove "
+        "the frame",
+    ),
+    (
+        _set(["frames", 1, "transform_matrix", 0, 0], -1.0),  # the camera's x axis flipped
+        "{json}: frames[1] (./train/r_1) has a mirrored rotation (determinant -1) in 'transform_matrix' (its 3x3 "
+        "part flips one of the camera's axes); it must be a camera-to-world matrix with determinant +1: fix that "
+        "frame's pose (a change of camera convention flips two axes, never one) or remove the frame",
     ),
     (_set(["camera_angle_x"], "wide"), FOV.format(key="camera_angle_x", i=0, value="'wide'")),
     (_set(["camera_angle_x"], math.pi), FOV.format(key="camera_angle_x", i=0, value=repr(math.pi))),
@@ -313,11 +374,61 @@ TRANSFORMS_ERRORS = [
     (_set(["frames", 1, "fl_x"], 0.0), "{json}: 'fl_x' (frames[1]) must be a finite number > 0, got 0.0"),
     (_set(["fl_y"], math.inf), "{json}: 'fl_y' (frames[0]) must be a finite number > 0, got inf"),
     (
+        _set(["fl_x"], 1e300),  # inf in float32
+        "{json}: 'fl_x' (frames[0]) must be a focal length in pixels from 1e-3*w to 1e6*w (0.008 to 8e+06 for 8x6 "
+        "pictures), got 1e+300; give it in pixels of the full-size images, or give 'camera_angle_x' in radians "
+        "instead",
+    ),
+    (
+        _set(["frames", 1, "fl_y"], 1e-300),  # 0 in float32
+        "{json}: 'fl_y' (frames[1]) must be a focal length in pixels from 1e-3*h to 1e6*h (0.006 to 6e+06 for 8x6 "
+        "pictures), got 1e-300; give it in pixels of the full-size images, or give 'camera_angle_y' in radians "
+        "instead",
+    ),
+    (
+        _set(["camera_angle_x"], 1e-300),  # a focal length of 4e300 pixels
+        "{json}: 'camera_angle_x' (frames[0]) must be a field of view from 1e-06 to 3.13759 radians (focal lengths "
+        "from 1e6*w down to 1e-3*w pixels), got 1e-300; give the camera's real field of view in radians",
+    ),
+    (
+        _set(["frames", 1, "camera_angle_y"], math.pi - 1e-9),
+        "{json}: 'camera_angle_y' (frames[1]) must be a field of view from 1e-06 to 3.13759 radians (focal lengths "
+        f"from 1e6*h down to 1e-3*h pixels), got {math.pi - 1e-9!r}; give the camera's real field of view in radians",
+    ),
+    (
+        _set(["cx"], 1e30),
+        "{json}: 'cx' (frames[0]) must be the principal point's x in pixels, normally near w/2 = 4, from -w to 2*w "
+        "(-8 to 16 for 8x6 pictures), got 1e+30; give it in pixels of the full-size images, or leave it out for "
+        "the middle of the picture",
+    ),
+    (
+        _set(["frames", 1, "cy"], -6.5),  # just past -h
+        "{json}: 'cy' (frames[1]) must be the principal point's y in pixels, normally near h/2 = 3, from -h to 2*h "
+        "(-6 to 12 for 8x6 pictures), got -6.5; give it in pixels of the full-size images, or leave it out for the "
+        "middle of the picture",
+    ),
+    (
         _set(["frames", 1, "k2"], 0.01),
         "{json}: lens distortion 'k2' is 0.01 (frames[1]); fields3d cameras are pinholes: undistort the images "
         "first and set the distortion coefficients to 0",
     ),
     (_set(["aabb_scale"], -2), "{json}: 'aabb_scale' must be a finite number > 0, got -2"),
+    (_set(["aabb_scale"], 1e-300), AABB_SCALE.format(value="1e-300")),  # the box a point in float32
+    (_set(["aabb_scale"], 1 / 256), AABB_SCALE.format(value="0.00390625")),
+    (lambda m: m.update(aabb_scale=1, scale=1e-300), BOX.format(given="1, 'scale' 1e-300, 'offset' [0.5, 0.5, 0.5]",
+                                                                 box="[-inf, -inf, -inf] to [inf, inf, inf]")),
+    (lambda m: m.update(aabb_scale=1, scale=1e300), BOX.format(given="1, 'scale' 1e+300, 'offset' [0.5, 0.5, 0.5]",
+                                                                box="[0, 0, 0] to [0, 0, 0]")),
+    (
+        lambda m: m.update(aabb_scale=2, offset=[0.5, 1e30, 0.5]),  # the box's y side lost in float32 rounding
+        BOX.format(given="2, 'scale' 0.33, 'offset' [0.5, 1e+30, 0.5]",
+                   box="[-3.03, -3.03e+30, -3.03] to [3.03, -3.03e+30, 3.03]"),
+    ),
+    (
+        lambda m: m.update(aabb_scale=1, scale=1e-37, offset=[0.5, 0.5, 100.0]),  # z beyond float32
+        BOX.format(given="1, 'scale' 1e-37, 'offset' [0.5, 0.5, 100.0]",
+                   box="[-5e+36, -5e+36, -inf] to [5e+36, 5e+36, -inf]"),
+    ),
     (
         lambda m: m.update(aabb_scale=2, offset=[0, 1]),  # offset only counts with an aabb_scale here
         "{json}: 'offset' must be a list of 3 finite numbers, got [0, 1]",
@@ -333,6 +444,39 @@ def test_transforms_errors(tmp_path, change, message):
     json_path = tmp_path / "transforms_train.json"
     _edit(json_path, change)
     expect_error(InputError, message.format(json=json_path), tmp_path)
+
+
+def test_values_near_the_limits_are_accepted(tmp_path):
+    nerf_synthetic(tmp_path, n=2)
+    json_path = tmp_path / "transforms_train.json"
+    c, s_ = math.cos(0.3), math.sin(0.3)
+    rotation = np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
+    rotation += 1e-5 * np.random.default_rng(0).standard_normal((3, 3))  # orthonormal to 1e-5
+    near = [[*rotation[0], 1.0], [*rotation[1], 2.0], [*rotation[2], 3.0], [5e-7, 0.0, -5e-7, 1.0 + 5e-7]]
+    stretched = np.diag([1.009, 1.0, 0.992, 1.0]).tolist()  # singular values within 1e-2 of 1
+    stretched[1][3] = 1  # integer entries are numbers too
+
+    def change(meta):
+        meta["frames"][0].update(transform_matrix=near, cx=-1.5, cy=6.5)  # the principal point just outside
+        meta["frames"][1].update(transform_matrix=stretched, cx=-8, cy=12, fl_x=0.008, fl_y=6e6)  # the limits
+        meta.update(aabb_scale=1 / 128, scale=1e-3, offset=[0.5, 100.0, 0.5])
+
+    _edit(json_path, change)
+    scene = load_scene(tmp_path)
+    torch.testing.assert_close(scene.cameras.c2w, torch.tensor([near, stretched], dtype=torch.float32))
+    assert scene.cameras.cx.tolist() == [-1.5, -8.0] and scene.cameras.cy.tolist() == [6.5, 12.0]
+    fx = focal_from_fov(ANGLE, 8)
+    torch.testing.assert_close(scene.cameras.fx, torch.tensor([fx, 0.008]))
+    torch.testing.assert_close(scene.cameras.fy, torch.tensor([fx, 6e6]))
+    side = 0.5 / 128 / 1e-3  # half of the 1/128 cube, mapped back through scale 1e-3
+    expect = [[-side, (0.5 - 100.0) / 1e-3 - side, -side], [side, (0.5 - 100.0) / 1e-3 + side, side]]
+    torch.testing.assert_close(scene.aabb, torch.tensor(expect))
+    _edit(json_path, lambda m: m.update(aabb_scale=1000, scale=1.0, offset=[0, 0, 0]))
+    scene = load_scene(tmp_path)  # aabb_scale past 128 is clamped to 128
+    assert scene.aabb.tolist() == [[-63.5] * 3, [64.5] * 3]
+    for angle in (1e-6, 3.1375):  # just inside the narrowest and widest views: about 8e6 and 0.0082 pixels
+        _edit(json_path, _set(["camera_angle_x"], angle))
+        assert load_scene(tmp_path).cameras.fx[0].item() == pytest.approx(focal_from_fov(angle, 8), rel=1e-6)
 
 
 def test_file_errors(tmp_path):
