@@ -17,7 +17,7 @@ import torch
 
 from .. import _native
 from ..errors import InputError
-from ._tensors import check_backend, check_float
+from ._tensors import check_backend, check_float, dtype_str, shape_str
 from .march import RaySamples
 
 DEFAULT_T_MIN = 1e-4
@@ -33,19 +33,40 @@ class Composited:
     trans: torch.Tensor  # (S,) transmittance before each sample (0 after the ray stopped); no gradient
 
 
-def _check(sigmas, values, t_starts, t_ends, offsets, t_min) -> None:
+def _check(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: bool = True) -> None:
     check_float("sigmas", sigmas, (-1,))
     n = sigmas.shape[0]
     check_float("values", values, (n, -1), sigmas)
     check_float("t_starts", t_starts, (n,), sigmas)
     check_float("t_ends", t_ends, (n,), sigmas)
     if not isinstance(offsets, torch.Tensor) or offsets.dtype != torch.int64 or offsets.dim() != 1 or len(offsets) < 1:
-        raise InputError("offsets must be an int64 tensor of shape (R + 1,)")
+        is_tensor = isinstance(offsets, torch.Tensor)
+        got = f"{dtype_str(offsets.dtype)} {shape_str(offsets)}" if is_tensor else type(offsets).__name__
+        raise InputError(f"offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got {got}")
     if offsets.device != sigmas.device:
         raise InputError(f"offsets must be on {sigmas.device} like sigmas, got {offsets.device}")
     if not isinstance(t_min, (int, float)) or not 0 <= t_min < 1:
         raise InputError(f"t_min must be a number in [0, 1), got {t_min!r}")
     check_backend(sigmas)
+    if check_offsets:
+        _check_offsets(offsets, n)
+
+
+def _check_offsets(offsets: torch.Tensor, n: int) -> None:
+    """Ray r owns samples offsets[r]:offsets[r + 1]: offsets start at 0, never decrease and end at n
+    (checked here for every device: the core checks them only on the CPU). One sync when they are right."""
+    steps = offsets[1:] < offsets[:-1]
+    if bool((offsets[0] == 0) & (offsets[-1] == n) & ~steps.any()):
+        return
+    if int(offsets[0]) != 0:
+        got = f"offsets[0] = {int(offsets[0])}"
+    elif bool(steps.any()):
+        i = int(torch.nonzero(steps)[0, 0])
+        got = f"offsets[{i + 1}] = {int(offsets[i + 1])} after offsets[{i}] = {int(offsets[i])}"
+    else:
+        got = f"offsets[-1] = {int(offsets[-1])}"
+    raise InputError(f"offsets must start at 0, never decrease and end at the number of samples ({n}), got {got}; "
+                     "build them as a cumulative sum of the rays' sample counts after a 0")
 
 
 def composite(
@@ -63,14 +84,19 @@ def composite(
         sigmas: ``(S,)`` densities (>= 0), float32 (float64 on the CPU too).
         values: ``(S, C)`` values to accumulate, same dtype and device (C may be 0).
         t_starts, t_ends: ``(S,)`` sample intervals. offsets: ``(R + 1,)`` int64, as from
-            :func:`fields3d.render.march_rays`.
+            :func:`fields3d.render.march_rays`: 0, then never decreasing, ending at S.
         t_min: stop each ray once its transmittance falls below this (0: never).
 
     Returns:
         :class:`Composited`. ``out``, ``opacity`` and ``weights`` are differentiable w.r.t.
         ``sigmas`` and ``values`` (once; the intervals get no gradient).
     """
-    _check(sigmas, values, t_starts, t_ends, offsets, t_min)
+    return _composite(sigmas, values, t_starts, t_ends, offsets, t_min, True)
+
+
+def _composite(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: bool) -> Composited:
+    """:func:`composite`; ``check_offsets=False`` for offsets march_rays built (the check syncs the GPU)."""
+    _check(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets)
     out, opacity, weights, trans = _Composite.apply(
         sigmas.contiguous(), values.contiguous(), t_starts.detach().contiguous(), t_ends.detach().contiguous(),
         offsets.contiguous(), float(t_min))
@@ -119,19 +145,46 @@ def render_samples(
 
     Args:
         samples: the rays' :class:`RaySamples`. sigmas: ``(S,)``. colors: ``(S, K)`` (K = 3 for RGB).
-        background: a colour composited behind each ray: a number, ``(K,)`` or ``(R, K)``
-            (None: black, i.e. premultiplied colour).
+        background: a colour composited behind each ray: a number, ``(K,)`` or ``(R, K)`` (a float
+            tensor on the colours' device, any float dtype, or numbers); None: black, i.e. premultiplied colour.
 
     Returns:
         ``color`` (R, K), ``depth`` (R,) (expected ``t`` of the ray's weights, 0 where empty; divide
         by ``opacity`` for the depth of the visible surface), ``opacity`` (R,), ``weights`` (S,).
     """
-    if colors.dim() != 2 or colors.shape[0] != samples.n_samples:
-        raise InputError(f"colors must have shape ({samples.n_samples}, K), got {tuple(colors.shape)}")
+    if not isinstance(samples, RaySamples):
+        raise InputError(f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}")
+    if not isinstance(colors, torch.Tensor) or colors.dim() != 2 or colors.shape[0] != samples.n_samples:
+        got = shape_str(colors) if isinstance(colors, torch.Tensor) else type(colors).__name__
+        raise InputError(f"colors must have shape ({samples.n_samples}, K), got {got}")
+    bg = None if background is None else _background(background, samples.n_rays, colors)
     mids = (0.5 * (samples.t_starts + samples.t_ends)).to(colors.dtype)[:, None]
-    res = composite(sigmas, torch.cat([colors, mids], 1), samples.t_starts, samples.t_ends, samples.offsets,
-                    t_min=t_min)
+    res = _composite(sigmas, torch.cat([colors, mids], 1), samples.t_starts, samples.t_ends, samples.offsets,
+                     t_min, not samples.offsets_checked)
     color = res.out[:, :-1]
-    if background is not None:
-        color = color + (1 - res.opacity)[:, None] * torch.as_tensor(background, dtype=color.dtype, device=color.device)
+    if bg is not None:
+        color = color + (1 - res.opacity)[:, None] * bg
     return {"color": color, "depth": res.out[:, -1], "opacity": res.opacity, "weights": res.weights}
+
+
+def _background(value, rays: int, colors: torch.Tensor) -> torch.Tensor:
+    """A number, a (K,) colour or (R, K) colours per ray (a float tensor, or numbers) in colors' dtype."""
+    k = colors.shape[1]
+    want = (f"background must be a number, a ({k},) colour or ({rays}, {k}) colours, one per ray "
+            f"(float, on {colors.device})")
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point() or value.shape not in ((), (k,), (rays, k)):
+            raise InputError(f"{want}, got {dtype_str(value.dtype)} {shape_str(value)}")
+        if value.device != colors.device:
+            raise InputError(f"background must be on {colors.device} like the colors, got {value.device}; "
+                             "move it with .to(device)")
+        return value.to(colors.dtype)
+    if isinstance(value, bool) or not isinstance(value, (int, float, list, tuple)):
+        raise InputError(f"{want}, got {type(value).__name__}")
+    try:
+        bg = torch.as_tensor(value, dtype=colors.dtype, device=colors.device)
+    except (TypeError, ValueError, RuntimeError):
+        bg = None
+    if bg is None or bg.shape not in ((), (k,), (rays, k)):
+        raise InputError(f"{want}, got {value!r}")
+    return bg

@@ -17,7 +17,7 @@ says how many (counting and cumulative sums are 64-bit, so no count overflows).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -61,6 +61,8 @@ class RaySamples:
     ray_ids: torch.Tensor  # (S,) int64
     offsets: torch.Tensor  # (R + 1,) int64
     rays_dropped: int = 0  # rays given no samples to stay within max_samples
+    # True when march_rays or select built the offsets: compositing then skips checking them (a GPU sync)
+    offsets_checked: bool = field(default=False, repr=False, compare=False)
 
     @property
     def n_samples(self) -> int:
@@ -84,7 +86,7 @@ class RaySamples:
         counts = torch.bincount(ray_ids, minlength=self.n_rays)
         offsets = torch.zeros_like(self.offsets)
         torch.cumsum(counts, 0, out=offsets[1:])
-        return RaySamples(self.t_starts[keep], self.t_ends[keep], ray_ids, offsets, self.rays_dropped)
+        return RaySamples(self.t_starts[keep], self.t_ends[keep], ray_ids, offsets, self.rays_dropped, True)
 
     def midpoints(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         """(S, 3) positions at the middle of each sample."""
@@ -172,4 +174,4 @@ def march_rays(
     ray_ids = torch.empty(n, dtype=torch.int64, device=origins.device)
     core.march_emit(c(origins), c(dirs), c(nears), c(fars), c(bits), *grid, c(offsets), c(t_starts), c(t_ends),
                     c(ray_ids), stream)
-    return RaySamples(t_starts, t_ends, ray_ids, offsets, dropped)
+    return RaySamples(t_starts, t_ends, ray_ids, offsets, dropped, True)

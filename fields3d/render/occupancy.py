@@ -10,16 +10,22 @@ occupied when its value exceeds ``min(threshold, mean of all values)``. The pack
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import MAX_GRID, check_int
 from ..errors import InputError
 from .march import GridSpec
 
 CHUNK = 1 << 18  # points per field query during updates
+#: The most levels: the marcher's (the core's kMaxLevels; instant-NGP uses up to 8 cascades).
+MAX_LEVELS = 16
+#: The most cells of a grid, all levels together (512^3 twice; instant-NGP's 128^3 x 8 is 2^24): a grid
+#: keeps ~8 bytes a cell and a warm-up update needs ~50 (2^28 cells: 2 GB resident, 14 GB at peak).
+MAX_CELLS = 1 << 28
 
 
 def pack_bits(occupied: torch.Tensor) -> torch.Tensor:
@@ -32,21 +38,42 @@ def pack_bits(occupied: torch.Tensor) -> torch.Tensor:
     return (flat.view(-1, 8) * weights).sum(1, dtype=torch.uint8)
 
 
+def _check_size(resolution, levels) -> None:
+    check_int("resolution", resolution, 2, MAX_GRID)
+    check_int("levels", levels, 1, MAX_LEVELS)
+    if levels > 1 and resolution % 4:
+        raise InputError(f"resolution must be a multiple of 4 with more than one level, got {resolution}")
+    cells = levels * resolution**3
+    if cells > MAX_CELLS:
+        raise InputError(f"levels * resolution**3 must be at most {MAX_CELLS} cells (a grid keeps ~8 bytes a cell and "
+                         f"an update needs ~50), got {levels} * {resolution}**3 = {cells}; lower resolution or levels")
+
+
+def _box(aabb, levels: int) -> GridSpec:
+    try:
+        box = GridSpec.from_aabb(aabb)
+    except (TypeError, ValueError, RuntimeError):  # torch's for text or ragged lists; the same text for the rest
+        raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}") from None
+    if not math.isfinite(2 * max(box.half) * 2.0 ** (levels - 1)):
+        raise InputError(f"aabb is too large for {levels} levels: the outermost box, 2**{levels - 1} times its size, "
+                         f"must be finite, got {aabb!r}; use fewer levels or smaller units")
+    return box
+
+
 class OccupancyGrid(nn.Module):
     """Occupancy of ``levels`` nested boxes of ``resolution**3`` cells around ``aabb``.
 
     Args:
         aabb: ``(2, 3)`` min and max corners of the finest level (the scene's box).
-        resolution: cells per axis and level (a multiple of 4 when levels > 1). levels: boxes, each twice the previous.
+        resolution: cells per axis and level, 2 to 2048 (a multiple of 4 when levels > 1).
+        levels: boxes, each twice the previous, 1 to :data:`MAX_LEVELS`; ``levels * resolution**3``
+            at most :data:`MAX_CELLS`.
     """
 
     def __init__(self, aabb, resolution: int = 128, levels: int = 1) -> None:
         super().__init__()
-        check_int("resolution", resolution, 2)
-        check_int("levels", levels, 1)
-        if levels > 1 and resolution % 4:
-            raise InputError(f"resolution must be a multiple of 4 with more than one level, got {resolution}")
-        box = GridSpec.from_aabb(aabb)
+        _check_size(resolution, levels)
+        box = _box(aabb, levels)
         self.center, self.half = box.center, box.half
         self.resolution, self.levels = resolution, levels
         shape = (levels, resolution, resolution, resolution)

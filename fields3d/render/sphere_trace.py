@@ -48,6 +48,7 @@ DEFAULT_CHUNK = 1 << 18  # points per call of the field (a NeuralSDF's activatio
 DEFAULT_NORMAL_STEP = 1e-3  # central-difference step of normals="finite", in the field's units
 REFINE_STEPS = 10  # most regula falsi evaluations per bracketed ray
 NORMAL_MODES = ("autograd", "finite", None)
+NEAR_RULE = "must be finite and >= 0 (t runs forward from the origin)"  # near's rule, in its messages
 # The lighting of fields3d.geometry.render, so SDF pictures and mesh pictures look alike.
 AMBIENT, HEADLIGHT, KEY = 0.22, 0.48, 0.38
 KEY_CAMERA = (-0.45, 0.55, 0.70)  # key light direction in camera coordinates (right, up, backward)
@@ -120,8 +121,8 @@ def sphere_trace(
             a :class:`~fields3d.fields.BandSDFGrid`, a lambda. It must treat points independently.
         origins: ``(R, 3)`` finite ray origins, float32 or float64, any device.
         dirs: ``(R, 3)`` finite non-zero directions, same dtype and device (need not be unit).
-        near, far: numbers or ``(R,)`` tensors bounding ``t``; ``far`` may be ``inf`` only with
-            an ``aabb``.
+        near, far: numbers or ``(R,)`` tensors bounding ``t``: ``0 <= near <= far`` ray by ray
+            (``near == far``: one evaluation); ``far`` may be ``inf`` only with an ``aabb``.
         aabb: ``(2, 3)`` min and max corners (tensor or nested sequence) of a box holding the
             surface, or None.
         max_steps: the most march evaluations per ray (>= 1).
@@ -140,8 +141,9 @@ def sphere_trace(
         under ``torch.no_grad``).
 
     Raises:
-        InputError: a wrong type, dtype, shape or device; non-finite origins, directions or near;
-            an infinite far without an aabb; a bad aabb or setting; a field returning a wrong shape.
+        InputError: a wrong type, dtype, shape or device; non-finite origins or directions; a
+            non-finite or negative near, or a near past far; an infinite far without an aabb; a bad
+            aabb or setting; a field returning a wrong shape.
     """
     _check_trace_args(sdf, origins, dirs, max_steps, eps, step_scale, refine, normals, normal_step, chunk)
     origins, dirs = origins.detach(), dirs.detach()
@@ -257,11 +259,24 @@ def _check_trace_args(sdf, origins, dirs, max_steps, eps, step_scale, refine, no
         raise InputError(f"normal_step must be a finite number > 0, got {normal_step!r}")
 
 
-def _first_bad(name: str, value, values: torch.Tensor, bad: torch.Tensor) -> str:
-    """``near`` (a number) or ``near[i]`` (a tensor) and the offending value, for a message."""
+def _label(name: str, value, i: int) -> str:
+    """``near`` (a number) or ``near[i]`` (a tensor), for a message."""
+    return f"{name}[{i}]" if isinstance(value, torch.Tensor) else name
+
+
+def _first_bad(name: str, value, values: torch.Tensor, bad: torch.Tensor, rule: str = "must be finite") -> str:
+    """``near`` or ``near[i]``, the rule it breaks and the offending value, for a message."""
     i = int(torch.nonzero(bad)[0, 0])
-    label = f"{name}[{i}]" if isinstance(value, torch.Tensor) else name
-    return f"{label} must be finite, got {float(values[i])}"
+    return f"{_label(name, value, i)} {rule}, got {float(values[i])}"
+
+
+def _check_order(near, far, nears: torch.Tensor, fars: torch.Tensor) -> None:
+    """near <= far, ray by ray (near == far: one evaluation at near)."""
+    bad = nears > fars
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0, 0])
+        raise InputError(f"{_label('near', near, i)} must be <= {_label('far', far, i)}, got {float(nears[i])} and "
+                         f"{float(fars[i])}; t runs from near to far along each ray")
 
 
 def _check_aabb(aabb, like: torch.Tensor) -> torch.Tensor:
@@ -277,17 +292,20 @@ def _check_aabb(aabb, like: torch.Tensor) -> torch.Tensor:
 def _ray_bounds(origins, dirs, near, far, aabb) -> tuple[torch.Tensor, torch.Tensor]:
     """(R,) first and last t each ray may take: [near, far] clipped to the box."""
     nears, fars = per_ray("near", near, origins).detach(), per_ray("far", far, origins).detach()
-    bad = ~torch.isfinite(nears)
+    bad = ~(torch.isfinite(nears) & (nears >= 0))
     if bool(bad.any()):
-        raise InputError(_first_bad("near", near, nears, bad))
+        raise InputError(_first_bad("near", near, nears, bad, NEAR_RULE))
     if aabb is None:
         bad = ~torch.isfinite(fars)
         if bool(bad.any()):
             raise InputError(_first_bad("far", far, fars, bad) + "; bound the rays with a finite far or an aabb")
+    else:
+        bad = torch.isnan(fars)
+        if bool(bad.any()):
+            raise InputError(_first_bad("far", far, fars, bad, "must be a number or inf"))
+    _check_order(near, far, nears, fars)
+    if aabb is None:
         return nears, fars
-    bad = torch.isnan(fars)
-    if bool(bad.any()):
-        raise InputError(_first_bad("far", far, fars, bad).replace("must be finite", "must be a number or inf"))
     enter, leave = _slabs(origins, dirs, _check_aabb(aabb, origins))
     return torch.maximum(nears, enter), torch.minimum(fars, leave)
 

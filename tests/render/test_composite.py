@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fields3d.errors import InputError
-from fields3d.render import composite, march_rays, render_samples, GridSpec
+from fields3d.render import GridSpec, RaySamples, composite, march_rays, render_samples
 from fields3d.render.reference import composite_reference
 
 
@@ -163,7 +163,12 @@ def test_render_samples_composites_on_a_background():
         (dict(values=torch.zeros(3, 2)), "values must have shape (4, N), got (3, 2)"),
         (dict(values=torch.zeros(4, 2, dtype=torch.float64)), "values must have the dtype of the rays (float32), got float64"),
         (dict(t_ends=torch.zeros(5)), "t_ends must have shape (4,), got (5,)"),
-        (dict(offsets=torch.tensor([0, 4], dtype=torch.int32)), "offsets must be an int64 tensor of shape (R + 1,)"),
+        (dict(offsets=torch.tensor([0, 4], dtype=torch.int32)),
+         "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got int32 (2,)"),
+        (dict(offsets=[0, 4]),
+         "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got list"),
+        (dict(offsets=torch.tensor([[0, 4]])),
+         "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got int64 (1, 2)"),
         (dict(t_min=1.0), "t_min must be a number in [0, 1), got 1.0"),
     ],
 )
@@ -177,6 +182,80 @@ def test_bad_arguments_say_what_to_do(change, message):
     assert str(err.value) == message
 
 
-def test_the_core_checks_offsets_against_the_samples():
-    with pytest.raises(ValueError, match=r"^offsets must start at 0, never decrease and end at the number of samples \(4\)$"):
-        composite(torch.zeros(4), torch.zeros(4, 1), torch.zeros(4), torch.ones(4), torch.tensor([0, 3]))
+OFFSETS_RULE = "offsets must start at 0, never decrease and end at the number of samples (4), got "
+OFFSETS_FIX = "; build them as a cumulative sum of the rays' sample counts after a 0"
+
+
+@pytest.mark.parametrize(
+    "offsets,got",
+    [
+        ([1, 4], "offsets[0] = 1"),
+        ([-1, 4], "offsets[0] = -1"),
+        ([0, 3, 2, 4], "offsets[2] = 2 after offsets[1] = 3"),
+        ([0, 6, 4], "offsets[2] = 4 after offsets[1] = 6"),  # a value past the samples
+        ([0, 3], "offsets[-1] = 3"),
+        ([0, 5], "offsets[-1] = 5"),
+        ([0], "offsets[-1] = 0"),
+    ],
+)
+def test_offsets_are_checked_against_the_samples_before_the_core(offsets, got):
+    # checked in Python on every device: the core checks them only on the CPU, with no detail
+    with pytest.raises(InputError) as err:
+        composite(torch.zeros(4), torch.zeros(4, 1), torch.zeros(4), torch.ones(4), torch.tensor(offsets))
+    assert str(err.value) == OFFSETS_RULE + got + OFFSETS_FIX
+
+
+def test_hand_built_samples_have_their_offsets_checked_and_marched_ones_skip_it():
+    """render_samples checks the offsets of RaySamples built by hand; those march_rays and select
+    built are trusted (the check costs a GPU sync per call)."""
+    s, sigmas, colors = _four_rays()
+    assert s.offsets_checked and s.select(torch.ones(s.n_samples, dtype=torch.bool)).offsets_checked
+    bad = RaySamples(s.t_starts, s.t_ends, s.ray_ids, s.offsets.flip(0))
+    assert not bad.offsets_checked
+    with pytest.raises(InputError) as err:
+        render_samples(bad, sigmas, colors)
+    assert str(err.value).startswith(f"offsets must start at 0, never decrease and end at the number of samples "
+                                     f"({s.n_samples}), got offsets[0] = {s.n_samples}")
+
+
+def _four_rays():
+    origins = torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, -3.0], [0.0, 0.0, -3.0], [0.5, 0.0, -3.0]])
+    dirs = torch.tensor([[0.0, 0.0, 1.0]] * 4)
+    s = march_rays(origins, dirs, GridSpec.from_aabb([[-1, -1, -1], [1, 1, 1]]), step=0.1)
+    return s, torch.ones(s.n_samples), torch.rand(s.n_samples, 3, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("background", [0.5, torch.tensor(0.5), [0.2, 0.4, 0.6], torch.tensor([0.2, 0.4, 0.6]),
+                                        torch.tensor([0.2, 0.4, 0.6], dtype=torch.float64), torch.rand(4, 3)])
+def test_render_samples_takes_a_number_a_colour_or_one_per_ray(background):
+    s, sigmas, colors = _four_rays()
+    r = render_samples(s, sigmas, colors, background=background, t_min=0.0)
+    bg = torch.as_tensor(background, dtype=torch.float32).expand(4, 3)
+    plain = render_samples(s, sigmas, colors, t_min=0.0)
+    torch.testing.assert_close(r["color"], plain["color"] + (1 - plain["opacity"])[:, None] * bg)
+
+
+BG_RULE = "background must be a number, a (3,) colour or (4, 3) colours, one per ray (float, on cpu), got "
+
+
+@pytest.mark.parametrize(
+    "background,message",
+    [
+        (torch.zeros(2), BG_RULE + "float32 (2,)"),
+        (torch.zeros(5, 3), BG_RULE + "float32 (5, 3)"),
+        (torch.zeros(4, 2), BG_RULE + "float32 (4, 2)"),
+        (torch.zeros(1, 3), BG_RULE + "float32 (1, 3)"),
+        (torch.zeros(4), BG_RULE + "float32 (4,)"),
+        (torch.tensor([0, 0, 255]), BG_RULE + "int64 (3,)"),
+        ((1.0, 0.0), BG_RULE + "(1.0, 0.0)"),
+        ("white", BG_RULE + "str"),
+        (True, BG_RULE + "bool"),
+        (torch.zeros(3, device="meta"),
+         "background must be on cpu like the colors, got meta; move it with .to(device)"),
+    ],
+)
+def test_render_samples_refuses_a_background_of_another_shape(background, message):
+    s, sigmas, colors = _four_rays()
+    with pytest.raises(InputError) as err:
+        render_samples(s, sigmas, colors, background=background)
+    assert str(err.value) == message

@@ -1,6 +1,8 @@
 """The occupancy grid marks a known sphere correctly, and marching through it keeps only samples
 near the sphere; bit packing, cascades and argument errors."""
 
+import math
+
 import pytest
 import torch
 
@@ -90,8 +92,48 @@ def test_bad_arguments():
     assert str(err.value) == "resolution must be a multiple of 4 with more than one level, got 6"
     with pytest.raises(InputError) as err:
         OccupancyGrid([[-1, -1, -1], [1, 1, 1]], resolution=8, levels=0)
-    assert str(err.value) == "levels must be an integer >= 1, got 0"
+    assert str(err.value) == "levels must be an integer from 1 to 16, got 0"
     grid = OccupancyGrid([[-1, -1, -1], [1, 1, 1]], resolution=8)
     with pytest.raises(InputError) as err:
         grid.update(lambda p: torch.zeros(3), warmup=True)
     assert str(err.value) == "the occupancy function must return one value per point (512), got 3"
+
+
+BOX = [[-1, -1, -1], [1, 1, 1]]
+AABB_RULE = "aabb must be finite (2, 3) min and max corners with max > min, got "
+
+
+@pytest.mark.parametrize(
+    "aabb,kwargs,message",
+    [
+        (BOX, dict(resolution=100000), "resolution must be an integer from 2 to 2048, got 100000"),
+        (BOX, dict(resolution=True), "resolution must be an integer from 2 to 2048, got True"),
+        (BOX, dict(resolution=8, levels=17), "levels must be an integer from 1 to 16, got 17"),
+        (BOX, dict(resolution=8, levels=2.0), "levels must be an integer from 1 to 16, got 2.0"),
+        (BOX, dict(resolution=1024),
+         "levels * resolution**3 must be at most 268435456 cells (a grid keeps ~8 bytes a cell and an update needs "
+         "~50), got 1 * 1024**3 = 1073741824; lower resolution or levels"),
+        (BOX, dict(resolution=512, levels=3),
+         "levels * resolution**3 must be at most 268435456 cells (a grid keeps ~8 bytes a cell and an update needs "
+         "~50), got 3 * 512**3 = 402653184; lower resolution or levels"),
+        ([[0, 0, 0], [0, 1, 1]], {}, AABB_RULE + "[[0, 0, 0], [0, 1, 1]]"),
+        ([[0, 0, 0], [math.nan, 1, 1]], {}, AABB_RULE + "[[0, 0, 0], [nan, 1, 1]]"),
+        ([[0, 0, 0], [1, 1]], {}, AABB_RULE + "[[0, 0, 0], [1, 1]]"),
+        ("box", {}, AABB_RULE + "'box'"),
+        ([[0, 0, 0], [1e308, 1, 1]], dict(resolution=8, levels=4),
+         "aabb is too large for 4 levels: the outermost box, 2**3 times its size, must be finite, got "
+         "[[0, 0, 0], [1e+308, 1, 1]]; use fewer levels or smaller units"),
+    ],
+)
+def test_sizes_and_boxes_that_cannot_be_built_are_refused(aabb, kwargs, message):
+    # resolution=100000 asked for 4e15 bytes; levels past the marcher's 16 built a grid it refuses
+    with pytest.raises(InputError) as err:
+        OccupancyGrid(aabb, **kwargs)
+    assert str(err.value) == message
+
+
+def test_the_most_levels_the_marcher_takes():
+    grid = OccupancyGrid(BOX, resolution=4, levels=16)
+    origins, dirs = torch.tensor([[0.0, 0.0, -3.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+    s = march_rays(origins, dirs, grid.spec(), step=0.1, far=6.0)
+    assert s.n_samples == 60  # every cell occupied: steps of 0.1 over [0, 6]

@@ -303,6 +303,15 @@ def test_cuda_rays_match_the_analytic_sphere_and_trace_a_neural_sdf():
         assert float(field(res.positions).abs().max()) < EPS
 
 
+def test_near_and_far_bound_the_march():
+    o, d = _rays(2)
+    res = sphere_trace(sphere, o, d, near=1.0, far=1.0)  # an empty interval but for its one point
+    assert not bool(res.hit.any()) and res.steps.tolist() == [1, 1]
+    res = sphere_trace(sphere, o, d, near=torch.tensor([0.0, 2.5], dtype=F64), far=5.0)  # ray 1 starts inside
+    expected = torch.stack([sphere_t(o, d)[0], sphere_t(o, d, first=False)[1]])
+    torch.testing.assert_close(res.t, expected, atol=1e-3, rtol=0)
+
+
 def _rays(n=4):
     return torch.zeros(n, 3, dtype=F64) + torch.tensor([0.0, 0.0, -3.0], dtype=F64), \
         torch.tensor([[0.0, 0.0, 1.0]], dtype=F64).repeat(n, 1)
@@ -343,7 +352,19 @@ ERRORS = [
      "far[2] must be finite, got inf; bound the rays with a finite far or an aabb"),
     ((sphere, O, D), {"aabb": BOX, "far": math.nan}, "far must be a number or inf, got nan"),
     ((sphere, O, D), {"far": 5.0, "near": torch.tensor([0.0, math.nan, 0.0, 0.0], dtype=F64)},
-     "near[1] must be finite, got nan"),
+     "near[1] must be finite and >= 0 (t runs forward from the origin), got nan"),
+    ((sphere, O, D), {"far": 5.0, "near": -1.0},
+     "near must be finite and >= 0 (t runs forward from the origin), got -1.0"),
+    ((sphere, O, D), {"aabb": BOX, "near": math.inf},
+     "near must be finite and >= 0 (t runs forward from the origin), got inf"),
+    ((sphere, O, D), {"near": 3.0, "far": 2.0},
+     "near must be <= far, got 3.0 and 2.0; t runs from near to far along each ray"),
+    ((sphere, O, D), {"aabb": BOX, "near": 3.0, "far": 2.0},
+     "near must be <= far, got 3.0 and 2.0; t runs from near to far along each ray"),
+    ((sphere, O, D), {"far": 2.0, "near": torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=F64)},
+     "near[2] must be <= far, got 3.0 and 2.0; t runs from near to far along each ray"),
+    ((sphere, O, D), {"aabb": BOX, "far": torch.tensor([5.0, 5.0, 5.0, -math.inf], dtype=F64)},
+     "near must be <= far[3], got 0.0 and -inf; t runs from near to far along each ray"),
     ((sphere, O, D), {"far": 5.0, "near": torch.zeros(3, dtype=F64)}, "near must have shape (4,), got (3,)"),
     ((sphere, O, D), {"aabb": [[0, 0, 0], [1, 1, -1]]},
      "aabb must be finite (2, 3) min and max corners with max > min, got [[0, 0, 0], [1, 1, -1]]"),
@@ -372,6 +393,7 @@ def test_sphere_trace_errors(args, kwargs, message):
     ({"background": (1.0, 2.0, 0.0)},
      "background must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got (1.0, 2.0, 0.0)"),
     ({"dtype": torch.float16}, "dtype must be torch.float32, torch.float64 or None, got torch.float16"),
+    ({"near": 2.0, "far": 1.0}, "near must be <= far, got 2.0 and 1.0; t runs from near to far along each ray"),
 ])
 def test_render_sdf_errors(kwargs, message):
     with pytest.raises(InputError) as info:
