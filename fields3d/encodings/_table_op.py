@@ -36,17 +36,26 @@ def check_choice(name: str, value, choices: tuple) -> None:
         raise InputError(f"{name} must be {listed} or {last}, got {value!r}")
 
 
+def check_dense(name: str, t: torch.Tensor) -> None:
+    """Raise InputError unless tensor ``t`` has the strided (dense) layout every core op reads."""
+    if t.layout != torch.strided:
+        layout = str(t.layout).removeprefix("torch.")
+        raise InputError(f"{name} must be a dense (strided) tensor, got a {layout} tensor; convert it with .to_dense()")
+
+
 def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, name: str) -> None:
     """Raise InputError unless positions ``x`` (N, n_dims) and ``params`` (n_entries, n_features)
     suit each other and the core; ``name`` ("hash grid", "dense grid", ...) appears in messages."""
     if not isinstance(params, torch.Tensor) or params.dtype not in (torch.float32, torch.float64):
         got = dtype_str(params.dtype) if isinstance(params, torch.Tensor) else type(params).__name__
         raise InputError(f"params must be a float32 or float64 tensor, got {got}")
+    check_dense("params", params)
     if tuple(params.shape) != (n_entries, n_features):
         raise InputError(f"params must have shape ({n_entries}, {n_features}) for this config, got {shape_str(params)}")
     want = f"positions must be {dtype_str(params.dtype)} of shape (N, {n_dims})"
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{want}, got {type(x).__name__}")
+    check_dense("positions", x)
     if x.dtype != params.dtype or x.dim() != 2 or x.shape[1] != n_dims:
         raise InputError(f"{want}, got {dtype_str(x.dtype)} {shape_str(x)}")
     if x.device != params.device:

@@ -36,6 +36,9 @@ class Encoding(nn.Module):
     type_name: ClassVar[str]
     n_input_dims: int
     n_output_dims: int
+    #: Encodings nested in this one, itself included: 1; a composite is one more than its deepest
+    #: part, at most ``MAX_CONFIG_DEPTH`` (16, :mod:`fields3d.encodings.factory`).
+    nesting_depth: int = 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         """``(N, n_input_dims)`` positions -> ``(N, n_output_dims)`` features."""

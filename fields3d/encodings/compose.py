@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import InputError
 from .base import Encoding
-from .factory import create, register
+from .factory import MAX_CONFIG_DEPTH, create, register
 
 
 @register("concat")
@@ -31,6 +31,8 @@ class Concat(Encoding):
     Args:
         encodings: a non-empty list of :class:`Encoding` modules with the same ``n_input_dims``;
             they become children (``encodings.0``, ``encodings.1``, ... in the ``state_dict``).
+            Concats nest at most ``MAX_CONFIG_DEPTH`` (16) encodings deep, this one included, as
+            their configs do in :func:`~fields3d.encodings.create`.
 
     ``forward(x)``: ``(N, n_input_dims)`` positions, in whatever domain and dtype the parts take
     (``[0, 1]^d`` float32 for grid encodings) -> ``(N, sum of the parts' n_output_dims)``, part 0's
@@ -51,7 +53,14 @@ class Concat(Encoding):
                 f"the encodings of a Concat must all take the same n_input_dims, got {dims}; "
                 "give every part the same n_input_dims"
             )
+        depth = 1 + max(e.nesting_depth for e in encodings)
+        if depth > MAX_CONFIG_DEPTH:
+            raise InputError(
+                f"a Concat nests at most {MAX_CONFIG_DEPTH} encodings deep, itself included, got {depth}; "
+                "list the parts in one Concat instead of nesting them"
+            )
         self.encodings = nn.ModuleList(encodings)
+        self.nesting_depth = depth
         self.n_input_dims = dims[0]
         self.n_output_dims = sum(e.n_output_dims for e in encodings)
 

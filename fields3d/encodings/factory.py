@@ -11,10 +11,15 @@ A new encoding registers itself with one line above its class::
     @register("dense_grid")
     class DenseGrid(Encoding):
         ...
+
+Composite configs (``"concat"``) hold other configs; nesting is bounded: a config sits at most
+:data:`MAX_CONFIG_DEPTH` (16) configs deep, the outermost counting as 1. Deeper nesting is a
+generated-config slip (no model needs it), and would otherwise end in Python's RecursionError.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +38,11 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
+
+#: How many configs deep :func:`create` builds: a leaf config alone is 1 level, each composite
+#: around it one more. Checked on the way down, before the next level recurses.
+MAX_CONFIG_DEPTH = 16
+_DEPTH = contextvars.ContextVar("fields3d_encoding_config_depth", default=0)  # create() calls on this stack
 
 
 def _settings_of(cls: type[Encoding]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -87,8 +97,24 @@ def create(config: dict, device: torch.device | str | None = None) -> Encoding:
     Raises:
         InputError: ``config`` is not a dict, lacks ``"type"``, names an unknown type, has
             settings that type does not take or lacks ones it needs; or a value is invalid (the
-            encoding's own message, e.g. ``n_levels must be an integer from 1 to 32, got 0``).
+            encoding's own message, e.g. ``n_levels must be an integer from 1 to 32, got 0``); or
+            configs nest more than :data:`MAX_CONFIG_DEPTH` (16) levels deep.
     """
+    depth = _DEPTH.get() + 1
+    if depth > MAX_CONFIG_DEPTH:
+        raise InputError(
+            f"encoding configs nest at most {MAX_CONFIG_DEPTH} levels deep (each \"concat\" adds one), got a deeper "
+            'one; list the parts in one "concat" instead of nesting them'
+        )
+    token = _DEPTH.set(depth)
+    try:
+        return _build(config, device)
+    finally:
+        _DEPTH.reset(token)
+
+
+def _build(config, device) -> Encoding:
+    """:func:`create` one level down: check ``config``'s keys and build its type."""
     known = ", ".join(available())
     if not isinstance(config, dict):
         raise InputError(f'an encoding config must be a dict with a "type" key, got {type(config).__name__}')

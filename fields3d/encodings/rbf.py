@@ -44,7 +44,7 @@ from torch import nn
 
 from .._checks import is_int, is_number
 from ..errors import InputError
-from ._table_op import check_choice, check_inputs, dtype_str, shape_str
+from ._table_op import check_choice, check_dense, check_inputs, dtype_str, shape_str
 from .base import Encoding
 from .factory import register
 from .rbf_eval import rbf_evaluate_fused
@@ -54,6 +54,11 @@ MAX_BASES = 2**24
 MAX_FEATURES = 256
 SHAPES = ("isotropic", "diagonal", "full")
 KERNELS = ("inverse_quadratic", "gaussian")
+#: The largest composition frequency. A feature is sin(omega * phi) with phi in (0, 1]: at
+#: omega = 1e4 float32 still resolves the phase to omega * 2^-24 = 6e-4 rad and the derivatives
+#: (omega, omega^2 = 1e8 for eikonal double backward) stay far inside float32; past ~1e7 the phase
+#: is rounding noise, and past 3.4e38 the argument overflows to inf and the features turn NaN.
+MAX_FREQUENCY = 1e4
 
 
 @dataclass(frozen=True)
@@ -87,12 +92,12 @@ class RBFConfig:
     def _check_frequencies(self) -> None:
         f = self.frequencies
         ok = isinstance(f, (list, tuple)) and len(f) <= self.n_features
-        ok = ok and all(is_number(v) and 0 < v < math.inf for v in f)
+        ok = ok and all(is_number(v) and 0 < v <= MAX_FREQUENCY for v in f)  # refuses NaN, inf and bools too
         if not ok:
             raise InputError(
-                f"frequencies must be a list of at most n_features ({self.n_features}) positive finite numbers "
-                f"(empty: plain RBF features), got {f!r}; channel f uses frequency f mod L, so give at most "
-                "one frequency per feature"
+                f"frequencies must be a list of at most n_features ({self.n_features}) numbers in "
+                f"(0, {MAX_FREQUENCY:g}] (empty: plain RBF features), got {f!r}; channel f uses frequency "
+                "f mod L, so give at most one frequency per feature"
             )
         object.__setattr__(self, "frequencies", tuple(float(v) for v in f))
 
@@ -145,6 +150,7 @@ def _check_params(centers, shapes, weights, config: RBFConfig) -> None:
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != want or t.dtype != weights.dtype:
             got = f"{dtype_str(t.dtype)} {shape_str(t)}" if isinstance(t, torch.Tensor) else type(t).__name__
             raise InputError(f"{name} must have shape {want} and the weights' dtype for this config, got {got}")
+        check_dense(name, t)
         if t.device != weights.device:
             raise InputError(f"{name} must be on {weights.device} like the weights, got {t.device}")
 

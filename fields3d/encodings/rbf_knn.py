@@ -21,7 +21,7 @@ import torch
 from .. import _native
 from .._checks import is_int
 from ..errors import InputError
-from ._table_op import dtype_str, shape_str
+from ._table_op import check_dense, dtype_str, shape_str
 
 MAX_K = 32
 
@@ -37,6 +37,7 @@ def _check(centers, points, k) -> None:
     want = "centers must be a float32 or float64 tensor of shape (M, 2) or (M, 3)"
     if not isinstance(centers, torch.Tensor):
         raise InputError(f"{want}, got {type(centers).__name__}")
+    check_dense("centers", centers)
     if centers.dtype not in (torch.float32, torch.float64) or centers.dim() != 2 or centers.shape[1] not in (2, 3):
         raise InputError(f"{want}, got {dtype_str(centers.dtype)} {shape_str(centers)}")
     if centers.shape[0] == 0:
@@ -45,6 +46,7 @@ def _check(centers, points, k) -> None:
     want = f"points must be {dtype_str(centers.dtype)} of shape (N, {d})"
     if not isinstance(points, torch.Tensor):
         raise InputError(f"{want}, got {type(points).__name__}")
+    check_dense("points", points)
     if points.dtype != centers.dtype or points.dim() != 2 or points.shape[1] != d:
         raise InputError(f"{want}, got {dtype_str(points.dtype)} {shape_str(points)}")
     if points.device != centers.device:

@@ -47,8 +47,11 @@ def marching_cubes(
         volume: ``(X, Y, Z)`` float32 or float64 samples, ``X, Y, Z >= 2``, on the CPU or a CUDA
             device, any strides; every value finite.
         level: the iso-value (finite).
-        origin: world position of ``volume[0, 0, 0]`` (3 numbers).
-        spacing: distance between neighbouring samples, 3 positive numbers (or one for all axes).
+        origin: world position of ``volume[0, 0, 0]`` (3 finite numbers).
+        spacing: distance between neighbouring samples, 3 positive finite numbers (or one for all
+            axes), each a normal number of the volume's dtype (at least its ``finfo.tiny``). The
+            core computes ``origin + p * spacing`` in the volume's dtype: ``|origin|``,
+            ``(size - 1) * spacing`` and the far corner must stay within that dtype's range.
 
     Returns:
         ``verts`` ``(V, 3)`` in the volume's dtype and ``faces`` ``(F, 3)`` int64 vertex ids, both
@@ -57,6 +60,7 @@ def marching_cubes(
     _check_volume(volume)
     level = _check_level(level)
     origin, spacing = _check_frame(origin, spacing)
+    _check_extent(volume, origin, spacing)
     _native.check_device(volume.device)
     return _dense(volume.contiguous(), level, origin, spacing)
 
@@ -109,6 +113,7 @@ def mesh_field(
     """
     lo, hi = _check_bounds(bounds)
     shape = _check_resolution(resolution)
+    _check_span(lo, hi, shape)
     level = _check_level(level)
     _check_mesh_options(fn, batch_size, lipschitz, progress)
     device = _check_device_arg(device)
@@ -182,6 +187,45 @@ def _check_frame(origin, spacing) -> tuple[tuple[float, ...], tuple[float, ...]]
     if s is None or not all(v > 0 for v in s):
         raise InputError(f"spacing must be a positive finite number or 3 of them, got {spacing!r}")
     return o, s
+
+
+def _range_limit(dtype: torch.dtype) -> float:
+    """The largest coordinate magnitude the core may compute in ``dtype``: its finite maximum, less
+    1e-6 relative for the roundings of origin, spacing, p, product and sum (each at most 2^-24 in float32)."""
+    return torch.finfo(dtype).max * (1 - 1e-6)
+
+
+def _extent(origin, spacing, shape) -> float:
+    """The largest magnitude ``origin + p * spacing`` (p in [0, size - 1]) reaches, or its parts."""
+    return max(max(abs(o), (n - 1) * s, abs(o + (n - 1) * s)) for o, s, n in zip(origin, spacing, shape))
+
+
+def _check_extent(volume: torch.Tensor, origin, spacing) -> None:
+    """Raise InputError unless the frame's vertices are finite and distinct in the volume's dtype."""
+    info, dtype = torch.finfo(volume.dtype), str(volume.dtype).removeprefix("torch.")
+    wider = "" if volume.dtype == torch.float64 else " or pass a float64 volume"
+    if min(spacing) < info.tiny:
+        raise InputError(f"spacing must be at least {info.tiny:.4g} on every axis for {dtype} vertices (less loses "
+                         f"precision or rounds to zero), got {spacing!r}; scale the coordinates up{wider}")
+    extent, limit = _extent(origin, spacing, volume.shape), _range_limit(volume.dtype)
+    if not extent <= limit:
+        raise InputError(
+            f"origin and spacing put vertices out of {dtype} range: |origin|, (size - 1) * spacing and "
+            f"|origin + (size - 1) * spacing| must be at most {limit:.4g} on every axis, got {extent:.4g} for a "
+            f"volume of shape {_shape_str(volume.shape)}, origin {origin!r}, spacing {spacing!r}; scale the "
+            f"coordinates down{wider}"
+        )
+
+
+def _check_span(lo, hi, shape) -> None:
+    """Raise InputError unless the grid over ``lo..hi`` stays within float32 range (points, vertices)."""
+    spacing = tuple((h - l) / (n - 1) for l, h, n in zip(lo, hi, shape))
+    limit = _range_limit(torch.float32)
+    if not _extent(lo, spacing, shape) <= limit:
+        raise InputError(
+            f"bounds must keep the grid within float32 range (fn gets float32 points): |min|, |max| and max - min "
+            f"must be at most {limit:.4g} on every axis, got {(lo, hi)!r}; scale the coordinates down"
+        )
 
 
 def _check_device_arg(device) -> torch.device:

@@ -128,3 +128,16 @@ def test_bad_concat_configs(encodings, message):
     with pytest.raises(InputError) as err:
         create({"type": "concat", "encodings": encodings})
     assert str(err.value) == message.format(known=", ".join(available()))
+
+
+def test_nesting_is_bounded():
+    enc, _ = two_grids()
+    for _ in range(15):
+        enc = Concat([enc])
+    assert enc.nesting_depth == 16
+    with pytest.raises(InputError) as err:
+        Concat([two_grids()[1], enc])
+    assert str(err.value) == (
+        "a Concat nests at most 16 encodings deep, itself included, got 17; "
+        "list the parts in one Concat instead of nesting them"
+    )

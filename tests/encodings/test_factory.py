@@ -148,3 +148,25 @@ def test_register_errors(registry):
         register("hash_grid")(Other)
     assert str(err.value) == "encoding type 'hash_grid' is already registered to HashGrid"
     assert create(SMALL).type_name == "hash_grid"
+
+
+def nested(depth: int) -> dict:
+    """SMALL inside depth - 1 single-part concats: a config ``depth`` levels deep."""
+    config = SMALL
+    for _ in range(depth - 1):
+        config = {"type": "concat", "encodings": [config]}
+    return config
+
+
+DEPTH_ERROR = ("encodings[0]: " * 16 + 'encoding configs nest at most 16 levels deep (each "concat" adds one), '
+               'got a deeper one; list the parts in one "concat" instead of nesting them')
+
+
+def test_config_nesting_is_bounded():
+    enc = create(nested(factory.MAX_CONFIG_DEPTH))
+    assert enc.nesting_depth == 16 and create(enc.config()).config() == enc.config()
+    for depth in (17, 2000):  # 2000: past Python's recursion limit, refused on the way down
+        with pytest.raises(InputError) as err:
+            create(nested(depth))
+        assert str(err.value) == DEPTH_ERROR
+    assert create(SMALL).nesting_depth == 1  # the bound leaves no depth behind for the next call

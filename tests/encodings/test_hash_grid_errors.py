@@ -22,6 +22,8 @@ def grid():
         (torch.rand(2, 5, 3), "positions must be float32 of shape (N, 3), got float32 (2, 5, 3)"),
         (torch.zeros(5, 3, dtype=torch.int64), "positions must be float32 of shape (N, 3), got int64 (5, 3)"),
         ([[0.1, 0.2, 0.3]], "positions must be float32 of shape (N, 3), got list"),
+        (torch.rand(5, 3).to_sparse(),
+         "positions must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
     ],
 )
 def test_bad_positions(grid, x, message):
@@ -46,6 +48,11 @@ def test_bad_params():
     with pytest.raises(InputError) as err:
         hash_grid_encode(torch.rand(3, 2), torch.zeros(config.n_entries, 2, dtype=torch.int32), config)
     assert str(err.value) == "params must be a float32 or float64 tensor, got int32"
+    with pytest.raises(InputError) as err:
+        hash_grid_encode(torch.rand(3, 2), torch.rand(config.n_entries, 2).to_sparse(), config)
+    assert str(err.value) == (
+        "params must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"
+    )
 
 
 @pytest.mark.parametrize(

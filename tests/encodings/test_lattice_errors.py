@@ -68,6 +68,11 @@ def test_bad_settings(config, message):
             torch.rand(4, 3, device="meta"),
             "positions must be on cpu like the dense grid's parameters, got meta; move one of them with .to(device)",
         ),
+        *[
+            (module, torch.rand(4, 3).to_sparse(),
+             "positions must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()")
+            for module in (lambda: DenseGrid(3, 4, 2), lambda: TriPlane(4, 2), lambda: SimplexGrid(3, 2, 2, 6))
+        ],
     ],
 )
 def test_bad_positions(module, x, message):

@@ -8,7 +8,7 @@ from fields3d import _native
 from fields3d.encodings import RBFConfig, RBFEncoding, create, rbf_encode, rbf_knn
 from fields3d.errors import InputError
 
-FREQ = ("frequencies must be a list of at most n_features ({f}) positive finite numbers (empty: plain RBF "
+FREQ = ("frequencies must be a list of at most n_features ({f}) numbers in (0, 10000] (empty: plain RBF "
         "features), got {got}; channel f uses frequency f mod L, so give at most one frequency per feature")
 
 
@@ -27,6 +27,13 @@ FREQ = ("frequencies must be a list of at most n_features ({f}) positive finite 
         ({"frequencies": [1.0, -2.0]}, FREQ.format(f=16, got="[1.0, -2.0]")),
         ({"n_features": 2, "frequencies": [1.0, 2.0, 4.0]}, FREQ.format(f=2, got="[1.0, 2.0, 4.0]")),
         ({"frequencies": "1,2"}, FREQ.format(f=16, got="'1,2'")),
+        ({"frequencies": [1e308]}, FREQ.format(f=16, got="[1e+308]")),  # sin(1e308 phi) overflows: NaN features
+        ({"frequencies": [1.0, 10000.5]}, FREQ.format(f=16, got="[1.0, 10000.5]")),
+        ({"frequencies": [float("nan")]}, FREQ.format(f=16, got="[nan]")),
+        ({"frequencies": [float("inf")]}, FREQ.format(f=16, got="[inf]")),
+        ({"frequencies": [True]}, FREQ.format(f=16, got="[True]")),
+        ({"frequencies": ["2"]}, FREQ.format(f=16, got="['2']")),
+        ({"frequencies": [0]}, FREQ.format(f=16, got="[0]")),
     ],
 )
 def test_bad_settings(config, message):
@@ -46,12 +53,19 @@ def test_bad_settings(config, message):
          "positions must be float32 of shape (N, 3), got list"),
         (lambda: RBFEncoding(3, 8, 2, 2, frequencies=[]), torch.rand(4, 3, device="meta"),
          "positions must be on cpu like the RBF encoding's parameters, got meta; move one of them with .to(device)"),
+        (lambda: RBFEncoding(3, 8, 2, 2, frequencies=[1.0, 2.0]), torch.rand(4, 3).to_sparse(),
+         "positions must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
     ],
 )
 def test_bad_positions(module, x, message):
     with pytest.raises(InputError) as err:
         module()(x)
     assert str(err.value) == message
+
+
+def test_largest_frequency_gives_finite_features():
+    enc = RBFEncoding(3, 8, 2, 2, frequencies=[10000])
+    assert enc.spec.frequencies == (10000.0,) and torch.isfinite(enc(torch.rand(5, 3))).all()
 
 
 def test_params_of_the_wrong_shape():
@@ -77,6 +91,10 @@ def test_params_of_the_wrong_shape():
         (torch.rand(4, 2), torch.rand(2, 3), 1, "points must be float32 of shape (N, 2), got float32 (2, 3)"),
         (torch.rand(4, 3), torch.rand(2, 3, device="meta"), 1,
          "points must be on cpu like centers, got meta; move one of them with .to(device)"),
+        (torch.rand(4, 3), torch.rand(2, 3).to_sparse(), 1,
+         "points must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
+        (torch.rand(4, 3).to_sparse(), torch.rand(2, 3), 1,
+         "centers must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
         (torch.rand(4, 3), torch.rand(2, 3), 5, "k must be an integer from 1 to min(32, M) = 4, got 5"),
         (torch.rand(40, 3), torch.rand(2, 3), 33, "k must be an integer from 1 to min(32, M) = 32, got 33"),
         (torch.rand(40, 3), torch.rand(2, 3), 0, "k must be an integer from 1 to min(32, M) = 32, got 0"),

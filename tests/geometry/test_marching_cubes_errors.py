@@ -9,6 +9,10 @@ from fields3d.errors import BackendUnavailable, InputError
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
 
 WANT = "volume must be a float32 or float64 tensor of shape (X, Y, Z)"
+OUT_OF_RANGE = ("origin and spacing put vertices out of float32 range: |origin|, (size - 1) * spacing and "
+                "|origin + (size - 1) * spacing| must be at most 3.403e+38 on every axis, got {got} for a volume of "
+                "shape (3, 3, 3), origin {origin}, spacing {spacing}; scale the coordinates down")
+WIDER = " or pass a float64 volume"
 
 
 @pytest.mark.parametrize(
@@ -62,6 +66,15 @@ def test_finite_values_whose_sum_overflows_are_fine():
         ({"origin": (0, 0)}, "origin must be 3 finite numbers, got (0, 0)"),
         ({"origin": 1.0}, "origin must be 3 finite numbers, got 1.0"),
         ({"origin": (0, float("inf"), 0)}, "origin must be 3 finite numbers, got (0, inf, 0)"),
+        ({"spacing": 1e308}, f"{OUT_OF_RANGE.format(got='inf', origin=(0.0,) * 3, spacing=(1e308,) * 3)}{WIDER}"),
+        ({"spacing": (1.0, 2e38, 1.0)},  # 2 * 2e38: the last vertex along y overflows float32
+         f"{OUT_OF_RANGE.format(got='4e+38', origin=(0.0,) * 3, spacing=(1.0, 2e38, 1.0))}{WIDER}"),
+        ({"origin": (0, 0, -1e39)},
+         f"{OUT_OF_RANGE.format(got='1e+39', origin=(0.0, 0.0, -1e39), spacing=(1.0,) * 3)}{WIDER}"),
+        ({"origin": (3e38, 0, 0), "spacing": 3e37},  # origin + 2 * spacing = 3.6e38
+         f"{OUT_OF_RANGE.format(got='3.6e+38', origin=(3e38, 0.0, 0.0), spacing=(3e37,) * 3)}{WIDER}"),
+        ({"spacing": 1e-50}, "spacing must be at least 1.175e-38 on every axis for float32 vertices (less loses "
+                             f"precision or rounds to zero), got (1e-50, 1e-50, 1e-50); scale the coordinates up{WIDER}"),
     ],
 )
 def test_bad_level_and_frame(kwargs, message):
@@ -69,6 +82,22 @@ def test_bad_level_and_frame(kwargs, message):
     with pytest.raises(InputError) as err:
         marching_cubes(torch.zeros(3, 3, 3), level, **kwargs)
     assert str(err.value) == message
+
+
+def test_frame_range_follows_the_volume_dtype():
+    volume = torch.ones(4, 4, 4, dtype=torch.float64)
+    volume[1:3, 1:3, 1:3] = -1
+    verts, _ = marching_cubes(volume, spacing=1e300, origin=(1e300, 0, 0))  # fine in float64, not in float32
+    assert torch.isfinite(verts).all() and float(verts.abs().max()) == 1e300 + 2.5e300
+    with pytest.raises(InputError) as err:
+        marching_cubes(volume, spacing=1e308)
+    assert str(err.value) == (
+        "origin and spacing put vertices out of float64 range: |origin|, (size - 1) * spacing and "
+        "|origin + (size - 1) * spacing| must be at most 1.798e+308 on every axis, got inf for a volume of "
+        "shape (4, 4, 4), origin (0.0, 0.0, 0.0), spacing (1e+308, 1e+308, 1e+308); scale the coordinates down"
+    )
+    verts, _ = marching_cubes(volume.float(), spacing=1e38)  # 3e38 at the far corner: still float32
+    assert torch.isfinite(verts).all()
 
 
 def sdf(x):
@@ -91,6 +120,20 @@ BOUNDS = ((-1, -1, -1), (1, 1, 1))
             (sdf, (0, 1), 8),
             {},
             "bounds must be ((xmin, ymin, zmin), (xmax, ymax, zmax)) with min < max on every axis, got (0, 1)",
+        ),
+        (
+            (sdf, ((-1e308, 0, 0), (1e308, 1, 1)), 8),  # max - min overflows even float64
+            {},
+            "bounds must keep the grid within float32 range (fn gets float32 points): |min|, |max| and max - min "
+            "must be at most 3.403e+38 on every axis, got ((-1e+308, 0.0, 0.0), (1e+308, 1.0, 1.0)); "
+            "scale the coordinates down",
+        ),
+        (
+            (sdf, ((0, 0, 0), (1, 1e39, 1)), 8),
+            {},
+            "bounds must keep the grid within float32 range (fn gets float32 points): |min|, |max| and max - min "
+            "must be at most 3.403e+38 on every axis, got ((0.0, 0.0, 0.0), (1.0, 1e+39, 1.0)); "
+            "scale the coordinates down",
         ),
         ((sdf, BOUNDS, 1), {}, "resolution must be an integer from 2 to 2048 or 3 such integers, got 1"),
         ((sdf, BOUNDS, 8.0), {}, "resolution must be an integer from 2 to 2048 or 3 such integers, got 8.0"),
