@@ -195,3 +195,42 @@ def test_resume_from_a_checkpoint_without_its_grid_says_so(trained, tmp_path):
     assert str(err.value).startswith(f"checkpoint {path} does not hold a complete NeRF (RuntimeError: ")
     assert "\n" not in str(err.value) and "\t" not in str(err.value)  # torch's list of problems, on one line
     assert str(err.value).endswith("start again without --resume")
+
+
+BAD_COUNTERS = [
+    ("step", -1, "an integer from 0 to 4611686018427387904"),
+    ("step", 1.5, "an integer from 0 to 4611686018427387904"),
+    ("seconds", float("nan"), "a finite number >= 0"),
+    ("n_rays", 10**9, "an integer from 256 to 65536"),
+    ("render_step", 0, "a number from 1e-07 to 1 times the scene box's extent (3)"),
+    ("render_step", 1e300, "a number from 1e-07 to 1 times the scene box's extent (3)"),
+    ("render_step", "x", "a number from 1e-07 to 1 times the scene box's extent (3)"),
+    ("config.samples_per_step", 10**30, "an integer from 256 to 16777216"),
+    ("config.samples_per_step", 2.5, "an integer from 256 to 16777216"),
+    ("history", [[1, 2]], "a list of [step, seconds, psnr] number triples"),
+]
+
+
+@pytest.mark.parametrize("key, value, expected", BAD_COUNTERS)
+def test_a_checkpoint_with_bad_counters_is_refused_by_load_and_resume(trained, tmp_path, key, value, expected):
+    """Each used to fail later (at render time, with the render op's message, which does not name
+    the checkpoint) or to render and resume with garbage counters."""
+    result, out = trained
+    tensors, meta = load_checkpoint(out / "checkpoint.safetensors")
+    meta = json.loads(json.dumps(meta))
+    if key.startswith("config."):
+        meta["config"][key.split(".")[1]] = value
+    else:
+        meta[key] = value
+    bad = save_checkpoint(tmp_path / "bad.safetensors", tensors, meta)
+    message = (f"checkpoint {bad} holds a bad {key} {value!r}: expected {expected}; "
+               "train it again with `fields3d nerf`")
+    with pytest.raises(CheckpointError) as err:
+        load_nerf(bad, device="cpu")
+    assert str(err.value) == message
+    resume_out = tmp_path / "resume"
+    resume_out.mkdir()
+    (resume_out / "checkpoint.safetensors").write_bytes(bad.read_bytes())
+    with pytest.raises(CheckpointError) as err:
+        train_nerf(NerfConfig(**TINY, output=str(resume_out), steps=41, resume=True), progress=False)
+    assert str(err.value) == message.replace(str(bad), str(resume_out / "checkpoint.safetensors"))

@@ -27,7 +27,7 @@ from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
 from .outputs import orbit_cameras
-from .train import CAMERA_TENSORS, KIND, restore_weights
+from .train import CAMERA_TENSORS, KIND, check_counters, restore_weights
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
 MAX_PICTURE_SIDE = 16384  # pixels; a larger training picture size in a checkpoint is corrupt
@@ -88,6 +88,7 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     target = resolve_device(device)
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
     check_finite(path, tensors)
+    check_counters(path, meta)
     size = _picture_size(path, meta.get("picture_size"))
     try:
         field = RadianceField.from_config(meta["field"], device=target)

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..._checks import MAX_BATCH, is_int, is_number
 from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
 from ...errors import CheckpointError, check_loss, one_line
 from ...fields.radiance import RadianceField
@@ -24,6 +25,7 @@ from .config import STEPS_PER_DIAGONAL, NerfConfig
 KIND = "nerf"
 CAMERA_TENSORS = ("c2w", "fx", "fy", "cx", "cy")  # the training cameras' tensors in a checkpoint
 MIN_RAYS, MAX_RAYS = 256, 1 << 16
+MAX_STEP_COUNT = 2**62  # training steps a checkpoint can claim; more is a corrupt header
 
 
 @dataclass
@@ -168,6 +170,7 @@ def load_state(path: Path, state: TrainState) -> None:
     and scene (CheckpointError otherwise)."""
     tensors, meta = load_checkpoint(path, kinds=(KIND,))
     check_finite(path, tensors)
+    check_counters(path, meta)
     if meta["field"] != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
         raise CheckpointError(f"checkpoint {path} was written with other field settings ({meta['field']}); "
                               "resume with the settings it was trained with, or start again without --resume")
@@ -187,6 +190,43 @@ def load_state(path: Path, state: TrainState) -> None:
                 state.optimizer.state[p] = moments
     state.step, state.seconds, state.n_rays = meta["step"], meta["seconds"], meta["n_rays"]
     state.history = [tuple(h) for h in meta.get("history", [])]
+
+
+def check_counters(path, meta: dict) -> None:
+    """CheckpointError unless the counters and settings :func:`save_state` wrote beside the weights are
+    there and in range (a hand-edited or corrupt header would otherwise fail later, in rendering or
+    training, with a message that does not name the checkpoint)."""
+    try:
+        aabb = [[float(v) for v in corner] for corner in meta["field"]["aabb"]]
+        extent = max(hi - lo for lo, hi in zip(*aabb))
+        checks = (
+            ("step", meta["step"], is_int(meta["step"]) and 0 <= meta["step"] <= MAX_STEP_COUNT,
+             f"an integer from 0 to {MAX_STEP_COUNT}"),
+            ("seconds", meta["seconds"], is_number(meta["seconds"]) and 0 <= meta["seconds"] < math.inf,
+             "a finite number >= 0"),
+            ("n_rays", meta["n_rays"], is_int(meta["n_rays"]) and MIN_RAYS <= meta["n_rays"] <= MAX_RAYS,
+             f"an integer from {MIN_RAYS} to {MAX_RAYS}"),
+            ("render_step", meta["render_step"],
+             is_number(meta["render_step"]) and 1e-7 * extent <= meta["render_step"] <= extent,
+             f"a number from 1e-07 to 1 times the scene box's extent ({extent:g})"),
+            ("config.samples_per_step", meta["config"]["samples_per_step"],
+             is_int(meta["config"]["samples_per_step"]) and 256 <= meta["config"]["samples_per_step"] <= MAX_BATCH,
+             f"an integer from 256 to {MAX_BATCH}"),
+            ("history", meta.get("history", []), _is_history(meta.get("history", [])),
+             "a list of [step, seconds, psnr] number triples"),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF ({type(exc).__name__}: "
+                              f"{one_line(exc)}); train it again with `fields3d nerf`") from None
+    for name, value, ok, expected in checks:
+        if not ok:
+            raise CheckpointError(f"checkpoint {path} holds a bad {name} {value!r}: expected {expected}; "
+                                  "train it again with `fields3d nerf`")
+
+
+def _is_history(history) -> bool:
+    return isinstance(history, list) and all(
+        isinstance(h, list) and len(h) == 3 and all(is_number(v) for v in h) for h in history)
 
 
 def _check_scene(path: Path, old, new: dict | None) -> None:
