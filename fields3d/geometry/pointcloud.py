@@ -214,12 +214,18 @@ def knn_distance(points: np.ndarray, k: int) -> np.ndarray:
     return distance[:, 0]
 
 
+#: The range of a :class:`Normalization`'s scale and centre (world units).
+MIN_SCALE, MAX_SCALE, WORLD_LIMIT = 1e-12, 1e12, 1e12
+
+
 @dataclass
 class Normalization:
     """A translation and uniform scale between world coordinates and the cube ``[-1, 1]^3``.
 
-    ``unit = (world - center) / scale``; ``center`` ``(3,)`` float64, ``scale`` > 0.
-    Normals are unchanged by it (the scale is uniform).
+    ``unit = (world - center) / scale``; ``center`` ``(3,)`` float64 within :data:`WORLD_LIMIT` of the
+    origin, ``scale`` from :data:`MIN_SCALE` to :data:`MAX_SCALE`: past those the float32 the fields and
+    renderers compute in turns world coordinates into zeros or infinities (a scale of 1e38 rendered
+    as an index error, 1e-300 as a picture of nothing). Normals are unchanged by it (the scale is uniform).
     """
 
     center: np.ndarray
@@ -229,8 +235,12 @@ class Normalization:
         center = np.asarray(self.center, dtype=np.float64) if _numeric(self.center) else None
         if center is None or center.shape != (3,) or not np.isfinite(center).all():
             raise InputError(f"center must be 3 finite numbers, got {self.center!r}")
+        if not np.abs(center).max() <= WORLD_LIMIT:
+            raise InputError(f"center must lie within {WORLD_LIMIT:g} of the origin, got {self.center!r}")
         if not _is_real(self.scale) or not (math.isfinite(self.scale) and self.scale > 0):
             raise InputError(f"scale must be a finite number > 0, got {self.scale!r}")
+        if not MIN_SCALE <= self.scale <= MAX_SCALE:
+            raise InputError(f"scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {self.scale!r}")
         self.center, self.scale = center, float(self.scale)
 
     @classmethod
@@ -249,7 +259,14 @@ class Normalization:
         half = float((hi - lo).max()) / 2
         if half == 0:
             raise InputError(f"cannot fit a normalization: all {len(points)} points are identical (zero extent)")
-        return cls(center=(lo + hi) / 2, scale=half / extent)
+        center, scale = (lo + hi) / 2, half / extent
+        if not MIN_SCALE <= scale <= MAX_SCALE or not np.abs(center).max() <= WORLD_LIMIT:
+            raise InputError(
+                f"cannot fit a normalization: the points' bounding box is {2 * half:.3g} across around "
+                f"({', '.join(f'{c:.3g}' for c in center)}); fields3d works with sizes from {2 * MIN_SCALE:g} to "
+                f"{2 * MAX_SCALE:g} within {WORLD_LIMIT:g} of the origin: rescale or translate the points"
+            )
+        return cls(center=center, scale=scale)
 
     def to_unit(self, points):
         """World -> unit coordinates; numpy (returns float64) or torch (keeps dtype and device)."""

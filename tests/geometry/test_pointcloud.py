@@ -343,6 +343,17 @@ def test_normalization_torch_and_dict_round_trip():
         (lambda: Normalization.fit(np.eye(3), extent=0), "extent must be a number > 0, got 0"),
         (lambda: Normalization(center=[0, 0], scale=1.0), "center must be 3 finite numbers, got [0, 0]"),
         (lambda: Normalization(center=[0, 0, 0], scale=-1.0), "scale must be a finite number > 0, got -1.0"),
+        # past these a field's float32 world coordinates turn into zeros or infinities (a checkpoint
+        # with scale 1e38 rendered as an IndexError, 1e-300 as "eye and target must differ")
+        (lambda: Normalization(center=[0, 0, 0], scale=1e38), "scale must be from 1e-12 to 1e+12, got 1e+38"),
+        (lambda: Normalization(center=[0, 0, 0], scale=1e-300), "scale must be from 1e-12 to 1e+12, got 1e-300"),
+        (lambda: Normalization(center=[0, 2e12, 0], scale=1.0),
+         "center must lie within 1e+12 of the origin, got [0, 2000000000000.0, 0]"),
+        (
+            lambda: Normalization.fit([[0, 0, 0], [1e300, 1, 1]]),
+            "cannot fit a normalization: the points' bounding box is 1e+300 across around (5e+299, 0.5, 0.5); "
+            "fields3d works with sizes from 2e-12 to 2e+12 within 1e+12 of the origin: rescale or translate the points",
+        ),
         (
             lambda: Normalization.from_dict({"center": [0, 0, 0]}),
             "a normalization must be a dict with keys 'center' and 'scale', got {'center': [0, 0, 0]}",

@@ -114,8 +114,9 @@ def test_a_far_off_point_that_squeezes_the_cloud_is_named(sphere, tmp_path):
     with pytest.raises(InputError) as info:
         reconstruct(ReconConfig(tmp_path / "far.xyz", tmp_path / "m.ply", **FAST), progress=False)
     assert str(info.value) == (
-        "the cloud holds 2 distinct points once scaled into the unit cube (it spans 1e+300); at least 10 are "
-        "needed: look for far-off outliers (--remove-outliers drops them) or repeated points")
+        "cannot fit a normalization: the points' bounding box is 1e+300 across around (5e+299, -0.998, 2.5); "
+        "fields3d works with sizes from 2e-12 to 2e+12 within 1e+12 of the origin: rescale or translate the "
+        "points; or look for far-off outliers (--remove-outliers drops them)")
 
 
 def test_bad_inputs_raise_before_anything_is_written(tmp_path):

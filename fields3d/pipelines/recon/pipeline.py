@@ -133,7 +133,11 @@ def _prepare(config, stages, timings):
             cloud, removed = pointcloud.remove_outliers(cloud)
             cloud = pointcloud.validate_point_cloud(cloud)
         timings["read_s"] = time.perf_counter() - start
-    return cloud, pointcloud.Normalization.fit(cloud.points), removed
+    try:
+        norm = pointcloud.Normalization.fit(cloud.points)
+    except InputError as exc:  # a cloud too large or too far off: often one stray point
+        raise InputError(f"{exc}; or look for far-off outliers (--remove-outliers drops them)") from None
+    return cloud, norm, removed
 
 
 def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
