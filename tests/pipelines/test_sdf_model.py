@@ -54,6 +54,26 @@ def test_the_sphere_renders_at_its_depth_and_size(sphere):
         assert (out["color"][out["opacity"] == 0] == 1.0).all()  # white background
 
 
+def test_a_field_far_from_the_origin_renders_as_near_it(sphere, tmp_path):
+    """A scan in UTM metres (centre 5e6 away, half a metre across): traced in world coordinates, float32
+    rays there are 0.5 apart and the picture was a grey block; it is traced around its centre now."""
+    near = load_sdf(sphere, device="cpu")
+    field = near.field
+    far_path = save_field(tmp_path / "utm.field.safetensors", field, Normalization((5e6, 4e6, 100.0), 0.25),
+                          SimpleNamespace(method="gridpull", input="s.ply"))
+    far = load_sdf(far_path, device="cpu")
+    small = load_sdf(save_field(tmp_path / "small.field.safetensors", field, Normalization((0.0, 0.0, 0.0), 0.25),
+                                SimpleNamespace(method="gridpull", input="s.ply")), device="cpu")
+    cams = far.orbit(2, 48)
+    assert cams.c2w.dtype == torch.float64
+    for k in range(2):
+        a, b = far.render(cams, k), small.render(small.orbit(2, 48), k)
+        assert a["opacity"].sum() > 300  # the sphere fills about a third of the picture
+        torch.testing.assert_close(a["opacity"], b["opacity"], atol=0, rtol=0)
+        torch.testing.assert_close(a["depth"], b["depth"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(a["color"], b["color"], atol=1e-3, rtol=0)
+
+
 def test_load_model_errors(tmp_path):
     with pytest.raises(ModelNotFound) as err:
         load_model(tmp_path / "none.safetensors")

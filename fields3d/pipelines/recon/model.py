@@ -53,11 +53,13 @@ class SdfModel:
 
     def orbit(self, frames: int, width: int | None = None) -> Cameras:
         """``frames`` views on a ring around the object (+y up, 20 degrees above it), square
-        pictures ``width`` pixels across (default 400)."""
+        pictures ``width`` pixels across (default 400). The cameras are float64: a scan far from
+        the origin (UTM metres) keeps its views' positions to the millimetre."""
         size = 400 if width is None else width
         check_int("width", size, 1)
         distance = VIEW_RADIUS * self.norm.scale / math.sin(math.radians(20.0))  # fov 40: the ball fills it
-        return ring_cameras(self.norm.center, distance, frames, size=size, fov_deg=40.0)
+        ring = ring_cameras((0.0, 0.0, 0.0), distance, frames, size=size, fov_deg=40.0)
+        return _shifted(ring, torch.as_tensor(self.norm.center, dtype=torch.float64))
 
     @torch.no_grad()
     def render(self, cameras: Cameras, index: int = 0, *, background=(1.0, 1.0, 1.0),
@@ -66,12 +68,27 @@ class SdfModel:
         (``color`` and ``background``: a number, three numbers or a ``(3,)`` tensor in [0, 1]),
         ``depth`` (H, W) distance to the surface (0 where no ray hit), ``opacity`` (1 on the
         surface, 0 elsewhere) and ``normals`` (H, W, 3)."""
+        # Traced around the field's centre (the cameras moved by -center in float64): in world
+        # coordinates float32 rays lose a scan far from the origin (at 5e6 their spacing is 0.5).
         if isinstance(cameras, Cameras):  # anything else: render_sdf says what it needs
-            cameras = cameras.to(self.device)
-        out = render_sdf(self.sdf, cameras, index, aabb=self.aabb().to(self.device), normals="finite",
-                         normal_step=1e-3 * self.norm.scale, background=background, color=color,
-                         dtype=torch.float32)
+            cameras = _shifted(cameras, -torch.as_tensor(self.norm.center, dtype=torch.float64)).to(self.device)
+        scale = self.norm.scale
+        box = torch.tensor([[-scale] * 3, [scale] * 3], dtype=torch.float32, device=self.device)
+        out = render_sdf(self._centred_sdf, cameras, index, aabb=box, normals="finite", normal_step=1e-3 * scale,
+                         background=background, color=color, dtype=torch.float32)
         return {"color": out.image, "depth": out.depth, "opacity": out.mask.float(), "normals": out.normals}
+
+    def _centred_sdf(self, x: torch.Tensor) -> torch.Tensor:
+        """Signed distance at ``(N, 3)`` points relative to the field's centre, in world units."""
+        return self.field((x / self.norm.scale).float()) * self.norm.scale
+
+
+def _shifted(cameras: Cameras, by: torch.Tensor) -> Cameras:
+    """``cameras`` in float64, their positions moved by ``by`` ``(3,)``."""
+    c2w = cameras.c2w.double().clone()
+    c2w[:, :3, 3] += by.to(c2w.device)
+    t = {k: getattr(cameras, k).double() for k in ("fx", "fy", "cx", "cy")}
+    return Cameras(c2w, **t, width=cameras.width, height=cameras.height)
 
 
 def load_sdf(path: str | os.PathLike, device: str = "auto") -> SdfModel:
