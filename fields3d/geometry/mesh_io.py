@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,7 @@ def _trimesh_load(path: Path, kind: str):
     options = {"process": False}
     if ext == ".obj":
         options.update(maintain_order=True, skip_materials=True)
+    _check_text(path, ext, kind)
     try:
         return trimesh.load(path, file_type=ext[1:], **options)
     except Exception as exc:  # noqa: BLE001 - parsers raise anything from IndexError to struct.error
@@ -181,6 +183,45 @@ def _trimesh_load(path: Path, kind: str):
         raise InputError(
             f"cannot read {kind} {path}: {detail}; check that it is a complete, valid {ext} file"
         ) from exc
+
+
+# An OBJ face index 0 (or -0): OBJ counts vertices from 1, and trimesh would read 0 as the last vertex.
+_OBJ_ZERO = re.compile(rb"(?m)^f(?=[ \t])[^\n]*?[ \t][-+]?0+(?=[/ \t\r\n]|\Z)")
+
+
+def _check_text(path: Path, ext: str, kind: str) -> None:
+    """InputError for text files trimesh reads without complaint into the wrong mesh: an OBJ face
+    with index 0, an ASCII PLY whose data lines do not match its header's counts (trimesh reads a
+    face line as a missing vertex)."""
+    if ext not in (".obj", ".ply"):
+        return
+    if ext == ".ply":
+        with open(path, "rb") as f:
+            start = f.read(200)
+        if start.startswith(b"ply") and b"format ascii" in start:
+            _check_ascii_ply(path, path.read_bytes(), kind)
+        return
+    data = path.read_bytes()
+    zero = _OBJ_ZERO.search(data)
+    if zero:
+        end = data.find(b"\n", zero.start())
+        text = data[zero.start():end if end >= 0 else len(data)].decode(errors="replace").strip()[:80]
+        line = data.count(b"\n", 0, zero.start()) + 1
+        raise InputError(f"cannot read {kind} {path}: line {line} ({text!r}) uses vertex index 0, but OBJ numbers "
+                         "vertices from 1; re-export the file")
+
+
+def _check_ascii_ply(path: Path, data: bytes, kind: str) -> None:
+    head, sep, body = data.partition(b"end_header")
+    if not sep:
+        return  # trimesh names a header without its end
+    counts = re.findall(rb"(?m)^element[ \t]+(\S+)[ \t]+(\d+)", head)
+    declared = sum(int(n) for _, n in counts)
+    lines = sum(1 for line in body.split(b"\n")[1:] if line.strip())
+    if lines != declared:
+        listed = ", ".join(f"{int(n)} {name.decode(errors='replace')}" for name, n in counts)
+        raise InputError(f"cannot read {kind} {path}: its header declares {listed} ({declared} data lines) but the "
+                         f"file holds {lines}; it is truncated or its header is wrong: re-export it")
 
 
 def _triangles_in(loaded) -> trimesh.Trimesh | None:
