@@ -56,8 +56,9 @@ class BandSDFGrid(nn.Module):
     def from_parts(cls, coarse: torch.Tensor, band_index: torch.Tensor, values: torch.Tensor,
                    resolution: int) -> "BandSDFGrid":
         """Rebuild from the buffers a checkpoint stores (see :meth:`from_coarse`)."""
-        if coarse.dim() != 3 or band_index.shape != values.shape or values.dim() != 1:
-            raise ValueError(f"coarse must be (C, C, C) and band_index hold one index per value, got "
+        c = coarse.shape[0] if coarse.dim() == 3 else 0
+        if coarse.shape != (c, c, c) or c < 2 or band_index.shape != values.shape or values.dim() != 1:
+            raise ValueError(f"coarse must be (C, C, C) with C >= 2 and band_index hold one index per value, got "
                              f"{tuple(coarse.shape)}, {tuple(band_index.shape)} and {tuple(values.shape)}")
         if not isinstance(resolution, int) or resolution < 2:
             raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")

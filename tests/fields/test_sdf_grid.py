@@ -86,6 +86,12 @@ def test_from_coarse_and_from_parts_round_trip():
 def test_from_parts_rejects_mismatched_parts():
     with pytest.raises(ValueError, match=r"coarse must be \(C, C, C\)"):
         BandSDFGrid.from_parts(torch.zeros(4, 4), torch.arange(3), torch.zeros(3), 8)
+    # a slab or a box of a checkpoint's coarse values was upsampled and meshed into a wrong surface
+    for shape in ((4, 4, 1), (4, 4, 3), (1, 1, 1)):
+        with pytest.raises(ValueError) as err:
+            BandSDFGrid.from_parts(torch.zeros(shape), torch.arange(3), torch.zeros(3), 8)
+        assert str(err.value) == ("coarse must be (C, C, C) with C >= 2 and band_index hold one index per value, "
+                                  f"got {shape}, (3,) and (3,)")
     with pytest.raises(ValueError, match="band_index must be sorted"):
         BandSDFGrid.from_parts(torch.zeros(4, 4, 4), torch.tensor([5, 2, 2]), torch.zeros(3), 8)
 
