@@ -524,6 +524,22 @@ def test_identical_points(tmp_path):
     )
 
 
+@pytest.mark.parametrize("offset", [0.0, 5e6])
+def test_points_on_one_line(tmp_path, offset):
+    """Reconstructed, a line of points became a thin tube with exit 0."""
+    path = tmp_path / "line.ply"
+    t = np.linspace(0.0, 1.0, 50)[:, None]
+    _ascii_ply(path, offset + t * np.array([1.0, 2.0, 0.5]))
+    with pytest.raises(InputError) as info:
+        load_point_cloud(path)
+    assert str(info.value).startswith(f"point cloud {path}: all 50 points lie on one line (their spread across it is ")
+    assert str(info.value).endswith(" of their spread along it); a surface needs points spread out in two directions "
+                                    "at least")
+    bent = offset + np.c_[t, 2 * t, 0.5 * t + 1e-3 * np.sin(9 * t)]  # a millimetre's bend over a metre is a curve
+    _ascii_ply(path, bent)
+    assert len(load_point_cloud(path).points) == 50
+
+
 def test_bad_normals_in_a_file(tmp_path, cloud):
     points, normals = cloud
     normals = normals.copy()
