@@ -91,7 +91,7 @@ def validate_point_cloud(cloud: PointCloud) -> PointCloud:
     """Check a cloud and return a clean copy: float64 contiguous arrays, normals scaled to unit length.
 
     Raises InputError (naming ``cloud.source``) for: points that are not numbers of shape (N, 3),
-    no points, fewer than 10, NaN or infinite coordinates, all points identical or on one line, and normals of the
+    no points, fewer than 10, NaN or infinite coordinates, all points identical, and normals of the
     wrong shape, with NaN or infinite components, or of zero length.
     """
     src = cloud.source
@@ -119,7 +119,6 @@ def validate_point_cloud(cloud: PointCloud) -> PointCloud:
             f"point cloud {src}: all {n} points are identical, so it has zero extent; "
             "a surface needs points spread out in space"
         )
-    _check_not_a_line(points, src)
     normals = cloud.normals
     if normals is not None:
         normals = np.asarray(normals)
@@ -291,9 +290,10 @@ class Normalization:
         return cls(center=d["center"], scale=d["scale"])
 
 
-def _check_not_a_line(points: np.ndarray, src) -> None:
-    """InputError when the points lie on one line (within 1e-6 of its length): the fits then wrap
-    them in a thin tube, which is no surface of the scan."""
+def check_not_a_line(points: np.ndarray, src) -> None:
+    """InputError when the points ``(N, 3)`` lie on one line (within 1e-6 of its length): surface
+    fits wrap them in a thin tube, which is no surface of the scan. (One far-off point makes any
+    cloud such a line: callers that can drop outliers check after doing so.)"""
     centred = points - points.mean(axis=0)
     scale = np.abs(centred).max()
     spread = np.sqrt(np.maximum(np.linalg.eigvalsh((centred / scale).T @ (centred / scale)), 0.0))  # ascending

@@ -14,6 +14,7 @@ from fields3d.errors import InputError, ModelNotFound
 from fields3d.geometry.pointcloud import (
     Normalization,
     PointCloud,
+    check_not_a_line,
     knn_distance,
     load_point_cloud,
     remove_outliers,
@@ -525,19 +526,15 @@ def test_identical_points(tmp_path):
 
 
 @pytest.mark.parametrize("offset", [0.0, 5e6])
-def test_points_on_one_line(tmp_path, offset):
+def test_points_on_one_line(offset):
     """Reconstructed, a line of points became a thin tube with exit 0."""
-    path = tmp_path / "line.ply"
     t = np.linspace(0.0, 1.0, 50)[:, None]
-    _ascii_ply(path, offset + t * np.array([1.0, 2.0, 0.5]))
     with pytest.raises(InputError) as info:
-        load_point_cloud(path)
-    assert str(info.value).startswith(f"point cloud {path}: all 50 points lie on one line (their spread across it is ")
+        check_not_a_line(offset + t * np.array([1.0, 2.0, 0.5]), "line.ply")
+    assert str(info.value).startswith("point cloud line.ply: all 50 points lie on one line (their spread across it is ")
     assert str(info.value).endswith(" of their spread along it); a surface needs points spread out in two directions "
                                     "at least")
-    bent = offset + np.c_[t, 2 * t, 0.5 * t + 1e-3 * np.sin(9 * t)]  # a millimetre's bend over a metre is a curve
-    _ascii_ply(path, bent)
-    assert len(load_point_cloud(path).points) == 50
+    check_not_a_line(offset + np.c_[t, 2 * t, 0.5 * t + 1e-3 * np.sin(9 * t)], "bent.ply")  # a millimetre's bend
 
 
 def test_bad_normals_in_a_file(tmp_path, cloud):

@@ -119,6 +119,18 @@ def test_a_far_off_point_that_squeezes_the_cloud_is_named(sphere, tmp_path):
         "points; or look for far-off outliers (--remove-outliers drops them)")
 
 
+def test_a_line_of_points_is_refused_before_the_fit(tmp_path):
+    t = np.linspace(0.0, 1.0, 200)[:, None]
+    np.savetxt(tmp_path / "line.xyz", t * np.array([[1.0, 2.0, 0.5]]))
+    with pytest.raises(InputError) as info:
+        reconstruct(ReconConfig(tmp_path / "line.xyz", tmp_path / "m.ply", **FAST), progress=False)
+    message = str(info.value)
+    assert message.startswith(f"point cloud {tmp_path / 'line.xyz'}: all 200 points lie on one line")
+    assert message.endswith("; a surface needs points spread out in two directions at least; or look for far-off "
+                            "outliers (--remove-outliers drops them)")
+    assert not (tmp_path / "m.ply").exists()
+
+
 def test_bad_inputs_raise_before_anything_is_written(tmp_path):
     out = tmp_path / "o" / "mesh.ply"
     with pytest.raises(ModelNotFound, match="not found"):

@@ -133,9 +133,10 @@ def _prepare(config, stages, timings):
             cloud, removed = pointcloud.remove_outliers(cloud)
             cloud = pointcloud.validate_point_cloud(cloud)
         timings["read_s"] = time.perf_counter() - start
-    try:
+    try:  # a cloud too large, too far off or a line: often one stray point makes it so
         norm = pointcloud.Normalization.fit(cloud.points)
-    except InputError as exc:  # a cloud too large or too far off: often one stray point
+        pointcloud.check_not_a_line(cloud.points, cloud.source)
+    except InputError as exc:
         raise InputError(f"{exc}; or look for far-off outliers (--remove-outliers drops them)") from None
     return cloud, norm, removed
 
