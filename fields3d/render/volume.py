@@ -79,10 +79,13 @@ def _background_field(fn, dirs: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def render_image(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor, height: int, width: int,
                  settings: RenderSettings, background, chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
-    """Render ``height * width`` rays (row-major) in chunks: ``color`` (H, W, 3), ``depth``, ``opacity`` (H, W)."""
+    """Render ``height * width`` rays (row-major) in chunks: ``color`` (H, W, 3), ``depth``, ``opacity`` (H, W).
+    ``background`` as for :func:`render_rays`; a colour per ray is ``(height * width, 3)``."""
+    per_ray = isinstance(background, torch.Tensor) and background.dim() == 2
     parts, i = [], 0
     while i < origins.shape[0]:
-        out = render_rays(field, spec, origins[i:i + chunk], dirs[i:i + chunk], settings, background)
+        bg = background[i:i + chunk] if per_ray and background.shape[0] == origins.shape[0] else background
+        out = render_rays(field, spec, origins[i:i + chunk], dirs[i:i + chunk], settings, bg)
         n = out["n_rendered"]
         if n == 0:
             raise InputError(f"one ray needs more than max_samples={settings.max_samples} samples; "

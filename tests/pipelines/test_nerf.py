@@ -142,7 +142,12 @@ def test_missing_job_file(tmp_path):
     [
         (dict(steps=None, time_budget=None), "set steps or time_budget (or both): training needs a stopping rule"),
         (dict(time_budget=-1.0), "time_budget must be a number of seconds > 0, got -1.0"),
-        (dict(grid_resolution=30), "grid_resolution must be a multiple of 4 >= 8, got 30"),
+        (dict(grid_resolution=30), "grid_resolution must be a multiple of 4 from 8 to 512 (occupancy cells per axis), "
+                                   "got 30"),
+        (dict(grid_resolution=100000), "grid_resolution must be a multiple of 4 from 8 to 512 (occupancy cells per "
+                                       "axis), got 100000"),
+        (dict(grid_resolution=True), "grid_resolution must be a multiple of 4 from 8 to 512 (occupancy cells per "
+                                     "axis), got True"),
         (dict(color_net="big"), "color_net must be one of 'plain', 'cam', 'mi', got 'big'"),
         (dict(view="rgb"), "view must be 'sh' or 'none', got 'rgb'"),
         (dict(samples_per_step=10), "samples_per_step must be an integer >= 256, got 10"),

@@ -58,6 +58,19 @@ def test_images_render_every_ray_under_a_small_budget():
         render_image(field, BOX, o, d, 10, 10, RenderSettings(step=0.01, max_samples=10, prune=False), 1.0)
 
 
+def test_a_colour_per_pixel_is_split_with_the_chunks():
+    """A (H * W, 3) background went whole to every chunk of rays and was refused past the first."""
+    o, d = rays(100)
+    field = Ball()
+    bg = torch.rand(100, 3, generator=torch.Generator().manual_seed(1))
+    settings = RenderSettings(step=0.01, max_samples=300, prune=False)
+    out = render_image(field, BOX, o, d, 10, 10, settings, bg, chunk=16)
+    black = render_image(field, BOX, o, d, 10, 10, settings, 0.0, chunk=16)
+    expected = black["color"] + (1 - black["opacity"])[..., None] * bg.view(10, 10, 3)
+    torch.testing.assert_close(out["color"], expected, atol=1e-6, rtol=0)
+    assert (black["opacity"] < 0.5).any()  # some pixels miss the ball and show the background
+
+
 def test_psnr_and_ssim():
     g = torch.Generator().manual_seed(0)
     a = torch.rand(32, 32, 3, generator=g)

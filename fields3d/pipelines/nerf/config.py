@@ -23,6 +23,7 @@ DEVICE_DEFAULTS = {
     "cpu": {"samples_per_step": 1 << 15, "grid_resolution": 64, "log2_hashmap_size": 17, "color_layers": 1},
 }
 STEPS_PER_DIAGONAL = {"cuda": 1024, "cpu": 512}
+MAX_GRID_RESOLUTION = 512  # occupancy cells per axis: 512^3 is 134 M cells, half OccupancyGrid's limit
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,10 @@ class NerfConfig:
         for name, minimum in (("samples_per_step", 256), ("log2_hashmap_size", 10), ("color_layers", 0)):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum)
-        if self.grid_resolution is not None and (not isinstance(self.grid_resolution, int) or self.grid_resolution < 8
-                                                 or self.grid_resolution % 4):
-            raise InputError(f"grid_resolution must be a multiple of 4 >= 8, got {self.grid_resolution!r}")
+        g = self.grid_resolution
+        if g is not None and (not is_int(g) or not 8 <= g <= MAX_GRID_RESOLUTION or g % 4):
+            raise InputError(f"grid_resolution must be a multiple of 4 from 8 to {MAX_GRID_RESOLUTION} (occupancy cells "
+                             f"per axis), got {g!r}")
         if self.step_size is not None and (not is_number(self.step_size) or not self.step_size > 0):
             raise InputError(f"step_size must be a number > 0, got {self.step_size!r}")
         if self.view not in VIEWS:
