@@ -95,11 +95,7 @@ def validate_point_cloud(cloud: PointCloud) -> PointCloud:
     wrong shape, with NaN or infinite components, or of zero length.
     """
     src = cloud.source
-    points = np.asarray(cloud.points)
-    if points.dtype.kind not in "fiu":
-        raise InputError(f"point cloud {src}: points must be numbers, got dtype {points.dtype}")
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise InputError(f"point cloud {src}: points must have shape (N, 3), got {tuple(points.shape)}")
+    points = _numbers_n3(cloud.points, src)
     n = len(points)
     if n == 0:
         raise InputError(f"point cloud {src} holds no points; pass a file with at least {MIN_POINTS} points")
@@ -107,13 +103,7 @@ def validate_point_cloud(cloud: PointCloud) -> PointCloud:
         raise InputError(
             f"point cloud {src} holds only {n} points; at least {MIN_POINTS} are needed to fit a surface"
         )
-    points = np.ascontiguousarray(points, dtype=np.float64)
-    bad = ~np.isfinite(points).all(axis=1)
-    if bad.any():
-        raise InputError(
-            f"point cloud {src} has NaN or infinite coordinates in {int(bad.sum())} of its {n} rows "
-            f"(first at index {int(np.argmax(bad))}); remove those rows"
-        )
+    points = _finite_points(points, src)
     if not np.ptp(points, axis=0).any():
         raise InputError(
             f"point cloud {src}: all {n} points are identical, so it has zero extent; "
@@ -169,11 +159,17 @@ def remove_outliers(cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0) -
     A point is dropped when its mean distance to its ``k`` nearest other points exceeds the mean of
     that quantity over the cloud by more than ``std_ratio`` standard deviations (``k`` is capped at
     N - 1). Returns the kept points (and their normals) and the number removed.
+
+    Raises InputError for a ``cloud`` that is not a :class:`PointCloud`, or whose points are not
+    finite numbers of shape (N, 3).
     """
     check_int("k", k, 1)
     if not _is_real(std_ratio) or not (math.isfinite(std_ratio) and std_ratio > 0):
         raise InputError(f"std_ratio must be a number > 0, got {std_ratio!r}")
-    points = np.asarray(cloud.points, dtype=np.float64)
+    if not isinstance(cloud, PointCloud):
+        raise InputError(f"cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, "
+                         f"source)), got {type(cloud).__name__}")
+    points = _finite_points(_numbers_n3(cloud.points, cloud.source), cloud.source)
     if len(points) < 2:
         return cloud, 0
     k = min(k, len(points) - 1)
@@ -288,6 +284,27 @@ class Normalization:
         if not isinstance(d, dict) or set(d) != {"center", "scale"}:
             raise InputError(f"a normalization must be a dict with keys 'center' and 'scale', got {d!r}")
         return cls(center=d["center"], scale=d["scale"])
+
+
+def _numbers_n3(points, src) -> np.ndarray:
+    points = np.asarray(points)
+    if points.dtype.kind not in "fiu":
+        raise InputError(f"point cloud {src}: points must be numbers, got dtype {points.dtype}")
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise InputError(f"point cloud {src}: points must have shape (N, 3), got {tuple(points.shape)}")
+    return points
+
+
+def _finite_points(points: np.ndarray, src) -> np.ndarray:
+    """``points`` as contiguous float64; InputError naming the first row with NaN or inf."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    bad = ~np.isfinite(points).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"point cloud {src} has NaN or infinite coordinates in {int(bad.sum())} of its {len(points)} rows "
+            f"(first at index {int(np.argmax(bad))}); remove those rows"
+        )
+    return points
 
 
 def check_not_a_line(points: np.ndarray, src) -> None:

@@ -279,6 +279,24 @@ def test_remove_outliers_arguments(kwargs, message):
     assert str(info.value) == message
 
 
+def test_remove_outliers_inputs():
+    """An array for a PointCloud said "'numpy.ndarray' object has no attribute 'points'", a NaN point
+    "data must be finite" (cKDTree's), and (N, 2) points were taken."""
+    points = np.random.default_rng(0).random((30, 3))
+    cases = [
+        (points, "cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, source)), "
+                 "got ndarray"),
+        (PointCloud(np.r_[points, [[np.nan, 0, 0]]], None, "scan.xyz"),
+         "point cloud scan.xyz has NaN or infinite coordinates in 1 of its 31 rows (first at index 30); remove those rows"),
+        (PointCloud(points[:, :2], None, "flat.xyz"), "point cloud flat.xyz: points must have shape (N, 3), got (30, 2)"),
+        (PointCloud(points.astype(str), None, "text"), "point cloud text: points must be numbers, got dtype <U32"),
+    ]
+    for cloud, message in cases:
+        with pytest.raises(InputError) as info:
+            remove_outliers(cloud)
+        assert str(info.value) == message
+
+
 def test_knn_distance():
     points = np.array([[0, 0, 0], [1, 0, 0], [3, 0, 0], [3, 0, 0], [10, 0, 0]], dtype=np.float32)
     np.testing.assert_array_equal(knn_distance(points, 1), [1, 1, 0, 0, 7])
