@@ -424,6 +424,10 @@ def _run_nerf(args: argparse.Namespace) -> int:
     result = train_nerf(config, progress=not args.quiet)
     print(f"psnr        {result.psnr:.2f} dB   ssim {result.ssim:.3f}   (test views)")
     print(f"trained     {result.train_seconds:.1f} s, {result.steps} steps")
+    if result.mesh is not None:
+        mesh = result.mesh
+        print(f"mesh        {mesh['note']}" if "note" in mesh else
+              f"mesh        {mesh['vertices']} vertices, {mesh['faces']} faces (density level {mesh['level']:g})")
     print(f"outputs     {result.out_dir}")
     return 0
 

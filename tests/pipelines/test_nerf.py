@@ -96,6 +96,23 @@ def test_cli_writes_the_outputs(tmp_path, capsys):
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["mesh"]["level"] == 10.0
 
 
+def test_a_mesh_level_the_density_never_reaches_writes_no_mesh_and_says_so(tmp_path, capsys):
+    """An empty mesh.ply was written with exit 0 (it reads back as a file with no triangles)."""
+    job = tmp_path / "job.toml"
+    job.write_text(f'[nerf]\ndata = "{Path(SCENE).resolve()}"\noutput = "{tmp_path / "out"}"\ndownscale = 8\n'
+                   'samples_per_step = 1024\nlog2_hashmap_size = 12\nn_levels = 4\nturntable_frames = 0\n'
+                   'mesh_level = 1e30\n')
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mesh.ply").write_text("an earlier run's mesh")
+    assert main(["nerf", str(job), "--steps", "2", "--quiet", "--mesh", "16"]) == 0
+    note = ("no surface: the density never reaches mesh_level 1e+30 on the 16^3 grid; lower mesh_level or "
+            "train longer")
+    assert f"mesh        {note}\n" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["mesh"] == {
+        "vertices": 0, "faces": 0, "level": 1e30, "note": note}
+    assert not (tmp_path / "out" / "mesh.ply").exists()
+
+
 def test_cli_refuses_a_one_point_mesh_before_training(tmp_path, capsys):
     assert main(["nerf", "--data", SCENE, "-o", str(tmp_path), "--steps", "1", "--downscale", "8", "--mesh", "1"]) == 2
     assert capsys.readouterr().err == ("error: mesh_resolution must be 0 (no mesh) or an integer from 2 to 2048 "
@@ -150,13 +167,17 @@ def test_missing_job_file(tmp_path):
                                      "axis), got True"),
         (dict(color_net="big"), "color_net must be one of 'plain', 'cam', 'mi', got 'big'"),
         (dict(view="rgb"), "view must be 'sh' or 'none', got 'rgb'"),
-        (dict(samples_per_step=10), "samples_per_step must be an integer >= 256, got 10"),
+        (dict(samples_per_step=10), "samples_per_step must be an integer from 256 to 16777216, got 10"),
         (dict(data=5), "data must be a folder path (a string), got 5"),
         (dict(output=["a"]), "output must be a folder path (a string), got ['a']"),
         (dict(seed=1.5), "seed must be an integer from 0 to 9223372036854775807, got 1.5"),
         (dict(seed=2**64), "seed must be an integer from 0 to 9223372036854775807, got 18446744073709551616"),
         (dict(n_levels="x"), "n_levels must be an integer >= 1, got 'x'"),
-        (dict(n_hidden=-4), "n_hidden must be an integer >= 1, got -4"),
+        (dict(n_hidden=-4), "n_hidden must be an integer from 1 to 1024, got -4"),
+        (dict(n_hidden=100000), "n_hidden must be an integer from 1 to 1024, got 100000"),
+        (dict(turntable_frames=100000), "turntable_frames must be an integer from 0 to 3600, got 100000"),
+        (dict(eval_chunk=2**40), "eval_chunk must be an integer from 1 to 16777216, got 1099511627776"),
+        (dict(samples_per_step=2**40), "samples_per_step must be an integer from 256 to 16777216, got 1099511627776"),
         (dict(color_layers=100000), "color_layers must be an integer from 0 to 8, got 100000"),
         (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
         (dict(checkpoint_every="x"), "checkpoint_every must be a finite number > 0, got 'x'"),
@@ -178,6 +199,15 @@ def test_bad_settings(change, message):
     with pytest.raises(InputError) as err:
         NerfConfig(**{"data": SCENE, **change})
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("step_size", [1e-12, 1e12])
+def test_a_step_size_outside_the_scene_box_is_named(tmp_path, step_size):
+    """The marcher refused it at the first step, as 'step must be ... of the grid's extent'."""
+    with pytest.raises(InputError) as err:
+        train_nerf(NerfConfig(**{**TINY, "step_size": step_size}, output=str(tmp_path), steps=1), progress=False)
+    assert str(err.value) == (f"step_size must be from 3e-07 to 3 for this scene (1e-07 to 1 times its box's largest "
+                              f"side), got {step_size!r}; leave it out for the box's diagonal / 512 (1024 on a GPU)")
 
 
 def test_a_missing_scene_folder(tmp_path):

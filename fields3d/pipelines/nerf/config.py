@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._checks import MAX_GRID, check_int, check_seed, is_int, is_number
+from ..._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_int, is_number
 from ...errors import InputError, ModelNotFound
 from ...fields.radiance import COLOR_NETS, VIEWS
 
@@ -23,6 +23,8 @@ DEVICE_DEFAULTS = {
     "cpu": {"samples_per_step": 1 << 15, "grid_resolution": 64, "log2_hashmap_size": 17, "color_layers": 1},
 }
 STEPS_PER_DIAGONAL = {"cuda": 1024, "cpu": 512}
+MAX_HIDDEN = 1024  # MLP width: instant-NGP's is 64; 10^5 asked for 40 GB of weights
+MAX_FRAMES = 3600  # turntable pictures, as `fields3d render --frames`
 MAX_GRID_RESOLUTION = 512  # occupancy cells per axis: 512^3 is 134 M cells, half OccupancyGrid's limit
 
 
@@ -76,13 +78,16 @@ class NerfConfig:
             check_int("steps", self.steps, 1)
         if self.time_budget is not None and (not is_number(self.time_budget) or not 0 < self.time_budget < math.inf):
             raise InputError(f"time_budget must be a number of seconds > 0, got {self.time_budget!r}")
-        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0), ("turntable_frames", 0),
-                              ("eval_chunk", 1)):
+        for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0)):
             check_int(name, getattr(self, name), minimum)
+        check_int("turntable_frames", self.turntable_frames, 0, MAX_FRAMES)
+        check_int("eval_chunk", self.eval_chunk, 1, MAX_BATCH)
         if not is_int(self.mesh_resolution) or not 0 <= self.mesh_resolution <= MAX_GRID or self.mesh_resolution == 1:
             raise InputError(f"mesh_resolution must be 0 (no mesh) or an integer from 2 to {MAX_GRID} (grid points "
                              f"per axis), got {self.mesh_resolution!r}")
-        for name, minimum in (("samples_per_step", 256), ("log2_hashmap_size", 10), ("color_layers", 0)):
+        if self.samples_per_step is not None:
+            check_int("samples_per_step", self.samples_per_step, 256, MAX_BATCH)
+        for name, minimum in (("log2_hashmap_size", 10), ("color_layers", 0)):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum)
         g = self.grid_resolution
@@ -101,8 +106,9 @@ class NerfConfig:
         for name in ("data", "output"):
             if not isinstance(getattr(self, name), (str, Path)):
                 raise InputError(f"{name} must be a folder path (a string), got {getattr(self, name)!r}")
-        for name, minimum in (("n_levels", 1), ("n_hidden", 1), ("max_resolution", 2)):
+        for name, minimum in (("n_levels", 1), ("max_resolution", 2)):
             check_int(name, getattr(self, name), minimum)
+        check_int("n_hidden", self.n_hidden, 1, MAX_HIDDEN)
         check_seed(self.seed)
         if self.color_layers is not None and (not isinstance(self.color_layers, int) or self.color_layers > 8):
             raise InputError(f"color_layers must be an integer from 0 to 8, got {self.color_layers!r}")

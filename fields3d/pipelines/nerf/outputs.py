@@ -93,7 +93,8 @@ def write_turntable(path: Path, state: TrainState, reference: Cameras, backgroun
 def write_mesh(path: Path, state: TrainState, resolution: int, level: float) -> tuple[int, int]:
     """The surface where the density crosses ``level``, meshed on ``resolution``^3 points over the
     scene box (dense: a density is not a distance, so the narrow band's bound does not hold).
-    Faces point out of the dense region. Returns (vertices, faces)."""
+    Faces point out of the dense region. Returns (vertices, faces); (0, 0) and no file when the
+    density never reaches ``level`` (an empty mesh.ply would read as a broken file)."""
     box = state.field.aabb.detach().cpu().tolist()
     device = state.field.aabb.device
 
@@ -101,5 +102,6 @@ def write_mesh(path: Path, state: TrainState, resolution: int, level: float) -> 
         return -state.field.density(x)
 
     verts, faces = mesh_field(negative_density, box, resolution, -level, device=device, narrow_band=False)
-    save_mesh(verts, faces, path)
+    if len(faces):
+        save_mesh(verts, faces, path)
     return len(verts), len(faces)

@@ -30,6 +30,7 @@ class NerfResult:
     steps: int
     out_dir: Path
     state: TrainState
+    mesh: dict | None = None  # metrics.json's "mesh": vertices, faces, level (and a note when there is no surface)
 
 
 def _progress(enabled: bool, config: NerfConfig) -> Progress:
@@ -99,7 +100,7 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
                         config.eval_chunk)
     mesh = None
     if config.mesh_resolution:
-        mesh = write_mesh(out_dir / "mesh.ply", state, config.mesh_resolution, config.mesh_level)
+        mesh = _mesh(out_dir, state, config)
     sync(device)
     metrics = {"psnr": scores["psnr"], "ssim": scores["ssim"], "train_seconds": state.seconds, "steps": state.step,
                "eval_seconds": time.perf_counter() - start, "per_view_psnr": scores["per_view_psnr"],
@@ -108,7 +109,18 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "threads": torch.get_num_threads(), "torch": torch.__version__, "fields3d": __version__,
                "occupancy": state.grid.occupancy_fraction(), "history": state.history,
-               "mesh": None if mesh is None else {"vertices": mesh[0], "faces": mesh[1], "level": config.mesh_level}}
+               "mesh": mesh}
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "config.json", config.to_dict())
-    return NerfResult(scores["psnr"], scores["ssim"], state.seconds, state.step, out_dir, state)
+    return NerfResult(scores["psnr"], scores["ssim"], state.seconds, state.step, out_dir, state, mesh)
+
+
+def _mesh(out_dir: Path, state: TrainState, config: NerfConfig) -> dict:
+    """Write mesh.ply; its record for metrics.json (a note instead of the file when there is no surface)."""
+    verts, faces = write_mesh(out_dir / "mesh.ply", state, config.mesh_resolution, config.mesh_level)
+    record = {"vertices": verts, "faces": faces, "level": config.mesh_level}
+    if not faces:
+        (out_dir / "mesh.ply").unlink(missing_ok=True)  # a resumed run's older mesh would pass for this one's
+        record["note"] = (f"no surface: the density never reaches mesh_level {config.mesh_level:g} on the "
+                          f"{config.mesh_resolution}^3 grid; lower mesh_level or train longer")
+    return record

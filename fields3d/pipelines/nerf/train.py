@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..._checks import MAX_BATCH, is_int, is_number
 from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
-from ...errors import CheckpointError, check_loss, one_line
+from ...errors import CheckpointError, InputError, check_loss, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import generate_rays
 from ...render.datasets import PosedImages
@@ -57,11 +57,22 @@ def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) ->
                               device=device)
     grid = OccupancyGrid(aabb, resolution=config.grid_resolution).to(device)
     step = config.step_size or diag / STEPS_PER_DIAGONAL[device.type]
+    _check_step_size(config.step_size, scene)
     settings = RenderSettings(step=step, max_samples=4 * config.samples_per_step)
     groups = [{"params": field.encoding.parameters(), "weight_decay": 0.0},
               {"params": [p for n, p in field.named_parameters() if not n.startswith("encoding.")], "weight_decay": 1e-6}]
     optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.99), eps=1e-15)
     return TrainState(field, grid, optimizer, settings, scene=scene_record(scene, config.data))
+
+
+def _check_step_size(step_size: float | None, scene: PosedImages) -> None:
+    """InputError unless a given marching step is 1e-7 to 1 times the scene box's largest side (the
+    marcher's range, which would refuse it at the first step without naming step_size)."""
+    extent = float((scene.aabb[1] - scene.aabb[0]).max())
+    if step_size is not None and not 1e-7 * extent <= step_size <= extent:
+        raise InputError(f"step_size must be from {1e-7 * extent:g} to {extent:g} for this scene (1e-07 to 1 times its "
+                         f"box's largest side), got {step_size!r}; leave it out for the box's diagonal / 512 (1024 "
+                         "on a GPU)")
 
 
 def scene_record(scene: PosedImages, data) -> dict:
