@@ -12,6 +12,7 @@ from torch import nn
 
 from ..encodings import Encoding, create
 from ..errors import InputError
+from ._args import check_device
 from .mlp import MLP
 
 
@@ -40,6 +41,7 @@ class EncodedField(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
+        device = check_device(device)
         if isinstance(encoding, dict):
             encoding = create(encoding, device=device)
         elif not isinstance(encoding, Encoding):
@@ -76,6 +78,8 @@ def has_double_backward(encoding: Encoding) -> bool:
     Probes the encoding on 4 points at the centre of its domain, on its own device: builds
     ``g = d sum(encoding(x)) / d x`` with ``create_graph=True`` and asks for ``d sum(g) / d params``.
     """
+    if not isinstance(encoding, Encoding):
+        raise InputError(f"encoding must be an Encoding module, got {type(encoding).__name__}")
     params = [p for p in encoding.parameters() if p.requires_grad]
     if not params:
         return False

@@ -13,8 +13,9 @@ from dataclasses import asdict
 import torch
 
 from ..encodings import Encoding, HashGridConfig, create
-from .._checks import check_int
+from .._checks import MAX_BATCH, MAX_POINTS, check_int
 from ..errors import InputError
+from ._args import MAX_FEATURES, check_device, check_size
 from .encoded import EncodedField
 
 
@@ -23,13 +24,27 @@ def pixel_centres(
 ) -> torch.Tensor:
     """``uv`` of pixel centres in row-major order, pixels ``start:stop`` of ``height * width``.
 
-    Returns ``(stop - start, 2)`` float32 on ``device`` (see the module docstring for the layout).
+    Returns ``(stop - start, 2)`` float32 on ``device`` (see the module docstring for the layout);
+    ``height * width`` is at most ``MAX_POINTS`` (10^8) and ``0 <= start <= stop <= height * width``.
     """
-    stop = height * width if stop is None else stop
+    n = _check_image_size(height, width)
+    stop = n if stop is None else stop
+    check_int("start", start, 0, n)
+    check_int("stop", stop, start, n)
     index = torch.arange(start, stop, device=device)
     u = (index % width).to(torch.float32).add_(0.5).div_(width)
     v = torch.div(index, width, rounding_mode="floor").to(torch.float32).add_(0.5).div_(height)
     return torch.stack((u, v), dim=1)
+
+
+def _check_image_size(height, width) -> int:
+    """``height * width`` after checking both (past MAX_POINTS pixels the image is a typing slip)."""
+    check_int("height", height, 1)
+    check_int("width", width, 1)
+    if height * width > MAX_POINTS:
+        raise InputError(f"height * width must be at most {MAX_POINTS} pixels, got {height} * {width} = "
+                         f"{height * width}; use a smaller image")
+    return height * width
 
 
 class ImageField(EncodedField):
@@ -62,7 +77,8 @@ class ImageField(EncodedField):
                 "encoding_config must be a HashGridConfig, an encoding config dict or an Encoding, "
                 f"got {type(encoding_config).__name__}"
             )
-        check_int("n_channels", n_channels, 1)
+        check_size("n_channels", n_channels, 1, MAX_FEATURES)
+        device = check_device(device)
         encoding = create(encoding_config, device=device) if isinstance(encoding_config, dict) else encoding_config
         if encoding.n_input_dims != 2:
             raise InputError(f"an ImageField's encoding_config must have n_input_dims=2, got {encoding.n_input_dims}")
@@ -83,12 +99,10 @@ class ImageField(EncodedField):
         """Evaluate the field on the pixel centres of an ``height x width`` image, ``chunk`` pixels at a time.
 
         Returns ``(height, width, n_channels)`` float32 in ``[0, 1]`` on the field's device,
-        without gradients.
+        without gradients (``height * width`` at most ``MAX_POINTS``, ``chunk`` at most ``MAX_BATCH``).
         """
-        check_int("height", height, 1)
-        check_int("width", width, 1)
-        check_int("chunk", chunk, 1)
-        n = height * width
+        n = _check_image_size(height, width)
+        check_size("chunk", chunk, 1, MAX_BATCH)
         out = torch.empty(n, self.n_channels, device=self.device)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_int
 from ..errors import InputError
+from ._args import MAX_FEATURES, MAX_HIDDEN_LAYERS, MAX_WIDTH, check_size
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 OUTPUT_ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid}
@@ -19,13 +19,13 @@ class MLP(nn.Module):
     layers; 0 is a single Linear layer from input to output.
 
     Args:
-        n_input, n_output: feature sizes in and out (>= 1).
-        n_hidden: width of each hidden layer (>= 1).
-        n_hidden_layers: number of hidden layers (>= 0).
+        n_input, n_output: feature sizes in and out (1 to ``MAX_FEATURES``, 2^16).
+        n_hidden: width of each hidden layer (1 to ``MAX_WIDTH``, 4096).
+        n_hidden_layers: number of hidden layers (0 to ``MAX_HIDDEN_LAYERS``, 16).
         activation: ``"relu"``, ``"silu"`` or ``"softplus"``, after each hidden layer.
         output_activation: ``None`` (linear output) or ``"sigmoid"`` (outputs in ``(0, 1)``).
 
-    ``forward(x)``: ``(N, n_input)`` float -> ``(N, n_output)`` of the same dtype.
+    ``forward(x)``: ``(N, n_input)`` in the weights' dtype and on their device -> ``(N, n_output)``.
     """
 
     def __init__(
@@ -38,13 +38,14 @@ class MLP(nn.Module):
         output_activation: str | None = None,
     ) -> None:
         super().__init__()
-        check_int("n_input", n_input, 1)
-        check_int("n_output", n_output, 1)
-        check_int("n_hidden", n_hidden, 1)
-        check_int("n_hidden_layers", n_hidden_layers, 0)
-        if activation not in ACTIVATIONS:
+        check_size("n_input", n_input, 1, MAX_FEATURES)
+        check_size("n_output", n_output, 1, MAX_FEATURES)
+        check_size("n_hidden", n_hidden, 1, MAX_WIDTH)
+        check_size("n_hidden_layers", n_hidden_layers, 0, MAX_HIDDEN_LAYERS)
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise InputError(f"activation must be 'relu', 'silu' or 'softplus', got {activation!r}")
-        if output_activation not in OUTPUT_ACTIVATIONS:
+        if output_activation is not None and (not isinstance(output_activation, str)
+                                              or output_activation not in OUTPUT_ACTIVATIONS):
             raise InputError(f"output_activation must be None or 'sigmoid', got {output_activation!r}")
         self.n_input, self.n_output = n_input, n_output
         widths = [n_input] + [n_hidden] * n_hidden_layers
@@ -58,4 +59,15 @@ class MLP(nn.Module):
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.n_input:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise InputError(f"MLP input must have shape (N, {self.n_input}), got {got}")
+        w = self.layers[0].weight
+        if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise InputError(f"MLP input must be {_name(w.dtype)} like its weights, got {_name(x.dtype)}; "
+                             f"convert it with .to(torch.{_name(w.dtype)})")
+        if x.device != w.device:
+            raise InputError(f"MLP input must be on {w.device} like its weights, got {x.device}; "
+                             "move one of them with .to(device)")
         return self.layers(x)
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

@@ -22,9 +22,10 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_int, is_number
+from .._checks import MAX_BATCH, MAX_GRID, is_number
 from ..encodings import HashGrid, HashGridConfig
 from ..errors import InputError
+from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points, check_size
 
 _GRID_KEYS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "per_level_scale",
               "interpolation")
@@ -38,8 +39,8 @@ class NeuralSDF(nn.Module):
         n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale,
             interpolation: the hash grid's settings (see :class:`~fields3d.encodings.HashGridConfig`;
             its ``[0, 1]`` spans this field's ``[-1, 1]``).
-        n_hidden, n_hidden_layers: the MLP's width and number of hidden layers (>= 1 each).
-        beta: the softplus sharpness (> 0).
+        n_hidden, n_hidden_layers: the MLP's width (1 to 4096) and number of hidden layers (1 to 16).
+        beta: the softplus sharpness (finite, > 0).
         sphere_radius: radius of the sphere the initial field approximates, in ``(0, 1]``.
         device: where the parameters live.
 
@@ -63,12 +64,15 @@ class NeuralSDF(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        check_int("n_hidden", n_hidden, 1)
-        check_int("n_hidden_layers", n_hidden_layers, 1)
+        check_size("n_hidden", n_hidden, 1, MAX_WIDTH)
+        check_size("n_hidden_layers", n_hidden_layers, 1, MAX_HIDDEN_LAYERS)
         if not is_number(beta) or not beta > 0:
             raise InputError(f"beta must be a number > 0, got {beta!r}")
+        if not math.isfinite(beta):  # softplus(inf * x) is NaN at x = 0 and its gradient NaN everywhere
+            raise InputError(f"beta must be finite, got {beta!r}; use a large number such as 1000 for a sharp bend")
         if not is_number(sphere_radius) or not 0 < sphere_radius <= 1:
             raise InputError(f"sphere_radius must be a number in (0, 1], got {sphere_radius!r}")
+        device = check_device(device)
         self.encoding = HashGrid(
             3, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale, interpolation,
             device=device,
@@ -110,21 +114,25 @@ class NeuralSDF(nn.Module):
     def from_config(cls, config: dict, *, device: torch.device | str | None = None) -> NeuralSDF:
         """A freshly initialised module with the settings of :meth:`config` (load a state_dict into it)."""
         if not isinstance(config, dict) or set(config) != {"hash_grid", "mlp"}:
-            got = sorted(config) if isinstance(config, dict) else type(config).__name__
+            got = sorted(config, key=str) if isinstance(config, dict) else type(config).__name__
             raise InputError(f"a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got {got}")
+        for part in ("hash_grid", "mlp"):
+            if not isinstance(config[part], dict):
+                raise InputError(f"a NeuralSDF config's {part!r} must be a dict of settings, got "
+                                 f"{type(config[part]).__name__}")
         grid, mlp = dict(config["hash_grid"]), dict(config["mlp"])
-        unknown = sorted(set(grid) - set(_GRID_KEYS)) + sorted(set(mlp) - set(_MLP_KEYS))
+        unknown = sorted(set(grid) - set(_GRID_KEYS), key=str) + sorted(set(mlp) - set(_MLP_KEYS), key=str)
         if unknown:
             raise InputError(f"a NeuralSDF config has unknown settings {unknown}; known: {[*_GRID_KEYS, *_MLP_KEYS]}")
         return cls(**grid, **mlp, device=device)
 
+    def _check(self, x) -> None:
+        params = self.encoding.params
+        check_points("x", x, f"{_name(params.dtype)} of shape (N, 3)", dtype=params.dtype, device=params.device,
+                     owner="field's parameters")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = self.encoding.params.dtype
-        if not isinstance(x, torch.Tensor):
-            raise InputError(f"x must be {_name(dtype)} of shape (N, 3), got {type(x).__name__}")
-        if x.dtype != dtype or x.dim() != 2 or x.shape[1] != 3:
-            shape = "(" + ", ".join(str(s) for s in x.shape) + ")"
-            raise InputError(f"x must be {_name(dtype)} of shape (N, 3), got {_name(x.dtype)} {shape}")
+        self._check(x)
         features = self.encoding(((x + 1.0) * 0.5).clamp(0.0, 1.0))
         return self.mlp(torch.cat((x, features), dim=1)).squeeze(1)
 
@@ -135,6 +143,7 @@ class NeuralSDF(nn.Module):
         ``x`` when it requires grad): losses on the gradient (eikonal, pulling along the normal)
         train the field through the hash grid's double backward. Otherwise both come back detached.
         """
+        self._check(x)
         with torch.enable_grad():
             if not x.requires_grad:
                 x = x.detach().requires_grad_(True)
@@ -144,14 +153,15 @@ class NeuralSDF(nn.Module):
 
     @torch.no_grad()
     def lattice(self, resolution: int, chunk: int = 2**18) -> torch.Tensor:
-        """Values on the ``resolution``^3 lattice spanning ``[-1, 1]^3``, ``chunk`` points at a time.
+        """Values on the ``resolution``^3 lattice spanning ``[-1, 1]^3``, ``chunk`` points at a time
+        (``resolution`` from 2 to ``MAX_GRID``, 2048; ``chunk`` from 1 to ``MAX_BATCH``, 2^24).
 
         Returns ``(R, R, R)`` on the module's device, ``out[i, j, k]`` at ``-1 + (i, j, k) * 2 / (R - 1)``
         (the layout of :class:`~fields3d.pipelines.recon.initial.LatticeSDF`; marching cubes on it
         with ``spacing=(2 / (R - 1),) * 3`` and vertices shifted by -1 gives world coordinates).
         """
-        check_int("resolution", resolution, 2)
-        check_int("chunk", chunk, 1)
+        check_size("resolution", resolution, 2, MAX_GRID)
+        check_size("chunk", chunk, 1, MAX_BATCH)
         dtype, device = self.encoding.params.dtype, self.device
         axis = torch.linspace(-1.0, 1.0, resolution, dtype=dtype, device=device)
         out = torch.empty(resolution**3, dtype=dtype, device=device)

@@ -22,11 +22,19 @@ from torch import nn
 
 from .._checks import check_int
 from ..encodings import HashGrid
+from ..encodings.hash_grid import MAX_LEVELS
 from ..errors import InputError
+from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points, check_size
 
 COLOR_NETS = ("plain", "cam", "mi")
 VIEWS = ("sh", "none")
 SH_DIMS = 16
+#: The hash grid's finest resolution (a level past 2^30 points per axis overflows its indexing).
+MAX_RESOLUTION = 2**30
+#: Growth of the grid's resolution from one level to the next (the hash grid's per_level_scale).
+MAX_LEVEL_GROWTH = 16
+SETTINGS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "max_resolution",
+            "n_geo_features", "n_hidden", "color_layers", "view", "color_net")
 
 
 class _TruncExp(torch.autograd.Function):
@@ -97,8 +105,12 @@ class RadianceField(nn.Module):
         n_levels, n_features_per_level, log2_hashmap_size, base_resolution, max_resolution: the
             hash grid (``per_level_scale`` grows ``base_resolution`` to ``max_resolution``).
         n_geo_features: geometric features passed from the density MLP to the colour MLP.
-        n_hidden: width of both MLPs. color_layers: hidden layers of the colour MLP.
+        n_hidden: width of both MLPs (1 to 4096). color_layers: hidden layers of the colour MLP
+            (0 to 16).
         view: ``"sh"`` or ``"none"``. color_net: ``"plain"``, ``"cam"`` or ``"mi"``.
+
+    ``forward(x, dirs)`` and ``density(x)`` take floating-point ``(N, 3)`` tensors on the field's
+    device (``dirs`` is not read with ``view="none"`` and may be None then).
     """
 
     def __init__(self, aabb, n_levels: int = 16, n_features_per_level: int = 2, log2_hashmap_size: int = 19,
@@ -106,15 +118,14 @@ class RadianceField(nn.Module):
                  n_hidden: int = 64, color_layers: int = 2, view: str = "sh", color_net: str = "plain",
                  *, device: torch.device | str | None = None) -> None:
         super().__init__()
-        check_int("max_resolution", max_resolution, base_resolution)
-        check_int("n_geo_features", n_geo_features, 1)
+        scale = _level_growth(n_levels, base_resolution, max_resolution)
+        check_size("n_geo_features", n_geo_features, 1, MAX_WIDTH)
+        check_size("n_hidden", n_hidden, 1, MAX_WIDTH)
+        check_size("color_layers", color_layers, 0, MAX_HIDDEN_LAYERS)
         if view not in VIEWS:
             raise InputError(f"view must be 'sh' or 'none', got {view!r}")
-        box = torch.as_tensor(aabb, dtype=torch.float32)
-        if box.shape != (2, 3) or not torch.isfinite(box).all() or not (box[1] > box[0]).all():
-            raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}")
-        self.register_buffer("aabb", box.to(device))
-        scale = math.exp(math.log(max_resolution / base_resolution) / max(n_levels - 1, 1))
+        device = check_device(device)
+        self.register_buffer("aabb", _box(aabb).to(device))
         self.encoding = HashGrid(3, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, scale,
                                  device=device)
         n_grid = self.encoding.n_output_dims
@@ -128,17 +139,27 @@ class RadianceField(nn.Module):
                              color_layers=color_layers, view=view, color_net=color_net)
         self.to(device)
 
+    def _check(self, x, dirs=None, *, with_dirs: bool = False) -> None:
+        device = self.aabb.device
+        check_points("x", x, "a floating-point tensor of shape (N, 3)", dtype=None, device=device,
+                     owner="field's parameters")
+        if with_dirs and self.view == "sh":
+            check_points("dirs", dirs, f"a floating-point tensor of shape ({x.shape[0]}, 3) like x (a unit direction "
+                         "per position)", dtype=None, device=device, owner="field's parameters", rows=x.shape[0])
+
     def _grid(self, x: torch.Tensor) -> torch.Tensor:
         u = ((x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])).clamp(0, 1)
         return self.encoding(u.float().contiguous())
 
     def density(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3)`` positions -> ``(N,)`` densities (>= 0)."""
+        self._check(x)
         h = self.density_net(self._grid(x))
         return _TruncExp.apply(h[:, 0])
 
     def forward(self, x: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, 3)`` positions and unit directions -> ``(N,)`` densities and ``(N, 3)`` colours."""
+        self._check(x, dirs, with_dirs=True)
         features = self._grid(x)
         h = self.density_net(features)
         sigma = _TruncExp.apply(h[:, 0])
@@ -151,4 +172,45 @@ class RadianceField(nn.Module):
 
     @staticmethod
     def from_config(config: dict, device: torch.device | str | None = None) -> "RadianceField":
+        """The field :meth:`config` describes (``"aabb"`` is required; missing settings take the defaults)."""
+        if not isinstance(config, dict):
+            raise InputError(f"a RadianceField config must be a dict with an 'aabb' key, got {type(config).__name__}")
+        unknown = sorted((k for k in config if k != "aabb" and k not in SETTINGS), key=str)
+        if unknown:
+            raise InputError(f"a RadianceField config has unknown settings {unknown}; known: {['aabb', *SETTINGS]}")
+        if "aabb" not in config:
+            raise InputError(f"a RadianceField config needs 'aabb' (the scene box), got keys {sorted(config)}")
         return RadianceField(**config, device=device)
+
+
+def _level_growth(n_levels, base_resolution, max_resolution) -> float:
+    """The hash grid's per_level_scale taking ``base_resolution`` to ``max_resolution`` in ``n_levels``."""
+    check_int("n_levels", n_levels, 1, MAX_LEVELS)
+    check_int("base_resolution", base_resolution, 2)
+    check_int("max_resolution", max_resolution, base_resolution)
+    check_int("max_resolution", max_resolution, base_resolution, MAX_RESOLUTION)
+    if n_levels == 1:
+        return 1.0  # one level: its resolution is base_resolution, and there is nothing to grow
+    scale = math.exp(math.log(max_resolution / base_resolution) / (n_levels - 1))
+    if scale > MAX_LEVEL_GROWTH * (1 + 1e-12):  # exactly 16 may come out of exp(log(..)) an ulp above
+        raise InputError(
+            f"max_resolution / base_resolution must be at most {MAX_LEVEL_GROWTH}^(n_levels - 1) (each level at most "
+            f"{MAX_LEVEL_GROWTH} times finer than the last), got {max_resolution} / {base_resolution} with "
+            f"n_levels={n_levels}; use more levels or a smaller max_resolution"
+        )
+    return min(scale, MAX_LEVEL_GROWTH)
+
+
+def _box(aabb) -> torch.Tensor:
+    """``aabb`` as a float32 ``(2, 3)`` tensor of finite min and max corners with max > min."""
+    bad = f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}"
+    try:
+        box = torch.as_tensor(aabb, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(bad) from None
+    if box.shape != (2, 3) or not torch.isfinite(box).all() or not (box[1] > box[0]).all():
+        raise InputError(bad)
+    if not torch.isfinite(box[1] - box[0]).all():
+        raise InputError(f"aabb's extent max - min must be finite in float32 (at most 3.4e38 on each axis), got "
+                         f"{aabb!r}; scale the scene down")
+    return box.cpu()

@@ -13,6 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import MAX_GRID, check_int
+from ..encodings._table_op import dtype_str
+from ..errors import InputError
+from ._args import check_points
+
 _CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 
 
@@ -20,16 +25,25 @@ class BandSDFGrid(nn.Module):
     """SDF on an ``R^3`` lattice over ``[-1, 1]^3`` whose values in ``band`` are learnable.
 
     Args:
-        initial: ``(R, R, R)`` float32 values (``initial[i, j, k]`` at ``-1 + (i, j, k) * spacing``).
-        band: ``(R, R, R)`` bool, the lattice points to optimise.
+        initial: ``(R, R, R)`` finite real values, stored as float32 (``initial[i, j, k]`` at
+            ``-1 + (i, j, k) * spacing``).
+        band: ``(R, R, R)`` bool on ``initial``'s device, the lattice points to optimise (at least one).
+
+    Points given to :meth:`forward` and :meth:`value_and_grad` are ``(N, 3)`` in the values' dtype
+    (float32 unless converted with ``.double()``) on their device; a point with a NaN coordinate
+    gets a NaN value, as a hash grid gives it (and no lattice index out of bounds).
     """
 
     def __init__(self, initial: torch.Tensor, band: torch.Tensor):
         super().__init__()
-        res = initial.shape[0]
+        _check_tensor("initial", initial)
+        _check_tensor("band", band)
+        res = initial.shape[0] if initial.dim() else 0
         if initial.shape != (res, res, res) or band.shape != initial.shape or res < 2:
-            raise ValueError(f"initial and band must both be (R, R, R) with R >= 2, got {tuple(initial.shape)} "
+            raise InputError(f"initial and band must both be (R, R, R) with R >= 2, got {tuple(initial.shape)} "
                              f"and {tuple(band.shape)}")
+        _check_values("initial", initial)
+        _check_band(initial, band)
         flat = initial.reshape(-1).to(torch.float32)
         index = band.reshape(-1).nonzero().squeeze(1)
         slot = torch.full((flat.numel(),), -1, dtype=torch.int32, device=flat.device)
@@ -44,7 +58,14 @@ class BandSDFGrid(nn.Module):
     def from_coarse(cls, coarse: torch.Tensor, band: torch.Tensor) -> "BandSDFGrid":
         """The grid whose fixed values are ``coarse`` ``(C, C, C)`` upsampled trilinearly to the
         resolution of ``band`` ``(R, R, R)`` (lattice points at the same ``[-1, 1]`` span)."""
-        res = band.shape[0]
+        _check_tensor("coarse", coarse)
+        _check_tensor("band", band)
+        c = coarse.shape[0] if coarse.dim() == 3 else 0
+        res = band.shape[0] if band.dim() == 3 else 0
+        if coarse.shape != (c, c, c) or c < 2 or band.shape != (res, res, res) or res < 2:
+            raise InputError(f"coarse and band must be (C, C, C) and (R, R, R) with C, R >= 2, got "
+                             f"{tuple(coarse.shape)} and {tuple(band.shape)}")
+        _check_values("coarse", coarse)
         up = coarse.to(torch.float32)[None, None]
         if coarse.shape[0] != res:
             up = torch.nn.functional.interpolate(up, size=(res,) * 3, mode="trilinear", align_corners=True)
@@ -55,21 +76,28 @@ class BandSDFGrid(nn.Module):
     @classmethod
     def from_parts(cls, coarse: torch.Tensor, band_index: torch.Tensor, values: torch.Tensor,
                    resolution: int) -> "BandSDFGrid":
-        """Rebuild from the buffers a checkpoint stores (see :meth:`from_coarse`)."""
+        """Rebuild from the buffers a checkpoint stores (see :meth:`from_coarse`); ``resolution``
+        from 2 to ``MAX_GRID`` (2048)."""
+        for name, t in (("coarse", coarse), ("band_index", band_index), ("values", values)):
+            _check_tensor(name, t)
         c = coarse.shape[0] if coarse.dim() == 3 else 0
         if coarse.shape != (c, c, c) or c < 2 or band_index.shape != values.shape or values.dim() != 1:
-            raise ValueError(f"coarse must be (C, C, C) with C >= 2 and band_index hold one index per value, got "
+            raise InputError(f"coarse must be (C, C, C) with C >= 2 and band_index hold one index per value, got "
                              f"{tuple(coarse.shape)}, {tuple(band_index.shape)} and {tuple(values.shape)}")
-        if not isinstance(resolution, int) or resolution < 2:
-            raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+        if band_index.is_floating_point() or band_index.is_complex() or band_index.dtype == torch.bool:
+            raise InputError(f"band_index must hold integer lattice indices, got {dtype_str(band_index.dtype)}")
+        if not values.is_floating_point():
+            raise InputError(f"values must be a float tensor, got {dtype_str(values.dtype)}")
+        check_int("resolution", resolution, 2)
+        check_int("resolution", resolution, 2, MAX_GRID)
         index = band_index.long()
         if index.numel() == 0 or int(index.min()) < 0 or int(index.max()) >= resolution**3:
-            raise ValueError(f"band_index must hold at least one lattice index in [0, {resolution}^3)")
+            raise InputError(f"band_index must hold at least one lattice index in [0, {resolution}^3)")
         band = torch.zeros(resolution**3, dtype=torch.bool)
         band[index] = True
         grid = cls.from_coarse(coarse, band.reshape((resolution,) * 3))
         if not torch.equal(grid.band_index, band_index.long()):
-            raise ValueError("band_index must be sorted and free of repeats")
+            raise InputError("band_index must be sorted and free of repeats")
         with torch.no_grad():
             grid.values.copy_(values)
         return grid
@@ -92,9 +120,11 @@ class BandSDFGrid(nn.Module):
         return torch.where(inside, self.values[slot.clamp(min=0)], self.base[flat])
 
     def _cells(self, x: torch.Tensor):
+        check_points("x", x, f"{dtype_str(self.base.dtype)} of shape (N, 3)", dtype=self.base.dtype,
+                     device=self.base.device, owner="grid's values")
         r = self.resolution
         u = (x.clamp(-1.0, 1.0) + 1.0) * (0.5 * (r - 1))
-        cell = u.floor().clamp(0, r - 2)
+        cell = u.nan_to_num(0.0).floor().clamp(0, r - 2)  # NaN: a valid cell, and t = u - cell keeps the NaN
         t = u - cell
         corner = cell.long().unsqueeze(1) + _CORNERS.to(x.device)  # (N, 8, 3)
         flat = (corner[..., 0] * r + corner[..., 1]) * r + corner[..., 2]
@@ -118,7 +148,11 @@ class BandSDFGrid(nn.Module):
         return value, torch.stack((gx, gy, gz), dim=1) * (0.5 * (self.resolution - 1))
 
     def laplacian(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Discrete Laplacian (6-neighbour, in lattice units) at ``count`` random band points."""
+        """Discrete Laplacian (6-neighbour, in lattice units) at ``count`` (>= 1) random band points
+        (at most one per band point), drawn with ``generator`` (None: torch's global one)."""
+        check_int("count", count, 1)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise InputError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         r = self.resolution
         n = self.band_index.numel()
         pick = torch.randint(0, n, (min(count, n),), device=self.base.device, generator=generator)
@@ -130,3 +164,30 @@ class BandSDFGrid(nn.Module):
         for step in (r * r, r, 1):
             total = total + self.lookup(flat + step) + self.lookup(flat - step)
         return total
+
+
+def _check_tensor(name: str, t) -> None:
+    if not isinstance(t, torch.Tensor):
+        hint = "; convert it with torch.from_numpy" if type(t).__name__ == "ndarray" else ""
+        raise InputError(f"{name} must be a torch.Tensor, got {type(t).__name__}{hint}")
+
+
+def _check_values(name: str, t: torch.Tensor) -> None:
+    """Real (float or integer) and finite: NaN lattice values would make a NaN field and mesh."""
+    if t.is_complex() or t.dtype == torch.bool:
+        raise InputError(f"{name} must hold real values (float or integer), got {dtype_str(t.dtype)}")
+    bad = int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0
+    if bad:
+        raise InputError(f"{name} must be finite, got NaN or infinite values at {bad} lattice points; "
+                         "replace them (torch.nan_to_num) before building the grid")
+
+
+def _check_band(initial: torch.Tensor, band: torch.Tensor) -> None:
+    """``band`` bool, on ``initial``'s device, marking at least one point."""
+    if band.dtype != torch.bool:
+        raise InputError(f"band must be a bool tensor (the lattice points to optimise), got {dtype_str(band.dtype)}; "
+                         "build it with a comparison such as values.abs() < width")
+    if band.device != initial.device:
+        raise InputError(f"band must be on {initial.device} like initial, got {band.device}; move it with .to(device)")
+    if not bool(band.any()):
+        raise InputError("band must mark at least one lattice point to optimise, got none")

@@ -78,3 +78,18 @@ class _OnceDifferentiable(Encoding):
 def test_double_backward_probe():
     assert has_double_backward(create({"type": "hash_grid", "n_levels": 2, "log2_hashmap_size": 8}))
     assert not has_double_backward(_OnceDifferentiable())
+
+
+def test_sizes_device_and_probe_argument():
+    with pytest.raises(InputError) as info:
+        EncodedField(GRID_2D, 10**9)  # a 10**9-wide output layer: 256 GB of weights
+    assert str(info.value) == "n_output must be an integer from 1 to 65536, got 1000000000"
+    with pytest.raises(InputError) as info:
+        EncodedField(GRID_2D, 1, n_hidden_layers=10**6)
+    assert str(info.value) == "n_hidden_layers must be an integer from 0 to 16, got 1000000"
+    with pytest.raises(InputError) as info:
+        EncodedField(GRID_2D, 1, device="gpu0")
+    assert str(info.value) == "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'"
+    with pytest.raises(InputError) as info:
+        has_double_backward("hash_grid")
+    assert str(info.value) == "encoding must be an Encoding module, got str"

@@ -116,3 +116,52 @@ def test_errors():
         NeuralSDF.from_config({"hash_grid": {}})
     with pytest.raises(InputError, match=r"^a NeuralSDF config has unknown settings \['width'\]"):
         NeuralSDF.from_config({"hash_grid": {}, "mlp": {"width": 3}})
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(n_hidden=10**9), "n_hidden must be an integer from 1 to 4096, got 1000000000"),
+    (dict(n_hidden_layers=10**6), "n_hidden_layers must be an integer from 1 to 16, got 1000000"),
+    (dict(beta=float("inf")), "beta must be finite, got inf; use a large number such as 1000 for a sharp bend"),
+    (dict(device="gpu0"), "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'"),
+])
+def test_bad_settings(kw, message):
+    with pytest.raises(InputError) as info:
+        _field(**kw)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"hash_grid": [1, 2], "mlp": {}}, "a NeuralSDF config's 'hash_grid' must be a dict of settings, got list"),
+    ({"hash_grid": {}, "mlp": None}, "a NeuralSDF config's 'mlp' must be a dict of settings, got NoneType"),
+    ({1: {}, "mlp": {}}, "a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got [1, 'mlp']"),
+    ({"hash_grid": {1: 2, "x": 3}, "mlp": {}}, "a NeuralSDF config has unknown settings [1, 'x']; known: "
+     "['n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'per_level_scale', "
+     "'interpolation', 'n_hidden', 'n_hidden_layers', 'beta', 'sphere_radius']"),
+    ({"hash_grid": {}, "mlp": {"n_hidden": 10**9}}, "n_hidden must be an integer from 1 to 4096, got 1000000000"),
+])
+def test_bad_configs(config, message):
+    with pytest.raises(InputError) as info:
+        NeuralSDF.from_config(config)
+    assert str(info.value) == message
+
+
+def test_bad_points_and_lattice_sizes():
+    field = _field()
+    for call in (field, field.gradient):
+        for x, message in [
+            ([[0.0, 0.0, 0.0]], "x must be float32 of shape (N, 3), got list"),
+            (torch.ones(4, 3, dtype=torch.int64), "x must be float32 of shape (N, 3), got int64 (4, 3)"),
+            (torch.rand(4, 3).to_sparse(),
+             "x must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
+            (torch.rand(4, 3, device="meta"),
+             "x must be on cpu like the field's parameters, got meta; move one of them with .to(device)"),
+        ]:
+            with pytest.raises(InputError) as info:
+                call(x)
+            assert str(info.value) == message
+    with pytest.raises(InputError) as info:
+        field.lattice(10**5)  # 10^15 values
+    assert str(info.value) == "resolution must be an integer from 2 to 2048, got 100000"
+    with pytest.raises(InputError) as info:
+        field.lattice(4, chunk=10**12)
+    assert str(info.value) == "chunk must be an integer from 1 to 16777216, got 1000000000000"
