@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .. import _native
@@ -37,11 +39,21 @@ def check_backend(t: torch.Tensor) -> None:
     _native.check_device(t.device)
 
 
+def clamp_number(value, dtype: torch.dtype) -> float:
+    """A number as a float of ``dtype``'s range: values past it (ints past any float too) become
+    +-inf, which they equal as distances along a ray of that dtype."""
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf if value > 0 else -math.inf
+    return math.copysign(math.inf, v) if abs(v) > torch.finfo(dtype).max else v
+
+
 def per_ray(name: str, value, like: torch.Tensor) -> torch.Tensor:
     """A number or an (R,) tensor as an (R,) tensor of like's dtype and device."""
     n = like.shape[0]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.full((n,), float(value), dtype=like.dtype, device=like.device)
+        return torch.full((n,), clamp_number(value, like.dtype), dtype=like.dtype, device=like.device)
     check_float(name, value, (n,), like)
     return value.contiguous()
 

@@ -23,11 +23,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_int, is_int
-from ..errors import InputError
+from .._checks import MAX_POINTS, check_int, is_int, is_number
+from ..errors import BackendUnavailable, InputError
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
 BOTTOM_ROW_TOLERANCE = 1e-6
+#: The widest picture side in pixels: past it a size is a typing slip (and scaling by it overflows).
+MAX_SIDE = 1 << 20
+#: The most cameras :func:`ring_cameras` places (as ``fields3d render --frames``); it builds them one by one.
+MAX_FRAMES = 3600
+FLOAT32_MAX = torch.finfo(torch.float32).max
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -43,6 +48,12 @@ def _got(value) -> str:
     return f"{_dtype(value.dtype)} {_shape(value)}" if isinstance(value, torch.Tensor) else type(value).__name__
 
 
+def _check_side(name: str, value) -> None:
+    """A picture size: an integer from 1 to :data:`MAX_SIDE` (the ``>= 1`` message below 1)."""
+    check_int(name, value, 1)
+    check_int(name, value, 1, MAX_SIDE)
+
+
 @dataclass(frozen=True, eq=False)
 class Cameras:
     """``N`` pinhole cameras sharing one picture size (conventions in the module docstring).
@@ -55,7 +66,8 @@ class Cameras:
 
     Raises:
         InputError: on a wrong type, dtype, shape or device, a non-finite pose or intrinsic, a
-            bottom row other than ``[0, 0, 0, 1]``, or a focal length <= 0.
+            bottom row other than ``[0, 0, 0, 1]``, dependent axes (a singular rotation part), a
+            focal length <= 0, or a picture side past :data:`MAX_SIDE`.
     """
 
     c2w: torch.Tensor
@@ -71,25 +83,13 @@ class Cameras:
         is_c2w = isinstance(c2w, torch.Tensor) and c2w.dtype in FLOAT_DTYPES and c2w.dim() == 3
         if not (is_c2w and c2w.shape[1:] == (4, 4)):
             raise InputError(f"c2w must be a float32 or float64 tensor of shape (N, 4, 4), got {_got(c2w)}")
-        n = c2w.shape[0]
+        if c2w.is_meta:
+            raise InputError("c2w must hold numbers (a cpu or cuda tensor), got a meta tensor")
         for name in ("fx", "fy", "cx", "cy"):
             _check_intrinsic(name, getattr(self, name), c2w)
-        check_int("width", self.width, 1)
-        check_int("height", self.height, 1)
-        finite = torch.isfinite(c2w).flatten(1).all(dim=1)
-        if not bool(finite.all()):
-            i = int(torch.nonzero(~finite)[0, 0])
-            raise InputError(
-                f"c2w[{i}] (camera {i} of {n}) has non-finite entries; fix or drop that camera's pose"
-            )
-        bottom = c2w[:, 3, :] - torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=c2w.dtype, device=c2w.device)
-        bad = bottom.abs().amax(dim=1) > BOTTOM_ROW_TOLERANCE
-        if bool(bad.any()):
-            i = int(torch.nonzero(bad)[0, 0])
-            raise InputError(
-                f"c2w[{i}] must have bottom row [0, 0, 0, 1], got {c2w[i, 3].tolist()}; "
-                "camera-to-world matrices are affine 4x4 transforms"
-            )
+        _check_side("width", self.width)
+        _check_side("height", self.height)
+        _check_poses(c2w)
         for name in ("fx", "fy"):
             value = getattr(self, name)
             if not bool((value > 0).all()):
@@ -104,7 +104,10 @@ class Cameras:
         return self.c2w.device
 
     def to(self, device: torch.device | str) -> "Cameras":
-        """The same cameras with every tensor on ``device``."""
+        """The same cameras with every tensor on ``device`` (a cpu or cuda device; None: unchanged)."""
+        if device is None:
+            return self
+        device = _target_device(device)
         t = {k: getattr(self, k).to(device) for k in ("c2w", "fx", "fy", "cx", "cy")}
         return Cameras(**t, width=self.width, height=self.height)
 
@@ -131,10 +134,53 @@ class Cameras:
     def resized(self, width: int, height: int) -> "Cameras":
         """The same views in pictures of ``width x height`` pixels (larger or smaller), the
         intrinsics scaled by ``width / self.width`` and ``height / self.height``."""
-        check_int("width", width, 1)
-        check_int("height", height, 1)
+        _check_side("width", width)
+        _check_side("height", height)
         sx, sy = width / self.width, height / self.height
         return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
+
+
+def _check_poses(c2w: torch.Tensor) -> None:
+    """Finite entries, bottom rows [0, 0, 0, 1] and independent axes (a singular rotation part
+    maps some pixels' directions to zero: NaN rays)."""
+    n = c2w.shape[0]
+    finite = torch.isfinite(c2w).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite)[0, 0])
+        raise InputError(f"c2w[{i}] (camera {i} of {n}) has non-finite entries; fix or drop that camera's pose")
+    bottom = c2w[:, 3, :] - torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=c2w.dtype, device=c2w.device)
+    bad = bottom.abs().amax(dim=1) > BOTTOM_ROW_TOLERANCE
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0, 0])
+        raise InputError(
+            f"c2w[{i}] must have bottom row [0, 0, 0, 1], got {c2w[i, 3].tolist()}; "
+            "camera-to-world matrices are affine 4x4 transforms"
+        )
+    rot = c2w[:, :3, :3]
+    det = (rot[:, :, 0] * torch.linalg.cross(rot[:, :, 1], rot[:, :, 2], dim=1)).sum(dim=1)  # no LAPACK: any device
+    # |det| <= the product of the column norms, with equality for orthogonal axes (Hadamard)
+    singular = ~(det.abs() > torch.finfo(c2w.dtype).eps * rot.norm(dim=1).prod(dim=1))
+    if bool(singular.any()):
+        i = int(torch.nonzero(singular)[0, 0])
+        raise InputError(f"c2w[{i}] must have independent axes (its rotation columns), got determinant "
+                         f"{float(det[i]):.3g}; fix or drop that camera's pose")
+
+
+def _target_device(device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device of either, got {device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable(f"device {device!r} was requested but torch {torch.__version__} sees no CUDA device; "
+                                 "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'")
+    count = torch.cuda.device_count() if dev.type == "cuda" else 0
+    if dev.type == "cuda" and (dev.index or 0) >= count:
+        raise InputError(f"device {device!r} does not exist: torch sees {count} CUDA device(s), cuda:0 to "
+                         f"cuda:{count - 1}")
+    return dev
 
 
 def _check_intrinsic(name: str, value, c2w: torch.Tensor) -> None:
@@ -162,11 +208,17 @@ def _check_rays_args(cameras: Cameras, camera_ids, pixels) -> None:
             raise InputError(
                 f"{name} must be on {cameras.device} like the cameras, got {t.device}; move it with .to(device)"
             )
-    if m and (int(ids.min()) < 0 or int(ids.max()) >= len(cameras)):
-        raise InputError(
-            f"camera_ids must lie in [0, {len(cameras) - 1}] for {len(cameras)} cameras, "
-            f"got values from {int(ids.min())} to {int(ids.max())}"
-        )
+    if not m:
+        return
+    # one device-to-host copy for the three checks
+    lo, hi, finite = torch.stack([ids.min().long(), ids.max().long(), torch.isfinite(pixels).all().long()]).tolist()
+    if lo < 0 or hi >= len(cameras):
+        raise InputError(f"camera_ids must lie in [0, {len(cameras) - 1}] for {len(cameras)} cameras, "
+                         f"got values from {lo} to {hi}")
+    if not finite:
+        i = int(torch.nonzero(~torch.isfinite(pixels).all(dim=1))[0, 0])
+        raise InputError(f"pixels must be finite (x, y) coordinates, got pixels[{i}] = {pixels[i].tolist()}; "
+                         "drop or fix that pixel")
 
 
 def generate_rays(
@@ -187,7 +239,8 @@ def generate_rays(
         are unit vectors in world coordinates.
 
     Raises:
-        InputError: wrong type, dtype, shape or device of an argument, or a camera id out of range.
+        InputError: wrong type, dtype, shape or device of an argument, a camera id out of range,
+            or a NaN or infinite pixel coordinate.
     """
     _check_rays_args(cameras, camera_ids, pixels)
     ids = camera_ids.long()
@@ -218,13 +271,19 @@ def image_rays(cameras: Cameras, index: int) -> tuple[torch.Tensor, torch.Tensor
         lines up with an ``(H, W, C)`` picture.
 
     Raises:
-        InputError: ``index`` is not an integer in range.
+        InputError: ``index`` is not an integer in range, or the picture has more than
+            :data:`~fields3d._checks.MAX_POINTS` pixels.
     """
     if not isinstance(cameras, Cameras):
         raise InputError(f"cameras must be a Cameras, got {type(cameras).__name__}")
+    if not len(cameras):
+        raise InputError(f"cameras must hold at least one camera for image_rays, got none (index {index!r})")
     if not is_int(index) or not 0 <= index < len(cameras):
         raise InputError(f"index must be an integer in [0, {len(cameras) - 1}], got {index!r}")
     w, h, device = cameras.width, cameras.height, cameras.device
+    if w * h > MAX_POINTS:
+        raise InputError(f"cameras' pictures must have at most {MAX_POINTS} pixels for image_rays (a ray each), "
+                         f"got {w}x{h} = {w * h}; use cameras.resized(width, height) for smaller pictures")
     ys, xs = torch.meshgrid(
         torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
     )
@@ -237,11 +296,17 @@ def focal_from_fov(fov: float, size: int) -> float:
     """Focal length in pixels of a picture ``size`` pixels across with field of view ``fov`` radians.
 
     Raises:
-        InputError: ``fov`` is not a number in (0, pi): a wider view has no pinhole focal length.
+        InputError: ``fov`` is not a number in (0, pi) (a wider view has no pinhole focal length)
+            or so narrow that the focal length overflows; ``size`` is not an integer >= 1.
     """
-    if not (isinstance(fov, numbers.Real) and 0 < fov < math.pi):
+    if not (isinstance(fov, numbers.Real) and not isinstance(fov, bool) and 0 < fov < math.pi):
         raise InputError(f"fov must be a field of view in radians between 0 and pi (exclusive), got {fov!r}")
-    return 0.5 * size / math.tan(0.5 * fov)
+    _check_side("size", size)
+    focal = 0.5 * size / math.tan(0.5 * fov)
+    if not math.isfinite(focal):
+        raise InputError(f"fov {fov!r} is too narrow: the focal length of {size} pixels overflows; "
+                         "use a wider field of view")
+    return focal
 
 
 def look_at(eye, target, up) -> torch.Tensor:
@@ -253,17 +318,44 @@ def look_at(eye, target, up) -> torch.Tensor:
             along the view.
     """
     eye, target, up = (_vec3(name, v) for name, v in (("eye", eye), ("target", target), ("up", up)))
-    back = eye - target
-    if float(back.norm()) == 0.0:
+    back = eye - target if bool(torch.isfinite(eye - target).all()) else eye / 2 - target / 2
+    if not bool(back.any()):
         raise InputError(f"eye and target must differ, both are {eye.tolist()}")
-    back = back / back.norm()
-    right = torch.linalg.cross(up, back)
-    if float(right.norm()) < 1e-9 * float(up.norm()):
+    if not bool(up.any()):
+        raise InputError(f"up must be a non-zero vector, got {up.tolist()}")
+    back, up_ = _unit(back), _scaled(up)
+    right = torch.linalg.cross(up_, back)
+    if float(right.norm()) < 1e-9 * float(up_.norm()):
         raise InputError(f"up {up.tolist()} must not point along the view from {eye.tolist()} to {target.tolist()}")
-    right = right / right.norm()
+    right = _unit(right)
     c2w = torch.eye(4, dtype=torch.float64)
     c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, torch.linalg.cross(back, right), back, eye
     return c2w
+
+
+def _scaled(v: torch.Tensor) -> torch.Tensor:
+    """A non-zero float64 vector, over its largest entry if its squares would overflow or vanish."""
+    return v if 1e-150 < float(v.norm()) < 1e150 else v / v.abs().max()
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """A non-zero float64 vector over its length."""
+    v = _scaled(v)
+    return v / v.norm()
+
+
+def _check_ring(distance, frames, size, fov_deg, elevation_deg, up) -> None:
+    check_int("frames", frames, 1)
+    check_int("frames", frames, 1, MAX_FRAMES)
+    _check_side("size", size)
+    if up not in ("y", "z"):
+        raise InputError(f"up must be 'y' or 'z', got {up!r}")
+    if not (is_number(distance) and math.isfinite(distance) and distance > 0):
+        raise InputError(f"distance must be a number > 0, got {distance!r}")
+    if not (is_number(fov_deg) and 0 < fov_deg < 180):
+        raise InputError(f"fov_deg must be a number of degrees in (0, 180), got {fov_deg!r}")
+    if not (is_number(elevation_deg) and -90 < elevation_deg < 90):
+        raise InputError(f"elevation_deg must be a number of degrees in (-90, 90), got {elevation_deg!r}")
 
 
 def ring_cameras(center, distance: float, frames: int, size: int = 400, fov_deg: float = 40.0,
@@ -272,16 +364,21 @@ def ring_cameras(center, distance: float, frames: int, size: int = 400, fov_deg:
     ``elevation_deg`` above the plane normal to the ``up`` axis (``"y"`` or ``"z"``), looking at
     ``center``; square pictures of ``size`` pixels with field of view ``fov_deg``. Frame ``k``
     sits at azimuth ``360 k / frames`` degrees, counter-clockwise seen from above.
+
+    Raises:
+        InputError: an argument out of range (``frames`` at most :data:`MAX_FRAMES`), or cameras
+            that float32 cannot hold (a focal length or position past its range).
     """
-    check_int("frames", frames, 1)
-    check_int("size", size, 1)
-    if up not in ("y", "z"):
-        raise InputError(f"up must be 'y' or 'z', got {up!r}")
-    if not (isinstance(distance, (int, float)) and math.isfinite(distance) and distance > 0):
-        raise InputError(f"distance must be a number > 0, got {distance!r}")
-    if not (isinstance(fov_deg, (int, float)) and 0 < fov_deg < 180):
-        raise InputError(f"fov_deg must be a number of degrees in (0, 180), got {fov_deg!r}")
+    _check_ring(distance, frames, size, fov_deg, elevation_deg, up)
     centre = _vec3("center", center)
+    reach = float(centre.abs().max()) + distance
+    if not reach <= FLOAT32_MAX / 2:
+        raise InputError(f"center and distance must keep the float32 cameras within +-{FLOAT32_MAX / 2:.4g}, got "
+                         f"|center| + distance = {reach:.4g}; use smaller units")
+    focal = focal_from_fov(math.radians(fov_deg), size)
+    if not focal <= FLOAT32_MAX:
+        raise InputError(f"fov_deg {fov_deg!r} is too narrow: the focal length of {size} pixels overflows float32; "
+                         "use a wider field of view")
     axis = torch.tensor([0.0, 1.0, 0.0] if up == "y" else [0.0, 0.0, 1.0], dtype=torch.float64)
     elev = math.radians(elevation_deg)
     poses = []
@@ -290,15 +387,17 @@ def ring_cameras(center, distance: float, frames: int, size: int = 400, fov_deg:
         flat = [math.sin(a), 0.0, math.cos(a)] if up == "y" else [math.cos(a), math.sin(a), 0.0]
         offset = math.cos(elev) * torch.tensor(flat, dtype=torch.float64) + math.sin(elev) * axis
         poses.append(look_at(centre + distance * offset, centre, axis))
-    f = torch.full((frames,), focal_from_fov(math.radians(fov_deg), size), dtype=torch.float32)
+    f = torch.full((frames,), focal, dtype=torch.float32)
     c = torch.full((frames,), size / 2, dtype=torch.float32)
     return Cameras(torch.stack(poses).float(), f, f.clone(), c, c.clone(), size, size)
 
 
 def _vec3(name: str, value) -> torch.Tensor:
     try:
+        if isinstance(value, torch.Tensor) and value.is_complex():
+            raise TypeError("complex")  # .double() would drop the imaginary parts
         v = value.double().cpu() if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
+    except (TypeError, ValueError, RuntimeError, NotImplementedError):
         v = None
     if v is None or v.shape != (3,) or not bool(torch.isfinite(v).all()):
         raise InputError(f"{name} must be 3 finite numbers, got {value!r}")

@@ -22,11 +22,17 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import _native
+from .._checks import check_int, is_int, is_number
 from ..errors import InputError
-from ._tensors import check_backend, check_float, per_ray
+from ._tensors import check_backend, check_float, per_ray, shape_str
 
+#: The largest budget a call takes: 2^36 samples (1.1 TB of intervals and ids) is past any device's
+#: memory, yet well past int32, so counts stay 64-bit (the budget bounds memory, it allocates nothing).
+MAX_SAMPLE_BUDGET = 1 << 36
 DEFAULT_MAX_SAMPLES = 1 << 24  # 16.8 M samples: 268 MB of float32 intervals and int64 ids
 MIN_STEPS = 1e-7  # step must be at least this fraction of the grid's outer extent
+MAX_LEVELS = 16  # the core's kMaxLevels
+MAX_RESOLUTION = 4096  # cells per axis and level: the core's kMaxRes
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,15 @@ class GridSpec:
     @staticmethod
     def from_aabb(aabb) -> "GridSpec":
         """A box with no empty-space skipping, from ``aabb`` = ``(2, 3)`` min and max corners."""
-        box = torch.as_tensor(aabb, dtype=torch.float64).cpu()
-        if box.shape != (2, 3) or not torch.isfinite(box).all() or not (box[1] > box[0]).all():
-            raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}")
-        center = ((box[0] + box[1]) / 2).tolist()
-        half = ((box[1] - box[0]) / 2).tolist()
-        return GridSpec(tuple(center), tuple(half))
+        try:
+            box = torch.as_tensor(aabb, dtype=torch.float64).cpu()
+        except (TypeError, ValueError, RuntimeError, NotImplementedError):  # text, ragged lists, meta tensors
+            box = None
+        if box is not None and box.shape == (2, 3):
+            center, half = box[0] / 2 + box[1] / 2, box[1] / 2 - box[0] / 2  # halved first: no overflow
+            if bool(torch.isfinite(box).all()) and bool((half > 0).all()):
+                return GridSpec(tuple(center.tolist()), tuple(half.tolist()))
+        raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}")
 
 
 @dataclass
@@ -81,7 +90,16 @@ class RaySamples:
         return self.n_samples / max(self.n_rays, 1)
 
     def select(self, keep: torch.Tensor) -> "RaySamples":
-        """The samples where ``keep`` (``(S,)`` bool) is True, packed again (rays keep their order)."""
+        """The samples where ``keep`` (``(S,)`` bool, on the samples' device) is True, packed again
+        (rays keep their order)."""
+        n = self.n_samples
+        if not (isinstance(keep, torch.Tensor) and keep.dtype == torch.bool and tuple(keep.shape) == (n,)):
+            got = f"{str(keep.dtype).removeprefix('torch.')} {shape_str(keep)}" if isinstance(keep, torch.Tensor) \
+                else type(keep).__name__
+            raise InputError(f"keep must be a bool tensor of shape ({n},), one flag per sample, got {got}")
+        if keep.device != self.ray_ids.device:
+            raise InputError(f"keep must be on {self.ray_ids.device} like the samples, got {keep.device}; "
+                             "move it with .to(device)")
         ray_ids = self.ray_ids[keep]
         counts = torch.bincount(ray_ids, minlength=self.n_rays)
         offsets = torch.zeros_like(self.offsets)
@@ -89,7 +107,9 @@ class RaySamples:
         return RaySamples(self.t_starts[keep], self.t_ends[keep], ray_ids, offsets, self.rays_dropped, True)
 
     def midpoints(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-        """(S, 3) positions at the middle of each sample."""
+        """(S, 3) positions at the middle of each sample of ``origins`` and ``dirs`` ``(R, 3)``."""
+        check_float("origins", origins, (self.n_rays, 3))
+        check_float("dirs", dirs, (self.n_rays, 3), origins)
         t = (0.5 * (self.t_starts + self.t_ends))[:, None]
         return origins[self.ray_ids] + t * dirs[self.ray_ids]
 
@@ -100,18 +120,96 @@ def _check_rays(origins, dirs) -> None:
     check_backend(origins)
 
 
-def _check_spec(spec: GridSpec, step: float, cone: float, max_step: float | None) -> float:
-    outer = 2 * max(spec.half) * 2 ** (spec.levels - 1)
-    if not isinstance(step, (int, float)) or not step >= MIN_STEPS * outer or not math.isfinite(step):
+def _real(value) -> float | None:
+    """A number (not a bool) as a float, ints past float range as +-inf; None for anything else."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _check_grid(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
+    """Raise InputError unless ``spec`` is a grid the core can walk with ``like``'s rays; returns its bits."""
+    if not isinstance(spec, GridSpec):
+        raise InputError(f"spec must be a GridSpec (GridSpec.from_aabb(aabb) or OccupancyGrid.spec()), "
+                         f"got {type(spec).__name__}")
+    check_int("the grid's levels", spec.levels, 1, MAX_LEVELS)
+    res = spec.resolution
+    if not (isinstance(res, (tuple, list)) and len(res) == 3 and all(is_int(r) for r in res)
+            and all(1 <= r <= MAX_RESOLUTION for r in res)):
+        raise InputError(f"the grid's resolution must be 3 integers from 1 to {MAX_RESOLUTION} (cells per axis), "
+                         f"got {res!r}")
+    if spec.levels > 1 and any(r % 4 for r in res):
+        raise InputError(f"the grid's resolution must be multiples of 4 with more than one level (each box holds "
+                         f"whole cells of the next), got {tuple(res)} with {spec.levels} levels")
+    _check_box(spec, like.dtype)
+    return _check_bits(spec, like)
+
+
+def _check_box(spec: GridSpec, dtype: torch.dtype) -> None:
+    box = {}
+    for name, ok in (("center", math.isfinite), ("half", lambda h: 0 < h < math.inf)):
+        v = getattr(spec, name)
+        box[name] = [_real(x) for x in v] if isinstance(v, (tuple, list)) and len(v) == 3 else []
+        if not (box[name] and all(x is not None and ok(x) for x in box[name])):
+            what = "finite numbers" if name == "center" else "finite numbers > 0 (half extents)"
+            raise InputError(f"the grid's {name} must be 3 {what}, got {v!r}")
+    limit = torch.finfo(dtype).max / 2
+    if not max(abs(c) for c in box["center"]) + max(box["half"]) * 2.0 ** (spec.levels - 1) <= limit:
+        raise InputError(f"the grid's outermost box (center +- half * 2**{spec.levels - 1}) must lie within "
+                         f"+-{limit:.4g} for {str(dtype).removeprefix('torch.')} rays, got center {spec.center!r} "
+                         f"and half {spec.half!r}; use smaller units")
+
+
+def _check_bits(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
+    bits = spec.bits
+    if bits is None:
+        return None
+    if not isinstance(bits, torch.Tensor):
+        raise InputError(f"the grid's bits must be None or a uint8 tensor (pack_bits(occupied)), "
+                         f"got {type(bits).__name__}")
+    if bits.device != like.device or bits.dtype != torch.uint8:
+        raise InputError(f"the grid's bits must be uint8 on {like.device} like the rays, got {bits.dtype} on {bits.device}")
+    (rx, ry, rz), levels = spec.resolution, spec.levels
+    n = (levels * rx * ry * rz + 7) // 8
+    if tuple(bits.shape) != (n,):
+        raise InputError(f"the grid's bits must have shape ({n},) ({levels} level(s) of {rx}x{ry}x{rz} cells, 8 to "
+                         f"a byte: pack_bits(occupied)), got {shape_str(bits)}")
+    return bits.contiguous()
+
+
+def _check_spec(spec: GridSpec, step, cone, max_step) -> tuple[float, float, float]:
+    """(step, cone, max_step) as floats, or InputError."""
+    outer = 2 * float(max(spec.half)) * 2.0 ** (spec.levels - 1)
+    s = _real(step)
+    if s is None or not s >= MIN_STEPS * outer or not math.isfinite(s):
         raise InputError(
             f"step must be a finite number >= {MIN_STEPS:g} of the grid's extent ({MIN_STEPS * outer:.3g}), got {step!r}"
         )
-    if not isinstance(cone, (int, float)) or not 0 <= cone < math.inf:
+    if s > outer:
+        raise InputError(f"step must be at most the grid's extent ({outer:.3g}), got {step!r}; a longer step "
+                         "leaves at most one sample per ray")
+    c = _real(cone)
+    if c is None or not 0 <= c < math.inf:
         raise InputError(f"cone must be a finite number >= 0, got {cone!r}")
-    max_step = outer if max_step is None else max_step
-    if not isinstance(max_step, (int, float)) or not step <= max_step < math.inf:
+    m = outer if max_step is None else _real(max_step)
+    if m is None or not s <= m < math.inf:
         raise InputError(f"max_step must be a finite number >= step ({step}), got {max_step!r}")
-    return float(max_step)
+    return s, c, m
+
+
+def _check_clip(near, far) -> None:
+    """Numbers near and far: not NaN, far >= near. (An (R,) tensor is per ray: a NaN or far < near
+    there leaves that ray no samples, as a NaN origin does; checking it would sync the GPU.)"""
+    n, f = _real(near), _real(far)
+    for name, v, given in (("near", n, near), ("far", f, far)):
+        if v is not None and math.isnan(v):
+            raise InputError(f"{name} must be a number or an (R,) float tensor, not NaN, got {given!r}")
+    if n is not None and f is not None and not f >= n:
+        raise InputError(f"far must be a number >= near ({near!r}) or an (R,) float tensor, got {far!r}; rays are "
+                         "sampled from near to far")
 
 
 def _budget(counts: torch.Tensor, max_samples: int) -> tuple[torch.Tensor, int]:
@@ -152,18 +250,26 @@ def march_rays(
 
     Returns:
         :class:`RaySamples`; gradients do not flow through the intervals.
+
+    Raises:
+        InputError: a wrong tensor, a grid the core cannot walk (levels 1 to 16, resolution 1 to
+            4096 a side, finite box within the rays' float range, bits of the grid's size), a
+            step outside 1e-7 to 1 times the grid's extent, ``max_samples`` past
+            :data:`MAX_SAMPLE_BUDGET`, or numbers ``near``/``far`` that are NaN or
+            out of order. Per-ray tensors are not read (that would sync the GPU): a NaN there, or
+            ``far < near``, gives that ray no samples.
     """
     _check_rays(origins, dirs)
-    max_step = _check_spec(spec, step, cone, max_step)
-    if not isinstance(max_samples, int) or max_samples < 0:
-        raise InputError(f"max_samples must be an integer >= 0, got {max_samples!r}")
+    bits = _check_grid(spec, origins)
+    step, cone, max_step = _check_spec(spec, step, cone, max_step)
+    check_int("max_samples", max_samples, 0)
+    check_int("max_samples", max_samples, 0, MAX_SAMPLE_BUDGET)
+    _check_clip(near, far)
     origins, dirs = origins.detach().contiguous(), dirs.detach().contiguous()
     nears, fars = per_ray("near", near, origins).detach(), per_ray("far", far, origins).detach()
-    bits = spec.bits
-    if bits is not None and (bits.device != origins.device or bits.dtype != torch.uint8):
-        raise InputError(f"the grid's bits must be uint8 on {origins.device} like the rays, got {bits.dtype} on {bits.device}")
     c, core = _native.capsule, _native.core()
-    grid = (spec.levels, list(spec.resolution), list(spec.center), list(spec.half), float(step), float(cone), max_step)
+    grid = (spec.levels, list(spec.resolution), [float(x) for x in spec.center], [float(x) for x in spec.half],
+            step, cone, max_step)
     stream = _native.stream_of(origins.device)
     counts = torch.empty(origins.shape[0], dtype=torch.int64, device=origins.device)
     core.march_count(c(origins), c(dirs), c(nears), c(fars), c(bits), *grid, c(counts), stream)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from fields3d.errors import InputError
+from fields3d.errors import BackendUnavailable, InputError
 from fields3d.render import cameras as cameras_module
 from fields3d.render.cameras import Cameras, focal_from_fov, generate_rays, image_rays, ring_cameras
 
@@ -155,6 +155,39 @@ def test_to_device_keeps_the_cameras():
     cams = make_cameras(look_at([1.0, 1.0, 1.0]))
     moved = cams.to("cpu")
     assert moved.device == torch.device("cpu") and torch.equal(moved.c2w, cams.c2w) and len(moved) == 1
+    assert cams.to(torch.device("cpu")).device == torch.device("cpu") and cams.to(None) is cams
+
+
+def test_to_a_missing_cuda_device_says_so():
+    cams = make_cameras(torch.eye(4))
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        with pytest.raises(InputError) as info:
+            cams.to(f"cuda:{n}")
+        assert str(info.value) == f"device 'cuda:{n}' does not exist: torch sees {n} CUDA device(s), cuda:0 to cuda:{n - 1}"
+        return
+    with pytest.raises(BackendUnavailable) as info:
+        cams.to("cuda")
+    assert str(info.value) == (f"device 'cuda' was requested but torch {torch.__version__} sees no CUDA device; "
+                               "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'")
+
+
+def test_mirrored_and_scaled_axes_are_not_singular():
+    for diag in ([-1.0, 1.0, 1.0, 1.0], [1e-3, 1e-3, 1e-3, 1.0]):
+        cams = make_cameras(torch.diag(torch.tensor(diag, dtype=torch.float64)))
+        assert torch.isfinite(image_rays(cams, 0)[1]).all()
+
+
+def test_look_at_far_apart_or_close_together_points():
+    # |eye - target|^2 overflows or underflows float64 here; the pose must still be a rotation
+    for eye, target, up in (([1e300, 2.0, 3.0], [-1e300, 0.0, 0.0], [0.0, 1.0, 0.0]),
+                            ([1e-300, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]),
+                            ([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [0.0, 1e-300, 0.0])):
+        c2w = cameras_module.look_at(eye, target, up)
+        rot = c2w[:3, :3]
+        torch.testing.assert_close(rot @ rot.T, torch.eye(3, dtype=torch.float64))
+    torch.testing.assert_close(cameras_module.look_at([1e300, 0, 0], [-1e300, 0, 0], [0, 1, 0])[:3, 2],
+                               torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
 
 
 def _pose(**edit) -> torch.Tensor:
@@ -202,6 +235,16 @@ def _pose(**edit) -> torch.Tensor:
         ({"cx": torch.tensor([1.0, 1.0, math.nan], dtype=torch.float64)}, "cx[2] must be finite, got nan"),
         ({"width": 0}, "width must be an integer >= 1, got 0"),
         ({"height": 2.0}, "height must be an integer >= 1, got 2.0"),
+        ({"width": 2**21}, "width must be an integer from 1 to 1048576, got 2097152"),
+        (
+            {"c2w": _pose(set={(1, 0, 0): 0.0})},
+            "c2w[1] must have independent axes (its rotation columns), got determinant 0; fix or drop that camera's pose",
+        ),
+        (
+            {"c2w": _pose(set={(0, 0, 1): 1.0, (0, 1, 1): 0.0})},  # the second axis copies the first
+            "c2w[0] must have independent axes (its rotation columns), got determinant 0; fix or drop that camera's pose",
+        ),
+        ({"c2w": _pose().to("meta")}, "c2w must hold numbers (a cpu or cuda tensor), got a meta tensor"),
     ],
 )
 def test_camera_errors(kwargs, message):
@@ -246,6 +289,16 @@ def test_camera_errors(kwargs, message):
             torch.zeros(2, 2, device="meta"),
             "pixels must be on cpu like the cameras, got meta; move it with .to(device)",
         ),
+        (
+            torch.zeros(2, dtype=torch.int64),
+            torch.tensor([[1.0, 2.0], [3.0, math.nan]]),
+            "pixels must be finite (x, y) coordinates, got pixels[1] = [3.0, nan]; drop or fix that pixel",
+        ),
+        (
+            torch.zeros(2, dtype=torch.int32),
+            torch.tensor([[math.inf, 2.0], [3.0, 4.0]], dtype=torch.float64),
+            "pixels must be finite (x, y) coordinates, got pixels[0] = [inf, 2.0]; drop or fix that pixel",
+        ),
     ],
 )
 def test_ray_errors(ids, pixels, message):
@@ -272,6 +325,21 @@ def test_other_errors():
          "fov must be a field of view in radians between 0 and pi (exclusive), got nan"),
         (lambda: focal_from_fov("wide", 100),
          "fov must be a field of view in radians between 0 and pi (exclusive), got 'wide'"),
+        (lambda: focal_from_fov(True, 100), "fov must be a field of view in radians between 0 and pi (exclusive), got True"),
+        (lambda: focal_from_fov(1.0, 0), "size must be an integer >= 1, got 0"),
+        (lambda: focal_from_fov(1.0, None), "size must be an integer >= 1, got None"),
+        (lambda: focal_from_fov(1e-320, 100),
+         "fov 1e-320 is too narrow: the focal length of 100 pixels overflows; use a wider field of view"),
+        (lambda: image_rays(make_cameras(torch.eye(4).repeat(0, 1, 1)), 0),
+         "cameras must hold at least one camera for image_rays, got none (index 0)"),
+        (lambda: image_rays(make_cameras(torch.eye(4), w=30000, h=30000), 0),
+         "cameras' pictures must have at most 100000000 pixels for image_rays (a ray each), got 30000x30000 = 900000000; "
+         "use cameras.resized(width, height) for smaller pictures"),
+        (lambda: cams.resized(2**1100, 3), f"width must be an integer from 1 to 1048576, got {2**1100}"),
+        (lambda: cams.to("nonsense"), "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device of either, got 'nonsense'"),
+        (lambda: cams.to("meta"), "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device of either, got 'meta'"),
+        (lambda: cams.to(torch.float32),
+         "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device of either, got torch.float32"),
     ]
     for call, message in cases:
         with pytest.raises(InputError) as info:
@@ -325,6 +393,24 @@ def test_look_at_and_ring_errors():
         (lambda: ring_cameras([0, 0, 0], -1.0, 4), "distance must be a number > 0, got -1.0"),
         (lambda: ring_cameras([0, 0, 0], 2.0, 4, fov_deg=180), "fov_deg must be a number of degrees in (0, 180), got 180"),
         (lambda: ring_cameras([0, float("nan"), 0], 2.0, 4), "center must be 3 finite numbers, got [0, nan, 0]"),
+        (lambda: look_at_([1, 2, 3], [0, 0, 0], [0, 0, 0]), "up must be a non-zero vector, got [0.0, 0.0, 0.0]"),
+        (lambda: look_at_(torch.tensor([1, 2j, 3]), [0, 0, 0], [0, 1, 0]),
+         "eye must be 3 finite numbers, got tensor([1.+0.j, 0.+2.j, 3.+0.j])"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 2**40), "frames must be an integer from 1 to 3600, got 1099511627776"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, size=2**70),
+         "size must be an integer from 1 to 1048576, got 1180591620717411303424"),
+        (lambda: ring_cameras([0, 0, 0], True, 4), "distance must be a number > 0, got True"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, fov_deg=1e-300),
+         "fov_deg 1e-300 is too narrow: the focal length of 400 pixels overflows float32; use a wider field of view"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, elevation_deg=float("inf")),
+         "elevation_deg must be a number of degrees in (-90, 90), got inf"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, elevation_deg=90),
+         "elevation_deg must be a number of degrees in (-90, 90), got 90"),
+        (lambda: ring_cameras([0, 0, 0], 2.0, 4, elevation_deg="20"),
+         "elevation_deg must be a number of degrees in (-90, 90), got '20'"),
+        (lambda: ring_cameras([1e39, 0, 0], 2.0, 4),
+         "center and distance must keep the float32 cameras within +-1.701e+38, got |center| + distance = 1e+39; "
+         "use smaller units"),
     ]
     for call, message in cases:
         with pytest.raises(InputError) as info:
