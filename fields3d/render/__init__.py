@@ -1,7 +1,7 @@
 """Rendering: cameras and posed-image datasets, ray marching through occupancy grids, and
 volume-rendering compositing (forward and backward in the core)."""
 
-from .composite import Composited, composite, render_samples
+from .composite import Composited, composite, composite_samples, render_samples
 from .march import GridSpec, RaySamples, march_rays
 from .image_metrics import psnr, ssim
 from .occupancy import OccupancyGrid, pack_bits
@@ -10,6 +10,6 @@ from .volume import RenderSettings, render_image, render_rays
 
 __all__ = [
     "Composited", "GridSpec", "OccupancyGrid", "RaySamples", "RenderSettings", "SDFRender", "TraceResult",
-    "composite", "march_rays", "pack_bits", "psnr", "render_image", "render_rays", "render_samples", "render_sdf",
-    "sphere_trace", "ssim",
+    "composite", "composite_samples", "march_rays", "pack_bits", "psnr", "render_image", "render_rays",
+    "render_samples", "render_sdf", "sphere_trace", "ssim",
 ]

@@ -103,6 +103,16 @@ def _composite(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: 
     return Composited(out, opacity, weights, trans)
 
 
+def composite_samples(samples: RaySamples, sigmas: torch.Tensor, values: torch.Tensor, *,
+                      t_min: float = DEFAULT_T_MIN) -> Composited:
+    """:func:`composite` over ``samples``' intervals and offsets; offsets that march_rays or
+    :meth:`RaySamples.select` built are not checked again (the check syncs the GPU every call)."""
+    if not isinstance(samples, RaySamples):
+        raise InputError(f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}")
+    return _composite(sigmas, values, samples.t_starts, samples.t_ends, samples.offsets, t_min,
+                      not samples.offsets_checked)
+
+
 class _Composite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigmas, values, t_starts, t_ends, offsets, t_min):
@@ -159,8 +169,7 @@ def render_samples(
         raise InputError(f"colors must have shape ({samples.n_samples}, K), got {got}")
     bg = None if background is None else _background(background, samples.n_rays, colors)
     mids = (0.5 * (samples.t_starts + samples.t_ends)).to(colors.dtype)[:, None]
-    res = _composite(sigmas, torch.cat([colors, mids], 1), samples.t_starts, samples.t_ends, samples.offsets,
-                     t_min, not samples.offsets_checked)
+    res = composite_samples(samples, sigmas, torch.cat([colors, mids], 1), t_min=t_min)
     color = res.out[:, :-1]
     if bg is not None:
         color = color + (1 - res.opacity)[:, None] * bg

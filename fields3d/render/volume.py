@@ -15,7 +15,7 @@ import torch
 
 from ..errors import InputError
 from .cameras import Cameras, image_rays
-from .composite import DEFAULT_T_MIN, composite, render_samples
+from .composite import DEFAULT_T_MIN, composite_samples, render_samples
 from .march import DEFAULT_MAX_SAMPLES, GridSpec, RaySamples, march_rays
 
 
@@ -37,8 +37,7 @@ def prune_samples(field, samples: RaySamples, origins, dirs, t_min: float) -> Ra
         return samples
     with torch.no_grad():
         sigmas = field.density(samples.midpoints(origins, dirs)).to(samples.t_starts.dtype)
-        res = composite(sigmas, sigmas.new_zeros(sigmas.shape[0], 0), samples.t_starts, samples.t_ends,
-                        samples.offsets, t_min=t_min)
+        res = composite_samples(samples, sigmas, sigmas.new_zeros(sigmas.shape[0], 0), t_min=t_min)
     return samples.select(res.trans > 0)
 
 

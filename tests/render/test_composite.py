@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fields3d.errors import InputError
-from fields3d.render import GridSpec, RaySamples, composite, march_rays, render_samples
+from fields3d.render import GridSpec, RaySamples, composite, composite_samples, march_rays, render_samples
 from fields3d.render.reference import composite_reference
 
 
@@ -210,12 +210,15 @@ def test_hand_built_samples_have_their_offsets_checked_and_marched_ones_skip_it(
     built are trusted (the check costs a GPU sync per call)."""
     s, sigmas, colors = _four_rays()
     assert s.offsets_checked and s.select(torch.ones(s.n_samples, dtype=torch.bool)).offsets_checked
+    torch.testing.assert_close(composite_samples(s, sigmas, colors).out,
+                               composite(sigmas, colors, s.t_starts, s.t_ends, s.offsets).out)
     bad = RaySamples(s.t_starts, s.t_ends, s.ray_ids, s.offsets.flip(0))
     assert not bad.offsets_checked
-    with pytest.raises(InputError) as err:
-        render_samples(bad, sigmas, colors)
-    assert str(err.value).startswith(f"offsets must start at 0, never decrease and end at the number of samples "
-                                     f"({s.n_samples}), got offsets[0] = {s.n_samples}")
+    for call in (lambda: render_samples(bad, sigmas, colors), lambda: composite_samples(bad, sigmas, colors)):
+        with pytest.raises(InputError) as err:
+            call()
+        assert str(err.value).startswith(f"offsets must start at 0, never decrease and end at the number of "
+                                         f"samples ({s.n_samples}), got offsets[0] = {s.n_samples}")
 
 
 def _four_rays():
