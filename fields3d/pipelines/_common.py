@@ -42,17 +42,38 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def check_path(name: str, value, what: str) -> None:
+    """Raise InputError unless ``value`` is a non-empty ``str`` or ``os.PathLike`` (``what`` it names)."""
+    if not isinstance(value, (str, os.PathLike)) or isinstance(os.fspath(value), bytes):
+        raise InputError(f"{name} must be the path of {what} (a str or os.PathLike), got {type(value).__name__}")
+    if not os.fspath(value):
+        raise InputError(f"{name} must be the path of {what}, got an empty string")
+
+
+def as_tuple(value) -> tuple | None:
+    """``tuple(value)``, or None when ``value`` is not iterable (the caller's check then names it)."""
+    try:
+        return tuple(value)
+    except TypeError:
+        return None
+
+
 def load_image(path: str | os.PathLike) -> torch.Tensor:
     """Read an image file as ``(H, W, 3)`` float32 RGB in ``[0, 1]`` (alpha dropped, grey repeated)."""
     path = Path(path)
     if not path.exists():
         raise ModelNotFound(f"image not found: {path}; pass the path of a PNG or JPEG file")
+    if path.is_dir():
+        raise InputError(f"cannot read image {path}: it is a folder; pass the path of a PNG or JPEG file")
     try:
         with open_image(path) as im:
             rgb = unit_pixels(im, "RGB")
     except UnidentifiedImageError:
         raise InputError(f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # PIL's limit: twice MAX_IMAGE_PIXELS (see open_image)
+        raise InputError(f"cannot read image {path}: it has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, which "
+                         "PIL refuses as a possible decompression bomb; downscale it") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"cannot read image {path}: {exc}; pass a PNG or JPEG file") from exc
     return torch.from_numpy(rgb.copy())
 

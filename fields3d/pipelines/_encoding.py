@@ -88,12 +88,41 @@ def resolve(config, dims: int, task: str) -> tuple[dict, Encoding]:
                 f"the {name} encoding is set to n_input_dims={filled['n_input_dims']}; {task} needs "
                 f"n_input_dims={dims} (leave it out to get {dims})"
             )
+        part = _part_set_to_other_dims(filled, dims)
+        if part is not None:
+            where, part_name, value = part
+            raise InputError(
+                f"the {part_name} encoding in {name}'s {where} is set to n_input_dims={value}; {task} needs "
+                f"n_input_dims={dims} (leave it out to get {dims})"
+            )
         others = types_for_dims(dims)
         such_as = f"such as {_or_list(others)}" if others else "(no registered type takes them)"
         raise InputError(
             f"the {name} encoding takes {encoding.n_input_dims}D positions; {task} needs a {dims}D encoding {such_as}"
         )
     return encoding.config(), encoding
+
+
+def _part_set_to_other_dims(config: dict, dims: int, where: str = ""):
+    """``(where, type, n_input_dims)`` of the first nested part of ``config`` (e.g. ``"encodings[0]"``) whose
+    ``n_input_dims`` is set to other than ``dims``, or None."""
+    for key, part in _parts(config):
+        place = f"{where}.{key}" if where else key
+        if part.get("n_input_dims", dims) != dims:
+            return place, part.get("type"), part["n_input_dims"]
+        found = _part_set_to_other_dims(part, dims, place)
+        if found is not None:
+            return found
+    return None
+
+
+def _parts(config: dict):
+    """``(key, part)`` for each setting of ``config`` that is a dict, and ``(key[i], part)`` for each dict in a list."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield key, value
+        elif isinstance(value, list):
+            yield from ((f"{key}[{i}]", v) for i, v in enumerate(value) if isinstance(v, dict))
 
 
 def _or_list(items) -> str:

@@ -27,7 +27,7 @@ from .._checks import MAX_BATCH, check_int, check_seed, is_number
 from .._io import check_output
 from ..errors import InputError, check_loss
 from ..fields import ImageField
-from ._common import DEVICES, device_name, load_image, resolve_device, write_json, write_png
+from ._common import DEVICES, as_tuple, check_path, device_name, load_image, resolve_device, write_json, write_png
 from ._encoding import resolve
 
 # FitImageConfig's hash-grid fields: the default encoding's settings (HashGrid's own defaults)
@@ -76,17 +76,19 @@ class FitImageConfig:
     encoding: dict | None = None
 
     def __post_init__(self) -> None:
+        check_path("image", self.image, "an image file")
+        check_path("out_dir", self.out_dir, "the output folder")
         check_int("steps", self.steps, 1)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         check_seed(self.seed)
         _check_range("lr", self.lr, 0.0, math.inf, "a number > 0")
         _check_range("lr_decay", self.lr_decay, 0.0, 1.0, "a number in (0, 1]")
-        if not is_number(self.eps) or self.eps < 0:
-            raise InputError(f"eps must be a number >= 0, got {self.eps!r}")
-        betas, decay_at = tuple(self.betas), tuple(self.lr_decay_at)
-        if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
+        if not is_number(self.eps) or not 0 <= self.eps < math.inf:
+            raise InputError(f"eps must be a finite number >= 0, got {self.eps!r}")
+        betas, decay_at = as_tuple(self.betas), as_tuple(self.lr_decay_at)
+        if betas is None or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
             raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if not all(is_number(f) and 0 < f < 1 for f in decay_at):
+        if decay_at is None or not all(is_number(f) and 0 < f < 1 for f in decay_at):
             raise InputError(f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}")
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")

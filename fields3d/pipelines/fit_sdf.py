@@ -32,14 +32,15 @@ import torch
 import trimesh
 
 from .. import __version__
-from .._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_number
+from .._checks import MAX_BATCH, MAX_GRID, MAX_POINTS, check_int, check_seed, is_number
 from .._io import check_output
 from ..errors import InputError, check_loss
 from ..fields import EncodedField, has_double_backward
 from ..geometry import load_mesh, mesh_field, mesh_metrics, sample_mesh, save_mesh
+from ..geometry.mesh_io import rescaled
 from ..geometry.pointcloud import Normalization
 from ..geometry.sdf import MeshSDF
-from ._common import DEVICES, device_name, resolve_device, torch_threads, write_json
+from ._common import DEVICES, as_tuple, check_path, device_name, resolve_device, torch_threads, write_json
 from ._encoding import resolve
 from .recon.progress import Stages
 
@@ -85,9 +86,12 @@ class FitSdfConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, minimum in (("steps", 1), ("n_hidden", 1), ("n_hidden_layers", 0), ("n_near", 0),
-                              ("n_uniform", 0), ("iou_points", 1), ("eval_points", 1)):
+        check_path("mesh", self.mesh, "a mesh file")
+        check_path("out_dir", self.out_dir, "the output folder")
+        for name, minimum in (("steps", 1), ("n_hidden", 1), ("n_hidden_layers", 0)):
             check_int(name, getattr(self, name), minimum)
+        for name, minimum in (("n_near", 0), ("n_uniform", 0), ("iou_points", 1), ("eval_points", 1)):
+            check_int(name, getattr(self, name), minimum, MAX_POINTS)  # past it: terabyte arrays
         check_int("mc_resolution", self.mc_resolution, 2, MAX_GRID)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         check_seed(self.seed)
@@ -96,18 +100,18 @@ class FitSdfConfig:
         _check_number("lr", self.lr, is_number(self.lr) and self.lr > 0, "a number > 0")
         _check_number("lr_decay", self.lr_decay, is_number(self.lr_decay) and 0 < self.lr_decay <= 1,
                       "a number in (0, 1]")
-        _check_number("eps", self.eps, is_number(self.eps) and self.eps >= 0, "a number >= 0")
+        _check_number("eps", self.eps, is_number(self.eps) and 0 <= self.eps < math.inf, "a finite number >= 0")
         _check_number("eikonal_weight", self.eikonal_weight,
                       is_number(self.eikonal_weight) and 0 <= self.eikonal_weight < math.inf, "a finite number >= 0")
         _check_number("margin", self.margin, is_number(self.margin) and 0 <= self.margin < 0.5,
                       "a number in [0, 0.5)")
-        betas, decay_at, sigmas = tuple(self.betas), tuple(self.lr_decay_at), tuple(self.near_sigmas)
-        if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
+        betas, decay_at, sigmas = (as_tuple(v) for v in (self.betas, self.lr_decay_at, self.near_sigmas))
+        if betas is None or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
             raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if not all(is_number(f) and 0 < f < 1 for f in decay_at):
+        if decay_at is None or not all(is_number(f) and 0 < f < 1 for f in decay_at):
             raise InputError(f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}")
-        if not sigmas or not all(is_number(s) and s > 0 for s in sigmas):
-            raise InputError(f"near_sigmas must be one or more numbers > 0, got {self.near_sigmas!r}")
+        if not sigmas or not all(is_number(s) and 0 < s < math.inf for s in sigmas):
+            raise InputError(f"near_sigmas must be one or more finite numbers > 0, got {self.near_sigmas!r}")
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         object.__setattr__(self, "betas", betas)
@@ -139,6 +143,34 @@ class FitSdfResult:
 def _check_number(name: str, value, ok: bool, want: str) -> None:
     if not ok:
         raise InputError(f"{name} must be {want}, got {value!r}")
+
+
+#: A mesh thinner than this fraction of its size (the RMS spread of its vertices along their thinnest
+#: principal axis over that along the widest) is flat: it bounds no inside, and no grid would resolve one.
+FLAT = 1e-6
+
+
+def check_solid(mesh: trimesh.Trimesh, path) -> None:
+    """Raise InputError unless ``mesh`` (read from ``path``) has surface area and is not flat: a flat
+    mesh (a single triangle, a sheet) has no inside, so its signed distance and IoU mean nothing."""
+    verts = rescaled(mesh.vertices)  # times a power of two: exact, and no overflow for a mesh near 1e300
+    if not _has_area(verts, mesh.faces):
+        raise InputError(f"mesh {path} has zero surface area (all {len(mesh.faces)} triangles are degenerate); "
+                         "fit-sdf needs a closed mesh around a solid")
+    verts = verts - verts.mean(axis=0)
+    spread = np.linalg.eigvalsh(verts.T @ verts)  # ascending: squared spreads along the principal axes
+    if spread[0] <= FLAT**2 * spread[2]:
+        raise InputError(f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a signed "
+                         "distance; fit-sdf needs a closed mesh around a solid")
+
+
+def _has_area(verts: np.ndarray, faces: np.ndarray, chunk: int = 2**18) -> bool:
+    """Whether any triangle has area, a chunk of faces at a time (a whole large mesh's corners take gigabytes)."""
+    for start in range(0, len(faces), chunk):
+        a, b, c = verts[faces[start:start + chunk].T]
+        if np.cross(b - a, c - a).any():
+            return True
+    return False
 
 
 def normalization(mesh: trimesh.Trimesh, margin: float) -> Normalization:
@@ -254,13 +286,15 @@ def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
 
     Raises:
         ModelNotFound: the mesh file does not exist.
-        InputError: the file cannot be read as a mesh, or a setting is invalid (also an eikonal
-            weight for an encoding without double backward).
+        InputError: the file cannot be read as a mesh, the mesh is flat or has no area (no inside: see
+            :func:`check_solid`), or a setting is invalid (also an eikonal weight for an encoding
+            without double backward).
         BackendUnavailable: ``device="cuda"`` on a machine or build without CUDA.
     """
     if not isinstance(config, FitSdfConfig):
         raise InputError(f"config must be a FitSdfConfig, got {type(config).__name__}")
     mesh = load_mesh(config.mesh)
+    check_solid(mesh, config.mesh)
     check_output(Path(config.out_dir) / "metrics.json")  # an output that cannot be written fails now, not after
     device = resolve_device(config.device)
     config = dataclasses.replace(config, mesh=str(config.mesh), out_dir=str(config.out_dir), device=device.type)

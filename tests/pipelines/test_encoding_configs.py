@@ -87,3 +87,20 @@ def test_bad_configs_carry_the_factory_message():
     assert str(info.value) == f"unknown encoding type 'hashgrid'; known types: {', '.join(available())}"
     with pytest.raises(InputError, match=r"^n_levels must be an integer from 1 to 32, got 0$"):
         resolve({**GRID, "n_levels": 0}, 2, "fit-image")
+
+
+def test_a_part_set_to_other_dims_is_named():
+    # it read "the concat encoding takes 3D positions; fit-image needs a 2D encoding such as dense_grid, ..."
+    with pytest.raises(InputError) as info:
+        resolve({"type": "concat", "encodings": [{**GRID, "n_input_dims": 3}]}, 2, "fit-image")
+    assert str(info.value) == (
+        "the hash_grid encoding in concat's encodings[0] is set to n_input_dims=3; fit-image needs n_input_dims=2 "
+        "(leave it out to get 2)"
+    )
+    nested = {"type": "concat", "encodings": [{"type": "concat", "encodings": [{**GRID, "n_input_dims": 1}]}]}
+    with pytest.raises(InputError) as info:
+        resolve(nested, 3, "fit-sdf")
+    assert str(info.value) == (
+        "the hash_grid encoding in concat's encodings[0].encodings[0] is set to n_input_dims=1; fit-sdf needs "
+        "n_input_dims=3 (leave it out to get 3)"
+    )

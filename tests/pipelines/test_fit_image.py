@@ -130,8 +130,14 @@ def test_large_image_loads_without_the_decompression_warning(tmp_path, monkeypat
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # past twice the limit: a named error
     with pytest.raises(InputError) as info:
         load_image(path)
-    assert str(info.value) == (f"cannot read image {path}: Image size (120 pixels) exceeds limit of 100 pixels, "
-                               "could be decompression bomb DOS attack.; pass a PNG or JPEG file")
+    assert str(info.value) == (f"cannot read image {path}: it has more than 100 pixels, which PIL refuses as a "
+                               "possible decompression bomb; downscale it")
+
+
+def test_a_folder_is_not_an_image(tmp_path):
+    with pytest.raises(InputError) as info:
+        fit_image(FitImageConfig(image=tmp_path, out_dir=tmp_path / "out", **FAST))
+    assert str(info.value) == f"cannot read image {tmp_path}: it is a folder; pass the path of a PNG or JPEG file"
 
 
 def test_an_output_that_cannot_be_written_fails_before_training(tmp_path, crop):
@@ -167,11 +173,20 @@ def test_truncated_image(tmp_path, crop):
         ("seed", 10**20, "seed must be an integer from 0 to 9223372036854775807, got 100000000000000000000"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
         ("lr", 0.0, "lr must be a number > 0, got 0.0"),
+        ("eps", math.nan, "eps must be a finite number >= 0, got nan"),  # torch's Adam: "Invalid epsilon value"
+        ("eps", math.inf, "eps must be a finite number >= 0, got inf"),  # Adam steps of 0: an untrained fit
+        ("betas", None, "betas must be two numbers in [0, 1), got None"),
+        ("lr_decay_at", 0.5, "lr_decay_at must be fractions of the steps in (0, 1), got 0.5"),
+        ("image", None, "image must be the path of an image file (a str or os.PathLike), got NoneType"),
+        ("image", "", "image must be the path of an image file, got an empty string"),
+        ("out_dir", 5, "out_dir must be the path of the output folder (a str or os.PathLike), got int"),
+        # Path("") is the working folder: `-o ''` wrote fit.png and the rest there
+        ("out_dir", "", "out_dir must be the path of the output folder, got an empty string"),
     ],
 )
 def test_bad_settings(field, value, message):
     with pytest.raises(InputError) as info:
-        FitImageConfig(image="any.png", **{field: value})
+        FitImageConfig(**{"image": "any.png", field: value})
     assert str(info.value) == message
 
 

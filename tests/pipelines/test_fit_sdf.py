@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -123,14 +124,64 @@ def test_encoding_of_other_positions():
         ("margin", 0.5, "margin must be a number in [0, 0.5), got 0.5"),
         ("eikonal_weight", -1.0, "eikonal_weight must be a finite number >= 0, got -1.0"),
         ("eikonal_weight", float("inf"), "eikonal_weight must be a finite number >= 0, got inf"),
-        ("near_sigmas", (), "near_sigmas must be one or more numbers > 0, got ()"),
+        ("near_sigmas", (), "near_sigmas must be one or more finite numbers > 0, got ()"),
+        ("near_sigmas", (math.inf,), "near_sigmas must be one or more finite numbers > 0, got (inf,)"),
+        ("near_sigmas", 0.01, "near_sigmas must be one or more finite numbers > 0, got 0.01"),
+        ("betas", None, "betas must be two numbers in [0, 1), got None"),
+        ("lr_decay_at", None, "lr_decay_at must be fractions of the steps in (0, 1), got None"),
+        ("eps", math.inf, "eps must be a finite number >= 0, got inf"),  # Adam steps of 0: an untrained field
+        ("n_near", 10**13, "n_near must be an integer from 0 to 100000000, got 10000000000000"),
+        ("n_uniform", 10**13, "n_uniform must be an integer from 0 to 100000000, got 10000000000000"),
+        ("iou_points", 10**13, "iou_points must be an integer from 1 to 100000000, got 10000000000000"),
+        ("eval_points", 10**9, "eval_points must be an integer from 1 to 100000000, got 1000000000"),
+        ("mesh", None, "mesh must be the path of a mesh file (a str or os.PathLike), got NoneType"),
+        ("out_dir", "", "out_dir must be the path of the output folder, got an empty string"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
     ],
 )
 def test_bad_settings(field, value, message):
     with pytest.raises(InputError) as info:
-        FitSdfConfig(mesh=SPOT, **{field: value})
+        FitSdfConfig(**{"mesh": SPOT, field: value})
     assert str(info.value) == message
+
+
+FLAT_MESHES = {
+    "triangle.obj": (np.eye(3), [[0, 1, 2]]),
+    "sheet.obj": (trimesh.creation.box(extents=(1, 1, 0)).vertices, trimesh.creation.box().faces),
+    "tilted.obj": (np.array([[0, 0, 0], [1, 1, 1], [1, 0, 1], [0, 1, 0]]) * 1e9, [[0, 1, 2], [0, 1, 3]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAT_MESHES))
+def test_a_flat_mesh_has_no_inside(tmp_path, name):
+    # its signed distance is a half-space's: a single triangle "fitted" to IoU 0.99 before
+    path = tmp_path / name
+    trimesh.Trimesh(*FLAT_MESHES[name], process=False).export(path)
+    with pytest.raises(InputError) as info:
+        fit_sdf(FitSdfConfig(mesh=path, out_dir=tmp_path / "out", **FAST), progress=False)
+    assert str(info.value) == (f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a "
+                               "signed distance; fit-sdf needs a closed mesh around a solid")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mesh_without_area(tmp_path):
+    path = tmp_path / "line.obj"
+    path.write_text("v 0 0 0\nv 1 1 1\nv 2 2 2\nv 0 0 0\nf 1 2 3\nf 1 4 1\n")
+    with pytest.raises(InputError) as info:
+        fit_sdf(FitSdfConfig(mesh=path, out_dir=tmp_path / "out", **FAST), progress=False)
+    assert str(info.value) == (f"mesh {path} has zero surface area (all 2 triangles are degenerate); fit-sdf needs a "
+                               "closed mesh around a solid")
+
+
+def test_open_thin_and_far_meshes_are_solid_enough():
+    from fields3d.pipelines.fit_sdf import check_solid
+
+    open_box = trimesh.creation.box()
+    open_box.update_faces(np.arange(12) >= 2)  # a hole, as in the Stanford bunny: the sign still means something
+    plate = trimesh.creation.box(extents=(1, 1, 1e-4))
+    far = trimesh.creation.box(extents=(1e-9, 2e-9, 3e-9)).apply_translation((1e3, 0, 0))
+    for mesh in (open_box, plate, far, load_mesh(SPOT)):
+        check_solid(mesh, "m.obj")
 
 
 def test_an_output_that_cannot_be_written_fails_before_training(tmp_path):
