@@ -398,9 +398,11 @@ def _run_mesh(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    from ._checks import MAX_POINTS, check_int
     from .geometry.mesh_io import load_mesh
     from .geometry.metrics import format_metrics, mesh_metrics
 
+    check_int("--points", args.points, 1, MAX_POINTS)  # before reading the meshes; the message names the flag
     metrics = mesh_metrics(load_mesh(args.pred), load_mesh(args.gt), n_points=args.points, seed=args.seed)
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0

@@ -192,3 +192,11 @@ def test_fit_sdf_runs_and_reports(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"mesh.ply", "metrics.json", "config.json"}
     config = json.loads((out / "config.json").read_text())
     assert (config["steps"], config["mc_resolution"], config["seed"], config["encoding"]["n_levels"]) == (80, 32, 1, 4)
+
+
+@pytest.mark.parametrize("points", ["0", "-5", "200000000"])
+def test_eval_names_its_points_flag(points, capsys):
+    """It said 'n_points must be an integer >= 1', a name the user never typed."""
+    mesh = "assets/meshes/spot.obj"
+    assert main(["eval", mesh, mesh, "--points", points]) == 2
+    assert capsys.readouterr().err == f"error: --points must be an integer from 1 to 100000000, got {points}\n"
