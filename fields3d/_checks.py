@@ -36,6 +36,13 @@ def check_int(name: str, value, minimum: int, maximum: int | None = None) -> Non
         raise InputError(f"{name} must be an integer from {minimum} to {maximum}, got {value!r}")
 
 
+def check_size(name: str, value, minimum: int, maximum: int) -> None:
+    """:func:`check_int` with a maximum, keeping the ``>= minimum`` message for non-integers and
+    values below ``minimum`` (as before the maximum was added); ``from minimum to maximum`` past it."""
+    check_int(name, value, minimum)
+    check_int(name, value, minimum, maximum)
+
+
 def check_seed(value, name: str = "seed") -> None:
     """A random seed: an integer from 0 to :data:`MAX_SEED`."""
     check_int(name, value, 0, MAX_SEED)

@@ -443,8 +443,9 @@ def _run_render(args: argparse.Namespace) -> int:
     from .pipelines._common import write_gif, write_png
     from .pipelines.models import load_model
     from .pipelines.nerf.model import MAX_PICTURE_SIDE
+    from .render.cameras import MAX_FRAMES
 
-    check_int("--frames", args.frames, 1, 3600)
+    check_int("--frames", args.frames, 1, MAX_FRAMES)
     if args.width is not None:
         check_int("--width", args.width, 1, MAX_PICTURE_SIDE)
     model = load_model(args.checkpoint, args.device)

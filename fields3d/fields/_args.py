@@ -9,9 +9,8 @@ from __future__ import annotations
 import torch
 
 from .. import _native
-from .._checks import check_int
 from ..encodings._table_op import check_dense, dtype_str, shape_str
-from ..errors import BackendUnavailable, InputError
+from ..errors import InputError
 
 #: Hidden-layer width: a 4096 x 4096 float32 layer is 64 MB (and its Adam state twice that); the
 #: widest MLPs in the papers these fields follow are 256-512, so past 4096 is a typing slip that
@@ -25,28 +24,14 @@ MAX_FEATURES = 2**16
 MAX_HIDDEN_LAYERS = 16
 
 
-def check_size(name: str, value, minimum: int, maximum: int) -> None:
-    """:func:`check_int`'s ``>= minimum`` message for non-integers and small values (as before
-    there was a maximum), its ``from minimum to maximum`` message past ``maximum``."""
-    check_int(name, value, minimum)
-    check_int(name, value, minimum, maximum)
-
-
 def check_device(device) -> torch.device | None:
     """``device`` (None, a string, an index or a torch.device) as a ``torch.device``; a CUDA one
     must be usable by torch and by the compiled core (BackendUnavailable with the fix otherwise)."""
     if device is None:
         return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got {device!r}") from None
+    dev = _native.parse_device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BackendUnavailable(
-                f"device {device!r} was requested but torch {torch.__version__} sees no CUDA device; "
-                "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'"
-            )
+        _native.require_torch_cuda(device)
         _native.check_device(dev)
     return dev
 

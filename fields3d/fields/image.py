@@ -13,9 +13,9 @@ from dataclasses import asdict
 import torch
 
 from ..encodings import Encoding, HashGridConfig, create
-from .._checks import MAX_BATCH, MAX_POINTS, check_int
+from .._checks import MAX_BATCH, MAX_POINTS, check_int, check_size
 from ..errors import InputError
-from ._args import MAX_FEATURES, check_device, check_size
+from ._args import MAX_FEATURES, check_device
 from .encoded import EncodedField
 
 

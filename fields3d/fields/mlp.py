@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_size
 from ..errors import InputError
-from ._args import MAX_FEATURES, MAX_HIDDEN_LAYERS, MAX_WIDTH, check_size
+from ._args import MAX_FEATURES, MAX_HIDDEN_LAYERS, MAX_WIDTH
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 OUTPUT_ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid}

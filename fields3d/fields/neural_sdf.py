@@ -22,10 +22,10 @@ import math
 import torch
 from torch import nn
 
-from .._checks import MAX_BATCH, MAX_GRID, is_number
-from ..encodings import HashGrid, HashGridConfig
+from .._checks import MAX_BATCH, MAX_GRID, check_size, is_number
+from ..encodings import HashGrid
 from ..errors import InputError
-from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points, check_size
+from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points
 
 _GRID_KEYS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "per_level_scale",
               "interpolation")

@@ -20,11 +20,11 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_int, check_size
 from ..encodings import HashGrid
 from ..encodings.hash_grid import MAX_LEVELS
 from ..errors import InputError
-from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points, check_size
+from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points
 
 COLOR_NETS = ("plain", "cam", "mi")
 VIEWS = ("sh", "none")
@@ -187,8 +187,7 @@ def _level_growth(n_levels, base_resolution, max_resolution) -> float:
     """The hash grid's per_level_scale taking ``base_resolution`` to ``max_resolution`` in ``n_levels``."""
     check_int("n_levels", n_levels, 1, MAX_LEVELS)
     check_int("base_resolution", base_resolution, 2)
-    check_int("max_resolution", max_resolution, base_resolution)
-    check_int("max_resolution", max_resolution, base_resolution, MAX_RESOLUTION)
+    check_size("max_resolution", max_resolution, base_resolution, MAX_RESOLUTION)
     if n_levels == 1:
         return 1.0  # one level: its resolution is base_resolution, and there is nothing to grow
     scale = math.exp(math.log(max_resolution / base_resolution) / (n_levels - 1))

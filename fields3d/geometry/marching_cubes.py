@@ -116,7 +116,7 @@ def mesh_field(
     _check_span(lo, hi, shape)
     level = _check_level(level)
     _check_mesh_options(fn, batch_size, lipschitz, progress)
-    device = _check_device_arg(device)
+    device = _native.parse_device(device)
     _native.check_device(device)
     grid = _Grid(lo, hi, shape, device)
     field = _Field(fn, grid, batch_size)
@@ -226,13 +226,6 @@ def _check_span(lo, hi, shape) -> None:
             f"bounds must keep the grid within float32 range (fn gets float32 points): |min|, |max| and max - min "
             f"must be at most {limit:.4g} on every axis, got {(lo, hi)!r}; scale the coordinates down"
         )
-
-
-def _check_device_arg(device) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got {device!r}") from None
 
 
 def _check_mesh_options(fn, batch_size, lipschitz, progress) -> None:

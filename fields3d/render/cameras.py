@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import _native
 from .._checks import MAX_POINTS, check_int, is_int, is_number
-from ..errors import BackendUnavailable, InputError
+from ..errors import InputError
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
 BOTTOM_ROW_TOLERANCE = 1e-6
@@ -167,15 +168,9 @@ def _check_poses(c2w: torch.Tensor) -> None:
 
 
 def _target_device(device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda"):
-        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device of either, got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable(f"device {device!r} was requested but torch {torch.__version__} sees no CUDA device; "
-                                 "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'")
+    dev = _native.parse_device(device, cpu_or_cuda=True)
+    if dev.type == "cuda":
+        _native.require_torch_cuda(device)
     count = torch.cuda.device_count() if dev.type == "cuda" else 0
     if dev.type == "cuda" and (dev.index or 0) >= count:
         raise InputError(f"device {device!r} does not exist: torch sees {count} CUDA device(s), cuda:0 to "

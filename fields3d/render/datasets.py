@@ -58,7 +58,7 @@ from PIL import Image
 
 from .._checks import check_int, is_number
 from ..errors import InputError, ModelNotFound
-from .cameras import BOTTOM_ROW_TOLERANCE, Cameras, focal_from_fov
+from .cameras import BOTTOM_ROW_TOLERANCE, FLOAT32_MAX, Cameras, focal_from_fov
 
 SPLITS = ("train", "val", "test", "all")
 HOLDOUT_EVERY = 8
@@ -66,7 +66,6 @@ NERF_SYNTHETIC_AABB = ((-1.5, -1.5, -1.5), (1.5, 1.5, 1.5))
 NGP_SCALE, NGP_OFFSET, NGP_MAX_AABB_SCALE = 0.33, (0.5, 0.5, 0.5), 128
 DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 WHITE = (1.0, 1.0, 1.0)
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 ROTATION_TOLERANCE = 1e-2  # how far a pose's 3x3 singular values may be from 1
 FOCAL_RANGE = (1e-3, 1e6)  # focal lengths in picture widths (heights for fl_y)
 FOV_RANGE = (2 * math.atan(0.5 / FOCAL_RANGE[1]), 2 * math.atan(0.5 / FOCAL_RANGE[0]))  # the same, as angles

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import _native
-from .._checks import check_int, is_int, is_number
+from .._checks import check_int, check_size, is_int, is_number
 from ..errors import InputError
 from ._tensors import check_backend, check_float, per_ray, shape_str
 
@@ -262,8 +262,7 @@ def march_rays(
     _check_rays(origins, dirs)
     bits = _check_grid(spec, origins)
     step, cone, max_step = _check_spec(spec, step, cone, max_step)
-    check_int("max_samples", max_samples, 0)
-    check_int("max_samples", max_samples, 0, MAX_SAMPLE_BUDGET)
+    check_size("max_samples", max_samples, 0, MAX_SAMPLE_BUDGET)
     _check_clip(near, far)
     origins, dirs = origins.detach().contiguous(), dirs.detach().contiguous()
     nears, fars = per_ray("near", near, origins).detach(), per_ray("far", far, origins).detach()

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_int, is_number
 from ...errors import InputError, ModelNotFound
 from ...fields.radiance import COLOR_NETS, VIEWS
+from ...render.cameras import MAX_FRAMES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +25,6 @@ DEVICE_DEFAULTS = {
 }
 STEPS_PER_DIAGONAL = {"cuda": 1024, "cpu": 512}
 MAX_HIDDEN = 1024  # MLP width: instant-NGP's is 64; 10^5 asked for 40 GB of weights
-MAX_FRAMES = 3600  # turntable pictures, as `fields3d render --frames`
 MAX_GRID_RESOLUTION = 512  # occupancy cells per axis: 512^3 is 134 M cells, half OccupancyGrid's limit
 
 
