@@ -307,13 +307,19 @@ def _finite_points(points: np.ndarray, src) -> np.ndarray:
     return points
 
 
+def principal_spreads(points: np.ndarray) -> np.ndarray:
+    """The root-sum-square spread of ``points`` ``(N, 3)`` about their mean along each principal axis,
+    ascending, measured on a power-of-two rescale (no overflow near 1e300): only ratios mean anything."""
+    centred = rescaled(np.asarray(points, dtype=np.float64))
+    centred = centred - centred.mean(axis=0)
+    return np.sqrt(np.maximum(np.linalg.eigvalsh(centred.T @ centred), 0.0))
+
+
 def check_not_a_line(points: np.ndarray, src) -> None:
     """InputError when the points ``(N, 3)`` lie on one line (within 1e-6 of its length): surface
     fits wrap them in a thin tube, which is no surface of the scan. (One far-off point makes any
     cloud such a line: callers that can drop outliers check after doing so.)"""
-    centred = points - points.mean(axis=0)
-    scale = np.abs(centred).max()
-    spread = np.sqrt(np.maximum(np.linalg.eigvalsh((centred / scale).T @ (centred / scale)), 0.0))  # ascending
+    spread = principal_spreads(points)
     if spread[1] <= 1e-6 * spread[2]:
         raise InputError(
             f"point cloud {src}: all {len(points)} points lie on one line (their spread across it is "

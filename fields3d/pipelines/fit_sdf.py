@@ -38,7 +38,7 @@ from ..errors import InputError, check_loss
 from ..fields import EncodedField, has_double_backward
 from ..geometry import load_mesh, mesh_field, mesh_metrics, sample_mesh, save_mesh
 from ..geometry.mesh_io import rescaled
-from ..geometry.pointcloud import Normalization
+from ..geometry.pointcloud import Normalization, principal_spreads
 from ..geometry.sdf import MeshSDF
 from ._common import DEVICES, as_tuple, check_path, device_name, resolve_device, torch_threads, write_json
 from ._encoding import resolve
@@ -157,9 +157,8 @@ def check_solid(mesh: trimesh.Trimesh, path) -> None:
     if not _has_area(verts, mesh.faces):
         raise InputError(f"mesh {path} has zero surface area (all {len(mesh.faces)} triangles are degenerate); "
                          "fit-sdf needs a closed mesh around a solid")
-    verts = verts - verts.mean(axis=0)
-    spread = np.linalg.eigvalsh(verts.T @ verts)  # ascending: squared spreads along the principal axes
-    if spread[0] <= FLAT**2 * spread[2]:
+    spread = principal_spreads(verts)
+    if spread[0] <= FLAT * spread[2]:
         raise InputError(f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a signed "
                          "distance; fit-sdf needs a closed mesh around a solid")
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import torch
 
 from ..._checks import check_int, is_int
-from ...checkpoint import check_finite, load_checkpoint
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import Cameras
@@ -27,7 +26,7 @@ from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
 from .outputs import orbit_cameras
-from .train import CAMERA_TENSORS, KIND, check_counters, restore_weights
+from .train import CAMERA_TENSORS, KIND, read_checkpoint, restore_weights
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
 MAX_PICTURE_SIDE = 16384  # pixels; a larger training picture size in a checkpoint is corrupt
@@ -86,9 +85,7 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
             corrupt or incomplete. BackendUnavailable: ``device="cuda"`` without CUDA.
     """
     target = resolve_device(device)
-    tensors, meta = load_checkpoint(path, kinds=(KIND,))
-    check_finite(path, tensors)
-    check_counters(path, meta)
+    tensors, meta = read_checkpoint(path)
     size = _picture_size(path, meta.get("picture_size"))
     try:
         field = RadianceField.from_config(meta["field"], device=target)

@@ -179,9 +179,7 @@ def restore_weights(field: RadianceField, grid: OccupancyGrid, tensors: dict[str
 def load_state(path: Path, state: TrainState) -> None:
     """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings
     and scene (CheckpointError otherwise)."""
-    tensors, meta = load_checkpoint(path, kinds=(KIND,))
-    check_finite(path, tensors)
-    check_counters(path, meta)
+    tensors, meta = read_checkpoint(path)
     if meta["field"] != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
         raise CheckpointError(f"checkpoint {path} was written with other field settings ({meta['field']}); "
                               "resume with the settings it was trained with, or start again without --resume")
@@ -203,7 +201,16 @@ def load_state(path: Path, state: TrainState) -> None:
     state.history = [tuple(h) for h in meta.get("history", [])]
 
 
-def check_counters(path, meta: dict) -> None:
+def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """A NeRF checkpoint's tensors and header, refused (CheckpointError) when it is another kind,
+    holds NaN or inf weights, or its counters and settings are out of range."""
+    tensors, meta = load_checkpoint(path, kinds=(KIND,))
+    check_finite(path, tensors)
+    _check_counters(path, meta)
+    return tensors, meta
+
+
+def _check_counters(path, meta: dict) -> None:
     """CheckpointError unless the counters and settings :func:`save_state` wrote beside the weights are
     there and in range (a hand-edited or corrupt header would otherwise fail later, in rendering or
     training, with a message that does not name the checkpoint)."""
