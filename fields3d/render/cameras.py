@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import _native
-from .._checks import MAX_POINTS, check_int, is_int, is_number
+from .._checks import MAX_POINTS, check_int, check_size, is_int, is_number
 from ..errors import InputError
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -51,8 +51,7 @@ def _got(value) -> str:
 
 def _check_side(name: str, value) -> None:
     """A picture size: an integer from 1 to :data:`MAX_SIDE` (the ``>= 1`` message below 1)."""
-    check_int(name, value, 1)
-    check_int(name, value, 1, MAX_SIDE)
+    check_size(name, value, 1, MAX_SIDE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -340,8 +339,7 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
 
 
 def _check_ring(distance, frames, size, fov_deg, elevation_deg, up) -> None:
-    check_int("frames", frames, 1)
-    check_int("frames", frames, 1, MAX_FRAMES)
+    check_size("frames", frames, 1, MAX_FRAMES)
     _check_side("size", size)
     if up not in ("y", "z"):
         raise InputError(f"up must be 'y' or 'z', got {up!r}")

@@ -18,11 +18,10 @@ from torch import nn
 
 from .._checks import MAX_GRID, check_int
 from ..errors import InputError
-from .march import GridSpec
+from .march import MAX_LEVELS, GridSpec
 
-CHUNK = 1 << 18  # points per field query during updates
-#: The most levels: the marcher's (the core's kMaxLevels; instant-NGP uses up to 8 cascades).
-MAX_LEVELS = 16
+CHUNK = 1 << 18  # points per field query during updates (levels: at most the marcher's MAX_LEVELS;
+# instant-NGP uses up to 8 cascades)
 #: The most cells of a grid, all levels together (512^3 twice; instant-NGP's 128^3 x 8 is 2^24): a grid
 #: keeps ~8 bytes a cell and a warm-up update needs ~50 (2^28 cells: 2 GB resident, 14 GB at peak).
 MAX_CELLS = 1 << 28
