@@ -7,6 +7,7 @@ import math
 import torch
 
 from .. import _native
+from .._checks import is_number
 from ..errors import InputError
 
 
@@ -39,13 +40,20 @@ def check_backend(t: torch.Tensor) -> None:
     _native.check_device(t.device)
 
 
+def as_real(value) -> float | None:
+    """A number (not a bool) as a float, ints past float range as +-inf; None for anything else."""
+    if not is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def clamp_number(value, dtype: torch.dtype) -> float:
     """A number as a float of ``dtype``'s range: values past it (ints past any float too) become
     +-inf, which they equal as distances along a ray of that dtype."""
-    try:
-        v = float(value)
-    except OverflowError:
-        v = math.inf if value > 0 else -math.inf
+    v = as_real(value)
     return math.copysign(math.inf, v) if abs(v) > torch.finfo(dtype).max else v
 
 

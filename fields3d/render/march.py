@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import _native
-from .._checks import check_int, check_size, is_int, is_number
+from .._checks import check_int, check_size, is_int
 from ..errors import InputError
-from ._tensors import check_backend, check_float, per_ray, shape_str
+from ._tensors import as_real, check_backend, check_float, per_ray, shape_str
 
 #: The largest budget a call takes: 2^36 samples (1.1 TB of intervals and ids) is past any device's
 #: memory, yet well past int32, so counts stay 64-bit (the budget bounds memory, it allocates nothing).
@@ -120,16 +120,6 @@ def _check_rays(origins, dirs) -> None:
     check_backend(origins)
 
 
-def _real(value) -> float | None:
-    """A number (not a bool) as a float, ints past float range as +-inf; None for anything else."""
-    if not is_number(value):
-        return None
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
 def _check_grid(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
     """Raise InputError unless ``spec`` is a grid the core can walk with ``like``'s rays; returns its bits."""
     if not isinstance(spec, GridSpec):
@@ -152,7 +142,7 @@ def _check_box(spec: GridSpec, dtype: torch.dtype) -> None:
     box = {}
     for name, ok in (("center", math.isfinite), ("half", lambda h: 0 < h < math.inf)):
         v = getattr(spec, name)
-        box[name] = [_real(x) for x in v] if isinstance(v, (tuple, list)) and len(v) == 3 else []
+        box[name] = [as_real(x) for x in v] if isinstance(v, (tuple, list)) and len(v) == 3 else []
         if not (box[name] and all(x is not None and ok(x) for x in box[name])):
             what = "finite numbers" if name == "center" else "finite numbers > 0 (half extents)"
             raise InputError(f"the grid's {name} must be 3 {what}, got {v!r}")
@@ -183,7 +173,7 @@ def _check_bits(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
 def _check_spec(spec: GridSpec, step, cone, max_step) -> tuple[float, float, float]:
     """(step, cone, max_step) as floats, or InputError."""
     outer = 2 * float(max(spec.half)) * 2.0 ** (spec.levels - 1)
-    s = _real(step)
+    s = as_real(step)
     if s is None or not s >= MIN_STEPS * outer or not math.isfinite(s):
         raise InputError(
             f"step must be a finite number >= {MIN_STEPS:g} of the grid's extent ({MIN_STEPS * outer:.3g}), got {step!r}"
@@ -191,10 +181,10 @@ def _check_spec(spec: GridSpec, step, cone, max_step) -> tuple[float, float, flo
     if s > outer:
         raise InputError(f"step must be at most the grid's extent ({outer:.3g}), got {step!r}; a longer step "
                          "leaves at most one sample per ray")
-    c = _real(cone)
+    c = as_real(cone)
     if c is None or not 0 <= c < math.inf:
         raise InputError(f"cone must be a finite number >= 0, got {cone!r}")
-    m = outer if max_step is None else _real(max_step)
+    m = outer if max_step is None else as_real(max_step)
     if m is None or not s <= m < math.inf:
         raise InputError(f"max_step must be a finite number >= step ({step}), got {max_step!r}")
     return s, c, m
@@ -203,7 +193,7 @@ def _check_spec(spec: GridSpec, step, cone, max_step) -> tuple[float, float, flo
 def _check_clip(near, far) -> None:
     """Numbers near and far: not NaN, far >= near. (An (R,) tensor is per ray: a NaN or far < near
     there leaves that ray no samples, as a NaN origin does; checking it would sync the GPU.)"""
-    n, f = _real(near), _real(far)
+    n, f = as_real(near), as_real(far)
     for name, v, given in (("near", n, near), ("far", f, far)):
         if v is not None and math.isnan(v):
             raise InputError(f"{name} must be a number or an (R,) float tensor, not NaN, got {given!r}")

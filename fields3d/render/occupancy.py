@@ -49,10 +49,7 @@ def _check_size(resolution, levels) -> None:
 
 
 def _box(aabb, levels: int) -> GridSpec:
-    try:
-        box = GridSpec.from_aabb(aabb)
-    except (TypeError, ValueError, RuntimeError):  # torch's for text or ragged lists; the same text for the rest
-        raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}") from None
+    box = GridSpec.from_aabb(aabb)  # InputError for anything but finite (2, 3) corners with max > min
     if not math.isfinite(2 * max(box.half) * 2.0 ** (levels - 1)):
         raise InputError(f"aabb is too large for {levels} levels: the outermost box, 2**{levels - 1} times its size, "
                          f"must be finite, got {aabb!r}; use fewer levels or smaller units")
