@@ -16,10 +16,12 @@ setup: $(STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# FIELDS3D_CUDA_EMU=1 also builds fields3d._core_emu, the test module that runs the CUDA launchers
+# on the host, so the CUDA parity tests run on machines without a GPU too (tests/conftest.py).
 $(STAMP): $(PY) $(CORE_SOURCES)
 	sh scripts/system-deps
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e '.[test,poisson]'
+	FIELDS3D_CUDA_EMU=1 $(PY) -m pip install -q -e '.[test,poisson]'
 	touch $@
 
 demo: setup

@@ -177,14 +177,15 @@ void def_layout_properties(py::class_<Layout>& c) {
 }  // namespace
 
 void register_encodings(py::module_& m) {
-  py::class_<HashGridLayout> hash(m, "HashGridLayout", "Checked table layout of a hash grid (built by HashGridConfig).");
+  py::class_<HashGridLayout> hash(m, "HashGridLayout", "Checked table layout of a hash grid (built by HashGridConfig).",
+                                 class_scope());
   hash.def(py::init(&make_hash_layout), py::arg("n_dims"), py::arg("n_features"), py::arg("interpolation"),
            py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"));
   def_layout_properties(hash);
   encoding::def_ops<HashGridKernels>(m, "hash_grid");
 
   py::class_<lattice::Layout> lat(m, "LatticeLayout",
-                                  "Checked table layout of a dense grid, tri-plane or simplex grid.");
+                                  "Checked table layout of a dense grid, tri-plane or simplex grid.", class_scope());
   lat.def(py::init(&make_lattice_layout), py::arg("kind"), py::arg("n_dims"), py::arg("n_features"),
           py::arg("interpolation"), py::arg("scales"), py::arg("resolutions"), py::arg("sizes"), py::arg("hashed"),
           py::arg("axes"));

@@ -19,11 +19,17 @@ void register_geometry(py::module_& m);
 void register_rbf(py::module_& m);
 void register_rbf_eval(py::module_& m);
 void register_render(py::module_& m);
+#ifdef FIELDS3D_CUDA_EMU
+void register_emulator(py::module_& m);
+#endif
 }
 }  // namespace f3d
 
 #ifndef FIELDS3D_CUDA_ARCHS
 #define FIELDS3D_CUDA_ARCHS ""
+#endif
+#ifndef FIELDS3D_MODULE
+#define FIELDS3D_MODULE _core  // _core_emu: the emulated test module
 #endif
 #ifndef FIELDS3D_VERSION
 #define FIELDS3D_VERSION "0"
@@ -37,6 +43,9 @@ py::dict build_info() {
   d["cxx_compiler"] = __VERSION__;
 #ifdef FIELDS3D_WITH_CUDA
   d["cuda"] = true;
+#ifdef FIELDS3D_CUDA_EMU
+  d["cuda_emulated"] = true;
+#endif
   d["cuda_archs"] = std::string(FIELDS3D_CUDA_ARCHS);
   int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
@@ -64,7 +73,7 @@ int cuda_device_count() {
 
 }  // namespace
 
-PYBIND11_MODULE(_core, m) {
+PYBIND11_MODULE(FIELDS3D_MODULE, m) {
   m.doc() = "fields3d compiled core (framework-free C++/CUDA kernels).";
   m.def("build_info", &build_info, "Version, compiler and compiled backends of this build.");
   m.def("cuda_device_count", &cuda_device_count, "CUDA devices this build can use (0 without CUDA).");
@@ -75,4 +84,7 @@ PYBIND11_MODULE(_core, m) {
   f3d::bind::register_rbf(m);
   f3d::bind::register_rbf_eval(m);
   f3d::bind::register_render(m);
+#ifdef FIELDS3D_CUDA_EMU
+  f3d::bind::register_emulator(m);
+#endif
 }

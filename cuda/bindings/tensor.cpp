@@ -35,6 +35,15 @@ const DLTensor& dl_tensor(py::handle obj, const std::string& n) {
   return static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj.ptr(), "dltensor"))->dl_tensor;
 }
 
+// The device the launchers see. In the emulated test module (FIELDS3D_CUDA_EMU) host tensors
+// pass for CUDA device 0, so every call runs the CUDA launchers, on the host.
+DLDevice seen_device(const DLDevice& d) {
+#ifdef FIELDS3D_CUDA_EMU
+  if (d.device_type == kDLCPU) return DLDevice{kDLCUDA, 0};
+#endif
+  return d;
+}
+
 bool is_contiguous(const DLTensor& t) {
   if (t.strides == nullptr) return true;
   for (int d = 0; d < t.ndim; ++d)
@@ -60,7 +69,7 @@ IntArg<I> int_arg(py::handle obj, const char* name, uint8_t code, const char* ty
   IntArg<I> out;
   out.name = n;
   out.keep = py::reinterpret_borrow<py::object>(obj);
-  out.device = t.device;
+  out.device = seen_device(t.device);
   out.shape.assign(t.shape, t.shape + t.ndim);
   out.data = reinterpret_cast<I*>(static_cast<char*>(t.data) + t.byte_offset);
   return out;
@@ -100,7 +109,7 @@ TensorArg tensor_arg(py::handle obj, const char* name) {
   TensorArg out;
   out.name = n;
   out.keep = py::reinterpret_borrow<py::object>(obj);
-  out.device = t.device;
+  out.device = seen_device(t.device);
   out.shape.assign(t.shape, t.shape + t.ndim);
   if (t.dtype.code == kDLFloat && t.dtype.bits == 32 && t.dtype.lanes == 1) {
     out.dtype = DType::Float32;

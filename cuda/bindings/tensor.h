@@ -93,5 +93,15 @@ void with_type(const TensorArg& t, Fn&& fn) {
 
 inline void* as_stream(uintptr_t s) { return reinterpret_cast<void*>(s); }
 
+// Every py::class_ takes this. pybind11 registers a C++ type once per process, so the emulated
+// test module's classes are local to it, which lets it load beside _core.
+inline py::module_local class_scope() {
+#ifdef FIELDS3D_CUDA_EMU
+  return py::module_local(true);
+#else
+  return py::module_local(false);
+#endif
+}
+
 }  // namespace bind
 }  // namespace f3d

@@ -1,6 +1,8 @@
 """CUDA hash grid against the CPU kernels (same per-element code, different launch and atomics).
 
-Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
+Tests taking ``twin`` run on a GPU (marked `cuda`: skipped with the reason on machines without
+one, run by scripts/gpu-check) and on the CUDA launchers emulated on the host; the others need a
+GPU."""
 
 import itertools
 
@@ -9,8 +11,6 @@ import torch
 
 from fields3d.encodings import HashGrid, HashGridConfig, hash_grid_encode
 from fields3d.errors import InputError
-
-pytestmark = pytest.mark.cuda
 
 CASES = list(itertools.product([1, 2, 3, 4], [1, 2, 4, 8], ["linear", "smoothstep"]))
 
@@ -28,7 +28,7 @@ def all_derivatives(x, table, config, head):
 
 
 @pytest.mark.parametrize("d,f,interp", CASES)
-def test_cuda_matches_cpu(d, f, interp):
+def test_cuda_matches_cpu(twin, d, f, interp):
     config = HashGridConfig(d, 6, f, [6, 12, 17][(d + f) % 3], 4, 1.8, interp)
     gen = torch.Generator().manual_seed(d * 100 + f)
     table = torch.rand(config.n_entries, f, generator=gen) * 2 - 1
@@ -37,19 +37,22 @@ def test_cuda_matches_cpu(d, f, interp):
     x[8] = torch.linspace(-0.5, 1.5, d)
     head = torch.randn(config.n_output_dims, generator=gen)
     cpu = all_derivatives(x, table, config, head)
-    gpu = all_derivatives(x.cuda(), table.cuda(), config, head.cuda())
+    with twin.active():
+        gpu = all_derivatives(twin.put(x), twin.put(table), config, twin.put(head))
     for name, a, b in zip(["y", "dx", "dtable", "eikonal dtable", "eikonal dx"], cpu, gpu):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("n", [0, 1])
-def test_cuda_zero_and_one_points(n):
-    grid = HashGrid(3, n_levels=4, log2_hashmap_size=8, device="cuda")
-    x = torch.rand(n, 3, device="cuda", requires_grad=True)
-    grid(x).sum().backward()
+def test_cuda_zero_and_one_points(twin, n):
+    with twin.active():
+        grid = HashGrid(3, n_levels=4, log2_hashmap_size=8, device=twin.device)
+        x = torch.rand(n, 3, device=twin.device, requires_grad=True)
+        grid(x).sum().backward()
     assert x.grad.shape == (n, 3)
 
 
+@pytest.mark.cuda
 def test_cuda_runs_on_the_current_stream():
     grid = HashGrid(3, device="cuda")
     x = torch.rand(1 << 18, 3, device="cuda")
@@ -62,6 +65,7 @@ def test_cuda_runs_on_the_current_stream():
     torch.testing.assert_close(y, expected)
 
 
+@pytest.mark.cuda
 def test_cuda_rejects_float64():
     config = HashGridConfig(3, 2, 2, 6)
     table = torch.zeros(config.n_entries, 2, dtype=torch.float64, device="cuda")

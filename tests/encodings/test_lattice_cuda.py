@@ -1,7 +1,9 @@
 """CUDA dense grid, tri-plane and simplex grid against the CPU kernels (same per-element code,
 different launch and atomics).
 
-Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
+Tests taking ``twin`` run on a GPU (marked `cuda`: skipped with the reason on machines without
+one, run by scripts/gpu-check) and on the CUDA launchers emulated on the host; the others need a
+GPU."""
 
 import pytest
 import torch
@@ -9,9 +11,6 @@ import torch
 from fields3d.encodings import DenseGrid, SimplexGrid, TriPlane
 from fields3d.errors import InputError
 from lattice_cases import CASES, IDS, random_table
-
-pytestmark = pytest.mark.cuda
-
 
 def all_derivatives(x, table, config, encode):
     """Values, first derivatives and an eikonal-style second-order gradient."""
@@ -25,27 +24,30 @@ def all_derivatives(x, table, config, encode):
 
 
 @pytest.mark.parametrize("name,config,encode,reference", CASES, ids=IDS)
-def test_cuda_matches_cpu(name, config, encode, reference):
+def test_cuda_matches_cpu(twin, name, config, encode, reference):
     gen = torch.Generator().manual_seed(len(name))
     table = random_table(config)
     x = torch.rand(4099, config.n_input_dims, generator=gen)
     x[7] = float("nan")
     x[8] = torch.linspace(-0.5, 1.5, config.n_input_dims)
     cpu = all_derivatives(x, table, config, encode)
-    gpu = all_derivatives(x.cuda(), table.cuda(), config, encode)
+    with twin.active():
+        gpu = all_derivatives(twin.put(x), twin.put(table), config, encode)
     for what, a, b in zip(["y", "dx", "dtable", "eikonal dtable", "eikonal dx"], cpu, gpu):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}")
 
 
 @pytest.mark.parametrize("make", [lambda: DenseGrid(3, 8, 4), lambda: TriPlane(8, 4), lambda: SimplexGrid(3, 4)])
 @pytest.mark.parametrize("n", [0, 1])
-def test_cuda_zero_and_one_points(make, n):
-    enc = make().cuda()
-    x = torch.rand(n, 3, device="cuda", requires_grad=True)
-    enc(x).sum().backward()
+def test_cuda_zero_and_one_points(twin, make, n):
+    with twin.active():
+        enc = make().to(twin.device)
+        x = torch.rand(n, 3, device=twin.device, requires_grad=True)
+        enc(x).sum().backward()
     assert x.grad.shape == (n, 3)
 
 
+@pytest.mark.cuda
 def test_cuda_runs_on_the_current_stream():
     enc = SimplexGrid(3, device="cuda")
     x = torch.rand(1 << 18, 3, device="cuda")
@@ -58,6 +60,7 @@ def test_cuda_runs_on_the_current_stream():
     torch.testing.assert_close(y, expected)
 
 
+@pytest.mark.cuda
 def test_cuda_rejects_float64():
     enc = DenseGrid(3, 4, 2, device="cuda").double()
     with pytest.raises(InputError) as err:

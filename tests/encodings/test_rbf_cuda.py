@@ -1,7 +1,8 @@
 """CUDA neighbour search, fused RBF evaluation (forward, backward, double backward) and RBF
 encoding against the CPU (same per-query / per-point code, different launch).
 
-Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
+Run on a GPU (marked `cuda`: skipped with the reason on machines without one, run by
+scripts/gpu-check) and on the CUDA launchers emulated on the host (the ``twin`` fixture)."""
 
 import pytest
 import torch
@@ -11,18 +12,16 @@ from fields3d.encodings.rbf_eval import rbf_evaluate_fused
 from test_rbf import random_params, random_points
 from test_rbf_knn import clustered, queries, uniform
 
-pytestmark = pytest.mark.cuda
-
-
 @pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
 @pytest.mark.parametrize("k", [1, 8, 32])
-def test_cuda_knn_matches_cpu(dims, make, k):
+def test_cuda_knn_matches_cpu(twin, dims, make, k):
     centers = make(4000, dims, torch.float32, seed=k)
     points = queries(20000, dims, torch.float32, seed=dims)
     points[7] = float("nan")
     cpu = rbf_knn(centers, points, k)
-    gpu = rbf_knn(centers.cuda(), points.cuda(), k)
+    with twin.active():
+        gpu = rbf_knn(twin.put(centers), twin.put(points), k)
     # float32 distances may differ in the last bits (fused multiply-adds on the GPU): the distances
     # agree closely, and where no near tie leaves the order open, so do the centers
     torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-5, atol=1e-7, equal_nan=True)
@@ -35,10 +34,12 @@ def test_cuda_knn_matches_cpu(dims, make, k):
     assert torch.equal(gpu.indices.cpu()[clear], cpu.indices[clear])
 
 
-def test_cuda_knn_float64_is_exact():
+def test_cuda_knn_float64_is_exact(twin):
     centers = clustered(3000, 3, torch.float64, seed=1)
     points = queries(5000, 3, torch.float64, seed=2)
-    cpu, gpu = rbf_knn(centers, points, 8), rbf_knn(centers.cuda(), points.cuda(), 8)
+    cpu = rbf_knn(centers, points, 8)
+    with twin.active():
+        gpu = rbf_knn(twin.put(centers), twin.put(points), 8)
     assert torch.equal(gpu.indices.cpu(), cpu.indices)
     torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-13, atol=0)
 
@@ -66,13 +67,14 @@ def grid_of(centers, k):
 
 
 @pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
-def test_cuda_builds_the_same_grid_as_the_cpu(make):
+def test_cuda_builds_the_same_grid_as_the_cpu(twin, make):
     """The device's counting sort: the same cell starts, and each cell the same centers (in an
     order set by its atomics; the CPU keeps index order)."""
     centers = make(200_000, 3, torch.float32, seed=9)
     centers[:5000] = centers[0]  # 5000 duplicates: one cell takes many atomic increments
     cpu_start, cpu_order = grid_of(centers, 8)
-    gpu_start, gpu_order = grid_of(centers.cuda(), 8)
+    with twin.active():
+        gpu_start, gpu_order = grid_of(twin.put(centers), 8)
     assert torch.equal(gpu_start, cpu_start)
     assert int(gpu_start[-1]) == len(centers)
     cell = torch.repeat_interleave(torch.arange(len(cpu_start) - 1), cpu_start[1:] - cpu_start[:-1])
@@ -92,26 +94,28 @@ def all_derivatives(x, params, config):
 
 
 @pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
-def test_cuda_encoding_matches_cpu(shape):
+def test_cuda_encoding_matches_cpu(twin, shape):
     config = RBFConfig(3, 500, 8, 8, shape, "inverse_quadratic", (1.0, 2.0, 4.0))
     params = [p.detach().float() for p in random_params(config, seed=3)]
     x = random_points(config, 4099, torch.float32, seed=4)
     x[5] = float("nan")
     cpu = all_derivatives(x, params, config)
-    gpu = all_derivatives(x.cuda(), [p.cuda() for p in params], config)
+    with twin.active():
+        gpu = all_derivatives(twin.put(x), [twin.put(p) for p in params], config)
     for what, a, b in zip(["y", "dx", "eik dx", "eik centers", "eik shapes", "eik weights"], cpu, gpu):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}")
 
 
 @pytest.mark.parametrize("n", [0, 1])
-def test_cuda_zero_and_one_points(n):
-    enc = RBFEncoding(3, 64, 4, 4, device="cuda")
-    x = torch.rand(n, 3, device="cuda", requires_grad=True)
-    enc(x).sum().backward()
+def test_cuda_zero_and_one_points(twin, n):
+    with twin.active():
+        enc = RBFEncoding(3, 64, 4, 4, device=twin.device)
+        x = torch.rand(n, 3, device=twin.device, requires_grad=True)
+        enc(x).sum().backward()
     assert x.grad.shape == (n, 3)
 
 
-def test_cuda_init_from_points_matches_cpu():
+def test_cuda_init_from_points_matches_cpu(twin):
     """Same seeds (drawn on the CPU); after Lloyd, a near tie may assign a point differently, so
     the centers are compared through their quantisation error."""
     points = torch.rand(20000, 3, generator=torch.Generator().manual_seed(5))
@@ -120,8 +124,10 @@ def test_cuda_init_from_points_matches_cpu():
         enc = RBFEncoding(3, 256, 4, 8, device=device)
         return enc.init_from_points(points.to(device), iters=iters, generator=torch.Generator().manual_seed(0))
 
-    assert torch.equal(init("cuda", 0).centers.cpu(), init("cpu", 0).centers)
-    cpu, gpu = init("cpu", 10).centers.detach(), init("cuda", 10).centers.detach().cpu()
+    cpu0, cpu = init("cpu", 0).centers, init("cpu", 10).centers.detach()
+    with twin.active():
+        gpu0, gpu = init(twin.device, 0).centers.cpu(), init(twin.device, 10).centers.detach().cpu()
+    assert torch.equal(gpu0, cpu0)
     err = [float((torch.cdist(points, c).min(dim=1).values ** 2).mean()) for c in (cpu, gpu)]
     assert err[1] == pytest.approx(err[0], rel=0.02)
 
@@ -129,7 +135,7 @@ def test_cuda_init_from_points_matches_cpu():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
 @pytest.mark.parametrize("kernel,freqs", [("inverse_quadratic", (1.0, 2.0, 4.0)), ("gaussian", ())])
-def test_cuda_fused_evaluation_matches_cpu(shape, kernel, freqs, dtype):
+def test_cuda_fused_evaluation_matches_cpu(twin, shape, kernel, freqs, dtype):
     """The fused op alone, same neighbours on both devices: y and all first derivatives (the CUDA
     backward scatters with atomics, so the sums' order differs from the CPU's)."""
     config = RBFConfig(3, 500, 8, 8, shape, kernel, freqs)
@@ -144,14 +150,17 @@ def test_cuda_fused_evaluation_matches_cpu(shape, kernel, freqs, dtype):
         return [t.cpu() for t in (y, *torch.autograd.grad((y * dy.to(device)).sum(), inputs))]
 
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
-    for what, a, b in zip(["y", "dx", "dcenters", "dshapes", "dweights"], run("cpu"), run("cuda")):
+    cpu = run("cpu")
+    with twin.active():
+        gpu = run(twin.device)
+    for what, a, b in zip(["y", "dx", "dcenters", "dshapes", "dweights"], cpu, gpu):
         torch.testing.assert_close(b, a, **tol, msg=lambda m: f"{what}: {m}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
 @pytest.mark.parametrize("kernel,freqs", [("inverse_quadratic", (1.0, 2.0, 4.0)), ("gaussian", ())])
-def test_cuda_double_backward_matches_cpu(shape, kernel, freqs, dtype):
+def test_cuda_double_backward_matches_cpu(twin, shape, kernel, freqs, dtype):
     """The core's double backward on both devices, same neighbours: incoming gradients of dx,
     dcenters and dweights; gradients w.r.t. dy, x and the parameters (CUDA: atomics)."""
     config = RBFConfig(3, 500, 8, 8, shape, kernel, freqs)
@@ -170,16 +179,21 @@ def test_cuda_double_backward_matches_cpu(shape, kernel, freqs, dtype):
         return [t.cpu() for t in torch.autograd.grad(loss, leaves)]
 
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
-    for what, a, b in zip(["ddy", "x", "centers", "shapes", "weights"], run("cpu"), run("cuda")):
+    cpu = run("cpu")
+    with twin.active():
+        gpu = run(twin.device)
+    for what, a, b in zip(["ddy", "x", "centers", "shapes", "weights"], cpu, gpu):
         assert a.abs().sum() > 0, what
         torch.testing.assert_close(b, a, **tol, msg=lambda m: f"{what}: {m}")
 
 
-def test_cuda_fused_evaluation_refuses_out_of_range_indices():
+def test_cuda_fused_evaluation_refuses_out_of_range_indices(twin):
     config = RBFConfig(3, 50, 4, 4, "diagonal", "gaussian", (1.0,))
-    params = [p.detach().float().cuda() for p in random_params(config, seed=8)]
-    x = torch.rand(10, 3, device="cuda")
-    idx = torch.zeros(10, 4, dtype=torch.int64, device="cuda")
+    params = [twin.put(p.detach().float()) for p in random_params(config, seed=8)]
+    x = torch.rand(10, 3, device=twin.device)
+    idx = torch.zeros(10, 4, dtype=torch.int64, device=twin.device)
     idx[3, 1] = 50
-    with pytest.raises(ValueError, match=r"^idx must hold values in \[0, M\) = \[0, 50\), got 1 out of range$"):
-        rbf_evaluate_fused(x, idx, *params, config)
+    idx[7, 0] = -1
+    with twin.active():
+        with pytest.raises(ValueError, match=r"^idx must hold values in \[0, M\) = \[0, 50\), got 2 out of range$"):
+            rbf_evaluate_fused(x, idx, *params, config)

@@ -2,15 +2,14 @@
 same order and the same vertices (CUDA rounds like the CPU; 1e-5 leaves room for a host compiler
 that fuses multiply-adds).
 
-Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
+Tests taking ``twin`` run on a GPU (marked `cuda`: skipped with the reason on machines without
+one, run by scripts/gpu-check) and on the CUDA launchers emulated on the host; the others need a
+GPU."""
 
 import pytest
 import torch
 
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
-
-pytestmark = pytest.mark.cuda
-
 
 def volumes():
     g = torch.Generator().manual_seed(0)
@@ -30,25 +29,30 @@ def assert_same_mesh(cuda, cpu):
 
 @pytest.mark.parametrize("name", ["sphere", "torus", "noise", "quantized"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_cuda_matches_cpu(name, dtype):
+def test_cuda_matches_cpu(twin, name, dtype):
     volume = volumes()[name].to(dtype)
     kwargs = {"origin": (1.0, -2.0, 0.5), "spacing": (0.5, 1.0, 2.0)}
     cpu = marching_cubes(volume, 0.0, **kwargs)
-    cuda = marching_cubes(volume.cuda(), 0.0, **kwargs)
-    assert cuda[0].device.type == "cuda" and cuda[1].device.type == "cuda"
+    with twin.active():
+        cuda = marching_cubes(twin.put(volume), 0.0, **kwargs)
+    assert cuda[0].device.type == twin.device and cuda[1].device.type == twin.device
     assert cuda[0].dtype == dtype and cuda[1].dtype == torch.int64
     assert_same_mesh(cuda, cpu)
 
 
-def test_cuda_empty_and_smallest():
-    for volume in (torch.ones(2, 2, 2), torch.ones(40, 3, 65)):
-        verts, faces = marching_cubes(volume.cuda())
-        assert verts.shape == (0, 3) and faces.shape == (0, 3)
+def test_cuda_empty_and_smallest(twin):
     volume = torch.ones(2, 2, 2)
     volume[0, 0, 0] = -1
-    assert_same_mesh(marching_cubes(volume.cuda()), marching_cubes(volume))
+    cpu = marching_cubes(volume)
+    with twin.active():
+        for empty in (torch.ones(2, 2, 2), torch.ones(40, 3, 65)):
+            verts, faces = marching_cubes(twin.put(empty))
+            assert verts.shape == (0, 3) and faces.shape == (0, 3)
+        smallest = marching_cubes(twin.put(volume))
+    assert_same_mesh(smallest, cpu)
 
 
+@pytest.mark.cuda
 def test_cuda_on_a_side_stream():
     volume = volumes()["torus"].float().cuda()
     stream = torch.cuda.Stream()
@@ -65,8 +69,9 @@ def sdf(x):
 
 
 @pytest.mark.parametrize("narrow_band", [True, False])
-def test_mesh_field_cuda_matches_cpu(narrow_band):
+def test_mesh_field_cuda_matches_cpu(twin, narrow_band):
     bounds = ((-1, -1, -1), (1, 1, 1))
     cpu = mesh_field(sdf, bounds, 70, narrow_band=narrow_band)
-    cuda = mesh_field(sdf, bounds, 70, narrow_band=narrow_band, device="cuda")
+    with twin.active():
+        cuda = mesh_field(sdf, bounds, 70, narrow_band=narrow_band, device=twin.device)
     assert_same_mesh(cuda, cpu)

@@ -1,11 +1,11 @@
 """Trained models rendered on CUDA as on the CPU: a NeRF loaded from its checkpoint (CPU-trained,
 a few steps) and a reconstructed field (a sphere). What a viewer on a GPU does.
 
-Marked `cuda`: skipped with the reason on machines without a GPU, run by scripts/gpu-check."""
+Run on a GPU (marked `cuda`: skipped with the reason on machines without one, run by
+scripts/gpu-check) and on the CUDA launchers emulated on the host (the ``twin`` fixture)."""
 
 from types import SimpleNamespace
 
-import pytest
 import torch
 
 from fields3d.fields.sdf_grid import BandSDFGrid
@@ -14,33 +14,36 @@ from fields3d.pipelines.models import load_model
 from fields3d.pipelines.nerf import NerfConfig, train_nerf
 from fields3d.pipelines.recon.fields_io import save_field
 
-pytestmark = pytest.mark.cuda
-
 TINY = dict(data="assets/scenes/spot", downscale=8, time_budget=None, turntable_frames=0, samples_per_step=2048,
             log2_hashmap_size=12, n_levels=4, max_resolution=64, grid_resolution=16, device="cpu")
 
 
-def test_nerf_renders_on_cuda_as_on_the_cpu(tmp_path):
+def test_nerf_renders_on_cuda_as_on_the_cpu(twin, tmp_path):
     train_nerf(NerfConfig(**TINY, output=str(tmp_path), steps=30), progress=False)
-    cpu, gpu = (load_model(tmp_path / "checkpoint.safetensors", device=d) for d in ("cpu", "cuda"))
-    assert gpu.device.type == "cuda" and gpu.field.aabb.device.type == "cuda"
+    cpu = load_model(tmp_path / "checkpoint.safetensors", device="cpu")
     cams = cpu.orbit(2, width=32)
-    for k in range(2):
-        a, b = cpu.render(cams, k), gpu.render(cams, k)
+    expected = [cpu.render(cams, k) for k in range(2)]
+    with twin.active():
+        gpu = load_model(tmp_path / "checkpoint.safetensors", device=twin.device)
+        got = [gpu.render(cams, k) for k in range(2)]
+    assert gpu.device.type == twin.device and gpu.field.aabb.device.type == twin.device
+    for a, b in zip(expected, got):
         for name in ("color", "depth", "opacity"):
-            assert b[name].device.type == "cuda"
+            assert b[name].device.type == twin.device
             torch.testing.assert_close(b[name].cpu(), a[name], atol=2e-3, rtol=1e-3)
 
 
-def test_reconstructed_field_renders_on_cuda_as_on_the_cpu(tmp_path):
+def test_reconstructed_field_renders_on_cuda_as_on_the_cpu(twin, tmp_path):
     axis = torch.linspace(-1, 1, 33)
     x = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
     values = x.norm(dim=-1) - 0.5
     path = save_field(tmp_path / "s.field.safetensors", BandSDFGrid.from_coarse(values, values.abs() < 0.2),
                       Normalization((1.0, 2.0, 3.0), 2.0), SimpleNamespace(method="gridpull", input="s.ply"))
-    cpu, gpu = (load_model(path, device=d) for d in ("cpu", "cuda"))
+    cpu = load_model(path, device="cpu")
     cams = cpu.orbit(2, 32)
-    a, b = cpu.render(cams, 1), gpu.render(cams, 1)
+    a = cpu.render(cams, 1)
+    with twin.active():
+        b = load_model(path, device=twin.device).render(cams, 1)
     assert torch.equal(b["opacity"].cpu(), a["opacity"])
     torch.testing.assert_close(b["depth"].cpu(), a["depth"], atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(b["color"].cpu(), a["color"], atol=1e-3, rtol=0)
