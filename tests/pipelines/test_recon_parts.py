@@ -141,9 +141,9 @@ def test_the_cores_neighbour_search_agrees_with_the_kd_tree():
     assert np.array_equal(q_core, q_tree) and np.array_equal(t_core, t_tree)
 
 
-@pytest.mark.cuda
-def test_gridpull_queries_on_cuda_match_the_cpu():
-    """On a GPU the nearest points come from the core's grid on the device: the same targets."""
+def test_gridpull_queries_on_cuda_match_the_cpu(twin):
+    """On a GPU the nearest points come from the core's grid on the device: the same targets (here
+    also with the core's CUDA launchers emulated on the CPU)."""
     import torch
 
     from fields3d.pipelines.recon.gridpull import GridPullConfig, _queries
@@ -152,5 +152,6 @@ def test_gridpull_queries_on_cuda_match_the_cpu():
     tree = cKDTree(points)
     cfg = GridPullConfig()
     q_cpu, t_cpu = _queries(tree, cfg, np.random.default_rng(0))
-    q_gpu, t_gpu = _queries(tree, cfg, np.random.default_rng(0), torch.device("cuda"))
+    with twin.active():
+        q_gpu, t_gpu = _queries(tree, cfg, np.random.default_rng(0), torch.device(twin.device))
     assert np.array_equal(q_gpu, q_cpu) and np.array_equal(t_gpu, t_cpu)

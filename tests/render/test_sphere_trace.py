@@ -284,23 +284,25 @@ def test_neural_sdf_hits_the_first_zero_crossing():
     assert bool((res.normals.norm(dim=1) - 1).abs().max() < 1e-5)
 
 
-@pytest.mark.cuda
-def test_cuda_rays_match_the_analytic_sphere_and_trace_a_neural_sdf():
+def test_cuda_rays_match_the_analytic_sphere_and_trace_a_neural_sdf(twin):
+    """On a GPU, and on the CPU with the core's CUDA launchers emulated (the neural SDF's hash grid)."""
     o, d = rays_at_sphere(300, 15)
-    res = sphere_trace(sphere, o.cuda(), d.cuda(), aabb=BOX, normals="autograd")
-    assert res.t.device.type == "cuda" and bool(res.hit.all())
+    with twin.active():
+        res = sphere_trace(sphere, twin.put(o), twin.put(d), aabb=BOX, normals="autograd")
+    assert res.t.device.type == twin.device and bool(res.hit.all())
     assert float((sphere_t(o, d) - res.t.cpu()).abs().max()) < 2 * EPS
     torch.testing.assert_close(res.normals.cpu(), unit(res.positions.cpu() - CENTRE), rtol=0, atol=1e-9)
     torch.manual_seed(0)
-    field = NeuralSDF(n_levels=4, log2_hashmap_size=12, base_resolution=4, per_level_scale=2.0, n_hidden=16,
-                      device="cuda")
     g = torch.Generator().manual_seed(16)
     o = unit(torch.randn(256, 3, generator=g)) * 2.5
     d = unit(torch.randn(256, 3, generator=g) * 0.1 - o)
-    res = sphere_trace(field, o.cuda(), d.cuda(), aabb=BOX, step_scale=0.5, normals="finite")
-    assert bool(res.hit.all())
-    with torch.no_grad():
-        assert float(field(res.positions).abs().max()) < EPS
+    with twin.active():
+        field = NeuralSDF(n_levels=4, log2_hashmap_size=12, base_resolution=4, per_level_scale=2.0, n_hidden=16,
+                          device=twin.device)
+        res = sphere_trace(field, twin.put(o), twin.put(d), aabb=BOX, step_scale=0.5, normals="finite")
+        assert bool(res.hit.all())
+        with torch.no_grad():
+            assert float(field(res.positions).abs().max()) < EPS
 
 
 def test_near_and_far_bound_the_march():
