@@ -6,7 +6,7 @@
 // this directory's cuda_runtime.h and cub/ shadow the toolkit's headers.
 //
 // Each launch runs its blocks one after another on the calling thread. A block's threads are
-// fibers (ucontext) switched at __syncthreads() and at warp operations, so blocks see the
+// fibers (fiber.h) switched at __syncthreads() and at warp operations, so blocks see the
 // semantics kernels rely on: a shared-memory variable is one object for the whole block, a
 // barrier waits for every thread still running, a warp shuffle exchanges values between the 32
 // lanes of a warp. Misuse a GPU would punish with wrong results or a hang is a loud error here:
@@ -18,8 +18,6 @@
 // __CUDA_ARCH__ branches of the shared headers (the host branch is compiled), timing.
 #pragma once
 
-#include <ucontext.h>
-
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -27,6 +25,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "fiber.h"
 
 #define __global__
 #define __device__
@@ -50,7 +50,6 @@ namespace f3d_emu {
 
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
-constexpr size_t kStackBytes = size_t(256) << 10;
 
 struct Barrier {
   int arrived = 0;
@@ -58,7 +57,7 @@ struct Barrier {
 };
 
 struct Fiber {
-  ucontext_t context;
+  Stack* stack = nullptr;
   uint3 index;
   int linear = 0;
   bool done = false;
@@ -81,13 +80,13 @@ struct Block {
   Barrier barrier;
   int live = 0;
   Fiber* current = nullptr;
-  ucontext_t scheduler;
+  Context scheduler;
   const std::function<void()>* body = nullptr;
   std::string error;
 };
 
 inline thread_local Block* g_block = nullptr;
-inline thread_local std::vector<std::unique_ptr<char[]>> g_stacks;
+inline thread_local std::vector<std::unique_ptr<Stack>> g_stacks;  // stack t runs thread t of a block
 
 inline Block& block() {
   if (g_block == nullptr) throw std::logic_error("CUDA built-in used outside an emulated kernel");
@@ -99,15 +98,15 @@ inline Block& block() {
 [[noreturn]] inline void fail(const std::string& message) {
   Block& b = block();
   if (b.error.empty()) b.error = message;
-  swapcontext(&b.current->context, &b.scheduler);
-  std::abort();  // never resumed
+  jump(b.current->stack->context, b.scheduler);
+  std::abort();  // never resumed: the scheduler resets the stack
 }
 
 inline void wait_until_changed(const unsigned* generation, unsigned seen) {
   Block& b = block();
   b.current->waits_on = generation;
   b.current->waits_for = seen;
-  swapcontext(&b.current->context, &b.scheduler);
+  jump(b.current->stack->context, b.scheduler);
 }
 
 // Arrives at `bar`, which opens once `expected` threads have arrived.
@@ -162,10 +161,15 @@ inline unsigned ballot(unsigned mask, bool predicate) {
   return bits;
 }
 
-inline void fiber_entry() {
-  Block& b = block();
-  (*b.body)();
-  b.current->done = true;  // returning resumes uc_link: the scheduler
+// What every stack runs: the current thread's work, then back to the scheduler, which resumes it
+// here for the next thread it gives this stack.
+[[noreturn]] inline void thread_main() {
+  for (;;) {
+    Block& b = block();
+    (*b.body)();
+    b.current->done = true;
+    jump(b.current->stack->context, b.scheduler);
+  }
 }
 
 // A thread has returned: barriers that waited only for it open; a warp operation some lanes wait
@@ -184,24 +188,29 @@ inline void on_exit(Block& b, Fiber& f) {
 
 inline void make_fibers(Block& b) {
   const int n = int(b.dim.x * b.dim.y * b.dim.z);
-  while (int(g_stacks.size()) < n) g_stacks.emplace_back(new char[kStackBytes]);
+  while (int(g_stacks.size()) < n) {
+    g_stacks.emplace_back(new Stack);
+    g_stacks.back()->reset(thread_main);
+  }
   b.fibers.assign(size_t(n), Fiber{});
   b.warps.assign(size_t((n + kWarpSize - 1) / kWarpSize), Warp{});
   for (int t = 0; t < n; ++t) {
     Fiber& f = b.fibers[size_t(t)];
+    f.stack = g_stacks[size_t(t)].get();
     f.linear = t;
     f.index = uint3{unsigned(t) % b.dim.x, unsigned(t) / b.dim.x % b.dim.y, unsigned(t) / (b.dim.x * b.dim.y)};
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = g_stacks[size_t(t)].get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &b.scheduler;
-    makecontext(&f.context, fiber_entry, 0);
     Warp& w = b.warps[size_t(t / kWarpSize)];
     ++w.size;
     ++w.live;
   }
   b.live = n;
   b.barrier = Barrier{};
+}
+
+// After a failure the unfinished threads' stacks hold abandoned frames: start them afresh.
+inline void reset_stacks(Block& b) {
+  for (Fiber& f : b.fibers)
+    if (!f.done) f.stack->reset(thread_main);
 }
 
 // Runs every thread of the block to its end; false (with b.error) if that cannot happen.
@@ -213,7 +222,7 @@ inline bool run_block(Block& b) {
       if (f.done || (f.waits_on != nullptr && *f.waits_on == f.waits_for)) continue;
       f.waits_on = nullptr;
       b.current = &f;
-      swapcontext(&b.scheduler, &f.context);
+      jump(b.scheduler, f.stack->context);
       b.current = nullptr;
       ran = true;
       if (!b.error.empty()) return false;
@@ -271,6 +280,7 @@ void launch(const Config& c, Body&& body) {
       for (unsigned x = 0; x < c.grid.x; ++x) {
         b.index = uint3{x, y, z};
         if (!run_block(b)) {
+          reset_stacks(b);
           g_block = nullptr;
           throw std::runtime_error("emulated CUDA kernel, block (" + std::to_string(x) + ", " + std::to_string(y) +
                                    ", " + std::to_string(z) + "): " + b.error);

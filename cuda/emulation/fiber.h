@@ -1,0 +1,74 @@
+// The stacks the emulator runs CUDA threads on (emulator.h), and the switch between a thread and
+// the scheduler. On x86-64 a switch is a few instructions (emulator.cpp): callee-saved registers,
+// MXCSR and the x87 control word are pushed on the stack being left, and its stack pointer is
+// kept. Elsewhere it is ucontext's swapcontext, which also saves the signal mask with a system
+// call and is about ten times slower.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#if defined(__x86_64__) && !defined(F3D_EMU_UCONTEXT)  // F3D_EMU_UCONTEXT: test the portable path
+#define F3D_EMU_FAST_SWITCH 1
+#else
+#include <ucontext.h>
+#endif
+
+namespace f3d_emu {
+
+constexpr size_t kStackBytes = size_t(256) << 10;
+
+#if F3D_EMU_FAST_SWITCH
+extern "C" void f3d_emu_switch(void** save_sp, void* load_sp);  // emulator.cpp
+
+struct Context {
+  void* sp = nullptr;
+};
+
+// Leaves `from` (resumed where it left off when switched to) for `to`.
+inline void jump(Context& from, const Context& to) { f3d_emu_switch(&from.sp, to.sp); }
+#else
+struct Context {
+  ucontext_t uc;
+};
+
+inline void jump(Context& from, const Context& to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
+// A stack and the context that runs on it. reset() makes the context start `entry`, which must
+// never return, discarding whatever the stack held.
+struct Stack {
+  std::unique_ptr<char[]> memory{new char[kStackBytes]};
+  Context context;
+
+  void reset(void (*entry)()) {
+#if F3D_EMU_FAST_SWITCH
+    // What f3d_emu_switch pops, from the lowest address: MXCSR and the x87 control word, six
+    // registers, then the address `ret` jumps to. Above that a null return address for `entry`,
+    // which then starts with the stack pointer 8 past a 16-byte boundary, as after a call.
+    auto top = reinterpret_cast<uintptr_t>(memory.get() + kStackBytes) & ~uintptr_t(15);
+    auto* sp = reinterpret_cast<uint64_t*>(top);
+    *--sp = 0;
+    *--sp = reinterpret_cast<uint64_t>(entry);
+    for (int r = 0; r < 6; ++r) *--sp = 0;
+    uint32_t mxcsr;
+    uint16_t fpu_control;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpu_control));
+    *--sp = 0;
+    std::memcpy(sp, &mxcsr, sizeof mxcsr);
+    std::memcpy(reinterpret_cast<char*>(sp) + 4, &fpu_control, sizeof fpu_control);
+    context.sp = sp;
+#else
+    getcontext(&context.uc);
+    context.uc.uc_stack.ss_sp = memory.get();
+    context.uc.uc_stack.ss_size = kStackBytes;
+    context.uc.uc_link = nullptr;
+    makecontext(&context.uc, entry, 0);
+#endif
+  }
+};
+
+}  // namespace f3d_emu
