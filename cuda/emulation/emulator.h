@@ -164,6 +164,7 @@ inline unsigned ballot(unsigned mask, bool predicate) {
 // What every stack runs: the current thread's work, then back to the scheduler, which resumes it
 // here for the next thread it gives this stack.
 [[noreturn]] inline void thread_main() {
+  arrived_on_new_stack();
   for (;;) {
     Block& b = block();
     (*b.body)();
@@ -274,6 +275,7 @@ void launch(const Config& c, Body&& body) {
   b.grid = c.grid;
   b.dim = c.block;
   b.body = &fn;
+  this_thread_stack(b.scheduler);
   g_block = &b;
   for (unsigned z = 0; z < c.grid.z; ++z)
     for (unsigned y = 0; y < c.grid.y; ++y)

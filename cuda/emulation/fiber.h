@@ -5,10 +5,17 @@
 // call and is about ten times slower.
 #pragma once
 
+#include <pthread.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #if defined(__x86_64__) && !defined(F3D_EMU_UCONTEXT)  // F3D_EMU_UCONTEXT: test the portable path
 #define F3D_EMU_FAST_SWITCH 1
@@ -22,20 +29,55 @@ constexpr size_t kStackBytes = size_t(256) << 10;
 
 #if F3D_EMU_FAST_SWITCH
 extern "C" void f3d_emu_switch(void** save_sp, void* load_sp);  // emulator.cpp
+#endif
 
+// Where a context's stack lies (AddressSanitizer builds are told at every switch) and how to resume
+// it: the saved stack pointer on x86-64, a ucontext elsewhere.
 struct Context {
+  const void* bottom = nullptr;
+  size_t size = 0;
+  void* asan_fake_stack = nullptr;
+#if F3D_EMU_FAST_SWITCH
   void* sp = nullptr;
+#else
+  ucontext_t uc;
+#endif
 };
+
+// The calling thread's own stack, for the scheduler's context.
+inline void this_thread_stack(Context& c) {
+  pthread_attr_t attr;
+  void* bottom = nullptr;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &bottom, &size);
+    pthread_attr_destroy(&attr);
+  }
+  c.bottom = bottom;
+  c.size = size;
+}
+
+// A context starting on a fresh stack calls this first (AddressSanitizer's side of the switch).
+inline void arrived_on_new_stack() {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+}
 
 // Leaves `from` (resumed where it left off when switched to) for `to`.
-inline void jump(Context& from, const Context& to) { f3d_emu_switch(&from.sp, to.sp); }
-#else
-struct Context {
-  ucontext_t uc;
-};
-
-inline void jump(Context& from, const Context& to) { swapcontext(&from.uc, &to.uc); }
+inline void jump(Context& from, const Context& to) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(&from.asan_fake_stack, to.bottom, to.size);
 #endif
+#if F3D_EMU_FAST_SWITCH
+  f3d_emu_switch(&from.sp, to.sp);
+#else
+  swapcontext(&from.uc, &to.uc);
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(from.asan_fake_stack, nullptr, nullptr);
+#endif
+}
 
 // A stack and the context that runs on it. reset() makes the context start `entry`, which must
 // never return, discarding whatever the stack held.
@@ -44,6 +86,12 @@ struct Stack {
   Context context;
 
   void reset(void (*entry)()) {
+    context.bottom = memory.get();
+    context.size = kStackBytes;
+#if defined(__SANITIZE_ADDRESS__)
+    // frames abandoned mid-kernel (a failed launch) left their redzones poisoned
+    ASAN_UNPOISON_MEMORY_REGION(memory.get(), kStackBytes);
+#endif
 #if F3D_EMU_FAST_SWITCH
     // What f3d_emu_switch pops, from the lowest address: MXCSR and the x87 control word, six
     // registers, then the address `ret` jumps to. Above that a null return address for `entry`,
