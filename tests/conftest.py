@@ -65,13 +65,18 @@ class Twin:
         return emulated_core() if self.kind == "emulated" else contextlib.nullcontext()
 
 
+def emulated_module():
+    """fields3d._core_emu, or a skip saying how to build it."""
+    try:
+        return importlib.import_module("fields3d._core_emu")
+    except ImportError:
+        pytest.skip(EMU_MISSING)
+
+
 @pytest.fixture(params=[pytest.param("cuda", marks=pytest.mark.cuda), "emulated"])
 def twin(request):
     if request.param == "emulated":
-        try:
-            importlib.import_module("fields3d._core_emu")
-        except ImportError:
-            pytest.skip(EMU_MISSING)
+        emulated_module()
     return Twin(request.param)
 
 

@@ -67,7 +67,7 @@ struct Fiber {
 
 struct Warp {
   Barrier barrier;
-  int size = 0, live = 0;
+  int live = 0;  // lanes not yet returned
   uint64_t slots[kWarpSize] = {};
 };
 
@@ -200,9 +200,7 @@ inline void make_fibers(Block& b) {
     f.stack = g_stacks[size_t(t)].get();
     f.linear = t;
     f.index = uint3{unsigned(t) % b.dim.x, unsigned(t) / b.dim.x % b.dim.y, unsigned(t) / (b.dim.x * b.dim.y)};
-    Warp& w = b.warps[size_t(t / kWarpSize)];
-    ++w.size;
-    ++w.live;
+    ++b.warps[size_t(t / kWarpSize)].live;
   }
   b.live = n;
   b.barrier = Barrier{};
@@ -226,8 +224,7 @@ inline bool run_block(Block& b) {
       jump(b.scheduler, f.stack->context);
       b.current = nullptr;
       ran = true;
-      if (!b.error.empty()) return false;
-      if (f.done) on_exit(b, f);
+      if (f.done) on_exit(b, f);  // a fiber that failed is parked, not done
       if (!b.error.empty()) return false;
     }
     if (!ran) {
@@ -244,14 +241,12 @@ inline int& last_error_code() {
   return code;
 }
 
-// What CUDA refuses at launch (cudaErrorInvalidConfiguration), else "".
-inline std::string invalid_config(const dim3& grid, const dim3& dim, size_t shared_bytes) {
+// Whether CUDA accepts the launch (else cudaErrorInvalidConfiguration): blocks in 1..2^31-1 x
+// 65535 x 65535, 1..1024 threads a block (z at most 64), at most 48 KiB of dynamic shared memory.
+inline bool valid_config(const dim3& grid, const dim3& dim, size_t shared_bytes) {
   const uint64_t threads = uint64_t(dim.x) * dim.y * dim.z;
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return "a grid with no blocks";
-  if (grid.x > 0x7fffffffu || grid.y > 65535u || grid.z > 65535u) return "a grid past 2^31-1 x 65535 x 65535 blocks";
-  if (threads == 0 || threads > 1024 || dim.z > 64) return "a block of " + std::to_string(threads) + " threads";
-  if (shared_bytes > 48 * 1024) return "more than 48 KiB of dynamic shared memory";
-  return "";
+  return grid.x > 0 && grid.y > 0 && grid.z > 0 && grid.x <= 0x7fffffffu && grid.y <= 65535u && grid.z <= 65535u &&
+         threads > 0 && threads <= 1024 && dim.z <= 64 && shared_bytes <= 48 * 1024;
 }
 
 struct Config {
@@ -264,8 +259,7 @@ struct Config {
 // error cudaGetLastError reports, as CUDA does; a failure inside the kernel throws.
 template <typename Body>
 void launch(const Config& c, Body&& body) {
-  const std::string bad = invalid_config(c.grid, c.block, c.shared_bytes);
-  if (!bad.empty()) {
+  if (!valid_config(c.grid, c.block, c.shared_bytes)) {
     last_error_code() = 9;  // cudaErrorInvalidConfiguration
     return;
   }

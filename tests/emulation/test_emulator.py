@@ -3,19 +3,14 @@ shuffles, ballots, shared memory and barriers give what CUDA defines, and kernel
 punish (a full-mask shuffle after lanes returned, a barrier that can never open, a launch CUDA
 refuses) fail loudly."""
 
-import importlib
-
 import pytest
 
-from conftest import EMU_MISSING
+from conftest import emulated_module
 
 
 @pytest.fixture(scope="module")
 def emulator():
-    try:
-        return importlib.import_module("fields3d._core_emu").emulator
-    except ImportError:
-        pytest.skip(EMU_MISSING)
+    return emulated_module().emulator
 
 
 @pytest.mark.parametrize("n,block", [(300, 128), (64, 32), (1000, 1024)])
