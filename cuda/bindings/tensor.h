@@ -72,16 +72,20 @@ ByteArg byte_arg(py::handle obj, const char* name);
 template <typename I>
 void expect_index(const IntArg<I>& t, const std::vector<int64_t>& shape, const TensorArg& ref);
 
-// Runs the CPU or the CUDA launcher for t's device, without the GIL.
+// Runs the CPU or the CUDA launcher for t's device, without the GIL. A build without CUDA never
+// calls `cuda`, so its launchers (not compiled there) are not referenced at any optimisation level.
 template <typename Arg, typename Cpu, typename Cuda>
-void launch(const Arg& t, Cpu&& cpu, Cuda&& cuda) {
+void launch(const Arg& t, Cpu&& cpu, [[maybe_unused]] Cuda&& cuda) {
   const bool on_cuda = t.device.device_type == kDLCUDA;
-#ifndef FIELDS3D_WITH_CUDA
-  if (on_cuda) throw std::runtime_error("fields3d._core was built without CUDA");
-#endif
+#ifdef FIELDS3D_WITH_CUDA
   py::gil_scoped_release release;
   if (on_cuda) cuda(t.device.device_id);
   else cpu();
+#else
+  if (on_cuda) throw std::runtime_error("fields3d._core was built without CUDA");
+  py::gil_scoped_release release;
+  cpu();
+#endif
 }
 
 // Calls fn(T{}) with T the float type of t.
