@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fields3d-installed
 CORE_SOURCES := $(shell find cuda -type f) CMakeLists.txt pyproject.toml
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint test bench clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,12 @@ $(STAMP): $(PY) $(CORE_SOURCES)
 demo: setup
 	$(VENV)/bin/fields3d recon assets/scans/bunny.ply -o out/demo/bunny.ply --gt assets/meshes/stanford-bunny.obj
 
-test: setup
+# Formatting and lint rules live in pyproject.toml ([tool.ruff]); `ruff format .` applies them.
+lint: setup
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/ruff check --quiet .
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: setup

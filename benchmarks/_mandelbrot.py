@@ -24,18 +24,22 @@ BAND_PIXELS = 2**22
 PHASES = (0.0, 0.15, 0.3)  # cosine palette, one phase per channel
 
 
-def mandelbrot(side: int, device: torch.device | str = "cpu", iterations: int = ITERATIONS) -> torch.Tensor:
+def mandelbrot(
+    side: int, device: torch.device | str = "cpu", iterations: int = ITERATIONS
+) -> torch.Tensor:
     """``(side, side, 3)`` float32 RGB in ``[0, 1]``: the view of the module docstring at ``side`` pixels."""
     if not isinstance(side, int) or side < 1:
         raise ValueError(f"side must be a positive integer, got {side!r}")
     out = torch.empty(side, side, 3, device=device)
     rows = max(1, BAND_PIXELS // side)
     threads = torch.get_num_threads()
-    if out.device.type == "cpu":  # many small ops: more threads only wait at barriers (10 s vs 0.15 s
+    if (
+        out.device.type == "cpu"
+    ):  # many small ops: more threads only wait at barriers (10 s vs 0.15 s
         torch.set_num_threads(1)  # for 96 x 96 on a busy 2-core machine)
     try:
         for top in range(0, side, rows):
-            out[top:top + rows] = _band(side, top, min(rows, side - top), device, iterations)
+            out[top : top + rows] = _band(side, top, min(rows, side - top), device, iterations)
     finally:
         torch.set_num_threads(threads)
     return out
@@ -43,11 +47,26 @@ def mandelbrot(side: int, device: torch.device | str = "cpu", iterations: int = 
 
 def _band(side: int, top: int, rows: int, device, iterations: int) -> torch.Tensor:
     pixel = WIDTH / side
-    x = CENTER[0] - WIDTH / 2 + (torch.arange(side, device=device, dtype=torch.float32) + 0.5) * pixel
-    y = CENTER[1] + WIDTH / 2 - (torch.arange(top, top + rows, device=device, dtype=torch.float32) + 0.5) * pixel
-    cx, cy = x.repeat(rows), y.repeat_interleave(side)  # real arithmetic: torch's complex ops are slow on CPUs
+    x = (
+        CENTER[0]
+        - WIDTH / 2
+        + (torch.arange(side, device=device, dtype=torch.float32) + 0.5) * pixel
+    )
+    y = (
+        CENTER[1]
+        + WIDTH / 2
+        - (torch.arange(top, top + rows, device=device, dtype=torch.float32) + 0.5) * pixel
+    )
+    cx, cy = (
+        x.repeat(rows),
+        y.repeat_interleave(side),
+    )  # real arithmetic: torch's complex ops are slow on CPUs
     nu = torch.full((rows * side,), -1.0, device=device)  # -1: never escaped
-    zx, zy, live = torch.zeros_like(cx), torch.zeros_like(cy), torch.arange(rows * side, device=device)
+    zx, zy, live = (
+        torch.zeros_like(cx),
+        torch.zeros_like(cy),
+        torch.arange(rows * side, device=device),
+    )
     for n in range(iterations):  # iterate only the points still inside the bailout
         zx, zy = zx * zx - zy * zy + cx, 2 * zx * zy + cy
         r2 = zx * zx + zy * zy

@@ -13,8 +13,16 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127))
+PALETTE = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+)
 PANEL_SIZE = (620, 440)
 MARGIN = {"left": 70, "right": 20, "top": 40, "bottom": 55}
 
@@ -44,7 +52,11 @@ def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
     """1, 2 and 5 times the powers of ten within ``[lo, hi]`` (``lo > 0``), at least the two ends' decades."""
-    ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+        for m in (1, 2, 5)
+    ]
     inside = [t for t in ticks if lo <= t <= hi]
     return inside if len(inside) >= 2 else [lo, hi]
 
@@ -56,16 +68,23 @@ def _label(value: float) -> str:
     return f"{value:g}"
 
 
-def _draw_panel(draw: ImageDraw.ImageDraw, origin: tuple[int, int], panel: Panel, colours: dict, font) -> None:
+def _draw_panel(
+    draw: ImageDraw.ImageDraw, origin: tuple[int, int], panel: Panel, colours: dict, font
+) -> None:
     x0, y0 = origin[0] + MARGIN["left"], origin[1] + MARGIN["top"]
-    x1, y1 = origin[0] + PANEL_SIZE[0] - MARGIN["right"], origin[1] + PANEL_SIZE[1] - MARGIN["bottom"]
+    x1, y1 = (
+        origin[0] + PANEL_SIZE[0] - MARGIN["right"],
+        origin[1] + PANEL_SIZE[1] - MARGIN["bottom"],
+    )
     xs = [x for _, sx, _ in panel.series for x in sx if not panel.x_log or x > 0]
     ys = [y for _, _, sy in panel.series for y in sy if math.isfinite(y)]
     if not xs or not ys:
         draw.text((x0, y0), "no data", fill="black", font=font)
         return
     fx = (lambda v: math.log10(v)) if panel.x_log else (lambda v: v)
-    if panel.x_log and max(xs) < 4 * min(xs):  # less than a factor 4: widen to show round ticks around it
+    if panel.x_log and max(xs) < 4 * min(
+        xs
+    ):  # less than a factor 4: widen to show round ticks around it
         xs = [min(xs) / 2, max(xs) * 2]
     x_ticks = _log_ticks(min(xs), max(xs)) if panel.x_log else nice_ticks(min(xs), max(xs))
     y_ticks = nice_ticks(min(ys), max(ys))
@@ -74,7 +93,9 @@ def _draw_panel(draw: ImageDraw.ImageDraw, origin: tuple[int, int], panel: Panel
     xhi, yhi = (xhi if xhi > xlo else xlo + 1), (yhi if yhi > ylo else ylo + 1)
 
     def to_px(x: float, y: float) -> tuple[float, float]:
-        return x0 + (fx(x) - xlo) / (xhi - xlo) * (x1 - x0), y1 - (y - ylo) / (yhi - ylo) * (y1 - y0)
+        return x0 + (fx(x) - xlo) / (xhi - xlo) * (x1 - x0), y1 - (y - ylo) / (yhi - ylo) * (
+            y1 - y0
+        )
 
     for t in y_ticks:
         _, py = to_px(10**xlo if panel.x_log else xlo, t)
@@ -89,7 +110,9 @@ def _draw_panel(draw: ImageDraw.ImageDraw, origin: tuple[int, int], panel: Panel
     draw.text(((x0 + x1) / 2, y1 + 28), panel.x_label, fill="black", font=font, anchor="mt")
     draw.text((origin[0] + 6, y0 - 22), panel.y_label, fill="black", font=font)
     for label, sx, sy in panel.series:
-        points = [to_px(x, y) for x, y in zip(sx, sy) if math.isfinite(y) and (not panel.x_log or x > 0)]
+        points = [
+            to_px(x, y) for x, y in zip(sx, sy) if math.isfinite(y) and (not panel.x_log or x > 0)
+        ]
         if len(points) > 1:
             draw.line(points, fill=colours[label], width=2)
         if panel.markers or len(points) == 1:
@@ -98,7 +121,9 @@ def _draw_panel(draw: ImageDraw.ImageDraw, origin: tuple[int, int], panel: Panel
     _legend(draw, (x1 - 8, y1 - 8), [s[0] for s in panel.series], colours, font)
 
 
-def _legend(draw: ImageDraw.ImageDraw, corner: tuple[int, int], labels: list[str], colours: dict, font) -> None:
+def _legend(
+    draw: ImageDraw.ImageDraw, corner: tuple[int, int], labels: list[str], colours: dict, font
+) -> None:
     """Legend box anchored at its bottom-right ``corner``."""
     if not labels:
         return

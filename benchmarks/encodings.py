@@ -26,16 +26,30 @@ import argparse
 import sys
 
 import torch
-
 from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, write_json
 
 from fields3d.encodings import create
 
 ENCODINGS = {
-    "hash_grid": {"type": "hash_grid", "n_levels": 16, "n_features_per_level": 2, "log2_hashmap_size": 19},
-    "simplex_grid": {"type": "simplex_grid", "n_levels": 16, "n_features_per_level": 2, "log2_hashmap_size": 19},
+    "hash_grid": {
+        "type": "hash_grid",
+        "n_levels": 16,
+        "n_features_per_level": 2,
+        "log2_hashmap_size": 19,
+    },
+    "simplex_grid": {
+        "type": "simplex_grid",
+        "n_levels": 16,
+        "n_features_per_level": 2,
+        "log2_hashmap_size": 19,
+    },
     "dense_grid": {"type": "dense_grid", "resolution": 128, "n_features": 8},
-    "triplane": {"type": "triplane", "resolution": [128, 256, 512], "n_features": 8, "aggregate": "product"},
+    "triplane": {
+        "type": "triplane",
+        "resolution": [128, 256, 512],
+        "n_features": 8,
+        "aggregate": "product",
+    },
     "rbf": {"type": "rbf", "n_bases": 4096, "n_features": 16, "k": 8, "shape": "diagonal"},
 }
 WORKLOADS = ("forward", "forward+backward", "eikonal")
@@ -45,13 +59,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--sizes", default="18,20", help="exponents k of N = 2^k (default 18,20)")
-    p.add_argument("--encodings", default=",".join(ENCODINGS), help=f"subset of {','.join(ENCODINGS)}")
+    p.add_argument(
+        "--encodings", default=",".join(ENCODINGS), help=f"subset of {','.join(ENCODINGS)}"
+    )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log2-table", type=int, help="the hash and simplex grids' log2_hashmap_size (default 19); "
-                   "e.g. 14 keeps every level's table in cache and times the per-point work alone")
-    p.add_argument("--out", help="JSON result path (default benchmarks/results/encodings-<device>.json)")
+    p.add_argument(
+        "--log2-table",
+        type=int,
+        help="the hash and simplex grids' log2_hashmap_size (default 19); "
+        "e.g. 14 keeps every level's table in cache and times the per-point work alone",
+    )
+    p.add_argument(
+        "--out", help="JSON result path (default benchmarks/results/encodings-<device>.json)"
+    )
     return p.parse_args(argv)
 
 
@@ -64,10 +86,12 @@ def workload(name: str, enc, x: torch.Tensor, dy: torch.Tensor, head: torch.Tens
             p.grad = None
 
     if name == "forward":
+
         def run() -> None:
             with torch.no_grad():
                 enc(x)
     elif name == "forward+backward":
+
         def run() -> None:
             clear()
             (enc(x) * dy).sum().backward()
@@ -78,6 +102,7 @@ def workload(name: str, enc, x: torch.Tensor, dy: torch.Tensor, head: torch.Tens
             clear()
             (g,) = torch.autograd.grad((enc(xg) @ head).sum(), xg, create_graph=True)
             ((g.norm(dim=-1) - 1.0) ** 2).mean().backward()
+
     return run
 
 
@@ -95,8 +120,14 @@ def bench_encoding(name: str, device: torch.device, sizes: list[int], args) -> d
     if args.log2_table is not None and "log2_hashmap_size" in config:
         config["log2_hashmap_size"] = args.log2_table
     enc = create(config, device=device)
-    out = {"config": enc.config(), "n_params": enc.n_params, "n_output_dims": enc.n_output_dims,
-           "param_mb": enc.n_params * 4 / 2**20, "training_state_mb": enc.n_params * 16 / 2**20, "rows": []}
+    out = {
+        "config": enc.config(),
+        "n_params": enc.n_params,
+        "n_output_dims": enc.n_output_dims,
+        "param_mb": enc.n_params * 4 / 2**20,
+        "training_state_mb": enc.n_params * 16 / 2**20,
+        "rows": [],
+    }
     for k in sizes:
         gen = torch.Generator(device=device).manual_seed(args.seed + k)
         x = torch.rand(2**k, 3, device=device, generator=gen)
@@ -116,7 +147,11 @@ def ratio_rows(results: dict) -> list[list]:
     """Each encoding's forward+backward time relative to the hash grid's (>1: faster)."""
     if "hash_grid" not in results:
         return []
-    base = {r["log2_n"]: r["median_ms"] for r in results["hash_grid"]["rows"] if r["workload"] == "forward+backward"}
+    base = {
+        r["log2_n"]: r["median_ms"]
+        for r in results["hash_grid"]["rows"]
+        if r["workload"] == "forward+backward"
+    }
     rows = []
     for name, res in results.items():
         for r in res["rows"]:
@@ -135,20 +170,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown encodings {unknown}; choose from {list(ENCODINGS)}", file=sys.stderr)
         return 2
     results = {name: bench_encoding(name, device, sizes, args) for name in names}
-    print_table(["encoding", "params", "outputs", "param MB", "N", "workload", "median ms", "min ms"], [
-        [n, r["n_params"], r["n_output_dims"], r["param_mb"], f"2^{row['log2_n']}", row["workload"],
-         row["median_ms"], row["min_ms"]]
-        for n, r in results.items() for row in r["rows"]
-    ])
+    print_table(
+        ["encoding", "params", "outputs", "param MB", "N", "workload", "median ms", "min ms"],
+        [
+            [
+                n,
+                r["n_params"],
+                r["n_output_dims"],
+                r["param_mb"],
+                f"2^{row['log2_n']}",
+                row["workload"],
+                row["median_ms"],
+                row["min_ms"],
+            ]
+            for n, r in results.items()
+            for row in r["rows"]
+        ],
+    )
     ratios = ratio_rows(results)
     if ratios:
         print("\nforward+backward speed relative to the hash grid (>1 = faster):")
         print_table(["encoding", "N", "hash grid ms / its ms"], ratios)
-    path = write_json(args.out or RESULTS_DIR / f"encodings-{device.type}.json", {
-        "benchmark": "encodings", "environment": environment(device), "sizes": sizes,
-        "repeats": args.repeats, "warmup": args.warmup, "results": results,
-        "relative_to_hash_grid": [{"encoding": a, "n": b, "speedup": c} for a, b, c in ratios],
-    })
+    path = write_json(
+        args.out or RESULTS_DIR / f"encodings-{device.type}.json",
+        {
+            "benchmark": "encodings",
+            "environment": environment(device),
+            "sizes": sizes,
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "results": results,
+            "relative_to_hash_grid": [{"encoding": a, "n": b, "speedup": c} for a, b, c in ratios],
+        },
+    )
     print(f"\nwrote {path}")
     return 0
 

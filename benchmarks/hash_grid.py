@@ -26,18 +26,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-
-from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, usable_device, write_json
+from _common import (
+    RESULTS_DIR,
+    environment,
+    fmt,
+    measure,
+    parse_ints,
+    print_table,
+    usable_device,
+    write_json,
+)
 
 from fields3d.encodings import HashGrid, hash_grid_encode
 from fields3d.encodings.reference import hash_grid_reference
 
 GRID = dict(
-    n_input_dims=3, n_levels=16, n_features_per_level=2, log2_hashmap_size=19,
-    base_resolution=16, per_level_scale=1.5,
+    n_input_dims=3,
+    n_levels=16,
+    n_features_per_level=2,
+    log2_hashmap_size=19,
+    base_resolution=16,
+    per_level_scale=1.5,
 )
 DEFAULT_SIZES = {"cpu": "16,17,18", "cuda": "16-22"}
 WORKLOADS = ("forward", "forward+backward", "eikonal")
@@ -48,25 +60,43 @@ BYTES_FORMULA = "N*L*2^D*F*4 (table reads) + N*D*4 (positions) + N*L*F*4 (featur
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--sizes", help="exponents k of N = 2^k, e.g. 16,17,18 or 16-22 "
-                   "(default: 16,17,18 on cpu, 16-22 on cuda)")
+    p.add_argument(
+        "--sizes",
+        help="exponents k of N = 2^k, e.g. 16,17,18 or 16-22 "
+        "(default: 16,17,18 on cpu, 16-22 on cuda)",
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed runs of ours (default 5)")
-    p.add_argument("--ref-repeats", type=int, default=3, help="timed runs of the reference (default 3)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs of ours first (reference: 1)")
+    p.add_argument(
+        "--ref-repeats", type=int, default=3, help="timed runs of the reference (default 3)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=2, help="untimed runs of ours first (reference: 1)"
+    )
     p.add_argument("--no-reference", action="store_true", help="time ours only")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="JSON result path (default benchmarks/results/hash_grid-<device>.json)")
+    p.add_argument(
+        "--out", help="JSON result path (default benchmarks/results/hash_grid-<device>.json)"
+    )
     return p.parse_args(argv)
 
 
-def make_workload(name: str, enc: Callable, x: torch.Tensor, params: torch.Tensor,
-                  config, dy: torch.Tensor, head: torch.Tensor) -> Callable[[], None]:
+def make_workload(
+    name: str,
+    enc: Callable,
+    x: torch.Tensor,
+    params: torch.Tensor,
+    config,
+    dy: torch.Tensor,
+    head: torch.Tensor,
+) -> Callable[[], None]:
     """A closure running one iteration of workload ``name`` with encoding function ``enc``."""
     if name == "forward":
+
         def run() -> None:
             with torch.no_grad():
                 enc(x, params, config)
     elif name == "forward+backward":
+
         def run() -> None:
             params.grad = None
             (enc(x, params, config) * dy).sum().backward()
@@ -101,7 +131,12 @@ def time_impl(impl: str, run: Callable[[], None], device: torch.device, args) ->
 def parity(x: torch.Tensor, params: torch.Tensor, config) -> float:
     """Max |ours - reference| of the forward features (both impls must agree to compare them)."""
     with torch.no_grad():
-        return (hash_grid_encode(x, params, config) - hash_grid_reference(x, params, config)).abs().max().item()
+        return (
+            (hash_grid_encode(x, params, config) - hash_grid_reference(x, params, config))
+            .abs()
+            .max()
+            .item()
+        )
 
 
 def bench_size(k: int, grid: HashGrid, device: torch.device, impls: list[str], args) -> list[dict]:
@@ -115,7 +150,9 @@ def bench_size(k: int, grid: HashGrid, device: torch.device, impls: list[str], a
     for name in WORKLOADS:
         row = {"log2_n": k, "n": n, "workload": name, "max_abs_diff_forward": diff}
         for impl in impls:
-            stats = time_impl(impl, make_workload(name, IMPLS[impl], x, params, config, dy, head), device, args)
+            stats = time_impl(
+                impl, make_workload(name, IMPLS[impl], x, params, config, dy, head), device, args
+            )
             if name == "forward" and "median_ms" in stats:
                 stats["gb_per_s"] = forward_bytes(n, config) / (stats["median_ms"] * 1e-3) / 1e9
             row[impl] = stats
@@ -132,10 +169,18 @@ def table_rows(rows: list[dict]) -> list[list]:
     out = []
     for r in rows:
         ours, ref = r["ours"], r.get("reference", {})
-        out.append([
-            f"2^{r['log2_n']}", r["workload"], ours.get("median_ms"), _spread(ours),
-            ref.get("median_ms", "OOM" if "error" in ref else None), _spread(ref), r.get("speedup"), ours.get("gb_per_s"),
-        ])
+        out.append(
+            [
+                f"2^{r['log2_n']}",
+                r["workload"],
+                ours.get("median_ms"),
+                _spread(ours),
+                ref.get("median_ms", "OOM" if "error" in ref else None),
+                _spread(ref),
+                r.get("speedup"),
+                ours.get("gb_per_s"),
+            ]
+        )
     return out
 
 
@@ -157,19 +202,38 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for k in sizes for row in bench_size(k, grid, device, impls, args)]
 
     env = environment(device)
-    print(f"\nhash grid L16 F2 T=2^19 base 16 scale 1.5 fp32, 3D on {env['device']['name']} "
-          f"({env['versions'].get('threads')} core threads, {torch.get_num_threads()} torch threads)")
-    print_table(["N", "workload", "ours ms", "ours min-max", "reference ms", "ref min-max",
-                 "speed-up", "ours GB/s"], table_rows(rows))
+    print(
+        f"\nhash grid L16 F2 T=2^19 base 16 scale 1.5 fp32, 3D on {env['device']['name']} "
+        f"({env['versions'].get('threads')} core threads, {torch.get_num_threads()} torch threads)"
+    )
+    print_table(
+        [
+            "N",
+            "workload",
+            "ours ms",
+            "ours min-max",
+            "reference ms",
+            "ref min-max",
+            "speed-up",
+            "ours GB/s",
+        ],
+        table_rows(rows),
+    )
 
     payload = {
         "benchmark": "hash_grid",
         "config": dict(grid.spec.to_dict(), dtype="float32", n_params=grid.spec.n_params),
         **env,
         "threads": {"core": env["versions"].get("threads"), "torch": torch.get_num_threads()},
-        "settings": {"sizes_log2": sizes, "repeats": args.repeats, "ref_repeats": args.ref_repeats,
-                     "warmup": args.warmup, "ref_warmup": 1, "seed": args.seed,
-                     "timing": "wall clock per run, CUDA synchronised before and after"},
+        "settings": {
+            "sizes_log2": sizes,
+            "repeats": args.repeats,
+            "ref_repeats": args.ref_repeats,
+            "warmup": args.warmup,
+            "ref_warmup": 1,
+            "seed": args.seed,
+            "timing": "wall clock per run, CUDA synchronised before and after",
+        },
         "forward_bytes_formula": BYTES_FORMULA,
         "rows": rows,
     }

@@ -40,12 +40,11 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-
 from _common import RESULTS_DIR, environment, print_table, synchronize, usable_device, write_json
 from _mandelbrot import mandelbrot
 from _plot import Panel, save_panels
@@ -60,7 +59,9 @@ from fields3d.pipelines.fit_image import default_per_level_scale, psnr, sample_b
 
 IMAGE = Path(__file__).resolve().parents[1] / "assets" / "images" / "astronaut.png"
 SWEEP = (0.25, 1.0, 4.0)
-TOLERANCE = 0.05  # the first group of a size rule with a candidate this close to the target (relative) wins
+TOLERANCE = (
+    0.05  # the first group of a size rule with a candidate this close to the target (relative) wins
+)
 ADAM = {"lr": 1e-2, "betas": (0.9, 0.99), "eps": 1e-15}
 DECAY, DECAY_AT = 0.33, (0.5, 0.75, 0.9)
 MLP = {"n_hidden": 64, "n_hidden_layers": 2}
@@ -74,18 +75,32 @@ LARGE_DEFAULT = ["hash_grid", "simplex_grid"]  # --large compares what the simpl
 
 def _hash_like(name: str) -> Callable[[int], Iterator[list[dict]]]:
     """Hash-grid style settings grouped by level count, most levels first, the finest level at ``size`` vertices."""
+
     def groups(size: int) -> Iterator[list[dict]]:
         for levels in range(16, 3, -1):
             scale = default_per_level_scale(size, levels, 16)
-            yield [{"type": name, "n_levels": levels, "n_features_per_level": 2, "log2_hashmap_size": log2_size,
-                    "base_resolution": 16, "per_level_scale": scale} for log2_size in range(8, 25)]
+            yield [
+                {
+                    "type": name,
+                    "n_levels": levels,
+                    "n_features_per_level": 2,
+                    "log2_hashmap_size": log2_size,
+                    "base_resolution": 16,
+                    "per_level_scale": scale,
+                }
+                for log2_size in range(8, 25)
+            ]
+
     return groups
 
 
 def _dense(size: int) -> Iterator[list[dict]]:
     """Dense-grid settings grouped by features: 4 (the type's default), then 2, 8, 1, 16."""
     for features in (4, 2, 8, 1, 16):
-        yield [{"type": "dense_grid", "resolution": r, "n_features": features} for r in range(8, 4 * size + 1, 4)]
+        yield [
+            {"type": "dense_grid", "resolution": r, "n_features": features}
+            for r in range(8, 4 * size + 1, 4)
+        ]
 
 
 def _rbf(size: int) -> Iterator[list[dict]]:
@@ -95,7 +110,9 @@ def _rbf(size: int) -> Iterator[list[dict]]:
 
 
 SIZE_RULES: dict[str, Callable[[int], Iterator[list[dict]]]] = {
-    "hash_grid": _hash_like("hash_grid"), "simplex_grid": _hash_like("simplex_grid"), "dense_grid": _dense,
+    "hash_grid": _hash_like("hash_grid"),
+    "simplex_grid": _hash_like("simplex_grid"),
+    "dense_grid": _dense,
     "rbf": _rbf,
 }
 
@@ -128,20 +145,48 @@ def sized_encoding(name: str, target: int, size: int) -> tuple[dict, int, bool]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=30.0, help="training wall time per run (default 30)")
-    p.add_argument("--steps", type=int, help="train each run for this many steps instead of --seconds")
-    p.add_argument("--encodings", help="comma-separated types (default: every registered type taking 2D input)")
+    p.add_argument(
+        "--seconds", type=float, default=30.0, help="training wall time per run (default 30)"
+    )
+    p.add_argument(
+        "--steps", type=int, help="train each run for this many steps instead of --seconds"
+    )
+    p.add_argument(
+        "--encodings", help="comma-separated types (default: every registered type taking 2D input)"
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--params", type=int, default=2**16, help="target encoding parameters (default 65536)")
-    p.add_argument("--sweep", action="store_true", help=f"also run at {SWEEP[0]}x and {SWEEP[-1]}x the target")
-    p.add_argument("--large", type=int, metavar="SIDE",
-                   help="fit a SIDE x SIDE image made on the spot (Mandelbrot) instead of the photograph")
-    p.add_argument("--batch-size", type=int, help="random samples per step (default 16384 on cpu, 65536 on cuda)")
-    p.add_argument("--lr", type=float, default=ADAM["lr"], help="Adam's learning rate, all encodings (default 1e-2)")
-    p.add_argument("--torch-threads", type=int, help="torch's CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--params", type=int, default=2**16, help="target encoding parameters (default 65536)"
+    )
+    p.add_argument(
+        "--sweep", action="store_true", help=f"also run at {SWEEP[0]}x and {SWEEP[-1]}x the target"
+    )
+    p.add_argument(
+        "--large",
+        type=int,
+        metavar="SIDE",
+        help="fit a SIDE x SIDE image made on the spot (Mandelbrot) instead of the photograph",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="random samples per step (default 16384 on cpu, 65536 on cuda)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=ADAM["lr"],
+        help="Adam's learning rate, all encodings (default 1e-2)",
+    )
+    p.add_argument(
+        "--torch-threads", type=int, help="torch's CPU threads (default: torch's choice)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="JSON result path; the PNG goes beside it "
-                   "(default benchmarks/results/image_fit-<device>.json)")
+    p.add_argument(
+        "--out",
+        help="JSON result path; the PNG goes beside it "
+        "(default benchmarks/results/image_fit-<device>.json)",
+    )
     args = p.parse_args(argv)
     if args.steps is not None and args.steps < CHECKPOINTS:
         p.error(f"--steps must be at least {CHECKPOINTS} (one per checkpoint), got {args.steps}")
@@ -187,7 +232,9 @@ def crop_box(target: torch.Tensor) -> tuple[int, int, int]:
 
 
 @torch.no_grad()
-def render_crop(field: ImageField, shape: tuple[int, int], box: tuple[int, int, int]) -> torch.Tensor:
+def render_crop(
+    field: ImageField, shape: tuple[int, int], box: tuple[int, int, int]
+) -> torch.Tensor:
     """The field at the pixel centres of ``box`` of an image of ``shape`` -> ``(size, size, 3)`` on the CPU."""
     (h, w), (top, left, size) = shape, box
     rows = torch.arange(top, top + size, device=field.device)
@@ -200,7 +247,7 @@ def render_crop(field: ImageField, shape: tuple[int, int], box: tuple[int, int, 
 def save_crops(path: Path, target: torch.Tensor, crops: list[tuple[str, torch.Tensor]]) -> Path:
     """Target crop then each fit's, side by side, as one PNG (names are in the JSON, same order)."""
     top, left, size = crop_box(target)
-    tiles = [target[top:top + size, left:left + size].cpu()] + [c for _, c in crops]
+    tiles = [target[top : top + size, left : left + size].cpu()] + [c for _, c in crops]
     row = torch.cat([t.clamp(0, 1) for t in tiles], dim=1)
     Image.fromarray((row * 255).round().to(torch.uint8).numpy()).save(path)
     return path
@@ -219,7 +266,9 @@ def seed_from_image(field: ImageField, target: torch.Tensor) -> float:
     weight = (gx.square() + gy.square()).sqrt().reshape(-1)
     uv = pixel_centres(h, w, device=target.device)
     if h * w > EVAL_PIXELS:  # k-means on a random EVAL_PIXELS of a large image's pixels
-        pick = torch.randperm(h * w, generator=torch.Generator().manual_seed(1))[:EVAL_PIXELS].to(target.device)
+        pick = torch.randperm(h * w, generator=torch.Generator().manual_seed(1))[:EVAL_PIXELS].to(
+            target.device
+        )
         uv, weight = uv[pick], weight[pick]
     with torch.no_grad():
         init(uv, weight + weight.mean(), iters=5)
@@ -245,6 +294,7 @@ def train_for(
     opt = torch.optim.Adam(field.parameters(), **{**ADAM, "lr": args.lr})
     image = target.permute(2, 0, 1).unsqueeze(0).contiguous()
     generator = torch.Generator(device=device).manual_seed(args.seed)
+
     def done(seconds: float, steps: int) -> float:  # the fraction of the budget used
         return steps / args.steps if args.steps else seconds / args.seconds
 
@@ -268,8 +318,15 @@ def train_for(
         trained += time.perf_counter() - start
         curve.append({"seconds": trained, "steps": steps, "psnr": score(field)})
     final = curve[-1]["psnr"] if score.subset is None else score.full(field)
-    return {"curve": curve, "final_psnr": final, "steps": steps, "train_seconds": trained,
-            "steps_per_second": steps / trained, "n_params": field.n_params, "init_seconds": init_seconds}, field
+    return {
+        "curve": curve,
+        "final_psnr": final,
+        "steps": steps,
+        "train_seconds": trained,
+        "steps_per_second": steps / trained,
+        "n_params": field.n_params,
+        "init_seconds": init_seconds,
+    }, field
 
 
 def plan(names: list[str], args, size: int) -> list[dict]:
@@ -280,8 +337,16 @@ def plan(names: list[str], args, size: int) -> list[dict]:
         for factor in factors:
             target = max(1, round(args.params * factor))
             config, n_params, matched = sized_encoding(name, target, size)
-            runs.append({"encoding": name, "factor": factor, "target_params": target, "config": config,
-                         "encoding_n_params": n_params, "matched": matched})
+            runs.append(
+                {
+                    "encoding": name,
+                    "factor": factor,
+                    "target_params": target,
+                    "config": config,
+                    "encoding_n_params": n_params,
+                    "matched": matched,
+                }
+            )
     return runs
 
 
@@ -293,14 +358,28 @@ def _summary(config: dict) -> str:
 def _plot(path: Path, runs: list[dict], args) -> Path:
     main = [r for r in runs if r["factor"] == 1.0]
     over_time = Panel(
-        f"PSNR over training time ({args.params} encoding params)", "seconds", "PSNR (dB)",
-        [(r["encoding"], [c["seconds"] for c in r["curve"]], [c["psnr"] for c in r["curve"]]) for r in main],
+        f"PSNR over training time ({args.params} encoding params)",
+        "seconds",
+        "PSNR (dB)",
+        [
+            (r["encoding"], [c["seconds"] for c in r["curve"]], [c["psnr"] for c in r["curve"]])
+            for r in main
+        ],
     )
-    by_size = Panel("final PSNR against parameter count", "encoding parameters", "PSNR (dB)", x_log=True,
-                    markers=True)
+    by_size = Panel(
+        "final PSNR against parameter count",
+        "encoding parameters",
+        "PSNR (dB)",
+        x_log=True,
+        markers=True,
+    )
     for name in dict.fromkeys(r["encoding"] for r in runs):
-        mine = sorted((r for r in runs if r["encoding"] == name), key=lambda r: r["encoding_n_params"])
-        by_size.series.append((name, [r["encoding_n_params"] for r in mine], [r["final_psnr"] for r in mine]))
+        mine = sorted(
+            (r for r in runs if r["encoding"] == name), key=lambda r: r["encoding_n_params"]
+        )
+        by_size.series.append(
+            (name, [r["encoding_n_params"] for r in mine], [r["final_psnr"] for r in mine])
+        )
     return save_panels(path, [over_time, by_size])
 
 
@@ -312,7 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     args.batch_size = args.batch_size or DEFAULT_BATCH[device.type]
-    names = args.encodings.split(",") if args.encodings else LARGE_DEFAULT if args.large else list(types_for_dims(2))
+    names = (
+        args.encodings.split(",")
+        if args.encodings
+        else LARGE_DEFAULT
+        if args.large
+        else list(types_for_dims(2))
+    )
     if args.large is not None and args.large < 2:
         print(f"error: --large must be at least 2 pixels, got {args.large}", file=sys.stderr)
         return 2
@@ -326,32 +411,71 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("encodings at matched sizes:")
-    print_table(["encoding", "target", "encoding params", "off by", "settings"],
-                [[r["encoding"], r["target_params"], r["encoding_n_params"],
-                  f"{100 * (r['encoding_n_params'] / r['target_params'] - 1):+.1f}%" if r["matched"] else "unmatched",
-                  _summary(r["config"])] for r in runs])
+    print_table(
+        ["encoding", "target", "encoding params", "off by", "settings"],
+        [
+            [
+                r["encoding"],
+                r["target_params"],
+                r["encoding_n_params"],
+                f"{100 * (r['encoding_n_params'] / r['target_params'] - 1):+.1f}%"
+                if r["matched"]
+                else "unmatched",
+                _summary(r["config"]),
+            ]
+            for r in runs
+        ],
+    )
     for run in runs:
-        print(f"  {run['encoding']} {run['encoding_n_params']} params: training {budget(args)} ...",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {run['encoding']} {run['encoding_n_params']} params: training {budget(args)} ...",
+            file=sys.stderr,
+            flush=True,
+        )
         result, field = train_for(run["config"], target, score, args, device)
         run.update(result)
         crops.append((run["encoding"], render_crop(field, target.shape[:2], crop_box(target))))
         del field
 
     env = environment(device)
-    print(f"\nimage fit, {image_name} {tuple(target.shape[:2])}, {budget(args)} per run on {env['device']['name']}")
-    print_table(["encoding", "encoding params", "total params", "steps", "steps/s", "final PSNR dB"],
-                [[r["encoding"], r["encoding_n_params"], r["n_params"], r["steps"], r["steps_per_second"],
-                  r["final_psnr"]] for r in runs])
+    print(
+        f"\nimage fit, {image_name} {tuple(target.shape[:2])}, {budget(args)} per run on {env['device']['name']}"
+    )
+    print_table(
+        ["encoding", "encoding params", "total params", "steps", "steps/s", "final PSNR dB"],
+        [
+            [
+                r["encoding"],
+                r["encoding_n_params"],
+                r["n_params"],
+                r["steps"],
+                r["steps_per_second"],
+                r["final_psnr"],
+            ]
+            for r in runs
+        ],
+    )
     payload = {
         "benchmark": "image_fit",
-        "config": {"image": image_name, "crop": dict(zip(("top", "left", "size"), crop_box(target))),
-                   "crops_order": ["target"] + [name for name, _ in crops], "image_size": list(target.shape[:2]),
-                   "seconds": None if args.steps else args.seconds, "steps": args.steps, "eval_pixels": EVAL_PIXELS if score.subset is not None else "all",
-                   "target_params": args.params, "sweep": list(SWEEP) if args.sweep else [1.0],
-                   "batch_size": args.batch_size, "adam": {**ADAM, "lr": args.lr}, "lr_decay": DECAY,
-                   "lr_decay_at": list(DECAY_AT), "mlp": MLP, "checkpoints": CHECKPOINTS, "seed": args.seed,
-                   "timing": "training wall clock, CUDA synchronised at each checkpoint, evaluation excluded"},
+        "config": {
+            "image": image_name,
+            "crop": dict(zip(("top", "left", "size"), crop_box(target))),
+            "crops_order": ["target"] + [name for name, _ in crops],
+            "image_size": list(target.shape[:2]),
+            "seconds": None if args.steps else args.seconds,
+            "steps": args.steps,
+            "eval_pixels": EVAL_PIXELS if score.subset is not None else "all",
+            "target_params": args.params,
+            "sweep": list(SWEEP) if args.sweep else [1.0],
+            "batch_size": args.batch_size,
+            "adam": {**ADAM, "lr": args.lr},
+            "lr_decay": DECAY,
+            "lr_decay_at": list(DECAY_AT),
+            "mlp": MLP,
+            "checkpoints": CHECKPOINTS,
+            "seed": args.seed,
+            "timing": "training wall clock, CUDA synchronised at each checkpoint, evaluation excluded",
+        },
         **env,
         "threads": {"core": env["versions"].get("threads"), "torch": torch.get_num_threads()},
         "runs": runs,
@@ -359,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     out = write_json(args.out or RESULTS_DIR / f"image_fit-{device.type}.json", payload)
     picture = _plot(out.with_suffix(".png"), runs, args)
     side_by_side = save_crops(out.with_name(out.stem + "-crops.png"), target, crops)
-    print(f"\nwrote {out}\nwrote {picture}\nwrote {side_by_side} (target, then {', '.join(n for n, _ in crops)})")
+    print(
+        f"\nwrote {out}\nwrote {picture}\nwrote {side_by_side} (target, then {', '.join(n for n, _ in crops)})"
+    )
     return 0
 
 

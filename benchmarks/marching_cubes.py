@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
-
-from _common import RESULTS_DIR, environment, fmt, measure, parse_ints, print_table, usable_device, write_json
+from _common import (
+    RESULTS_DIR,
+    environment,
+    fmt,
+    measure,
+    parse_ints,
+    print_table,
+    usable_device,
+    write_json,
+)
 
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
 
@@ -37,16 +45,26 @@ SHAPES = ("sphere", "torus")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--sizes", help="grid sizes n (n^3 volumes), default 128,256,512 on cpu, 512,1024 on cuda")
+    p.add_argument(
+        "--sizes", help="grid sizes n (n^3 volumes), default 128,256,512 on cpu, 512,1024 on cuda"
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed runs of ours (default 5)")
-    p.add_argument("--ref-repeats", type=int, default=3, help="timed runs of scikit-image (default 3)")
+    p.add_argument(
+        "--ref-repeats", type=int, default=3, help="timed runs of scikit-image (default 3)"
+    )
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
-    p.add_argument("--ref-max-size", type=int, default=512, help="largest n scikit-image runs at (default 512)")
+    p.add_argument(
+        "--ref-max-size", type=int, default=512, help="largest n scikit-image runs at (default 512)"
+    )
     p.add_argument("--no-reference", action="store_true", help="time ours only")
     p.add_argument("--field-size", type=int, default=512, help="mesh_field grid size (default 512)")
-    p.add_argument("--field-repeats", type=int, default=2, help="timed mesh_field runs, each mode (default 2)")
+    p.add_argument(
+        "--field-repeats", type=int, default=2, help="timed mesh_field runs, each mode (default 2)"
+    )
     p.add_argument("--no-field", action="store_true", help="skip the mesh_field rows")
-    p.add_argument("--out", help="JSON result path (default benchmarks/results/marching_cubes-<device>.json)")
+    p.add_argument(
+        "--out", help="JSON result path (default benchmarks/results/marching_cubes-<device>.json)"
+    )
     return p.parse_args(argv)
 
 
@@ -67,7 +85,9 @@ def sdf_volume(shape: str, n: int, device: torch.device) -> torch.Tensor:
 
 def time_ours(volume: torch.Tensor, device: torch.device, args) -> tuple[dict, int, int]:
     verts, faces = marching_cubes(volume)
-    stats = measure(lambda: marching_cubes(volume), device, repeats=args.repeats, warmup=args.warmup)
+    stats = measure(
+        lambda: marching_cubes(volume), device, repeats=args.repeats, warmup=args.warmup
+    )
     return stats, verts.shape[0], faces.shape[0]
 
 
@@ -76,8 +96,12 @@ def time_skimage(volume: torch.Tensor, args) -> tuple[dict, int, int]:
 
     array = np.ascontiguousarray(volume.cpu().numpy())
     verts, faces, _, _ = skmeasure.marching_cubes(array, 0.0)
-    stats = measure(lambda: skmeasure.marching_cubes(array, 0.0), torch.device("cpu"),
-                    repeats=args.ref_repeats, warmup=args.warmup)
+    stats = measure(
+        lambda: skmeasure.marching_cubes(array, 0.0),
+        torch.device("cpu"),
+        repeats=args.ref_repeats,
+        warmup=args.warmup,
+    )
     return stats, verts.shape[0], faces.shape[0]
 
 
@@ -87,10 +111,19 @@ def bench_volume(shape: str, n: int, device: torch.device, args) -> dict:
     row = {"shape": shape, "n": n, "verts": n_verts, "faces": n_faces, "ours": ours}
     if not args.no_reference and n <= args.ref_max_size:
         ref, ref_verts, ref_faces = time_skimage(volume, args)
-        row.update(skimage=ref, skimage_verts=ref_verts, skimage_faces=ref_faces,
-                   speedup=ref["median_ms"] / ours["median_ms"], same_vertex_count=ref_verts == n_verts)
-    print(f"  {shape} {n}^3: ours {fmt(ours['median_ms'])} ms, skimage "
-          f"{fmt(row.get('skimage', {}).get('median_ms'))} ms", file=sys.stderr, flush=True)
+        row.update(
+            skimage=ref,
+            skimage_verts=ref_verts,
+            skimage_faces=ref_faces,
+            speedup=ref["median_ms"] / ours["median_ms"],
+            same_vertex_count=ref_verts == n_verts,
+        )
+    print(
+        f"  {shape} {n}^3: ours {fmt(ours['median_ms'])} ms, skimage "
+        f"{fmt(row.get('skimage', {}).get('median_ms'))} ms",
+        file=sys.stderr,
+        flush=True,
+    )
     del volume
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -116,17 +149,32 @@ def bench_field(device: torch.device, args) -> list[dict]:
         verts, faces = mesh_field(fn, bounds, args.field_size, device=device, narrow_band=narrow)
         evaluations = fn.points
 
-        def run(fn: Callable = fn) -> None:
+        def run(fn: Callable = fn, narrow=narrow) -> None:
             mesh_field(fn, bounds, args.field_size, device=device, narrow_band=narrow)
 
         stats = measure(run, device, repeats=args.field_repeats, warmup=0)
-        rows.append({"mode": "narrow band" if narrow else "dense", "n": args.field_size,
-                     "evaluations": evaluations, "evaluated_fraction": evaluations / args.field_size**3,
-                     "verts": verts.shape[0], "faces": faces.shape[0], "stats": stats})
-        print(f"  mesh_field {rows[-1]['mode']} {args.field_size}^3: {fmt(stats['median_ms'])} ms, "
-              f"{evaluations} evaluations", file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "mode": "narrow band" if narrow else "dense",
+                "n": args.field_size,
+                "evaluations": evaluations,
+                "evaluated_fraction": evaluations / args.field_size**3,
+                "verts": verts.shape[0],
+                "faces": faces.shape[0],
+                "stats": stats,
+            }
+        )
+        print(
+            f"  mesh_field {rows[-1]['mode']} {args.field_size}^3: {fmt(stats['median_ms'])} ms, "
+            f"{evaluations} evaluations",
+            file=sys.stderr,
+            flush=True,
+        )
     rows[0]["speedup_vs_dense"] = rows[1]["stats"]["median_ms"] / rows[0]["stats"]["median_ms"]
-    rows[0]["same_mesh_size"] = (rows[0]["verts"], rows[0]["faces"]) == (rows[1]["verts"], rows[1]["faces"])
+    rows[0]["same_mesh_size"] = (rows[0]["verts"], rows[0]["faces"]) == (
+        rows[1]["verts"],
+        rows[1]["faces"],
+    )
     return rows
 
 
@@ -137,14 +185,38 @@ def _spread(stats: dict | None) -> str | None:
 
 
 def volume_table(rows: list[dict]) -> list[list]:
-    return [[f"{r['n']}^3", r["shape"], r["verts"], r["faces"], r["ours"]["median_ms"], _spread(r["ours"]),
-             r.get("skimage", {}).get("median_ms"), _spread(r.get("skimage")), r.get("speedup"),
-             r.get("same_vertex_count")] for r in rows]
+    return [
+        [
+            f"{r['n']}^3",
+            r["shape"],
+            r["verts"],
+            r["faces"],
+            r["ours"]["median_ms"],
+            _spread(r["ours"]),
+            r.get("skimage", {}).get("median_ms"),
+            _spread(r.get("skimage")),
+            r.get("speedup"),
+            r.get("same_vertex_count"),
+        ]
+        for r in rows
+    ]
 
 
 def field_table(rows: list[dict]) -> list[list]:
-    return [[f"{r['n']}^3", r["mode"], r["evaluations"], f"{100 * r['evaluated_fraction']:.2f}%", r["verts"],
-             r["faces"], r["stats"]["median_ms"], _spread(r["stats"]), r.get("speedup_vs_dense")] for r in rows]
+    return [
+        [
+            f"{r['n']}^3",
+            r["mode"],
+            r["evaluations"],
+            f"{100 * r['evaluated_fraction']:.2f}%",
+            r["verts"],
+            r["faces"],
+            r["stats"]["median_ms"],
+            _spread(r["stats"]),
+            r.get("speedup_vs_dense"),
+        ]
+        for r in rows
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,25 +229,64 @@ def main(argv: list[str] | None = None) -> int:
     field_rows = [] if args.no_field else bench_field(device, args)
 
     env = environment(device)
-    print(f"\nmarching cubes, float32 SDF volumes, level 0, on {env['device']['name']} "
-          f"({env['versions'].get('threads')} core threads, {torch.get_num_threads()} torch threads)")
-    print_table(["volume", "shape", "verts", "faces", "ours ms", "ours min-max", "skimage ms", "skimage min-max",
-                 "speed-up", "same V"], volume_table(rows))
+    print(
+        f"\nmarching cubes, float32 SDF volumes, level 0, on {env['device']['name']} "
+        f"({env['versions'].get('threads')} core threads, {torch.get_num_threads()} torch threads)"
+    )
+    print_table(
+        [
+            "volume",
+            "shape",
+            "verts",
+            "faces",
+            "ours ms",
+            "ours min-max",
+            "skimage ms",
+            "skimage min-max",
+            "speed-up",
+            "same V",
+        ],
+        volume_table(rows),
+    )
     if field_rows:
-        print(f"\nmesh_field, sphere SDF |x| - 0.6 over [-1, 1]^3, {args.field_size} points per axis")
-        print_table(["grid", "mode", "evaluations", "of grid", "verts", "faces", "ms", "min-max", "speed-up"],
-                    field_table(field_rows))
+        print(
+            f"\nmesh_field, sphere SDF |x| - 0.6 over [-1, 1]^3, {args.field_size} points per axis"
+        )
+        print_table(
+            [
+                "grid",
+                "mode",
+                "evaluations",
+                "of grid",
+                "verts",
+                "faces",
+                "ms",
+                "min-max",
+                "speed-up",
+            ],
+            field_table(field_rows),
+        )
 
     payload = {
         "benchmark": "marching_cubes",
-        "config": {"dtype": "float32", "level": 0.0, "shapes": {"sphere": "radius 0.35 n",
-                   "torus": "radii 0.3 n, 0.1 n"}, "field": "|x| - 0.6 over [-1, 1]^3",
-                   "reference": "skimage.measure.marching_cubes (lewiner), CPU, numpy float32"},
+        "config": {
+            "dtype": "float32",
+            "level": 0.0,
+            "shapes": {"sphere": "radius 0.35 n", "torus": "radii 0.3 n, 0.1 n"},
+            "field": "|x| - 0.6 over [-1, 1]^3",
+            "reference": "skimage.measure.marching_cubes (lewiner), CPU, numpy float32",
+        },
         **env,
         "threads": {"core": env["versions"].get("threads"), "torch": torch.get_num_threads()},
-        "settings": {"sizes": sizes, "repeats": args.repeats, "ref_repeats": args.ref_repeats,
-                     "warmup": args.warmup, "field_size": args.field_size, "field_repeats": args.field_repeats,
-                     "timing": "wall clock per run, CUDA synchronised before and after"},
+        "settings": {
+            "sizes": sizes,
+            "repeats": args.repeats,
+            "ref_repeats": args.ref_repeats,
+            "warmup": args.warmup,
+            "field_size": args.field_size,
+            "field_repeats": args.field_repeats,
+            "timing": "wall clock per run, CUDA synchronised before and after",
+        },
         "rows": rows,
         "mesh_field": field_rows,
     }

@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import RESULTS_DIR, environment, print_table, write_json
 
 from fields3d.geometry.mesh_io import load_mesh
@@ -51,25 +50,54 @@ from fields3d.pipelines.recon.pipeline import METHODS, ReconConfig, reconstruct
 
 MESH_DIR = Path(__file__).resolve().parent.parent / "assets" / "meshes"
 SHAPES = ("stanford-bunny", "fandisk", "rocker-arm", "spot", "cow")
-INPUTS = {"clean": (50_000, 0.0), "noisy": (50_000, 0.005), "sparse": (5_000, 0.0)}  # points, noise / diag
+INPUTS = {
+    "clean": (50_000, 0.0),
+    "noisy": (50_000, 0.005),
+    "sparse": (5_000, 0.0),
+}  # points, noise / diag
 DEFAULT_RESOLUTION = {f.name: f.default for f in dataclasses.fields(ReconConfig)}["resolution"]
 TIME_GOAL_S = 60.0
-METRIC_KEYS = {"cd_l1": "chamfer_l1", "cd_l2": "chamfer_l2", "nc": "normal_consistency",
-               "f1": "f_score@1%", "f05": "f_score@0.5%"}
+METRIC_KEYS = {
+    "cd_l1": "chamfer_l1",
+    "cd_l2": "chamfer_l2",
+    "nc": "normal_consistency",
+    "f1": "f_score@1%",
+    "f05": "f_score@0.5%",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated (default {','.join(SHAPES)})")
-    p.add_argument("--inputs", default=",".join(INPUTS), help="comma-separated (default clean,noisy,sparse)")
-    p.add_argument("--methods", default="gridpull,poisson", help="gridpull, poisson, neural (default gridpull,poisson)")
+    p.add_argument(
+        "--shapes", default=",".join(SHAPES), help=f"comma-separated (default {','.join(SHAPES)})"
+    )
+    p.add_argument(
+        "--inputs", default=",".join(INPUTS), help="comma-separated (default clean,noisy,sparse)"
+    )
+    p.add_argument(
+        "--methods",
+        default="gridpull,poisson",
+        help="gridpull, poisson, neural (default gridpull,poisson)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION,
-                   help=f"ReconConfig.resolution (default {DEFAULT_RESOLUTION}; Poisson depth ceil(log2))")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads first (default: torch's choice); on a "
-                   "loaded machine fewer threads than cores avoids stalls at every parallel op")
-    p.add_argument("--seed", type=int, default=1, help="seed of the input clouds (default 1; metrics use 0)")
-    p.add_argument("--out", help="JSON result path (default benchmarks/results/recon-<device>.json)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=DEFAULT_RESOLUTION,
+        help=f"ReconConfig.resolution (default {DEFAULT_RESOLUTION}; Poisson depth ceil(log2))",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch.set_num_threads first (default: torch's choice); on a "
+        "loaded machine fewer threads than cores avoids stalls at every parallel op",
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, help="seed of the input clouds (default 1; metrics use 0)"
+    )
+    p.add_argument(
+        "--out", help="JSON result path (default benchmarks/results/recon-<device>.json)"
+    )
     args = p.parse_args(argv)
     for name, allowed in (("shapes", SHAPES), ("inputs", tuple(INPUTS)), ("methods", METHODS)):
         values = [v.strip() for v in getattr(args, name).split(",") if v.strip()]
@@ -92,28 +120,46 @@ def make_cloud(mesh, kind: str, seed: int, folder: Path) -> Path:
 
 def run_one(cloud: Path, gt, method: str, args, folder: Path) -> dict:
     """Reconstruct ``cloud`` with ``method``; time, faces and metrics against ``gt`` (or the error)."""
-    config = ReconConfig(input=cloud, output=folder / f"{method}-mesh.ply", method=method, device=args.device,
-                         resolution=args.resolution, picture=False, gt=None, seed=0)
+    config = ReconConfig(
+        input=cloud,
+        output=folder / f"{method}-mesh.ply",
+        method=method,
+        device=args.device,
+        resolution=args.resolution,
+        picture=False,
+        gt=None,
+        seed=0,
+    )
     start = time.perf_counter()
     try:
         result = reconstruct(config, progress=False)
-    except Exception as exc:  # noqa: BLE001 - a benchmark row records the failure and goes on
+    except Exception as exc:
         traceback.print_exc()
-        return {"time_s": time.perf_counter() - start, "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()}
+        return {
+            "time_s": time.perf_counter() - start,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
     elapsed = time.perf_counter() - start
-    row = {"time_s": elapsed, "faces": int(len(result.faces)), "vertices": int(len(result.verts)),
-           "timings": result.report.get("timings"), "method_info": plain(result.report.get("method"))}
+    row = {
+        "time_s": elapsed,
+        "faces": len(result.faces),
+        "vertices": len(result.verts),
+        "timings": result.report.get("timings"),
+        "method_info": plain(result.report.get("method")),
+    }
     try:
         row["metrics"] = mesh_metrics((result.verts, result.faces), gt, n_points=100_000, seed=0)
-    except Exception as exc:  # noqa: BLE001 - e.g. an empty mesh
+    except Exception as exc:
         row["error"] = f"metrics: {type(exc).__name__}: {exc}"
     return row
 
 
 def plain(obj):
     """``obj`` with numpy scalars and arrays turned into Python numbers and lists (for the JSON)."""
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    return json.loads(
+        json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    )
 
 
 def git_state() -> dict:
@@ -122,12 +168,16 @@ def git_state() -> dict:
 
     def git(*cmd: str) -> str:
         try:
-            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, timeout=30).stdout.strip()
+            return subprocess.run(
+                ["git", *cmd], cwd=root, capture_output=True, text=True, timeout=30
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    return {"commit": git("rev-parse", "HEAD"),
-            "changed": git("status", "--porcelain", "--", "fields3d").splitlines()}
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "changed": git("status", "--porcelain", "--", "fields3d").splitlines(),
+    }
 
 
 def bench_shape(shape: str, args) -> list[dict]:
@@ -138,11 +188,20 @@ def bench_shape(shape: str, args) -> list[dict]:
         for kind in args.inputs:
             cloud = make_cloud(gt, kind, args.seed, folder)
             for method in args.methods:
-                row = {"shape": shape, "input": kind, "method": method, **run_one(cloud, gt, method, args, folder)}
+                row = {
+                    "shape": shape,
+                    "input": kind,
+                    "method": method,
+                    **run_one(cloud, gt, method, args, folder),
+                }
                 rows.append(row)
                 m = row.get("metrics", {})
-                print(f"  {shape} {kind} {method}: {row['time_s']:.1f} s, CD-L1 {m.get('chamfer_l1', float('nan')):.5f}"
-                      f"{'  ERROR ' + row['error'] if 'error' in row else ''}", file=sys.stderr, flush=True)
+                print(
+                    f"  {shape} {kind} {method}: {row['time_s']:.1f} s, CD-L1 {m.get('chamfer_l1', float('nan')):.5f}"
+                    f"{'  ERROR ' + row['error'] if 'error' in row else ''}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return rows
 
 
@@ -151,22 +210,37 @@ def metric(row: dict | None, key: str) -> float | None:
 
 
 def table_rows(rows: list[dict]) -> list[list]:
-    return [[r["shape"], r["input"], r["method"], *(metric(r, k) for k in METRIC_KEYS),
-             r["time_s"], r.get("faces", "ERR")] for r in rows]
+    return [
+        [
+            r["shape"],
+            r["input"],
+            r["method"],
+            *(metric(r, k) for k in METRIC_KEYS),
+            r["time_s"],
+            r.get("faces", "ERR"),
+        ]
+        for r in rows
+    ]
 
 
 def goal_checks(kind: str, row: dict, ref: dict | None) -> list[tuple[str, bool | None]]:
     """``(description, passed)`` per goal for ``row`` against the Poisson row ``ref``; None: no data."""
+
     def cmp(value, bound, op):
         return None if value is None or bound is None else op(value, bound)
 
     ge, le = (lambda a, b: a >= b), (lambda a, b: a <= b)
     cd, ref_cd = metric(row, "cd_l1"), metric(ref, "cd_l1")
     if kind == "clean":
-        checks = [("CD-L1 <= 1.1x Poisson", cmp(cd, None if ref_cd is None else 1.1 * ref_cd, le)),
-                  ("F@0.5% >= 0.98", cmp(metric(row, "f05"), 0.98, ge))]
+        checks = [
+            ("CD-L1 <= 1.1x Poisson", cmp(cd, None if ref_cd is None else 1.1 * ref_cd, le)),
+            ("F@0.5% >= 0.98", cmp(metric(row, "f05"), 0.98, ge)),
+        ]
     elif kind == "noisy":
-        checks = [("NC >= 0.95", cmp(metric(row, "nc"), 0.95, ge)), ("CD-L1 <= Poisson", cmp(cd, ref_cd, le))]
+        checks = [
+            ("NC >= 0.95", cmp(metric(row, "nc"), 0.95, ge)),
+            ("CD-L1 <= Poisson", cmp(cd, ref_cd, le)),
+        ]
     else:
         checks = [("F@1% >= 0.95", cmp(metric(row, "f1"), 0.95, ge))]
     return checks + [(f"time <= {TIME_GOAL_S:.0f} s", row["time_s"] <= TIME_GOAL_S)]
@@ -184,12 +258,22 @@ def summarize(rows: list[dict]) -> dict:
         for r in kind_rows:
             ref = poisson.get((r["shape"], kind))
             checks = goal_checks(kind, r, ref)
-            words = [f"{'n/a' if ok is None else 'PASS' if ok else 'MISS'} {name}" for name, ok in checks]
-            ratio = ("" if metric(ref, "cd_l1") in (None, 0) or metric(r, "cd_l1") is None
-                     else f"  (CD-L1 {metric(r, 'cd_l1') / metric(ref, 'cd_l1'):.2f}x Poisson)")
+            words = [
+                f"{'n/a' if ok is None else 'PASS' if ok else 'MISS'} {name}" for name, ok in checks
+            ]
+            ratio = (
+                ""
+                if metric(ref, "cd_l1") in (None, 0) or metric(r, "cd_l1") is None
+                else f"  (CD-L1 {metric(r, 'cd_l1') / metric(ref, 'cd_l1'):.2f}x Poisson)"
+            )
             print(f"  {r['shape']:>14} {r['method']:>8}: " + ", ".join(words) + ratio)
-            summary.setdefault(kind, []).append({"shape": r["shape"], "method": r["method"],
-                                                 "checks": {name: ok for name, ok in checks}})
+            summary.setdefault(kind, []).append(
+                {
+                    "shape": r["shape"],
+                    "method": r["method"],
+                    "checks": {name: ok for name, ok in checks},
+                }
+            )
     return summary
 
 
@@ -202,25 +286,42 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for shape in args.shapes for row in bench_shape(shape, args)]
     env = environment(device)
     load_after = os.getloadavg()
-    print(f"\nreconstruction from clouds without normals, resolution {args.resolution}, on "
-          f"{env['device']['name']} ({torch.get_num_threads()} torch threads); distances in GT bbox diagonals")
-    print(f"fields3d at {git['commit'][:10]}{' + uncommitted: ' + '; '.join(git['changed']) if git['changed'] else ''}")
-    print(f"load average (1/5/15 min): before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    print_table(["shape", "input", "method", "CD-L1", "CD-L2", "NC", "F@1%", "F@0.5%", "time s", "faces"],
-                table_rows(rows))
+    print(
+        f"\nreconstruction from clouds without normals, resolution {args.resolution}, on "
+        f"{env['device']['name']} ({torch.get_num_threads()} torch threads); distances in GT bbox diagonals"
+    )
+    print(
+        f"fields3d at {git['commit'][:10]}{' + uncommitted: ' + '; '.join(git['changed']) if git['changed'] else ''}"
+    )
+    print(
+        f"load average (1/5/15 min): before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+        f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}"
+    )
+    print_table(
+        ["shape", "input", "method", "CD-L1", "CD-L2", "NC", "F@1%", "F@0.5%", "time s", "faces"],
+        table_rows(rows),
+    )
     summary = summarize(rows)
     payload = {
         "benchmark": "recon",
         **env,
         "load_average": {"before": load, "after": load_after},
         "git": git,
-        "config": {"shapes": args.shapes, "inputs": {k: {"points": INPUTS[k][0], "noise_of_diagonal": INPUTS[k][1]}
-                                                     for k in args.inputs},
-                   "methods": args.methods, "device": device.type, "resolution": args.resolution,
-                   "torch_threads": torch.get_num_threads(), "cloud_seed": args.seed, "recon_seed": 0,
-                   "metrics": {"n_points": 100_000, "seed": 0},
-                   "normals": "dropped", "time_goal_s": TIME_GOAL_S},
+        "config": {
+            "shapes": args.shapes,
+            "inputs": {
+                k: {"points": INPUTS[k][0], "noise_of_diagonal": INPUTS[k][1]} for k in args.inputs
+            },
+            "methods": args.methods,
+            "device": device.type,
+            "resolution": args.resolution,
+            "torch_threads": torch.get_num_threads(),
+            "cloud_seed": args.seed,
+            "recon_seed": 0,
+            "metrics": {"n_points": 100_000, "seed": 0},
+            "normals": "dropped",
+            "time_goal_s": TIME_GOAL_S,
+        },
         "rows": rows,
         "goals": summary,
     }

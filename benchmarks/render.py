@@ -64,10 +64,9 @@ import math
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-
 from _common import RESULTS_DIR, environment, fmt, measure, print_table, usable_device, write_json
 
 from fields3d import _native
@@ -88,36 +87,64 @@ MAX_SAMPLES = 1 << 31  # no budget: the sample counts must not depend on it
 COUNT_TOLERANCE = 1e-3  # ours vs the torch sampler, relative
 TARGET_CPU_SPEEDUP = 20.0
 NERFACC_VERSION = "0.5.3"
-NERFACC_INSTALL = (f"fetch it with scripts/fetch-nerfacc, then pip install --no-deps --no-index "
-                   f"--find-links vendor/nerfacc nerfacc=={NERFACC_VERSION}")
+NERFACC_INSTALL = (
+    f"fetch it with scripts/fetch-nerfacc, then pip install --no-deps --no-index "
+    f"--find-links vendor/nerfacc nerfacc=={NERFACC_VERSION}"
+)
 HUGE = 1e30
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto: cuda when torch sees a GPU, else cpu")
-    p.add_argument("--rays-side", type=int, help="S for S x S rays (default 512 on cuda, 256 on cpu)")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: cuda when torch sees a GPU, else cpu",
+    )
+    p.add_argument(
+        "--rays-side", type=int, help="S for S x S rays (default 512 on cuda, 256 on cpu)"
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed runs of ours (default 5)")
     p.add_argument("--ref-repeats", type=int, default=3, help="timed runs of each peer (default 3)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs of ours first (peers: 1)")
-    p.add_argument("--t-min", type=float, default=1e-4, help="compositing early-stop transmittance (default 1e-4)")
-    p.add_argument("--chunk", type=int, help="steps per chunk of the torch sampler (default 2^21 cpu, 2^24 cuda)")
-    p.add_argument("--threads", type=int, help="core and torch threads (default: the core's and torch's choice)")
+    p.add_argument(
+        "--t-min",
+        type=float,
+        default=1e-4,
+        help="compositing early-stop transmittance (default 1e-4)",
+    )
+    p.add_argument(
+        "--chunk",
+        type=int,
+        help="steps per chunk of the torch sampler (default 2^21 cpu, 2^24 cuda)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="core and torch threads (default: the core's and torch's choice)",
+    )
     p.add_argument("--no-reference", action="store_true", help="time ours only")
-    p.add_argument("--nerfacc", action="store_true", help=f"also time nerfacc {NERFACC_VERSION} (cuda only)")
+    p.add_argument(
+        "--nerfacc", action="store_true", help=f"also time nerfacc {NERFACC_VERSION} (cuda only)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="JSON result path (default benchmarks/results/render-<device>.json)")
+    p.add_argument(
+        "--out", help="JSON result path (default benchmarks/results/render-<device>.json)"
+    )
     return p.parse_args(argv)
 
 
 # --- scene -----------------------------------------------------------------------------------
 
+
 def make_grid(device: torch.device) -> OccupancyGrid:
     """The 128^3 grid with the cells that intersect the ball occupied (exact box-ball test)."""
     grid = OccupancyGrid(AABB, resolution=RESOLUTION, levels=1)
     edges = torch.linspace(-1.0, 1.0, RESOLUTION + 1, dtype=torch.float64)
-    gap = torch.maximum(edges[:-1], -edges[1:]).clamp(min=0)  # per axis: cell to origin (the centre)
+    gap = torch.maximum(edges[:-1], -edges[1:]).clamp(
+        min=0
+    )  # per axis: cell to origin (the centre)
     d2 = gap[:, None, None] ** 2 + gap[None, :, None] ** 2 + gap[None, None, :] ** 2
     grid.occupied.copy_((d2 <= RADIUS**2)[None])
     grid.bits.copy_(pack_bits(grid.occupied))
@@ -149,6 +176,7 @@ def shade(origins, dirs, t_starts, t_ends, ray_ids) -> tuple[torch.Tensor, torch
 
 # --- the pure-torch sampler -------------------------------------------------------------------
 
+
 def box_interval(origins, dirs, center, half) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry (clipped to near = 0) and exit ``t`` of each ray through the box, as ``ray_box`` in
     cuda/render/march.h computes them (same float operations, so the same lattice of steps)."""
@@ -171,7 +199,9 @@ def torch_sampler(origins, dirs, center, half, occupied, step: float, chunk: int
     memory stays bounded. ``candidates`` counts the steps evaluated.
     """
     t0, t1 = box_interval(origins, dirs, center, half)
-    n = torch.where(t1 > t0, torch.ceil((t1 - t0) / step), 0.0).long() + 1  # +1: the rounding of ceil
+    n = (
+        torch.where(t1 > t0, torch.ceil((t1 - t0) / step), 0.0).long() + 1
+    )  # +1: the rounding of ceil
     n_max = int(n.max()) if n.numel() else 0
     per_chunk = max(1, chunk // max(n_max, 1))
     res = torch.tensor(occupied.shape, device=origins.device)
@@ -189,7 +219,11 @@ def torch_sampler(origins, dirs, center, half, occupied, step: float, chunk: int
         cell = torch.floor((x - lo) / size * res)
         inside = ((cell >= 0) & (cell < res)).all(-1)
         ijk = torch.minimum(cell.long().clamp_(min=0), res - 1)
-        keep = (t < t1[s:e, None]) & inside & flat_occ[(ijk[..., 0] * res[1] + ijk[..., 1]) * res[2] + ijk[..., 2]]
+        keep = (
+            (t < t1[s:e, None])
+            & inside
+            & flat_occ[(ijk[..., 0] * res[1] + ijk[..., 1]) * res[2] + ijk[..., 2]]
+        )
         rows, cols = keep.nonzero(as_tuple=True)
         starts.append(t[rows, cols])
         ids.append(rows + s)
@@ -200,16 +234,22 @@ def torch_sampler(origins, dirs, center, half, occupied, step: float, chunk: int
 
 # --- nerfacc (CUDA, optional) -----------------------------------------------------------------
 
+
 def import_nerfacc():
     """nerfacc, or a SystemExit saying how to install it offline."""
     try:
         import nerfacc
     except ImportError as exc:
-        raise SystemExit(f"error: --nerfacc needs nerfacc {NERFACC_VERSION}, which is not installed ({exc}); "
-                         f"{NERFACC_INSTALL}") from exc
+        raise SystemExit(
+            f"error: --nerfacc needs nerfacc {NERFACC_VERSION}, which is not installed ({exc}); "
+            f"{NERFACC_INSTALL}"
+        ) from exc
     if nerfacc.__version__ != NERFACC_VERSION:
-        print(f"warning: nerfacc {nerfacc.__version__} is installed; this benchmark was written for "
-              f"{NERFACC_VERSION}", file=sys.stderr)
+        print(
+            f"warning: nerfacc {nerfacc.__version__} is installed; this benchmark was written for "
+            f"{NERFACC_VERSION}",
+            file=sys.stderr,
+        )
     return nerfacc
 
 
@@ -223,21 +263,32 @@ def nerfacc_estimator(nerfacc, grid: OccupancyGrid, device: torch.device):
 
 def nerfacc_sampling(est, origins, dirs, t_entry) -> Callable[[], tuple]:
     """``est.sampling`` with no density function (no culling) starting each ray at ``t_entry``."""
-    return lambda: est.sampling(origins, dirs, near_plane=0.0, far_plane=1e10, t_min=t_entry,
-                                render_step_size=STEP, early_stop_eps=0.0, alpha_thre=0.0,
-                                stratified=False, cone_angle=0.0)
+    return lambda: est.sampling(
+        origins,
+        dirs,
+        near_plane=0.0,
+        far_plane=1e10,
+        t_min=t_entry,
+        render_step_size=STEP,
+        early_stop_eps=0.0,
+        alpha_thre=0.0,
+        stratified=False,
+        cone_angle=0.0,
+    )
 
 
 def nerfacc_composite(nerfacc, sigmas, values, t_starts, t_ends, ray_ids, n_rays):
     """(colour (R, 3), opacity (R,)) as ``nerfacc.rendering`` computes them (no depth)."""
-    weights, _, _ = nerfacc.render_weight_from_density(t_starts, t_ends, sigmas, ray_indices=ray_ids,
-                                                       n_rays=n_rays)
+    weights, _, _ = nerfacc.render_weight_from_density(
+        t_starts, t_ends, sigmas, ray_indices=ray_ids, n_rays=n_rays
+    )
     out = nerfacc.accumulate_along_rays(weights, values, ray_indices=ray_ids, n_rays=n_rays)
     opacity = nerfacc.accumulate_along_rays(weights, None, ray_indices=ray_ids, n_rays=n_rays)
     return out, opacity[:, 0]
 
 
 # --- workloads --------------------------------------------------------------------------------
+
 
 def composite_fns(samples, t_min: float) -> dict[str, Callable]:
     """name -> fn(sigmas, values) -> (out, opacity), for ours and the torch peer."""
@@ -258,18 +309,23 @@ def forward_run(fn, sigmas, values) -> Callable[[], None]:
     def run() -> None:
         with torch.no_grad():
             fn(sigmas, values)
+
     return run
 
 
 def backward_run(fn, sigmas, values, dy, dop) -> Callable[[], tuple]:
     """A closure: fresh leaf copies of sigmas and values, loss backward, returns their grads."""
-    s, v = sigmas.detach().clone().requires_grad_(True), values.detach().clone().requires_grad_(True)
+    s, v = (
+        sigmas.detach().clone().requires_grad_(True),
+        values.detach().clone().requires_grad_(True),
+    )
 
     def run() -> tuple[torch.Tensor, torch.Tensor]:
         s.grad = v.grad = None
         out, opacity = fn(s, v)
         ((out * dy).sum() + (opacity * dop).sum()).backward()
         return s.grad, v.grad
+
     return run
 
 
@@ -292,6 +348,7 @@ def floor_runs(samples, sigmas, values) -> tuple[Callable[[], None], Callable[[]
         values.sum()
         torch.empty_like(sigmas).zero_()
         torch.empty_like(values).zero_()
+
     return fwd, fwd_bwd
 
 
@@ -319,21 +376,36 @@ def timed(run: Callable, device: torch.device, repeats: int, warmup: int) -> dic
 def bench_sampling(origins, dirs, grid, device, args, nerfacc) -> tuple[dict, RaySamples]:
     spec = grid.spec()
     samples = march_rays(origins, dirs, spec, step=STEP, max_samples=MAX_SAMPLES)
-    row = {"workload": "sampling", "samples": samples.n_samples, "samples_per_ray": samples.samples_per_ray(),
-           "ours": timed(lambda: march_rays(origins, dirs, spec, step=STEP, max_samples=MAX_SAMPLES),
-                         device, args.repeats, args.warmup)}
+    row = {
+        "workload": "sampling",
+        "samples": samples.n_samples,
+        "samples_per_ray": samples.samples_per_ray(),
+        "ours": timed(
+            lambda: march_rays(origins, dirs, spec, step=STEP, max_samples=MAX_SAMPLES),
+            device,
+            args.repeats,
+            args.warmup,
+        ),
+    }
     occ = grid.occupied[0]
     if not args.no_reference:
+
         def run() -> tuple:
             return torch_sampler(origins, dirs, spec.center, spec.half, occ, STEP, args.chunk)
 
         ts, _, ids, candidates = run()
         diff = ts.shape[0] - samples.n_samples
-        row.update(torch_samples=ts.shape[0], torch_candidates=candidates, count_diff=diff,
-                   count_rel_diff=diff / max(samples.n_samples, 1))
+        row.update(
+            torch_samples=ts.shape[0],
+            torch_candidates=candidates,
+            count_diff=diff,
+            count_rel_diff=diff / max(samples.n_samples, 1),
+        )
         if abs(row["count_rel_diff"]) > COUNT_TOLERANCE:
-            raise SystemExit(f"error: the torch sampler made {ts.shape[0]} samples and ours {samples.n_samples} "
-                             f"(differ by more than {COUNT_TOLERANCE:.1%}): the two samplers disagree")
+            raise SystemExit(
+                f"error: the torch sampler made {ts.shape[0]} samples and ours {samples.n_samples} "
+                f"(differ by more than {COUNT_TOLERANCE:.1%}): the two samplers disagree"
+            )
         if diff == 0:
             row["torch_max_abs_diff_t"] = max_diff(ts, samples.t_starts)
             row["torch_same_ray_ids"] = bool(torch.equal(ids, samples.ray_ids))
@@ -384,11 +456,20 @@ def bench_composite(origins, dirs, samples, device, args, nerfacc) -> list[dict]
     fns = composite_fns(samples, args.t_min)
     if nerfacc is not None:
         ids, n = samples.ray_ids, samples.n_rays
-        fns["nerfacc"] = lambda s, v: nerfacc_composite(nerfacc, s, v, samples.t_starts, samples.t_ends, ids, n)
-    impls = ["ours"] + ([] if args.no_reference else ["torch"]) + (["nerfacc"] if nerfacc is not None else [])
+        fns["nerfacc"] = lambda s, v: nerfacc_composite(
+            nerfacc, s, v, samples.t_starts, samples.t_ends, ids, n
+        )
+    impls = (
+        ["ours"]
+        + ([] if args.no_reference else ["torch"])
+        + (["nerfacc"] if nerfacc is not None else [])
+    )
     truth_out, truth_grads = fp64_truth(samples, args.t_min, sigmas, values, dy, dop)
-    base = {"samples": samples.n_samples, "samples_per_ray": samples.samples_per_ray(),
-            "err_measure": "max |x - float64 composite_reference| over outputs (fwd) or gradients (fwd+bwd)"}
+    base = {
+        "samples": samples.n_samples,
+        "samples_per_ray": samples.samples_per_ray(),
+        "err_measure": "max |x - float64 composite_reference| over outputs (fwd) or gradients (fwd+bwd)",
+    }
     fwd, bwd = dict(base, workload="composite fwd"), dict(base, workload="composite fwd+bwd")
     for impl in impls:
         repeats, warmup = (args.repeats, args.warmup) if impl == "ours" else (args.ref_repeats, 1)
@@ -405,8 +486,19 @@ def bench_composite(origins, dirs, samples, device, args, nerfacc) -> list[dict]
         bwd[impl] = timed(backward_run(fns[impl], sigmas, values, dy, dop), device, repeats, warmup)
     add_floor(fwd, bwd, floor_runs(samples, sigmas, values), device, args)
     with torch.no_grad():
-        live = int((composite(sigmas, values, samples.t_starts, samples.t_ends, samples.offsets,
-                              t_min=args.t_min).trans > 0).sum())
+        live = int(
+            (
+                composite(
+                    sigmas,
+                    values,
+                    samples.t_starts,
+                    samples.t_ends,
+                    samples.offsets,
+                    t_min=args.t_min,
+                ).trans
+                > 0
+            ).sum()
+        )
     fwd["live_samples"] = bwd["live_samples"] = live  # samples before each ray's early stop
     return [fwd, bwd]
 
@@ -421,6 +513,7 @@ def add_speedups(row: dict) -> None:
 
 # --- output -----------------------------------------------------------------------------------
 
+
 def _ms(stats: dict | None):
     if not stats:
         return None
@@ -434,15 +527,36 @@ def _spread(stats: dict | None) -> str | None:
 
 
 def table(rows: list[dict], with_nerfacc: bool) -> tuple[list[str], list[list]]:
-    headers = ["workload", "samples", "per ray", "ours ms", "ours min-max", "torch ms", "torch min-max", "vs torch"]
+    headers = [
+        "workload",
+        "samples",
+        "per ray",
+        "ours ms",
+        "ours min-max",
+        "torch ms",
+        "torch min-max",
+        "vs torch",
+    ]
     if with_nerfacc:
         headers += ["nerfacc ms", "nerfacc min-max", "vs nerfacc"]
     out = []
     for r in rows:
-        line = [r["workload"], r["samples"], r["samples_per_ray"], _ms(r["ours"]), _spread(r["ours"]),
-                _ms(r.get("torch")), _spread(r.get("torch")), _ratio(r.get("speedup_vs_torch"))]
+        line = [
+            r["workload"],
+            r["samples"],
+            r["samples_per_ray"],
+            _ms(r["ours"]),
+            _spread(r["ours"]),
+            _ms(r.get("torch")),
+            _spread(r.get("torch")),
+            _ratio(r.get("speedup_vs_torch")),
+        ]
         if with_nerfacc:
-            line += [_ms(r.get("nerfacc")), _spread(r.get("nerfacc")), _ratio(r.get("speedup_vs_nerfacc"))]
+            line += [
+                _ms(r.get("nerfacc")),
+                _spread(r.get("nerfacc")),
+                _ratio(r.get("speedup_vs_nerfacc")),
+            ]
         out.append(line)
     return headers, out
 
@@ -454,12 +568,16 @@ def _ratio(v: float | None) -> str | None:
 def count_line(row: dict) -> str:
     parts = [f"ours {row['samples']}"]
     if "torch_samples" in row:
-        parts.append(f"torch {row['torch_samples']} (diff {row['count_diff']:+d}, "
-                     f"{100 * row['count_rel_diff']:+.4f}%; {row['torch_candidates']} steps evaluated)")
+        parts.append(
+            f"torch {row['torch_samples']} (diff {row['count_diff']:+d}, "
+            f"{100 * row['count_rel_diff']:+.4f}%; {row['torch_candidates']} steps evaluated)"
+        )
     nf = row.get("nerfacc", {})
     if "samples" in nf:
         d = nf["samples"] - row["samples"]
-        parts.append(f"nerfacc {nf['samples']} (diff {d:+d}, {100 * d / max(row['samples'], 1):+.4f}%)")
+        parts.append(
+            f"nerfacc {nf['samples']} (diff {d:+d}, {100 * d / max(row['samples'], 1):+.4f}%)"
+        )
     elif "error" in nf:
         parts.append(f"nerfacc failed: {nf['error']}")
     return "sample counts: " + ", ".join(parts)
@@ -467,10 +585,15 @@ def count_line(row: dict) -> str:
 
 def error_line(rows: list[dict]) -> str:
     fwd, bwd = rows[1], rows[2]
-    parts = [f"{impl} {fwd[f'{impl}_max_abs_err']:.2g} (grads {bwd[f'{impl}_max_abs_err_grad']:.2g})"
-             for impl in ("ours", "torch", "nerfacc") if f"{impl}_max_abs_err" in fwd]
-    return (f"compositing error against the float64 reference: {', '.join(parts)}; "
-            f"{fwd['live_samples']} of {fwd['samples']} samples before the rays' early stop")
+    parts = [
+        f"{impl} {fwd[f'{impl}_max_abs_err']:.2g} (grads {bwd[f'{impl}_max_abs_err_grad']:.2g})"
+        for impl in ("ours", "torch", "nerfacc")
+        if f"{impl}_max_abs_err" in fwd
+    ]
+    return (
+        f"compositing error against the float64 reference: {', '.join(parts)}; "
+        f"{fwd['live_samples']} of {fwd['samples']} samples before the rays' early stop"
+    )
 
 
 def floor_line(rows: list[dict]) -> str:
@@ -480,7 +603,10 @@ def floor_line(rows: list[dict]) -> str:
         if "max_speedup_vs_torch" in r:
             part += f" (caps the speed-up over torch at {fmt(r['max_speedup_vs_torch'])}x)"
         parts.append(part)
-    return "memory floor (read every input, write every gradient once, torch sums and fills): " + "; ".join(parts)
+    return (
+        "memory floor (read every input, write every gradient once, torch sums and fills): "
+        + "; ".join(parts)
+    )
 
 
 def target_check(rows: list[dict], device: torch.device) -> dict | None:
@@ -488,7 +614,11 @@ def target_check(rows: list[dict], device: torch.device) -> dict | None:
         return None
     speedups = {r["workload"]: r.get("speedup_vs_torch") for r in rows}
     met = all(v is not None and v >= TARGET_CPU_SPEEDUP for v in speedups.values())
-    return {"goal": f"ours >= {TARGET_CPU_SPEEDUP:g}x pure torch on CPU", "speedups": speedups, "met": met}
+    return {
+        "goal": f"ours >= {TARGET_CPU_SPEEDUP:g}x pure torch on CPU",
+        "speedups": speedups,
+        "met": met,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,12 +639,21 @@ def main(argv: list[str] | None = None) -> int:
 
     grid = make_grid(device)
     origins, dirs = make_rays(side, device)
-    print(f"  {side}x{side} rays, grid {grid.occupancy_fraction():.2%} occupied", file=sys.stderr, flush=True)
+    print(
+        f"  {side}x{side} rays, grid {grid.occupancy_fraction():.2%} occupied",
+        file=sys.stderr,
+        flush=True,
+    )
     row, samples = bench_sampling(origins, dirs, grid, device, args, nerfacc)
-    print(f"  sampling: {fmt(_ms(row['ours']))} ms ours, {fmt(_ms(row.get('torch')))} ms torch",
-          file=sys.stderr, flush=True)
+    print(
+        f"  sampling: {fmt(_ms(row['ours']))} ms ours, {fmt(_ms(row.get('torch')))} ms torch",
+        file=sys.stderr,
+        flush=True,
+    )
     if "error" in row.get("nerfacc", {}):  # its build failed: do not build it again for compositing
-        print(f"  nerfacc failed, skipped for compositing: {row['nerfacc']['error']}", file=sys.stderr)
+        print(
+            f"  nerfacc failed, skipped for compositing: {row['nerfacc']['error']}", file=sys.stderr
+        )
     ok = nerfacc if nerfacc is not None and "error" not in row.get("nerfacc", {}) else None
     rows = [row] + bench_composite(origins, dirs, samples, device, args, ok)
     for r in rows:
@@ -523,9 +662,11 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment(device)
     core_threads = _native.core().num_threads()
-    print(f"\nrendering ops, {side}x{side} rays, {RESOLUTION}^3 grid ({grid.occupancy_fraction():.2%} occupied, "
-          f"ball r={RADIUS}), step {STEP:.5f}, t_min {args.t_min:g}, fp32, on {env['device']['name']} "
-          f"({core_threads} core threads, {torch.get_num_threads()} torch threads)")
+    print(
+        f"\nrendering ops, {side}x{side} rays, {RESOLUTION}^3 grid ({grid.occupancy_fraction():.2%} occupied, "
+        f"ball r={RADIUS}), step {STEP:.5f}, t_min {args.t_min:g}, fp32, on {env['device']['name']} "
+        f"({core_threads} core threads, {torch.get_num_threads()} torch threads)"
+    )
     print_table(*table(rows, nerfacc is not None))
     print(count_line(rows[0]))
     print(error_line(rows))
@@ -535,25 +676,53 @@ def main(argv: list[str] | None = None) -> int:
 
     payload = {
         "benchmark": "render",
-        "config": {"dtype": "float32", "grid": {"aabb": AABB, "resolution": RESOLUTION, "levels": 1,
-                   "occupied": f"cells intersecting the ball |x| <= {RADIUS}",
-                   "occupied_fraction": grid.occupancy_fraction()},
-                   "camera": {"position": CAMERA, "look_at": (0, 0, 0), "fov_deg": FOV_DEG, "width": side,
-                              "height": side, "rays": side * side},
-                   "step": STEP, "step_rule": "sqrt(3) * 2 / 1024, fixed (cone 0)", "near": 0.0,
-                   "density": f"{DENSITY} inside the ball, 0 outside (at sample midpoints)",
-                   "values": "colour 0.5 + 0.5 x clamped to [0, 1], 3 channels", "t_min": args.t_min,
-                   "peers": {"sampling": "torch_sampler in this file (dense fixed steps, chunked)",
-                             "composite": "fields3d.render.reference.composite_reference (autograd)",
-                             "nerfacc": (f"nerfacc {NERFACC_VERSION}: OccGridEstimator.sampling (t_min = box entry, "
-                                         "no sigma_fn, alpha_thre 0, early_stop_eps 0); render_weight_from_density "
-                                         "+ accumulate_along_rays (no early stop)") if nerfacc else None}},
+        "config": {
+            "dtype": "float32",
+            "grid": {
+                "aabb": AABB,
+                "resolution": RESOLUTION,
+                "levels": 1,
+                "occupied": f"cells intersecting the ball |x| <= {RADIUS}",
+                "occupied_fraction": grid.occupancy_fraction(),
+            },
+            "camera": {
+                "position": CAMERA,
+                "look_at": (0, 0, 0),
+                "fov_deg": FOV_DEG,
+                "width": side,
+                "height": side,
+                "rays": side * side,
+            },
+            "step": STEP,
+            "step_rule": "sqrt(3) * 2 / 1024, fixed (cone 0)",
+            "near": 0.0,
+            "density": f"{DENSITY} inside the ball, 0 outside (at sample midpoints)",
+            "values": "colour 0.5 + 0.5 x clamped to [0, 1], 3 channels",
+            "t_min": args.t_min,
+            "peers": {
+                "sampling": "torch_sampler in this file (dense fixed steps, chunked)",
+                "composite": "fields3d.render.reference.composite_reference (autograd)",
+                "nerfacc": (
+                    f"nerfacc {NERFACC_VERSION}: OccGridEstimator.sampling (t_min = box entry, "
+                    "no sigma_fn, alpha_thre 0, early_stop_eps 0); render_weight_from_density "
+                    "+ accumulate_along_rays (no early stop)"
+                )
+                if nerfacc
+                else None,
+            },
+        },
         **env,
         "threads": {"core": core_threads, "torch": torch.get_num_threads()},
         "load_average": {"start": load_start, "end": os.getloadavg()},
-        "settings": {"repeats": args.repeats, "ref_repeats": args.ref_repeats, "warmup": args.warmup,
-                     "ref_warmup": 1, "chunk": args.chunk, "seed": args.seed,
-                     "timing": "wall clock per run, CUDA synchronised before and after"},
+        "settings": {
+            "repeats": args.repeats,
+            "ref_repeats": args.ref_repeats,
+            "warmup": args.warmup,
+            "ref_warmup": 1,
+            "chunk": args.chunk,
+            "seed": args.seed,
+            "timing": "wall clock per run, CUDA synchronised before and after",
+        },
         "nerfacc_version": getattr(nerfacc, "__version__", None),
         "target": target,
         "rows": rows,

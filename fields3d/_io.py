@@ -20,8 +20,10 @@ def prepare_output(path: str | os.PathLike) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the folder {path.parent} for {path.name} ({exc.strerror or exc}); "
-                         "pass an output path in a folder you can write") from exc
+        raise InputError(
+            f"cannot create the folder {path.parent} for {path.name} ({exc.strerror or exc}); "
+            "pass an output path in a folder you can write"
+        ) from exc
     return path
 
 
@@ -40,11 +42,15 @@ def check_output(path: str | os.PathLike) -> Path:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise InputError(f"cannot create the folder {path.parent} for {path.name} ({existing} is a file); "
-                         "pass an output path in a folder you can write")
+        raise InputError(
+            f"cannot create the folder {path.parent} for {path.name} ({existing} is a file); "
+            "pass an output path in a folder you can write"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {path}: no permission to write in {existing}; pass an output path in a "
-                         "folder you can write")
+        raise InputError(
+            f"cannot write {path}: no permission to write in {existing}; pass an output path in a "
+            "folder you can write"
+        )
     return path
 
 
@@ -60,8 +66,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise InputError(f"cannot write {path} ({exc.strerror or exc}); pass an output path in a folder you "
-                         "can write") from exc
+        raise InputError(
+            f"cannot write {path} ({exc.strerror or exc}); pass an output path in a folder you "
+            "can write"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -43,15 +43,19 @@ def parse_device(device, *, cpu_or_cuda: bool = False) -> torch.device:
         dev = None
     if dev is None or (cpu_or_cuda and dev.type not in ("cpu", "cuda")):
         kinds = " of either" if cpu_or_cuda else ""
-        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device{kinds}, got {device!r}")
+        raise InputError(
+            f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device{kinds}, got {device!r}"
+        )
     return dev
 
 
 def require_torch_cuda(device) -> None:
     """BackendUnavailable unless torch sees a CUDA device (``device``: what the caller asked for)."""
     if not torch.cuda.is_available():
-        raise BackendUnavailable(f"device {device!r} was requested but torch {torch.__version__} sees no CUDA device; "
-                                 "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'")
+        raise BackendUnavailable(
+            f"device {device!r} was requested but torch {torch.__version__} sees no CUDA device; "
+            "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'"
+        )
 
 
 def check_device(device: torch.device) -> None:
@@ -62,7 +66,9 @@ def check_device(device: torch.device) -> None:
     if device.type != "cuda":
         raise BackendUnavailable(f"fields3d kernels run on cpu or cuda devices, got {device.type}")
     if not core().build_info()["cuda"]:
-        raise BackendUnavailable(f"fields3d was built without CUDA, so it cannot run on {device}; {REBUILD_CUDA}")
+        raise BackendUnavailable(
+            f"fields3d was built without CUDA, so it cannot run on {device}; {REBUILD_CUDA}"
+        )
     if core().cuda_device_count() == 0:
         raise BackendUnavailable(
             f"fields3d was built with CUDA but sees no CUDA device for {device}; check the driver (nvidia-smi)"

@@ -19,7 +19,11 @@ from ._io import write_atomic
 from .errors import CheckpointError, ModelNotFound
 
 # The command that writes each kind of checkpoint, for the hint when a file is missing.
-WRITERS = {"band_sdf_grid": "fields3d recon", "neural_sdf": "fields3d recon", "nerf": "fields3d nerf"}
+WRITERS = {
+    "band_sdf_grid": "fields3d recon",
+    "neural_sdf": "fields3d recon",
+    "nerf": "fields3d nerf",
+}
 
 
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
@@ -28,18 +32,28 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], m
     from safetensors.torch import save
 
     header = {"fields3d": json.dumps({**meta, "version": __version__})}
-    return write_atomic(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=header))
+    return write_atomic(
+        path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=header)
+    )
 
 
 def check_finite(path, tensors: dict[str, torch.Tensor]) -> None:
     """CheckpointError naming the tensors that hold NaN or inf (saved from a diverged run)."""
-    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    bad = [
+        name
+        for name, t in tensors.items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
     if bad:
-        raise CheckpointError(f"checkpoint {path} holds NaN or infinite values in {', '.join(sorted(bad)[:3])}; it "
-                              "was saved from a diverged run: train it again")
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN or infinite values in {', '.join(sorted(bad)[:3])}; it "
+            "was saved from a diverged run: train it again"
+        )
 
 
-def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+def load_checkpoint(
+    path: str | os.PathLike, kinds: tuple[str, ...] | None = None
+) -> tuple[dict, dict]:
     """Read ``(tensors, meta)`` from ``path``.
 
     Raises:
@@ -53,7 +67,9 @@ def load_checkpoint(path: str | os.PathLike, kinds: tuple[str, ...] | None = Non
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({exc})") from exc
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a safetensors file ({exc})"
+        ) from exc
     return tensors, meta
 
 
@@ -66,22 +82,31 @@ def read_meta(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> 
     path = Path(path)
     if not path.is_file():
         writers = sorted({WRITERS.get(k, "fields3d") for k in (kinds or WRITERS)})
-        raise ModelNotFound(f"checkpoint not found: {path}; pass the .safetensors file that "
-                            f"{' or '.join(f'`{w}`' for w in writers)} wrote")
+        raise ModelNotFound(
+            f"checkpoint not found: {path}; pass the .safetensors file that "
+            f"{' or '.join(f'`{w}`' for w in writers)} wrote"
+        )
     try:
         with safe_open(str(path), framework="pt") as f:
             header = (f.metadata() or {}).get("fields3d")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({exc})") from exc
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a safetensors file ({exc})"
+        ) from exc
     if header is None:
         raise CheckpointError(f"checkpoint {path} was not written by fields3d (no fields3d header)")
     try:
         meta = json.loads(header)
-    except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit number, nesting past the stack
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # bad JSON, a 5000-digit number, nesting past the stack
         raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header ({exc})") from None
     if not isinstance(meta, dict):
-        raise CheckpointError(f"checkpoint {path} has a corrupt fields3d header (a JSON {type(meta).__name__}, "
-                              "not an object)")
+        raise CheckpointError(
+            f"checkpoint {path} has a corrupt fields3d header (a JSON {type(meta).__name__}, "
+            "not an object)"
+        )
     if kinds is not None and meta.get("kind") not in kinds:
         raise CheckpointError(
             f"checkpoint {path} holds a {meta.get('kind')!r}, expected one of {', '.join(map(repr, kinds))}"

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import FieldsError, first_line
 
@@ -60,7 +60,9 @@ HELP = {
 
 def _add_info(sub) -> None:
     p = sub.add_parser(
-        "info", help=HELP["info"], epilog=INFO_EXAMPLE,
+        "info",
+        help=HELP["info"],
+        epilog=INFO_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Print the version, compiled backends, CUDA architectures, threads, torch and visible GPUs.",
     )
@@ -73,25 +75,41 @@ def _add_fit_image(sub) -> None:
 
     default = {f.name: f.default for f in dataclasses.fields(FitImageConfig)}
     p = sub.add_parser(
-        "fit-image", help=HELP["fit-image"], epilog=FIT_IMAGE_EXAMPLE,
+        "fit-image",
+        help=HELP["fit-image"],
+        epilog=FIT_IMAGE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fit a 2D encoding (a hash grid by default) + MLP to a PNG or JPEG image and report the "
         "PSNR of the fit.",
     )
     p.add_argument("image", help="path of a PNG or JPEG file")
-    p.add_argument("-o", "--out", default=default["out_dir"], help="output folder (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=default["steps"], help="training steps (default: %(default)s)")
     p.add_argument(
-        "--batch-size", type=int, default=default["batch_size"], help="random samples per step (default: %(default)s)"
+        "-o", "--out", default=default["out_dir"], help="output folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--steps", type=int, default=default["steps"], help="training steps (default: %(default)s)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=default["batch_size"],
+        help="random samples per step (default: %(default)s)",
     )
     p.add_argument("--encoding", help=ENCODING_HELP + " (default: a hash grid)")
     p.add_argument(
-        "--log2-hashmap-size", type=int,
+        "--log2-hashmap-size",
+        type=int,
         help=f"log2 of the rows per hash-grid level (default: {default['log2_hashmap_size']})",
     )
-    p.add_argument("--n-levels", type=int, help=f"hash-grid levels (default: {default['n_levels']})")
-    p.add_argument("--device", choices=DEVICES, default=default["device"], help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)")
+    p.add_argument(
+        "--n-levels", type=int, help=f"hash-grid levels (default: {default['n_levels']})"
+    )
+    p.add_argument(
+        "--device", choices=DEVICES, default=default["device"], help="default: %(default)s"
+    )
+    p.add_argument(
+        "--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_fit_image)
 
@@ -101,21 +119,41 @@ def _add_fit_sdf(sub) -> None:
 
     default = {f.name: f.default for f in dataclasses.fields(FitSdfConfig)}
     p = sub.add_parser(
-        "fit-sdf", help=HELP["fit-sdf"], epilog=FIT_SDF_EXAMPLE,
+        "fit-sdf",
+        help=HELP["fit-sdf"],
+        epilog=FIT_SDF_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fit a 3D encoding (a hash grid by default) + MLP to a mesh's signed distance, mesh its "
         "zero level set and report IoU, Chamfer-L1, normal consistency and F-score against the input.",
     )
     p.add_argument("mesh", help="a closed triangle mesh (.obj, .ply, .off, .stl, .glb)")
-    p.add_argument("-o", "--out", default=default["out_dir"], help="output folder (default: %(default)s)")
-    p.add_argument("--encoding", help=ENCODING_HELP + " (default: a hash grid with 2^16 rows per level)")
-    p.add_argument("--steps", type=int, default=default["steps"], help="training steps (default: %(default)s)")
-    p.add_argument("--eikonal", type=float, default=default["eikonal_weight"],
-                   help="weight of the eikonal term; needs an encoding with double backward (default: %(default)s)")
-    p.add_argument("--resolution", type=int, default=default["mc_resolution"],
-                   help="marching-cubes grid points per axis (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICES, default=default["device"], help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)")
+    p.add_argument(
+        "-o", "--out", default=default["out_dir"], help="output folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--encoding", help=ENCODING_HELP + " (default: a hash grid with 2^16 rows per level)"
+    )
+    p.add_argument(
+        "--steps", type=int, default=default["steps"], help="training steps (default: %(default)s)"
+    )
+    p.add_argument(
+        "--eikonal",
+        type=float,
+        default=default["eikonal_weight"],
+        help="weight of the eikonal term; needs an encoding with double backward (default: %(default)s)",
+    )
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=default["mc_resolution"],
+        help="marching-cubes grid points per axis (default: %(default)s)",
+    )
+    p.add_argument(
+        "--device", choices=DEVICES, default=default["device"], help="default: %(default)s"
+    )
+    p.add_argument(
+        "--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=_run_fit_sdf)
 
@@ -144,54 +182,89 @@ def _add_recon(sub) -> None:
 
     default = {f.name: f.default for f in dataclasses.fields(ReconConfig)}
     p = sub.add_parser(
-        "recon", help=HELP["recon"], epilog=RECON_EXAMPLE,
+        "recon",
+        help=HELP["recon"],
+        epilog=RECON_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Reconstruct a surface mesh from a point cloud (.ply, .xyz, .pts, .txt, .npy) or from "
         "points sampled on a mesh (.obj, .off, .stl, .glb, .ply).",
     )
     p.add_argument("input", help="point cloud or mesh file")
-    p.add_argument("-o", "--out", default=default["output"], help="output mesh (default: %(default)s)")
-    p.add_argument("--method", choices=METHODS, default=default["method"], help="default: %(default)s")
-    p.add_argument("--resolution", type=int, default=default["resolution"],
-                   help="grid points per axis (Poisson: octree depth log2 of it) (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the method's)")
-    p.add_argument("--device", choices=DEVICES, default=default["device"], help="default: %(default)s")
-    p.add_argument("--gt", default=None, help="ground-truth mesh: report Chamfer, normal consistency, F-scores")
-    p.add_argument("--samples", type=int, default=default["n_samples"],
-                   help="points sampled when the input is a mesh (default: %(default)s)")
+    p.add_argument(
+        "-o", "--out", default=default["output"], help="output mesh (default: %(default)s)"
+    )
+    p.add_argument(
+        "--method", choices=METHODS, default=default["method"], help="default: %(default)s"
+    )
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=default["resolution"],
+        help="grid points per axis (Poisson: octree depth log2 of it) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="optimisation steps (default: the method's)"
+    )
+    p.add_argument(
+        "--device", choices=DEVICES, default=default["device"], help="default: %(default)s"
+    )
+    p.add_argument(
+        "--gt", default=None, help="ground-truth mesh: report Chamfer, normal consistency, F-scores"
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=default["n_samples"],
+        help="points sampled when the input is a mesh (default: %(default)s)",
+    )
     p.add_argument("--remove-outliers", action="store_true", help="drop statistical outliers first")
-    p.add_argument("--trim", type=float, default=default["trim"],
-                   help="drop faces farther than this many gap radii (the 99th percentile of the points' "
-                   "8th-neighbour distance) from every point: surface invented across holes; 0 keeps the "
-                   "surface closed (default: %(default)s)")
+    p.add_argument(
+        "--trim",
+        type=float,
+        default=default["trim"],
+        help="drop faces farther than this many gap radii (the 99th percentile of the points' "
+        "8th-neighbour distance) from every point: surface invented across holes; 0 keeps the "
+        "surface closed (default: %(default)s)",
+    )
     p.add_argument("--no-picture", action="store_true", help="do not render OUT.png")
-    p.add_argument("--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=_run_recon)
 
 
 def _add_mesh(sub) -> None:
     p = sub.add_parser(
-        "mesh", help=HELP["mesh"], epilog=MESH_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "mesh",
+        help=HELP["mesh"],
+        epilog=MESH_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Extract the zero level set of a field checkpoint written by `fields3d recon`.",
     )
     p.add_argument("checkpoint", help="a .field.safetensors file")
     p.add_argument("-o", "--out", required=True, help="output mesh (.ply, .obj, .off, .stl, .glb)")
-    p.add_argument("--resolution", type=int, default=256, help="grid points per axis (default: %(default)s)")
+    p.add_argument(
+        "--resolution", type=int, default=256, help="grid points per axis (default: %(default)s)"
+    )
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
     p.set_defaults(run=_run_mesh)
 
 
 def _add_eval(sub) -> None:
     p = sub.add_parser(
-        "eval", help=HELP["eval"], epilog=EVAL_EXAMPLE,
+        "eval",
+        help=HELP["eval"],
+        epilog=EVAL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Chamfer-L1/L2, normal consistency and F-scores at 1%% and 0.5%% of the ground truth's "
         "bounding-box diagonal, on 100k samples per surface.",
     )
     p.add_argument("pred", help="reconstructed mesh")
     p.add_argument("gt", help="ground-truth mesh")
-    p.add_argument("--points", type=int, default=100_000, help="samples per surface (default: %(default)s)")
+    p.add_argument(
+        "--points", type=int, default=100_000, help="samples per surface (default: %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_eval)
@@ -211,7 +284,9 @@ from it) to OUT.
 
 def _add_nerf(sub) -> None:
     p = sub.add_parser(
-        "nerf", help=HELP["nerf"], epilog=NERF_EXAMPLE,
+        "nerf",
+        help=HELP["nerf"],
+        epilog=NERF_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a hash-grid radiance field on posed RGBA pictures and evaluate it on the test views.",
     )
@@ -219,11 +294,22 @@ def _add_nerf(sub) -> None:
     p.add_argument("--data", help="scene folder (overrides the job file)")
     p.add_argument("-o", "--out", help="output folder (default: the job file's, else out/nerf)")
     p.add_argument("--device", choices=DEVICES, help="default: the job file's, else auto")
-    p.add_argument("--time-budget", type=float, help="seconds of training (default: the job file's, else 600)")
-    p.add_argument("--steps", type=int, help="training steps (stops at whichever of steps and time comes first)")
+    p.add_argument(
+        "--time-budget", type=float, help="seconds of training (default: the job file's, else 600)"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="training steps (stops at whichever of steps and time comes first)",
+    )
     p.add_argument("--downscale", type=int, help="shrink the pictures by this integer factor")
-    p.add_argument("--mesh", type=int, metavar="RES", help="also write OUT/mesh.ply: the density's iso-surface "
-                   "on RES^3 points over the scene box")
+    p.add_argument(
+        "--mesh",
+        type=int,
+        metavar="RES",
+        help="also write OUT/mesh.ply: the density's iso-surface "
+        "on RES^3 points over the scene box",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_nerf)
@@ -243,22 +329,38 @@ left in OUT/orbit are replaced.
 
 def _add_render(sub) -> None:
     p = sub.add_parser(
-        "render", help=HELP["render"], epilog=RENDER_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "render",
+        help=HELP["render"],
+        epilog=RENDER_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Render the field of a checkpoint written by `fields3d nerf` or `fields3d recon` from "
         "cameras orbiting the scene.",
     )
     p.add_argument("checkpoint", help="a NeRF checkpoint.safetensors or a recon .field.safetensors")
     p.add_argument("-o", "--out", help="output folder (default: render/ beside the checkpoint)")
-    p.add_argument("--frames", type=int, default=36, help="cameras around the scene (default: %(default)s)")
-    p.add_argument("--width", type=int, help="picture width in pixels (default: a NeRF's training pictures', "
-                   "else 400)")
+    p.add_argument(
+        "--frames", type=int, default=36, help="cameras around the scene (default: %(default)s)"
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        help="picture width in pixels (default: a NeRF's training pictures', else 400)",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_render)
 
 
-ADDERS = {"info": _add_info, "fit-image": _add_fit_image, "fit-sdf": _add_fit_sdf, "recon": _add_recon,
-          "mesh": _add_mesh, "eval": _add_eval, "nerf": _add_nerf, "render": _add_render}
+ADDERS = {
+    "info": _add_info,
+    "fit-image": _add_fit_image,
+    "fit-sdf": _add_fit_sdf,
+    "recon": _add_recon,
+    "mesh": _add_mesh,
+    "eval": _add_eval,
+    "nerf": _add_nerf,
+    "render": _add_render,
+}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -268,7 +370,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     mistyped command read the same, without importing the pipelines (and torch) first.
     """
     parser = argparse.ArgumentParser(
-        prog="fields3d", description="3D neural fields on CPU and CUDA.",
+        prog="fields3d",
+        description="3D neural fields on CPU and CUDA.",
         epilog="run `fields3d <command> --help` for a command's options and an example",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
@@ -316,7 +419,10 @@ def parse_encoding(text: str | None) -> dict | None:
     want = f"--encoding must be an encoding type name ({', '.join(available())}) or a JSON object"
     try:
         value = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # bad JSON, a 5000-digit number, nesting past the stack
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # bad JSON, a 5000-digit number, nesting past the stack
         raise InputError(f"{want}; {text[:200]!r} is neither (JSON: {exc})") from None
     if not isinstance(value, dict):
         raise InputError(f"{want}, got a JSON {type(value).__name__}: {text!r}")
@@ -326,15 +432,26 @@ def parse_encoding(text: str | None) -> dict | None:
 def _run_fit_image(args: argparse.Namespace) -> int:
     from .pipelines.fit_image import FitImageConfig, fit_image
 
-    grid = {k: v for k, v in (("log2_hashmap_size", args.log2_hashmap_size), ("n_levels", args.n_levels))
-            if v is not None}
+    grid = {
+        k: v
+        for k, v in (("log2_hashmap_size", args.log2_hashmap_size), ("n_levels", args.n_levels))
+        if v is not None
+    }
     config = FitImageConfig(
-        image=args.image, out_dir=args.out, steps=args.steps, batch_size=args.batch_size, device=args.device,
-        seed=args.seed, encoding=parse_encoding(args.encoding), **grid,
+        image=args.image,
+        out_dir=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        encoding=parse_encoding(args.encoding),
+        **grid,
     )
     result = fit_image(config, progress=not args.quiet)
     print(f"psnr        {result.psnr:.2f} dB")
-    print(f"seconds     {result.seconds:.1f} ({result.steps} steps on {result.device}, {result.n_params} parameters)")
+    print(
+        f"seconds     {result.seconds:.1f} ({result.steps} steps on {result.device}, {result.n_params} parameters)"
+    )
     print(f"encoding    {_describe_encoding(result.encoding)}")
     for name, path in result.paths.items():
         print(f"{name:<12}{path}")
@@ -350,8 +467,14 @@ def _run_fit_sdf(args: argparse.Namespace) -> int:
     from .pipelines.fit_sdf import FitSdfConfig, fit_sdf
 
     config = FitSdfConfig(
-        mesh=args.mesh, out_dir=args.out, encoding=parse_encoding(args.encoding), steps=args.steps,
-        eikonal_weight=args.eikonal, mc_resolution=args.resolution, device=args.device, seed=args.seed,
+        mesh=args.mesh,
+        out_dir=args.out,
+        encoding=parse_encoding(args.encoding),
+        steps=args.steps,
+        eikonal_weight=args.eikonal,
+        mc_resolution=args.resolution,
+        device=args.device,
+        seed=args.seed,
     )
     result = fit_sdf(config, progress=not args.quiet)
     m = result.metrics
@@ -359,10 +482,14 @@ def _run_fit_sdf(args: argparse.Namespace) -> int:
     if result.chamfer_l1 is None:
         print("surface     none: the field's zero level set is empty")
     else:
-        print(f"surface     Chamfer-L1 {result.chamfer_l1:.5f} | NC {result.normal_consistency:.4f} | "
-              f"F@1% {result.f_score:.4f} (distances in the input's bounding-box diagonals)")
-    print(f"trained     {result.train_seconds:.1f} s, {result.steps} steps on {result.device}, "
-          f"{result.n_params} parameters")
+        print(
+            f"surface     Chamfer-L1 {result.chamfer_l1:.5f} | NC {result.normal_consistency:.4f} | "
+            f"F@1% {result.f_score:.4f} (distances in the input's bounding-box diagonals)"
+        )
+    print(
+        f"trained     {result.train_seconds:.1f} s, {result.steps} steps on {result.device}, "
+        f"{result.n_params} parameters"
+    )
     print(f"encoding    {_describe_encoding(m['encoding'])}")
     for name, path in result.paths.items():
         print(f"{name:<12}{path}")
@@ -374,14 +501,25 @@ def _run_recon(args: argparse.Namespace) -> int:
     from .pipelines.recon import ReconConfig, reconstruct
 
     config = ReconConfig(
-        input=args.input, output=args.out, method=args.method, resolution=args.resolution, steps=args.steps,
-        device=args.device, gt=args.gt, n_samples=args.samples, remove_outliers=args.remove_outliers,
-        trim=args.trim, picture=not args.no_picture, seed=args.seed,
+        input=args.input,
+        output=args.out,
+        method=args.method,
+        resolution=args.resolution,
+        steps=args.steps,
+        device=args.device,
+        gt=args.gt,
+        n_samples=args.samples,
+        remove_outliers=args.remove_outliers,
+        trim=args.trim,
+        picture=not args.no_picture,
+        seed=args.seed,
     )
     result = reconstruct(config, progress=not args.quiet)
     report = result.report
-    print(f"mesh        {report['mesh']['vertices']} vertices, {report['mesh']['faces']} faces "
-          f"({config.method}, {report['timings']['total_s']:.1f} s on {report['config']['device']})")
+    print(
+        f"mesh        {report['mesh']['vertices']} vertices, {report['mesh']['faces']} faces "
+        f"({config.method}, {report['timings']['total_s']:.1f} s on {report['config']['device']})"
+    )
     if "metrics" in report:
         print(f"metrics     {format_metrics(report['metrics'])}")
     for name, path in result.paths.items():
@@ -402,8 +540,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     from .geometry.mesh_io import load_mesh
     from .geometry.metrics import format_metrics, mesh_metrics
 
-    check_int("--points", args.points, 1, MAX_POINTS)  # before reading the meshes; the message names the flag
-    metrics = mesh_metrics(load_mesh(args.pred), load_mesh(args.gt), n_points=args.points, seed=args.seed)
+    check_int(
+        "--points", args.points, 1, MAX_POINTS
+    )  # before reading the meshes; the message names the flag
+    metrics = mesh_metrics(
+        load_mesh(args.pred), load_mesh(args.gt), n_points=args.points, seed=args.seed
+    )
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0
 
@@ -412,9 +554,19 @@ def _run_nerf(args: argparse.Namespace) -> int:
     from .errors import InputError
     from .pipelines.nerf import NerfConfig, load_job, train_nerf
 
-    overrides = {k: v for k, v in (("data", args.data), ("output", args.out), ("device", args.device),
-                                   ("time_budget", args.time_budget), ("steps", args.steps),
-                                   ("downscale", args.downscale), ("mesh_resolution", args.mesh)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("data", args.data),
+            ("output", args.out),
+            ("device", args.device),
+            ("time_budget", args.time_budget),
+            ("steps", args.steps),
+            ("downscale", args.downscale),
+            ("mesh_resolution", args.mesh),
+        )
+        if v is not None
+    }
     if args.resume:
         overrides["resume"] = True
     if args.job is not None:
@@ -428,8 +580,11 @@ def _run_nerf(args: argparse.Namespace) -> int:
     print(f"trained     {result.train_seconds:.1f} s, {result.steps} steps")
     if result.mesh is not None:
         mesh = result.mesh
-        print(f"mesh        {mesh['note']}" if "note" in mesh else
-              f"mesh        {mesh['vertices']} vertices, {mesh['faces']} faces (density level {mesh['level']:g})")
+        print(
+            f"mesh        {mesh['note']}"
+            if "note" in mesh
+            else f"mesh        {mesh['vertices']} vertices, {mesh['faces']} faces (density level {mesh['level']:g})"
+        )
     print(f"outputs     {result.out_dir}")
     return 0
 
@@ -451,17 +606,29 @@ def _run_render(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, args.device)
     cams = model.orbit(args.frames, args.width)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "render"
-    for stale in (out / "orbit").glob("frame_[0-9][0-9][0-9].png"):  # an earlier run's, maybe more frames
+    for stale in (out / "orbit").glob(
+        "frame_[0-9][0-9][0-9].png"
+    ):  # an earlier run's, maybe more frames
         stale.unlink()
     pictures = []
-    bar = Progress(TextColumn("[bold]render"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   transient=True, disable=args.quiet)
+    bar = Progress(
+        TextColumn("[bold]render"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=args.quiet,
+    )
     with bar:
         for k in bar.track(range(args.frames), description="render"):
             pictures.append(model.render(cams, k)["color"].clamp(0, 1).cpu())
             write_png(out / "orbit" / f"frame_{k:03d}.png", pictures[-1])
     gif = write_gif(out / "turntable.gif", pictures)
-    what = f"NeRF after {model.step} training steps" if model.kind == "nerf" else f"{model.kind} field, sphere-traced"
+    what = (
+        f"NeRF after {model.step} training steps"
+        if model.kind == "nerf"
+        else f"{model.kind} field, sphere-traced"
+    )
     print(f"rendered    {len(pictures)} views of {cams.width}x{cams.height} ({what})")
     print(f"turntable   {gif}")
     print(f"frames      {out / 'orbit'}")
@@ -483,14 +650,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:  # the disk or the file system refused (full, read-only, permissions)
         where = exc.filename2 or exc.filename
-        print(f"error: {exc.strerror or exc}{f': {where}' if where else ''}; check the paths and the disk",
-              file=sys.stderr)
+        print(
+            f"error: {exc.strerror or exc}{f': {where}' if where else ''}; check the paths and the disk",
+            file=sys.stderr,
+        )
         return 2
     except (MemoryError, RuntimeError) as exc:
         if not _out_of_memory(exc):
             raise
-        print(f"error: out of memory ({first_line(exc)}); use smaller settings (resolution, table size, batch, "
-              "samples), or a machine with more memory", file=sys.stderr)
+        print(
+            f"error: out of memory ({first_line(exc)}); use smaller settings (resolution, table size, batch, "
+            "samples), or a machine with more memory",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -499,6 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _out_of_memory(exc: BaseException) -> bool:
     """numpy's MemoryError, torch's OutOfMemoryError (CUDA) or its CPU allocator's RuntimeError."""
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
-        "can't allocate memory" in str(exc) or "not enough memory" in str(exc))
-
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or ("can't allocate memory" in str(exc) or "not enough memory" in str(exc))
+    )

@@ -46,5 +46,7 @@ class TrainingDiverged(FieldsError, RuntimeError):
 def check_loss(loss: float, step: int, lr: float) -> None:
     """Raise :class:`TrainingDiverged` unless ``loss`` (after ``step`` steps) is finite."""
     if not math.isfinite(loss):
-        raise TrainingDiverged(f"training diverged: the loss is {loss} at step {step}; lower the learning rate "
-                               f"(lr {lr:g}) and start again")
+        raise TrainingDiverged(
+            f"training diverged: the loss is {loss} at step {step}; lower the learning rate "
+            f"(lr {lr:g}) and start again"
+        )

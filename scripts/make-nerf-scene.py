@@ -56,8 +56,14 @@ AMBIENT, DIFFUSE = 0.3, 0.7
 SHININESS = 24.0
 PALETTE = np.array(
     [
-        [0.85, 0.25, 0.20], [0.95, 0.65, 0.15], [0.30, 0.70, 0.30], [0.20, 0.45, 0.85],
-        [0.60, 0.30, 0.75], [0.90, 0.85, 0.80], [0.15, 0.65, 0.70], [0.75, 0.50, 0.30],
+        [0.85, 0.25, 0.20],
+        [0.95, 0.65, 0.15],
+        [0.30, 0.70, 0.30],
+        [0.20, 0.45, 0.85],
+        [0.60, 0.30, 0.75],
+        [0.90, 0.85, 0.80],
+        [0.15, 0.65, 0.70],
+        [0.75, 0.50, 0.30],
     ]
 )
 
@@ -96,7 +102,9 @@ def train_eyes() -> np.ndarray:
     cos_polar = np.concatenate([rng.uniform(0.0, 0.97, N_UPPER), rng.uniform(-0.4, 0.0, N_LOWER)])
     azimuth = rng.uniform(0.0, 2 * math.pi, N_UPPER + N_LOWER)
     sin_polar = np.sqrt(1.0 - cos_polar**2)
-    eyes = RADIUS * np.stack([sin_polar * np.cos(azimuth), sin_polar * np.sin(azimuth), cos_polar], axis=1)
+    eyes = RADIUS * np.stack(
+        [sin_polar * np.cos(azimuth), sin_polar * np.sin(azimuth), cos_polar], axis=1
+    )
     return eyes[rng.permutation(len(eyes))]
 
 
@@ -105,7 +113,12 @@ def test_eyes() -> np.ndarray:
     azimuth = np.radians(9.0 + 18.0 * np.arange(N_TEST))
     elevation = np.radians(np.linspace(-10.0, 60.0, N_TEST))
     return RADIUS * np.stack(
-        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
+        [
+            np.cos(elevation) * np.cos(azimuth),
+            np.cos(elevation) * np.sin(azimuth),
+            np.sin(elevation),
+        ],
+        axis=1,
     )
 
 
@@ -130,7 +143,9 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray, specular: float = 0.0) -
     """One anti-aliased ``(SIZE, SIZE, 4)`` uint8 RGBA view (straight, not premultiplied, colour)."""
     big = SIZE * SUPERSAMPLE
     focal = 0.5 * big / math.tan(0.5 * CAMERA_ANGLE_X)
-    face_id, _, bary = rasterize_perspective(mesh.vertices, mesh.faces, c2w, focal, focal, big / 2, big / 2, big, big)
+    face_id, _, bary = rasterize_perspective(
+        mesh.vertices, mesh.faces, c2w, focal, focal, big / 2, big / 2, big, big
+    )
     points = interpolate(mesh.vertices, mesh.faces, face_id, bary).reshape(-1, 3)
     normals = unit(interpolate(mesh.vertex_normals, mesh.faces, face_id, bary).reshape(-1, 3))
     alpha = (face_id >= 0).reshape(-1, 1).astype(np.float64)
@@ -142,7 +157,9 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray, specular: float = 0.0) -
     return np.clip(np.round(np.concatenate([rgb, a], axis=2) * 255.0), 0, 255).astype(np.uint8)
 
 
-def write_split(target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarray, specular: float = 0.0) -> None:
+def write_split(
+    target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarray, specular: float = 0.0
+) -> None:
     frames = []
     for i, eye in enumerate(eyes):
         c2w = look_at(eye)
@@ -152,7 +169,9 @@ def write_split(target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarra
         buffer = io.BytesIO()
         Image.fromarray(picture).save(buffer, format="PNG", optimize=True)
         write_atomic(target / split / f"r_{i}.png", buffer.getvalue())
-        frames.append({"file_path": f"./{split}/r_{i}", "transform_matrix": (c2w + 0.0).tolist()})  # no -0.0
+        frames.append(
+            {"file_path": f"./{split}/r_{i}", "transform_matrix": (c2w + 0.0).tolist()}
+        )  # no -0.0
     meta = {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}
     write_atomic(target / f"transforms_{split}.json", (json.dumps(meta, indent=2) + "\n").encode())
 
@@ -163,7 +182,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description="Render a y-up mesh into a NeRF-synthetic style scene.")
     p.add_argument("--mesh", type=Path, default=SOURCE)
     p.add_argument("--out", type=Path, default=TARGET)
-    p.add_argument("--specular", type=float, default=0.0, help="strength of a view-dependent highlight (0: none)")
+    p.add_argument(
+        "--specular",
+        type=float,
+        default=0.0,
+        help="strength of a view-dependent highlight (0: none)",
+    )
     args = p.parse_args()
     source = load_mesh(args.mesh)
     mesh = trimesh.Trimesh(normalise(source.vertices), source.faces, process=False)

@@ -15,8 +15,10 @@ import os
 import pytest
 import torch
 
-EMU_MISSING = ("fields3d._core_emu (the CUDA launchers emulated on the host) is not built; "
-               "install with FIELDS3D_CUDA_EMU=1, as `make setup` does")
+EMU_MISSING = (
+    "fields3d._core_emu (the CUDA launchers emulated on the host) is not built; "
+    "install with FIELDS3D_CUDA_EMU=1, as `make setup` does"
+)
 
 
 @contextlib.contextmanager
@@ -36,7 +38,10 @@ def emulated_core():
     for c in caches:
         c.cache_clear()
     fields3d._core = emu
-    deterministic, fill = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    deterministic, fill = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+    )
     torch.use_deterministic_algorithms(True, warn_only=True)  # fill_uninitialized_memory needs it
     torch.utils.deterministic.fill_uninitialized_memory = True
     try:
@@ -47,7 +52,9 @@ def emulated_core():
         torch.utils.deterministic.fill_uninitialized_memory = fill
         for c in caches:
             c.cache_clear()
-    assert emu.emulator.live_allocations() == 0, "an emulated CUDA launcher did not free its scratch memory"
+    assert emu.emulator.live_allocations() == 0, (
+        "an emulated CUDA launcher did not free its scratch memory"
+    )
 
 
 class Twin:

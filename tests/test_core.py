@@ -25,7 +25,10 @@ def forward(x, table, y):
 
 def test_binding_rejects_non_capsules():
     table = torch.zeros(CONFIG.n_entries, 2)
-    with pytest.raises(ValueError, match=r"^x must be a DLPack capsule \(torch.utils.dlpack.to_dlpack\(t\)\), got Tensor$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^x must be a DLPack capsule \(torch.utils.dlpack.to_dlpack\(t\)\), got Tensor$",
+    ):
         forward(torch.rand(4, 3), to_dlpack(table), to_dlpack(torch.empty(4, 4)))
 
 
@@ -37,18 +40,30 @@ def test_binding_checks_shape_dtype_and_strides():
         forward(to_dlpack(torch.rand(4, 3)), table, to_dlpack(torch.empty(4, 5)))
     with pytest.raises(ValueError, match=r"^x must be contiguous \(call .contiguous\(\) first\)$"):
         forward(to_dlpack(torch.rand(3, 4).t()), table, to_dlpack(torch.empty(4, 4)))
-    with pytest.raises(ValueError, match=r"^x must be float32 or float64, got DLPack dtype code 0 with 64 bits$"):
-        forward(to_dlpack(torch.zeros(4, 3, dtype=torch.int64)), table, to_dlpack(torch.empty(4, 4)))
-    with pytest.raises(ValueError, match=r"^table must have the dtype of x \(float64\), got float32$"):
-        forward(to_dlpack(torch.rand(4, 3, dtype=torch.float64)), table, to_dlpack(torch.empty(4, 4)))
+    with pytest.raises(
+        ValueError, match=r"^x must be float32 or float64, got DLPack dtype code 0 with 64 bits$"
+    ):
+        forward(
+            to_dlpack(torch.zeros(4, 3, dtype=torch.int64)), table, to_dlpack(torch.empty(4, 4))
+        )
+    with pytest.raises(
+        ValueError, match=r"^table must have the dtype of x \(float64\), got float32$"
+    ):
+        forward(
+            to_dlpack(torch.rand(4, 3, dtype=torch.float64)), table, to_dlpack(torch.empty(4, 4))
+        )
 
 
 def test_layout_checks():
-    with pytest.raises(ValueError, match=r"^hashed levels must hold a power-of-two number of rows$"):
+    with pytest.raises(
+        ValueError, match=r"^hashed levels must hold a power-of-two number of rows$"
+    ):
         core.HashGridLayout(3, 2, "linear", [3.0], [4], [24], [True])
     with pytest.raises(ValueError, match=r"^n_features must be 1, 2, 4 or 8, got 3$"):
         core.HashGridLayout(3, 3, "linear", [3.0], [4], [64], [False])
-    assert core.HashGridLayout(3, 2, "linear", [3.0, 5.0], [4, 6], [64, 216], [False, False]).offsets == [0, 64]
+    assert core.HashGridLayout(
+        3, 2, "linear", [3.0, 5.0], [4, 6], [64, 216], [False, False]
+    ).offsets == [0, 64]
 
 
 def test_results_do_not_depend_on_thread_count():
@@ -73,14 +88,24 @@ def test_results_do_not_depend_on_thread_count():
 
 def run_python(code, **env):
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=120
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
 
 def test_thread_count_from_environment():
-    assert run_python("from fields3d import _native; print(_native.core().num_threads())", FIELDS3D_NUM_THREADS="3") == "3\n"
+    assert (
+        run_python(
+            "from fields3d import _native; print(_native.core().num_threads())",
+            FIELDS3D_NUM_THREADS="3",
+        )
+        == "3\n"
+    )
 
 
 def test_import_without_core_and_clear_error():
@@ -96,7 +121,9 @@ def test_import_without_core_and_clear_error():
     )
     out = run_python(code)
     assert out.startswith("the compiled core fields3d._core could not be loaded (")
-    assert out.rstrip().endswith("install the package with `pip install -e .` (it builds the C++ core), or run `make setup`")
+    assert out.rstrip().endswith(
+        "install the package with `pip install -e .` (it builds the C++ core), or run `make setup`"
+    )
 
 
 def test_info_reports_backends_and_versions():
@@ -114,7 +141,9 @@ def test_table_gradient_is_overwritten_not_accumulated():
     table = torch.rand(CONFIG.n_entries, 2)
     fresh, dirty = torch.zeros_like(table), torch.full_like(table, 7.0)
     for out in (fresh, dirty):
-        core.hash_grid_backward(LAYOUT, to_dlpack(x), to_dlpack(table), to_dlpack(dy), None, to_dlpack(out))
+        core.hash_grid_backward(
+            LAYOUT, to_dlpack(x), to_dlpack(table), to_dlpack(dy), None, to_dlpack(out)
+        )
     assert fresh.abs().sum() > 0
     assert torch.equal(fresh, dirty)
 
@@ -122,8 +151,18 @@ def test_table_gradient_is_overwritten_not_accumulated():
 def test_double_backward_table_gradient_needs_ddx():
     x, dy = torch.rand(5, 3), torch.rand(5, 4)
     table = torch.rand(CONFIG.n_entries, 2)
-    with pytest.raises(ValueError, match=r"^dtable needs ddx \(with ddx None the table gradient is zero: skip it\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^dtable needs ddx \(with ddx None the table gradient is zero: skip it\)$",
+    ):
         core.hash_grid_backward_backward(
-            LAYOUT, to_dlpack(x), to_dlpack(table), to_dlpack(dy), None, to_dlpack(table), None, None,
+            LAYOUT,
+            to_dlpack(x),
+            to_dlpack(table),
+            to_dlpack(dy),
+            None,
+            to_dlpack(table),
+            None,
+            None,
             to_dlpack(torch.empty_like(table)),
         )

@@ -9,13 +9,19 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import image_fit  # noqa: E402
-from _mandelbrot import mandelbrot  # noqa: E402
+import image_fit
+from _mandelbrot import mandelbrot
 
-from fields3d.fields import ImageField  # noqa: E402
-from fields3d.pipelines.fit_image import psnr  # noqa: E402
+from fields3d.fields import ImageField
+from fields3d.pipelines.fit_image import psnr
 
-SMALL_GRID = {"type": "hash_grid", "n_input_dims": 2, "n_levels": 4, "log2_hashmap_size": 10, "base_resolution": 4}
+SMALL_GRID = {
+    "type": "hash_grid",
+    "n_input_dims": 2,
+    "n_levels": 4,
+    "log2_hashmap_size": 10,
+    "base_resolution": 4,
+}
 
 
 def test_mandelbrot_is_reproducible_with_detail_and_an_inside():
@@ -47,7 +53,11 @@ def test_large_images_are_scored_on_a_fixed_subset_that_tracks_the_full_score(mo
     monkeypatch.setattr(image_fit, "EVAL_PIXELS", 2000)
     target = mandelbrot(80)  # 6400 pixels > 2000
     score = image_fit.Scorer(target)
-    assert score.subset is not None and len(score.subset) == 2000 and len(score.subset.unique()) == 2000
+    assert (
+        score.subset is not None
+        and len(score.subset) == 2000
+        and len(score.subset.unique()) == 2000
+    )
     assert torch.equal(score.subset, image_fit.Scorer(target).subset)  # the same pixels every time
     field = ImageField(SMALL_GRID, 3, device="cpu")
     # the subset mirrors the full image: its PSNR is close, not equal

@@ -16,7 +16,18 @@ _spec.loader.exec_module(bench)
 
 def test_tiny_run_writes_the_memory_floor_and_its_cap(tmp_path, capsys):
     out = tmp_path / "render.json"
-    flags = ["--device", "cpu", "--rays-side", "24", "--repeats", "1", "--ref-repeats", "1", "--warmup", "0"]
+    flags = [
+        "--device",
+        "cpu",
+        "--rays-side",
+        "24",
+        "--repeats",
+        "1",
+        "--ref-repeats",
+        "1",
+        "--warmup",
+        "0",
+    ]
     assert bench.main([*flags, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["workload"] for r in rows] == ["sampling", "composite fwd", "composite fwd+bwd"]

@@ -72,8 +72,12 @@ def layout(config: LatticeConfig):
 def lattice_encode(x: torch.Tensor, params: torch.Tensor, config: LatticeConfig) -> torch.Tensor:
     """``(N, D)`` positions -> ``(N, n_levels * F)`` level-major features (checked inputs)."""
     check_inputs(
-        x, params, n_dims=config.n_input_dims, n_entries=config.n_entries,
-        n_features=config.n_features, name=config.name,
+        x,
+        params,
+        n_dims=config.n_input_dims,
+        n_entries=config.n_entries,
+        n_features=config.n_features,
+        name=config.name,
     )
     return encode_table(x, params, layout(config), "lattice", _lut(config, x.device))
 

@@ -33,13 +33,17 @@ def simplex_resolution(scale: float, d: int) -> int:
     return math.floor(scale * math.sqrt(d + 1.0)) + 3
 
 
-def _row_bounds(scale: float, resolution: int, d: int, skew: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _row_bounds(
+    scale: float, resolution: int, d: int, skew: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(lo, hi)`` over the last skewed axis for every prefix (float64, before rounding)."""
     t = skew / (1.0 + d * skew)
     margin = 1.0 - t + _SLACK_ABS + _SLACK_REL * scale
     axes = [torch.arange(resolution, dtype=torch.float64)] * (d - 1)
     prefix = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, d - 1)
-    prefix = prefix.flip(-1)  # meshgrid 'ij' runs the last axis fastest; the core flattens v_0 fastest
+    prefix = prefix.flip(
+        -1
+    )  # meshgrid 'ij' runs the last axis fastest; the core flattens v_0 fastest
     total = prefix.sum(dim=1)
     lower = [torch.zeros_like(total), (t * total - margin) / (1.0 - t)]
     upper = [torch.full_like(total, resolution - 1.0), (t * total + scale + margin) / (1.0 - t)]
@@ -50,7 +54,9 @@ def _row_bounds(scale: float, resolution: int, d: int, skew: float) -> tuple[tor
     return torch.stack(lower).amax(dim=0), torch.stack(upper).amin(dim=0)
 
 
-def row_intervals(scale: float, resolution: int, d: int, skew: float) -> tuple[torch.Tensor, torch.Tensor]:
+def row_intervals(
+    scale: float, resolution: int, d: int, skew: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer ``(lo, hi)`` of the reachable last-axis coordinates for each prefix (``lo > hi``:
     none), int64, indexed by ``sum_j v_j R^j`` over ``j < d - 1``."""
     lo, hi = _row_bounds(scale, resolution, d, skew)

@@ -30,7 +30,11 @@ def dtype_str(dtype: torch.dtype) -> str:
 def check_choice(name: str, value, choices: tuple) -> None:
     """Raise ``InputError("<name> must be a, b or c, got <value!r>")`` unless value is a choice."""
     integral = all(isinstance(c, int) for c in choices)  # then 2.0 is no choice, though 2.0 == 2
-    if value not in choices or isinstance(value, bool) or (integral and not isinstance(value, numbers.Integral)):
+    if (
+        value not in choices
+        or isinstance(value, bool)
+        or (integral and not isinstance(value, numbers.Integral))
+    ):
         listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices[:-1])
         last = repr(choices[-1]) if isinstance(choices[-1], str) else str(choices[-1])
         raise InputError(f"{name} must be {listed} or {last}, got {value!r}")
@@ -40,7 +44,9 @@ def check_dense(name: str, t: torch.Tensor) -> None:
     """Raise InputError unless tensor ``t`` has the strided (dense) layout every core op reads."""
     if t.layout != torch.strided:
         layout = str(t.layout).removeprefix("torch.")
-        raise InputError(f"{name} must be a dense (strided) tensor, got a {layout} tensor; convert it with .to_dense()")
+        raise InputError(
+            f"{name} must be a dense (strided) tensor, got a {layout} tensor; convert it with .to_dense()"
+        )
 
 
 def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, name: str) -> None:
@@ -51,7 +57,9 @@ def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, nam
         raise InputError(f"params must be a float32 or float64 tensor, got {got}")
     check_dense("params", params)
     if tuple(params.shape) != (n_entries, n_features):
-        raise InputError(f"params must have shape ({n_entries}, {n_features}) for this config, got {shape_str(params)}")
+        raise InputError(
+            f"params must have shape ({n_entries}, {n_features}) for this config, got {shape_str(params)}"
+        )
     want = f"positions must be {dtype_str(params.dtype)} of shape (N, {n_dims})"
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{want}, got {type(x).__name__}")
@@ -64,11 +72,15 @@ def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, nam
             "move one of them with .to(device)"
         )
     if x.device.type == "cuda" and x.dtype != torch.float32:
-        raise InputError(f"CUDA {name} kernels take float32, got {dtype_str(x.dtype)}; use float64 on the CPU only")
+        raise InputError(
+            f"CUDA {name} kernels take float32, got {dtype_str(x.dtype)}; use float64 on the CPU only"
+        )
     _native.check_device(x.device)
 
 
-def encode_table(x: torch.Tensor, table: torch.Tensor, layout, prefix: str, lut: torch.Tensor | None = None) -> torch.Tensor:
+def encode_table(
+    x: torch.Tensor, table: torch.Tensor, layout, prefix: str, lut: torch.Tensor | None = None
+) -> torch.Tensor:
     """``(N, D)`` positions -> ``(N, layout.n_levels * F)`` features through the core op family
     ``prefix`` ("hash_grid" or "lattice"); inputs already checked. ``lut``: the layout's row lookup
     (int64, on x's device) where it has one (the simplex grid's direct levels)."""
@@ -84,7 +96,9 @@ class _Encode(torch.autograd.Function):
     def forward(ctx, x, table, layout, prefix, lut):
         y = x.new_empty((x.shape[0], layout.n_levels * table.shape[1]))
         c = _native.capsule
-        _op(prefix, "forward")(layout, c(x), c(table), c(y), _native.stream_of(x.device), lut=c(lut))
+        _op(prefix, "forward")(
+            layout, c(x), c(table), c(y), _native.stream_of(x.device), lut=c(lut)
+        )
         ctx.save_for_backward(x, table)
         ctx.layout, ctx.prefix, ctx.lut = layout, prefix, lut
         return y
@@ -95,7 +109,9 @@ class _Encode(torch.autograd.Function):
         need_x, need_table = ctx.needs_input_grad[:2]
         if not (need_x or need_table):
             return None, None, None, None, None
-        dx, dtable = _Backward.apply(dy.contiguous(), x, table, ctx.layout, ctx.prefix, ctx.lut, need_x, need_table)
+        dx, dtable = _Backward.apply(
+            dy.contiguous(), x, table, ctx.layout, ctx.prefix, ctx.lut, need_x, need_table
+        )
         return dx, dtable, None, None, None
 
 
@@ -130,7 +146,16 @@ class _Backward(torch.autograd.Function):
         gtable = torch.empty_like(table) if need_table and ddx is not None else None
         c = _native.capsule
         _op(ctx.prefix, "backward_backward")(
-            ctx.layout, c(x), c(table), c(dy), c(ddx), c(ddtable), c(ddy), c(gx), c(gtable),
-            _native.stream_of(x.device), lut=c(ctx.lut),
+            ctx.layout,
+            c(x),
+            c(table),
+            c(dy),
+            c(ddx),
+            c(ddtable),
+            c(ddy),
+            c(gx),
+            c(gtable),
+            _native.stream_of(x.device),
+            lut=c(ctx.lut),
         )
         return (ddy, gx, gtable, *none)

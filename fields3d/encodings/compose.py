@@ -42,7 +42,11 @@ class Concat(Encoding):
     def __init__(self, encodings: list[Encoding]) -> None:
         super().__init__()
         if not isinstance(encodings, (list, tuple)) or not encodings:
-            got = "an empty list" if isinstance(encodings, (list, tuple)) else type(encodings).__name__
+            got = (
+                "an empty list"
+                if isinstance(encodings, (list, tuple))
+                else type(encodings).__name__
+            )
             raise InputError(f"encodings must be a non-empty list of Encoding modules, got {got}")
         for i, e in enumerate(encodings):
             if not isinstance(e, Encoding):
@@ -75,7 +79,9 @@ class Concat(Encoding):
         configs = settings["encodings"]
         if not isinstance(configs, list) or not configs:
             got = "an empty list" if isinstance(configs, list) else type(configs).__name__
-            raise InputError(f'a "concat" config\'s "encodings" must be a non-empty list of encoding configs, got {got}')
+            raise InputError(
+                f'a "concat" config\'s "encodings" must be a non-empty list of encoding configs, got {got}'
+            )
         parts = []
         for i, c in enumerate(configs):
             try:

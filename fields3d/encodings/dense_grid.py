@@ -73,7 +73,9 @@ class DenseGridConfig:
         return asdict(self)
 
 
-def dense_grid_encode(x: torch.Tensor, params: torch.Tensor, config: DenseGridConfig) -> torch.Tensor:
+def dense_grid_encode(
+    x: torch.Tensor, params: torch.Tensor, config: DenseGridConfig
+) -> torch.Tensor:
     """Interpolate a dense grid at positions.
 
     Args:

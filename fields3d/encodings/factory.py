@@ -42,7 +42,9 @@ _REGISTRY: dict[str, _Entry] = {}
 #: How many configs deep :func:`create` builds: a leaf config alone is 1 level, each composite
 #: around it one more. Checked on the way down, before the next level recurses.
 MAX_CONFIG_DEPTH = 16
-_DEPTH = contextvars.ContextVar("fields3d_encoding_config_depth", default=0)  # create() calls on this stack
+_DEPTH = contextvars.ContextVar(
+    "fields3d_encoding_config_depth", default=0
+)  # create() calls on this stack
 
 
 def _settings_of(cls: type[Encoding]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -63,14 +65,18 @@ def register(name: str) -> Callable[[type[Encoding]], type[Encoding]]:
     class's ``type_name`` to ``name``. Registering another class under a taken name raises InputError.
     """
     if not isinstance(name, str) or not name.isidentifier():
-        raise InputError(f"an encoding type name must be an identifier like 'hash_grid', got {name!r}")
+        raise InputError(
+            f"an encoding type name must be an identifier like 'hash_grid', got {name!r}"
+        )
 
     def decorate(cls: type[Encoding]) -> type[Encoding]:
         if not (isinstance(cls, type) and issubclass(cls, Encoding)):
             raise InputError(f"register({name!r}) decorates Encoding subclasses, got {cls!r}")
         old = _REGISTRY.get(name)
         if old is not None and old.cls.__qualname__ != cls.__qualname__:
-            raise InputError(f"encoding type {name!r} is already registered to {old.cls.__qualname__}")
+            raise InputError(
+                f"encoding type {name!r} is already registered to {old.cls.__qualname__}"
+            )
         cls.type_name = name
         _REGISTRY[name] = _Entry(cls, *_settings_of(cls))
         return cls
@@ -103,7 +109,7 @@ def create(config: dict, device: torch.device | str | None = None) -> Encoding:
     depth = _DEPTH.get() + 1
     if depth > MAX_CONFIG_DEPTH:
         raise InputError(
-            f"encoding configs nest at most {MAX_CONFIG_DEPTH} levels deep (each \"concat\" adds one), got a deeper "
+            f'encoding configs nest at most {MAX_CONFIG_DEPTH} levels deep (each "concat" adds one), got a deeper '
             'one; list the parts in one "concat" instead of nesting them'
         )
     token = _DEPTH.set(depth)
@@ -117,9 +123,13 @@ def _build(config, device) -> Encoding:
     """:func:`create` one level down: check ``config``'s keys and build its type."""
     known = ", ".join(available())
     if not isinstance(config, dict):
-        raise InputError(f'an encoding config must be a dict with a "type" key, got {type(config).__name__}')
+        raise InputError(
+            f'an encoding config must be a dict with a "type" key, got {type(config).__name__}'
+        )
     if "type" not in config:
-        raise InputError(f'an encoding config needs a "type" key (one of: {known}), got keys {list(config)}')
+        raise InputError(
+            f'an encoding config needs a "type" key (one of: {known}), got keys {list(config)}'
+        )
     name = config["type"]
     entry = _REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:

@@ -50,7 +50,9 @@ def check_level_settings(config, max_log2_finest: int) -> None:
     """Raise InputError unless ``config``'s n_levels, log2_hashmap_size, base_resolution and
     per_level_scale are valid multiresolution settings (shared by the hash and simplex grids)."""
     if not is_int(config.n_levels) or not 1 <= config.n_levels <= MAX_LEVELS:
-        raise InputError(f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {config.n_levels!r}")
+        raise InputError(
+            f"n_levels must be an integer from 1 to {MAX_LEVELS}, got {config.n_levels!r}"
+        )
     lo, hi = LOG2_TABLE_RANGE
     if not is_int(config.log2_hashmap_size) or not lo <= config.log2_hashmap_size <= hi:
         raise InputError(
@@ -58,8 +60,12 @@ def check_level_settings(config, max_log2_finest: int) -> None:
             f"(2^{lo} to 2^{hi} rows per level), got {config.log2_hashmap_size!r}"
         )
     check_int("base_resolution", config.base_resolution, 2)
-    if not (isinstance(config.per_level_scale, (int, float)) and 1.0 <= config.per_level_scale <= 16.0):
-        raise InputError(f"per_level_scale must be a number from 1 to 16, got {config.per_level_scale!r}")
+    if not (
+        isinstance(config.per_level_scale, (int, float)) and 1.0 <= config.per_level_scale <= 16.0
+    ):
+        raise InputError(
+            f"per_level_scale must be a number from 1 to 16, got {config.per_level_scale!r}"
+        )
     finest = config.base_resolution * float(config.per_level_scale) ** (config.n_levels - 1)
     if finest > 2.0**max_log2_finest:
         raise InputError(
@@ -132,7 +138,6 @@ class HashGridConfig(LevelTable):
         return tuple(out)
 
 
-
 @functools.lru_cache(maxsize=64)
 def _layout(config: HashGridConfig):
     lv = config.levels
@@ -150,8 +155,12 @@ def _layout(config: HashGridConfig):
 def check_inputs(x, params, config: HashGridConfig) -> None:
     """Raise InputError unless x and params suit ``config`` and each other."""
     _check_inputs(
-        x, params, n_dims=config.n_input_dims, n_entries=config.n_entries,
-        n_features=config.n_features_per_level, name="hash grid",
+        x,
+        params,
+        n_dims=config.n_input_dims,
+        n_entries=config.n_entries,
+        n_features=config.n_features_per_level,
+        name="hash grid",
     )
 
 
@@ -198,12 +207,19 @@ class HashGrid(Encoding):
     ) -> None:
         super().__init__()
         self.spec = HashGridConfig(
-            n_input_dims, n_levels, n_features_per_level, log2_hashmap_size,
-            base_resolution, per_level_scale, interpolation,
+            n_input_dims,
+            n_levels,
+            n_features_per_level,
+            log2_hashmap_size,
+            base_resolution,
+            per_level_scale,
+            interpolation,
         )
         self.n_input_dims = n_input_dims
         self.n_output_dims = self.spec.n_output_dims
-        table = torch.empty(self.spec.n_entries, n_features_per_level, device=device, dtype=torch.float32)
+        table = torch.empty(
+            self.spec.n_entries, n_features_per_level, device=device, dtype=torch.float32
+        )
         self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -76,9 +76,13 @@ class RBFConfig:
     def __post_init__(self) -> None:
         check_choice("n_input_dims", self.n_input_dims, (2, 3))
         if not is_int(self.n_bases) or not 1 <= self.n_bases <= MAX_BASES:
-            raise InputError(f"n_bases must be an integer from 1 to {MAX_BASES}, got {self.n_bases!r}")
+            raise InputError(
+                f"n_bases must be an integer from 1 to {MAX_BASES}, got {self.n_bases!r}"
+            )
         if not is_int(self.n_features) or not 1 <= self.n_features <= MAX_FEATURES:
-            raise InputError(f"n_features must be an integer from 1 to {MAX_FEATURES}, got {self.n_features!r}")
+            raise InputError(
+                f"n_features must be an integer from 1 to {MAX_FEATURES}, got {self.n_features!r}"
+            )
         if not is_int(self.k) or not 1 <= self.k <= MAX_K:
             raise InputError(f"k must be an integer from 1 to {MAX_K}, got {self.k!r}")
         if self.k > self.n_bases:
@@ -92,7 +96,9 @@ class RBFConfig:
     def _check_frequencies(self) -> None:
         f = self.frequencies
         ok = isinstance(f, (list, tuple)) and len(f) <= self.n_features
-        ok = ok and all(is_number(v) and 0 < v <= MAX_FREQUENCY for v in f)  # refuses NaN, inf and bools too
+        ok = ok and all(
+            is_number(v) and 0 < v <= MAX_FREQUENCY for v in f
+        )  # refuses NaN, inf and bools too
         if not ok:
             raise InputError(
                 f"frequencies must be a list of at most n_features ({self.n_features}) numbers in "
@@ -121,12 +127,19 @@ class RBFConfig:
         f = self.frequencies
         if not f:
             return None
-        return torch.tensor([f[c % len(f)] for c in range(self.n_features)], dtype=like.dtype, device=like.device)
+        return torch.tensor(
+            [f[c % len(f)] for c in range(self.n_features)], dtype=like.dtype, device=like.device
+        )
 
     def to_dict(self) -> dict:
         return {
-            "n_input_dims": self.n_input_dims, "n_bases": self.n_bases, "n_features": self.n_features,
-            "k": self.k, "shape": self.shape, "kernel": self.kernel, "frequencies": list(self.frequencies),
+            "n_input_dims": self.n_input_dims,
+            "n_bases": self.n_bases,
+            "n_features": self.n_features,
+            "k": self.k,
+            "shape": self.shape,
+            "kernel": self.kernel,
+            "frequencies": list(self.frequencies),
         }
 
 
@@ -143,20 +156,38 @@ def shape_params(config: RBFConfig, inverse_scale: torch.Tensor) -> torch.Tensor
 def _check_params(centers, shapes, weights, config: RBFConfig) -> None:
     m, d, f = config.n_bases, config.n_input_dims, config.n_features
     if not isinstance(weights, torch.Tensor) or weights.dtype not in (torch.float32, torch.float64):
-        got = dtype_str(weights.dtype) if isinstance(weights, torch.Tensor) else type(weights).__name__
+        got = (
+            dtype_str(weights.dtype)
+            if isinstance(weights, torch.Tensor)
+            else type(weights).__name__
+        )
         raise InputError(f"weights must be a float32 or float64 tensor, got {got}")
-    expected = (("centers", centers, (m, d)), ("shapes", shapes, config.shapes_shape), ("weights", weights, (m, f)))
+    expected = (
+        ("centers", centers, (m, d)),
+        ("shapes", shapes, config.shapes_shape),
+        ("weights", weights, (m, f)),
+    )
     for name, t, want in expected:
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != want or t.dtype != weights.dtype:
-            got = f"{dtype_str(t.dtype)} {shape_str(t)}" if isinstance(t, torch.Tensor) else type(t).__name__
-            raise InputError(f"{name} must have shape {want} and the weights' dtype for this config, got {got}")
+            got = (
+                f"{dtype_str(t.dtype)} {shape_str(t)}"
+                if isinstance(t, torch.Tensor)
+                else type(t).__name__
+            )
+            raise InputError(
+                f"{name} must have shape {want} and the weights' dtype for this config, got {got}"
+            )
         check_dense(name, t)
         if t.device != weights.device:
             raise InputError(f"{name} must be on {weights.device} like the weights, got {t.device}")
 
 
 def rbf_encode(
-    x: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor, config: RBFConfig
+    x: torch.Tensor,
+    centers: torch.Tensor,
+    shapes: torch.Tensor,
+    weights: torch.Tensor,
+    config: RBFConfig,
 ) -> torch.Tensor:
     """Evaluate an RBF encoding at positions.
 
@@ -171,18 +202,28 @@ def rbf_encode(
     """
     _check_params(centers, shapes, weights, config)
     check_inputs(
-        x, weights, n_dims=config.n_input_dims, n_entries=config.n_bases, n_features=config.n_features,
+        x,
+        weights,
+        n_dims=config.n_input_dims,
+        n_entries=config.n_bases,
+        n_features=config.n_features,
         name="RBF encoding",
     )
     nan = torch.isnan(x).any(dim=1, keepdim=True)
     xs = torch.where(nan, torch.zeros_like(x), x)
     idx = rbf_knn(centers.detach(), xs.detach(), config.k).indices
-    y = rbf_evaluate_fused(xs, idx, centers, shapes, weights, config, check_idx=False)  # idx: the core's search
+    y = rbf_evaluate_fused(
+        xs, idx, centers, shapes, weights, config, check_idx=False
+    )  # idx: the core's search
     return torch.where(nan, torch.full_like(y, float("nan")), y)
 
 
 def weighted_kmeans(
-    points: torch.Tensor, weights: torch.Tensor, n_centers: int, iters: int, generator: torch.Generator | None
+    points: torch.Tensor,
+    weights: torch.Tensor,
+    n_centers: int,
+    iters: int,
+    generator: torch.Generator | None,
 ) -> torch.Tensor:
     """Lloyd's algorithm with point weights: ``(P, D)``, ``(P,)`` -> ``(n_centers, D)`` centers.
 
@@ -191,11 +232,15 @@ def weighted_kmeans(
     search, k = 1) and moves each center to the weighted mean of its points (one with none stays).
     """
     replace = int((weights > 0).sum()) < n_centers
-    seeds = torch.multinomial(weights.cpu().double(), n_centers, replacement=replace, generator=generator)
+    seeds = torch.multinomial(
+        weights.cpu().double(), n_centers, replacement=replace, generator=generator
+    )
     centers = points[seeds.to(points.device)].clone()
     for _ in range(iters):
         nearest = rbf_knn(centers, points, 1).indices[:, 0]
-        mass = torch.zeros(n_centers, dtype=points.dtype, device=points.device).index_add_(0, nearest, weights)
+        mass = torch.zeros(n_centers, dtype=points.dtype, device=points.device).index_add_(
+            0, nearest, weights
+        )
         sums = torch.zeros_like(centers).index_add_(0, nearest, points * weights[:, None])
         moved = mass > 0
         centers[moved] = sums[moved] / mass[moved, None]
@@ -211,10 +256,16 @@ def center_spacing(centers: torch.Tensor, k: int, fallback: float) -> torch.Tens
     m = centers.shape[0]
     if m == 1:
         return torch.full((1,), fallback, dtype=centers.dtype, device=centers.device)
-    dist2 = rbf_knn(centers, centers, min(k + 1, m, MAX_K)).dist2[:, 1:]  # column 0: the center itself
+    dist2 = rbf_knn(centers, centers, min(k + 1, m, MAX_K)).dist2[
+        :, 1:
+    ]  # column 0: the center itself
     h = dist2.clamp(min=0).sqrt().mean(dim=1)
     positive = h[h > 0]
-    fill = positive.median() if positive.numel() else torch.tensor(fallback, dtype=h.dtype, device=h.device)
+    fill = (
+        positive.median()
+        if positive.numel()
+        else torch.tensor(fallback, dtype=h.dtype, device=h.device)
+    )
     return torch.where(h > 0, h, fill)
 
 
@@ -258,8 +309,12 @@ class RBFEncoding(Encoding):
 
     @torch.no_grad()
     def init_from_points(
-        self, points: torch.Tensor, weights: torch.Tensor | None = None, iters: int = 10,
-        *, generator: torch.Generator | None = None,
+        self,
+        points: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        iters: int = 10,
+        *,
+        generator: torch.Generator | None = None,
     ) -> RBFEncoding:
         """Place the bases on data: weighted k-means of ``points``, shapes from the center spacing.
 
@@ -284,18 +339,24 @@ class RBFEncoding(Encoding):
 
     def _check_init(self, points, weights, iters) -> torch.Tensor:
         d, ref = self.n_input_dims, self.weights
-        want = f"points must be {dtype_str(ref.dtype)} of shape (P, {d}) with P >= 1 on {ref.device}"
+        want = (
+            f"points must be {dtype_str(ref.dtype)} of shape (P, {d}) with P >= 1 on {ref.device}"
+        )
         if not isinstance(points, torch.Tensor):
             raise InputError(f"{want}, got {type(points).__name__}")
         fits = points.dtype == ref.dtype and points.dim() == 2 and points.shape[1] == d
         if not (fits and len(points) and points.device == ref.device):
-            raise InputError(f"{want}, got {dtype_str(points.dtype)} {shape_str(points)} on {points.device}")
+            raise InputError(
+                f"{want}, got {dtype_str(points.dtype)} {shape_str(points)} on {points.device}"
+            )
         if not is_int(iters) or iters < 0:
             raise InputError(f"iters must be an integer >= 0, got {iters!r}")
         if weights is None:
             return torch.ones(len(points), dtype=points.dtype, device=points.device)
         ok = isinstance(weights, torch.Tensor) and tuple(weights.shape) == (len(points),)
-        ok = ok and bool(torch.isfinite(weights).all() and (weights >= 0).all() and (weights > 0).any())
+        ok = ok and bool(
+            torch.isfinite(weights).all() and (weights >= 0).all() and (weights > 0).any()
+        )
         if not ok:
             raise InputError(
                 f"weights must be a finite non-negative tensor of shape ({len(points)},) with a positive entry"
@@ -304,5 +365,7 @@ class RBFEncoding(Encoding):
 
     def extra_repr(self) -> str:
         c = self.spec
-        return (f"{c.n_input_dims}D, n_bases={c.n_bases}, F={c.n_features}, k={c.k}, shape={c.shape!r}, "
-                f"kernel={c.kernel!r}, frequencies={list(c.frequencies)}")
+        return (
+            f"{c.n_input_dims}D, n_bases={c.n_bases}, F={c.n_features}, k={c.k}, shape={c.shape!r}, "
+            f"kernel={c.kernel!r}, frequencies={list(c.frequencies)}"
+        )

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-
 from torch.autograd.function import once_differentiable
 
 from .. import _native
@@ -26,7 +25,9 @@ if TYPE_CHECKING:
     from .rbf import RBFConfig
 
 
-def _radius2(diff: torch.Tensor, shapes: torch.Tensor, idx: torch.Tensor, shape: str) -> torch.Tensor:
+def _radius2(
+    diff: torch.Tensor, shapes: torch.Tensor, idx: torch.Tensor, shape: str
+) -> torch.Tensor:
     """``|A_j (x - c_j)|^2`` for ``diff = x - c_j`` (N, K, D) and neighbour indices (N, K)."""
     if shape == "isotropic":
         return shapes[idx].square() * diff.square().sum(-1)
@@ -36,7 +37,11 @@ def _radius2(diff: torch.Tensor, shapes: torch.Tensor, idx: torch.Tensor, shape:
 
 
 def rbf_evaluate(
-    x: torch.Tensor, idx: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor,
+    x: torch.Tensor,
+    idx: torch.Tensor,
+    centers: torch.Tensor,
+    shapes: torch.Tensor,
+    weights: torch.Tensor,
     config: RBFConfig,
 ) -> torch.Tensor:
     """The encoding at finite points ``x`` (N, D) over given neighbours ``idx`` (N, K) int64 -> ``(N, F)``.
@@ -47,13 +52,21 @@ def rbf_evaluate(
     r2 = _radius2(diff, shapes, idx, config.shape)
     phi = 1.0 / (1.0 + r2) if config.kernel == "inverse_quadratic" else torch.exp(-r2)
     omega = config.channel_frequencies(x)
-    basis = phi.unsqueeze(-1) if omega is None else torch.sin(phi.unsqueeze(-1) * omega)  # (N, K, 1 or F)
+    basis = (
+        phi.unsqueeze(-1) if omega is None else torch.sin(phi.unsqueeze(-1) * omega)
+    )  # (N, K, 1 or F)
     return (basis * weights[idx]).sum(dim=1)
 
 
 def rbf_evaluate_fused(
-    x: torch.Tensor, idx: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor,
-    config: RBFConfig, *, check_idx: bool = True,
+    x: torch.Tensor,
+    idx: torch.Tensor,
+    centers: torch.Tensor,
+    shapes: torch.Tensor,
+    weights: torch.Tensor,
+    config: RBFConfig,
+    *,
+    check_idx: bool = True,
 ) -> torch.Tensor:
     """:func:`rbf_evaluate` by the core's fused kernel: same arguments, same ``(N, F)`` result.
 
@@ -65,8 +78,15 @@ def rbf_evaluate_fused(
     twice w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``: first and second derivatives by
     the core (second derivatives through the shapes' gradient by torch; see the module doc).
     """
-    return _FusedEval.apply(x.contiguous(), centers.contiguous(), shapes.contiguous(), weights.contiguous(),
-                            idx.contiguous(), config, check_idx)
+    return _FusedEval.apply(
+        x.contiguous(),
+        centers.contiguous(),
+        shapes.contiguous(),
+        weights.contiguous(),
+        idx.contiguous(),
+        config,
+        check_idx,
+    )
 
 
 def _freqs(config: RBFConfig, like: torch.Tensor) -> torch.Tensor | None:
@@ -82,8 +102,17 @@ class _FusedEval(torch.autograd.Function):
         y = x.new_empty((x.shape[0], weights.shape[1]))
         c = _native.capsule
         _native.core().rbf_eval_forward(
-            c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
-            c(y), check_idx, _native.stream_of(x.device),
+            c(x),
+            c(idx),
+            c(centers),
+            c(shapes),
+            c(weights),
+            c(_freqs(config, x)),
+            config.shape,
+            config.kernel,
+            c(y),
+            check_idx,
+            _native.stream_of(x.device),
         )
         ctx.save_for_backward(x, centers, shapes, weights, idx)
         ctx.config = config
@@ -131,11 +160,23 @@ class _Backward(torch.autograd.Function):
 
 def _core_grads(dy, inputs, needs, idx, config) -> list:
     x, centers, shapes, weights = inputs
-    grads = [torch.empty_like(t) if need else None for t, need in zip(inputs, needs)]  # the core zeroes them
+    grads = [
+        torch.empty_like(t) if need else None for t, need in zip(inputs, needs)
+    ]  # the core zeroes them
     c = _native.capsule
     _native.core().rbf_eval_backward(
-        c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
-        c(dy), *(c(g) for g in grads), False, _native.stream_of(x.device),  # idx: checked by the forward
+        c(x),
+        c(idx),
+        c(centers),
+        c(shapes),
+        c(weights),
+        c(_freqs(config, x)),
+        config.shape,
+        config.kernel,
+        c(dy),
+        *(c(g) for g in grads),
+        False,
+        _native.stream_of(x.device),  # idx: checked by the forward
     )
     return grads
 
@@ -146,14 +187,28 @@ def _core_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
     x, centers, shapes, weights = inputs
     ddx, ddcenters, _, ddweights = (None if t is None else t.contiguous() for t in incoming)
     needs = list(needs)
-    needs[4] = needs[4] and (ddx is not None or ddcenters is not None)  # ddweights alone: no weight term
+    needs[4] = needs[4] and (
+        ddx is not None or ddcenters is not None
+    )  # ddweights alone: no weight term
     grads = [torch.empty_like(t) if need else None for t, need in zip((dy, *inputs), needs)]
     if not any(needs):
         return grads
     c = _native.capsule
     _native.core().rbf_eval_backward_backward(
-        c(x), c(idx), c(centers), c(shapes), c(weights), c(_freqs(config, x)), config.shape, config.kernel,
-        c(dy), c(ddx), c(ddcenters), c(ddweights), *(c(g) for g in grads), False,  # idx: checked by the forward
+        c(x),
+        c(idx),
+        c(centers),
+        c(shapes),
+        c(weights),
+        c(_freqs(config, x)),
+        config.shape,
+        config.kernel,
+        c(dy),
+        c(ddx),
+        c(ddcenters),
+        c(ddweights),
+        *(c(g) for g in grads),
+        False,  # idx: checked by the forward
         _native.stream_of(x.device),
     )
     return grads
@@ -166,9 +221,13 @@ def _graph_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
         leaves = [t.detach().requires_grad_() for t in (dy, *inputs)]
         y = rbf_evaluate(leaves[1], idx, *leaves[2:], config)
         given = [i for i, t in enumerate(incoming) if t is not None]
-        firsts = torch.autograd.grad(y, [leaves[1 + i] for i in given], leaves[0], create_graph=True)
+        firsts = torch.autograd.grad(
+            y, [leaves[1 + i] for i in given], leaves[0], create_graph=True
+        )
         wanted = [t for t, need in zip(leaves, needs) if need]
-        got = iter(torch.autograd.grad(firsts, wanted, [incoming[i] for i in given], allow_unused=True))
+        got = iter(
+            torch.autograd.grad(firsts, wanted, [incoming[i] for i in given], allow_unused=True)
+        )
     return [next(got) if need else None for need in needs]
 
 

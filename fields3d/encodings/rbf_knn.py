@@ -30,7 +30,9 @@ class KnnResult(NamedTuple):
     """The ``k`` nearest centers of each point, nearest first."""
 
     indices: torch.Tensor  # (N, k) int64 rows of ``centers``; -1 for a point with a NaN coordinate
-    dist2: torch.Tensor  # (N, k) squared Euclidean distances, in the centers' dtype; NaN for such a point
+    dist2: (
+        torch.Tensor
+    )  # (N, k) squared Euclidean distances, in the centers' dtype; NaN for such a point
 
 
 def _check(centers, points, k) -> None:
@@ -38,7 +40,11 @@ def _check(centers, points, k) -> None:
     if not isinstance(centers, torch.Tensor):
         raise InputError(f"{want}, got {type(centers).__name__}")
     check_dense("centers", centers)
-    if centers.dtype not in (torch.float32, torch.float64) or centers.dim() != 2 or centers.shape[1] not in (2, 3):
+    if (
+        centers.dtype not in (torch.float32, torch.float64)
+        or centers.dim() != 2
+        or centers.shape[1] not in (2, 3)
+    ):
         raise InputError(f"{want}, got {dtype_str(centers.dtype)} {shape_str(centers)}")
     if centers.shape[0] == 0:
         raise InputError("centers must hold at least one center, got (0, D)")
@@ -94,7 +100,16 @@ def rbf_knn(centers: torch.Tensor, points: torch.Tensor, k: int) -> KnnResult:
     dist2 = torch.empty(points.shape[0], k, dtype=centers.dtype, device=centers.device)
     c = _native.capsule
     core.rbf_knn(
-        c(centers), c(points), k, lo, cell, resolution, c(cell_start), c(order), c(indices), c(dist2),
+        c(centers),
+        c(points),
+        k,
+        lo,
+        cell,
+        resolution,
+        c(cell_start),
+        c(order),
+        c(indices),
+        c(dist2),
         _native.stream_of(centers.device),
     )
     return KnnResult(indices, dist2)

@@ -25,7 +25,9 @@ def _corner_rows(corner: torch.Tensor, level, config: HashGridConfig) -> torch.T
     return level.offset + index % level.size
 
 
-def hash_grid_reference(x: torch.Tensor, params: torch.Tensor, config: HashGridConfig) -> torch.Tensor:
+def hash_grid_reference(
+    x: torch.Tensor, params: torch.Tensor, config: HashGridConfig
+) -> torch.Tensor:
     """Reference of :func:`fields3d.encodings.hash_grid_encode`: ``(N, D)`` -> ``(N, L*F)``."""
     nan = torch.isnan(x).any(dim=1, keepdim=True)
     xc = torch.where(nan, torch.zeros_like(x), x).clamp(0.0, 1.0)
@@ -38,7 +40,9 @@ def hash_grid_reference(x: torch.Tensor, params: torch.Tensor, config: HashGridC
         base = base.long()
         out = 0
         for corner in range(2**config.n_input_dims):
-            bits = torch.tensor([(corner >> d) & 1 for d in range(config.n_input_dims)], device=x.device)
+            bits = torch.tensor(
+                [(corner >> d) & 1 for d in range(config.n_input_dims)], device=x.device
+            )
             w = torch.prod(torch.where(bits.bool(), s, 1.0 - s), dim=1, keepdim=True)
             out = out + w * params[_corner_rows(base + bits, level, config)]
         features.append(out)
@@ -56,7 +60,9 @@ def _with_nan(y: torch.Tensor, nan: torch.Tensor) -> torch.Tensor:
     return torch.where(nan, torch.full_like(y, float("nan")), y)
 
 
-def _multilinear(xc: torch.Tensor, table: torch.Tensor, resolution: int, interpolation: str) -> torch.Tensor:
+def _multilinear(
+    xc: torch.Tensor, table: torch.Tensor, resolution: int, interpolation: str
+) -> torch.Tensor:
     """Corner-aligned multilinear interpolation of a dense ``(R^d, F)`` block at ``xc`` (N, d)."""
     d, r = xc.shape[1], resolution
     pos = xc * (r - 1)
@@ -73,19 +79,25 @@ def _multilinear(xc: torch.Tensor, table: torch.Tensor, resolution: int, interpo
     return out
 
 
-def dense_grid_reference(x: torch.Tensor, params: torch.Tensor, config: DenseGridConfig) -> torch.Tensor:
+def dense_grid_reference(
+    x: torch.Tensor, params: torch.Tensor, config: DenseGridConfig
+) -> torch.Tensor:
     """Reference of :func:`fields3d.encodings.dense_grid_encode`: ``(N, d)`` -> ``(N, F)``."""
     nan, xc = _masked(x)
     return _with_nan(_multilinear(xc, params, config.resolution, config.interpolation), nan)
 
 
-def triplane_reference(x: torch.Tensor, params: torch.Tensor, config: TriPlaneConfig) -> torch.Tensor:
+def triplane_reference(
+    x: torch.Tensor, params: torch.Tensor, config: TriPlaneConfig
+) -> torch.Tensor:
     """Reference of :func:`fields3d.encodings.triplane_encode`: ``(N, 3)`` -> ``(N, n_output_dims)``."""
     nan, xc = _masked(x)
     planes = []
     for level in config.levels:
         block = params[level.offset : level.offset + level.size]
-        planes.append(_multilinear(xc[:, list(level.axes)], block, level.resolution, config.interpolation))
+        planes.append(
+            _multilinear(xc[:, list(level.axes)], block, level.resolution, config.interpolation)
+        )
     return _with_nan(aggregate_planes(torch.cat(planes, dim=1), config), nan)
 
 
@@ -101,7 +113,9 @@ def _simplex_rows(vertex: torch.Tensor, level, d: int, lut: torch.Tensor | None)
     return level.offset + torch.where((row >= 0) & (row < level.size), row, 0)
 
 
-def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
+def simplex_grid_reference(
+    x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig
+) -> torch.Tensor:
     """Reference of :func:`fields3d.encodings.simplex_grid_encode`: ``(N, d)`` -> ``(N, L*F)``."""
     nan, xc = _masked(x)
     d, k = config.n_input_dims, skew_factor(config.n_input_dims)
@@ -125,7 +139,11 @@ def simplex_grid_reference(x: torch.Tensor, params: torch.Tensor, config: Simple
 
 
 def rbf_reference(
-    x: torch.Tensor, centers: torch.Tensor, shapes: torch.Tensor, weights: torch.Tensor, config: RBFConfig
+    x: torch.Tensor,
+    centers: torch.Tensor,
+    shapes: torch.Tensor,
+    weights: torch.Tensor,
+    config: RBFConfig,
 ) -> torch.Tensor:
     """Reference of :func:`fields3d.encodings.rbf.rbf_encode`: ``(N, D)`` -> ``(N, F)``.
 
@@ -150,7 +168,9 @@ def rbf_reference(
     basis = phi[..., None].expand(-1, -1, config.n_features)
     if config.frequencies:
         f = config.frequencies
-        omega = torch.tensor([f[c % len(f)] for c in range(config.n_features)], dtype=x.dtype, device=x.device)
+        omega = torch.tensor(
+            [f[c % len(f)] for c in range(config.n_features)], dtype=x.dtype, device=x.device
+        )
         basis = torch.sin(basis * omega)
     y = torch.einsum("nm,nmf,mf->nf", mask, basis, weights)
     return torch.where(nan, torch.full_like(y, float("nan")), y)

@@ -87,7 +87,15 @@ class SimplexGridConfig(LevelTable):
             vertices = math.sqrt(d + 1.0) * scale**d
             needed = _level_lookup(scale, resolution, d)[1] if vertices <= 2 * rows else rows + 1
             direct = needed <= rows
-            out.append((scale, resolution, level_rows(needed, rows) if direct else rows, not direct, (0, 1)))
+            out.append(
+                (
+                    scale,
+                    resolution,
+                    level_rows(needed, rows) if direct else rows,
+                    not direct,
+                    (0, 1),
+                )
+            )
         return stack_levels(out)
 
     @functools.cached_property
@@ -95,7 +103,9 @@ class SimplexGridConfig(LevelTable):
         """Each level's row lookup (int64, on the CPU, ``resolution ** (d - 1)`` entries), None for
         hashed levels."""
         d = self.n_input_dims
-        return tuple(None if v.hashed else _level_lookup(v.scale, v.resolution, d)[0] for v in self.levels)
+        return tuple(
+            None if v.hashed else _level_lookup(v.scale, v.resolution, d)[0] for v in self.levels
+        )
 
     @functools.cached_property
     def lut(self) -> torch.Tensor | None:
@@ -110,7 +120,9 @@ def _level_lookup(scale: float, resolution: int, d: int) -> tuple[torch.Tensor, 
     return row_lookup(scale, resolution, d, skew_factor(d))
 
 
-def simplex_grid_encode(x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig) -> torch.Tensor:
+def simplex_grid_encode(
+    x: torch.Tensor, params: torch.Tensor, config: SimplexGridConfig
+) -> torch.Tensor:
     """Encode positions with a simplex grid.
 
     Args:
@@ -142,11 +154,18 @@ class SimplexGrid(Encoding):
     ) -> None:
         super().__init__()
         self.spec = SimplexGridConfig(
-            n_input_dims, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale
+            n_input_dims,
+            n_levels,
+            n_features_per_level,
+            log2_hashmap_size,
+            base_resolution,
+            per_level_scale,
         )
         self.n_input_dims = n_input_dims
         self.n_output_dims = self.spec.n_output_dims
-        table = torch.empty(self.spec.n_entries, n_features_per_level, device=device, dtype=torch.float32)
+        table = torch.empty(
+            self.spec.n_entries, n_features_per_level, device=device, dtype=torch.float32
+        )
         self.params = nn.Parameter(table.uniform_(-1e-4, 1e-4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -65,7 +65,9 @@ class TriPlaneConfig:
 
     @functools.cached_property
     def levels(self) -> tuple[LatticeLevel, ...]:
-        return stack_levels([(float(r - 1), r, r * r, False, axes) for r in self.resolution for axes in PLANES])
+        return stack_levels(
+            [(float(r - 1), r, r * r, False, axes) for r in self.resolution for axes in PLANES]
+        )
 
     @property
     def n_entries(self) -> int:
@@ -82,8 +84,10 @@ class TriPlaneConfig:
 
     def to_dict(self) -> dict:
         return {
-            "resolution": list(self.resolution), "n_features": self.n_features,
-            "aggregate": self.aggregate, "interpolation": self.interpolation,
+            "resolution": list(self.resolution),
+            "n_features": self.n_features,
+            "aggregate": self.aggregate,
+            "interpolation": self.interpolation,
         }
 
 

@@ -8,6 +8,12 @@ from .radiance import RadianceField
 from .sdf_grid import BandSDFGrid
 
 __all__ = [
-    "MLP", "BandSDFGrid", "EncodedField", "ImageField", "NeuralSDF", "RadianceField", "has_double_backward",
+    "MLP",
+    "BandSDFGrid",
+    "EncodedField",
+    "ImageField",
+    "NeuralSDF",
+    "RadianceField",
+    "has_double_backward",
     "pixel_centres",
 ]

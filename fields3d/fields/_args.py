@@ -36,8 +36,16 @@ def check_device(device) -> torch.device | None:
     return dev
 
 
-def check_points(name: str, x, want: str, *, dtype: torch.dtype | None, device: torch.device, owner: str,
-                 rows: int | None = None) -> None:
+def check_points(
+    name: str,
+    x,
+    want: str,
+    *,
+    dtype: torch.dtype | None,
+    device: torch.device,
+    owner: str,
+    rows: int | None = None,
+) -> None:
     """Raise InputError unless ``x`` is a dense ``(N, 3)`` tensor (``(rows, 3)`` when given) of
     ``dtype`` (any floating dtype when None) on ``device``. ``want`` describes the tensor wanted
     (``"float32 of shape (N, 3)"``); ``owner`` names whose parameters fix the device."""
@@ -48,5 +56,7 @@ def check_points(name: str, x, want: str, *, dtype: torch.dtype | None, device: 
     if not dtype_ok or x.dim() != 2 or x.shape[1] != 3 or (rows is not None and x.shape[0] != rows):
         raise InputError(f"{name} must be {want}, got {dtype_str(x.dtype)} {shape_str(x)}")
     if x.device != device:
-        raise InputError(f"{name} must be on {device} like the {owner}, got {x.device}; "
-                         "move one of them with .to(device)")
+        raise InputError(
+            f"{name} must be on {device} like the {owner}, got {x.device}; "
+            "move one of them with .to(device)"
+        )

@@ -45,10 +45,19 @@ class EncodedField(nn.Module):
         if isinstance(encoding, dict):
             encoding = create(encoding, device=device)
         elif not isinstance(encoding, Encoding):
-            raise InputError(f"encoding must be an encoding config dict or an Encoding, got {type(encoding).__name__}")
+            raise InputError(
+                f"encoding must be an encoding config dict or an Encoding, got {type(encoding).__name__}"
+            )
         self.encoding = encoding
         self.n_input_dims = encoding.n_input_dims
-        self.mlp = MLP(encoding.n_output_dims, n_output, n_hidden, n_hidden_layers, activation, output_activation)
+        self.mlp = MLP(
+            encoding.n_output_dims,
+            n_output,
+            n_hidden,
+            n_hidden_layers,
+            activation,
+            output_activation,
+        )
         self.mlp.to(device)
 
     @property
@@ -83,9 +92,11 @@ def has_double_backward(encoding: Encoding) -> bool:
     params = [p for p in encoding.parameters() if p.requires_grad]
     if not params:
         return False
-    x = torch.full((4, encoding.n_input_dims), 0.5, device=params[0].device).add_(
-        torch.linspace(-0.1, 0.1, 4, device=params[0].device)[:, None]
-    ).requires_grad_(True)
+    x = (
+        torch.full((4, encoding.n_input_dims), 0.5, device=params[0].device)
+        .add_(torch.linspace(-0.1, 0.1, 4, device=params[0].device)[:, None])
+        .requires_grad_(True)
+    )
     try:
         with torch.enable_grad():
             (g,) = torch.autograd.grad(encoding(x).sum(), x, create_graph=True)

@@ -12,15 +12,19 @@ from dataclasses import asdict
 
 import torch
 
-from ..encodings import Encoding, HashGridConfig, create
 from .._checks import MAX_BATCH, MAX_POINTS, check_int, check_size
+from ..encodings import Encoding, HashGridConfig, create
 from ..errors import InputError
 from ._args import MAX_FEATURES, check_device
 from .encoded import EncodedField
 
 
 def pixel_centres(
-    height: int, width: int, start: int = 0, stop: int | None = None, device: torch.device | str | None = None
+    height: int,
+    width: int,
+    start: int = 0,
+    stop: int | None = None,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """``uv`` of pixel centres in row-major order, pixels ``start:stop`` of ``height * width``.
 
@@ -42,8 +46,10 @@ def _check_image_size(height, width) -> int:
     check_int("height", height, 1)
     check_int("width", width, 1)
     if height * width > MAX_POINTS:
-        raise InputError(f"height * width must be at most {MAX_POINTS} pixels, got {height} * {width} = "
-                         f"{height * width}; use a smaller image")
+        raise InputError(
+            f"height * width must be at most {MAX_POINTS} pixels, got {height} * {width} = "
+            f"{height * width}; use a smaller image"
+        )
     return height * width
 
 
@@ -79,11 +85,23 @@ class ImageField(EncodedField):
             )
         check_size("n_channels", n_channels, 1, MAX_FEATURES)
         device = check_device(device)
-        encoding = create(encoding_config, device=device) if isinstance(encoding_config, dict) else encoding_config
+        encoding = (
+            create(encoding_config, device=device)
+            if isinstance(encoding_config, dict)
+            else encoding_config
+        )
         if encoding.n_input_dims != 2:
-            raise InputError(f"an ImageField's encoding_config must have n_input_dims=2, got {encoding.n_input_dims}")
-        super().__init__(encoding, n_channels, n_hidden, n_hidden_layers, output_activation="sigmoid",
-                         device=device)
+            raise InputError(
+                f"an ImageField's encoding_config must have n_input_dims=2, got {encoding.n_input_dims}"
+            )
+        super().__init__(
+            encoding,
+            n_channels,
+            n_hidden,
+            n_hidden_layers,
+            output_activation="sigmoid",
+            device=device,
+        )
         self.n_channels = n_channels
 
     def forward(self, uv: torch.Tensor) -> torch.Tensor:
@@ -91,7 +109,9 @@ class ImageField(EncodedField):
             raise InputError(f"uv must be float32 of shape (N, 2), got {type(uv).__name__}")
         if uv.dtype != torch.float32 or uv.dim() != 2 or uv.shape[1] != 2:
             shape = "(" + ", ".join(str(s) for s in uv.shape) + ")"
-            raise InputError(f"uv must be float32 of shape (N, 2), got {str(uv.dtype).removeprefix('torch.')} {shape}")
+            raise InputError(
+                f"uv must be float32 of shape (N, 2), got {str(uv.dtype).removeprefix('torch.')} {shape}"
+            )
         return self.mlp(self.encoding(uv))
 
     @torch.no_grad()
@@ -108,4 +128,3 @@ class ImageField(EncodedField):
             stop = min(start + chunk, n)
             out[start:stop] = self(pixel_centres(height, width, start, stop, self.device))
         return out.view(height, width, self.n_channels)
-

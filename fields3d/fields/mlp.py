@@ -45,9 +45,12 @@ class MLP(nn.Module):
         check_size("n_hidden_layers", n_hidden_layers, 0, MAX_HIDDEN_LAYERS)
         if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise InputError(f"activation must be 'relu', 'silu' or 'softplus', got {activation!r}")
-        if output_activation is not None and (not isinstance(output_activation, str)
-                                              or output_activation not in OUTPUT_ACTIVATIONS):
-            raise InputError(f"output_activation must be None or 'sigmoid', got {output_activation!r}")
+        if output_activation is not None and (
+            not isinstance(output_activation, str) or output_activation not in OUTPUT_ACTIVATIONS
+        ):
+            raise InputError(
+                f"output_activation must be None or 'sigmoid', got {output_activation!r}"
+            )
         self.n_input, self.n_output = n_input, n_output
         widths = [n_input] + [n_hidden] * n_hidden_layers
         layers: list[nn.Module] = []
@@ -62,11 +65,15 @@ class MLP(nn.Module):
             raise InputError(f"MLP input must have shape (N, {self.n_input}), got {got}")
         w = self.layers[0].weight
         if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise InputError(f"MLP input must be {_name(w.dtype)} like its weights, got {_name(x.dtype)}; "
-                             f"convert it with .to(torch.{_name(w.dtype)})")
+            raise InputError(
+                f"MLP input must be {_name(w.dtype)} like its weights, got {_name(x.dtype)}; "
+                f"convert it with .to(torch.{_name(w.dtype)})"
+            )
         if x.device != w.device:
-            raise InputError(f"MLP input must be on {w.device} like its weights, got {x.device}; "
-                             "move one of them with .to(device)")
+            raise InputError(
+                f"MLP input must be on {w.device} like its weights, got {x.device}; "
+                "move one of them with .to(device)"
+            )
         return self.layers(x)
 
 

@@ -27,8 +27,14 @@ from ..encodings import HashGrid
 from ..errors import InputError
 from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points
 
-_GRID_KEYS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "per_level_scale",
-              "interpolation")
+_GRID_KEYS = (
+    "n_levels",
+    "n_features_per_level",
+    "log2_hashmap_size",
+    "base_resolution",
+    "per_level_scale",
+    "interpolation",
+)
 _MLP_KEYS = ("n_hidden", "n_hidden_layers", "beta", "sphere_radius")
 
 
@@ -68,17 +74,31 @@ class NeuralSDF(nn.Module):
         check_size("n_hidden_layers", n_hidden_layers, 1, MAX_HIDDEN_LAYERS)
         if not is_number(beta) or not beta > 0:
             raise InputError(f"beta must be a number > 0, got {beta!r}")
-        if not math.isfinite(beta):  # softplus(inf * x) is NaN at x = 0 and its gradient NaN everywhere
-            raise InputError(f"beta must be finite, got {beta!r}; use a large number such as 1000 for a sharp bend")
+        if not math.isfinite(
+            beta
+        ):  # softplus(inf * x) is NaN at x = 0 and its gradient NaN everywhere
+            raise InputError(
+                f"beta must be finite, got {beta!r}; use a large number such as 1000 for a sharp bend"
+            )
         if not is_number(sphere_radius) or not 0 < sphere_radius <= 1:
             raise InputError(f"sphere_radius must be a number in (0, 1], got {sphere_radius!r}")
         device = check_device(device)
         self.encoding = HashGrid(
-            3, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, per_level_scale, interpolation,
+            3,
+            n_levels,
+            n_features_per_level,
+            log2_hashmap_size,
+            base_resolution,
+            per_level_scale,
+            interpolation,
             device=device,
         )
-        self._mlp_settings = {"n_hidden": n_hidden, "n_hidden_layers": n_hidden_layers, "beta": float(beta),
-                              "sphere_radius": float(sphere_radius)}
+        self._mlp_settings = {
+            "n_hidden": n_hidden,
+            "n_hidden_layers": n_hidden_layers,
+            "beta": float(beta),
+            "sphere_radius": float(sphere_radius),
+        }
         widths = [3 + self.encoding.n_output_dims] + [n_hidden] * n_hidden_layers + [1]
         layers: list[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -93,13 +113,17 @@ class NeuralSDF(nn.Module):
         linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
         for i, lin in enumerate(linears):
             if lin is linears[-1]:
-                nn.init.normal_(lin.weight, mean=math.sqrt(math.pi) / math.sqrt(lin.in_features), std=1e-4)
+                nn.init.normal_(
+                    lin.weight, mean=math.sqrt(math.pi) / math.sqrt(lin.in_features), std=1e-4
+                )
                 nn.init.constant_(lin.bias, -radius)
             else:
                 nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0) / math.sqrt(lin.out_features))
                 nn.init.zeros_(lin.bias)
             if i == 0:
-                lin.weight[:, 3:].zero_()  # the grid's features start silent: the MLP alone draws the sphere
+                lin.weight[
+                    :, 3:
+                ].zero_()  # the grid's features start silent: the MLP alone draws the sphere
 
     @property
     def device(self) -> torch.device:
@@ -108,35 +132,54 @@ class NeuralSDF(nn.Module):
     def config(self) -> dict:
         """The constructor's settings as a JSON-able dict; ``NeuralSDF.from_config(d)`` rebuilds the module."""
         grid = self.encoding.spec
-        return {"hash_grid": {k: getattr(grid, k) for k in _GRID_KEYS}, "mlp": dict(self._mlp_settings)}
+        return {
+            "hash_grid": {k: getattr(grid, k) for k in _GRID_KEYS},
+            "mlp": dict(self._mlp_settings),
+        }
 
     @classmethod
     def from_config(cls, config: dict, *, device: torch.device | str | None = None) -> NeuralSDF:
         """A freshly initialised module with the settings of :meth:`config` (load a state_dict into it)."""
         if not isinstance(config, dict) or set(config) != {"hash_grid", "mlp"}:
             got = sorted(config, key=str) if isinstance(config, dict) else type(config).__name__
-            raise InputError(f"a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got {got}")
+            raise InputError(
+                f"a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got {got}"
+            )
         for part in ("hash_grid", "mlp"):
             if not isinstance(config[part], dict):
-                raise InputError(f"a NeuralSDF config's {part!r} must be a dict of settings, got "
-                                 f"{type(config[part]).__name__}")
+                raise InputError(
+                    f"a NeuralSDF config's {part!r} must be a dict of settings, got "
+                    f"{type(config[part]).__name__}"
+                )
         grid, mlp = dict(config["hash_grid"]), dict(config["mlp"])
-        unknown = sorted(set(grid) - set(_GRID_KEYS), key=str) + sorted(set(mlp) - set(_MLP_KEYS), key=str)
+        unknown = sorted(set(grid) - set(_GRID_KEYS), key=str) + sorted(
+            set(mlp) - set(_MLP_KEYS), key=str
+        )
         if unknown:
-            raise InputError(f"a NeuralSDF config has unknown settings {unknown}; known: {[*_GRID_KEYS, *_MLP_KEYS]}")
+            raise InputError(
+                f"a NeuralSDF config has unknown settings {unknown}; known: {[*_GRID_KEYS, *_MLP_KEYS]}"
+            )
         return cls(**grid, **mlp, device=device)
 
     def _check(self, x) -> None:
         params = self.encoding.params
-        check_points("x", x, f"{_name(params.dtype)} of shape (N, 3)", dtype=params.dtype, device=params.device,
-                     owner="field's parameters")
+        check_points(
+            "x",
+            x,
+            f"{_name(params.dtype)} of shape (N, 3)",
+            dtype=params.dtype,
+            device=params.device,
+            owner="field's parameters",
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         features = self.encoding(((x + 1.0) * 0.5).clamp(0.0, 1.0))
         return self.mlp(torch.cat((x, features), dim=1)).squeeze(1)
 
-    def gradient(self, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def gradient(
+        self, x: torch.Tensor, create_graph: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f(x), grad_x f(x))``: ``(N,)`` and ``(N, 3)``, by autograd.
 
         With ``create_graph=True`` both stay differentiable (w.r.t. the parameters, and w.r.t.
@@ -173,7 +216,9 @@ class NeuralSDF(nn.Module):
             xs = axis[i0:i1].repeat_interleave(plane).unsqueeze(1)
             pts = torch.cat((xs, jk.repeat(i1 - i0, 1)), dim=1)
             for s in range(0, pts.shape[0], chunk):
-                out[i0 * plane + s: i0 * plane + min(s + chunk, pts.shape[0])] = self(pts[s:s + chunk])
+                out[i0 * plane + s : i0 * plane + min(s + chunk, pts.shape[0])] = self(
+                    pts[s : s + chunk]
+                )
         return out.view(resolution, resolution, resolution)
 
 

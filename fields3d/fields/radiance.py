@@ -33,8 +33,18 @@ SH_DIMS = 16
 MAX_RESOLUTION = 2**30
 #: Growth of the grid's resolution from one level to the next (the hash grid's per_level_scale).
 MAX_LEVEL_GROWTH = 16
-SETTINGS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "max_resolution",
-            "n_geo_features", "n_hidden", "color_layers", "view", "color_net")
+SETTINGS = (
+    "n_levels",
+    "n_features_per_level",
+    "log2_hashmap_size",
+    "base_resolution",
+    "max_resolution",
+    "n_geo_features",
+    "n_hidden",
+    "color_layers",
+    "view",
+    "color_net",
+)
 
 
 class _TruncExp(torch.autograd.Function):
@@ -55,16 +65,27 @@ def sh_encode(d: torch.Tensor) -> torch.Tensor:
     """Real spherical harmonics of unit directions ``(N, 3)`` up to degree 3 (16 values)."""
     x, y, z = d.unbind(1)
     xx, yy, zz, xy, yz, xz = x * x, y * y, z * z, x * y, y * z, x * z
-    return torch.stack([
-        torch.full_like(x, 0.28209479177387814),
-        -0.48860251190291987 * y, 0.48860251190291987 * z, -0.48860251190291987 * x,
-        1.0925484305920792 * xy, -1.0925484305920792 * yz, 0.94617469575755997 * zz - 0.31539156525251999,
-        -1.0925484305920792 * xz, 0.54627421529603959 * (xx - yy),
-        0.59004358992664352 * y * (-3.0 * xx + yy), 2.8906114426405538 * xy * z,
-        0.45704579946446572 * y * (1.0 - 5.0 * zz), 0.3731763325901154 * z * (5.0 * zz - 3.0),
-        0.45704579946446572 * x * (1.0 - 5.0 * zz), 1.4453057213202769 * z * (xx - yy),
-        0.59004358992664352 * x * (-xx + 3.0 * yy),
-    ], 1)
+    return torch.stack(
+        [
+            torch.full_like(x, 0.28209479177387814),
+            -0.48860251190291987 * y,
+            0.48860251190291987 * z,
+            -0.48860251190291987 * x,
+            1.0925484305920792 * xy,
+            -1.0925484305920792 * yz,
+            0.94617469575755997 * zz - 0.31539156525251999,
+            -1.0925484305920792 * xz,
+            0.54627421529603959 * (xx - yy),
+            0.59004358992664352 * y * (-3.0 * xx + yy),
+            2.8906114426405538 * xy * z,
+            0.45704579946446572 * y * (1.0 - 5.0 * zz),
+            0.3731763325901154 * z * (5.0 * zz - 3.0),
+            0.45704579946446572 * x * (1.0 - 5.0 * zz),
+            1.4453057213202769 * z * (xx - yy),
+            0.59004358992664352 * x * (-xx + 3.0 * yy),
+        ],
+        1,
+    )
 
 
 class ColorNet(nn.Module):
@@ -73,7 +94,9 @@ class ColorNet(nn.Module):
     def __init__(self, kind: str, n_in: int, n_hidden: int, n_layers: int, n_mod: int) -> None:
         super().__init__()
         if kind not in COLOR_NETS:
-            raise InputError(f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {kind!r}")
+            raise InputError(
+                f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {kind!r}"
+            )
         self.kind, self.n_in = kind, n_in
         extra = n_in if kind == "mi" else 0
         widths = [n_in] + [n_hidden + extra] * n_layers
@@ -85,7 +108,11 @@ class ColorNet(nn.Module):
             nn.init.zeros_(self.modulation.bias)
 
     def forward(self, inputs: torch.Tensor, grid_features: torch.Tensor) -> torch.Tensor:
-        mods = None if self.modulation is None else self.modulation(grid_features).chunk(2 * len(self.hidden), 1)
+        mods = (
+            None
+            if self.modulation is None
+            else self.modulation(grid_features).chunk(2 * len(self.hidden), 1)
+        )
         h = inputs
         for i, layer in enumerate(self.hidden):
             if self.kind == "mi" and i > 0:
@@ -113,10 +140,22 @@ class RadianceField(nn.Module):
     device (``dirs`` is not read with ``view="none"`` and may be None then).
     """
 
-    def __init__(self, aabb, n_levels: int = 16, n_features_per_level: int = 2, log2_hashmap_size: int = 19,
-                 base_resolution: int = 16, max_resolution: int = 2048, n_geo_features: int = 15,
-                 n_hidden: int = 64, color_layers: int = 2, view: str = "sh", color_net: str = "plain",
-                 *, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        aabb,
+        n_levels: int = 16,
+        n_features_per_level: int = 2,
+        log2_hashmap_size: int = 19,
+        base_resolution: int = 16,
+        max_resolution: int = 2048,
+        n_geo_features: int = 15,
+        n_hidden: int = 64,
+        color_layers: int = 2,
+        view: str = "sh",
+        color_net: str = "plain",
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         scale = _level_growth(n_levels, base_resolution, max_resolution)
         check_size("n_geo_features", n_geo_features, 1, MAX_WIDTH)
@@ -126,26 +165,57 @@ class RadianceField(nn.Module):
             raise InputError(f"view must be 'sh' or 'none', got {view!r}")
         device = check_device(device)
         self.register_buffer("aabb", _box(aabb).to(device))
-        self.encoding = HashGrid(3, n_levels, n_features_per_level, log2_hashmap_size, base_resolution, scale,
-                                 device=device)
+        self.encoding = HashGrid(
+            3,
+            n_levels,
+            n_features_per_level,
+            log2_hashmap_size,
+            base_resolution,
+            scale,
+            device=device,
+        )
         n_grid = self.encoding.n_output_dims
-        self.density_net = nn.Sequential(nn.Linear(n_grid, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 1 + n_geo_features))
+        self.density_net = nn.Sequential(
+            nn.Linear(n_grid, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 1 + n_geo_features)
+        )
         self.view = view
         n_in = n_geo_features + (SH_DIMS if view == "sh" else 0)
         self.color = ColorNet(color_net, n_in, n_hidden, color_layers, n_grid)
-        self.settings = dict(n_levels=n_levels, n_features_per_level=n_features_per_level,
-                             log2_hashmap_size=log2_hashmap_size, base_resolution=base_resolution,
-                             max_resolution=max_resolution, n_geo_features=n_geo_features, n_hidden=n_hidden,
-                             color_layers=color_layers, view=view, color_net=color_net)
+        self.settings = dict(
+            n_levels=n_levels,
+            n_features_per_level=n_features_per_level,
+            log2_hashmap_size=log2_hashmap_size,
+            base_resolution=base_resolution,
+            max_resolution=max_resolution,
+            n_geo_features=n_geo_features,
+            n_hidden=n_hidden,
+            color_layers=color_layers,
+            view=view,
+            color_net=color_net,
+        )
         self.to(device)
 
     def _check(self, x, dirs=None, *, with_dirs: bool = False) -> None:
         device = self.aabb.device
-        check_points("x", x, "a floating-point tensor of shape (N, 3)", dtype=None, device=device,
-                     owner="field's parameters")
+        check_points(
+            "x",
+            x,
+            "a floating-point tensor of shape (N, 3)",
+            dtype=None,
+            device=device,
+            owner="field's parameters",
+        )
         if with_dirs and self.view == "sh":
-            check_points("dirs", dirs, f"a floating-point tensor of shape ({x.shape[0]}, 3) like x (a unit direction "
-                         "per position)", dtype=None, device=device, owner="field's parameters", rows=x.shape[0])
+            check_points(
+                "dirs",
+                dirs,
+                f"a floating-point tensor of shape ({x.shape[0]}, 3) like x (a unit direction "
+                "per position)",
+                dtype=None,
+                device=device,
+                owner="field's parameters",
+                rows=x.shape[0],
+            )
 
     def _grid(self, x: torch.Tensor) -> torch.Tensor:
         u = ((x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])).clamp(0, 1)
@@ -163,7 +233,9 @@ class RadianceField(nn.Module):
         features = self._grid(x)
         h = self.density_net(features)
         sigma = _TruncExp.apply(h[:, 0])
-        inputs = h[:, 1:] if self.view == "none" else torch.cat([h[:, 1:], sh_encode(dirs.float())], 1)
+        inputs = (
+            h[:, 1:] if self.view == "none" else torch.cat([h[:, 1:], sh_encode(dirs.float())], 1)
+        )
         return sigma, self.color(inputs, features)
 
     def config(self) -> dict:
@@ -171,15 +243,21 @@ class RadianceField(nn.Module):
         return {"aabb": self.aabb.tolist(), **self.settings}
 
     @staticmethod
-    def from_config(config: dict, device: torch.device | str | None = None) -> "RadianceField":
+    def from_config(config: dict, device: torch.device | str | None = None) -> RadianceField:
         """The field :meth:`config` describes (``"aabb"`` is required; missing settings take the defaults)."""
         if not isinstance(config, dict):
-            raise InputError(f"a RadianceField config must be a dict with an 'aabb' key, got {type(config).__name__}")
+            raise InputError(
+                f"a RadianceField config must be a dict with an 'aabb' key, got {type(config).__name__}"
+            )
         unknown = sorted((k for k in config if k != "aabb" and k not in SETTINGS), key=str)
         if unknown:
-            raise InputError(f"a RadianceField config has unknown settings {unknown}; known: {['aabb', *SETTINGS]}")
+            raise InputError(
+                f"a RadianceField config has unknown settings {unknown}; known: {['aabb', *SETTINGS]}"
+            )
         if "aabb" not in config:
-            raise InputError(f"a RadianceField config needs 'aabb' (the scene box), got keys {sorted(config)}")
+            raise InputError(
+                f"a RadianceField config needs 'aabb' (the scene box), got keys {sorted(config)}"
+            )
         return RadianceField(**config, device=device)
 
 
@@ -191,7 +269,9 @@ def _level_growth(n_levels, base_resolution, max_resolution) -> float:
     if n_levels == 1:
         return 1.0  # one level: its resolution is base_resolution, and there is nothing to grow
     scale = math.exp(math.log(max_resolution / base_resolution) / (n_levels - 1))
-    if scale > MAX_LEVEL_GROWTH * (1 + 1e-12):  # exactly 16 may come out of exp(log(..)) an ulp above
+    if scale > MAX_LEVEL_GROWTH * (
+        1 + 1e-12
+    ):  # exactly 16 may come out of exp(log(..)) an ulp above
         raise InputError(
             f"max_resolution / base_resolution must be at most {MAX_LEVEL_GROWTH}^(n_levels - 1) (each level at most "
             f"{MAX_LEVEL_GROWTH} times finer than the last), got {max_resolution} / {base_resolution} with "
@@ -210,6 +290,8 @@ def _box(aabb) -> torch.Tensor:
     if box.shape != (2, 3) or not torch.isfinite(box).all() or not (box[1] > box[0]).all():
         raise InputError(bad)
     if not torch.isfinite(box[1] - box[0]).all():
-        raise InputError(f"aabb's extent max - min must be finite in float32 (at most 3.4e38 on each axis), got "
-                         f"{aabb!r}; scale the scene down")
+        raise InputError(
+            f"aabb's extent max - min must be finite in float32 (at most 3.4e38 on each axis), got "
+            f"{aabb!r}; scale the scene down"
+        )
     return box.cpu()

@@ -40,8 +40,10 @@ class BandSDFGrid(nn.Module):
         _check_tensor("band", band)
         res = initial.shape[0] if initial.dim() else 0
         if initial.shape != (res, res, res) or band.shape != initial.shape or res < 2:
-            raise InputError(f"initial and band must both be (R, R, R) with R >= 2, got {tuple(initial.shape)} "
-                             f"and {tuple(band.shape)}")
+            raise InputError(
+                f"initial and band must both be (R, R, R) with R >= 2, got {tuple(initial.shape)} "
+                f"and {tuple(band.shape)}"
+            )
         _check_values("initial", initial)
         _check_band(initial, band)
         flat = initial.reshape(-1).to(torch.float32)
@@ -55,7 +57,7 @@ class BandSDFGrid(nn.Module):
         self.values = nn.Parameter(flat[index].clone())
 
     @classmethod
-    def from_coarse(cls, coarse: torch.Tensor, band: torch.Tensor) -> "BandSDFGrid":
+    def from_coarse(cls, coarse: torch.Tensor, band: torch.Tensor) -> BandSDFGrid:
         """The grid whose fixed values are ``coarse`` ``(C, C, C)`` upsampled trilinearly to the
         resolution of ``band`` ``(R, R, R)`` (lattice points at the same ``[-1, 1]`` span)."""
         _check_tensor("coarse", coarse)
@@ -63,36 +65,56 @@ class BandSDFGrid(nn.Module):
         c = coarse.shape[0] if coarse.dim() == 3 else 0
         res = band.shape[0] if band.dim() == 3 else 0
         if coarse.shape != (c, c, c) or c < 2 or band.shape != (res, res, res) or res < 2:
-            raise InputError(f"coarse and band must be (C, C, C) and (R, R, R) with C, R >= 2, got "
-                             f"{tuple(coarse.shape)} and {tuple(band.shape)}")
+            raise InputError(
+                f"coarse and band must be (C, C, C) and (R, R, R) with C, R >= 2, got "
+                f"{tuple(coarse.shape)} and {tuple(band.shape)}"
+            )
         _check_values("coarse", coarse)
         up = coarse.to(torch.float32)[None, None]
         if coarse.shape[0] != res:
-            up = torch.nn.functional.interpolate(up, size=(res,) * 3, mode="trilinear", align_corners=True)
+            up = torch.nn.functional.interpolate(
+                up, size=(res,) * 3, mode="trilinear", align_corners=True
+            )
         grid = cls(up[0, 0].contiguous(), band)
         grid.register_buffer("coarse", coarse.to(torch.float32).clone())
         return grid
 
     @classmethod
-    def from_parts(cls, coarse: torch.Tensor, band_index: torch.Tensor, values: torch.Tensor,
-                   resolution: int) -> "BandSDFGrid":
+    def from_parts(
+        cls, coarse: torch.Tensor, band_index: torch.Tensor, values: torch.Tensor, resolution: int
+    ) -> BandSDFGrid:
         """Rebuild from the buffers a checkpoint stores (see :meth:`from_coarse`); ``resolution``
         from 2 to ``MAX_GRID`` (2048)."""
         for name, t in (("coarse", coarse), ("band_index", band_index), ("values", values)):
             _check_tensor(name, t)
         c = coarse.shape[0] if coarse.dim() == 3 else 0
-        if coarse.shape != (c, c, c) or c < 2 or band_index.shape != values.shape or values.dim() != 1:
-            raise InputError(f"coarse must be (C, C, C) with C >= 2 and band_index hold one index per value, got "
-                             f"{tuple(coarse.shape)}, {tuple(band_index.shape)} and {tuple(values.shape)}")
-        if band_index.is_floating_point() or band_index.is_complex() or band_index.dtype == torch.bool:
-            raise InputError(f"band_index must hold integer lattice indices, got {dtype_str(band_index.dtype)}")
+        if (
+            coarse.shape != (c, c, c)
+            or c < 2
+            or band_index.shape != values.shape
+            or values.dim() != 1
+        ):
+            raise InputError(
+                f"coarse must be (C, C, C) with C >= 2 and band_index hold one index per value, got "
+                f"{tuple(coarse.shape)}, {tuple(band_index.shape)} and {tuple(values.shape)}"
+            )
+        if (
+            band_index.is_floating_point()
+            or band_index.is_complex()
+            or band_index.dtype == torch.bool
+        ):
+            raise InputError(
+                f"band_index must hold integer lattice indices, got {dtype_str(band_index.dtype)}"
+            )
         if not values.is_floating_point():
             raise InputError(f"values must be a float tensor, got {dtype_str(values.dtype)}")
         check_int("resolution", resolution, 2)
         check_int("resolution", resolution, 2, MAX_GRID)
         index = band_index.long()
         if index.numel() == 0 or int(index.min()) < 0 or int(index.max()) >= resolution**3:
-            raise InputError(f"band_index must hold at least one lattice index in [0, {resolution}^3)")
+            raise InputError(
+                f"band_index must hold at least one lattice index in [0, {resolution}^3)"
+            )
         band = torch.zeros(resolution**3, dtype=torch.bool)
         band[index] = True
         grid = cls.from_coarse(coarse, band.reshape((resolution,) * 3))
@@ -120,11 +142,19 @@ class BandSDFGrid(nn.Module):
         return torch.where(inside, self.values[slot.clamp(min=0)], self.base[flat])
 
     def _cells(self, x: torch.Tensor):
-        check_points("x", x, f"{dtype_str(self.base.dtype)} of shape (N, 3)", dtype=self.base.dtype,
-                     device=self.base.device, owner="grid's values")
+        check_points(
+            "x",
+            x,
+            f"{dtype_str(self.base.dtype)} of shape (N, 3)",
+            dtype=self.base.dtype,
+            device=self.base.device,
+            owner="grid's values",
+        )
         r = self.resolution
         u = (x.clamp(-1.0, 1.0) + 1.0) * (0.5 * (r - 1))
-        cell = u.nan_to_num(0.0).floor().clamp(0, r - 2)  # NaN: a valid cell, and t = u - cell keeps the NaN
+        cell = (
+            u.nan_to_num(0.0).floor().clamp(0, r - 2)
+        )  # NaN: a valid cell, and t = u - cell keeps the NaN
         t = u - cell
         corner = cell.long().unsqueeze(1) + _CORNERS.to(x.device)  # (N, 8, 3)
         flat = (corner[..., 0] * r + corner[..., 1]) * r + corner[..., 2]
@@ -152,7 +182,9 @@ class BandSDFGrid(nn.Module):
         (at most one per band point), drawn with ``generator`` (None: torch's global one)."""
         check_int("count", count, 1)
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise InputError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+            raise InputError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            )
         r = self.resolution
         n = self.band_index.numel()
         pick = torch.randint(0, n, (min(count, n),), device=self.base.device, generator=generator)
@@ -175,19 +207,27 @@ def _check_tensor(name: str, t) -> None:
 def _check_values(name: str, t: torch.Tensor) -> None:
     """Real (float or integer) and finite: NaN lattice values would make a NaN field and mesh."""
     if t.is_complex() or t.dtype == torch.bool:
-        raise InputError(f"{name} must hold real values (float or integer), got {dtype_str(t.dtype)}")
+        raise InputError(
+            f"{name} must hold real values (float or integer), got {dtype_str(t.dtype)}"
+        )
     bad = int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0
     if bad:
-        raise InputError(f"{name} must be finite, got NaN or infinite values at {bad} lattice points; "
-                         "replace them (torch.nan_to_num) before building the grid")
+        raise InputError(
+            f"{name} must be finite, got NaN or infinite values at {bad} lattice points; "
+            "replace them (torch.nan_to_num) before building the grid"
+        )
 
 
 def _check_band(initial: torch.Tensor, band: torch.Tensor) -> None:
     """``band`` bool, on ``initial``'s device, marking at least one point."""
     if band.dtype != torch.bool:
-        raise InputError(f"band must be a bool tensor (the lattice points to optimise), got {dtype_str(band.dtype)}; "
-                         "build it with a comparison such as values.abs() < width")
+        raise InputError(
+            f"band must be a bool tensor (the lattice points to optimise), got {dtype_str(band.dtype)}; "
+            "build it with a comparison such as values.abs() < width"
+        )
     if band.device != initial.device:
-        raise InputError(f"band must be on {initial.device} like initial, got {band.device}; move it with .to(device)")
+        raise InputError(
+            f"band must be on {initial.device} like initial, got {band.device}; move it with .to(device)"
+        )
     if not bool(band.any()):
         raise InputError("band must mark at least one lattice point to optimise, got none")

@@ -7,7 +7,18 @@ from .pointcloud import Normalization, PointCloud, load_point_cloud, remove_outl
 from .render import render_mesh, render_views, save_mesh_png
 
 __all__ = [
-    "Normalization", "PointCloud", "format_metrics", "load_mesh", "load_point_cloud", "marching_cubes",
-    "mesh_field", "mesh_metrics", "remove_outliers", "render_mesh", "render_views", "sample_mesh", "save_mesh",
+    "Normalization",
+    "PointCloud",
+    "format_metrics",
+    "load_mesh",
+    "load_point_cloud",
+    "marching_cubes",
+    "mesh_field",
+    "mesh_metrics",
+    "remove_outliers",
+    "render_mesh",
+    "render_views",
+    "sample_mesh",
+    "save_mesh",
     "save_mesh_png",
 ]

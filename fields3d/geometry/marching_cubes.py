@@ -21,7 +21,7 @@ Conventions, shared by every function here (the core's, see ``cuda/geometry/marc
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -31,7 +31,16 @@ from ..errors import FieldsError, InputError
 
 COARSEST_CELLS = 16  # narrow band: the coarsest level has at least this many cells per axis
 BAND_SLACK = 1.01  # narrow band: margin on the Lipschitz bound, for rounding in the field's values
-_CUBE_CORNERS = ((0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1))
+_CUBE_CORNERS = (
+    (0, 0, 0),
+    (1, 0, 0),
+    (1, 1, 0),
+    (0, 1, 0),
+    (0, 0, 1),
+    (1, 0, 1),
+    (1, 1, 1),
+    (0, 1, 1),
+)
 
 
 def marching_cubes(
@@ -142,9 +151,13 @@ def _check_volume(volume) -> None:
     if not isinstance(volume, torch.Tensor):
         raise InputError(f"{want}, got {type(volume).__name__}")
     if volume.dtype not in (torch.float32, torch.float64) or volume.dim() != 3:
-        raise InputError(f"{want}, got {str(volume.dtype).removeprefix('torch.')} {_shape_str(volume.shape)}")
+        raise InputError(
+            f"{want}, got {str(volume.dtype).removeprefix('torch.')} {_shape_str(volume.shape)}"
+        )
     if min(volume.shape) < 2:
-        raise InputError(f"volume must have at least 2 points along each axis, got {_shape_str(volume.shape)}")
+        raise InputError(
+            f"volume must have at least 2 points along each axis, got {_shape_str(volume.shape)}"
+        )
 
 
 def _check_finite(volume: torch.Tensor) -> None:
@@ -197,7 +210,9 @@ def _range_limit(dtype: torch.dtype) -> float:
 
 def _extent(origin, spacing, shape) -> float:
     """The largest magnitude ``origin + p * spacing`` (p in [0, size - 1]) reaches, or its parts."""
-    return max(max(abs(o), (n - 1) * s, abs(o + (n - 1) * s)) for o, s, n in zip(origin, spacing, shape))
+    return max(
+        max(abs(o), (n - 1) * s, abs(o + (n - 1) * s)) for o, s, n in zip(origin, spacing, shape)
+    )
 
 
 def _check_extent(volume: torch.Tensor, origin, spacing) -> None:
@@ -205,8 +220,10 @@ def _check_extent(volume: torch.Tensor, origin, spacing) -> None:
     info, dtype = torch.finfo(volume.dtype), str(volume.dtype).removeprefix("torch.")
     wider = "" if volume.dtype == torch.float64 else " or pass a float64 volume"
     if min(spacing) < info.tiny:
-        raise InputError(f"spacing must be at least {info.tiny:.4g} on every axis for {dtype} vertices (less loses "
-                         f"precision or rounds to zero), got {spacing!r}; scale the coordinates up{wider}")
+        raise InputError(
+            f"spacing must be at least {info.tiny:.4g} on every axis for {dtype} vertices (less loses "
+            f"precision or rounds to zero), got {spacing!r}; scale the coordinates up{wider}"
+        )
     extent, limit = _extent(origin, spacing, volume.shape), _range_limit(volume.dtype)
     if not extent <= limit:
         raise InputError(
@@ -219,7 +236,7 @@ def _check_extent(volume: torch.Tensor, origin, spacing) -> None:
 
 def _check_span(lo, hi, shape) -> None:
     """Raise InputError unless the grid over ``lo..hi`` stays within float32 range (points, vertices)."""
-    spacing = tuple((h - l) / (n - 1) for l, h, n in zip(lo, hi, shape))
+    spacing = tuple((h - a) / (n - 1) for a, h, n in zip(lo, hi, shape))
     limit = _range_limit(torch.float32)
     if not _extent(lo, spacing, shape) <= limit:
         raise InputError(
@@ -241,17 +258,23 @@ def _check_mesh_options(fn, batch_size, lipschitz, progress) -> None:
 # ---- the core's passes ----------------------------------------------------------------------------
 
 
-def _dense(volume: torch.Tensor, level: float, origin, spacing) -> tuple[torch.Tensor, torch.Tensor]:
+def _dense(
+    volume: torch.Tensor, level: float, origin, spacing
+) -> tuple[torch.Tensor, torch.Tensor]:
     core, c = _native.core(), _native.capsule
     stream = _native.stream_of(volume.device)
     x, y, _ = volume.shape
     counts = torch.empty((x * y, 4), dtype=torch.int64, device=volume.device)
-    if not core.marching_cubes_count(c(volume), level, c(counts), stream):  # None: not checked (CUDA)
+    if not core.marching_cubes_count(
+        c(volume), level, c(counts), stream
+    ):  # None: not checked (CUDA)
         _check_finite(volume)
     n_verts, n_faces = core.marching_cubes_scan(c(counts), 3, stream)
     verts = volume.new_empty((n_verts, 3))
     faces = torch.empty((n_faces, 3), dtype=torch.int64, device=volume.device)
-    core.marching_cubes_emit(c(volume), level, origin, spacing, c(counts), c(verts), c(faces), stream)
+    core.marching_cubes_emit(
+        c(volume), level, origin, spacing, c(counts), c(verts), c(faces), stream
+    )
     return verts, faces
 
 
@@ -285,11 +308,11 @@ class _Grid:
 
     def __init__(self, lo, hi, shape, device: torch.device) -> None:
         self.shape, self.device, self.origin = shape, device, lo
-        self.spacing = tuple((h - l) / (n - 1) for l, h, n in zip(lo, hi, shape))
+        self.spacing = tuple((h - a) / (n - 1) for a, h, n in zip(lo, hi, shape))
         # Per axis, the coordinate of every grid index: lo + i * spacing in float64, then rounded.
         self._axes = [
-            (l + torch.arange(n, dtype=torch.float64, device=device) * d).to(torch.float32)
-            for l, n, d in zip(lo, shape, self.spacing)
+            (a + torch.arange(n, dtype=torch.float64, device=device) * d).to(torch.float32)
+            for a, n, d in zip(lo, shape, self.spacing)
         ]
 
     @property
@@ -330,7 +353,9 @@ def _check_resolution(resolution) -> tuple[int, int, int]:
     except TypeError:
         res = ()
     if len(res) != 3 or not all(is_int(r) and 2 <= r <= MAX_GRID for r in res):
-        raise InputError(f"resolution must be an integer from 2 to {MAX_GRID} or 3 such integers, got {resolution!r}")
+        raise InputError(
+            f"resolution must be an integer from 2 to {MAX_GRID} or 3 such integers, got {resolution!r}"
+        )
     return res
 
 
@@ -343,7 +368,10 @@ class _Field:
 
     def __call__(self, keys: torch.Tensor) -> torch.Tensor:
         """``(N,)`` linear point keys -> ``(N,)`` values."""
-        out = [self._batch(keys[s : s + self.batch_size]) for s in range(0, keys.shape[0], self.batch_size)]
+        out = [
+            self._batch(keys[s : s + self.batch_size])
+            for s in range(0, keys.shape[0], self.batch_size)
+        ]
         if not out:
             return torch.empty(0, dtype=self.dtype or torch.float32, device=self.grid.device)
         return torch.cat(out)
@@ -365,8 +393,15 @@ class _Field:
         points = self.grid.positions(keys)
         with torch.no_grad():
             values = self.fn(points)
-        if not isinstance(values, torch.Tensor) or values.shape not in ((len(keys),), (len(keys), 1)):
-            got = _shape_str(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        if not isinstance(values, torch.Tensor) or values.shape not in (
+            (len(keys),),
+            (len(keys), 1),
+        ):
+            got = (
+                _shape_str(values.shape)
+                if isinstance(values, torch.Tensor)
+                else type(values).__name__
+            )
             raise InputError(
                 f"fn must return one value per point, shape (N,) or (N, 1), for N = {len(keys)} points, got {got}"
             )
@@ -399,7 +434,9 @@ _CHILD_CORNERS = [
 ]
 
 
-def _narrow_band(field: _Field, level: float, lipschitz: float, report) -> tuple[torch.Tensor, torch.Tensor]:
+def _narrow_band(
+    field: _Field, level: float, lipschitz: float, report
+) -> tuple[torch.Tensor, torch.Tensor]:
     grid = field.grid
     last = torch.tensor(grid.shape, device=grid.device) - 1  # last point index per axis
     n_ref = max(0, int(math.floor(math.log2(min(grid.shape) - 1) - math.log2(COARSEST_CELLS))))
@@ -409,7 +446,9 @@ def _narrow_band(field: _Field, level: float, lipschitz: float, report) -> tuple
     values = _evaluate(field, torch.minimum((cells[:, None, :] + offsets) * stride, last))
     step = math.sqrt(sum(s * s for s in grid.spacing))
     for n in range(n_ref):
-        bound = BAND_SLACK * lipschitz * stride * step  # |f - level| at any corner of a cell the level set enters
+        bound = (
+            BAND_SLACK * lipschitz * stride * step
+        )  # |f - level| at any corner of a cell the level set enters
         keep = _sign_change(values, level) | ((values - level).abs().amax(dim=1) <= bound)
         stride //= 2
         cells, values = _split(field, cells[keep], values[keep], stride, last)
@@ -417,7 +456,9 @@ def _narrow_band(field: _Field, level: float, lipschitz: float, report) -> tuple
     cut = _sign_change(values, level)
     keys, order = torch.sort(grid.cell_keys(cells[cut]))
     report(0.95)
-    return _cells_mesh(grid.shape, keys, values[cut][order].contiguous(), level, grid.origin, grid.spacing)
+    return _cells_mesh(
+        grid.shape, keys, values[cut][order].contiguous(), level, grid.origin, grid.spacing
+    )
 
 
 def _all_cells(last: torch.Tensor, stride: int) -> torch.Tensor:
@@ -443,7 +484,9 @@ def _split(field, parents, parent_values, stride, last) -> tuple[torch.Tensor, t
     values = parent_values.new_empty((parents.shape[0], 27))
     values[:, _LATTICE_CORNERS] = parent_values
     inner = lattice[_LATTICE_INNER]
-    values[:, _LATTICE_INNER] = _evaluate(field, torch.minimum((2 * parents[:, None, :] + inner) * stride, last))
+    values[:, _LATTICE_INNER] = _evaluate(
+        field, torch.minimum((2 * parents[:, None, :] + inner) * stride, last)
+    )
     children = (2 * parents[:, None, :] + torch.tensor(_CUBE_CORNERS, device=dev)).reshape(-1, 3)
     child_values = values[:, torch.tensor(_CHILD_CORNERS, device=dev)].reshape(-1, 8)
     inside = (children * stride < last).all(dim=1)

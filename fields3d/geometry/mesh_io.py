@@ -47,7 +47,9 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     """
     path = Path(path)
     if not path.exists():
-        raise ModelNotFound(f"mesh not found: {path}; pass the path of a {_or_list(MESH_EXTENSIONS)} file")
+        raise ModelNotFound(
+            f"mesh not found: {path}; pass the path of a {_or_list(MESH_EXTENSIONS)} file"
+        )
     ext = path.suffix.lower()
     if ext not in MESH_EXTENSIONS:
         raise InputError(
@@ -55,7 +57,9 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         )
     mesh = _triangles_in(_trimesh_load(path, "mesh"))
     if mesh is None:
-        raise InputError(f"mesh {path} holds no triangles; to reconstruct a point cloud use fields3d recon")
+        raise InputError(
+            f"mesh {path} holds no triangles; to reconstruct a point cloud use fields3d recon"
+        )
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
     if faces.min() < 0 or faces.max() >= len(vertices):
@@ -100,8 +104,10 @@ def save_mesh(verts, faces, path: str | os.PathLike) -> Path:
     verts, faces = mesh_arrays(verts, faces)
     reach = float(np.abs(verts).max(initial=0.0))
     if ext in FLOAT32_EXTENSIONS and reach > float(np.finfo(np.float32).max):
-        raise InputError(f"cannot write mesh {path}: its coordinates reach {reach:.3g}, beyond the float32 range "
-                         f"{ext} stores (3.4e+38); write .obj or .off, or scale the mesh down")
+        raise InputError(
+            f"cannot write mesh {path}: its coordinates reach {reach:.3g}, beyond the float32 range "
+            f"{ext} stores (3.4e+38); write .obj or .off, or scale the mesh down"
+        )
     return write_atomic(path, _encode(verts, faces, ext))
 
 
@@ -122,12 +128,16 @@ def _encode(verts: np.ndarray, faces: np.ndarray, ext: str) -> bytes:
 
 def _ply_double(verts: np.ndarray, faces: np.ndarray) -> bytes:
     """Binary little-endian PLY with float64 positions (trimesh writes float32 only)."""
-    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(verts)}\nproperty double x\n"
-              f"property double y\nproperty double z\nelement face {len(faces)}\n"
-              "property list uchar int vertex_indices\nend_header\n")
+    header = (
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(verts)}\nproperty double x\n"
+        f"property double y\nproperty double z\nelement face {len(faces)}\n"
+        "property list uchar int vertex_indices\nend_header\n"
+    )
     rows = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
     rows["n"], rows["v"] = 3, faces
-    return header.encode("ascii") + np.ascontiguousarray(verts, dtype="<f8").tobytes() + rows.tobytes()
+    return (
+        header.encode("ascii") + np.ascontiguousarray(verts, dtype="<f8").tobytes() + rows.tobytes()
+    )
 
 
 def rescaled(verts: np.ndarray) -> np.ndarray:
@@ -146,9 +156,13 @@ def mesh_arrays(verts, faces, *, prefix: str = "") -> tuple[np.ndarray, np.ndarr
     """
     v, f = _numpy(verts), _numpy(faces)
     if v.ndim != 2 or v.shape[1] != 3 or v.dtype.kind != "f":
-        raise InputError(f"{prefix}verts must be a float array of shape (V, 3), got {v.dtype} {tuple(v.shape)}")
+        raise InputError(
+            f"{prefix}verts must be a float array of shape (V, 3), got {v.dtype} {tuple(v.shape)}"
+        )
     if f.ndim != 2 or f.shape[1] != 3 or f.dtype.kind not in "iu":
-        raise InputError(f"{prefix}faces must be an integer array of shape (F, 3), got {f.dtype} {tuple(f.shape)}")
+        raise InputError(
+            f"{prefix}faces must be an integer array of shape (F, 3), got {f.dtype} {tuple(f.shape)}"
+        )
     bad = ~np.isfinite(v).all(axis=1)
     if bad.any():
         raise InputError(
@@ -178,7 +192,7 @@ def _trimesh_load(path: Path, kind: str):
     _check_text(path, ext, kind)
     try:
         return trimesh.load(path, file_type=ext[1:], **options)
-    except Exception as exc:  # noqa: BLE001 - parsers raise anything from IndexError to struct.error
+    except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise InputError(
             f"cannot read {kind} {path}: {detail}; check that it is a complete, valid {ext} file"
@@ -205,10 +219,16 @@ def _check_text(path: Path, ext: str, kind: str) -> None:
     zero = _OBJ_ZERO.search(data)
     if zero:
         end = data.find(b"\n", zero.start())
-        text = data[zero.start():end if end >= 0 else len(data)].decode(errors="replace").strip()[:80]
+        text = (
+            data[zero.start() : end if end >= 0 else len(data)]
+            .decode(errors="replace")
+            .strip()[:80]
+        )
         line = data.count(b"\n", 0, zero.start()) + 1
-        raise InputError(f"cannot read {kind} {path}: line {line} ({text!r}) uses vertex index 0, but OBJ numbers "
-                         "vertices from 1; re-export the file")
+        raise InputError(
+            f"cannot read {kind} {path}: line {line} ({text!r}) uses vertex index 0, but OBJ numbers "
+            "vertices from 1; re-export the file"
+        )
 
 
 def _check_ascii_ply(path: Path, data: bytes, kind: str) -> None:
@@ -220,14 +240,18 @@ def _check_ascii_ply(path: Path, data: bytes, kind: str) -> None:
     lines = sum(1 for line in body.split(b"\n")[1:] if line.strip())
     if lines != declared:
         listed = ", ".join(f"{int(n)} {name.decode(errors='replace')}" for name, n in counts)
-        raise InputError(f"cannot read {kind} {path}: its header declares {listed} ({declared} data lines) but the "
-                         f"file holds {lines}; it is truncated or its header is wrong: re-export it")
+        raise InputError(
+            f"cannot read {kind} {path}: its header declares {listed} ({declared} data lines) but the "
+            f"file holds {lines}; it is truncated or its header is wrong: re-export it"
+        )
 
 
 def _triangles_in(loaded) -> trimesh.Trimesh | None:
     """The triangles of whatever trimesh loaded (a scene's meshes joined), or None when there are none."""
     if isinstance(loaded, trimesh.Scene):
-        if not any(isinstance(g, trimesh.Trimesh) and len(g.faces) for g in loaded.geometry.values()):
+        if not any(
+            isinstance(g, trimesh.Trimesh) and len(g.faces) for g in loaded.geometry.values()
+        ):
             return None
         loaded = loaded.to_mesh()
     if isinstance(loaded, trimesh.Trimesh) and len(loaded.faces):

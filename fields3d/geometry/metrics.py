@@ -32,11 +32,12 @@ from ..errors import InputError
 from .mesh_io import mesh_arrays, rescaled
 from .pointcloud import _sample_surface
 
-
 MAX_REACH = 1e100  # ground-truth diagonals; a prediction farther off is in other units
 
 
-def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds=(0.01, 0.005)) -> dict:
+def mesh_metrics(
+    pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds=(0.01, 0.005)
+) -> dict:
     """Compare a reconstructed mesh with the ground truth (see the module docstring for the protocol).
 
     ``pred``, ``gt``: ``trimesh.Trimesh`` or ``(verts, faces)`` tuples (``(V, 3)`` float and
@@ -49,13 +50,18 @@ def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds
     """
     check_int("n_points", n_points, 1)
     if n_points > MAX_POINTS:
-        raise InputError(f"n_points must be at most {MAX_POINTS} samples a surface (memory), got {n_points}")
+        raise InputError(
+            f"n_points must be at most {MAX_POINTS} samples a surface (memory), got {n_points}"
+        )
     check_seed(seed)
     thresholds = tuple(thresholds) if isinstance(thresholds, (tuple, list)) else thresholds
     if (
         not isinstance(thresholds, tuple)
         or not thresholds
-        or not all(isinstance(t, numbers.Real) and not isinstance(t, bool) and 0 < t < 1 for t in thresholds)
+        or not all(
+            isinstance(t, numbers.Real) and not isinstance(t, bool) and 0 < t < 1
+            for t in thresholds
+        )
     ):
         raise InputError(
             "thresholds must be a non-empty sequence of numbers between 0 and 1 (fractions of the "
@@ -66,14 +72,23 @@ def mesh_metrics(pred, gt, *, n_points: int = 100_000, seed: int = 0, thresholds
 
     corners = gt_verts[gt_faces.reshape(-1)]
     lo, hi = corners.min(axis=0), corners.max(axis=0)
-    center, diagonal = lo / 2 + hi / 2, math.hypot(*(hi - lo))  # neither overflows for a mesh at 1e300
+    center, diagonal = (
+        lo / 2 + hi / 2,
+        math.hypot(*(hi - lo)),
+    )  # neither overflows for a mesh at 1e300
     pred_unit = (pred_verts - center) / diagonal
     reach = float(np.abs(pred_unit).max())
-    if not reach <= MAX_REACH:  # its squared distances would overflow (and inf distances have no neighbour)
-        raise InputError(f"pred mesh reaches {reach:.3g} ground-truth diagonals from the ground truth's centre, "
-                         "too far to measure: put both meshes in the same units")
+    if (
+        not reach <= MAX_REACH
+    ):  # its squared distances would overflow (and inf distances have no neighbour)
+        raise InputError(
+            f"pred mesh reaches {reach:.3g} ground-truth diagonals from the ground truth's centre, "
+            "too far to measure: put both meshes in the same units"
+        )
     pred_points, pred_normals = _sample_surface(pred_unit, pred_faces, n_points, seed)
-    gt_points, gt_normals = _sample_surface((gt_verts - center) / diagonal, gt_faces, n_points, seed)
+    gt_points, gt_normals = _sample_surface(
+        (gt_verts - center) / diagonal, gt_faces, n_points, seed
+    )
 
     to_gt, nearest_gt = cKDTree(gt_points).query(pred_points, workers=-1)
     to_pred, nearest_pred = cKDTree(pred_points).query(gt_points, workers=-1)
@@ -114,7 +129,11 @@ def format_metrics(m: dict) -> str:
     ):
         if key in m:
             parts.append(f"{name} {m[key]:{spec}}")
-    parts += [f"F@{key[len('f_score@'):]} {value:.4f}" for key, value in m.items() if key.startswith("f_score@")]
+    parts += [
+        f"F@{key[len('f_score@') :]} {value:.4f}"
+        for key, value in m.items()
+        if key.startswith("f_score@")
+    ]
     for key in ("accuracy", "completeness"):
         if key in m:
             parts.append(f"{key} {m[key]:.5f}")
@@ -131,14 +150,26 @@ def _surface(mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
     elif isinstance(mesh, (tuple, list)) and len(mesh) == 2:
         verts, faces = mesh_arrays(*mesh, prefix=f"{name} ")
     else:
-        raise InputError(f"{name} must be a trimesh.Trimesh or a (verts, faces) tuple, got {type(mesh).__name__}")
+        raise InputError(
+            f"{name} must be a trimesh.Trimesh or a (verts, faces) tuple, got {type(mesh).__name__}"
+        )
     if len(faces) == 0:
         raise InputError(
             f"{name} mesh holds no triangles, so there is no surface to compare; "
-            + ("check that the reconstruction produced a surface" if name == "pred" else "pass the ground-truth mesh")
+            + (
+                "check that the reconstruction produced a surface"
+                if name == "pred"
+                else "pass the ground-truth mesh"
+            )
         )
-    triangles = rescaled(verts)[faces]  # only whether there is area: a power-of-two copy cannot overflow
-    area = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
+    triangles = rescaled(verts)[
+        faces
+    ]  # only whether there is area: a power-of-two copy cannot overflow
+    area = 0.5 * np.linalg.norm(
+        np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1
+    )
     if not math.fsum(area) > 0:
-        raise InputError(f"{name} mesh has zero surface area (all {len(faces)} triangles are degenerate)")
+        raise InputError(
+            f"{name} mesh has zero surface area (all {len(faces)} triangles are degenerate)"
+        )
     return verts, faces

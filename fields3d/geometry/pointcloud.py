@@ -51,7 +51,9 @@ class PointCloud:
         return len(self.points)
 
 
-def load_point_cloud(path: str | os.PathLike, *, n_samples: int = 50_000, seed: int = 0) -> PointCloud:
+def load_point_cloud(
+    path: str | os.PathLike, *, n_samples: int = 50_000, seed: int = 0
+) -> PointCloud:
     """Read a point cloud, or sample ``n_samples`` points (seeded) from a mesh file.
 
     Returns a validated :class:`PointCloud` (see :func:`validate_point_cloud`) whose ``source`` is
@@ -80,7 +82,9 @@ def load_point_cloud(path: str | os.PathLike, *, n_samples: int = 50_000, seed: 
         loaded = _trimesh_load(path, "point cloud")
         mesh = _triangles_in(loaded)
         if mesh is not None:
-            points, normals = _sample_surface(mesh.vertices, mesh.faces, n_samples, seed, name=str(path))
+            points, normals = _sample_surface(
+                mesh.vertices, mesh.faces, n_samples, seed, name=str(path)
+            )
             return validate_point_cloud(PointCloud(points, normals, str(path)))
         data = _vertices_of(loaded)
     normals = data[:, 3:6] if data.shape[1] == 6 else None
@@ -98,7 +102,9 @@ def validate_point_cloud(cloud: PointCloud) -> PointCloud:
     points = _numbers_n3(cloud.points, src)
     n = len(points)
     if n == 0:
-        raise InputError(f"point cloud {src} holds no points; pass a file with at least {MIN_POINTS} points")
+        raise InputError(
+            f"point cloud {src} holds no points; pass a file with at least {MIN_POINTS} points"
+        )
     if n < MIN_POINTS:
         raise InputError(
             f"point cloud {src} holds only {n} points; at least {MIN_POINTS} are needed to fit a surface"
@@ -153,7 +159,9 @@ def sample_mesh(mesh: trimesh.Trimesh, n: int, *, seed: int = 0, noise: float = 
     return PointCloud(points, normals, f"{n} samples of {name}")
 
 
-def remove_outliers(cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0) -> tuple[PointCloud, int]:
+def remove_outliers(
+    cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0
+) -> tuple[PointCloud, int]:
     """Statistical outlier removal.
 
     A point is dropped when its mean distance to its ``k`` nearest other points exceeds the mean of
@@ -167,8 +175,10 @@ def remove_outliers(cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0) -
     if not _is_real(std_ratio) or not (math.isfinite(std_ratio) and std_ratio > 0):
         raise InputError(f"std_ratio must be a number > 0, got {std_ratio!r}")
     if not isinstance(cloud, PointCloud):
-        raise InputError(f"cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, "
-                         f"source)), got {type(cloud).__name__}")
+        raise InputError(
+            f"cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, "
+            f"source)), got {type(cloud).__name__}"
+        )
     points = _finite_points(_numbers_n3(cloud.points, cloud.source), cloud.source)
     if len(points) < 2:
         return cloud, 0
@@ -199,12 +209,16 @@ def knn_distance(points: np.ndarray, k: int) -> np.ndarray:
     """
     points = np.asarray(points)
     if points.dtype.kind not in "fiu" or points.ndim != 2 or points.shape[1] != 3:
-        raise InputError(f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}")
+        raise InputError(
+            f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}"
+        )
     n = len(points)
     if n < 2:
         raise InputError(f"knn_distance needs at least 2 points, got {n}")
     if not is_int(k) or not 1 <= k <= n - 1:
-        raise InputError(f"k must be an integer from 1 to {n - 1} (the number of other points), got {k!r}")
+        raise InputError(
+            f"k must be an integer from 1 to {n - 1} (the number of other points), got {k!r}"
+        )
     points = points.astype(np.float64, copy=False)
     distance, _ = cKDTree(points).query(points, k=[k + 1], workers=-1)
     return distance[:, 0]
@@ -232,11 +246,15 @@ class Normalization:
         if center is None or center.shape != (3,) or not np.isfinite(center).all():
             raise InputError(f"center must be 3 finite numbers, got {self.center!r}")
         if not np.abs(center).max() <= WORLD_LIMIT:
-            raise InputError(f"center must lie within {WORLD_LIMIT:g} of the origin, got {self.center!r}")
+            raise InputError(
+                f"center must lie within {WORLD_LIMIT:g} of the origin, got {self.center!r}"
+            )
         if not _is_real(self.scale) or not (math.isfinite(self.scale) and self.scale > 0):
             raise InputError(f"scale must be a finite number > 0, got {self.scale!r}")
         if not MIN_SCALE <= self.scale <= MAX_SCALE:
-            raise InputError(f"scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {self.scale!r}")
+            raise InputError(
+                f"scale must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {self.scale!r}"
+            )
         self.center, self.scale = center, float(self.scale)
 
     @classmethod
@@ -246,15 +264,21 @@ class Normalization:
             raise InputError(f"extent must be a number > 0, got {extent!r}")
         points = _numpy(points)
         if points.dtype.kind not in "fiu" or points.ndim != 2 or points.shape[1] != 3:
-            raise InputError(f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}")
+            raise InputError(
+                f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}"
+            )
         if len(points) == 0:
             raise InputError("cannot fit a normalization to 0 points")
         if not np.isfinite(points).all():
-            raise InputError("cannot fit a normalization to points with NaN or infinite coordinates")
+            raise InputError(
+                "cannot fit a normalization to points with NaN or infinite coordinates"
+            )
         lo, hi = points.min(axis=0).astype(np.float64), points.max(axis=0).astype(np.float64)
         half = float((hi - lo).max()) / 2
         if half == 0:
-            raise InputError(f"cannot fit a normalization: all {len(points)} points are identical (zero extent)")
+            raise InputError(
+                f"cannot fit a normalization: all {len(points)} points are identical (zero extent)"
+            )
         center, scale = (lo + hi) / 2, half / extent
         if not MIN_SCALE <= scale <= MAX_SCALE or not np.abs(center).max() <= WORLD_LIMIT:
             raise InputError(
@@ -267,13 +291,17 @@ class Normalization:
     def to_unit(self, points):
         """World -> unit coordinates; numpy (returns float64) or torch (keeps dtype and device)."""
         if isinstance(points, torch.Tensor):
-            return (points - torch.as_tensor(self.center, dtype=points.dtype, device=points.device)) / self.scale
+            return (
+                points - torch.as_tensor(self.center, dtype=points.dtype, device=points.device)
+            ) / self.scale
         return (np.asarray(points, dtype=np.float64) - self.center) / self.scale
 
     def to_world(self, points):
         """Unit -> world coordinates; numpy (returns float64) or torch (keeps dtype and device)."""
         if isinstance(points, torch.Tensor):
-            return points * self.scale + torch.as_tensor(self.center, dtype=points.dtype, device=points.device)
+            return points * self.scale + torch.as_tensor(
+                self.center, dtype=points.dtype, device=points.device
+            )
         return np.asarray(points, dtype=np.float64) * self.scale + self.center
 
     def to_dict(self) -> dict:
@@ -282,7 +310,9 @@ class Normalization:
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
         if not isinstance(d, dict) or set(d) != {"center", "scale"}:
-            raise InputError(f"a normalization must be a dict with keys 'center' and 'scale', got {d!r}")
+            raise InputError(
+                f"a normalization must be a dict with keys 'center' and 'scale', got {d!r}"
+            )
         return cls(center=d["center"], scale=d["scale"])
 
 
@@ -291,7 +321,9 @@ def _numbers_n3(points, src) -> np.ndarray:
     if points.dtype.kind not in "fiu":
         raise InputError(f"point cloud {src}: points must be numbers, got dtype {points.dtype}")
     if points.ndim != 2 or points.shape[1] != 3:
-        raise InputError(f"point cloud {src}: points must have shape (N, 3), got {tuple(points.shape)}")
+        raise InputError(
+            f"point cloud {src}: points must have shape (N, 3), got {tuple(points.shape)}"
+        )
     return points
 
 
@@ -346,12 +378,16 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _sample_surface(vertices, faces, n: int, seed: int, *, name: str = "mesh") -> tuple[np.ndarray, np.ndarray]:
+def _sample_surface(
+    vertices, faces, n: int, seed: int, *, name: str = "mesh"
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` area-weighted samples of triangles ``vertices[faces]`` and the faces' unit normals (float64)."""
     vertices, faces = np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64)
     if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
-        raise InputError(f"cannot sample {name}: its faces index vertices from {int(faces.min())} to "
-                         f"{int(faces.max())}, but it has {len(vertices)}; repair or re-export the file")
+        raise InputError(
+            f"cannot sample {name}: its faces index vertices from {int(faces.min())} to "
+            f"{int(faces.max())}, but it has {len(vertices)}; repair or re-export the file"
+        )
     triangles = vertices[faces]
     if len(triangles) == 0:
         raise InputError(f"cannot sample {name}: it holds no triangles")
@@ -361,7 +397,11 @@ def _sample_surface(vertices, faces, n: int, seed: int, *, name: str = "mesh") -
     double_area = np.linalg.norm(cross, axis=1)
     cdf = np.cumsum(double_area)
     if not math.isfinite(cdf[-1]) or cdf[-1] <= 0:
-        what = "has NaN or infinite vertices" if not math.isfinite(cdf[-1]) else "has zero surface area"
+        what = (
+            "has NaN or infinite vertices"
+            if not math.isfinite(cdf[-1])
+            else "has zero surface area"
+        )
         raise InputError(f"cannot sample {name}: it {what}")
     rng = np.random.default_rng(seed)
     # side="right": a zero-area face (cdf equal to its predecessor's) is never chosen
@@ -377,7 +417,9 @@ def _read_text(path: Path, ext: str) -> np.ndarray:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise InputError(f"cannot read point cloud {path}: it is not a text file; {_TEXT_LAYOUT}") from None
+        raise InputError(
+            f"cannot read point cloud {path}: it is not a text file; {_TEXT_LAYOUT}"
+        ) from None
     skip, declared = 0, None
     if ext == ".pts":  # an optional first line holding the number of points
         for index, line in enumerate(lines):
@@ -393,7 +435,9 @@ def _read_text(path: Path, ext: str) -> np.ndarray:
     except ValueError:
         data = None
     if data is None or (data.size and data.shape[1] not in (3, 6)):
-        data = _parse_text_slowly(path, lines, skip)  # finds the line at fault and says what is wrong with it
+        data = _parse_text_slowly(
+            path, lines, skip
+        )  # finds the line at fault and says what is wrong with it
     if data.size == 0:
         data = np.zeros((0, 3))
     if declared is not None and declared != len(data):
@@ -416,7 +460,9 @@ def _parse_text_slowly(path: Path, lines: list[str], skip: int) -> np.ndarray:
     for number, values in rows:
         if len(values) not in (3, 6):
             count = f"{len(values)} value" + ("" if len(values) == 1 else "s")
-            raise InputError(f"cannot read point cloud {path}: line {number} has {count}; {_TEXT_LAYOUT}")
+            raise InputError(
+                f"cannot read point cloud {path}: line {number} has {count}; {_TEXT_LAYOUT}"
+            )
         if len(values) != width:
             raise InputError(
                 f"cannot read point cloud {path}: line {number} has {len(values)} values but line "
@@ -437,15 +483,17 @@ def _parse_text_slowly(path: Path, lines: list[str], skip: int) -> np.ndarray:
 def _read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - np.load raises ValueError, OSError, EOFError, ...
+    except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise InputError(
             f"cannot read point cloud {path}: {detail}; check that it is a complete, valid .npy file"
         ) from exc
     if not isinstance(array, np.ndarray):  # np.load opens an .npz archive whatever its name
         array.close()
-        raise InputError(f"cannot read point cloud {path}: it is an .npz archive, not an .npy array; save the "
-                         "points with numpy.save")
+        raise InputError(
+            f"cannot read point cloud {path}: it is an .npz archive, not an .npy array; save the "
+            "points with numpy.save"
+        )
     if array.dtype.kind not in "fiu":
         raise InputError(
             f"cannot read point cloud {path}: it holds an array of dtype {array.dtype}; "
@@ -466,12 +514,23 @@ def _vertices_of(loaded) -> np.ndarray:
         if not clouds:
             return np.zeros((0, 3))
         return np.concatenate([np.asarray(g.vertices, dtype=np.float64) for g in clouds])
-    points = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
+    points = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(
+        -1, 3
+    )
     raw = loaded.metadata.get("_ply_raw", {}).get("vertex", {}).get("data", {})
     # ASCII PLY gives a dict of columns, binary PLY a structured array
-    names = (raw.dtype.names or ()) if isinstance(raw, np.ndarray) else raw if isinstance(raw, dict) else ()
+    names = (
+        (raw.dtype.names or ())
+        if isinstance(raw, np.ndarray)
+        else raw
+        if isinstance(raw, dict)
+        else ()
+    )
     if all(key in names for key in ("nx", "ny", "nz")):
-        normals = np.stack([np.asarray(raw[key], dtype=np.float64).reshape(-1) for key in ("nx", "ny", "nz")], axis=1)
+        normals = np.stack(
+            [np.asarray(raw[key], dtype=np.float64).reshape(-1) for key in ("nx", "ny", "nz")],
+            axis=1,
+        )
         if normals.shape == points.shape:
             return np.concatenate([points, normals], axis=1)
     return points

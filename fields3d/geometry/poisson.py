@@ -58,9 +58,13 @@ def _check_args(points, normals, depth, density_quantile, k, scale, threads) -> 
     if threads is not None:
         check_int("threads", threads, 1)
     if normals is not None and normals.shape != points.shape:
-        raise InputError(f"normals must have the shape of points {tuple(points.shape)}, got {tuple(normals.shape)}")
+        raise InputError(
+            f"normals must have the shape of points {tuple(points.shape)}, got {tuple(normals.shape)}"
+        )
     if len(points) < k:
-        raise InputError(f"points must hold at least k = {k} points for Poisson reconstruction, got {len(points)}")
+        raise InputError(
+            f"points must hold at least k = {k} points for Poisson reconstruction, got {len(points)}"
+        )
 
 
 def poisson_reconstruct(
@@ -105,7 +109,10 @@ def poisson_reconstruct(
     _check_args(points, normals, depth, density_quantile, k, scale, threads)
     o3d = _open3d()
 
-    info: dict = {"n_points": len(points), "normals": "given" if normals is not None else "estimated"}
+    info: dict = {
+        "n_points": len(points),
+        "normals": "given" if normals is not None else "estimated",
+    }
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     t = time.perf_counter()
     if normals is None:
@@ -119,10 +126,14 @@ def poisson_reconstruct(
     if normals is None:
         try:
             cloud.orient_normals_consistent_tangent_plane(k)
-        except RuntimeError as exc:  # Open3D on degenerate clouds: a plane, a line, too few distinct points
-            raise InputError(f"Poisson cannot orient the normals of these {len(points)} points "
-                             f"({first_line(exc)}); they "
-                             "may lie on a plane or a line: try --method gridpull") from exc
+        except (
+            RuntimeError
+        ) as exc:  # Open3D on degenerate clouds: a plane, a line, too few distinct points
+            raise InputError(
+                f"Poisson cannot orient the normals of these {len(points)} points "
+                f"({first_line(exc)}); they "
+                "may lie on a plane or a line: try --method gridpull"
+            ) from exc
         estimated = np.asarray(cloud.normals)
         if not _points_outward(points, estimated):
             cloud.normals = o3d.utility.Vector3dVector(-estimated)
@@ -132,7 +143,11 @@ def poisson_reconstruct(
 
     t = time.perf_counter()
     mesh, densities = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(
-        cloud, depth=depth, scale=float(scale), linear_fit=False, n_threads=-1 if threads is None else threads
+        cloud,
+        depth=depth,
+        scale=float(scale),
+        linear_fit=False,
+        n_threads=-1 if threads is None else threads,
     )
     info["poisson_s"] = time.perf_counter() - t
     info["n_verts_raw"] = len(mesh.vertices)
@@ -157,7 +172,10 @@ def poisson_reconstruct(
         faces_flipped = True
     info["trim_s"] = time.perf_counter() - t
     info.update(
-        n_trimmed_verts=n_trimmed, n_verts=len(verts), n_faces=len(faces), faces_flipped=faces_flipped
+        n_trimmed_verts=n_trimmed,
+        n_verts=len(verts),
+        n_faces=len(faces),
+        faces_flipped=faces_flipped,
     )
     return verts, faces, info
 

@@ -35,7 +35,9 @@ def _check_camera(c2w, fx, fy, cx, cy) -> tuple[np.ndarray, tuple[float, float, 
     for name, value in (("fx", fx), ("fy", fy), ("cx", cx), ("cy", cy)):
         value = float(value)
         if not np.isfinite(value) or (name in ("fx", "fy") and value <= 0):
-            kind = "a focal length > 0 pixels" if name in ("fx", "fy") else "a finite number of pixels"
+            kind = (
+                "a focal length > 0 pixels" if name in ("fx", "fy") else "a finite number of pixels"
+            )
             raise InputError(f"{name} must be {kind}, got {value!r}")
         intrinsics.append(value)
     return c2w, tuple(intrinsics)
@@ -92,13 +94,19 @@ def rasterize_perspective(
     face = kept[face]  # back to indices into the caller's faces
     if len(pix):
         np.maximum.at(inv_depth, pix, inv_z)
-        win = np.flatnonzero(inv_z == inv_depth[pix])  # ties (shared edges) are equal depths: any serves
+        win = np.flatnonzero(
+            inv_z == inv_depth[pix]
+        )  # ties (shared edges) are equal depths: any serves
         face_id[pix[win]] = face[win]
         bary[pix[win]] = b[win]
     hit = face_id >= 0
     out_depth = np.full(size, np.inf)
     out_depth[hit] = 1.0 / inv_depth[hit]
-    return face_id.reshape(height, width), out_depth.reshape(height, width), bary.reshape(height, width, 3)
+    return (
+        face_id.reshape(height, width),
+        out_depth.reshape(height, width),
+        bary.reshape(height, width, 3),
+    )
 
 
 def _candidates(xy, inv_depth, faces, width, height):
@@ -128,8 +136,12 @@ def _candidates(xy, inv_depth, faces, width, height):
         local = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
         px, py = x0[f] + local % w[f], y0[f] + local // w[f]
         sx, sy, fx, fy = px + 0.5, py + 0.5, x[f], y[f]
-        b1 = ((sx - fx[:, 0]) * (fy[:, 2] - fy[:, 0]) - (fx[:, 2] - fx[:, 0]) * (sy - fy[:, 0])) / area[f]
-        b2 = ((fx[:, 1] - fx[:, 0]) * (sy - fy[:, 0]) - (sx - fx[:, 0]) * (fy[:, 1] - fy[:, 0])) / area[f]
+        b1 = (
+            (sx - fx[:, 0]) * (fy[:, 2] - fy[:, 0]) - (fx[:, 2] - fx[:, 0]) * (sy - fy[:, 0])
+        ) / area[f]
+        b2 = (
+            (fx[:, 1] - fx[:, 0]) * (sy - fy[:, 0]) - (sx - fx[:, 0]) * (fy[:, 1] - fy[:, 0])
+        ) / area[f]
         screen = np.stack([1.0 - b1 - b2, b1, b2], axis=1)
         inside = (screen >= 0).all(axis=1)
         f, screen = f[inside], screen[inside]
@@ -153,7 +165,9 @@ def interpolate(attributes, faces, face_id: np.ndarray, bary: np.ndarray) -> np.
     attributes = np.asarray(attributes, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     if attributes.ndim != 2:
-        raise InputError(f"attributes must be an array of shape (V, C), got shape {attributes.shape}")
+        raise InputError(
+            f"attributes must be an array of shape (V, C), got shape {attributes.shape}"
+        )
     out = np.zeros(face_id.shape + (attributes.shape[1],))
     hit = face_id >= 0
     corners = attributes[faces[face_id[hit]]]  # (P, 3, C)

@@ -36,7 +36,9 @@ from ..errors import InputError
 
 FILL = 0.92  # the bounding sphere's radius as a fraction of the picture's half-width
 AMBIENT, HEADLIGHT, KEY = 0.22, 0.48, 0.38
-KEY_CAMERA = np.array([-0.45, 0.55, 0.70])  # key light direction in camera coordinates (right, up, toward)
+KEY_CAMERA = np.array(
+    [-0.45, 0.55, 0.70]
+)  # key light direction in camera coordinates (right, up, toward)
 CHUNK = 1 << 20  # candidate (face, pixel) pairs rasterised at once (~150 MB of temporaries)
 DEFAULT_VIEWS = ((30, 20), (120, 20), (210, 20), (300, 60))
 
@@ -50,16 +52,22 @@ def _as_numpy(value) -> np.ndarray:
 def _check_mesh(verts, faces) -> tuple[np.ndarray, np.ndarray]:
     verts, faces = _as_numpy(verts), _as_numpy(faces)
     if verts.ndim != 2 or verts.shape[1] != 3 or not np.issubdtype(verts.dtype, np.floating):
-        raise InputError(f"verts must be a float array of shape (V, 3), got {verts.dtype} {tuple(verts.shape)}")
+        raise InputError(
+            f"verts must be a float array of shape (V, 3), got {verts.dtype} {tuple(verts.shape)}"
+        )
     if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
-        raise InputError(f"faces must be an integer array of shape (F, 3), got {faces.dtype} {tuple(faces.shape)}")
+        raise InputError(
+            f"faces must be an integer array of shape (F, 3), got {faces.dtype} {tuple(faces.shape)}"
+        )
     if len(faces) and (faces.min() < 0 or faces.max() >= len(verts)):
         raise InputError(
             f"faces must index verts (0 to {len(verts) - 1}), got indices from {faces.min()} to {faces.max()}"
         )
     verts = verts.astype(np.float64)
     if not np.isfinite(verts).all():
-        raise InputError(f"verts must be finite, got {int((~np.isfinite(verts).all(axis=1)).sum())} non-finite rows")
+        raise InputError(
+            f"verts must be finite, got {int((~np.isfinite(verts).all(axis=1)).sum())} non-finite rows"
+        )
     return verts, faces.astype(np.int64)
 
 
@@ -79,7 +87,11 @@ def _check_rgb(name: str, value, n_faces: int) -> np.ndarray:
 
 def _short(value) -> str:
     shape = getattr(value, "shape", None)
-    return f"an array of shape {tuple(shape)}" if shape is not None and math.prod(shape) > 3 else repr(value)
+    return (
+        f"an array of shape {tuple(shape)}"
+        if shape is not None and math.prod(shape) > 3
+        else repr(value)
+    )
 
 
 def _camera(azimuth: float, elevation: float) -> np.ndarray:
@@ -113,7 +125,11 @@ class _Mesh:
         """(V, 3) unit area-weighted vertex normals."""
         raw, idx = self.raw_normals, self.faces.ravel()
         normals = np.stack(
-            [np.bincount(idx, np.repeat(raw[:, i], 3), minlength=len(self.verts)) for i in range(3)], axis=1
+            [
+                np.bincount(idx, np.repeat(raw[:, i], 3), minlength=len(self.verts))
+                for i in range(3)
+            ],
+            axis=1,
         )
         return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-30)
 
@@ -157,7 +173,9 @@ def rasterize(
     return _rasterize(mesh, size, _camera(azimuth, elevation))
 
 
-def _rasterize(mesh: _Mesh, size: int, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rasterize(
+    mesh: _Mesh, size: int, basis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     faces = mesh.faces
     face_id = np.full(size * size, -1, dtype=np.int64)
     depth = np.full(size * size, -np.inf)
@@ -165,7 +183,9 @@ def _rasterize(mesh: _Mesh, size: int, basis: np.ndarray) -> tuple[np.ndarray, n
     if len(faces) == 0:
         return face_id.reshape(size, size), depth.reshape(size, size), bary.reshape(size, size, 3)
 
-    cam = (mesh.verts - mesh.centre) @ basis.T / mesh.radius  # (V, 3) right, up, toward; radius units
+    cam = (
+        (mesh.verts - mesh.centre) @ basis.T / mesh.radius
+    )  # (V, 3) right, up, toward; radius units
     half = 0.5 * size
     px = half + cam[:, 0] * half * FILL  # pixel coordinates, x to the right, y down
     py = half - cam[:, 1] * half * FILL
@@ -198,8 +218,12 @@ def _rasterize(mesh: _Mesh, size: int, basis: np.ndarray) -> tuple[np.ndarray, n
         sx, sy = cx + 0.5, cy + 0.5
         fx, fy = x[f], y[f]
         # barycentric coordinates of the pixel centre (edge functions over the signed area)
-        b1 = ((sx - fx[:, 0]) * (fy[:, 2] - fy[:, 0]) - (fx[:, 2] - fx[:, 0]) * (sy - fy[:, 0])) / area[f]
-        b2 = ((fx[:, 1] - fx[:, 0]) * (sy - fy[:, 0]) - (sx - fx[:, 0]) * (fy[:, 1] - fy[:, 0])) / area[f]
+        b1 = (
+            (sx - fx[:, 0]) * (fy[:, 2] - fy[:, 0]) - (fx[:, 2] - fx[:, 0]) * (sy - fy[:, 0])
+        ) / area[f]
+        b2 = (
+            (fx[:, 1] - fx[:, 0]) * (sy - fy[:, 0]) - (sx - fx[:, 0]) * (fy[:, 1] - fy[:, 0])
+        ) / area[f]
         b0 = 1.0 - b1 - b2
         inside = (b0 >= 0) & (b1 >= 0) & (b2 >= 0)
         f, b0, b1, b2 = f[inside], b0[inside], b1[inside], b2[inside]
@@ -211,7 +235,9 @@ def _rasterize(mesh: _Mesh, size: int, basis: np.ndarray) -> tuple[np.ndarray, n
     pix, z, f, b = (np.concatenate(a) for a in (cand_pix, cand_z, cand_face, cand_b))
 
     np.maximum.at(depth, pix, z)
-    win = np.flatnonzero(z == depth[pix])  # ties (shared edges) are equal depths: any of them serves
+    win = np.flatnonzero(
+        z == depth[pix]
+    )  # ties (shared edges) are equal depths: any of them serves
     face_id[pix[win]] = f[win]
     bary[pix[win]] = b[win]
     return face_id.reshape(size, size), depth.reshape(size, size), bary.reshape(size, size, 3)

@@ -67,7 +67,9 @@ def closest_point_on_triangles(
     for code, hit, v_case, w_case in cases:
         region[hit] = code
         v, w = np.where(hit, v_case, v), np.where(hit, w_case, w)
-    bad = ~(np.isfinite(v) & np.isfinite(w))  # degenerate: fall back to vertex a (another candidate wins)
+    bad = ~(
+        np.isfinite(v) & np.isfinite(w)
+    )  # degenerate: fall back to vertex a (another candidate wins)
     v, w = np.where(bad, 0.0, v), np.where(bad, 0.0, w)
     region[bad] = VERT_A
     q = a + v[:, None] * ab + w[:, None] * ac
@@ -93,13 +95,18 @@ class MeshSDF:
     def __init__(self, verts, faces, *, k: int = 8) -> None:
         check_int("k", k, 1)
         verts, faces = mesh_arrays(verts, faces)
-        cross = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
+        cross = np.cross(
+            verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]]
+        )
         double_area = np.linalg.norm(cross, axis=1)
         if len(faces) == 0 or not double_area.sum() > 0:
-            raise InputError(f"a signed distance needs a mesh with surface area; its {len(faces)} faces have none")
+            raise InputError(
+                f"a signed distance needs a mesh with surface area; its {len(faces)} faces have none"
+            )
         self.verts, self.faces, self.k = verts, faces, k
-        self.face_normals = np.divide(cross, double_area[:, None], out=np.zeros_like(cross),
-                                      where=double_area[:, None] > 0)
+        self.face_normals = np.divide(
+            cross, double_area[:, None], out=np.zeros_like(cross), where=double_area[:, None] > 0
+        )
         self.vertex_normals = _vertex_normals(verts, faces, self.face_normals)
         self.edge_normals = _edge_normals(faces, self.face_normals)
         self._tree = cKDTree(verts[faces].mean(axis=1))
@@ -107,11 +114,13 @@ class MeshSDF:
     def __call__(self, points) -> np.ndarray:
         points = np.asarray(points)
         if points.ndim != 2 or points.shape[1] != 3 or points.dtype.kind not in "fiu":
-            raise InputError(f"points must be numbers of shape (M, 3), got {points.dtype} {tuple(points.shape)}")
+            raise InputError(
+                f"points must be numbers of shape (M, 3), got {points.dtype} {tuple(points.shape)}"
+            )
         points = points.astype(np.float64, copy=False)
         out = np.empty(len(points))
         for start in range(0, len(points), CHUNK):
-            out[start:start + CHUNK] = self._chunk(points[start:start + CHUNK])
+            out[start : start + CHUNK] = self._chunk(points[start : start + CHUNK])
         return out
 
     def _chunk(self, p: np.ndarray) -> np.ndarray:
@@ -145,7 +154,9 @@ def _vertex_normals(verts: np.ndarray, faces: np.ndarray, face_normals: np.ndarr
     tri = verts[faces]
     for i in range(3):
         e1, e2 = tri[:, (i + 1) % 3] - tri[:, i], tri[:, (i + 2) % 3] - tri[:, i]
-        cos = _dot(e1, e2) / np.maximum(np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1), 1e-300)
+        cos = _dot(e1, e2) / np.maximum(
+            np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1), 1e-300
+        )
         np.add.at(out, faces[:, i], face_normals * np.arccos(np.clip(cos, -1.0, 1.0))[:, None])
     return out
 
@@ -158,4 +169,3 @@ def _edge_normals(faces: np.ndarray, face_normals: np.ndarray) -> np.ndarray:
     total = np.zeros((inverse.max() + 1, 3))
     np.add.at(total, inverse, np.repeat(face_normals, 3, axis=0))
     return total[inverse].reshape(len(faces), 3, 3)
-

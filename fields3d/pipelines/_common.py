@@ -44,7 +44,9 @@ def resolve_device(name: str) -> torch.device:
 def check_path(name: str, value, what: str) -> None:
     """Raise InputError unless ``value`` is a non-empty ``str`` or ``os.PathLike`` (``what`` it names)."""
     if not isinstance(value, (str, os.PathLike)) or isinstance(os.fspath(value), bytes):
-        raise InputError(f"{name} must be the path of {what} (a str or os.PathLike), got {type(value).__name__}")
+        raise InputError(
+            f"{name} must be the path of {what} (a str or os.PathLike), got {type(value).__name__}"
+        )
     if not os.fspath(value):
         raise InputError(f"{name} must be the path of {what}, got an empty string")
 
@@ -63,15 +65,23 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     if not path.exists():
         raise ModelNotFound(f"image not found: {path}; pass the path of a PNG or JPEG file")
     if path.is_dir():
-        raise InputError(f"cannot read image {path}: it is a folder; pass the path of a PNG or JPEG file")
+        raise InputError(
+            f"cannot read image {path}: it is a folder; pass the path of a PNG or JPEG file"
+        )
     try:
         with open_image(path) as im:
             rgb = unit_pixels(im, "RGB")
     except UnidentifiedImageError:
-        raise InputError(f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file") from None
-    except Image.DecompressionBombError as exc:  # PIL's limit: twice MAX_IMAGE_PIXELS (see open_image)
-        raise InputError(f"cannot read image {path}: it has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, which "
-                         "PIL refuses as a possible decompression bomb; downscale it") from exc
+        raise InputError(
+            f"cannot read image {path}: unrecognised format; pass a PNG or JPEG file"
+        ) from None
+    except (
+        Image.DecompressionBombError
+    ) as exc:  # PIL's limit: twice MAX_IMAGE_PIXELS (see open_image)
+        raise InputError(
+            f"cannot read image {path}: it has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, which "
+            "PIL refuses as a possible decompression bomb; downscale it"
+        ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"cannot read image {path}: {exc}; pass a PNG or JPEG file") from exc
     return torch.from_numpy(rgb.copy())
@@ -79,9 +89,14 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
 
 def write_gif(path: Path, pictures: list[torch.Tensor]) -> Path:
     """An animated GIF (looping, 80 ms a frame) of (H, W, 3) pictures in [0, 1], written atomically."""
-    frames = [Image.fromarray(p.detach().clamp(0, 1).mul(255).round().byte().cpu().numpy()) for p in pictures]
+    frames = [
+        Image.fromarray(p.detach().clamp(0, 1).mul(255).round().byte().cpu().numpy())
+        for p in pictures
+    ]
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80, loop=0
+    )
     return write_atomic(path, buffer.getvalue())
 
 
@@ -93,7 +108,9 @@ def write_png(path: Path, image: torch.Tensor) -> Path:
     """Write ``(H, W, C)`` float in ``[0, 1]`` (clamped, rounded to 8 bits) as a PNG."""
     pixels = image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
     buffer = io.BytesIO()
-    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(buffer, format="PNG")
+    Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(
+        buffer, format="PNG"
+    )
     return write_atomic(path, buffer.getvalue())
 
 

@@ -52,7 +52,9 @@ def _fill_nested(value, dims: int):
 def _takes_input_dims(name: str) -> bool:
     try:
         return "n_input_dims" in probe({"type": name}).config()
-    except InputError:  # unknown, or needs settings (a composite): it takes no n_input_dims of its own
+    except (
+        InputError
+    ):  # unknown, or needs settings (a composite): it takes no n_input_dims of its own
         return False
 
 

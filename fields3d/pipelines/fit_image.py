@@ -20,18 +20,40 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from .. import __version__
 from .._checks import MAX_BATCH, check_int, check_seed, is_number
 from .._io import check_output
 from ..errors import InputError, check_loss
 from ..fields import ImageField
-from ._common import DEVICES, as_tuple, check_path, device_name, load_image, resolve_device, write_json, write_png
+from ._common import (
+    DEVICES,
+    as_tuple,
+    check_path,
+    device_name,
+    load_image,
+    resolve_device,
+    write_json,
+    write_png,
+)
 from ._encoding import resolve
 
 # FitImageConfig's hash-grid fields: the default encoding's settings (HashGrid's own defaults)
-HASH_GRID_FIELDS = ("n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution", "per_level_scale")
+HASH_GRID_FIELDS = (
+    "n_levels",
+    "n_features_per_level",
+    "log2_hashmap_size",
+    "base_resolution",
+    "per_level_scale",
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +111,9 @@ class FitImageConfig:
         if betas is None or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
             raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         if decay_at is None or not all(is_number(f) and 0 < f < 1 for f in decay_at):
-            raise InputError(f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}")
+            raise InputError(
+                f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}"
+            )
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         object.__setattr__(self, "betas", betas)
@@ -101,7 +125,9 @@ class FitImageConfig:
         if self.encoding is None:
             return
         if not isinstance(self.encoding, dict):
-            raise InputError(f'encoding must be None or a dict with a "type" key, got {type(self.encoding).__name__}')
+            raise InputError(
+                f'encoding must be None or a dict with a "type" key, got {type(self.encoding).__name__}'
+            )
         name = self.encoding.get("type")
         for field in HASH_GRID_FIELDS:
             value = getattr(self, field)
@@ -183,9 +209,14 @@ def sample_bilinear(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 
 def _progress_bar(enabled: bool) -> Progress:
     return Progress(
-        TextColumn("[bold]fit-image"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.2e}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        transient=True, disable=not enabled,
+        TextColumn("[bold]fit-image"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.2e}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not enabled,
     )
 
 
@@ -199,10 +230,14 @@ def _build_field(config: FitImageConfig, device: torch.device) -> ImageField:
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(config.seed)
-        return ImageField(config.encoding, 3, config.n_hidden, config.n_hidden_layers, device=device)
+        return ImageField(
+            config.encoding, 3, config.n_hidden, config.n_hidden_layers, device=device
+        )
 
 
-def _train(field: ImageField, target: torch.Tensor, config: FitImageConfig, progress: bool) -> float:
+def _train(
+    field: ImageField, target: torch.Tensor, config: FitImageConfig, progress: bool
+) -> float:
     """Run ``config.steps`` Adam steps on random bilinear samples of ``target`` ``(H, W, C)``; returns the last loss."""
     opt = torch.optim.Adam(field.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
     milestones = sorted({max(1, round(f * config.steps)) for f in config.lr_decay_at})
@@ -224,7 +259,9 @@ def _train(field: ImageField, target: torch.Tensor, config: FitImageConfig, prog
     return loss.item()
 
 
-def _write_outputs(out_dir: Path, target: torch.Tensor, fit: torch.Tensor, metrics: dict, config: dict) -> dict:
+def _write_outputs(
+    out_dir: Path, target: torch.Tensor, fit: torch.Tensor, metrics: dict, config: dict
+) -> dict:
     error = (fit - target).abs().mul(4)
     comparison = torch.cat((target, fit, error), dim=1)
     return {
@@ -252,7 +289,9 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     if not isinstance(config, FitImageConfig):
         raise InputError(f"config must be a FitImageConfig, got {type(config).__name__}")
     target = load_image(config.image)
-    check_output(Path(config.out_dir) / "metrics.json")  # an output that cannot be written fails now, not after
+    check_output(
+        Path(config.out_dir) / "metrics.json"
+    )  # an output that cannot be written fails now, not after
     device = resolve_device(config.device)
     height, width = target.shape[:2]
     config = _resolved(config, max(height, width), device)
@@ -266,14 +305,24 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     seconds = time.perf_counter() - start
     n_params = field.n_params
     metrics = {
-        "psnr": psnr(fit, target), "seconds": seconds, "steps": config.steps, "final_loss": final_loss,
-        "n_params": n_params, "encoding_n_params": field.encoding.n_params, "encoding": config.encoding,
-        "image_size": [height, width], "device": device.type,
-        "device_name": device_name(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "fields3d": __version__,
+        "psnr": psnr(fit, target),
+        "seconds": seconds,
+        "steps": config.steps,
+        "final_loss": final_loss,
+        "n_params": n_params,
+        "encoding_n_params": field.encoding.n_params,
+        "encoding": config.encoding,
+        "image_size": [height, width],
+        "device": device.type,
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "fields3d": __version__,
     }
     paths = _write_outputs(Path(config.out_dir), target, fit, metrics, asdict(config))
-    return FitImageResult(metrics["psnr"], seconds, config.steps, n_params, device.type, paths, field, config.encoding)
+    return FitImageResult(
+        metrics["psnr"], seconds, config.steps, n_params, device.type, paths, field, config.encoding
+    )
 
 
 def _resolved(config: FitImageConfig, size: int, device: torch.device) -> FitImageConfig:
@@ -287,5 +336,10 @@ def _resolved(config: FitImageConfig, size: int, device: torch.device) -> FitIma
     encoding, _ = resolve(encoding, 2, "fit-image")
     grid = {f: encoding[f] for f in HASH_GRID_FIELDS} if encoding["type"] == "hash_grid" else {}
     return dataclasses.replace(
-        config, image=str(config.image), out_dir=str(config.out_dir), device=device.type, encoding=encoding, **grid
+        config,
+        image=str(config.image),
+        out_dir=str(config.out_dir),
+        device=device.type,
+        encoding=encoding,
+        **grid,
     )

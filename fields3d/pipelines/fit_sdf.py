@@ -40,17 +40,31 @@ from ..geometry import load_mesh, mesh_field, mesh_metrics, sample_mesh, save_me
 from ..geometry.mesh_io import rescaled
 from ..geometry.pointcloud import Normalization, principal_spreads
 from ..geometry.sdf import MeshSDF
-from ._common import DEVICES, as_tuple, check_path, device_name, resolve_device, torch_threads, write_json
+from ._common import (
+    DEVICES,
+    as_tuple,
+    check_path,
+    device_name,
+    resolve_device,
+    torch_threads,
+    write_json,
+)
 from ._encoding import resolve
 from .recon.progress import Stages
 
 # A hash grid whose finest level has about 512 vertices per axis (16 * 1.37^11), 1.3M parameters.
 # On spot.obj and 2 CPU cores a step takes about 40 ms; 200 steps already reach an IoU of 0.995.
 DEFAULT_ENCODING = {
-    "type": "hash_grid", "n_levels": 12, "n_features_per_level": 2, "log2_hashmap_size": 16,
-    "base_resolution": 16, "per_level_scale": 1.37,
+    "type": "hash_grid",
+    "n_levels": 12,
+    "n_features_per_level": 2,
+    "log2_hashmap_size": 16,
+    "base_resolution": 16,
+    "per_level_scale": 1.37,
 }
-LIPSCHITZ = 2.0  # the narrow band's bound on |grad f|: a fitted SDF is near 1, with margin for its errors
+LIPSCHITZ = (
+    2.0  # the narrow band's bound on |grad f|: a fitted SDF is near 1, with margin for its errors
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,12 @@ class FitSdfConfig:
         check_path("out_dir", self.out_dir, "the output folder")
         for name, minimum in (("steps", 1), ("n_hidden", 1), ("n_hidden_layers", 0)):
             check_int(name, getattr(self, name), minimum)
-        for name, minimum in (("n_near", 0), ("n_uniform", 0), ("iou_points", 1), ("eval_points", 1)):
+        for name, minimum in (
+            ("n_near", 0),
+            ("n_uniform", 0),
+            ("iou_points", 1),
+            ("eval_points", 1),
+        ):
             check_int(name, getattr(self, name), minimum, MAX_POINTS)  # past it: terabyte arrays
         check_int("mc_resolution", self.mc_resolution, 2, MAX_GRID)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH)
@@ -98,20 +117,43 @@ class FitSdfConfig:
         if self.n_near + self.n_uniform == 0:
             raise InputError("n_near and n_uniform are both 0; the fit needs training samples")
         _check_number("lr", self.lr, is_number(self.lr) and self.lr > 0, "a number > 0")
-        _check_number("lr_decay", self.lr_decay, is_number(self.lr_decay) and 0 < self.lr_decay <= 1,
-                      "a number in (0, 1]")
-        _check_number("eps", self.eps, is_number(self.eps) and 0 <= self.eps < math.inf, "a finite number >= 0")
-        _check_number("eikonal_weight", self.eikonal_weight,
-                      is_number(self.eikonal_weight) and 0 <= self.eikonal_weight < math.inf, "a finite number >= 0")
-        _check_number("margin", self.margin, is_number(self.margin) and 0 <= self.margin < 0.5,
-                      "a number in [0, 0.5)")
-        betas, decay_at, sigmas = (as_tuple(v) for v in (self.betas, self.lr_decay_at, self.near_sigmas))
+        _check_number(
+            "lr_decay",
+            self.lr_decay,
+            is_number(self.lr_decay) and 0 < self.lr_decay <= 1,
+            "a number in (0, 1]",
+        )
+        _check_number(
+            "eps",
+            self.eps,
+            is_number(self.eps) and 0 <= self.eps < math.inf,
+            "a finite number >= 0",
+        )
+        _check_number(
+            "eikonal_weight",
+            self.eikonal_weight,
+            is_number(self.eikonal_weight) and 0 <= self.eikonal_weight < math.inf,
+            "a finite number >= 0",
+        )
+        _check_number(
+            "margin",
+            self.margin,
+            is_number(self.margin) and 0 <= self.margin < 0.5,
+            "a number in [0, 0.5)",
+        )
+        betas, decay_at, sigmas = (
+            as_tuple(v) for v in (self.betas, self.lr_decay_at, self.near_sigmas)
+        )
         if betas is None or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
             raise InputError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         if decay_at is None or not all(is_number(f) and 0 < f < 1 for f in decay_at):
-            raise InputError(f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}")
+            raise InputError(
+                f"lr_decay_at must be fractions of the steps in (0, 1), got {self.lr_decay_at!r}"
+            )
         if not sigmas or not all(is_number(s) and 0 < s < math.inf for s in sigmas):
-            raise InputError(f"near_sigmas must be one or more finite numbers > 0, got {self.near_sigmas!r}")
+            raise InputError(
+                f"near_sigmas must be one or more finite numbers > 0, got {self.near_sigmas!r}"
+            )
         if self.device not in DEVICES:
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         object.__setattr__(self, "betas", betas)
@@ -153,20 +195,26 @@ FLAT = 1e-6
 def check_solid(mesh: trimesh.Trimesh, path) -> None:
     """Raise InputError unless ``mesh`` (read from ``path``) has surface area and is not flat: a flat
     mesh (a single triangle, a sheet) has no inside, so its signed distance and IoU mean nothing."""
-    verts = rescaled(mesh.vertices)  # times a power of two: exact, and no overflow for a mesh near 1e300
+    verts = rescaled(
+        mesh.vertices
+    )  # times a power of two: exact, and no overflow for a mesh near 1e300
     if not _has_area(verts, mesh.faces):
-        raise InputError(f"mesh {path} has zero surface area (all {len(mesh.faces)} triangles are degenerate); "
-                         "fit-sdf needs a closed mesh around a solid")
+        raise InputError(
+            f"mesh {path} has zero surface area (all {len(mesh.faces)} triangles are degenerate); "
+            "fit-sdf needs a closed mesh around a solid"
+        )
     spread = principal_spreads(verts)
     if spread[0] <= FLAT * spread[2]:
-        raise InputError(f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a signed "
-                         "distance; fit-sdf needs a closed mesh around a solid")
+        raise InputError(
+            f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a signed "
+            "distance; fit-sdf needs a closed mesh around a solid"
+        )
 
 
 def _has_area(verts: np.ndarray, faces: np.ndarray, chunk: int = 2**18) -> bool:
     """Whether any triangle has area, a chunk of faces at a time (a whole large mesh's corners take gigabytes)."""
     for start in range(0, len(faces), chunk):
-        a, b, c = verts[faces[start:start + chunk].T]
+        a, b, c = verts[faces[start : start + chunk].T]
         if np.cross(b - a, c - a).any():
             return True
     return False
@@ -177,7 +225,9 @@ def normalization(mesh: trimesh.Trimesh, margin: float) -> Normalization:
     return Normalization.fit(mesh.vertices, extent=1.0 - 2.0 * margin)
 
 
-def training_samples(unit_mesh: trimesh.Trimesh, gt: MeshSDF, config: FitSdfConfig) -> tuple[np.ndarray, np.ndarray]:
+def training_samples(
+    unit_mesh: trimesh.Trimesh, gt: MeshSDF, config: FitSdfConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Points ``(n_near + n_uniform, 3)`` float32 in ``[0, 1]^3`` and their signed distances ``(N,)`` float32.
 
     ``unit_mesh`` and ``gt`` are in unit-cube coordinates. Deterministic for ``config.seed``.
@@ -199,7 +249,9 @@ def _build_field(config: FitSdfConfig, device: torch.device) -> EncodedField:
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(config.seed)
-        field = EncodedField(config.encoding, 1, config.n_hidden, config.n_hidden_layers, device=device)
+        field = EncodedField(
+            config.encoding, 1, config.n_hidden, config.n_hidden_layers, device=device
+        )
     if config.eikonal_weight > 0 and not has_double_backward(field.encoding):
         raise InputError(
             f"eikonal_weight={config.eikonal_weight!r} needs an encoding with double backward, and the "
@@ -208,7 +260,9 @@ def _build_field(config: FitSdfConfig, device: torch.device) -> EncodedField:
     return field
 
 
-def _loss(field: EncodedField, x: torch.Tensor, y: torch.Tensor, eikonal_weight: float) -> torch.Tensor:
+def _loss(
+    field: EncodedField, x: torch.Tensor, y: torch.Tensor, eikonal_weight: float
+) -> torch.Tensor:
     """L1 error of ``f(x)`` against ``y`` ``(B,)``, plus the weighted eikonal term ``(|grad f| - 1)^2``."""
     if eikonal_weight == 0:
         return (field(x).squeeze(1) - y).abs().mean()
@@ -218,7 +272,9 @@ def _loss(field: EncodedField, x: torch.Tensor, y: torch.Tensor, eikonal_weight:
     return (f - y).abs().mean() + eikonal_weight * (g.norm(dim=1) - 1.0).square().mean()
 
 
-def _train(field: EncodedField, x: torch.Tensor, y: torch.Tensor, config: FitSdfConfig, update) -> float:
+def _train(
+    field: EncodedField, x: torch.Tensor, y: torch.Tensor, config: FitSdfConfig, update
+) -> float:
     """``config.steps`` Adam steps on random batches of the samples ``x`` ``(N, 3)``, ``y`` ``(N,)``; the last loss."""
     opt = torch.optim.Adam(field.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
     milestones = sorted({max(1, round(f * config.steps)) for f in config.lr_decay_at})
@@ -240,10 +296,14 @@ def _train(field: EncodedField, x: torch.Tensor, y: torch.Tensor, config: FitSdf
 @torch.no_grad()
 def _values(field: EncodedField, points: torch.Tensor, chunk: int = 2**18) -> torch.Tensor:
     """``f`` at ``(N, 3)`` points in chunks -> ``(N,)``."""
-    return torch.cat([field(points[s:s + chunk]).squeeze(1) for s in range(0, points.shape[0], chunk)])
+    return torch.cat(
+        [field(points[s : s + chunk]).squeeze(1) for s in range(0, points.shape[0], chunk)]
+    )
 
 
-def volume_iou(field: EncodedField, gt: MeshSDF, lo: np.ndarray, hi: np.ndarray, n: int, seed: int) -> float:
+def volume_iou(
+    field: EncodedField, gt: MeshSDF, lo: np.ndarray, hi: np.ndarray, n: int, seed: int
+) -> float:
     """IoU of ``field < 0`` and ``gt < 0`` on ``n`` uniform random points of the box ``[lo, hi]`` (unit cube)."""
     points = np.random.default_rng([seed, 3]).uniform(lo, hi, size=(n, 3))
     inside_gt = gt(points) < 0
@@ -253,24 +313,38 @@ def volume_iou(field: EncodedField, gt: MeshSDF, lo: np.ndarray, hi: np.ndarray,
     return float((inside & inside_gt).sum()) / union if union else 0.0
 
 
-def extract_mesh(field: EncodedField, resolution: int, device: torch.device, update) -> tuple[np.ndarray, np.ndarray]:
+def extract_mesh(
+    field: EncodedField, resolution: int, device: torch.device, update
+) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes of ``f = 0`` on ``resolution``^3 points spanning the unit cube.
 
     Returns ``(V, 3)`` float64 vertices in unit-cube coordinates and ``(F, 3)`` int64 faces.
     """
     verts, faces = mesh_field(
-        lambda p: field(p).squeeze(1), ((0.0,) * 3, (1.0,) * 3), resolution, 0.0, device=device,
-        lipschitz=LIPSCHITZ, progress=lambda fraction: update(round(100 * fraction)),
+        lambda p: field(p).squeeze(1),
+        ((0.0,) * 3, (1.0,) * 3),
+        resolution,
+        0.0,
+        device=device,
+        lipschitz=LIPSCHITZ,
+        progress=lambda fraction: update(round(100 * fraction)),
     )
     return verts.cpu().numpy().astype(np.float64), faces.cpu().numpy()
 
 
-def _surface_metrics(verts: np.ndarray, faces: np.ndarray, mesh: trimesh.Trimesh, config: FitSdfConfig) -> dict:
+def _surface_metrics(
+    verts: np.ndarray, faces: np.ndarray, mesh: trimesh.Trimesh, config: FitSdfConfig
+) -> dict:
     if len(faces) == 0:
         return {"chamfer_l1": None, "normal_consistency": None, "f_score": None}
     m = mesh_metrics((verts, faces), mesh, n_points=config.eval_points, seed=config.seed)
-    return {"chamfer_l1": m["chamfer_l1"], "normal_consistency": m["normal_consistency"],
-            "f_score": m["f_score@1%"], "f_score@0.5%": m["f_score@0.5%"], "mesh_metrics": m}
+    return {
+        "chamfer_l1": m["chamfer_l1"],
+        "normal_consistency": m["normal_consistency"],
+        "f_score": m["f_score@1%"],
+        "f_score@0.5%": m["f_score@0.5%"],
+        "mesh_metrics": m,
+    }
 
 
 def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
@@ -294,9 +368,13 @@ def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
         raise InputError(f"config must be a FitSdfConfig, got {type(config).__name__}")
     mesh = load_mesh(config.mesh)
     check_solid(mesh, config.mesh)
-    check_output(Path(config.out_dir) / "metrics.json")  # an output that cannot be written fails now, not after
+    check_output(
+        Path(config.out_dir) / "metrics.json"
+    )  # an output that cannot be written fails now, not after
     device = resolve_device(config.device)
-    config = dataclasses.replace(config, mesh=str(config.mesh), out_dir=str(config.out_dir), device=device.type)
+    config = dataclasses.replace(
+        config, mesh=str(config.mesh), out_dir=str(config.out_dir), device=device.type
+    )
     norm = normalization(mesh, config.margin)
     unit = trimesh.Trimesh((norm.to_unit(mesh.vertices) + 1.0) / 2.0, mesh.faces, process=False)
     field = _build_field(config, device)
@@ -310,11 +388,21 @@ def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
             update(1)
         timings["metrics_s"] = time.perf_counter() - start
     metrics = {
-        "iou": iou, **surface, "n_params": field.n_params, "encoding_n_params": field.encoding.n_params,
-        "encoding": config.encoding, "train_seconds": timings["train_s"], "steps": config.steps,
-        "final_loss": final_loss, "mesh": {"vertices": len(verts), "faces": len(faces)}, "timings": timings,
-        "device": device.type, "device_name": device_name(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "fields3d": __version__,
+        "iou": iou,
+        **surface,
+        "n_params": field.n_params,
+        "encoding_n_params": field.encoding.n_params,
+        "encoding": config.encoding,
+        "train_seconds": timings["train_s"],
+        "steps": config.steps,
+        "final_loss": final_loss,
+        "mesh": {"vertices": len(verts), "faces": len(faces)},
+        "timings": timings,
+        "device": device.type,
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "fields3d": __version__,
     }
     out = Path(config.out_dir)
     paths = {
@@ -322,11 +410,24 @@ def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
         "metrics": write_json(out / "metrics.json", metrics),
         "config": write_json(out / "config.json", asdict(config)),
     }
-    return FitSdfResult(iou, surface["chamfer_l1"], surface["normal_consistency"], surface["f_score"],
-                        field.n_params, timings["train_s"], config.steps, device.type, metrics, paths, field)
+    return FitSdfResult(
+        iou,
+        surface["chamfer_l1"],
+        surface["normal_consistency"],
+        surface["f_score"],
+        field.n_params,
+        timings["train_s"],
+        config.steps,
+        device.type,
+        metrics,
+        paths,
+        field,
+    )
 
 
-def _run(field, unit, config, device, stages, timings) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _run(
+    field, unit, config, device, stages, timings
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Ground truth, training, marching cubes and IoU, filling ``timings``.
 
     Returns the mesh (unit-cube vertices, faces), the IoU and the last training loss.
@@ -338,7 +439,10 @@ def _run(field, unit, config, device, stages, timings) -> tuple[np.ndarray, np.n
         update(1)
     timings["ground_truth_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    with stages.stage("fit", total=config.steps) as update, torch_threads(1 if device.type == "cpu" else None):
+    with (
+        stages.stage("fit", total=config.steps) as update,
+        torch_threads(1 if device.type == "cpu" else None),
+    ):
         final_loss = _train(field, x, y, config, update)
         _sync(device)
     check_loss(final_loss, config.steps, config.lr)
@@ -360,4 +464,3 @@ def _run(field, unit, config, device, stages, timings) -> tuple[np.ndarray, np.n
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-

@@ -13,17 +13,23 @@ from ._common import resolve_device
 from .recon import fields_io
 
 
-def remesh(checkpoint, output, resolution: int = 256, device: str = "auto") -> tuple[np.ndarray, np.ndarray, Path]:
+def remesh(
+    checkpoint, output, resolution: int = 256, device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, Path]:
     """Mesh the field in ``checkpoint`` on ``resolution``^3 points; returns ``(verts, faces, path)``
     with the vertices in the original input's coordinates."""
     check_int("resolution", resolution, 2, MAX_GRID)
     if Path(output).suffix.lower() not in mesh_io.MESH_EXTENSIONS:
-        raise InputError(f"output must end in one of {', '.join(mesh_io.MESH_EXTENSIONS)}, got {str(output)!r}")
+        raise InputError(
+            f"output must end in one of {', '.join(mesh_io.MESH_EXTENSIONS)}, got {str(output)!r}"
+        )
     dev = resolve_device(device)
     field, norm, _ = fields_io.load_field(checkpoint, dev)
     verts, faces = fields_io.extract(field, resolution, dev)
     if len(faces) == 0:
-        raise InputError(f"the field in {checkpoint} has no surface at {resolution}^3 points (its values keep one "
-                         "sign); nothing was written: try a higher --resolution, or fit the field again")
+        raise InputError(
+            f"the field in {checkpoint} has no surface at {resolution}^3 points (its values keep one "
+            "sign); nothing was written: try a higher --resolution, or fit the field again"
+        )
     verts = norm.to_world(verts)
     return verts, faces, mesh_io.save_mesh(verts, faces, output)

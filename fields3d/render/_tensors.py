@@ -22,7 +22,12 @@ def dtype_str(dtype: torch.dtype) -> str:
 def check_float(name: str, t, shape: tuple, like: torch.Tensor | None = None) -> None:
     """Raise InputError unless ``t`` is a float32/float64 tensor of ``shape`` (-1: any extent),
     with ``like``'s dtype and device when given."""
-    want = "(" + ", ".join("N" if s == -1 else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    want = (
+        "("
+        + ", ".join("N" if s == -1 else str(s) for s in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
     if not isinstance(t, torch.Tensor):
         raise InputError(f"{name} must be a float tensor of shape {want}, got {type(t).__name__}")
     if t.dtype not in (torch.float32, torch.float64):
@@ -30,9 +35,13 @@ def check_float(name: str, t, shape: tuple, like: torch.Tensor | None = None) ->
     if t.dim() != len(shape) or any(s not in (-1, n) for s, n in zip(shape, t.shape)):
         raise InputError(f"{name} must have shape {want}, got {shape_str(t)}")
     if like is not None and t.dtype != like.dtype:
-        raise InputError(f"{name} must have the dtype of the rays ({dtype_str(like.dtype)}), got {dtype_str(t.dtype)}")
+        raise InputError(
+            f"{name} must have the dtype of the rays ({dtype_str(like.dtype)}), got {dtype_str(t.dtype)}"
+        )
     if like is not None and t.device != like.device:
-        raise InputError(f"{name} must be on {like.device} like the rays, got {t.device}; move it with .to(device)")
+        raise InputError(
+            f"{name} must be on {like.device} like the rays, got {t.device}; move it with .to(device)"
+        )
 
 
 def check_backend(t: torch.Tensor) -> None:
@@ -61,7 +70,9 @@ def per_ray(name: str, value, like: torch.Tensor) -> torch.Tensor:
     """A number or an (R,) tensor as an (R,) tensor of like's dtype and device."""
     n = like.shape[0]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.full((n,), clamp_number(value, like.dtype), dtype=like.dtype, device=like.device)
+        return torch.full(
+            (n,), clamp_number(value, like.dtype), dtype=like.dtype, device=like.device
+        )
     check_float(name, value, (n,), like)
     return value.contiguous()
 
@@ -72,8 +83,15 @@ def rgb_triple(name: str, value) -> tuple[float, float, float]:
         value = value.tolist()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value] * 3
-    ok = (isinstance(value, (tuple, list)) and len(value) == 3
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value))
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 3
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value
+        )
+    )
     if not ok:
-        raise InputError(f"{name} must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got {value!r}")
+        raise InputError(
+            f"{name} must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got {value!r}"
+        )
     return tuple(float(v) for v in value)

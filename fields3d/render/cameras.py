@@ -46,7 +46,11 @@ def _dtype(dtype: torch.dtype) -> str:
 
 def _got(value) -> str:
     """``float64 (3, 4)`` for a tensor, the type's name for anything else."""
-    return f"{_dtype(value.dtype)} {_shape(value)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return (
+        f"{_dtype(value.dtype)} {_shape(value)}"
+        if isinstance(value, torch.Tensor)
+        else type(value).__name__
+    )
 
 
 def _check_side(name: str, value) -> None:
@@ -82,7 +86,9 @@ class Cameras:
         c2w = self.c2w
         is_c2w = isinstance(c2w, torch.Tensor) and c2w.dtype in FLOAT_DTYPES and c2w.dim() == 3
         if not (is_c2w and c2w.shape[1:] == (4, 4)):
-            raise InputError(f"c2w must be a float32 or float64 tensor of shape (N, 4, 4), got {_got(c2w)}")
+            raise InputError(
+                f"c2w must be a float32 or float64 tensor of shape (N, 4, 4), got {_got(c2w)}"
+            )
         if c2w.is_meta:
             raise InputError("c2w must hold numbers (a cpu or cuda tensor), got a meta tensor")
         for name in ("fx", "fy", "cx", "cy"):
@@ -94,7 +100,9 @@ class Cameras:
             value = getattr(self, name)
             if not bool((value > 0).all()):
                 i = int(torch.nonzero(~(value > 0))[0, 0])
-                raise InputError(f"{name}[{i}] must be a focal length > 0 pixels, got {float(value[i])}")
+                raise InputError(
+                    f"{name}[{i}] must be a focal length > 0 pixels, got {float(value[i])}"
+                )
 
     def __len__(self) -> int:
         return self.c2w.shape[0]
@@ -103,7 +111,7 @@ class Cameras:
     def device(self) -> torch.device:
         return self.c2w.device
 
-    def to(self, device: torch.device | str) -> "Cameras":
+    def to(self, device: torch.device | str) -> Cameras:
         """The same cameras with every tensor on ``device`` (a cpu or cuda device; None: unchanged)."""
         if device is None:
             return self
@@ -111,7 +119,7 @@ class Cameras:
         t = {k: getattr(self, k).to(device) for k in ("c2w", "fx", "fy", "cx", "cy")}
         return Cameras(**t, width=self.width, height=self.height)
 
-    def scaled(self, factor: int) -> "Cameras":
+    def scaled(self, factor: int) -> Cameras:
         """The cameras of pictures downscaled by an integer ``factor`` (>= 1).
 
         The new size is ``(width // factor, height // factor)``; the intrinsics are scaled by the
@@ -131,13 +139,15 @@ class Cameras:
             )
         return self.resized(width, height)
 
-    def resized(self, width: int, height: int) -> "Cameras":
+    def resized(self, width: int, height: int) -> Cameras:
         """The same views in pictures of ``width x height`` pixels (larger or smaller), the
         intrinsics scaled by ``width / self.width`` and ``height / self.height``."""
         _check_side("width", width)
         _check_side("height", height)
         sx, sy = width / self.width, height / self.height
-        return Cameras(self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
+        return Cameras(
+            self.c2w, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height
+        )
 
 
 def _check_poses(c2w: torch.Tensor) -> None:
@@ -147,7 +157,9 @@ def _check_poses(c2w: torch.Tensor) -> None:
     finite = torch.isfinite(c2w).flatten(1).all(dim=1)
     if not bool(finite.all()):
         i = int(torch.nonzero(~finite)[0, 0])
-        raise InputError(f"c2w[{i}] (camera {i} of {n}) has non-finite entries; fix or drop that camera's pose")
+        raise InputError(
+            f"c2w[{i}] (camera {i} of {n}) has non-finite entries; fix or drop that camera's pose"
+        )
     bottom = c2w[:, 3, :] - torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=c2w.dtype, device=c2w.device)
     bad = bottom.abs().amax(dim=1) > BOTTOM_ROW_TOLERANCE
     if bool(bad.any()):
@@ -157,13 +169,17 @@ def _check_poses(c2w: torch.Tensor) -> None:
             "camera-to-world matrices are affine 4x4 transforms"
         )
     rot = c2w[:, :3, :3]
-    det = (rot[:, :, 0] * torch.linalg.cross(rot[:, :, 1], rot[:, :, 2], dim=1)).sum(dim=1)  # no LAPACK: any device
+    det = (rot[:, :, 0] * torch.linalg.cross(rot[:, :, 1], rot[:, :, 2], dim=1)).sum(
+        dim=1
+    )  # no LAPACK: any device
     # |det| <= the product of the column norms, with equality for orthogonal axes (Hadamard)
     singular = ~(det.abs() > torch.finfo(c2w.dtype).eps * rot.norm(dim=1).prod(dim=1))
     if bool(singular.any()):
         i = int(torch.nonzero(singular)[0, 0])
-        raise InputError(f"c2w[{i}] must have independent axes (its rotation columns), got determinant "
-                         f"{float(det[i]):.3g}; fix or drop that camera's pose")
+        raise InputError(
+            f"c2w[{i}] must have independent axes (its rotation columns), got determinant "
+            f"{float(det[i]):.3g}; fix or drop that camera's pose"
+        )
 
 
 def _target_device(device) -> torch.device:
@@ -172,15 +188,21 @@ def _target_device(device) -> torch.device:
         _native.require_torch_cuda(device)
     count = torch.cuda.device_count() if dev.type == "cuda" else 0
     if dev.type == "cuda" and (dev.index or 0) >= count:
-        raise InputError(f"device {device!r} does not exist: torch sees {count} CUDA device(s), cuda:0 to "
-                         f"cuda:{count - 1}")
+        raise InputError(
+            f"device {device!r} does not exist: torch sees {count} CUDA device(s), cuda:0 to "
+            f"cuda:{count - 1}"
+        )
     return dev
 
 
 def _check_intrinsic(name: str, value, c2w: torch.Tensor) -> None:
     n = c2w.shape[0]
-    if not (isinstance(value, torch.Tensor) and value.dtype == c2w.dtype and tuple(value.shape) == (n,)):
-        raise InputError(f"{name} must be a {_dtype(c2w.dtype)} tensor of shape ({n},) like c2w, got {_got(value)}")
+    if not (
+        isinstance(value, torch.Tensor) and value.dtype == c2w.dtype and tuple(value.shape) == (n,)
+    ):
+        raise InputError(
+            f"{name} must be a {_dtype(c2w.dtype)} tensor of shape ({n},) like c2w, got {_got(value)}"
+        )
     if value.device != c2w.device:
         raise InputError(f"{name} must be on {c2w.device} like c2w, got {value.device}")
     if not bool(torch.isfinite(value).all()):
@@ -192,11 +214,21 @@ def _check_rays_args(cameras: Cameras, camera_ids, pixels) -> None:
     if not isinstance(cameras, Cameras):
         raise InputError(f"cameras must be a Cameras, got {type(cameras).__name__}")
     ids = camera_ids
-    if not (isinstance(ids, torch.Tensor) and ids.dtype in (torch.int32, torch.int64) and ids.dim() == 1):
-        raise InputError(f"camera_ids must be an int64 or int32 tensor of shape (M,), got {_got(ids)}")
+    if not (
+        isinstance(ids, torch.Tensor) and ids.dtype in (torch.int32, torch.int64) and ids.dim() == 1
+    ):
+        raise InputError(
+            f"camera_ids must be an int64 or int32 tensor of shape (M,), got {_got(ids)}"
+        )
     m = ids.shape[0]
-    if not (isinstance(pixels, torch.Tensor) and pixels.dtype.is_floating_point and tuple(pixels.shape) == (m, 2)):
-        raise InputError(f"pixels must be a float tensor of shape ({m}, 2) of (x, y) coordinates, got {_got(pixels)}")
+    if not (
+        isinstance(pixels, torch.Tensor)
+        and pixels.dtype.is_floating_point
+        and tuple(pixels.shape) == (m, 2)
+    ):
+        raise InputError(
+            f"pixels must be a float tensor of shape ({m}, 2) of (x, y) coordinates, got {_got(pixels)}"
+        )
     for name, t in (("camera_ids", ids), ("pixels", pixels)):
         if t.device != cameras.device:
             raise InputError(
@@ -205,14 +237,20 @@ def _check_rays_args(cameras: Cameras, camera_ids, pixels) -> None:
     if not m:
         return
     # one device-to-host copy for the three checks
-    lo, hi, finite = torch.stack([ids.min().long(), ids.max().long(), torch.isfinite(pixels).all().long()]).tolist()
+    lo, hi, finite = torch.stack(
+        [ids.min().long(), ids.max().long(), torch.isfinite(pixels).all().long()]
+    ).tolist()
     if lo < 0 or hi >= len(cameras):
-        raise InputError(f"camera_ids must lie in [0, {len(cameras) - 1}] for {len(cameras)} cameras, "
-                         f"got values from {lo} to {hi}")
+        raise InputError(
+            f"camera_ids must lie in [0, {len(cameras) - 1}] for {len(cameras)} cameras, "
+            f"got values from {lo} to {hi}"
+        )
     if not finite:
         i = int(torch.nonzero(~torch.isfinite(pixels).all(dim=1))[0, 0])
-        raise InputError(f"pixels must be finite (x, y) coordinates, got pixels[{i}] = {pixels[i].tolist()}; "
-                         "drop or fix that pixel")
+        raise InputError(
+            f"pixels must be finite (x, y) coordinates, got pixels[{i}] = {pixels[i].tolist()}; "
+            "drop or fix that pixel"
+        )
 
 
 def generate_rays(
@@ -271,13 +309,17 @@ def image_rays(cameras: Cameras, index: int) -> tuple[torch.Tensor, torch.Tensor
     if not isinstance(cameras, Cameras):
         raise InputError(f"cameras must be a Cameras, got {type(cameras).__name__}")
     if not len(cameras):
-        raise InputError(f"cameras must hold at least one camera for image_rays, got none (index {index!r})")
+        raise InputError(
+            f"cameras must hold at least one camera for image_rays, got none (index {index!r})"
+        )
     if not is_int(index) or not 0 <= index < len(cameras):
         raise InputError(f"index must be an integer in [0, {len(cameras) - 1}], got {index!r}")
     w, h, device = cameras.width, cameras.height, cameras.device
     if w * h > MAX_POINTS:
-        raise InputError(f"cameras' pictures must have at most {MAX_POINTS} pixels for image_rays (a ray each), "
-                         f"got {w}x{h} = {w * h}; use cameras.resized(width, height) for smaller pictures")
+        raise InputError(
+            f"cameras' pictures must have at most {MAX_POINTS} pixels for image_rays (a ray each), "
+            f"got {w}x{h} = {w * h}; use cameras.resized(width, height) for smaller pictures"
+        )
     ys, xs = torch.meshgrid(
         torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
     )
@@ -294,12 +336,16 @@ def focal_from_fov(fov: float, size: int) -> float:
             or so narrow that the focal length overflows; ``size`` is not an integer >= 1.
     """
     if not (isinstance(fov, numbers.Real) and not isinstance(fov, bool) and 0 < fov < math.pi):
-        raise InputError(f"fov must be a field of view in radians between 0 and pi (exclusive), got {fov!r}")
+        raise InputError(
+            f"fov must be a field of view in radians between 0 and pi (exclusive), got {fov!r}"
+        )
     _check_side("size", size)
     focal = 0.5 * size / math.tan(0.5 * fov)
     if not math.isfinite(focal):
-        raise InputError(f"fov {fov!r} is too narrow: the focal length of {size} pixels overflows; "
-                         "use a wider field of view")
+        raise InputError(
+            f"fov {fov!r} is too narrow: the focal length of {size} pixels overflows; "
+            "use a wider field of view"
+        )
     return focal
 
 
@@ -320,10 +366,17 @@ def look_at(eye, target, up) -> torch.Tensor:
     back, up_ = _unit(back), _scaled(up)
     right = torch.linalg.cross(up_, back)
     if float(right.norm()) < 1e-9 * float(up_.norm()):
-        raise InputError(f"up {up.tolist()} must not point along the view from {eye.tolist()} to {target.tolist()}")
+        raise InputError(
+            f"up {up.tolist()} must not point along the view from {eye.tolist()} to {target.tolist()}"
+        )
     right = _unit(right)
     c2w = torch.eye(4, dtype=torch.float64)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, torch.linalg.cross(back, right), back, eye
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = (
+        right,
+        torch.linalg.cross(back, right),
+        back,
+        eye,
+    )
     return c2w
 
 
@@ -348,11 +401,20 @@ def _check_ring(distance, frames, size, fov_deg, elevation_deg, up) -> None:
     if not (is_number(fov_deg) and 0 < fov_deg < 180):
         raise InputError(f"fov_deg must be a number of degrees in (0, 180), got {fov_deg!r}")
     if not (is_number(elevation_deg) and -90 < elevation_deg < 90):
-        raise InputError(f"elevation_deg must be a number of degrees in (-90, 90), got {elevation_deg!r}")
+        raise InputError(
+            f"elevation_deg must be a number of degrees in (-90, 90), got {elevation_deg!r}"
+        )
 
 
-def ring_cameras(center, distance: float, frames: int, size: int = 400, fov_deg: float = 40.0,
-                 elevation_deg: float = 20.0, up: str = "y") -> Cameras:
+def ring_cameras(
+    center,
+    distance: float,
+    frames: int,
+    size: int = 400,
+    fov_deg: float = 40.0,
+    elevation_deg: float = 20.0,
+    up: str = "y",
+) -> Cameras:
     """``frames`` float32 cameras on a ring around ``center``, ``distance`` away, raised by
     ``elevation_deg`` above the plane normal to the ``up`` axis (``"y"`` or ``"z"``), looking at
     ``center``; square pictures of ``size`` pixels with field of view ``fov_deg``. Frame ``k``
@@ -366,12 +428,16 @@ def ring_cameras(center, distance: float, frames: int, size: int = 400, fov_deg:
     centre = _vec3("center", center)
     reach = float(centre.abs().max()) + distance
     if not reach <= FLOAT32_MAX / 2:
-        raise InputError(f"center and distance must keep the float32 cameras within +-{FLOAT32_MAX / 2:.4g}, got "
-                         f"|center| + distance = {reach:.4g}; use smaller units")
+        raise InputError(
+            f"center and distance must keep the float32 cameras within +-{FLOAT32_MAX / 2:.4g}, got "
+            f"|center| + distance = {reach:.4g}; use smaller units"
+        )
     focal = focal_from_fov(math.radians(fov_deg), size)
     if not focal <= FLOAT32_MAX:
-        raise InputError(f"fov_deg {fov_deg!r} is too narrow: the focal length of {size} pixels overflows float32; "
-                         "use a wider field of view")
+        raise InputError(
+            f"fov_deg {fov_deg!r} is too narrow: the focal length of {size} pixels overflows float32; "
+            "use a wider field of view"
+        )
     axis = torch.tensor([0.0, 1.0, 0.0] if up == "y" else [0.0, 0.0, 1.0], dtype=torch.float64)
     elev = math.radians(elevation_deg)
     poses = []
@@ -389,7 +455,11 @@ def _vec3(name: str, value) -> torch.Tensor:
     try:
         if isinstance(value, torch.Tensor) and value.is_complex():
             raise TypeError("complex")  # .double() would drop the imaginary parts
-        v = value.double().cpu() if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.float64)
+        v = (
+            value.double().cpu()
+            if isinstance(value, torch.Tensor)
+            else torch.as_tensor(value, dtype=torch.float64)
+        )
     except (TypeError, ValueError, RuntimeError, NotImplementedError):
         v = None
     if v is None or v.shape != (3,) or not bool(torch.isfinite(v).all()):

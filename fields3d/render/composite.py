@@ -30,7 +30,9 @@ class Composited:
     out: torch.Tensor  # (R, C) sum_s w_s v_s
     opacity: torch.Tensor  # (R,) sum_s w_s = 1 - final transmittance
     weights: torch.Tensor  # (S,)
-    trans: torch.Tensor  # (S,) transmittance before each sample (0 after the ray stopped); no gradient
+    trans: (
+        torch.Tensor
+    )  # (S,) transmittance before each sample (0 after the ray stopped); no gradient
 
 
 def _check(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: bool = True) -> None:
@@ -39,10 +41,21 @@ def _check(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: bool
     check_float("values", values, (n, -1), sigmas)
     check_float("t_starts", t_starts, (n,), sigmas)
     check_float("t_ends", t_ends, (n,), sigmas)
-    if not isinstance(offsets, torch.Tensor) or offsets.dtype != torch.int64 or offsets.dim() != 1 or len(offsets) < 1:
+    if (
+        not isinstance(offsets, torch.Tensor)
+        or offsets.dtype != torch.int64
+        or offsets.dim() != 1
+        or len(offsets) < 1
+    ):
         is_tensor = isinstance(offsets, torch.Tensor)
-        got = f"{dtype_str(offsets.dtype)} {shape_str(offsets)}" if is_tensor else type(offsets).__name__
-        raise InputError(f"offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got {got}")
+        got = (
+            f"{dtype_str(offsets.dtype)} {shape_str(offsets)}"
+            if is_tensor
+            else type(offsets).__name__
+        )
+        raise InputError(
+            f"offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got {got}"
+        )
     if offsets.device != sigmas.device:
         raise InputError(f"offsets must be on {sigmas.device} like sigmas, got {offsets.device}")
     if not isinstance(t_min, (int, float)) or not 0 <= t_min < 1:
@@ -65,8 +78,10 @@ def _check_offsets(offsets: torch.Tensor, n: int) -> None:
         got = f"offsets[{i + 1}] = {int(offsets[i + 1])} after offsets[{i}] = {int(offsets[i])}"
     else:
         got = f"offsets[-1] = {int(offsets[-1])}"
-    raise InputError(f"offsets must start at 0, never decrease and end at the number of samples ({n}), got {got}; "
-                     "build them as a cumulative sum of the rays' sample counts after a 0")
+    raise InputError(
+        f"offsets must start at 0, never decrease and end at the number of samples ({n}), got {got}; "
+        "build them as a cumulative sum of the rays' sample counts after a 0"
+    )
 
 
 def composite(
@@ -98,19 +113,34 @@ def _composite(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: 
     """:func:`composite`; ``check_offsets=False`` for offsets march_rays built (the check syncs the GPU)."""
     _check(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets)
     out, opacity, weights, trans = _Composite.apply(
-        sigmas.contiguous(), values.contiguous(), t_starts.detach().contiguous(), t_ends.detach().contiguous(),
-        offsets.contiguous(), float(t_min))
+        sigmas.contiguous(),
+        values.contiguous(),
+        t_starts.detach().contiguous(),
+        t_ends.detach().contiguous(),
+        offsets.contiguous(),
+        float(t_min),
+    )
     return Composited(out, opacity, weights, trans)
 
 
-def composite_samples(samples: RaySamples, sigmas: torch.Tensor, values: torch.Tensor, *,
-                      t_min: float = DEFAULT_T_MIN) -> Composited:
+def composite_samples(
+    samples: RaySamples, sigmas: torch.Tensor, values: torch.Tensor, *, t_min: float = DEFAULT_T_MIN
+) -> Composited:
     """:func:`composite` over ``samples``' intervals and offsets; offsets that march_rays or
     :meth:`RaySamples.select` built are not checked again (the check syncs the GPU every call)."""
     if not isinstance(samples, RaySamples):
-        raise InputError(f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}")
-    return _composite(sigmas, values, samples.t_starts, samples.t_ends, samples.offsets, t_min,
-                      not samples.offsets_checked)
+        raise InputError(
+            f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}"
+        )
+    return _composite(
+        sigmas,
+        values,
+        samples.t_starts,
+        samples.t_ends,
+        samples.offsets,
+        t_min,
+        not samples.offsets_checked,
+    )
 
 
 class _Composite(torch.autograd.Function):
@@ -118,14 +148,33 @@ class _Composite(torch.autograd.Function):
     def forward(ctx, sigmas, values, t_starts, t_ends, offsets, t_min):
         rays = offsets.shape[0] - 1
         out = values.new_empty((rays, values.shape[1]))
-        opacity, weights, trans = values.new_empty(rays), sigmas.new_empty(sigmas.shape), sigmas.new_empty(sigmas.shape)
+        opacity, weights, trans = (
+            values.new_empty(rays),
+            sigmas.new_empty(sigmas.shape),
+            sigmas.new_empty(sigmas.shape),
+        )
         c = _native.capsule
-        _native.core().composite_forward(c(sigmas), c(t_starts), c(t_ends), c(values), c(offsets), t_min, c(out),
-                                         c(opacity), c(weights), c(trans), _native.stream_of(sigmas.device))
-        ctx.save_for_backward(sigmas, values, t_starts, t_ends, offsets, out, opacity, weights, trans)
+        _native.core().composite_forward(
+            c(sigmas),
+            c(t_starts),
+            c(t_ends),
+            c(values),
+            c(offsets),
+            t_min,
+            c(out),
+            c(opacity),
+            c(weights),
+            c(trans),
+            _native.stream_of(sigmas.device),
+        )
+        ctx.save_for_backward(
+            sigmas, values, t_starts, t_ends, offsets, out, opacity, weights, trans
+        )
         ctx.t_min = t_min
         ctx.mark_non_differentiable(trans)
-        ctx.set_materialize_grads(False)  # unused outputs give None: no pass over zero weight gradients
+        ctx.set_materialize_grads(
+            False
+        )  # unused outputs give None: no pass over zero weight gradients
         return out, opacity, weights, trans
 
     @staticmethod
@@ -137,9 +186,24 @@ class _Composite(torch.autograd.Function):
         g_weights = None if g_weights is None else g_weights.contiguous()
         g_sigmas, g_values = torch.empty_like(sigmas), torch.empty_like(values)
         c = _native.capsule
-        _native.core().composite_backward(c(sigmas), c(t_starts), c(t_ends), c(values), c(offsets), ctx.t_min,
-                                          c(out), c(opacity), c(weights), c(trans), c(g_out), c(g_opacity),
-                                          c(g_weights), c(g_sigmas), c(g_values), _native.stream_of(sigmas.device))
+        _native.core().composite_backward(
+            c(sigmas),
+            c(t_starts),
+            c(t_ends),
+            c(values),
+            c(offsets),
+            ctx.t_min,
+            c(out),
+            c(opacity),
+            c(weights),
+            c(trans),
+            c(g_out),
+            c(g_opacity),
+            c(g_weights),
+            c(g_sigmas),
+            c(g_values),
+            _native.stream_of(sigmas.device),
+        )
         return g_sigmas, g_values, None, None, None, None
 
 
@@ -163,8 +227,14 @@ def render_samples(
         by ``opacity`` for the depth of the visible surface), ``opacity`` (R,), ``weights`` (S,).
     """
     if not isinstance(samples, RaySamples):
-        raise InputError(f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}")
-    if not isinstance(colors, torch.Tensor) or colors.dim() != 2 or colors.shape[0] != samples.n_samples:
+        raise InputError(
+            f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}"
+        )
+    if (
+        not isinstance(colors, torch.Tensor)
+        or colors.dim() != 2
+        or colors.shape[0] != samples.n_samples
+    ):
         got = shape_str(colors) if isinstance(colors, torch.Tensor) else type(colors).__name__
         raise InputError(f"colors must have shape ({samples.n_samples}, K), got {got}")
     bg = None if background is None else _background(background, samples.n_rays, colors)
@@ -179,14 +249,18 @@ def render_samples(
 def _background(value, rays: int, colors: torch.Tensor) -> torch.Tensor:
     """A number, a (K,) colour or (R, K) colours per ray (a float tensor, or numbers) in colors' dtype."""
     k = colors.shape[1]
-    want = (f"background must be a number, a ({k},) colour or ({rays}, {k}) colours, one per ray "
-            f"(float, on {colors.device})")
+    want = (
+        f"background must be a number, a ({k},) colour or ({rays}, {k}) colours, one per ray "
+        f"(float, on {colors.device})"
+    )
     if isinstance(value, torch.Tensor):
         if not value.is_floating_point() or value.shape not in ((), (k,), (rays, k)):
             raise InputError(f"{want}, got {dtype_str(value.dtype)} {shape_str(value)}")
         if value.device != colors.device:
-            raise InputError(f"background must be on {colors.device} like the colors, got {value.device}; "
-                             "move it with .to(device)")
+            raise InputError(
+                f"background must be on {colors.device} like the colors, got {value.device}; "
+                "move it with .to(device)"
+            )
         return value.to(colors.dtype)
     if isinstance(value, bool) or not isinstance(value, (int, float, list, tuple)):
         raise InputError(f"{want}, got {type(value).__name__}")

@@ -68,7 +68,10 @@ DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 WHITE = (1.0, 1.0, 1.0)
 ROTATION_TOLERANCE = 1e-2  # how far a pose's 3x3 singular values may be from 1
 FOCAL_RANGE = (1e-3, 1e6)  # focal lengths in picture widths (heights for fl_y)
-FOV_RANGE = (2 * math.atan(0.5 / FOCAL_RANGE[1]), 2 * math.atan(0.5 / FOCAL_RANGE[0]))  # the same, as angles
+FOV_RANGE = (
+    2 * math.atan(0.5 / FOCAL_RANGE[1]),
+    2 * math.atan(0.5 / FOCAL_RANGE[0]),
+)  # the same, as angles
 CENTRE_RANGE = (-1.0, 2.0)  # principal points in picture widths (heights for cy)
 MIN_AABB_SCALE = 1 / 128
 BOX_MARGIN = 1e-6  # a scene box's sides must exceed this times max(1, its largest |coordinate|)
@@ -131,7 +134,9 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
     if not json_path.is_file():
         json_path, layout = folder / "transforms.json", "instant-ngp"
     if not json_path.is_file():
-        raise ModelNotFound(f"no transforms_{split}.json (NeRF-synthetic) or transforms.json (instant-NGP) in {folder}")
+        raise ModelNotFound(
+            f"no transforms_{split}.json (NeRF-synthetic) or transforms.json (instant-NGP) in {folder}"
+        )
     meta = _read_json(json_path)
     frames = _select(_frames(meta, json_path), split, layout, json_path)
     return _load(folder, json_path, meta, frames, split, layout, downscale)
@@ -140,27 +145,40 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
 def _read_json(path: Path) -> dict:
     try:
         meta = json.loads(path.read_text())
-    except (ValueError, RecursionError) as exc:  # bad JSON or text, a 5000-digit number, nesting past the stack
-        raise InputError(f"{path} is not valid JSON ({exc}); rewrite it or regenerate the scene") from None
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # bad JSON or text, a 5000-digit number, nesting past the stack
+        raise InputError(
+            f"{path} is not valid JSON ({exc}); rewrite it or regenerate the scene"
+        ) from None
     if not isinstance(meta, dict):
-        raise InputError(f"{path} must hold a JSON object with 'frames', got a {type(meta).__name__}")
+        raise InputError(
+            f"{path} must hold a JSON object with 'frames', got a {type(meta).__name__}"
+        )
     return meta
 
 
 def _frames(meta: dict, json_path: Path) -> list[tuple[int, dict]]:
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
-        raise InputError(f"{json_path} has no 'frames' (a non-empty list of {{file_path, transform_matrix}})")
+        raise InputError(
+            f"{json_path} has no 'frames' (a non-empty list of {{file_path, transform_matrix}})"
+        )
     for i, frame in enumerate(frames):
         for key in ("file_path", "transform_matrix"):
             if not isinstance(frame, dict) or key not in frame:
                 raise InputError(f"{json_path}: frames[{i}] has no '{key}'")
         if not isinstance(frame["file_path"], str):
-            raise InputError(f"{json_path}: frames[{i}] 'file_path' must be a string, got {frame['file_path']!r}")
+            raise InputError(
+                f"{json_path}: frames[{i}] 'file_path' must be a string, got {frame['file_path']!r}"
+            )
     return list(enumerate(frames))
 
 
-def _select(frames: list[tuple[int, dict]], split: str, layout: str, json_path: Path) -> list[tuple[int, dict]]:
+def _select(
+    frames: list[tuple[int, dict]], split: str, layout: str, json_path: Path
+) -> list[tuple[int, dict]]:
     if layout == "nerf-synthetic":
         return frames
     if split == "val":
@@ -171,10 +189,14 @@ def _select(frames: list[tuple[int, dict]], split: str, layout: str, json_path: 
     ordered = sorted(frames, key=lambda item: item[1]["file_path"])
     if split == "all":
         return ordered
-    chosen = [item for k, item in enumerate(ordered) if (k % HOLDOUT_EVERY == 0) == (split == "test")]
+    chosen = [
+        item for k, item in enumerate(ordered) if (k % HOLDOUT_EVERY == 0) == (split == "test")
+    ]
     if not chosen:
-        raise InputError(f"{json_path} holds {len(frames)} frame(s), which leaves none for the '{split}' split "
-                         f"(every {HOLDOUT_EVERY}th frame by file_path is 'test', the rest 'train'); add frames")
+        raise InputError(
+            f"{json_path} holds {len(frames)} frame(s), which leaves none for the '{split}' split "
+            f"(every {HOLDOUT_EVERY}th frame by file_path is 'test', the rest 'train'); add frames"
+        )
     return chosen
 
 
@@ -195,11 +217,15 @@ def _pose(frame: dict, i: int, json_path: Path) -> np.ndarray:
     where = f"{json_path}: frames[{i}] ({frame['file_path']})"
     given = frame["transform_matrix"]
     pose = _matrix(given, where)
-    bottom = np.abs(pose[3].astype(np.float32) - np.float32((0, 0, 0, 1))).max()  # as Cameras checks it
+    bottom = np.abs(
+        pose[3].astype(np.float32) - np.float32((0, 0, 0, 1))
+    ).max()  # as Cameras checks it
     if bottom > np.float32(BOTTOM_ROW_TOLERANCE):
-        raise InputError(f"{where} 'transform_matrix' must have bottom row [0, 0, 0, 1] (within "
-                         f"{BOTTOM_ROW_TOLERANCE:g}), got {given[3]!r}; it must be a camera-to-world matrix (an "
-                         "affine 4x4 transform): fix that frame's pose or remove the frame")
+        raise InputError(
+            f"{where} 'transform_matrix' must have bottom row [0, 0, 0, 1] (within "
+            f"{BOTTOM_ROW_TOLERANCE:g}), got {given[3]!r}; it must be a camera-to-world matrix (an "
+            "affine 4x4 transform): fix that frame's pose or remove the frame"
+        )
     _check_rotation(pose[:3, :3], where)
     return pose
 
@@ -207,34 +233,46 @@ def _pose(frame: dict, i: int, json_path: Path) -> np.ndarray:
 def _matrix(given, where: str) -> np.ndarray:
     """``given`` as a float64 4x4 array; InputError unless a 4x4 list of finite numbers within float32."""
     rows = given if isinstance(given, list) and len(given) == 4 else []
-    if not rows or not all(isinstance(row, list) and len(row) == 4 and all(map(is_number, row)) for row in rows):
+    if not rows or not all(
+        isinstance(row, list) and len(row) == 4 and all(map(is_number, row)) for row in rows
+    ):
         raise InputError(f"{where} 'transform_matrix' must be a 4x4 list of numbers, got {given!r}")
     if not all(_finite(v) for row in rows for v in row):
-        raise InputError(f"{where} has a non-finite 'transform_matrix'; fix that frame's pose or remove the frame")
+        raise InputError(
+            f"{where} has a non-finite 'transform_matrix'; fix that frame's pose or remove the frame"
+        )
     pose = np.array(rows, dtype=np.float64)
     if np.abs(pose).max() > FLOAT32_MAX:
         big = next(v for row in rows for v in row if abs(v) > FLOAT32_MAX)
-        raise InputError(f"{where} 'transform_matrix' holds {big!r}, past float32's range (about 3.4e38); fix "
-                         "that frame's pose or remove the frame")
+        raise InputError(
+            f"{where} 'transform_matrix' holds {big!r}, past float32's range (about 3.4e38); fix "
+            "that frame's pose or remove the frame"
+        )
     return pose
 
 
 def _check_rotation(rotation: np.ndarray, where: str) -> None:
     spread = np.linalg.svd(rotation, compute_uv=False)  # a rotation's are all 1
     if not spread[-1] > 1e-6 * spread[0]:
-        raise InputError(f"{where} has a singular rotation in 'transform_matrix' (its 3x3 part flattens the camera's "
-                         "axes); it must be a camera-to-world matrix: fix that frame's pose or remove the frame")
+        raise InputError(
+            f"{where} has a singular rotation in 'transform_matrix' (its 3x3 part flattens the camera's "
+            "axes); it must be a camera-to-world matrix: fix that frame's pose or remove the frame"
+        )
     if np.abs(spread - 1).max() > ROTATION_TOLERANCE:
         values = ", ".join(f"{v:.3g}" for v in spread)
-        raise InputError(f"{where} has a scaled or sheared rotation in 'transform_matrix' (its 3x3 part's singular "
-                         f"values are {values}; a rotation's are 1, within {ROTATION_TOLERANCE:g}); it must be a "
-                         "camera-to-world matrix: fix that frame's pose (scale the scene through the translations "
-                         "or 'scale', not the rotation) or remove the frame")
+        raise InputError(
+            f"{where} has a scaled or sheared rotation in 'transform_matrix' (its 3x3 part's singular "
+            f"values are {values}; a rotation's are 1, within {ROTATION_TOLERANCE:g}); it must be a "
+            "camera-to-world matrix: fix that frame's pose (scale the scene through the translations "
+            "or 'scale', not the rotation) or remove the frame"
+        )
     if np.linalg.det(rotation) < 0:
-        raise InputError(f"{where} has a mirrored rotation (determinant -1) in 'transform_matrix' (its 3x3 part "
-                         "flips one of the camera's axes); it must be a camera-to-world matrix with determinant +1: "
-                         "fix that frame's pose (a change of camera convention flips two axes, never one) or "
-                         "remove the frame")
+        raise InputError(
+            f"{where} has a mirrored rotation (determinant -1) in 'transform_matrix' (its 3x3 part "
+            "flips one of the camera's axes); it must be a camera-to-world matrix with determinant +1: "
+            "fix that frame's pose (a change of camera convention flips two axes, never one) or "
+            "remove the frame"
+        )
 
 
 def _number(meta: dict, frame: dict, key: str, i: int, json_path: Path, positive: bool = False):
@@ -255,17 +293,23 @@ def _angle(meta: dict, frame: dict, key: str, i: int, json_path: Path):
     if value is None:
         return None
     if not is_number(value) or not 0 < value < math.pi:  # NaN fails the comparison too
-        raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a field of view in radians between 0 and pi "
-                         f"(exclusive), got {value!r}; give the angle in radians (degrees * pi / 180)")
+        raise InputError(
+            f"{json_path}: '{key}' (frames[{i}]) must be a field of view in radians between 0 and pi "
+            f"(exclusive), got {value!r}; give the angle in radians (degrees * pi / 180)"
+        )
     if not FOV_RANGE[0] <= value <= FOV_RANGE[1]:
         side = "w" if key.endswith("x") else "h"
-        raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a field of view from {FOV_RANGE[0]:.3g} to "
-                         f"{FOV_RANGE[1]:.6g} radians (focal lengths from 1e6*{side} down to 1e-3*{side} pixels), "
-                         f"got {value!r}; give the camera's real field of view in radians")
+        raise InputError(
+            f"{json_path}: '{key}' (frames[{i}]) must be a field of view from {FOV_RANGE[0]:.3g} to "
+            f"{FOV_RANGE[1]:.6g} radians (focal lengths from 1e6*{side} down to 1e-3*{side} pixels), "
+            f"got {value!r}; give the camera's real field of view in radians"
+        )
     return float(value)
 
 
-def _intrinsics(meta: dict, frame: dict, i: int, json_path: Path, size: tuple[int, int]) -> tuple[float, ...]:
+def _intrinsics(
+    meta: dict, frame: dict, i: int, json_path: Path, size: tuple[int, int]
+) -> tuple[float, ...]:
     """``(fx, fy, cx, cy)`` in pixels of a ``size = (width, height)`` picture."""
     for key in DISTORTION_KEYS:
         if _number(meta, frame, key, i, json_path):
@@ -302,7 +346,9 @@ def _focal(meta: dict, frame: dict, axis: str, i: int, json_path: Path, size: tu
     return focal
 
 
-def _centre(meta: dict, frame: dict, axis: str, i: int, json_path: Path, size: tuple[int, int]) -> float:
+def _centre(
+    meta: dict, frame: dict, axis: str, i: int, json_path: Path, size: tuple[int, int]
+) -> float:
     """``c<axis>``, else the middle of the picture; InputError unless within CENTRE_RANGE times its
     width (``axis`` "x") or height ("y")."""
     key, side, n = (f"c{axis}", *(("w", size[0]) if axis == "x" else ("h", size[1])))
@@ -344,7 +390,9 @@ def unit_pixels(im: Image.Image, mode: str) -> np.ndarray:
         return np.asarray(im.convert(mode), dtype=np.float32) / 255.0
     grey = np.asarray(im, dtype=np.float64)
     if im.mode != "F":
-        grey = grey / (65535.0 if im.mode.startswith("I;16") or grey.max(initial=0) <= 65535 else 2.0**31 - 1)
+        grey = grey / (
+            65535.0 if im.mode.startswith("I;16") or grey.max(initial=0) <= 65535 else 2.0**31 - 1
+        )
     grey = np.nan_to_num(np.clip(grey, 0.0, 1.0)).astype(np.float32)
     channels = [grey] * 3 + ([np.ones_like(grey)] if mode == "RGBA" else [])
     return np.stack(channels, axis=-1)
@@ -353,7 +401,9 @@ def unit_pixels(im: Image.Image, mode: str) -> np.ndarray:
 def _read_image(path: Path, i: int, json_path: Path) -> np.ndarray:
     """``(H, W, 4)`` float32 straight RGBA in [0, 1]."""
     if not path.is_file():
-        raise ModelNotFound(f"image not found: {path} (frames[{i}] of {json_path}); the transforms file names it")
+        raise ModelNotFound(
+            f"image not found: {path} (frames[{i}] of {json_path}); the transforms file names it"
+        )
     try:
         with open_image(path) as im:
             rgba = unit_pixels(im, "RGBA")
@@ -362,14 +412,18 @@ def _read_image(path: Path, i: int, json_path: Path) -> np.ndarray:
     return rgba
 
 
-def _size(meta: dict, frame: dict, i: int, json_path: Path, first: np.ndarray) -> tuple[tuple[int, int], str]:
+def _size(
+    meta: dict, frame: dict, i: int, json_path: Path, first: np.ndarray
+) -> tuple[tuple[int, int], str]:
     """The ``(width, height)`` a frame's image must have, and where that size comes from."""
     w, h = frame.get("w", meta.get("w")), frame.get("h", meta.get("h"))
     if w is None or h is None:
         return (first.shape[1], first.shape[0]), "the size of the first image"
     for key, value in (("w", w), ("h", h)):
         if not _finite(value) or value != int(value) or value < 1:
-            raise InputError(f"{json_path}: '{key}' (frames[{i}]) must be a whole number of pixels >= 1, got {value!r}")
+            raise InputError(
+                f"{json_path}: '{key}' (frames[{i}]) must be a whole number of pixels >= 1, got {value!r}"
+            )
     return (int(w), int(h)), "its 'w' and 'h'"
 
 
@@ -381,7 +435,11 @@ def _downscale(image: np.ndarray, factor: int) -> np.ndarray:
     alpha = image[..., 3:]
     premultiplied = np.concatenate([image[..., :3] * alpha, alpha], axis=2)
     channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(premultiplied[..., c])).resize((w, h), Image.Resampling.BOX))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(premultiplied[..., c])).resize(
+                (w, h), Image.Resampling.BOX
+            )
+        )
         for c in range(4)  # 2-D float32 arrays are PIL mode "F"
     ]
     small = np.stack(channels, axis=2)
@@ -395,13 +453,17 @@ def _aabb(meta: dict, layout: str, json_path: Path) -> tuple:
         return NERF_SYNTHETIC_AABB
     k = _top_number(meta, "aabb_scale", 1.0, json_path)
     if k < MIN_AABB_SCALE:
-        raise InputError(f"{json_path}: 'aabb_scale' must be a number >= 1/128 (instant-NGP's scene-box side in its "
-                         f"unit cube, a power of two from 1 to 128; larger values are clamped to 128), got "
-                         f"{meta['aabb_scale']!r}; use a power of two from 1 to 128")
+        raise InputError(
+            f"{json_path}: 'aabb_scale' must be a number >= 1/128 (instant-NGP's scene-box side in its "
+            f"unit cube, a power of two from 1 to 128; larger values are clamped to 128), got "
+            f"{meta['aabb_scale']!r}; use a power of two from 1 to 128"
+        )
     scale = _top_number(meta, "scale", NGP_SCALE, json_path)
     offset = meta.get("offset", NGP_OFFSET)
     if not (isinstance(offset, (list, tuple)) and len(offset) == 3 and all(map(_finite, offset))):
-        raise InputError(f"{json_path}: 'offset' must be a list of 3 finite numbers, got {offset!r}")
+        raise InputError(
+            f"{json_path}: 'offset' must be a list of 3 finite numbers, got {offset!r}"
+        )
     k = min(k, NGP_MAX_AABB_SCALE)
     lo = tuple((0.5 - 0.5 * k - o) / scale for o in offset)
     hi = tuple((0.5 + 0.5 * k - o) / scale for o in offset)
@@ -414,10 +476,19 @@ def _check_box(meta: dict, box: np.ndarray, json_path: Path) -> None:
     with np.errstate(over="ignore", invalid="ignore"):
         box = box.astype(np.float32)
         side = box[1].astype(np.float64) - box[0]
-        ok = np.isfinite(box).all() and (side > BOX_MARGIN * np.maximum(1.0, np.abs(box).max(axis=0))).all()
+        ok = (
+            np.isfinite(box).all()
+            and (side > BOX_MARGIN * np.maximum(1.0, np.abs(box).max(axis=0))).all()
+        )
     if not ok:
-        given = ", ".join(f"'{key}' {meta.get(key, default)!r}" for key, default in
-                          (("aabb_scale", 1), ("scale", NGP_SCALE), ("offset", list(NGP_OFFSET))))
+        given = ", ".join(
+            f"'{key}' {meta.get(key, default)!r}"
+            for key, default in (
+                ("aabb_scale", 1),
+                ("scale", NGP_SCALE),
+                ("offset", list(NGP_OFFSET)),
+            )
+        )
         lo, hi = ("[" + ", ".join(f"{v + 0.0:.3g}" for v in corner) + "]" for corner in box)
         raise InputError(
             f"{json_path}: the scene box from {given} is {lo} to {hi} in float32; it must be finite with every "
@@ -454,10 +525,17 @@ def _load(folder, json_path, meta, frames, split, layout, downscale) -> PosedIma
         intrinsics.append(_intrinsics(meta, frame, i, json_path, size))
         files.append(path)
     k = np.array(intrinsics, dtype=np.float32)
-    t = {name: torch.from_numpy(np.ascontiguousarray(k[:, j])) for j, name in enumerate(("fx", "fy", "cx", "cy"))}
-    cameras = Cameras(torch.tensor(np.stack(poses), dtype=torch.float32), **t, width=size[0], height=size[1])
+    t = {
+        name: torch.from_numpy(np.ascontiguousarray(k[:, j]))
+        for j, name in enumerate(("fx", "fy", "cx", "cy"))
+    }
+    cameras = Cameras(
+        torch.tensor(np.stack(poses), dtype=torch.float32), **t, width=size[0], height=size[1]
+    )
     if min(size) // downscale < 1:
-        raise InputError(f"downscale {downscale} leaves no pixels of {size[0]}x{size[1]} images; use at most {min(size)}")
+        raise InputError(
+            f"downscale {downscale} leaves no pixels of {size[0]}x{size[1]} images; use at most {min(size)}"
+        )
     cameras = cameras.scaled(downscale)
     return PosedImages(
         images=torch.from_numpy(np.stack([_downscale(image, downscale) for image in images])),

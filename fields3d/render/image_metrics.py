@@ -24,10 +24,14 @@ DEFAULT_SIGMA = 1.5  # its standard deviation in pixels
 
 def _check_picture(name: str, t) -> None:
     if not isinstance(t, torch.Tensor):
-        raise InputError(f"{name} must be an (H, W, C) float tensor with values in [0, 1], got {type(t).__name__}")
+        raise InputError(
+            f"{name} must be an (H, W, C) float tensor with values in [0, 1], got {type(t).__name__}"
+        )
     if not t.is_floating_point():
-        raise InputError(f"{name} must be a float picture with values in [0, 1], got {dtype_str(t.dtype)}; "
-                         "convert it first (an 8-bit picture: .float() / 255)")
+        raise InputError(
+            f"{name} must be a float picture with values in [0, 1], got {dtype_str(t.dtype)}; "
+            "convert it first (an 8-bit picture: .float() / 255)"
+        )
 
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
@@ -39,20 +43,28 @@ def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
             f"and {tuple(target.shape)}"
         )
     if prediction.numel() == 0:
-        raise InputError(f"prediction and target must hold at least one pixel and channel, "
-                         f"got {tuple(prediction.shape)}")
+        raise InputError(
+            f"prediction and target must hold at least one pixel and channel, "
+            f"got {tuple(prediction.shape)}"
+        )
     if target.device != prediction.device:
-        raise InputError(f"target must be on {prediction.device} like prediction, got {target.device}; "
-                         "move it with .to(device)")
+        raise InputError(
+            f"target must be on {prediction.device} like prediction, got {target.device}; "
+            "move it with .to(device)"
+        )
 
 
 def _check_window(window, sigma) -> None:
     if not is_int(window) or window < 3 or window % 2 == 0:
-        raise InputError(f"window must be an odd integer >= 3 (pixels on a side of the Gaussian window; "
-                         f"{DEFAULT_WINDOW} is the standard), got {window!r}")
+        raise InputError(
+            f"window must be an odd integer >= 3 (pixels on a side of the Gaussian window; "
+            f"{DEFAULT_WINDOW} is the standard), got {window!r}"
+        )
     if not is_number(sigma) or not 0 < sigma <= sys.float_info.max:
-        raise InputError(f"sigma must be a finite number > 0 (the window's standard deviation in pixels; "
-                         f"{DEFAULT_SIGMA} is the standard), got {sigma!r}")
+        raise InputError(
+            f"sigma must be a finite number > 0 (the window's standard deviation in pixels; "
+            f"{DEFAULT_SIGMA} is the standard), got {sigma!r}"
+        )
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
@@ -69,15 +81,21 @@ def _gaussian(size: int, sigma: float, device) -> torch.Tensor:
     return (g / g.sum()).to(device=device, dtype=torch.float32)
 
 
-def ssim(prediction: torch.Tensor, target: torch.Tensor, window: int = DEFAULT_WINDOW,
-         sigma: float = DEFAULT_SIGMA) -> float:
+def ssim(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    window: int = DEFAULT_WINDOW,
+    sigma: float = DEFAULT_SIGMA,
+) -> float:
     """Mean SSIM of ``(H, W, C)`` float pictures in ``[0, 1]``: a ``window`` x ``window`` Gaussian
     window (an odd size, 11 by default; sigma 1.5), ``K1 = 0.01``, ``K2 = 0.03``, valid windows only,
     averaged over channels (as the NeRF papers' evaluation code does)."""
     _check_pair(prediction, target)
     _check_window(window, sigma)
     if min(prediction.shape[:2]) < window:
-        raise InputError(f"ssim needs pictures of at least {window}x{window} pixels, got {tuple(prediction.shape[:2])}")
+        raise InputError(
+            f"ssim needs pictures of at least {window}x{window} pixels, got {tuple(prediction.shape[:2])}"
+        )
     x = prediction.float().permute(2, 0, 1).unsqueeze(1)  # (C, 1, H, W)
     y = target.float().permute(2, 0, 1).unsqueeze(1)
     g = _gaussian(window, sigma, x.device)

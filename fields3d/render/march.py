@@ -48,17 +48,27 @@ class GridSpec:
     bits: torch.Tensor | None = None
 
     @staticmethod
-    def from_aabb(aabb) -> "GridSpec":
+    def from_aabb(aabb) -> GridSpec:
         """A box with no empty-space skipping, from ``aabb`` = ``(2, 3)`` min and max corners."""
         try:
             box = torch.as_tensor(aabb, dtype=torch.float64).cpu()
-        except (TypeError, ValueError, RuntimeError, NotImplementedError):  # text, ragged lists, meta tensors
+        except (
+            TypeError,
+            ValueError,
+            RuntimeError,
+            NotImplementedError,
+        ):  # text, ragged lists, meta tensors
             box = None
         if box is not None and box.shape == (2, 3):
-            center, half = box[0] / 2 + box[1] / 2, box[1] / 2 - box[0] / 2  # halved first: no overflow
+            center, half = (
+                box[0] / 2 + box[1] / 2,
+                box[1] / 2 - box[0] / 2,
+            )  # halved first: no overflow
             if bool(torch.isfinite(box).all()) and bool((half > 0).all()):
                 return GridSpec(tuple(center.tolist()), tuple(half.tolist()))
-        raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}")
+        raise InputError(
+            f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}"
+        )
 
 
 @dataclass
@@ -89,22 +99,35 @@ class RaySamples:
     def samples_per_ray(self) -> float:
         return self.n_samples / max(self.n_rays, 1)
 
-    def select(self, keep: torch.Tensor) -> "RaySamples":
+    def select(self, keep: torch.Tensor) -> RaySamples:
         """The samples where ``keep`` (``(S,)`` bool, on the samples' device) is True, packed again
         (rays keep their order)."""
         n = self.n_samples
-        if not (isinstance(keep, torch.Tensor) and keep.dtype == torch.bool and tuple(keep.shape) == (n,)):
-            got = f"{str(keep.dtype).removeprefix('torch.')} {shape_str(keep)}" if isinstance(keep, torch.Tensor) \
+        if not (
+            isinstance(keep, torch.Tensor)
+            and keep.dtype == torch.bool
+            and tuple(keep.shape) == (n,)
+        ):
+            got = (
+                f"{str(keep.dtype).removeprefix('torch.')} {shape_str(keep)}"
+                if isinstance(keep, torch.Tensor)
                 else type(keep).__name__
-            raise InputError(f"keep must be a bool tensor of shape ({n},), one flag per sample, got {got}")
+            )
+            raise InputError(
+                f"keep must be a bool tensor of shape ({n},), one flag per sample, got {got}"
+            )
         if keep.device != self.ray_ids.device:
-            raise InputError(f"keep must be on {self.ray_ids.device} like the samples, got {keep.device}; "
-                             "move it with .to(device)")
+            raise InputError(
+                f"keep must be on {self.ray_ids.device} like the samples, got {keep.device}; "
+                "move it with .to(device)"
+            )
         ray_ids = self.ray_ids[keep]
         counts = torch.bincount(ray_ids, minlength=self.n_rays)
         offsets = torch.zeros_like(self.offsets)
         torch.cumsum(counts, 0, out=offsets[1:])
-        return RaySamples(self.t_starts[keep], self.t_ends[keep], ray_ids, offsets, self.rays_dropped, True)
+        return RaySamples(
+            self.t_starts[keep], self.t_ends[keep], ray_ids, offsets, self.rays_dropped, True
+        )
 
     def midpoints(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         """(S, 3) positions at the middle of each sample of ``origins`` and ``dirs`` ``(R, 3)``."""
@@ -123,17 +146,27 @@ def _check_rays(origins, dirs) -> None:
 def _check_grid(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
     """Raise InputError unless ``spec`` is a grid the core can walk with ``like``'s rays; returns its bits."""
     if not isinstance(spec, GridSpec):
-        raise InputError(f"spec must be a GridSpec (GridSpec.from_aabb(aabb) or OccupancyGrid.spec()), "
-                         f"got {type(spec).__name__}")
+        raise InputError(
+            f"spec must be a GridSpec (GridSpec.from_aabb(aabb) or OccupancyGrid.spec()), "
+            f"got {type(spec).__name__}"
+        )
     check_int("the grid's levels", spec.levels, 1, MAX_LEVELS)
     res = spec.resolution
-    if not (isinstance(res, (tuple, list)) and len(res) == 3 and all(is_int(r) for r in res)
-            and all(1 <= r <= MAX_RESOLUTION for r in res)):
-        raise InputError(f"the grid's resolution must be 3 integers from 1 to {MAX_RESOLUTION} (cells per axis), "
-                         f"got {res!r}")
+    if not (
+        isinstance(res, (tuple, list))
+        and len(res) == 3
+        and all(is_int(r) for r in res)
+        and all(1 <= r <= MAX_RESOLUTION for r in res)
+    ):
+        raise InputError(
+            f"the grid's resolution must be 3 integers from 1 to {MAX_RESOLUTION} (cells per axis), "
+            f"got {res!r}"
+        )
     if spec.levels > 1 and any(r % 4 for r in res):
-        raise InputError(f"the grid's resolution must be multiples of 4 with more than one level (each box holds "
-                         f"whole cells of the next), got {tuple(res)} with {spec.levels} levels")
+        raise InputError(
+            f"the grid's resolution must be multiples of 4 with more than one level (each box holds "
+            f"whole cells of the next), got {tuple(res)} with {spec.levels} levels"
+        )
     _check_box(spec, like.dtype)
     return _check_bits(spec, like)
 
@@ -147,10 +180,15 @@ def _check_box(spec: GridSpec, dtype: torch.dtype) -> None:
             what = "finite numbers" if name == "center" else "finite numbers > 0 (half extents)"
             raise InputError(f"the grid's {name} must be 3 {what}, got {v!r}")
     limit = torch.finfo(dtype).max / 2
-    if not max(abs(c) for c in box["center"]) + max(box["half"]) * 2.0 ** (spec.levels - 1) <= limit:
-        raise InputError(f"the grid's outermost box (center +- half * 2**{spec.levels - 1}) must lie within "
-                         f"+-{limit:.4g} for {str(dtype).removeprefix('torch.')} rays, got center {spec.center!r} "
-                         f"and half {spec.half!r}; use smaller units")
+    if (
+        not max(abs(c) for c in box["center"]) + max(box["half"]) * 2.0 ** (spec.levels - 1)
+        <= limit
+    ):
+        raise InputError(
+            f"the grid's outermost box (center +- half * 2**{spec.levels - 1}) must lie within "
+            f"+-{limit:.4g} for {str(dtype).removeprefix('torch.')} rays, got center {spec.center!r} "
+            f"and half {spec.half!r}; use smaller units"
+        )
 
 
 def _check_bits(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
@@ -158,15 +196,21 @@ def _check_bits(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
     if bits is None:
         return None
     if not isinstance(bits, torch.Tensor):
-        raise InputError(f"the grid's bits must be None or a uint8 tensor (pack_bits(occupied)), "
-                         f"got {type(bits).__name__}")
+        raise InputError(
+            f"the grid's bits must be None or a uint8 tensor (pack_bits(occupied)), "
+            f"got {type(bits).__name__}"
+        )
     if bits.device != like.device or bits.dtype != torch.uint8:
-        raise InputError(f"the grid's bits must be uint8 on {like.device} like the rays, got {bits.dtype} on {bits.device}")
+        raise InputError(
+            f"the grid's bits must be uint8 on {like.device} like the rays, got {bits.dtype} on {bits.device}"
+        )
     (rx, ry, rz), levels = spec.resolution, spec.levels
     n = (levels * rx * ry * rz + 7) // 8
     if tuple(bits.shape) != (n,):
-        raise InputError(f"the grid's bits must have shape ({n},) ({levels} level(s) of {rx}x{ry}x{rz} cells, 8 to "
-                         f"a byte: pack_bits(occupied)), got {shape_str(bits)}")
+        raise InputError(
+            f"the grid's bits must have shape ({n},) ({levels} level(s) of {rx}x{ry}x{rz} cells, 8 to "
+            f"a byte: pack_bits(occupied)), got {shape_str(bits)}"
+        )
     return bits.contiguous()
 
 
@@ -179,8 +223,10 @@ def _check_spec(spec: GridSpec, step, cone, max_step) -> tuple[float, float, flo
             f"step must be a finite number >= {MIN_STEPS:g} of the grid's extent ({MIN_STEPS * outer:.3g}), got {step!r}"
         )
     if s > outer:
-        raise InputError(f"step must be at most the grid's extent ({outer:.3g}), got {step!r}; a longer step "
-                         "leaves at most one sample per ray")
+        raise InputError(
+            f"step must be at most the grid's extent ({outer:.3g}), got {step!r}; a longer step "
+            "leaves at most one sample per ray"
+        )
     c = as_real(cone)
     if c is None or not 0 <= c < math.inf:
         raise InputError(f"cone must be a finite number >= 0, got {cone!r}")
@@ -196,10 +242,14 @@ def _check_clip(near, far) -> None:
     n, f = as_real(near), as_real(far)
     for name, v, given in (("near", n, near), ("far", f, far)):
         if v is not None and math.isnan(v):
-            raise InputError(f"{name} must be a number or an (R,) float tensor, not NaN, got {given!r}")
+            raise InputError(
+                f"{name} must be a number or an (R,) float tensor, not NaN, got {given!r}"
+            )
     if n is not None and f is not None and not f >= n:
-        raise InputError(f"far must be a number >= near ({near!r}) or an (R,) float tensor, got {far!r}; rays are "
-                         "sampled from near to far")
+        raise InputError(
+            f"far must be a number >= near ({near!r}) or an (R,) float tensor, got {far!r}; rays are "
+            "sampled from near to far"
+        )
 
 
 def _budget(counts: torch.Tensor, max_samples: int) -> tuple[torch.Tensor, int]:
@@ -257,8 +307,15 @@ def march_rays(
     origins, dirs = origins.detach().contiguous(), dirs.detach().contiguous()
     nears, fars = per_ray("near", near, origins).detach(), per_ray("far", far, origins).detach()
     c, core = _native.capsule, _native.core()
-    grid = (spec.levels, list(spec.resolution), [float(x) for x in spec.center], [float(x) for x in spec.half],
-            step, cone, max_step)
+    grid = (
+        spec.levels,
+        list(spec.resolution),
+        [float(x) for x in spec.center],
+        [float(x) for x in spec.half],
+        step,
+        cone,
+        max_step,
+    )
     stream = _native.stream_of(origins.device)
     counts = torch.empty(origins.shape[0], dtype=torch.int64, device=origins.device)
     core.march_count(c(origins), c(dirs), c(nears), c(fars), c(bits), *grid, c(counts), stream)
@@ -267,6 +324,17 @@ def march_rays(
     t_starts = origins.new_empty(n)
     t_ends = origins.new_empty(n)
     ray_ids = torch.empty(n, dtype=torch.int64, device=origins.device)
-    core.march_emit(c(origins), c(dirs), c(nears), c(fars), c(bits), *grid, c(offsets), c(t_starts), c(t_ends),
-                    c(ray_ids), stream)
+    core.march_emit(
+        c(origins),
+        c(dirs),
+        c(nears),
+        c(fars),
+        c(bits),
+        *grid,
+        c(offsets),
+        c(t_starts),
+        c(t_ends),
+        c(ray_ids),
+        stream,
+    )
     return RaySamples(t_starts, t_ends, ray_ids, offsets, dropped, True)

@@ -41,18 +41,26 @@ def _check_size(resolution, levels) -> None:
     check_int("resolution", resolution, 2, MAX_GRID)
     check_int("levels", levels, 1, MAX_LEVELS)
     if levels > 1 and resolution % 4:
-        raise InputError(f"resolution must be a multiple of 4 with more than one level, got {resolution}")
+        raise InputError(
+            f"resolution must be a multiple of 4 with more than one level, got {resolution}"
+        )
     cells = levels * resolution**3
     if cells > MAX_CELLS:
-        raise InputError(f"levels * resolution**3 must be at most {MAX_CELLS} cells (a grid keeps ~8 bytes a cell and "
-                         f"an update needs ~50), got {levels} * {resolution}**3 = {cells}; lower resolution or levels")
+        raise InputError(
+            f"levels * resolution**3 must be at most {MAX_CELLS} cells (a grid keeps ~8 bytes a cell and "
+            f"an update needs ~50), got {levels} * {resolution}**3 = {cells}; lower resolution or levels"
+        )
 
 
 def _box(aabb, levels: int) -> GridSpec:
-    box = GridSpec.from_aabb(aabb)  # InputError for anything but finite (2, 3) corners with max > min
+    box = GridSpec.from_aabb(
+        aabb
+    )  # InputError for anything but finite (2, 3) corners with max > min
     if not math.isfinite(2 * max(box.half) * 2.0 ** (levels - 1)):
-        raise InputError(f"aabb is too large for {levels} levels: the outermost box, 2**{levels - 1} times its size, "
-                         f"must be finite, got {aabb!r}; use fewer levels or smaller units")
+        raise InputError(
+            f"aabb is too large for {levels} levels: the outermost box, 2**{levels - 1} times its size, "
+            f"must be finite, got {aabb!r}; use fewer levels or smaller units"
+        )
     return box
 
 
@@ -91,14 +99,23 @@ class OccupancyGrid(nn.Module):
         r = self.resolution
         return GridSpec(self.center, self.half, (r, r, r), self.levels, self.bits)
 
-    def cell_points(self, index: torch.Tensor, jitter: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    def cell_points(
+        self, index: torch.Tensor, jitter: bool, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(N, 3) points in cells given by flat indices (N,): centres, or uniform within the cell."""
         r = self.resolution
         level, rest = index // r**3, index % r**3
         ijk = torch.stack([rest // (r * r), (rest // r) % r, rest % r], 1).to(self.values.dtype)
-        u = torch.rand(ijk.shape, generator=generator, device=ijk.device) if jitter else torch.full_like(ijk, 0.5)
+        u = (
+            torch.rand(ijk.shape, generator=generator, device=ijk.device)
+            if jitter
+            else torch.full_like(ijk, 0.5)
+        )
         center = torch.tensor(self.center, dtype=ijk.dtype, device=ijk.device)
-        half = torch.tensor(self.half, dtype=ijk.dtype, device=ijk.device) * (2.0 ** level.to(ijk.dtype))[:, None]
+        half = (
+            torch.tensor(self.half, dtype=ijk.dtype, device=ijk.device)
+            * (2.0 ** level.to(ijk.dtype))[:, None]
+        )
         return center - half + (ijk + u) / r * 2 * half
 
     def _candidates(self, warmup: bool, generator: torch.Generator | None) -> torch.Tensor:
@@ -133,8 +150,10 @@ class OccupancyGrid(nn.Module):
             points = self.cell_points(chunk, jitter=True, generator=generator)
             new = fn(points).reshape(-1).to(flat.dtype)
             if new.shape[0] != chunk.shape[0]:
-                raise InputError(f"the occupancy function must return one value per point ({chunk.shape[0]}), "
-                                 f"got {new.shape[0]}")
+                raise InputError(
+                    f"the occupancy function must return one value per point ({chunk.shape[0]}), "
+                    f"got {new.shape[0]}"
+                )
             flat[chunk] = torch.maximum(flat[chunk] * decay, torch.nan_to_num(new, nan=0.0))
         live_values = self.values[self.live]
         cut = min(threshold, float(live_values.clamp(min=0).mean()))
@@ -150,7 +169,12 @@ class OccupancyGrid(nn.Module):
         for chunk in cells.split(CHUNK):
             points = self.cell_points(chunk, jitter=False)
             level = (chunk // r**3).to(points.dtype)
-            reach = torch.tensor(self.half, dtype=points.dtype, device=points.device).norm() * 2 / r * 2.0**level
+            reach = (
+                torch.tensor(self.half, dtype=points.dtype, device=points.device).norm()
+                * 2
+                / r
+                * 2.0**level
+            )
             flat[chunk] = (sdf(points).reshape(-1).abs() <= reach + band).to(flat.dtype)
         self.occupied.copy_((self.values > 0.5) & self.live)
         self.bits.copy_(pack_bits(self.occupied))

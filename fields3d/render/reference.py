@@ -23,9 +23,11 @@ def _ray_box(o, d, center, half):
         t1, t2 = (center - half - o) * inv, (center + half - o) * inv
         lo, hi = torch.minimum(t1, t2), torch.maximum(t1, t2)
         zero = d == 0
-        inside = ((o - center).abs() <= half)
+        inside = (o - center).abs() <= half
         lo = torch.where(zero, torch.full_like(lo, -1e30), lo)
-        hi = torch.where(zero, torch.where(inside, torch.full_like(hi, 1e30), torch.full_like(hi, -1e30)), hi)
+        hi = torch.where(
+            zero, torch.where(inside, torch.full_like(hi, 1e30), torch.full_like(hi, -1e30)), hi
+        )
         return lo.amax(1).clamp(min=-1e30), hi.amin(1).clamp(max=1e30)
 
 
@@ -41,11 +43,17 @@ def _cells(spec: GridSpec, x: torch.Tensor):
     size = 2 * h / res
     ijk = torch.floor((x - (center - h)) / size).long().clamp(min=0)
     ijk = torch.minimum(ijk, res - 1)
-    flat = level.clamp(max=spec.levels - 1) * int(res.prod()) + (ijk[:, 0] * res[1] + ijk[:, 1]) * res[2] + ijk[:, 2]
+    flat = (
+        level.clamp(max=spec.levels - 1) * int(res.prod())
+        + (ijk[:, 0] * res[1] + ijk[:, 1]) * res[2]
+        + ijk[:, 2]
+    )
     return level, flat, ijk, center - h + ijk * size, size
 
 
-def march_reference(origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.inf, cone=0.0, max_step=None):
+def march_reference(
+    origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.inf, cone=0.0, max_step=None
+):
     """The marcher's loop (march.h) run for all rays at once; returns (t_starts, t_ends, ray_ids)."""
     o, d = origins.double().cpu(), dirs.double().cpu()
     n = o.shape[0]
@@ -61,9 +69,13 @@ def march_reference(origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.i
     while active.any():
         dt = torch.full_like(t, step) if cone == 0 else (t * cone).clamp(step, max_step)
         x = o + (t + dt / 2)[:, None] * d
-        level, flat, ijk, lo, size = _cells(spec, x)
+        level, flat, _ijk, lo, size = _cells(spec, x)
         active &= level < spec.levels
-        occ = torch.ones_like(active) if occupied is None else occupied[flat.clamp(max=len(occupied) - 1)]
+        occ = (
+            torch.ones_like(active)
+            if occupied is None
+            else occupied[flat.clamp(max=len(occupied) - 1)]
+        )
         emit = active & occ
         out += [(t[r].item(), (t[r] + dt[r]).item(), r) for r in emit.nonzero().squeeze(1).tolist()]
         wall = lo + (d > 0) * size
@@ -77,8 +89,11 @@ def march_reference(origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.i
         t = torch.where(active, t_next, t)
         active &= t < t1
     out.sort(key=lambda s: (s[2], s[0]))
-    return (torch.tensor([s[0] for s in out], dtype=torch.float64), torch.tensor([s[1] for s in out], dtype=torch.float64),
-            torch.tensor([s[2] for s in out], dtype=torch.long))
+    return (
+        torch.tensor([s[0] for s in out], dtype=torch.float64),
+        torch.tensor([s[1] for s in out], dtype=torch.float64),
+        torch.tensor([s[2] for s in out], dtype=torch.long),
+    )
 
 
 def fixed_step_brute_force(origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.inf):
@@ -93,7 +108,9 @@ def fixed_step_brute_force(origins, dirs, spec: GridSpec, *, step, near=0.0, far
     for r in range(len(o)):
         if not t0[r] < t1[r]:
             continue
-        ts = t0[r] + step * torch.arange(int(math.ceil((t1[r] - t0[r]).item() / step)) + 1, dtype=o.dtype)
+        ts = t0[r] + step * torch.arange(
+            int(math.ceil((t1[r] - t0[r]).item() / step)) + 1, dtype=o.dtype
+        )
         ts = ts[ts < t1[r]]
         x = o[r] + (ts + step / 2)[:, None] * d[r]
         level, flat, *_ = _cells(spec, x)
@@ -101,7 +118,7 @@ def fixed_step_brute_force(origins, dirs, spec: GridSpec, *, step, near=0.0, far
         first_out = (~inside).nonzero()
         keep = inside.clone()
         if len(first_out):
-            keep[first_out[0, 0]:] = False
+            keep[first_out[0, 0] :] = False
         if occupied is not None:
             keep &= occupied[flat.clamp(max=len(occupied) - 1)]
         starts.append(ts[keep])
@@ -120,6 +137,8 @@ def composite_reference(sigmas, values, t_starts, t_ends, offsets, *, t_min=0.0)
     trans = torch.exp(-(cs - tau - before_ray))
     alive = trans >= t_min if t_min > 0 else torch.ones_like(trans, dtype=torch.bool)
     weights = torch.where(alive, trans * -torch.expm1(-tau), torch.zeros_like(tau))
-    out = values.new_zeros(len(counts), values.shape[1]).index_add(0, ray_ids, weights[:, None] * values)
+    out = values.new_zeros(len(counts), values.shape[1]).index_add(
+        0, ray_ids, weights[:, None] * values
+    )
     opacity = sigmas.new_zeros(len(counts)).index_add(0, ray_ids, weights)
     return out, opacity, weights

@@ -34,8 +34,8 @@ could not call the field.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -44,11 +44,15 @@ from ..errors import InputError
 from ._tensors import check_float, dtype_str, per_ray, rgb_triple, shape_str
 from .cameras import Cameras, image_rays
 
-DEFAULT_CHUNK = 1 << 18  # points per call of the field (a NeuralSDF's activations for 2^18 points: ~100 MB)
+DEFAULT_CHUNK = (
+    1 << 18
+)  # points per call of the field (a NeuralSDF's activations for 2^18 points: ~100 MB)
 DEFAULT_NORMAL_STEP = 1e-3  # central-difference step of normals="finite", in the field's units
 REFINE_STEPS = 10  # most regula falsi evaluations per bracketed ray
 NORMAL_MODES = ("autograd", "finite", None)
-NEAR_RULE = "must be finite and >= 0 (t runs forward from the origin)"  # near's rule, in its messages
+NEAR_RULE = (
+    "must be finite and >= 0 (t runs forward from the origin)"  # near's rule, in its messages
+)
 # The lighting of fields3d.geometry.render, so SDF pictures and mesh pictures look alike.
 AMBIENT, HEADLIGHT, KEY = 0.22, 0.48, 0.38
 KEY_CAMERA = (-0.45, 0.55, 0.70)  # key light direction in camera coordinates (right, up, backward)
@@ -145,19 +149,27 @@ def sphere_trace(
             non-finite or negative near, or a near past far; an infinite far without an aabb; a bad
             aabb or setting; a field returning a wrong shape.
     """
-    _check_trace_args(sdf, origins, dirs, max_steps, eps, step_scale, refine, normals, normal_step, chunk)
+    _check_trace_args(
+        sdf, origins, dirs, max_steps, eps, step_scale, refine, normals, normal_step, chunk
+    )
     origins, dirs = origins.detach(), dirs.detach()
     t_start, t_end = _ray_bounds(origins, dirs, near, far, aabb)
     with torch.no_grad():
-        t, hit, steps = _march(sdf, origins, dirs, t_start, t_end, max_steps, eps, step_scale, refine, chunk)
+        t, hit, steps = _march(
+            sdf, origins, dirs, t_start, t_end, max_steps, eps, step_scale, refine, chunk
+        )
         t = torch.where(hit, t, torch.full_like(t, math.inf))
-        positions = torch.where(hit[:, None], origins + t.nan_to_num(posinf=0.0)[:, None] * dirs, 0.0)
+        positions = torch.where(
+            hit[:, None], origins + t.nan_to_num(posinf=0.0)[:, None] * dirs, 0.0
+        )
     out = TraceResult(t, hit, positions, steps)
     if normals is not None:
         out.normals = torch.zeros_like(positions)
         if bool(hit.any()):
             grad = _gradients(sdf, positions[hit], normals, normal_step, chunk)
-            out.normals[hit] = grad / grad.norm(dim=1, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
+            out.normals[hit] = grad / grad.norm(dim=1, keepdim=True).clamp_min(
+                torch.finfo(grad.dtype).tiny
+            )
     return out
 
 
@@ -207,8 +219,21 @@ def render_sdf(
     origins, dirs = image_rays(cameras, index)
     if dtype is not None:
         origins, dirs = origins.to(dtype), dirs.to(dtype)
-    res = sphere_trace(sdf, origins, dirs, near=near, far=far, aabb=aabb, max_steps=max_steps, eps=eps,
-                       step_scale=step_scale, refine=refine, normals=normals, normal_step=normal_step, chunk=chunk)
+    res = sphere_trace(
+        sdf,
+        origins,
+        dirs,
+        near=near,
+        far=far,
+        aabb=aabb,
+        max_steps=max_steps,
+        eps=eps,
+        step_scale=step_scale,
+        refine=refine,
+        normals=normals,
+        normal_step=normal_step,
+        chunk=chunk,
+    )
     n = res.normals
     facing = torch.where((n * dirs).sum(1, keepdim=True) > 0, -1.0, 1.0).to(n.dtype)  # two-sided
     n = n * facing
@@ -232,9 +257,13 @@ def render_sdf(
 # --- checks -----------------------------------------------------------------------------------
 
 
-def _check_trace_args(sdf, origins, dirs, max_steps, eps, step_scale, refine, normals, normal_step, chunk) -> None:
+def _check_trace_args(
+    sdf, origins, dirs, max_steps, eps, step_scale, refine, normals, normal_step, chunk
+) -> None:
     if not callable(sdf):
-        raise InputError(f"sdf must be a callable from (N, 3) points to (N,) values, got {type(sdf).__name__}")
+        raise InputError(
+            f"sdf must be a callable from (N, 3) points to (N,) values, got {type(sdf).__name__}"
+        )
     check_float("origins", origins, (-1, 3))
     check_float("dirs", dirs, (origins.shape[0], 3), origins)
     bad = ~torch.isfinite(origins).all(dim=1)
@@ -264,7 +293,9 @@ def _label(name: str, value, i: int) -> str:
     return f"{name}[{i}]" if isinstance(value, torch.Tensor) else name
 
 
-def _first_bad(name: str, value, values: torch.Tensor, bad: torch.Tensor, rule: str = "must be finite") -> str:
+def _first_bad(
+    name: str, value, values: torch.Tensor, bad: torch.Tensor, rule: str = "must be finite"
+) -> str:
     """``near`` or ``near[i]``, the rule it breaks and the offending value, for a message."""
     i = int(torch.nonzero(bad)[0, 0])
     return f"{_label(name, value, i)} {rule}, got {float(values[i])}"
@@ -275,8 +306,10 @@ def _check_order(near, far, nears: torch.Tensor, fars: torch.Tensor) -> None:
     bad = nears > fars
     if bool(bad.any()):
         i = int(torch.nonzero(bad)[0, 0])
-        raise InputError(f"{_label('near', near, i)} must be <= {_label('far', far, i)}, got {float(nears[i])} and "
-                         f"{float(fars[i])}; t runs from near to far along each ray")
+        raise InputError(
+            f"{_label('near', near, i)} must be <= {_label('far', far, i)}, got {float(nears[i])} and "
+            f"{float(fars[i])}; t runs from near to far along each ray"
+        )
 
 
 def _check_aabb(aabb, like: torch.Tensor) -> torch.Tensor:
@@ -284,8 +317,15 @@ def _check_aabb(aabb, like: torch.Tensor) -> torch.Tensor:
         box = torch.as_tensor(aabb, dtype=torch.float64).cpu()
     except (TypeError, ValueError, RuntimeError):
         box = None
-    if box is None or box.shape != (2, 3) or not bool(torch.isfinite(box).all()) or not bool((box[1] > box[0]).all()):
-        raise InputError(f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}")
+    if (
+        box is None
+        or box.shape != (2, 3)
+        or not bool(torch.isfinite(box).all())
+        or not bool((box[1] > box[0]).all())
+    ):
+        raise InputError(
+            f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}"
+        )
     return box.to(dtype=like.dtype, device=like.device)
 
 
@@ -298,7 +338,9 @@ def _ray_bounds(origins, dirs, near, far, aabb) -> tuple[torch.Tensor, torch.Ten
     if aabb is None:
         bad = ~torch.isfinite(fars)
         if bool(bad.any()):
-            raise InputError(_first_bad("far", far, fars, bad) + "; bound the rays with a finite far or an aabb")
+            raise InputError(
+                _first_bad("far", far, fars, bad) + "; bound the rays with a finite far or an aabb"
+            )
     else:
         bad = torch.isnan(fars)
         if bool(bad.any()):
@@ -330,7 +372,7 @@ def _evaluate(sdf: SDF, points: torch.Tensor, chunk: int) -> torch.Tensor:
     """``(N,)`` values of the field at ``(N, 3)`` points, ``chunk`` points per call."""
     out = []
     for s in range(0, points.shape[0], chunk):
-        p = points[s:s + chunk]
+        p = points[s : s + chunk]
         out.append(_values(sdf(p), p))
     return torch.cat(out) if out else points.new_empty(0)
 
@@ -339,15 +381,23 @@ def _values(v, p: torch.Tensor) -> torch.Tensor:
     m = p.shape[0]
     ok = isinstance(v, torch.Tensor) and v.dtype.is_floating_point and v.shape in ((m,), (m, 1))
     if not ok:
-        got = f"{dtype_str(v.dtype)} {shape_str(v)}" if isinstance(v, torch.Tensor) else type(v).__name__
-        raise InputError(f"sdf must return float values of shape ({m},) or ({m}, 1) for ({m}, 3) points, got {got}")
+        got = (
+            f"{dtype_str(v.dtype)} {shape_str(v)}"
+            if isinstance(v, torch.Tensor)
+            else type(v).__name__
+        )
+        raise InputError(
+            f"sdf must return float values of shape ({m},) or ({m}, 1) for ({m}, 3) points, got {got}"
+        )
     return v.reshape(m).to(p.dtype)
 
 
 # Columns of the march's packed state, one row per active ray: compacting the active set is then
 # one gather per step, not one per quantity.
 _O, _D = slice(0, 3), slice(3, 6)  # origin, direction
-_T, _T0, _T1, _INV, _SIDE, _TP, _FP = range(6, 13)  # t, first t, last t, 1/|d|, side, previous t and f
+_T, _T0, _T1, _INV, _SIDE, _TP, _FP = range(
+    6, 13
+)  # t, first t, last t, 1/|d|, side, previous t and f
 
 
 def _march(sdf, origins, dirs, t_start, t_end, max_steps, eps, step_scale, refine, chunk):
@@ -358,8 +408,20 @@ def _march(sdf, origins, dirs, t_start, t_end, max_steps, eps, step_scale, refin
     steps = torch.zeros(n, dtype=torch.int64, device=origins.device)
     ids = torch.nonzero(t_start <= t_end).squeeze(1)
     zero = torch.zeros_like(t_start[ids, None])
-    state = torch.cat((origins[ids], dirs[ids], t_start[ids, None], t_start[ids, None], t_end[ids, None],
-                       1.0 / dirs[ids].norm(dim=1, keepdim=True), zero + 1, zero, zero), dim=1)
+    state = torch.cat(
+        (
+            origins[ids],
+            dirs[ids],
+            t_start[ids, None],
+            t_start[ids, None],
+            t_end[ids, None],
+            1.0 / dirs[ids].norm(dim=1, keepdim=True),
+            zero + 1,
+            zero,
+            zero,
+        ),
+        dim=1,
+    )
     brackets = []  # (ray ids, their state rows, t and f after the sign change), per step
     for step in range(max_steps):
         if ids.numel() == 0:
@@ -389,8 +451,18 @@ def _march(sdf, origins, dirs, t_start, t_end, max_steps, eps, step_scale, refin
     steps[ids] = max_steps  # still marching when the steps ran out: misses
     if brackets:
         ids, rows, t_hi, f_hi = (torch.cat(parts) for parts in zip(*brackets))
-        t_out[ids] = _regula_falsi(sdf, rows, rows[:, _TP].clone(), rows[:, _FP].clone(), t_hi, f_hi, eps, chunk,
-                                   steps, ids)
+        t_out[ids] = _regula_falsi(
+            sdf,
+            rows,
+            rows[:, _TP].clone(),
+            rows[:, _FP].clone(),
+            t_hi,
+            f_hi,
+            eps,
+            chunk,
+            steps,
+            ids,
+        )
     return t_out, hit, steps
 
 
@@ -398,6 +470,7 @@ def _regula_falsi(sdf, rows, t_lo, f_lo, t_hi, f_hi, eps, chunk, steps, ids):
     """Roots of ``side * sdf`` along the rays of state ``rows`` in brackets ``f_lo > 0 > f_hi``
     (Illinois: the end kept twice in a row has its value halved, which avoids the one-sided crawl
     of plain regula falsi)."""
+
     def secant():
         return t_lo - f_lo * (t_hi - t_lo) / (f_hi - f_lo)
 
@@ -413,9 +486,13 @@ def _regula_falsi(sdf, rows, t_lo, f_lo, t_hi, f_hi, eps, chunk, steps, ids):
         steps[ids[active]] += 1
         out[active] = tm
         above = f > 0  # the new point replaces lo; otherwise it replaces hi
-        f_lo[active] = torch.where(above, f, torch.where(kept[active] > 0, 0.5 * f_lo[active], f_lo[active]))
+        f_lo[active] = torch.where(
+            above, f, torch.where(kept[active] > 0, 0.5 * f_lo[active], f_lo[active])
+        )
         t_lo[active] = torch.where(above, tm, t_lo[active])
-        f_hi[active] = torch.where(above, torch.where(kept[active] < 0, 0.5 * f_hi[active], f_hi[active]), f)
+        f_hi[active] = torch.where(
+            above, torch.where(kept[active] < 0, 0.5 * f_hi[active], f_hi[active]), f
+        )
         t_hi[active] = torch.where(above, t_hi[active], tm)
         kept[active] = torch.where(above, -1.0, 1.0).to(kept.dtype)
         active = active[torch.isfinite(f) & (f.abs() >= eps)]
@@ -428,13 +505,15 @@ def _gradients(sdf: SDF, points: torch.Tensor, mode: str, h: float, chunk: int) 
     """``(M, 3)`` spatial gradients of the field at ``(M, 3)`` points."""
     if mode == "finite":
         offsets = torch.eye(3, dtype=points.dtype, device=points.device) * h
-        probes = torch.stack((points[:, None] + offsets, points[:, None] - offsets), dim=1)  # (M, 2, 3, 3)
+        probes = torch.stack(
+            (points[:, None] + offsets, points[:, None] - offsets), dim=1
+        )  # (M, 2, 3, 3)
         with torch.no_grad():
             f = _evaluate(sdf, probes.reshape(-1, 3), chunk).view(-1, 2, 3)
         return (f[:, 0] - f[:, 1]) / (2 * h)
     out = []
     for s in range(0, points.shape[0], chunk):
-        p = points[s:s + chunk].detach().requires_grad_(True)
+        p = points[s : s + chunk].detach().requires_grad_(True)
         with torch.enable_grad():
             f = _values(sdf(p), p)
             if not f.requires_grad:

@@ -41,8 +41,14 @@ def prune_samples(field, samples: RaySamples, origins, dirs, t_min: float) -> Ra
     return samples.select(res.trans > 0)
 
 
-def render_rays(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor, settings: RenderSettings,
-                background=None) -> dict[str, torch.Tensor]:
+def render_rays(
+    field,
+    spec: GridSpec,
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    settings: RenderSettings,
+    background=None,
+) -> dict[str, torch.Tensor]:
     """Colour ``(R, 3)``, depth, opacity ``(R,)``, ``n_samples`` (queried) and ``n_rendered`` of rays
     through a field. Rays past ``settings.max_samples`` are not rendered: only the first
     ``n_rendered`` rows are valid (:func:`render_image` renders the rest in further calls).
@@ -53,14 +59,26 @@ def render_rays(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor
     differentiable like the rest."""
     if callable(background) and not isinstance(background, torch.Tensor):
         background = _background_field(background, dirs)
-    samples = march_rays(origins, dirs, spec, step=settings.step, near=settings.near, cone=settings.cone,
-                         max_samples=settings.max_samples)
+    samples = march_rays(
+        origins,
+        dirs,
+        spec,
+        step=settings.step,
+        near=settings.near,
+        cone=settings.cone,
+        max_samples=settings.max_samples,
+    )
     if settings.prune:
         samples = prune_samples(field, samples, origins, dirs, settings.t_min)
     x = samples.midpoints(origins, dirs)
     sigmas, rgb = field(x, dirs[samples.ray_ids])
-    out = render_samples(samples, sigmas.to(origins.dtype), rgb.to(origins.dtype), background=background,
-                         t_min=settings.t_min)
+    out = render_samples(
+        samples,
+        sigmas.to(origins.dtype),
+        rgb.to(origins.dtype),
+        background=background,
+        t_min=settings.t_min,
+    )
     out["n_samples"] = samples.n_samples
     out["n_rendered"] = samples.n_rays - samples.rays_dropped
     return out
@@ -70,25 +88,42 @@ def _background_field(fn, dirs: torch.Tensor) -> torch.Tensor:
     colors = fn(dirs)
     if not isinstance(colors, torch.Tensor) or colors.shape != (dirs.shape[0], 3):
         got = tuple(colors.shape) if isinstance(colors, torch.Tensor) else type(colors).__name__
-        raise InputError(f"a background field must map the (R, 3) ray directions to (R, 3) colours; for "
-                         f"{dirs.shape[0]} rays it returned {got}")
+        raise InputError(
+            f"a background field must map the (R, 3) ray directions to (R, 3) colours; for "
+            f"{dirs.shape[0]} rays it returned {got}"
+        )
     return colors
 
 
 @torch.no_grad()
-def render_image(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tensor, height: int, width: int,
-                 settings: RenderSettings, background, chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
+def render_image(
+    field,
+    spec: GridSpec,
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    height: int,
+    width: int,
+    settings: RenderSettings,
+    background,
+    chunk: int = 1 << 13,
+) -> dict[str, torch.Tensor]:
     """Render ``height * width`` rays (row-major) in chunks: ``color`` (H, W, 3), ``depth``, ``opacity`` (H, W).
     ``background`` as for :func:`render_rays`; a colour per ray is ``(height * width, 3)``."""
     per_ray = isinstance(background, torch.Tensor) and background.dim() == 2
     parts, i = [], 0
     while i < origins.shape[0]:
-        bg = background[i:i + chunk] if per_ray and background.shape[0] == origins.shape[0] else background
-        out = render_rays(field, spec, origins[i:i + chunk], dirs[i:i + chunk], settings, bg)
+        bg = (
+            background[i : i + chunk]
+            if per_ray and background.shape[0] == origins.shape[0]
+            else background
+        )
+        out = render_rays(field, spec, origins[i : i + chunk], dirs[i : i + chunk], settings, bg)
         n = out["n_rendered"]
         if n == 0:
-            raise InputError(f"one ray needs more than max_samples={settings.max_samples} samples; "
-                             "raise max_samples or the marching step")
+            raise InputError(
+                f"one ray needs more than max_samples={settings.max_samples} samples; "
+                "raise max_samples or the marching step"
+            )
         parts.append({k: out[k][:n] for k in ("color", "depth", "opacity")})
         i += n
     color = torch.cat([p["color"] for p in parts]).view(height, width, 3)
@@ -97,13 +132,22 @@ def render_image(field, spec: GridSpec, origins: torch.Tensor, dirs: torch.Tenso
     return {"color": color, "depth": depth, "opacity": opacity}
 
 
-def render_camera(field, spec: GridSpec, cameras: Cameras, index: int, settings: RenderSettings, background,
-                  chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
+def render_camera(
+    field,
+    spec: GridSpec,
+    cameras: Cameras,
+    index: int,
+    settings: RenderSettings,
+    background,
+    chunk: int = 1 << 13,
+) -> dict[str, torch.Tensor]:
     """:func:`render_image` of camera ``index``'s full picture, with the field in eval mode for the call."""
     origins, dirs = image_rays(cameras, index)
     was_training = field.training
     field.eval()
     try:
-        return render_image(field, spec, origins, dirs, cameras.height, cameras.width, settings, background, chunk)
+        return render_image(
+            field, spec, origins, dirs, cameras.height, cameras.width, settings, background, chunk
+        )
     finally:
         field.train(was_training)

@@ -4,7 +4,6 @@ punish (a full-mask shuffle after lanes returned, a barrier that can never open,
 refuses) fail loudly."""
 
 import pytest
-
 from conftest import emulated_module
 
 
@@ -35,24 +34,31 @@ def test_shared_memory_is_one_array_per_block(emulator, block):
 def test_shuffle_after_lanes_returned_is_an_error(emulator):
     with pytest.raises(RuntimeError) as err:
         emulator.shuffle_after_return()
-    assert str(err.value) == ("emulated CUDA kernel, block (0, 0, 0): __shfl_sync with mask 0xffffffff in a warp "
-                              "where 16 of 32 lanes have returned (undefined behaviour on a GPU)")
+    assert str(err.value) == (
+        "emulated CUDA kernel, block (0, 0, 0): __shfl_sync with mask 0xffffffff in a warp "
+        "where 16 of 32 lanes have returned (undefined behaviour on a GPU)"
+    )
 
 
 def test_a_barrier_that_cannot_open_is_an_error(emulator):
     with pytest.raises(RuntimeError) as err:
         emulator.mixed_barriers()
-    assert str(err.value) == ("emulated CUDA kernel, block (0, 0, 0): deadlock: 64 threads wait at a barrier the "
-                              "others never reach")
+    assert str(err.value) == (
+        "emulated CUDA kernel, block (0, 0, 0): deadlock: 64 threads wait at a barrier the "
+        "others never reach"
+    )
 
 
-@pytest.mark.parametrize("blocks,threads,error", [
-    (1, 128, "no error"),
-    (0, 128, "invalid configuration argument"),
-    (1, 0, "invalid configuration argument"),
-    (1, 1025, "invalid configuration argument"),
-    (2**31, 32, "invalid configuration argument"),
-])
+@pytest.mark.parametrize(
+    "blocks,threads,error",
+    [
+        (1, 128, "no error"),
+        (0, 128, "invalid configuration argument"),
+        (1, 0, "invalid configuration argument"),
+        (1, 1025, "invalid configuration argument"),
+        (2**31, 32, "invalid configuration argument"),
+    ],
+)
 def test_launch_configurations_cuda_refuses(emulator, blocks, threads, error):
     assert emulator.launch_error(blocks, threads) == error
 

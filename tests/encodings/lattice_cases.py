@@ -3,9 +3,18 @@
 import torch
 
 from fields3d.encodings import (
-    DenseGridConfig, SimplexGridConfig, TriPlaneConfig, dense_grid_encode, simplex_grid_encode, triplane_encode,
+    DenseGridConfig,
+    SimplexGridConfig,
+    TriPlaneConfig,
+    dense_grid_encode,
+    simplex_grid_encode,
+    triplane_encode,
 )
-from fields3d.encodings.reference import dense_grid_reference, simplex_grid_reference, triplane_reference
+from fields3d.encodings.reference import (
+    dense_grid_reference,
+    simplex_grid_reference,
+    triplane_reference,
+)
 
 DENSE = (dense_grid_encode, dense_grid_reference)
 TRI = (triplane_encode, triplane_reference)
@@ -39,7 +48,10 @@ def random_table(config, dtype=torch.float32, seed=0):
 
 
 def random_points(config, n, dtype=torch.float32, seed=0):
-    return torch.rand(n, config.n_input_dims, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return torch.rand(
+        n, config.n_input_dims, generator=torch.Generator().manual_seed(seed), dtype=dtype
+    )
+
 
 # Small tables for gradcheck/gradgradcheck, whose numerical Jacobians grow with the square of
 # the parameter count (every kind and feature path; simplex levels both direct and hashed).

@@ -10,9 +10,17 @@ from fields3d.errors import InputError
 
 def two_grids(dtype=torch.float32, n_input_dims=3):
     torch.manual_seed(0)
-    a = HashGrid(n_input_dims, n_levels=3, log2_hashmap_size=10, base_resolution=4, per_level_scale=2.0)
-    b = HashGrid(n_input_dims, n_levels=2, n_features_per_level=4, log2_hashmap_size=11, base_resolution=8,
-                 interpolation="smoothstep")
+    a = HashGrid(
+        n_input_dims, n_levels=3, log2_hashmap_size=10, base_resolution=4, per_level_scale=2.0
+    )
+    b = HashGrid(
+        n_input_dims,
+        n_levels=2,
+        n_features_per_level=4,
+        log2_hashmap_size=11,
+        base_resolution=8,
+        interpolation="smoothstep",
+    )
     for g in (a, b):
         with torch.no_grad():
             g.params.normal_()
@@ -32,7 +40,10 @@ def test_output_is_the_parts_side_by_side():
 def test_config_nests_the_parts():
     a, b = two_grids()
     enc = Concat([a, Concat([b])])
-    assert enc.config() == {"type": "concat", "encodings": [a.config(), {"type": "concat", "encodings": [b.config()]}]}
+    assert enc.config() == {
+        "type": "concat",
+        "encodings": [a.config(), {"type": "concat", "encodings": [b.config()]}],
+    }
     again = create(enc.config())
     again.load_state_dict(enc.state_dict())
     x = torch.rand(20, 3)
@@ -61,7 +72,9 @@ def test_double_backward_matches_the_reference():
         return torch.autograd.grad(loss, (x, a.params, b.params))
 
     got = derivatives(enc)
-    want = derivatives(lambda p: torch.cat([hash_grid_reference(p, g.params, g.spec) for g in (a, b)], dim=1))
+    want = derivatives(
+        lambda p: torch.cat([hash_grid_reference(p, g.params, g.spec) for g in (a, b)], dim=1)
+    )
     for name, u, v in zip(("x", "a.params", "b.params"), got, want):
         assert u.abs().sum() > 0, name
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10, msg=name)
@@ -113,13 +126,34 @@ def test_part_that_is_not_an_encoding():
 @pytest.mark.parametrize(
     "encodings,message",
     [
-        ([], "a \"concat\" config's \"encodings\" must be a non-empty list of encoding configs, got an empty list"),
-        ({"type": "hash_grid"}, "a \"concat\" config's \"encodings\" must be a non-empty list of encoding configs, got dict"),
-        ([{"type": "hash_grid", "n_levels": 1, "log2_hashmap_size": 8}, {"type": "hashgrid"}],
-         "encodings[1]: unknown encoding type 'hashgrid'; known types: {known}"),
-        ([{"type": "hash_grid", "n_levels": 0}], "encodings[0]: n_levels must be an integer from 1 to 32, got 0"),
-        ([{"type": "concat", "encodings": [{"type": "hash_grid", "n_levels": 1, "log2_hashmap_size": 8}, "x"]}],
-         'encodings[0]: encodings[1]: an encoding config must be a dict with a "type" key, got str'),
+        (
+            [],
+            'a "concat" config\'s "encodings" must be a non-empty list of encoding configs, got an empty list',
+        ),
+        (
+            {"type": "hash_grid"},
+            'a "concat" config\'s "encodings" must be a non-empty list of encoding configs, got dict',
+        ),
+        (
+            [{"type": "hash_grid", "n_levels": 1, "log2_hashmap_size": 8}, {"type": "hashgrid"}],
+            "encodings[1]: unknown encoding type 'hashgrid'; known types: {known}",
+        ),
+        (
+            [{"type": "hash_grid", "n_levels": 0}],
+            "encodings[0]: n_levels must be an integer from 1 to 32, got 0",
+        ),
+        (
+            [
+                {
+                    "type": "concat",
+                    "encodings": [
+                        {"type": "hash_grid", "n_levels": 1, "log2_hashmap_size": 8},
+                        "x",
+                    ],
+                }
+            ],
+            'encodings[0]: encodings[1]: an encoding config must be a dict with a "type" key, got str',
+        ),
     ],
 )
 def test_bad_concat_configs(encodings, message):

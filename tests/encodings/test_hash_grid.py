@@ -15,18 +15,28 @@ def small_config(d=3, f=2, log2=8, interp="linear", levels=4, base=4, scale=2.0)
 
 def random_table(config, dtype=torch.float32, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(config.n_entries, config.n_features_per_level, generator=g, dtype=dtype) * 2 - 1
+    return (
+        torch.rand(config.n_entries, config.n_features_per_level, generator=g, dtype=dtype) * 2 - 1
+    )
 
 
 def test_default_layout_matches_instant_ngp():
     c = HashGridConfig()
     first, last = c.levels[0], c.levels[-1]
-    assert (first.scale, first.resolution, first.size, first.offset, first.hashed) == (15.0, 16, 4096, 0, False)
+    assert (first.scale, first.resolution, first.size, first.offset, first.hashed) == (
+        15.0,
+        16,
+        4096,
+        0,
+        False,
+    )
     # level 1: scale 16*1.5-1 = 23, resolution 24, 24^3 = 13824 rows, directly indexed
     assert (c.levels[1].resolution, c.levels[1].size, c.levels[1].offset) == (24, 13824, 4096)
     # 16 * 1.5^15 - 1 = 7005.2..., resolution 7007, hashed into 2^19 rows
     assert (last.resolution, last.size, last.hashed) == (7007, 2**19, True)
-    assert sum(not lv.hashed for lv in c.levels) == 4  # 16^3 .. 54^3 fit in 2^19 rows; 81^3 does not
+    assert (
+        sum(not lv.hashed for lv in c.levels) == 4
+    )  # 16^3 .. 54^3 fit in 2^19 rows; 81^3 does not
     assert c.n_entries == sum(lv.size for lv in c.levels)
     assert c.n_output_dims == 32
 
@@ -54,7 +64,9 @@ def test_values_and_first_derivatives_match_reference(d, f, interp):
 
     torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(gt, gt_ref, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(gx, gx_ref, rtol=1e-4, atol=1e-3)  # dx scales with the finest resolution
+    torch.testing.assert_close(
+        gx, gx_ref, rtol=1e-4, atol=1e-3
+    )  # dx scales with the finest resolution
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
@@ -62,7 +74,9 @@ def test_values_and_first_derivatives_match_reference(d, f, interp):
 def test_gradcheck_and_gradgradcheck_float64(d, interp):
     config = small_config(d=d, f=2, log2=6, interp=interp, levels=3, base=2)
     table = random_table(config, torch.float64).requires_grad_()
-    x = torch.rand(9, d, dtype=torch.float64, generator=torch.Generator().manual_seed(d)).requires_grad_()
+    x = torch.rand(
+        9, d, dtype=torch.float64, generator=torch.Generator().manual_seed(d)
+    ).requires_grad_()
 
     def fn(x, table):
         return hash_grid_encode(x, table, config)
@@ -84,7 +98,9 @@ def test_eikonal_loss_trains_the_table_like_the_reference(interp):
     config = small_config(d=3, f=2, log2=10, interp=interp, levels=4)
     table = random_table(config, torch.float64).requires_grad_()
     x = torch.rand(300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    head = torch.randn(config.n_output_dims, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    head = torch.randn(
+        config.n_output_dims, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
 
     ours = eikonal_param_grad(lambda x, t: hash_grid_encode(x, t, config), x, table, head)
     ref = eikonal_param_grad(lambda x, t: hash_grid_reference(x, t, config), x, table, head)
@@ -96,12 +112,18 @@ def test_double_backward_through_dy_and_table_paths():
     # d/d(table, x, dy) of a loss on both outputs of the backward pass, against the reference.
     config = small_config(d=2, f=4, log2=7, interp="smoothstep")
     table = random_table(config, torch.float64).requires_grad_()
-    x = torch.rand(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3)).requires_grad_()
+    x = torch.rand(
+        50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    ).requires_grad_()
     dy = torch.randn(50, config.n_output_dims, dtype=torch.float64).requires_grad_()
 
     def second_order(encode):
-        gx, gt = torch.autograd.grad((encode(x, table, config) * dy).sum(), (x, table), create_graph=True)
-        loss = (gx**2).sum() + (gt * torch.linspace(-1, 1, gt.numel(), dtype=gt.dtype).view_as(gt)).sum()
+        gx, gt = torch.autograd.grad(
+            (encode(x, table, config) * dy).sum(), (x, table), create_graph=True
+        )
+        loss = (gx**2).sum() + (
+            gt * torch.linspace(-1, 1, gt.numel(), dtype=gt.dtype).view_as(gt)
+        ).sum()
         return torch.autograd.grad(loss, (x, table, dy))
 
     for a, b in zip(second_order(hash_grid_encode), second_order(hash_grid_reference)):
@@ -128,7 +150,9 @@ def test_non_contiguous_and_transposed_positions():
     strided = torch.rand(100, 6)[:, ::2]
     assert not transposed.is_contiguous() and not strided.is_contiguous()
     for x in (transposed, strided):
-        torch.testing.assert_close(hash_grid_encode(x, table, config), hash_grid_encode(x.contiguous(), table, config))
+        torch.testing.assert_close(
+            hash_grid_encode(x, table, config), hash_grid_encode(x.contiguous(), table, config)
+        )
     xt = transposed.detach().requires_grad_()
     hash_grid_encode(xt, table, config).sum().backward()
     xc = transposed.contiguous().requires_grad_()
@@ -170,7 +194,9 @@ def test_boundary_coordinates_match_reference():
     table = random_table(config)
     edges = torch.tensor([0.0, 1e-7, 0.25, 0.5, 1 - 1e-7, 1.0])
     x = torch.cartesian_prod(edges, edges)
-    torch.testing.assert_close(hash_grid_encode(x, table, config), hash_grid_reference(x, table, config), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        hash_grid_encode(x, table, config), hash_grid_reference(x, table, config), rtol=0, atol=1e-6
+    )
 
 
 def test_module_initialisation_and_attributes():

@@ -40,7 +40,9 @@ def test_cuda_matches_cpu(twin, d, f, interp):
     with twin.active():
         gpu = all_derivatives(twin.put(x), twin.put(table), config, twin.put(head))
     for name, a, b in zip(["y", "dx", "dtable", "eikonal dtable", "eikonal dx"], cpu, gpu):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{name}: {m}"
+        )
 
 
 @pytest.mark.parametrize("n", [0, 1])
@@ -71,4 +73,7 @@ def test_cuda_rejects_float64():
     table = torch.zeros(config.n_entries, 2, dtype=torch.float64, device="cuda")
     with pytest.raises(InputError) as err:
         hash_grid_encode(torch.rand(3, 3, dtype=torch.float64, device="cuda"), table, config)
-    assert str(err.value) == "CUDA hash grid kernels take float32, got float64; use float64 on the CPU only"
+    assert (
+        str(err.value)
+        == "CUDA hash grid kernels take float32, got float64; use float64 on the CPU only"
+    )

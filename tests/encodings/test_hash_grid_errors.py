@@ -16,14 +16,22 @@ def grid():
 @pytest.mark.parametrize(
     "x,message",
     [
-        (torch.rand(5, 3, dtype=torch.float64), "positions must be float32 of shape (N, 3), got float64 (5, 3)"),
+        (
+            torch.rand(5, 3, dtype=torch.float64),
+            "positions must be float32 of shape (N, 3), got float64 (5, 3)",
+        ),
         (torch.rand(5, 2), "positions must be float32 of shape (N, 3), got float32 (5, 2)"),
         (torch.rand(5), "positions must be float32 of shape (N, 3), got float32 (5,)"),
         (torch.rand(2, 5, 3), "positions must be float32 of shape (N, 3), got float32 (2, 5, 3)"),
-        (torch.zeros(5, 3, dtype=torch.int64), "positions must be float32 of shape (N, 3), got int64 (5, 3)"),
+        (
+            torch.zeros(5, 3, dtype=torch.int64),
+            "positions must be float32 of shape (N, 3), got int64 (5, 3)",
+        ),
         ([[0.1, 0.2, 0.3]], "positions must be float32 of shape (N, 3), got list"),
-        (torch.rand(5, 3).to_sparse(),
-         "positions must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
+        (
+            torch.rand(5, 3).to_sparse(),
+            "positions must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()",
+        ),
     ],
 )
 def test_bad_positions(grid, x, message):
@@ -44,9 +52,14 @@ def test_bad_params():
     config = HashGridConfig(2, 2, 2, 6)
     with pytest.raises(InputError) as err:
         hash_grid_encode(torch.rand(3, 2), torch.rand(10, 2), config)
-    assert str(err.value) == f"params must have shape ({config.n_entries}, 2) for this config, got (10, 2)"
+    assert (
+        str(err.value)
+        == f"params must have shape ({config.n_entries}, 2) for this config, got (10, 2)"
+    )
     with pytest.raises(InputError) as err:
-        hash_grid_encode(torch.rand(3, 2), torch.zeros(config.n_entries, 2, dtype=torch.int32), config)
+        hash_grid_encode(
+            torch.rand(3, 2), torch.zeros(config.n_entries, 2, dtype=torch.int32), config
+        )
     assert str(err.value) == "params must be a float32 or float64 tensor, got int32"
     with pytest.raises(InputError) as err:
         hash_grid_encode(torch.rand(3, 2), torch.rand(config.n_entries, 2).to_sparse(), config)
@@ -62,8 +75,14 @@ def test_bad_params():
         ({"n_features_per_level": 3}, "n_features_per_level must be 1, 2, 4 or 8, got 3"),
         ({"interpolation": "cubic"}, "interpolation must be 'linear' or 'smoothstep', got 'cubic'"),
         ({"n_levels": 0}, "n_levels must be an integer from 1 to 32, got 0"),
-        ({"log2_hashmap_size": 3}, "log2_hashmap_size must be an integer from 4 to 30 (2^4 to 2^30 rows per level), got 3"),
-        ({"log2_hashmap_size": 31}, "log2_hashmap_size must be an integer from 4 to 30 (2^4 to 2^30 rows per level), got 31"),
+        (
+            {"log2_hashmap_size": 3},
+            "log2_hashmap_size must be an integer from 4 to 30 (2^4 to 2^30 rows per level), got 3",
+        ),
+        (
+            {"log2_hashmap_size": 31},
+            "log2_hashmap_size must be an integer from 4 to 30 (2^4 to 2^30 rows per level), got 31",
+        ),
         ({"base_resolution": 1}, "base_resolution must be an integer >= 2, got 1"),
         ({"per_level_scale": 0.5}, "per_level_scale must be a number from 1 to 16, got 0.5"),
         (
@@ -84,9 +103,9 @@ def test_cuda_path_without_cuda_raises_backend_unavailable():
     with pytest.raises(BackendUnavailable) as err:
         _native.check_device(torch.device("cuda"))
     if _native.core().build_info()["cuda"]:
-        expected = (
-            "fields3d was built with CUDA but sees no CUDA device for cuda; check the driver (nvidia-smi)"
-        )
+        expected = "fields3d was built with CUDA but sees no CUDA device for cuda; check the driver (nvidia-smi)"
     else:
-        expected = f"fields3d was built without CUDA, so it cannot run on cuda; {_native.REBUILD_CUDA}"
+        expected = (
+            f"fields3d was built without CUDA, so it cannot run on cuda; {_native.REBUILD_CUDA}"
+        )
     assert str(err.value) == expected

@@ -5,14 +5,18 @@ import math
 
 import pytest
 import torch
+from lattice_cases import CASES, IDS, SMALL, SMALL_IDS, random_points, random_table
 
 from fields3d import _native
 from fields3d.encodings import (
-    DenseGridConfig, SimplexGridConfig, TriPlaneConfig, dense_grid_encode, simplex_grid_encode, triplane_encode,
+    DenseGridConfig,
+    SimplexGridConfig,
+    TriPlaneConfig,
+    dense_grid_encode,
+    simplex_grid_encode,
+    triplane_encode,
 )
 from fields3d.encodings.simplex import skew_factor
-
-from lattice_cases import CASES, IDS, SMALL, SMALL_IDS, random_points, random_table
 
 
 @pytest.mark.parametrize("name,config,encode,reference", CASES, ids=IDS)
@@ -50,10 +54,14 @@ def test_full_second_order_path_matches_reference(name, config, encode, referenc
     table = random_table(config, torch.float64).requires_grad_()
     x = random_points(config, 40, torch.float64, seed=5).requires_grad_()
     n_out = reference(x[:1], table, config).shape[1]
-    dy = torch.randn(40, n_out, dtype=torch.float64, generator=torch.Generator().manual_seed(6)).requires_grad_()
+    dy = torch.randn(
+        40, n_out, dtype=torch.float64, generator=torch.Generator().manual_seed(6)
+    ).requires_grad_()
 
     def second_order(fn):
-        gx, gt = torch.autograd.grad((fn(x, table, config) * dy).sum(), (x, table), create_graph=True)
+        gx, gt = torch.autograd.grad(
+            (fn(x, table, config) * dy).sum(), (x, table), create_graph=True
+        )
         weights = torch.linspace(-1, 1, gt.numel(), dtype=gt.dtype).view_as(gt)
         loss = ((gx.norm(dim=-1) - 1) ** 2).sum() + (gt * weights).sum()
         return torch.autograd.grad(loss, (x, table, dy))
@@ -77,13 +85,19 @@ def test_triplane_planes_are_stacked_xy_xz_yz():
     config = TriPlaneConfig(3, 1, "concat")
     table = torch.zeros(config.n_entries, 1, dtype=torch.float64)
     table[9 + 4] = 1.0  # centre vertex of the (x, z) plane
-    y = triplane_encode(torch.tensor([[0.5, 0.1, 0.5], [0.5, 0.5, 0.1]], dtype=torch.float64), table, config)
-    torch.testing.assert_close(y, torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.2, 0.0]], dtype=torch.float64))
+    y = triplane_encode(
+        torch.tensor([[0.5, 0.1, 0.5], [0.5, 0.5, 0.1]], dtype=torch.float64), table, config
+    )
+    torch.testing.assert_close(
+        y, torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.2, 0.0]], dtype=torch.float64)
+    )
 
 
 def test_simplex_skew_factor_follows_the_dimension():
     assert skew_factor(2) == pytest.approx((math.sqrt(3) - 1) / 2)
-    assert skew_factor(3) == pytest.approx(1 / 3)  # (sqrt(4) - 1) / 3; a hard-coded sqrt(3) is wrong in 3D
+    assert skew_factor(3) == pytest.approx(
+        1 / 3
+    )  # (sqrt(4) - 1) / 3; a hard-coded sqrt(3) is wrong in 3D
     assert skew_factor(4) == pytest.approx((math.sqrt(5) - 1) / 4)
 
 
@@ -135,7 +149,9 @@ def test_boundary_coordinates_match_reference(name, config, encode, reference):
     table = random_table(config)
     edges = torch.tensor([0.0, 1e-7, 0.25, 0.5, 1 - 1e-7, 1.0])
     x = torch.cartesian_prod(*[edges] * config.n_input_dims)
-    torch.testing.assert_close(encode(x, table, config), reference(x, table, config), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        encode(x, table, config), reference(x, table, config), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_thread_count_does_not_change_table_gradients():

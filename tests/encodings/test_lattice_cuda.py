@@ -7,10 +7,11 @@ GPU."""
 
 import pytest
 import torch
+from lattice_cases import CASES, IDS, random_table
 
 from fields3d.encodings import DenseGrid, SimplexGrid, TriPlane
 from fields3d.errors import InputError
-from lattice_cases import CASES, IDS, random_table
+
 
 def all_derivatives(x, table, config, encode):
     """Values, first derivatives and an eikonal-style second-order gradient."""
@@ -34,10 +35,14 @@ def test_cuda_matches_cpu(twin, name, config, encode, reference):
     with twin.active():
         gpu = all_derivatives(twin.put(x), twin.put(table), config, encode)
     for what, a, b in zip(["y", "dx", "dtable", "eikonal dtable", "eikonal dx"], cpu, gpu):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}")
+        torch.testing.assert_close(
+            b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}"
+        )
 
 
-@pytest.mark.parametrize("make", [lambda: DenseGrid(3, 8, 4), lambda: TriPlane(8, 4), lambda: SimplexGrid(3, 4)])
+@pytest.mark.parametrize(
+    "make", [lambda: DenseGrid(3, 8, 4), lambda: TriPlane(8, 4), lambda: SimplexGrid(3, 4)]
+)
 @pytest.mark.parametrize("n", [0, 1])
 def test_cuda_zero_and_one_points(twin, make, n):
     with twin.active():
@@ -65,4 +70,7 @@ def test_cuda_rejects_float64():
     enc = DenseGrid(3, 4, 2, device="cuda").double()
     with pytest.raises(InputError) as err:
         enc(torch.rand(3, 3, dtype=torch.float64, device="cuda"))
-    assert str(err.value) == "CUDA dense grid kernels take float32, got float64; use float64 on the CPU only"
+    assert (
+        str(err.value)
+        == "CUDA dense grid kernels take float32, got float64; use float64 on the CPU only"
+    )

@@ -8,16 +8,39 @@ import torch
 from fields3d.encodings import Concat, DenseGrid, HashGrid, SimplexGrid, TriPlane, available, create
 
 CONFIGS = [
-    {"type": "dense_grid", "n_input_dims": 2, "resolution": 16, "n_features": 3, "interpolation": "smoothstep"},
-    {"type": "triplane", "resolution": [8, 16], "n_features": 4, "aggregate": "product", "interpolation": "linear"},
-    {"type": "simplex_grid", "n_input_dims": 3, "n_levels": 4, "n_features_per_level": 2, "log2_hashmap_size": 10,
-     "base_resolution": 4, "per_level_scale": 2.0},
+    {
+        "type": "dense_grid",
+        "n_input_dims": 2,
+        "resolution": 16,
+        "n_features": 3,
+        "interpolation": "smoothstep",
+    },
+    {
+        "type": "triplane",
+        "resolution": [8, 16],
+        "n_features": 4,
+        "aggregate": "product",
+        "interpolation": "linear",
+    },
+    {
+        "type": "simplex_grid",
+        "n_input_dims": 3,
+        "n_levels": 4,
+        "n_features_per_level": 2,
+        "log2_hashmap_size": 10,
+        "base_resolution": 4,
+        "per_level_scale": 2.0,
+    },
 ]
 
 
 def test_registered_names():
     assert {"dense_grid", "triplane", "simplex_grid"} <= set(available())
-    assert (DenseGrid.type_name, TriPlane.type_name, SimplexGrid.type_name) == ("dense_grid", "triplane", "simplex_grid")
+    assert (DenseGrid.type_name, TriPlane.type_name, SimplexGrid.type_name) == (
+        "dense_grid",
+        "triplane",
+        "simplex_grid",
+    )
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c["type"] for c in CONFIGS])
@@ -49,7 +72,10 @@ def test_sizes():
     # the direct coarse level holds the vertices points reach (about 2 s^3 in 3D), not the
     # resolution^3 bounding box, four times as many
     first = simplex.spec.levels[0]
-    assert not first.hashed and 2 * scale**3 < first.size < 1.6 * 2 * scale**3 < first.resolution**3 / 2
+    assert (
+        not first.hashed
+        and 2 * scale**3 < first.size < 1.6 * 2 * scale**3 < first.resolution**3 / 2
+    )
 
 
 def test_initial_values():
@@ -60,9 +86,14 @@ def test_initial_values():
 
 
 def test_hybrid_concat_of_a_triplane_and_a_dense_grid():
-    both = create({"type": "concat", "encodings": [
-        {"type": "triplane", "resolution": 16, "n_features": 4},
-        {"type": "dense_grid", "resolution": 8, "n_features": 2},
-    ]})
+    both = create(
+        {
+            "type": "concat",
+            "encodings": [
+                {"type": "triplane", "resolution": 16, "n_features": 4},
+                {"type": "dense_grid", "resolution": 8, "n_features": 2},
+            ],
+        }
+    )
     assert isinstance(both, Concat) and both.n_output_dims == 6
     assert both(torch.rand(10, 3)).shape == (10, 6)

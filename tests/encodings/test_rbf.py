@@ -31,7 +31,9 @@ def random_params(config, dtype=torch.float64, seed=0):
     centers = torch.rand(m, d, generator=g, dtype=dtype)
     shapes = (torch.rand(config.shapes_shape, generator=g, dtype=dtype) + 0.5) * m ** (1 / d)
     if config.shape == "full":
-        shapes = shapes * (torch.eye(d, dtype=dtype) + 0.3 * torch.randn(m, d, d, generator=g, dtype=dtype))
+        shapes = shapes * (
+            torch.eye(d, dtype=dtype) + 0.3 * torch.randn(m, d, d, generator=g, dtype=dtype)
+        )
     weights = torch.randn(m, config.n_features, generator=g, dtype=dtype)
     return [t.requires_grad_() for t in (centers, shapes, weights)]
 
@@ -66,7 +68,9 @@ def test_eikonal_second_order_path_matches_reference(config):
         (g,) = torch.autograd.grad((encode(x, *params, config) @ head).sum(), x, create_graph=True)
         return torch.autograd.grad(((g.norm(dim=1) - 1) ** 2).sum(), (x, *params))
 
-    for name, u, v in zip(("x", "centers", "shapes", "weights"), second_order(rbf_encode), second_order(rbf_reference)):
+    for name, u, v in zip(
+        ("x", "centers", "shapes", "weights"), second_order(rbf_encode), second_order(rbf_reference)
+    ):
         assert u.abs().sum() > 0, name
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10, msg=name)
 
@@ -88,18 +92,30 @@ def test_gradcheck_and_gradgradcheck_float64(shape):
 def test_inverse_quadratic_basis_at_its_center():
     """One basis, plain features: phi = 1 / (1 + |s (x - c)|^2) times its weight."""
     config = RBFConfig(2, 1, 1, 1, "isotropic", "inverse_quadratic", ())
-    centers, shapes, weights = torch.tensor([[0.5, 0.5]]), torch.tensor([2.0]), torch.tensor([[3.0]])
+    centers, shapes, weights = (
+        torch.tensor([[0.5, 0.5]]),
+        torch.tensor([2.0]),
+        torch.tensor([[3.0]]),
+    )
     x = torch.tensor([[0.5, 0.5], [1.0, 0.5], [0.5, 0.0]])
-    torch.testing.assert_close(rbf_encode(x, centers, shapes, weights, config), torch.tensor([[3.0], [1.5], [1.5]]))
+    torch.testing.assert_close(
+        rbf_encode(x, centers, shapes, weights, config), torch.tensor([[3.0], [1.5], [1.5]])
+    )
 
 
 def test_frequencies_cycle_over_the_channels():
     config = RBFConfig(2, 1, 4, 1, "isotropic", "gaussian", (1.0, 3.0))
     f64 = {"dtype": torch.float64}
-    centers, shapes, weights = torch.zeros(1, 2, **f64), torch.ones(1, **f64), torch.ones(1, 4, **f64)
+    centers, shapes, weights = (
+        torch.zeros(1, 2, **f64),
+        torch.ones(1, **f64),
+        torch.ones(1, 4, **f64),
+    )
     x = torch.tensor([[0.3, 0.4]], dtype=torch.float64)  # r2 = 0.25
     phi = torch.exp(torch.tensor(-0.25, dtype=torch.float64))
-    want = torch.stack([torch.sin(phi), torch.sin(3 * phi), torch.sin(phi), torch.sin(3 * phi)])[None]
+    want = torch.stack([torch.sin(phi), torch.sin(3 * phi), torch.sin(phi), torch.sin(3 * phi)])[
+        None
+    ]
     torch.testing.assert_close(rbf_encode(x, centers, shapes, weights, config), want)
 
 
@@ -114,7 +130,9 @@ def test_neighbours_follow_the_current_centers():
         enc.centers.copy_(enc.centers.flip(0) * 0.5 + 0.25)
     after = enc(x)
     assert not torch.allclose(before, after)
-    torch.testing.assert_close(after, rbf_reference(x, enc.centers, enc.shapes, enc.weights, enc.spec))
+    torch.testing.assert_close(
+        after, rbf_reference(x, enc.centers, enc.shapes, enc.weights, enc.spec)
+    )
 
 
 @pytest.mark.parametrize("n", [0, 1])
@@ -147,7 +165,9 @@ def test_float32_module_matches_float64_reference():
     with torch.no_grad():
         enc.weights.normal_()
     x = torch.rand(500, 3)
-    ref = rbf_reference(x.double(), *(p.double() for p in (enc.centers, enc.shapes, enc.weights)), enc.spec)
+    ref = rbf_reference(
+        x.double(), *(p.double() for p in (enc.centers, enc.shapes, enc.weights)), enc.spec
+    )
     torch.testing.assert_close(enc(x).double(), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -156,8 +176,16 @@ def test_config_round_trip_and_state_dict():
     with torch.no_grad():
         enc.weights.normal_()
     cfg = enc.config()
-    assert cfg == {"type": "rbf", "n_input_dims": 2, "n_bases": 64, "n_features": 6, "k": 5, "shape": "full",
-                   "kernel": "gaussian", "frequencies": [1.0, 2.5]}
+    assert cfg == {
+        "type": "rbf",
+        "n_input_dims": 2,
+        "n_bases": 64,
+        "n_features": 6,
+        "k": 5,
+        "shape": "full",
+        "kernel": "gaussian",
+        "frequencies": [1.0, 2.5],
+    }
     again = create(cfg)
     assert again.config() == cfg and isinstance(again, RBFEncoding)
     again.load_state_dict(enc.state_dict())
@@ -169,17 +197,25 @@ def test_config_round_trip_and_state_dict():
 
 def test_default_settings_and_init():
     enc = RBFEncoding()
-    assert (enc.n_input_dims, enc.n_output_dims, enc.spec.k, enc.spec.shape) == (3, 16, 8, "diagonal")
+    assert (enc.n_input_dims, enc.n_output_dims, enc.spec.k, enc.spec.shape) == (
+        3,
+        16,
+        8,
+        "diagonal",
+    )
     assert enc.shapes.shape == (4096, 3) and torch.allclose(enc.shapes, torch.tensor(16.0))
     assert enc.centers.min() >= 0 and enc.centers.max() <= 1
 
 
 def test_hybrid_with_a_hash_grid_through_concat():
     torch.manual_seed(0)
-    cfg = {"type": "concat", "encodings": [
-        {"type": "rbf", "n_bases": 32, "n_features": 4, "k": 4, "frequencies": [1.0, 2.0]},
-        {"type": "hash_grid", "n_levels": 2, "log2_hashmap_size": 8, "base_resolution": 4},
-    ]}
+    cfg = {
+        "type": "concat",
+        "encodings": [
+            {"type": "rbf", "n_bases": 32, "n_features": 4, "k": 4, "frequencies": [1.0, 2.0]},
+            {"type": "hash_grid", "n_levels": 2, "log2_hashmap_size": 8, "base_resolution": 4},
+        ],
+    }
     enc = create(cfg).double()
     rbf, grid = enc.encodings
     assert isinstance(enc, Concat) and isinstance(rbf, RBFEncoding) and isinstance(grid, HashGrid)
@@ -192,11 +228,20 @@ def test_hybrid_with_a_hash_grid_through_concat():
 
     def eikonal(features):
         (g,) = torch.autograd.grad((features(x) @ w).sum(), x, create_graph=True)
-        return torch.autograd.grad(((g.norm(dim=1) - 1) ** 2).sum(), (x, rbf.centers, rbf.shapes, rbf.weights, grid.params))
+        return torch.autograd.grad(
+            ((g.norm(dim=1) - 1) ** 2).sum(), (x, rbf.centers, rbf.shapes, rbf.weights, grid.params)
+        )
 
     got = eikonal(enc)
-    want = eikonal(lambda p: torch.cat([rbf_reference(p, rbf.centers, rbf.shapes, rbf.weights, rbf.spec),
-                                        hash_grid_reference(p, grid.params, grid.spec)], dim=1))
+    want = eikonal(
+        lambda p: torch.cat(
+            [
+                rbf_reference(p, rbf.centers, rbf.shapes, rbf.weights, rbf.spec),
+                hash_grid_reference(p, grid.params, grid.spec),
+            ],
+            dim=1,
+        )
+    )
     for u, v in zip(got, want):
         assert u.abs().sum() > 0
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
@@ -207,21 +252,32 @@ def test_hybrid_with_a_hash_grid_through_concat():
 
 # ---- initialisation from data ------------------------------------------------------------------
 
+
 def quantisation_error(points, weights, centers):
     """Weighted mean squared distance from each point to its nearest center (brute force)."""
-    return float((weights * torch.cdist(points, centers).min(dim=1).values ** 2).sum() / weights.sum())
+    return float(
+        (weights * torch.cdist(points, centers).min(dim=1).values ** 2).sum() / weights.sum()
+    )
 
 
 def test_kmeans_lowers_the_weighted_quantisation_error():
     g = torch.Generator().manual_seed(0)
-    points = torch.cat([torch.randn(3000, 3, generator=g) * 0.05 + torch.rand(1, 3, generator=g) for _ in range(6)])
+    points = torch.cat(
+        [torch.randn(3000, 3, generator=g) * 0.05 + torch.rand(1, 3, generator=g) for _ in range(6)]
+    )
     weights = torch.rand(len(points), generator=g) + 0.1
     errors = []
     for iters in (0, 1, 3, 10):
-        enc = RBFEncoding(3, 64, 4, 8, frequencies=[]).init_from_points(points, weights, iters=iters, generator=seeded(1))
+        enc = RBFEncoding(3, 64, 4, 8, frequencies=[]).init_from_points(
+            points, weights, iters=iters, generator=seeded(1)
+        )
         errors.append(quantisation_error(points, weights, enc.centers.detach()))
-    assert all(b <= a * (1 + 1e-5) for a, b in zip(errors, errors[1:])), errors  # Lloyd never increases it
-    assert errors[-1] < 0.8 * errors[0], errors  # seeds drawn by weight are already fair; Lloyd improves them
+    assert all(b <= a * (1 + 1e-5) for a, b in zip(errors, errors[1:])), (
+        errors
+    )  # Lloyd never increases it
+    assert errors[-1] < 0.8 * errors[0], (
+        errors
+    )  # seeds drawn by weight are already fair; Lloyd improves them
     uniform = quantisation_error(points, weights, torch.rand(64, 3, generator=g))
     assert errors[-1] < 0.2 * uniform
 
@@ -231,7 +287,9 @@ def test_weights_pull_centers_toward_the_heavy_region():
     heavy = points[:, 0] < 0.25
     weights = torch.where(heavy, 100.0, 1.0)
     plain = RBFEncoding(3, 200, 2, 8, frequencies=[]).init_from_points(points, generator=seeded(3))
-    pulled = RBFEncoding(3, 200, 2, 8, frequencies=[]).init_from_points(points, weights, generator=seeded(3))
+    pulled = RBFEncoding(3, 200, 2, 8, frequencies=[]).init_from_points(
+        points, weights, generator=seeded(3)
+    )
     frac_plain = float((plain.centers[:, 0] < 0.25).float().mean())
     frac_pulled = float((pulled.centers[:, 0] < 0.25).float().mean())
     assert 0.15 < frac_plain < 0.35
@@ -241,19 +299,31 @@ def test_weights_pull_centers_toward_the_heavy_region():
 @pytest.mark.parametrize("shape", ["isotropic", "diagonal", "full"])
 def test_init_shapes_are_inverse_mean_spacings(shape):
     points = torch.rand(5000, 3, dtype=torch.float64, generator=seeded(4))
-    enc = RBFEncoding(3, 100, 2, 6, shape, frequencies=[]).double().init_from_points(points, iters=3, generator=seeded(5))
+    enc = (
+        RBFEncoding(3, 100, 2, 6, shape, frequencies=[])
+        .double()
+        .init_from_points(points, iters=3, generator=seeded(5))
+    )
     c = enc.centers.detach()
     d = torch.cdist(c, c).sort(dim=1).values[:, 1:7]  # six nearest others
     s = 1.0 / d.mean(dim=1)
-    want = {"isotropic": s, "diagonal": s[:, None].expand(-1, 3), "full": s[:, None, None] * torch.eye(3, dtype=torch.float64)}
+    want = {
+        "isotropic": s,
+        "diagonal": s[:, None].expand(-1, 3),
+        "full": s[:, None, None] * torch.eye(3, dtype=torch.float64),
+    }
     torch.testing.assert_close(enc.shapes.detach(), want[shape])
     # centers lie on the data: each is the mean of its points, inside their box
     assert c.min() >= 0 and c.max() <= 1
 
 
 def test_init_with_fewer_points_than_bases_and_one_basis():
-    enc = RBFEncoding(2, 16, 2, 4, frequencies=[]).init_from_points(torch.rand(5, 2), iters=4, generator=seeded(6))
+    enc = RBFEncoding(2, 16, 2, 4, frequencies=[]).init_from_points(
+        torch.rand(5, 2), iters=4, generator=seeded(6)
+    )
     assert torch.isfinite(enc.shapes).all() and (enc.shapes > 0).all()
-    one = RBFEncoding(2, 1, 2, 1, frequencies=[]).init_from_points(torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
+    one = RBFEncoding(2, 1, 2, 1, frequencies=[]).init_from_points(
+        torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    )
     torch.testing.assert_close(one.centers.detach(), torch.tensor([[1.5, 2.0]]))
     torch.testing.assert_close(one.shapes.detach(), torch.full((1, 2), 1 / 5.0))

@@ -6,11 +6,12 @@ scripts/gpu-check) and on the CUDA launchers emulated on the host (the ``twin`` 
 
 import pytest
 import torch
+from test_rbf import random_params, random_points
+from test_rbf_knn import clustered, queries, uniform
 
 from fields3d.encodings import RBFConfig, RBFEncoding, rbf_encode, rbf_knn
 from fields3d.encodings.rbf_eval import rbf_evaluate_fused
-from test_rbf import random_params, random_points
-from test_rbf_knn import clustered, queries, uniform
+
 
 @pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
@@ -59,10 +60,24 @@ def grid_of(centers, k):
     cell_start = torch.empty(n_cells + 1, dtype=torch.int64, device=dev)
     order = torch.empty(m, dtype=torch.int64, device=dev)
     points = centers[:0]
-    idx, d2 = torch.empty(0, k, dtype=torch.int64, device=dev), torch.empty(0, k, dtype=centers.dtype, device=dev)
+    idx, d2 = (
+        torch.empty(0, k, dtype=torch.int64, device=dev),
+        torch.empty(0, k, dtype=centers.dtype, device=dev),
+    )
     c = _native.capsule
-    core.rbf_knn(c(centers), c(points), k, box[:d], cell, res, c(cell_start), c(order), c(idx), c(d2),
-                 _native.stream_of(dev))
+    core.rbf_knn(
+        c(centers),
+        c(points),
+        k,
+        box[:d],
+        cell,
+        res,
+        c(cell_start),
+        c(order),
+        c(idx),
+        c(d2),
+        _native.stream_of(dev),
+    )
     return cell_start.cpu(), order.cpu()
 
 
@@ -102,8 +117,12 @@ def test_cuda_encoding_matches_cpu(twin, shape):
     cpu = all_derivatives(x, params, config)
     with twin.active():
         gpu = all_derivatives(twin.put(x), [twin.put(p) for p in params], config)
-    for what, a, b in zip(["y", "dx", "eik dx", "eik centers", "eik shapes", "eik weights"], cpu, gpu):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}")
+    for what, a, b in zip(
+        ["y", "dx", "eik dx", "eik centers", "eik shapes", "eik weights"], cpu, gpu
+    ):
+        torch.testing.assert_close(
+            b, a, rtol=1e-4, atol=1e-4, equal_nan=True, msg=lambda m: f"{what}: {m}"
+        )
 
 
 @pytest.mark.parametrize("n", [0, 1])
@@ -122,7 +141,9 @@ def test_cuda_init_from_points_matches_cpu(twin):
 
     def init(device, iters):
         enc = RBFEncoding(3, 256, 4, 8, device=device)
-        return enc.init_from_points(points.to(device), iters=iters, generator=torch.Generator().manual_seed(0))
+        return enc.init_from_points(
+            points.to(device), iters=iters, generator=torch.Generator().manual_seed(0)
+        )
 
     cpu0, cpu = init("cpu", 0).centers, init("cpu", 10).centers.detach()
     with twin.active():
@@ -168,14 +189,22 @@ def test_cuda_double_backward_matches_cpu(twin, shape, kernel, freqs, dtype):
     x = random_points(config, 5003, dtype, seed=10)
     idx = rbf_knn(params[0], x, config.k).indices
     gen = torch.Generator().manual_seed(11)
-    dy, ddx = torch.randn(5003, 8, dtype=dtype, generator=gen), torch.randn(5003, 3, dtype=dtype, generator=gen)
-    ddc, ddw = torch.randn(500, 3, dtype=dtype, generator=gen), torch.randn(500, 8, dtype=dtype, generator=gen)
+    dy, ddx = (
+        torch.randn(5003, 8, dtype=dtype, generator=gen),
+        torch.randn(5003, 3, dtype=dtype, generator=gen),
+    )
+    ddc, ddw = (
+        torch.randn(500, 3, dtype=dtype, generator=gen),
+        torch.randn(500, 8, dtype=dtype, generator=gen),
+    )
 
     def run(device):
         leaves = [t.to(device).requires_grad_() for t in (dy, x, *params)]
         y = rbf_evaluate_fused(leaves[1], idx.to(device), *leaves[2:], config)
         gx, gc, _, gw = torch.autograd.grad(y, leaves[1:], leaves[0], create_graph=True)
-        loss = (gx * ddx.to(device)).sum() + (gc * ddc.to(device)).sum() + (gw * ddw.to(device)).sum()
+        loss = (
+            (gx * ddx.to(device)).sum() + (gc * ddc.to(device)).sum() + (gw * ddw.to(device)).sum()
+        )
         return [t.cpu() for t in torch.autograd.grad(loss, leaves)]
 
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-10}
@@ -195,5 +224,7 @@ def test_cuda_fused_evaluation_refuses_out_of_range_indices(twin):
     idx[3, 1] = 50
     idx[7, 0] = -1
     with twin.active():
-        with pytest.raises(ValueError, match=r"^idx must hold values in \[0, M\) = \[0, 50\), got 2 out of range$"):
+        with pytest.raises(
+            ValueError, match=r"^idx must hold values in \[0, M\) = \[0, 50\), got 2 out of range$"
+        ):
             rbf_evaluate_fused(x, idx, *params, config)

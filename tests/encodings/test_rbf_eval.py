@@ -9,18 +9,23 @@ import re
 
 import pytest
 import torch
+from test_rbf import random_params
 
 from fields3d import _native
-from fields3d.encodings import RBFConfig, rbf_encode
-from fields3d.encodings import rbf_eval
+from fields3d.encodings import RBFConfig, rbf_encode, rbf_eval
 from fields3d.encodings.rbf_eval import rbf_evaluate, rbf_evaluate_fused
-from test_rbf import random_params
 
 core = _native.core()
 NAMES = ("x", "centers", "shapes", "weights")
 
-GRID = list(itertools.product((2, 3), ("isotropic", "diagonal", "full"), ("inverse_quadratic", "gaussian"),
-                              ((1.0, 3.0), ())))
+GRID = list(
+    itertools.product(
+        (2, 3),
+        ("isotropic", "diagonal", "full"),
+        ("inverse_quadratic", "gaussian"),
+        ((1.0, 3.0), ()),
+    )
+)
 GRID_IDS = [f"{d}d-{s}-{k}-{'sin' if f else 'plain'}" for d, s, k, f in GRID]
 
 
@@ -32,13 +37,21 @@ def setup_case(config, n, dtype, seed=0):
     """Parameters, points around the bases and random neighbour indices (repeats included, so
     several points and several slots of one point scatter into the same basis)."""
     params = [p.detach().to(dtype) for p in random_params(config, seed=seed)]
-    x = torch.rand(n, config.n_input_dims, dtype=torch.float64, generator=seeded(seed + 1)).to(dtype) * 1.2 - 0.1
+    x = (
+        torch.rand(n, config.n_input_dims, dtype=torch.float64, generator=seeded(seed + 1)).to(
+            dtype
+        )
+        * 1.2
+        - 0.1
+    )
     idx = torch.randint(0, config.n_bases, (n, config.k), generator=seeded(seed + 2))
     return x, idx, params
 
 
 def grads(evaluate, x, idx, params, config, dy, wanted=NAMES):
-    inputs = [t.detach().clone().requires_grad_(name in wanted) for name, t in zip(NAMES, (x, *params))]
+    inputs = [
+        t.detach().clone().requires_grad_(name in wanted) for name, t in zip(NAMES, (x, *params))
+    ]
     y = evaluate(inputs[0], idx, *inputs[1:], config)
     chosen = [t for t in inputs if t.requires_grad]
     return y, torch.autograd.grad((y * dy).sum(), chosen)
@@ -116,12 +129,17 @@ def test_backward_never_recomputes_through_torch_unless_dshapes_is_differentiate
     inputs = [t.clone().requires_grad_() for t in (x, *params)]
     calls = []
     monkeypatch.setattr(rbf_eval, "rbf_evaluate", lambda *a: calls.append(1) or rbf_evaluate(*a))
-    (g,) = torch.autograd.grad(rbf_evaluate_fused(inputs[0], idx, *inputs[1:], config).sum(), inputs[0])
-    firsts = torch.autograd.grad(rbf_evaluate_fused(inputs[0], idx, *inputs[1:], config).sum(), inputs,
-                                 create_graph=True)
+    (g,) = torch.autograd.grad(
+        rbf_evaluate_fused(inputs[0], idx, *inputs[1:], config).sum(), inputs[0]
+    )
+    firsts = torch.autograd.grad(
+        rbf_evaluate_fused(inputs[0], idx, *inputs[1:], config).sum(), inputs, create_graph=True
+    )
     assert all(t.requires_grad for t in firsts)
     torch.testing.assert_close(firsts[0], g, rtol=1e-13, atol=1e-13)
-    torch.autograd.grad(firsts[0].square().sum() + firsts[1].sum() + firsts[3].sum(), inputs, retain_graph=True)
+    torch.autograd.grad(
+        firsts[0].square().sum() + firsts[1].sum() + firsts[3].sum(), inputs, retain_graph=True
+    )
     assert calls == []
     torch.autograd.grad(firsts[2].sum(), inputs, allow_unused=True)
     assert calls == [1]
@@ -135,8 +153,11 @@ def test_fused_backward_skips_gradients_the_pass_does_not_use(monkeypatch):
     params = [p.requires_grad_() for p in params]
     asked = []
     real = rbf_eval._core_grads
-    monkeypatch.setattr(rbf_eval, "_core_grads", lambda dy, inputs, needs, *a: asked.append(needs) or
-                        real(dy, inputs, needs, *a))
+    monkeypatch.setattr(
+        rbf_eval,
+        "_core_grads",
+        lambda dy, inputs, needs, *a: asked.append(needs) or real(dy, inputs, needs, *a),
+    )
     torch.autograd.grad(rbf_evaluate_fused(xs, idx, *params, config).sum(), xs)
     rbf_evaluate_fused(xs, idx, *params, config).sum().backward()
     assert asked == [[True, False, False, False], [True, True, True, True]]
@@ -152,10 +173,16 @@ def test_double_backward_differentiates_only_what_the_pass_uses(monkeypatch):
     seen = []
     real = rbf_eval._engine_uses
     monkeypatch.setattr(rbf_eval, "_engine_uses", lambda *a: seen.append(real(*a)) or seen[-1])
-    (g,) = torch.autograd.grad(rbf_evaluate_fused(x, idx, *params, config).sum(), x, create_graph=True)
-    (g_ref,) = torch.autograd.grad(rbf_evaluate(x, idx, *params, config).sum(), x, create_graph=True)
+    (g,) = torch.autograd.grad(
+        rbf_evaluate_fused(x, idx, *params, config).sum(), x, create_graph=True
+    )
+    (g_ref,) = torch.autograd.grad(
+        rbf_evaluate(x, idx, *params, config).sum(), x, create_graph=True
+    )
     torch.testing.assert_close(g, g_ref, rtol=1e-13, atol=1e-13)
-    every = torch.autograd.grad(rbf_evaluate_fused(x, idx, *params, config).sum(), (x, *params), create_graph=True)
+    every = torch.autograd.grad(
+        rbf_evaluate_fused(x, idx, *params, config).sum(), (x, *params), create_graph=True
+    )
     assert seen == [[True, False, False, False], [True, True, True, True]]
     assert all(t.requires_grad for t in every)
 
@@ -219,11 +246,14 @@ class RecordingCore:
         def call(*args):
             self.checks.append((name, args[-2]))  # (..., check_idx, stream)
             return op(*args)
+
         return call
 
 
 @pytest.mark.parametrize("trusted", [False, True])
-def test_indices_are_range_checked_once_by_the_forward_and_not_for_the_core_search(monkeypatch, trusted):
+def test_indices_are_range_checked_once_by_the_forward_and_not_for_the_core_search(
+    monkeypatch, trusted
+):
     """The range check reads idx (on CUDA: a stream sync): the forward does it unless told the
     indices are the core's own, and the backward passes never repeat it."""
     config = RBFConfig(3, 20, 4, 4, "diagonal", "inverse_quadratic", (1.0, 2.0))
@@ -247,7 +277,9 @@ def test_the_forward_still_refuses_out_of_range_indices():
     config = RBFConfig(3, 20, 4, 4, "diagonal", "inverse_quadratic", (1.0, 2.0))
     x, idx, params = setup_case(config, 30, torch.float64, seed=14)
     idx[3, 1] = 20
-    with pytest.raises(ValueError, match=re.escape("idx must hold values in [0, M) = [0, 20), got 1 out of range")):
+    with pytest.raises(
+        ValueError, match=re.escape("idx must hold values in [0, M) = [0, 20), got 1 out of range")
+    ):
         rbf_evaluate_fused(x, idx, *params, config)
 
 
@@ -270,8 +302,10 @@ def incoming(config, n, which, seed):
     m, d, f = config.n_bases, config.n_input_dims, config.n_features
     shapes = {"x": (n, d), "centers": (m, d), "weights": (m, f)}
     names = shapes if which == "all" else (which,)
-    return {name: torch.randn(shapes[name], dtype=torch.float64, generator=seeded(seed + i))
-            for i, name in enumerate(names)}
+    return {
+        name: torch.randn(shapes[name], dtype=torch.float64, generator=seeded(seed + i))
+        for i, name in enumerate(names)
+    }
 
 
 @pytest.mark.parametrize("which", INCOMING)
@@ -299,8 +333,10 @@ def test_double_backward_through_dshapes_falls_back_to_torch(shape):
     config = RBFConfig(3, 20, 4, 5, shape, "inverse_quadratic", (1.0, 3.0))
     x, idx, params = setup_case(config, 40, torch.float64, seed=20)
     dy = torch.randn(40, 4, dtype=torch.float64, generator=seeded(21))
-    dd = {**incoming(config, 40, "all", seed=22),
-          "shapes": torch.randn(config.shapes_shape, dtype=torch.float64, generator=seeded(25))}
+    dd = {
+        **incoming(config, 40, "all", seed=22),
+        "shapes": torch.randn(config.shapes_shape, dtype=torch.float64, generator=seeded(25)),
+    }
     got = double_grads(rbf_evaluate_fused, x, idx, params, config, dy, dd)
     want = double_grads(rbf_evaluate, x, idx, params, config, dy, dd)
     for name, u, v in zip(("dy", *NAMES), got, want):
@@ -316,8 +352,11 @@ def test_eikonal_loss_matches_torch():
 
     def eikonal(evaluate):
         leaves = [t.detach().clone().requires_grad_() for t in (x, *params)]
-        (g,) = torch.autograd.grad((evaluate(leaves[0], idx, *leaves[1:], config) @ head).sum(), leaves[0],
-                                   create_graph=True)
+        (g,) = torch.autograd.grad(
+            (evaluate(leaves[0], idx, *leaves[1:], config) @ head).sum(),
+            leaves[0],
+            create_graph=True,
+        )
         return torch.autograd.grad(((g.norm(dim=-1) - 1) ** 2).mean(), leaves)
 
     for name, u, v in zip(NAMES, eikonal(rbf_evaluate_fused), eikonal(rbf_evaluate)):
@@ -343,10 +382,19 @@ def test_double_backward_same_result_for_any_thread_count():
     for other in results[1:]:
         for name, a, b in zip(("dy", *NAMES), results[0], other):
             assert torch.equal(a, b), name
-    ref = double_grads(rbf_evaluate, x.double(), idx, [p.double() for p in params], config, dy.double(),
-                       {name: t.double() for name, t in dd.items()})
+    ref = double_grads(
+        rbf_evaluate,
+        x.double(),
+        idx,
+        [p.double() for p in params],
+        config,
+        dy.double(),
+        {name: t.double() for name, t in dd.items()},
+    )
     for name, a, b in zip(("dy", *NAMES), results[0], ref):
-        torch.testing.assert_close(a.double(), b, rtol=1e-3, atol=1e-3, msg=lambda m: f"d/d{name}: {m}")
+        torch.testing.assert_close(
+            a.double(), b, rtol=1e-3, atol=1e-3, msg=lambda m: f"d/d{name}: {m}"
+        )
 
 
 @pytest.mark.parametrize("n", [0, 1])
@@ -363,6 +411,7 @@ def test_double_backward_zero_and_one_points(n):
 
 # ---- the bindings' checks ----------------------------------------------------------------------
 
+
 def cap(t):
     return torch.utils.dlpack.to_dlpack(t)
 
@@ -371,9 +420,15 @@ def valid(**change):
     """Arguments of rbf_eval_forward for N = 5, D = 3, M = 10, F = 2, K = 3 (diagonal, two
     frequencies), with some replaced."""
     args = {
-        "x": torch.rand(5, 3), "idx": torch.randint(0, 10, (5, 3)), "centers": torch.rand(10, 3),
-        "shapes": torch.rand(10, 3), "weights": torch.rand(10, 2), "freqs": torch.tensor([1.0, 2.0]),
-        "shape": "diagonal", "kernel": "gaussian", "y": torch.empty(5, 2),
+        "x": torch.rand(5, 3),
+        "idx": torch.randint(0, 10, (5, 3)),
+        "centers": torch.rand(10, 3),
+        "shapes": torch.rand(10, 3),
+        "weights": torch.rand(10, 2),
+        "freqs": torch.tensor([1.0, 2.0]),
+        "shape": "diagonal",
+        "kernel": "gaussian",
+        "y": torch.empty(5, 2),
     }
     args.update(change)
     return {k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
@@ -382,10 +437,14 @@ def valid(**change):
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"x": torch.zeros(5, 3, dtype=torch.int64)},
-         "x must be float32 or float64, got DLPack dtype code 0 with 64 bits"),
-        ({"weights": torch.rand(10, 2, dtype=torch.float64)},
-         "weights must have the dtype of x (float32), got float64"),
+        (
+            {"x": torch.zeros(5, 3, dtype=torch.int64)},
+            "x must be float32 or float64, got DLPack dtype code 0 with 64 bits",
+        ),
+        (
+            {"weights": torch.rand(10, 2, dtype=torch.float64)},
+            "weights must have the dtype of x (float32), got float64",
+        ),
         ({"x": torch.rand(5, 4)}, "x must have shape (N, 2) or (N, 3), got (5, 4)"),
         ({"centers": torch.rand(0, 3)}, "centers must have shape (M, 3) with M >= 1, got (0, 3)"),
         ({"centers": torch.rand(10, 2)}, "centers must have shape (M, 3) with M >= 1, got (10, 2)"),
@@ -393,10 +452,15 @@ def valid(**change):
         ({"shape": "full"}, "shapes must have shape (10, 3, 3), got (10, 3)"),
         ({"weights": torch.rand(9, 2)}, "weights must have shape (10, F) with F >= 1, got (9, 2)"),
         ({"freqs": torch.ones(3)}, "freqs must have shape (L,) with 1 <= L <= F = 2, got (3,)"),
-        ({"idx": torch.zeros(5, 3, dtype=torch.int32)}, "idx must be int64, got DLPack dtype code 0 with 32 bits"),
+        (
+            {"idx": torch.zeros(5, 3, dtype=torch.int32)},
+            "idx must be int64, got DLPack dtype code 0 with 32 bits",
+        ),
         ({"idx": torch.zeros(4, 3, dtype=torch.int64)}, "idx must have shape (5, K), got (4, 3)"),
-        ({"idx": torch.tensor([[0, 1, 2]] * 4 + [[-1, 10, 9]])},
-         "idx must hold values in [0, M) = [0, 10), got 2 out of range"),
+        (
+            {"idx": torch.tensor([[0, 1, 2]] * 4 + [[-1, 10, 9]])},
+            "idx must hold values in [0, M) = [0, 10), got 2 out of range",
+        ),
         ({"y": torch.empty(5, 3)}, "y must have shape (5, 2), got (5, 3)"),
         ({"x": torch.rand(3, 5).t()}, "x must be contiguous (call .contiguous() first)"),
         ({"shape": "round"}, "shape must be 'isotropic', 'diagonal' or 'full', got 'round'"),
@@ -412,13 +476,23 @@ def _pass_args(tensors: dict, change: dict) -> dict:
     """valid()'s inputs without y, plus a backward pass's ``tensors`` with ``change`` applied."""
     args = valid()
     del args["y"]
-    args.update({k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in (tensors | change).items()})
+    args.update(
+        {k: cap(v) if isinstance(v, torch.Tensor) else v for k, v in (tensors | change).items()}
+    )
     return args
 
 
 def backward_args(**change):
-    return _pass_args({"dy": torch.rand(5, 2), "dx": torch.empty(5, 3), "dcenters": torch.empty(10, 3),
-                       "dshapes": torch.empty(10, 3), "dweights": torch.empty(10, 2)}, change)
+    return _pass_args(
+        {
+            "dy": torch.rand(5, 2),
+            "dx": torch.empty(5, 3),
+            "dcenters": torch.empty(10, 3),
+            "dshapes": torch.empty(10, 3),
+            "dweights": torch.empty(10, 2),
+        },
+        change,
+    )
 
 
 @pytest.mark.parametrize(
@@ -427,8 +501,10 @@ def backward_args(**change):
         ({"dy": torch.rand(5, 3)}, "dy must have shape (5, 2), got (5, 3)"),
         ({"dx": torch.empty(5, 2)}, "dx must have shape (5, 3), got (5, 2)"),
         ({"dshapes": torch.empty(10)}, "dshapes must have shape (10, 3), got (10,)"),
-        ({"dweights": torch.empty(10, 2, dtype=torch.float64)},
-         "dweights must have the dtype of x (float32), got float64"),
+        (
+            {"dweights": torch.empty(10, 2, dtype=torch.float64)},
+            "dweights must have the dtype of x (float32), got float64",
+        ),
     ],
 )
 def test_backward_binding_errors(change, message):
@@ -440,16 +516,28 @@ def test_backward_refuses_out_of_range_indices_and_skips_none_outputs():
     bad = valid(idx=torch.full((5, 3), 10))
     args = backward_args()
     args["idx"] = bad["idx"]
-    with pytest.raises(ValueError, match=re.escape("idx must hold values in [0, M) = [0, 10), got 15 out of range")):
+    with pytest.raises(
+        ValueError, match=re.escape("idx must hold values in [0, M) = [0, 10), got 15 out of range")
+    ):
         core.rbf_eval_backward(**args)
     core.rbf_eval_backward(**backward_args(dx=None, dcenters=None, dshapes=None, dweights=None))
 
 
 def backward_backward_args(**change):
-    return _pass_args({"dy": torch.rand(5, 2), "ddx": torch.rand(5, 3), "ddcenters": torch.rand(10, 3),
-                       "ddweights": torch.rand(10, 2), "ddy": torch.empty(5, 2), "gx": torch.empty(5, 3),
-                       "gcenters": torch.empty(10, 3), "gshapes": torch.empty(10, 3),
-                       "gweights": torch.empty(10, 2)}, change)
+    return _pass_args(
+        {
+            "dy": torch.rand(5, 2),
+            "ddx": torch.rand(5, 3),
+            "ddcenters": torch.rand(10, 3),
+            "ddweights": torch.rand(10, 2),
+            "ddy": torch.empty(5, 2),
+            "gx": torch.empty(5, 3),
+            "gcenters": torch.empty(10, 3),
+            "gshapes": torch.empty(10, 3),
+            "gweights": torch.empty(10, 2),
+        },
+        change,
+    )
 
 
 @pytest.mark.parametrize(
@@ -458,14 +546,22 @@ def backward_backward_args(**change):
         ({"dy": torch.rand(4, 2)}, "dy must have shape (5, 2), got (4, 2)"),
         ({"ddx": torch.rand(5, 2)}, "ddx must have shape (5, 3), got (5, 2)"),
         ({"ddcenters": torch.rand(9, 3)}, "ddcenters must have shape (10, 3), got (9, 3)"),
-        ({"ddweights": torch.rand(10, 2, dtype=torch.float64)},
-         "ddweights must have the dtype of x (float32), got float64"),
+        (
+            {"ddweights": torch.rand(10, 2, dtype=torch.float64)},
+            "ddweights must have the dtype of x (float32), got float64",
+        ),
         ({"ddy": torch.empty(5, 3)}, "ddy must have shape (5, 2), got (5, 3)"),
         ({"gx": torch.empty(5, 3, 1)}, "gx must have shape (5, 3), got (5, 3, 1)"),
-        ({"gcenters": torch.empty(3, 10).t()}, "gcenters must be contiguous (call .contiguous() first)"),
+        (
+            {"gcenters": torch.empty(3, 10).t()},
+            "gcenters must be contiguous (call .contiguous() first)",
+        ),
         ({"gshapes": torch.empty(10, 3, 3)}, "gshapes must have shape (10, 3), got (10, 3, 3)"),
         ({"gweights": torch.empty(10, 3)}, "gweights must have shape (10, 2), got (10, 3)"),
-        ({"x": torch.rand(5, 3, dtype=torch.float64)}, "centers must have the dtype of x (float64), got float32"),
+        (
+            {"x": torch.rand(5, 3, dtype=torch.float64)},
+            "centers must have the dtype of x (float64), got float32",
+        ),
     ],
 )
 def test_backward_backward_binding_errors(change, message):
@@ -479,12 +575,20 @@ def test_backward_backward_refuses_out_of_range_indices_and_runs_with_nothing_gi
     message = "idx must hold values in [0, M) = [0, 10), got 2 out of range"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         core.rbf_eval_backward_backward(**args)
-    none = dict.fromkeys(("ddx", "ddcenters", "ddweights", "ddy", "gx", "gcenters", "gshapes", "gweights"))
+    none = dict.fromkeys(
+        ("ddx", "ddcenters", "ddweights", "ddy", "gx", "gcenters", "gshapes", "gweights")
+    )
     core.rbf_eval_backward_backward(**backward_backward_args(**none))
 
 
 def test_backward_backward_without_incoming_gradients_writes_zeros():
     """Every output given is overwritten, also where no incoming gradient reaches it."""
-    args = {"ddy": torch.full((5, 2), 7.0), "gx": torch.full((5, 3), 7.0), "gweights": torch.full((10, 2), 7.0)}
-    core.rbf_eval_backward_backward(**backward_backward_args(ddx=None, ddcenters=None, ddweights=None, **args))
+    args = {
+        "ddy": torch.full((5, 2), 7.0),
+        "gx": torch.full((5, 3), 7.0),
+        "gweights": torch.full((10, 2), 7.0),
+    }
+    core.rbf_eval_backward_backward(
+        **backward_backward_args(ddx=None, ddcenters=None, ddweights=None, **args)
+    )
     assert all(torch.equal(t, torch.zeros_like(t)) for t in args.values())

@@ -25,8 +25,10 @@ def clustered(m, d, dtype, seed):
     """Tight clusters of very different sizes and spreads, plus a few far outliers."""
     g = torch.Generator().manual_seed(seed)
     sizes = [m // 2, m // 4, m // 8]
-    parts = [torch.randn(n, d, generator=g, dtype=dtype) * s + torch.rand(1, d, generator=g, dtype=dtype)
-             for n, s in zip(sizes, (1e-3, 3e-2, 1e-1))]
+    parts = [
+        torch.randn(n, d, generator=g, dtype=dtype) * s + torch.rand(1, d, generator=g, dtype=dtype)
+        for n, s in zip(sizes, (1e-3, 3e-2, 1e-1))
+    ]
     rest = m - sum(sizes)
     parts.append(torch.rand(rest, d, generator=g, dtype=dtype) * 20 - 10)
     return torch.cat(parts)
@@ -82,22 +84,39 @@ def test_no_points():
 
 def test_duplicate_centers_tie_by_lower_index():
     base = uniform(30, 3, torch.float64, seed=4)
-    centers = torch.cat([base, base[:10], base[:5]])  # rows 30..39 and 40..44 repeat rows 0..9 and 0..4
-    points = torch.cat([queries(200, 3, torch.float64, seed=5), base[:5]])  # some exactly on a center
+    centers = torch.cat(
+        [base, base[:10], base[:5]]
+    )  # rows 30..39 and 40..44 repeat rows 0..9 and 0..4
+    points = torch.cat(
+        [queries(200, 3, torch.float64, seed=5), base[:5]]
+    )  # some exactly on a center
     got = rbf_knn(centers, points, 6)
     want_i, want_d = brute_force(centers, points, 6)
     assert torch.equal(got.dist2, want_d)
     assert torch.equal(got.indices, want_i)
-    assert torch.equal(got.indices[200:, :3], torch.stack([torch.arange(5), torch.arange(5) + 30, torch.arange(5) + 40], 1))
+    assert torch.equal(
+        got.indices[200:, :3],
+        torch.stack([torch.arange(5), torch.arange(5) + 30, torch.arange(5) + 40], 1),
+    )
 
 
 @pytest.mark.parametrize(
     "centers",
     [
         torch.full((50, 3), 0.25, dtype=torch.float64),  # one point: a box of zero extent
-        torch.cat([torch.rand(60, 2, dtype=torch.float64), torch.full((60, 1), 0.5, dtype=torch.float64)], 1),  # a plane
-        torch.cat([torch.linspace(0, 1, 40, dtype=torch.float64)[:, None], torch.zeros(40, 2, dtype=torch.float64)], 1),
-        torch.rand(80, 3, dtype=torch.float64) * torch.tensor([1e6, 1.0, 1e-6], dtype=torch.float64),
+        torch.cat(
+            [torch.rand(60, 2, dtype=torch.float64), torch.full((60, 1), 0.5, dtype=torch.float64)],
+            1,
+        ),  # a plane
+        torch.cat(
+            [
+                torch.linspace(0, 1, 40, dtype=torch.float64)[:, None],
+                torch.zeros(40, 2, dtype=torch.float64),
+            ],
+            1,
+        ),
+        torch.rand(80, 3, dtype=torch.float64)
+        * torch.tensor([1e6, 1.0, 1e-6], dtype=torch.float64),
     ],
     ids=["coincident", "plane", "line", "stretched"],
 )
@@ -111,10 +130,19 @@ def test_degenerate_center_sets(centers):
 
 def test_nan_and_inf_points():
     centers = uniform(40, 3, torch.float64, seed=7)
-    points = torch.tensor([[0.5, float("nan"), 0.5], [float("inf"), 0.5, 0.5], [0.5, 0.5, -float("inf")], [0.2, 0.3, 0.4]],
-                          dtype=torch.float64)
+    points = torch.tensor(
+        [
+            [0.5, float("nan"), 0.5],
+            [float("inf"), 0.5, 0.5],
+            [0.5, 0.5, -float("inf")],
+            [0.2, 0.3, 0.4],
+        ],
+        dtype=torch.float64,
+    )
     got = rbf_knn(centers, points, 3)
-    assert torch.equal(got.indices[0], torch.tensor([-1, -1, -1])) and torch.isnan(got.dist2[0]).all()
+    assert (
+        torch.equal(got.indices[0], torch.tensor([-1, -1, -1])) and torch.isnan(got.dist2[0]).all()
+    )
     assert torch.isinf(got.dist2[1:3]).all() and (got.indices[1:3] >= 0).all()
     assert torch.equal(got.indices[3], brute_force(centers, points[3:], 3)[0][0])
 
@@ -126,20 +154,29 @@ def test_any_grid_gives_the_same_answer():
     centers = clustered(400, 3, torch.float64, seed=8)
     points = queries(300, 3, torch.float64, seed=9)
     want_i, _ = brute_force(centers, points, 7)
-    for origin, cell, res in [([0.3, 0.3, 0.3], 0.01, [5, 7, 3]), ([-50.0, -50.0, -50.0], 200.0, [1, 1, 1]),
-                              ([0.0, 0.0, 0.0], 0.05, [20, 20, 20])]:
+    for origin, cell, res in [
+        ([0.3, 0.3, 0.3], 0.01, [5, 7, 3]),
+        ([-50.0, -50.0, -50.0], 200.0, [1, 1, 1]),
+        ([0.0, 0.0, 0.0], 0.05, [20, 20, 20]),
+    ]:
         n = res[0] * res[1] * res[2]
         start, order = torch.empty(n + 1, dtype=torch.int64), torch.empty(400, dtype=torch.int64)
         idx, d2 = torch.empty(300, 7, dtype=torch.int64), torch.empty(300, 7, dtype=torch.float64)
         core.rbf_knn(c(centers), c(points), 7, origin, cell, res, c(start), c(order), c(idx), c(d2))
         assert torch.equal(idx, want_i), (origin, cell, res)
-        assert start[0] == 0 and start[-1] == 400 and torch.equal(order.sort().values, torch.arange(400))
+        assert (
+            start[0] == 0
+            and start[-1] == 400
+            and torch.equal(order.sort().values, torch.arange(400))
+        )
         assert (start[1:] >= start[:-1]).all()
 
 
 def test_grid_shape_holds_about_k_centers_per_cell():
-    cell, res = _native.core().rbf_grid_shape([0.0, 0.0, 0.0], [1.0, 2.0, 0.0], 4096, 8)
-    assert res[2] == 1 and res[1] == pytest.approx(2 * res[0], abs=1)  # the flat axis leaves the volume
+    _cell, res = _native.core().rbf_grid_shape([0.0, 0.0, 0.0], [1.0, 2.0, 0.0], 4096, 8)
+    assert res[2] == 1 and res[1] == pytest.approx(
+        2 * res[0], abs=1
+    )  # the flat axis leaves the volume
     assert 4096 / 8 <= res[0] * res[1] <= 4096 / 8 * 1.2
     assert _native.core().rbf_grid_shape([0.0, 0.0], [0.0, 0.0], 10, 2) == (1.0, [1, 1])
 

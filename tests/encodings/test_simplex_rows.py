@@ -20,7 +20,9 @@ def _cube_points(d: int, n: int, dtype) -> torch.Tensor:
     x = torch.rand(n, d, generator=g, dtype=torch.float64)
     snap = torch.rand(n, d, generator=g) < 0.3
     x = torch.where(snap, (torch.rand(n, d, generator=g) < 0.5).double(), x)
-    corners = torch.tensor([[(c >> i) & 1 for i in range(d)] for c in range(2**d)], dtype=torch.float64)
+    corners = torch.tensor(
+        [[(c >> i) & 1 for i in range(d)] for c in range(2**d)], dtype=torch.float64
+    )
     return torch.cat([x, corners]).to(dtype)
 
 
@@ -63,7 +65,9 @@ def test_rows_are_one_to_one_and_dense(d, scale):
     base, rows = row_lookup(scale, resolution, d, skew_factor(d))
     lo, hi = row_intervals(scale, resolution, d, skew_factor(d))
     assert base.shape == (resolution ** (d - 1),)
-    taken = torch.cat([base[i] + torch.arange(lo[i], hi[i] + 1) for i in range(base.numel()) if lo[i] <= hi[i]])
+    taken = torch.cat(
+        [base[i] + torch.arange(lo[i], hi[i] + 1) for i in range(base.numel()) if lo[i] <= hi[i]]
+    )
     assert torch.equal(torch.sort(taken).values, torch.arange(rows))
 
 

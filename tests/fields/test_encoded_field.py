@@ -10,7 +10,13 @@ from fields3d.encodings import Encoding, create
 from fields3d.errors import InputError
 from fields3d.fields import EncodedField, ImageField, has_double_backward
 
-GRID_2D = {"type": "hash_grid", "n_input_dims": 2, "n_levels": 3, "log2_hashmap_size": 8, "base_resolution": 4}
+GRID_2D = {
+    "type": "hash_grid",
+    "n_input_dims": 2,
+    "n_levels": 3,
+    "log2_hashmap_size": 8,
+    "base_resolution": 4,
+}
 
 
 def test_from_a_dict_or_a_module():
@@ -89,7 +95,9 @@ def test_sizes_device_and_probe_argument():
     assert str(info.value) == "n_hidden_layers must be an integer from 0 to 16, got 1000000"
     with pytest.raises(InputError) as info:
         EncodedField(GRID_2D, 1, device="gpu0")
-    assert str(info.value) == "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'"
+    assert (
+        str(info.value) == "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'"
+    )
     with pytest.raises(InputError) as info:
         has_double_backward("hash_grid")
     assert str(info.value) == "encoding must be an Encoding module, got str"

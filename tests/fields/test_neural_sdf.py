@@ -11,7 +11,13 @@ from fields3d.errors import InputError
 from fields3d.fields.neural_sdf import NeuralSDF
 from fields3d.pipelines.recon.initial import lattice_points
 
-SMALL = {"n_levels": 4, "log2_hashmap_size": 12, "base_resolution": 4, "per_level_scale": 2.0, "n_hidden": 16}
+SMALL = {
+    "n_levels": 4,
+    "log2_hashmap_size": 12,
+    "base_resolution": 4,
+    "per_level_scale": 2.0,
+    "n_hidden": 16,
+}
 
 
 def _field(**kw) -> NeuralSDF:
@@ -54,8 +60,14 @@ def test_config_round_trip_rebuilds_the_same_function():
     config = field.config()
     assert json.loads(json.dumps(config)) == config
     assert config == {
-        "hash_grid": {"n_levels": 4, "n_features_per_level": 2, "log2_hashmap_size": 12, "base_resolution": 4,
-                      "per_level_scale": 2.0, "interpolation": "smoothstep"},
+        "hash_grid": {
+            "n_levels": 4,
+            "n_features_per_level": 2,
+            "log2_hashmap_size": 12,
+            "base_resolution": 4,
+            "per_level_scale": 2.0,
+            "interpolation": "smoothstep",
+        },
         "mlp": {"n_hidden": 16, "n_hidden_layers": 3, "beta": 50.0, "sphere_radius": 0.4},
     }
     torch.manual_seed(1)
@@ -75,7 +87,10 @@ def test_gradient_matches_finite_differences(interpolation):
     assert not value.requires_grad and not grad.requires_grad and grad.shape == (32, 3)
     h = 1e-6
     with torch.no_grad():
-        fd = torch.stack([(field(x + h * e) - field(x - h * e)) / (2 * h) for e in torch.eye(3, dtype=x.dtype)], 1)
+        fd = torch.stack(
+            [(field(x + h * e) - field(x - h * e)) / (2 * h) for e in torch.eye(3, dtype=x.dtype)],
+            1,
+        )
         torch.testing.assert_close(value, field(x), rtol=0, atol=0)
     torch.testing.assert_close(grad, fd, rtol=1e-6, atol=1e-7)
 
@@ -98,47 +113,86 @@ def test_lattice_matches_forward_in_chunks():
     assert values.shape == (5, 5, 5) and not values.requires_grad
     with torch.no_grad():
         expect = field(torch.from_numpy(lattice_points(5)))
-    torch.testing.assert_close(values.reshape(-1), expect, rtol=0, atol=1e-6)  # chunking changes matmul blocking
+    torch.testing.assert_close(
+        values.reshape(-1), expect, rtol=0, atol=1e-6
+    )  # chunking changes matmul blocking
 
 
 def test_errors():
     field = _field()
-    with pytest.raises(InputError, match=r"^x must be float32 of shape \(N, 3\), got float64 \(4, 3\)$"):
+    with pytest.raises(
+        InputError, match=r"^x must be float32 of shape \(N, 3\), got float64 \(4, 3\)$"
+    ):
         field(torch.rand(4, 3, dtype=torch.float64))
-    with pytest.raises(InputError, match=r"^x must be float32 of shape \(N, 3\), got float32 \(4, 2\)$"):
+    with pytest.raises(
+        InputError, match=r"^x must be float32 of shape \(N, 3\), got float32 \(4, 2\)$"
+    ):
         field(torch.rand(4, 2))
     with pytest.raises(InputError, match=r"^sphere_radius must be a number in \(0, 1\], got 0$"):
         NeuralSDF(sphere_radius=0)
     with pytest.raises(InputError, match=r"^n_hidden_layers must be an integer >= 1, got 0$"):
         NeuralSDF(n_hidden_layers=0)
-    with pytest.raises(InputError, match=r"^a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', "
-                                         r"got \['hash_grid'\]$"):
+    with pytest.raises(
+        InputError,
+        match=r"^a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', "
+        r"got \['hash_grid'\]$",
+    ):
         NeuralSDF.from_config({"hash_grid": {}})
     with pytest.raises(InputError, match=r"^a NeuralSDF config has unknown settings \['width'\]"):
         NeuralSDF.from_config({"hash_grid": {}, "mlp": {"width": 3}})
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(n_hidden=10**9), "n_hidden must be an integer from 1 to 4096, got 1000000000"),
-    (dict(n_hidden_layers=10**6), "n_hidden_layers must be an integer from 1 to 16, got 1000000"),
-    (dict(beta=float("inf")), "beta must be finite, got inf; use a large number such as 1000 for a sharp bend"),
-    (dict(device="gpu0"), "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(n_hidden=10**9), "n_hidden must be an integer from 1 to 4096, got 1000000000"),
+        (
+            dict(n_hidden_layers=10**6),
+            "n_hidden_layers must be an integer from 1 to 16, got 1000000",
+        ),
+        (
+            dict(beta=float("inf")),
+            "beta must be finite, got inf; use a large number such as 1000 for a sharp bend",
+        ),
+        (
+            dict(device="gpu0"),
+            "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'",
+        ),
+    ],
+)
 def test_bad_settings(kw, message):
     with pytest.raises(InputError) as info:
         _field(**kw)
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"hash_grid": [1, 2], "mlp": {}}, "a NeuralSDF config's 'hash_grid' must be a dict of settings, got list"),
-    ({"hash_grid": {}, "mlp": None}, "a NeuralSDF config's 'mlp' must be a dict of settings, got NoneType"),
-    ({1: {}, "mlp": {}}, "a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got [1, 'mlp']"),
-    ({"hash_grid": {1: 2, "x": 3}, "mlp": {}}, "a NeuralSDF config has unknown settings [1, 'x']; known: "
-     "['n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'per_level_scale', "
-     "'interpolation', 'n_hidden', 'n_hidden_layers', 'beta', 'sphere_radius']"),
-    ({"hash_grid": {}, "mlp": {"n_hidden": 10**9}}, "n_hidden must be an integer from 1 to 4096, got 1000000000"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {"hash_grid": [1, 2], "mlp": {}},
+            "a NeuralSDF config's 'hash_grid' must be a dict of settings, got list",
+        ),
+        (
+            {"hash_grid": {}, "mlp": None},
+            "a NeuralSDF config's 'mlp' must be a dict of settings, got NoneType",
+        ),
+        (
+            {1: {}, "mlp": {}},
+            "a NeuralSDF config must be a dict with keys 'hash_grid' and 'mlp', got [1, 'mlp']",
+        ),
+        (
+            {"hash_grid": {1: 2, "x": 3}, "mlp": {}},
+            "a NeuralSDF config has unknown settings [1, 'x']; known: "
+            "['n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'per_level_scale', "
+            "'interpolation', 'n_hidden', 'n_hidden_layers', 'beta', 'sphere_radius']",
+        ),
+        (
+            {"hash_grid": {}, "mlp": {"n_hidden": 10**9}},
+            "n_hidden must be an integer from 1 to 4096, got 1000000000",
+        ),
+    ],
+)
 def test_bad_configs(config, message):
     with pytest.raises(InputError) as info:
         NeuralSDF.from_config(config)
@@ -150,11 +204,18 @@ def test_bad_points_and_lattice_sizes():
     for call in (field, field.gradient):
         for x, message in [
             ([[0.0, 0.0, 0.0]], "x must be float32 of shape (N, 3), got list"),
-            (torch.ones(4, 3, dtype=torch.int64), "x must be float32 of shape (N, 3), got int64 (4, 3)"),
-            (torch.rand(4, 3).to_sparse(),
-             "x must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()"),
-            (torch.rand(4, 3, device="meta"),
-             "x must be on cpu like the field's parameters, got meta; move one of them with .to(device)"),
+            (
+                torch.ones(4, 3, dtype=torch.int64),
+                "x must be float32 of shape (N, 3), got int64 (4, 3)",
+            ),
+            (
+                torch.rand(4, 3).to_sparse(),
+                "x must be a dense (strided) tensor, got a sparse_coo tensor; convert it with .to_dense()",
+            ),
+            (
+                torch.rand(4, 3, device="meta"),
+                "x must be on cpu like the field's parameters, got meta; move one of them with .to(device)",
+            ),
         ]:
             with pytest.raises(InputError) as info:
                 call(x)

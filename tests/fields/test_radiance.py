@@ -16,7 +16,9 @@ SMALL = dict(n_levels=4, log2_hashmap_size=12, max_resolution=64)
 def test_spherical_harmonics_are_orthonormal():
     # Monte Carlo over the sphere: E[Y_i Y_j] * 4 pi = identity.
     g = torch.Generator().manual_seed(0)
-    d = torch.nn.functional.normalize(torch.randn(400_000, 3, generator=g, dtype=torch.float64), dim=1)
+    d = torch.nn.functional.normalize(
+        torch.randn(400_000, 3, generator=g, dtype=torch.float64), dim=1
+    )
     y = sh_encode(d)
     gram = y.t() @ y / len(d) * 4 * math.pi
     torch.testing.assert_close(gram, torch.eye(16, dtype=torch.float64), atol=0.02, rtol=0)
@@ -56,7 +58,10 @@ def test_config_round_trip():
 def test_bad_settings():
     with pytest.raises(InputError) as err:
         RadianceField([[0, 0, 0], [0, 1, 1]])
-    assert str(err.value) == "aabb must be finite (2, 3) min and max corners with max > min, got [[0, 0, 0], [0, 1, 1]]"
+    assert (
+        str(err.value)
+        == "aabb must be finite (2, 3) min and max corners with max > min, got [[0, 0, 0], [0, 1, 1]]"
+    )
     with pytest.raises(InputError) as err:
         RadianceField(AABB, color_net="wide")
     assert str(err.value) == "color_net must be one of 'plain', 'cam', 'mi', got 'wide'"
@@ -66,30 +71,59 @@ def test_bad_settings():
 
 
 AABB_MESSAGE = "aabb must be finite (2, 3) min and max corners with max > min, got "
-GROWTH = ("max_resolution / base_resolution must be at most 16^(n_levels - 1) (each level at most 16 times finer than "
-          "the last), got 2048 / 16 with n_levels=2; use more levels or a smaller max_resolution")
+GROWTH = (
+    "max_resolution / base_resolution must be at most 16^(n_levels - 1) (each level at most 16 times finer than "
+    "the last), got 2048 / 16 with n_levels=2; use more levels or a smaller max_resolution"
+)
 
 
-@pytest.mark.parametrize("args, kw, message", [
-    (("box",), {}, AABB_MESSAGE + "'box'"),
-    ((None,), {}, AABB_MESSAGE + "None"),
-    (([[0, 0, 0], [1, 1]],), {}, AABB_MESSAGE + "[[0, 0, 0], [1, 1]]"),
-    (([[-3e38] * 3, [3e38] * 3],), {}, "aabb's extent max - min must be finite in float32 (at most 3.4e38 on each "
-                                       "axis), got [[-3e+38, -3e+38, -3e+38], [3e+38, 3e+38, 3e+38]]; "
-                                       "scale the scene down"),
-    ((AABB,), dict(n_levels="16"), "n_levels must be an integer from 1 to 32, got '16'"),
-    ((AABB,), dict(base_resolution=0), "base_resolution must be an integer >= 2, got 0"),
-    ((AABB,), dict(max_resolution=2**40), "max_resolution must be an integer from 16 to 1073741824, got 1099511627776"),
-    ((AABB,), dict(n_levels=2, max_resolution=2048), GROWTH),
-    ((AABB,), dict(n_geo_features=10**9), "n_geo_features must be an integer from 1 to 4096, got 1000000000"),
-    ((AABB,), dict(n_hidden=0), "n_hidden must be an integer >= 1, got 0"),
-    ((AABB,), dict(n_hidden=64.0), "n_hidden must be an integer >= 1, got 64.0"),
-    ((AABB,), dict(n_hidden=10**9), "n_hidden must be an integer from 1 to 4096, got 1000000000"),
-    ((AABB,), dict(color_layers=-1), "color_layers must be an integer >= 0, got -1"),
-    ((AABB,), dict(color_layers="2"), "color_layers must be an integer >= 0, got '2'"),
-    ((AABB,), dict(color_layers=10**6), "color_layers must be an integer from 0 to 16, got 1000000"),
-    ((AABB,), dict(device="gpu0"), "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'"),
-])
+@pytest.mark.parametrize(
+    "args, kw, message",
+    [
+        (("box",), {}, AABB_MESSAGE + "'box'"),
+        ((None,), {}, AABB_MESSAGE + "None"),
+        (([[0, 0, 0], [1, 1]],), {}, AABB_MESSAGE + "[[0, 0, 0], [1, 1]]"),
+        (
+            ([[-3e38] * 3, [3e38] * 3],),
+            {},
+            "aabb's extent max - min must be finite in float32 (at most 3.4e38 on each "
+            "axis), got [[-3e+38, -3e+38, -3e+38], [3e+38, 3e+38, 3e+38]]; "
+            "scale the scene down",
+        ),
+        ((AABB,), dict(n_levels="16"), "n_levels must be an integer from 1 to 32, got '16'"),
+        ((AABB,), dict(base_resolution=0), "base_resolution must be an integer >= 2, got 0"),
+        (
+            (AABB,),
+            dict(max_resolution=2**40),
+            "max_resolution must be an integer from 16 to 1073741824, got 1099511627776",
+        ),
+        ((AABB,), dict(n_levels=2, max_resolution=2048), GROWTH),
+        (
+            (AABB,),
+            dict(n_geo_features=10**9),
+            "n_geo_features must be an integer from 1 to 4096, got 1000000000",
+        ),
+        ((AABB,), dict(n_hidden=0), "n_hidden must be an integer >= 1, got 0"),
+        ((AABB,), dict(n_hidden=64.0), "n_hidden must be an integer >= 1, got 64.0"),
+        (
+            (AABB,),
+            dict(n_hidden=10**9),
+            "n_hidden must be an integer from 1 to 4096, got 1000000000",
+        ),
+        ((AABB,), dict(color_layers=-1), "color_layers must be an integer >= 0, got -1"),
+        ((AABB,), dict(color_layers="2"), "color_layers must be an integer >= 0, got '2'"),
+        (
+            (AABB,),
+            dict(color_layers=10**6),
+            "color_layers must be an integer from 0 to 16, got 1000000",
+        ),
+        (
+            (AABB,),
+            dict(device="gpu0"),
+            "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu0'",
+        ),
+    ],
+)
 def test_bad_constructor_arguments(args, kw, message):
     with pytest.raises(InputError) as err:
         RadianceField(*args, **{**SMALL, **kw})
@@ -98,7 +132,9 @@ def test_bad_constructor_arguments(args, kw, message):
 
 def test_one_level_grid_and_zero_colour_layers_are_valid():
     # one level has no growth to check (it used to fail with a per_level_scale the caller never gave)
-    field = RadianceField(AABB, n_levels=1, log2_hashmap_size=10, max_resolution=2048, color_layers=0)
+    field = RadianceField(
+        AABB, n_levels=1, log2_hashmap_size=10, max_resolution=2048, color_layers=0
+    )
     sigma, rgb = field(torch.rand(4, 3), torch.nn.functional.normalize(torch.randn(4, 3), dim=1))
     assert sigma.shape == (4,) and rgb.shape == (4, 3)
 
@@ -107,19 +143,32 @@ def test_one_level_grid_and_zero_colour_layers_are_valid():
 def test_cuda_device_without_cuda():
     with pytest.raises(BackendUnavailable) as err:
         RadianceField(AABB, **SMALL, device="cuda")
-    assert str(err.value) == (f"device 'cuda' was requested but torch {torch.__version__} sees no CUDA device; "
-                              "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'")
+    assert str(err.value) == (
+        f"device 'cuda' was requested but torch {torch.__version__} sees no CUDA device; "
+        "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'"
+    )
 
 
 def test_bad_configs():
     config = RadianceField(AABB, **SMALL).config()
-    known = ("['aabb', 'n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'max_resolution', "
-             "'n_geo_features', 'n_hidden', 'color_layers', 'view', 'color_net']")
+    known = (
+        "['aabb', 'n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'max_resolution', "
+        "'n_geo_features', 'n_hidden', 'color_layers', 'view', 'color_net']"
+    )
     for bad, message in [
         ([1, 2], "a RadianceField config must be a dict with an 'aabb' key, got list"),
-        ({**config, "width": 3}, f"a RadianceField config has unknown settings ['width']; known: {known}"),
-        ({**config, "device": "cpu"}, f"a RadianceField config has unknown settings ['device']; known: {known}"),
-        ({"n_levels": 4}, "a RadianceField config needs 'aabb' (the scene box), got keys ['n_levels']"),
+        (
+            {**config, "width": 3},
+            f"a RadianceField config has unknown settings ['width']; known: {known}",
+        ),
+        (
+            {**config, "device": "cpu"},
+            f"a RadianceField config has unknown settings ['device']; known: {known}",
+        ),
+        (
+            {"n_levels": 4},
+            "a RadianceField config needs 'aabb' (the scene box), got keys ['n_levels']",
+        ),
     ]:
         with pytest.raises(InputError) as err:
             RadianceField.from_config(bad)
@@ -130,18 +179,29 @@ X_WANT = "x must be a floating-point tensor of shape (N, 3), got "
 DIRS_WANT = "dirs must be a floating-point tensor of shape (5, 3) like x (a unit direction per position), got "
 
 
-@pytest.mark.parametrize("x, dirs, message", [
-    ([[0.0, 0.0, 0.0]], None, X_WANT + "list"),
-    (torch.rand(5, 2), None, X_WANT + "float32 (5, 2)"),
-    (torch.ones(5, 3, dtype=torch.int64), None, X_WANT + "int64 (5, 3)"),
-    (torch.rand(5, 3).to_sparse(), None, "x must be a dense (strided) tensor, got a sparse_coo tensor; convert it "
-                                         "with .to_dense()"),
-    (torch.rand(5, 3, device="meta"), None, "x must be on cpu like the field's parameters, got meta; move one of them "
-                                            "with .to(device)"),
-    (torch.rand(5, 3), torch.rand(3, 3), DIRS_WANT + "float32 (3, 3)"),
-    (torch.rand(5, 3), torch.rand(5, 2), DIRS_WANT + "float32 (5, 2)"),
-    (torch.rand(5, 3), None, DIRS_WANT + "NoneType"),
-])
+@pytest.mark.parametrize(
+    "x, dirs, message",
+    [
+        ([[0.0, 0.0, 0.0]], None, X_WANT + "list"),
+        (torch.rand(5, 2), None, X_WANT + "float32 (5, 2)"),
+        (torch.ones(5, 3, dtype=torch.int64), None, X_WANT + "int64 (5, 3)"),
+        (
+            torch.rand(5, 3).to_sparse(),
+            None,
+            "x must be a dense (strided) tensor, got a sparse_coo tensor; convert it "
+            "with .to_dense()",
+        ),
+        (
+            torch.rand(5, 3, device="meta"),
+            None,
+            "x must be on cpu like the field's parameters, got meta; move one of them "
+            "with .to(device)",
+        ),
+        (torch.rand(5, 3), torch.rand(3, 3), DIRS_WANT + "float32 (3, 3)"),
+        (torch.rand(5, 3), torch.rand(5, 2), DIRS_WANT + "float32 (5, 2)"),
+        (torch.rand(5, 3), None, DIRS_WANT + "NoneType"),
+    ],
+)
 def test_bad_forward_inputs(x, dirs, message):
     field = RadianceField(AABB, **SMALL)
     with pytest.raises(InputError) as err:
@@ -157,6 +217,8 @@ def test_forward_edge_cases_that_work():
     field = RadianceField(AABB, **SMALL)
     sigma, rgb = field(torch.rand(0, 3), torch.rand(0, 3))
     assert sigma.shape == (0,) and rgb.shape == (0, 3)
-    sigma, rgb = RadianceField(AABB, **SMALL, view="none")(torch.rand(3, 3), None)  # no view: dirs unread
+    sigma, rgb = RadianceField(AABB, **SMALL, view="none")(
+        torch.rand(3, 3), None
+    )  # no view: dirs unread
     assert sigma.shape == (3,) and rgb.shape == (3, 3)
     assert field.density(torch.rand(2, 3, dtype=torch.float64)).dtype == torch.float32

@@ -14,7 +14,9 @@ from skimage import measure
 from fields3d import _native
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
 
-mc = importlib.import_module("fields3d.geometry.marching_cubes")  # the package attribute is the function
+mc = importlib.import_module(
+    "fields3d.geometry.marching_cubes"
+)  # the package attribute is the function
 
 
 def centered(n, center):
@@ -131,12 +133,20 @@ def test_level_set_through_grid_points():
     verts, faces = marching_cubes(volume)
     assert verts.shape == (12, 3) and faces.shape == (12, 3)
     assert torch.all(verts[:, 0] == 5.0)
-    normals = torch.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]], dim=1)
-    assert torch.all(normals[:, 0] > 0) and torch.all(normals[:, 1:] == 0)  # toward increasing values
+    normals = torch.cross(
+        verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]], dim=1
+    )
+    assert torch.all(normals[:, 0] > 0) and torch.all(
+        normals[:, 1:] == 0
+    )  # toward increasing values
 
 
 def test_no_crossing_gives_empty_mesh():
-    for volume in (torch.ones(5, 6, 7), torch.full((3, 3, 3), -1.0, dtype=torch.float64), torch.zeros(2, 2, 2)):
+    for volume in (
+        torch.ones(5, 6, 7),
+        torch.full((3, 3, 3), -1.0, dtype=torch.float64),
+        torch.zeros(2, 2, 2),
+    ):
         verts, faces = marching_cubes(volume)
         assert verts.shape == (0, 3) and verts.dtype == volume.dtype
         assert faces.shape == (0, 3) and faces.dtype == torch.int64
@@ -162,7 +172,10 @@ def test_float64_matches_float32():
 def test_non_contiguous_input():
     volume = torch.from_numpy(torus(30)).float()
     base = marching_cubes(volume.contiguous())
-    for view in (volume.permute(2, 0, 1).contiguous().permute(1, 2, 0), torch.stack([volume, -volume], dim=-1)[..., 0]):
+    for view in (
+        volume.permute(2, 0, 1).contiguous().permute(1, 2, 0),
+        torch.stack([volume, -volume], dim=-1)[..., 0],
+    ):
         assert not view.is_contiguous()
         out = marching_cubes(view)
         assert torch.equal(out[0], base[0]) and torch.equal(out[1], base[1])
@@ -195,7 +208,9 @@ def test_sparse_cells_give_the_dense_mesh(quantized):
     if quantized:
         volume = torch.round(volume * 2) / 2
     corners = torch.tensor(mc._CUBE_CORNERS)
-    cells = torch.stack(torch.meshgrid(*(torch.arange(n - 1) for n in volume.shape), indexing="ij"), -1)
+    cells = torch.stack(
+        torch.meshgrid(*(torch.arange(n - 1) for n in volume.shape), indexing="ij"), -1
+    )
     cells = cells.reshape(-1, 3)
     ijk = cells[:, None, :] + corners
     values = volume[ijk[..., 0], ijk[..., 1], ijk[..., 2]]
@@ -247,7 +262,9 @@ def canonical_faces(verts, faces):
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
-@pytest.mark.parametrize("fn,resolution", [(sphere_sdf, 64), (torus_sdf, 50), (sphere_sdf, (37, 45, 70))])
+@pytest.mark.parametrize(
+    "fn,resolution", [(sphere_sdf, 64), (torus_sdf, 50), (sphere_sdf, (37, 45, 70))]
+)
 def test_narrow_band_equals_dense(fn, resolution):
     band = mesh_field(fn, BOUNDS, resolution)
     dense = mesh_field(fn, BOUNDS, resolution, narrow_band=False)

@@ -11,13 +11,16 @@ import torch
 
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
 
+
 def volumes():
     g = torch.Generator().manual_seed(0)
     axis = torch.arange(50, dtype=torch.float64) - 24.3
     x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
     sphere = (x * x + y * y + z * z).sqrt() - 17.2
     torus = torch.hypot((x * x + y * y).sqrt() - 14.0, z) - 5.1
-    noise = torch.rand(33, 40, 70, generator=g, dtype=torch.float64) * 2 - 1  # rows longer than a warp
+    noise = (
+        torch.rand(33, 40, 70, generator=g, dtype=torch.float64) * 2 - 1
+    )  # rows longer than a warp
     quantized = torch.round(noise[:20, :21, :37] * 2) / 2  # values exactly at the level
     return {"sphere": sphere, "torus": torus, "noise": noise, "quantized": quantized}
 

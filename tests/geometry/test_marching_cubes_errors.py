@@ -9,9 +9,11 @@ from fields3d.errors import BackendUnavailable, InputError
 from fields3d.geometry.marching_cubes import marching_cubes, mesh_field
 
 WANT = "volume must be a float32 or float64 tensor of shape (X, Y, Z)"
-OUT_OF_RANGE = ("origin and spacing put vertices out of float32 range: |origin|, (size - 1) * spacing and "
-                "|origin + (size - 1) * spacing| must be at most 3.403e+38 on every axis, got {got} for a volume of "
-                "shape (3, 3, 3), origin {origin}, spacing {spacing}; scale the coordinates down")
+OUT_OF_RANGE = (
+    "origin and spacing put vertices out of float32 range: |origin|, (size - 1) * spacing and "
+    "|origin + (size - 1) * spacing| must be at most 3.403e+38 on every axis, got {got} for a volume of "
+    "shape (3, 3, 3), origin {origin}, spacing {spacing}; scale the coordinates down"
+)
 WIDER = " or pass a float64 volume"
 
 
@@ -50,7 +52,7 @@ def test_non_finite_volume(value, shown):
 def test_finite_values_whose_sum_overflows_are_fine():
     volume = torch.full((3, 3, 3), 3e38)
     volume[1, 1, 1] = -1.0
-    verts, faces = marching_cubes(volume)
+    verts, _faces = marching_cubes(volume)
     assert verts.shape[0] == 6 and torch.isfinite(verts).all()
 
 
@@ -60,21 +62,36 @@ def test_finite_values_whose_sum_overflows_are_fine():
         ({"level": float("nan")}, "level must be a finite number, got nan"),
         ({"level": "0"}, "level must be a finite number, got '0'"),
         ({"level": True}, "level must be a finite number, got True"),
-        ({"spacing": (1.0, 0.0, 1.0)}, "spacing must be a positive finite number or 3 of them, got (1.0, 0.0, 1.0)"),
+        (
+            {"spacing": (1.0, 0.0, 1.0)},
+            "spacing must be a positive finite number or 3 of them, got (1.0, 0.0, 1.0)",
+        ),
         ({"spacing": -1}, "spacing must be a positive finite number or 3 of them, got -1"),
         ({"spacing": (1, 1)}, "spacing must be a positive finite number or 3 of them, got (1, 1)"),
         ({"origin": (0, 0)}, "origin must be 3 finite numbers, got (0, 0)"),
         ({"origin": 1.0}, "origin must be 3 finite numbers, got 1.0"),
         ({"origin": (0, float("inf"), 0)}, "origin must be 3 finite numbers, got (0, inf, 0)"),
-        ({"spacing": 1e308}, f"{OUT_OF_RANGE.format(got='inf', origin=(0.0,) * 3, spacing=(1e308,) * 3)}{WIDER}"),
-        ({"spacing": (1.0, 2e38, 1.0)},  # 2 * 2e38: the last vertex along y overflows float32
-         f"{OUT_OF_RANGE.format(got='4e+38', origin=(0.0,) * 3, spacing=(1.0, 2e38, 1.0))}{WIDER}"),
-        ({"origin": (0, 0, -1e39)},
-         f"{OUT_OF_RANGE.format(got='1e+39', origin=(0.0, 0.0, -1e39), spacing=(1.0,) * 3)}{WIDER}"),
-        ({"origin": (3e38, 0, 0), "spacing": 3e37},  # origin + 2 * spacing = 3.6e38
-         f"{OUT_OF_RANGE.format(got='3.6e+38', origin=(3e38, 0.0, 0.0), spacing=(3e37,) * 3)}{WIDER}"),
-        ({"spacing": 1e-50}, "spacing must be at least 1.175e-38 on every axis for float32 vertices (less loses "
-                             f"precision or rounds to zero), got (1e-50, 1e-50, 1e-50); scale the coordinates up{WIDER}"),
+        (
+            {"spacing": 1e308},
+            f"{OUT_OF_RANGE.format(got='inf', origin=(0.0,) * 3, spacing=(1e308,) * 3)}{WIDER}",
+        ),
+        (
+            {"spacing": (1.0, 2e38, 1.0)},  # 2 * 2e38: the last vertex along y overflows float32
+            f"{OUT_OF_RANGE.format(got='4e+38', origin=(0.0,) * 3, spacing=(1.0, 2e38, 1.0))}{WIDER}",
+        ),
+        (
+            {"origin": (0, 0, -1e39)},
+            f"{OUT_OF_RANGE.format(got='1e+39', origin=(0.0, 0.0, -1e39), spacing=(1.0,) * 3)}{WIDER}",
+        ),
+        (
+            {"origin": (3e38, 0, 0), "spacing": 3e37},  # origin + 2 * spacing = 3.6e38
+            f"{OUT_OF_RANGE.format(got='3.6e+38', origin=(3e38, 0.0, 0.0), spacing=(3e37,) * 3)}{WIDER}",
+        ),
+        (
+            {"spacing": 1e-50},
+            "spacing must be at least 1.175e-38 on every axis for float32 vertices (less loses "
+            f"precision or rounds to zero), got (1e-50, 1e-50, 1e-50); scale the coordinates up{WIDER}",
+        ),
     ],
 )
 def test_bad_level_and_frame(kwargs, message):
@@ -87,7 +104,9 @@ def test_bad_level_and_frame(kwargs, message):
 def test_frame_range_follows_the_volume_dtype():
     volume = torch.ones(4, 4, 4, dtype=torch.float64)
     volume[1:3, 1:3, 1:3] = -1
-    verts, _ = marching_cubes(volume, spacing=1e300, origin=(1e300, 0, 0))  # fine in float64, not in float32
+    verts, _ = marching_cubes(
+        volume, spacing=1e300, origin=(1e300, 0, 0)
+    )  # fine in float64, not in float32
     assert torch.isfinite(verts).all() and float(verts.abs().max()) == 1e300 + 2.5e300
     with pytest.raises(InputError) as err:
         marching_cubes(volume, spacing=1e308)
@@ -135,17 +154,40 @@ BOUNDS = ((-1, -1, -1), (1, 1, 1))
             "must be at most 3.403e+38 on every axis, got ((0.0, 0.0, 0.0), (1.0, 1e+39, 1.0)); "
             "scale the coordinates down",
         ),
-        ((sdf, BOUNDS, 1), {}, "resolution must be an integer from 2 to 2048 or 3 such integers, got 1"),
-        ((sdf, BOUNDS, 8.0), {}, "resolution must be an integer from 2 to 2048 or 3 such integers, got 8.0"),
-        ((sdf, BOUNDS, (8, 8)), {}, "resolution must be an integer from 2 to 2048 or 3 such integers, got (8, 8)"),
-        ((sdf, BOUNDS, (8, 8, 20000)), {},
-         "resolution must be an integer from 2 to 2048 or 3 such integers, got (8, 8, 20000)"),
+        (
+            (sdf, BOUNDS, 1),
+            {},
+            "resolution must be an integer from 2 to 2048 or 3 such integers, got 1",
+        ),
+        (
+            (sdf, BOUNDS, 8.0),
+            {},
+            "resolution must be an integer from 2 to 2048 or 3 such integers, got 8.0",
+        ),
+        (
+            (sdf, BOUNDS, (8, 8)),
+            {},
+            "resolution must be an integer from 2 to 2048 or 3 such integers, got (8, 8)",
+        ),
+        (
+            (sdf, BOUNDS, (8, 8, 20000)),
+            {},
+            "resolution must be an integer from 2 to 2048 or 3 such integers, got (8, 8, 20000)",
+        ),
         ((sdf, BOUNDS, 8, float("inf")), {}, "level must be a finite number, got inf"),
         ((3, BOUNDS, 8), {}, "fn must be callable, got int"),
         ((sdf, BOUNDS, 8), {"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
-        ((sdf, BOUNDS, 8), {"lipschitz": 0.0}, "lipschitz must be a positive finite number, got 0.0"),
+        (
+            (sdf, BOUNDS, 8),
+            {"lipschitz": 0.0},
+            "lipschitz must be a positive finite number, got 0.0",
+        ),
         ((sdf, BOUNDS, 8), {"progress": 1}, "progress must be callable or None, got int"),
-        ((sdf, BOUNDS, 8), {"device": "gpu"}, "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu'"),
+        (
+            (sdf, BOUNDS, 8),
+            {"device": "gpu"},
+            "device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device, got 'gpu'",
+        ),
         (
             (lambda x: x, BOUNDS, 8),
             {},
@@ -177,7 +219,9 @@ def test_cuda_path_without_cuda_raises_backend_unavailable():
     if _native.core().build_info()["cuda"]:
         expected = "fields3d was built with CUDA but sees no CUDA device for cuda; check the driver (nvidia-smi)"
     else:
-        expected = f"fields3d was built without CUDA, so it cannot run on cuda; {_native.REBUILD_CUDA}"
+        expected = (
+            f"fields3d was built without CUDA, so it cannot run on cuda; {_native.REBUILD_CUDA}"
+        )
     assert str(err.value) == expected
 
 
@@ -191,30 +235,67 @@ def test_binding_rechecks_shapes_dtypes_and_devices():
     counts = torch.zeros(12, 4, dtype=torch.int64)
     strided = torch.zeros(12, 8, dtype=torch.int64)[:, ::2]
     cases = [
-        (lambda: core.marching_cubes_count(capsule(torch.zeros(3, 4)), 0.0, capsule(counts)),
-         "volume must have shape (X, Y, Z) with X, Y, Z >= 2, got (3, 4)"),
-        (lambda: core.marching_cubes_count(capsule(volume), 0.0, capsule(torch.zeros(11, 4, dtype=torch.int64))),
-         "counts must have shape (12, 4), got (11, 4)"),
-        (lambda: core.marching_cubes_count(capsule(volume), 0.0, capsule(counts.float())),
-         "counts must be int64, got DLPack dtype code 2 with 32 bits"),
-        (lambda: core.marching_cubes_count(capsule(volume), 0.0, capsule(strided)),
-         "counts must be contiguous (call .contiguous() first)"),
+        (
+            lambda: core.marching_cubes_count(capsule(torch.zeros(3, 4)), 0.0, capsule(counts)),
+            "volume must have shape (X, Y, Z) with X, Y, Z >= 2, got (3, 4)",
+        ),
+        (
+            lambda: core.marching_cubes_count(
+                capsule(volume), 0.0, capsule(torch.zeros(11, 4, dtype=torch.int64))
+            ),
+            "counts must have shape (12, 4), got (11, 4)",
+        ),
+        (
+            lambda: core.marching_cubes_count(capsule(volume), 0.0, capsule(counts.float())),
+            "counts must be int64, got DLPack dtype code 2 with 32 bits",
+        ),
+        (
+            lambda: core.marching_cubes_count(capsule(volume), 0.0, capsule(strided)),
+            "counts must be contiguous (call .contiguous() first)",
+        ),
         (lambda: core.marching_cubes_scan(capsule(counts), 2), "n_vert_cols must be 1 or 3, got 2"),
-        (lambda: core.marching_cubes_emit(capsule(volume), 0.0, (0, 0, 0), (1, 1, 1), capsule(counts),
-                                          capsule(torch.zeros(0, 3, dtype=torch.float64)),
-                                          capsule(torch.zeros(0, 3, dtype=torch.int64))),
-         "verts must have the dtype of volume (float32), got float64"),
-        (lambda: core.marching_cubes_sparse_count([3, 4, 5], capsule(torch.tensor([2, 1])),
-                                                  capsule(torch.zeros(2, 8)), 0.0,
-                                                  capsule(torch.zeros(2, 4, dtype=torch.int64))),
-         "cells must be strictly increasing linear cell indices in [0, 24)"),
-        (lambda: core.marching_cubes_sparse_count([3, 4, 5], capsule(torch.tensor([1, 24])),
-                                                  capsule(torch.zeros(2, 8)), 0.0,
-                                                  capsule(torch.zeros(2, 4, dtype=torch.int64))),
-         "cells must be strictly increasing linear cell indices in [0, 24)"),
-        (lambda: core.marching_cubes_sparse_count([3, 4], capsule(torch.tensor([1])), capsule(torch.zeros(1, 8)),
-                                                  0.0, capsule(torch.zeros(1, 4, dtype=torch.int64))),
-         "shape must be 3 grid sizes >= 2, got (3, 4)"),
+        (
+            lambda: core.marching_cubes_emit(
+                capsule(volume),
+                0.0,
+                (0, 0, 0),
+                (1, 1, 1),
+                capsule(counts),
+                capsule(torch.zeros(0, 3, dtype=torch.float64)),
+                capsule(torch.zeros(0, 3, dtype=torch.int64)),
+            ),
+            "verts must have the dtype of volume (float32), got float64",
+        ),
+        (
+            lambda: core.marching_cubes_sparse_count(
+                [3, 4, 5],
+                capsule(torch.tensor([2, 1])),
+                capsule(torch.zeros(2, 8)),
+                0.0,
+                capsule(torch.zeros(2, 4, dtype=torch.int64)),
+            ),
+            "cells must be strictly increasing linear cell indices in [0, 24)",
+        ),
+        (
+            lambda: core.marching_cubes_sparse_count(
+                [3, 4, 5],
+                capsule(torch.tensor([1, 24])),
+                capsule(torch.zeros(2, 8)),
+                0.0,
+                capsule(torch.zeros(2, 4, dtype=torch.int64)),
+            ),
+            "cells must be strictly increasing linear cell indices in [0, 24)",
+        ),
+        (
+            lambda: core.marching_cubes_sparse_count(
+                [3, 4],
+                capsule(torch.tensor([1])),
+                capsule(torch.zeros(1, 8)),
+                0.0,
+                capsule(torch.zeros(1, 4, dtype=torch.int64)),
+            ),
+            "shape must be 3 grid sizes >= 2, got (3, 4)",
+        ),
     ]
     for call, message in cases:
         with pytest.raises(ValueError) as err:
@@ -233,6 +314,13 @@ def test_binding_never_writes_past_the_outputs():
     assert (n_verts, n_faces) > (2, 2)
     verts = torch.full((2 + 1, 3), 7.0)
     faces = torch.full((2 + 1, 3), 7, dtype=torch.int64)
-    core.marching_cubes_emit(capsule(volume), 0.0, (0, 0, 0), (1, 1, 1), capsule(counts),
-                             capsule(verts[:2]), capsule(faces[:2]))
+    core.marching_cubes_emit(
+        capsule(volume),
+        0.0,
+        (0, 0, 0),
+        (1, 1, 1),
+        capsule(counts),
+        capsule(verts[:2]),
+        capsule(faces[:2]),
+    )
     assert torch.all(verts[2] == 7.0) and torch.all(faces[2] == 7)

@@ -45,7 +45,9 @@ def test_identical_meshes_give_exact_zeros(sphere):
     assert m["chamfer_l1"] == m["chamfer_l2"] == m["accuracy"] == m["completeness"] == 0.0
     assert all(m[key] == 1.0 for key in KEYS if "@" in key)
     assert m["normal_consistency"] == pytest.approx(1.0, abs=1e-12)
-    assert m["n_points"] == 20_000 and m["gt_diagonal"] == pytest.approx(2 * math.sqrt(3), rel=1e-12)
+    assert m["n_points"] == 20_000 and m["gt_diagonal"] == pytest.approx(
+        2 * math.sqrt(3), rel=1e-12
+    )
     assert all(type(value) is float for key, value in m.items() if key != "n_points")
     assert type(m["n_points"]) is int
 
@@ -76,7 +78,9 @@ def test_sphere_scaled_by_ten_percent(sphere):
     lam = n / (sphere.area / 12.0)
     # tessellation: sample radii lie in [0.99976, 1] (the flat faces' sagitta), 2.4e-4 at most;
     # sampling adds E[r^2] / (2 offset) = 0.4 % to the L1 distance and E[r^2] to the squared one
-    assert m["chamfer_l1"] == pytest.approx(offset * (1 + 1 / (2 * math.pi * lam * offset**2)), rel=1e-3)
+    assert m["chamfer_l1"] == pytest.approx(
+        offset * (1 + 1 / (2 * math.pi * lam * offset**2)), rel=1e-3
+    )
     assert m["chamfer_l2"] == pytest.approx(offset**2 + 1 / (math.pi * lam), rel=2e-3)
     assert m["accuracy"] == pytest.approx(m["completeness"], rel=1e-3)
     # every sample is at least `offset` (> 1 %) away from the other surface
@@ -89,7 +93,9 @@ def test_sphere_scaled_between_the_thresholds(sphere):
     m = mesh_metrics(_reordered(sphere, 1 + e), sphere, n_points=n)
     offset = e / (2 * math.sqrt(3))  # 0.0072: above 0.5 %, below 1 %
     lam = n / (sphere.area / 12.0)
-    within = 1 - math.exp(-math.pi * lam * (0.01**2 - offset**2))  # sqrt(offset^2 + r^2) < 1 %: 0.9992
+    within = 1 - math.exp(
+        -math.pi * lam * (0.01**2 - offset**2)
+    )  # sqrt(offset^2 + r^2) < 1 %: 0.9992
     assert m["f_score@1%"] == pytest.approx(within, abs=2e-3)
     assert m["f_score@0.5%"] == m["precision@0.5%"] == m["recall@0.5%"] == 0.0
 
@@ -108,7 +114,9 @@ def _cube_within(shift: float, threshold: float, n: int) -> float:
 
     def within(d):
         d = np.asarray(d, dtype=float) / diagonal
-        return np.where(d < threshold, 1 - np.exp(-math.pi * lam * np.clip(threshold**2 - d**2, 0, None)), 0.0)
+        return np.where(
+            d < threshold, 1 - np.exp(-math.pi * lam * np.clip(threshold**2 - d**2, 0, None)), 0.0
+        )
 
     x = np.linspace(-0.5 + shift, 0.5 + shift, 20001)
     sides = 4 * within(np.maximum(0.0, x - 0.5)).mean()
@@ -123,7 +131,9 @@ def test_translated_cube():
     gt = trimesh.creation.box()
     moved = trimesh.Trimesh(gt.vertices + [shift, 0, 0], gt.faces[::-1], process=False)
     m = mesh_metrics(moved, gt, n_points=n)
-    assert m["accuracy"] == pytest.approx(m["completeness"], rel=0.03)  # mirror images of each other
+    assert m["accuracy"] == pytest.approx(
+        m["completeness"], rel=0.03
+    )  # mirror images of each other
     for t, expected in ((0.01, 0.9936), (0.005, 0.6538)):
         assert _cube_within(shift, t, n) == pytest.approx(expected, abs=1e-4)
         label = threshold_label(t)
@@ -152,7 +162,9 @@ def test_invariant_to_moving_and_scaling_both(sphere):
     m = mesh_metrics(pred, sphere, n_points=10_000)
     shift, scale = np.array([10.0, -4.0, 2.5]), 37.0
     moved = mesh_metrics(
-        (pred.vertices * scale + shift, pred.faces), (sphere.vertices * scale + shift, sphere.faces), n_points=10_000
+        (pred.vertices * scale + shift, pred.faces),
+        (sphere.vertices * scale + shift, sphere.faces),
+        n_points=10_000,
     )
     for key, value in m.items():
         expected = value * scale if key == "gt_diagonal" else value
@@ -163,14 +175,21 @@ def test_tuples_and_tensors_equal_trimesh(sphere):
     pred = _reordered(sphere, 1.01)
     expected = mesh_metrics(pred, sphere, n_points=5_000, seed=3)
     as_tensors = (torch.from_numpy(pred.vertices), torch.from_numpy(pred.faces))
-    assert mesh_metrics(as_tensors, (sphere.vertices, sphere.faces), n_points=5_000, seed=3) == expected
+    assert (
+        mesh_metrics(as_tensors, (sphere.vertices, sphere.faces), n_points=5_000, seed=3)
+        == expected
+    )
     assert mesh_metrics(pred, sphere, n_points=5_000, seed=4) != expected
 
 
 def test_other_thresholds():
     box = trimesh.creation.box()
     m = mesh_metrics(box, box, n_points=100, thresholds=[0.02, 0.001, 0.0125])
-    assert [key for key in m if key.startswith("f_score")] == ["f_score@2%", "f_score@0.1%", "f_score@1.25%"]
+    assert [key for key in m if key.startswith("f_score")] == [
+        "f_score@2%",
+        "f_score@0.1%",
+        "f_score@1.25%",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -223,7 +242,12 @@ def test_bad_meshes(pred, gt, message):
                 "thresholds must be a non-empty sequence of numbers between 0 and 1 (fractions of the "
                 f"ground truth's bounding-box diagonal), got {shown}",
             )
-            for bad, shown in (((), "()"), ((0.01, 1.0), "(0.01, 1.0)"), (0.01, "0.01"), ((True,), "(True,)"))
+            for bad, shown in (
+                ((), "()"),
+                ((0.01, 1.0), "(0.01, 1.0)"),
+                (0.01, "0.01"),
+                ((True,), "(True,)"),
+            )
         ],
     ],
 )
@@ -264,11 +288,16 @@ def test_sample_counts_past_memory_and_faces_past_the_vertices():
     box = trimesh.creation.box()
     with pytest.raises(InputError) as err:
         mesh_metrics(box, box, n_points=10**11)
-    assert str(err.value) == "n_points must be at most 100000000 samples a surface (memory), got 100000000000"
+    assert (
+        str(err.value)
+        == "n_points must be at most 100000000 samples a surface (memory), got 100000000000"
+    )
     with pytest.raises(InputError) as err:
         _sample_surface(box.vertices, np.array([[0, 1, 99]]), 10, 0, name="scan.ply")
-    assert str(err.value) == ("cannot sample scan.ply: its faces index vertices from 0 to 99, but it has 8; repair "
-                              "or re-export the file")
+    assert str(err.value) == (
+        "cannot sample scan.ply: its faces index vertices from 0 to 99, but it has 8; repair "
+        "or re-export the file"
+    )
 
 
 def test_meshes_near_1e300():
@@ -279,9 +308,13 @@ def test_meshes_near_1e300():
         assert same["f_score@1%"] == 1.0 and same["gt_diagonal"] == pytest.approx(3**0.5 * 1e300)
         small_vs_huge = mesh_metrics(box, huge, n_points=1000)
         # the small box is a point at the centre: half a side, 0.5 / sqrt(3) diagonals, from every face
-        assert small_vs_huge["f_score@1%"] == 0.0 and small_vs_huge["accuracy"] == pytest.approx(0.5 / 3**0.5, abs=0.01)
+        assert small_vs_huge["f_score@1%"] == 0.0 and small_vs_huge["accuracy"] == pytest.approx(
+            0.5 / 3**0.5, abs=0.01
+        )
         with pytest.raises(InputError) as info:
             mesh_metrics(huge, box, n_points=1000)
     reach = np.abs(box.vertices * 1e300 / 3**0.5).max()
-    assert str(info.value) == (f"pred mesh reaches {reach:.3g} ground-truth diagonals from the ground truth's "
-                               "centre, too far to measure: put both meshes in the same units")
+    assert str(info.value) == (
+        f"pred mesh reaches {reach:.3g} ground-truth diagonals from the ground truth's "
+        "centre, too far to measure: put both meshes in the same units"
+    )

@@ -42,7 +42,9 @@ def _ascii_ply(path: Path, points: np.ndarray, normals: np.ndarray | None = None
     header = ["ply", "format ascii 1.0", f"element vertex {len(points)}"]
     header += [f"property double {name}" for name in names] + ["end_header"]
     rows = points if normals is None else np.hstack([points, normals])
-    path.write_text("\n".join(header + [" ".join(repr(float(v)) for v in row) for row in rows]) + "\n")
+    path.write_text(
+        "\n".join(header + [" ".join(repr(float(v)) for v in row) for row in rows]) + "\n"
+    )
     return path
 
 
@@ -63,7 +65,9 @@ def test_binary_ply_cloud(tmp_path, cloud):
     path = tmp_path / "cloud.ply"
     path.write_bytes(trimesh.PointCloud(points).export(file_type="ply"))  # float32, no normals
     loaded = load_point_cloud(path)
-    assert loaded.points.dtype == np.float64 and loaded.normals is None and loaded.source == str(path)
+    assert (
+        loaded.points.dtype == np.float64 and loaded.normals is None and loaded.source == str(path)
+    )
     np.testing.assert_array_equal(loaded.points, points.astype(np.float32))
 
 
@@ -81,7 +85,10 @@ def test_binary_ply_cloud_with_normals(tmp_path, cloud):
     for i, name in enumerate("xyz"):
         rows[name], rows[f"n{name}"] = points[:, i], normals[:, i]
     header = "ply\nformat binary_little_endian 1.0\nelement vertex 40\n"
-    header += "".join(f"property {'double' if t == '<f8' else 'float'} {n}\n" for n, t in fields) + "end_header\n"
+    header += (
+        "".join(f"property {'double' if t == '<f8' else 'float'} {n}\n" for n, t in fields)
+        + "end_header\n"
+    )
     path = tmp_path / "cloud.ply"
     path.write_bytes(header.encode() + rows.tobytes())
     loaded = load_point_cloud(path)
@@ -104,7 +111,9 @@ def test_meshes_are_sampled(tmp_path, ext):
     loaded = load_point_cloud(path, n_samples=300, seed=3)
     assert loaded.points.shape == (300, 3) and loaded.source == str(path)
     _on_unit_box(loaded.points, loaded.normals)
-    np.testing.assert_array_equal(load_point_cloud(path, n_samples=300, seed=3).points, loaded.points)
+    np.testing.assert_array_equal(
+        load_point_cloud(path, n_samples=300, seed=3).points, loaded.points
+    )
     assert not np.array_equal(load_point_cloud(path, n_samples=300, seed=4).points, loaded.points)
 
 
@@ -141,7 +150,9 @@ def test_pts_with_a_count_line(tmp_path, cloud):
     path = tmp_path / "cloud.pts"
     path.write_text("40\n" + "".join(f"{x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in points))
     np.testing.assert_array_equal(load_point_cloud(path).points, points)
-    path.write_text("".join(f"{x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in points))  # the count line is optional
+    path.write_text(
+        "".join(f"{x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in points)
+    )  # the count line is optional
     np.testing.assert_array_equal(load_point_cloud(path).points, points)
 
 
@@ -179,7 +190,9 @@ def test_sample_mesh_is_area_weighted():
     share = np.bincount(axis, minlength=3) / 60_000
     expected = np.array([2 * 8, 2 * 4, 2 * 2]) / box.area  # faces normal to x are 2 x 4, ...
     np.testing.assert_allclose(share, expected, atol=0.01)  # binomial sd <= 0.002
-    np.testing.assert_allclose(np.abs(samples.points / [0.5, 1.0, 2.0]).max(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(
+        np.abs(samples.points / [0.5, 1.0, 2.0]).max(axis=1), 1.0, atol=1e-12
+    )
     assert samples.source == "60000 samples of mesh"
 
 
@@ -188,7 +201,9 @@ def test_sample_mesh_noise():
     clean = sample_mesh(box, 20_000, seed=2)
     noisy = sample_mesh(box, 20_000, seed=2, noise=0.01)
     offset = noisy.points - clean.points  # the noise does not move the samples themselves
-    assert abs(offset.std() - 0.01) < 0.0003 and abs(offset.mean()) < 0.0003  # sd of the estimates ~ 6e-5
+    assert (
+        abs(offset.std() - 0.01) < 0.0003 and abs(offset.mean()) < 0.0003
+    )  # sd of the estimates ~ 6e-5
     np.testing.assert_array_equal(noisy.normals, clean.normals)
 
 
@@ -204,11 +219,17 @@ def test_zero_area_faces_are_never_sampled():
     [
         (np.zeros((3, 3)), np.zeros((0, 3), int), "cannot sample mesh: it holds no triangles"),
         (np.zeros((3, 3)), [[0, 1, 2]], "cannot sample mesh: it has zero surface area"),
-        ([[0, 0, 0], [1, 0, 0], [0, np.nan, 0]], [[0, 1, 2]], "cannot sample mesh: it has NaN or infinite vertices"),
+        (
+            [[0, 0, 0], [1, 0, 0], [0, np.nan, 0]],
+            [[0, 1, 2]],
+            "cannot sample mesh: it has NaN or infinite vertices",
+        ),
     ],
 )
 def test_sample_mesh_errors(verts, faces, message):
-    mesh = trimesh.Trimesh(np.asarray(verts, float), np.asarray(faces, int).reshape(-1, 3), process=False)
+    mesh = trimesh.Trimesh(
+        np.asarray(verts, float), np.asarray(faces, int).reshape(-1, 3), process=False
+    )
     with pytest.raises(InputError) as info:
         sample_mesh(mesh, 10)
     assert str(info.value) == message
@@ -250,7 +271,9 @@ def test_remove_outliers_survives_a_point_at_1e300():
     alone, _ = remove_outliers(surface, std_ratio=3.0)
     assert len(alone) == 500
     for far in (1e300, 1e154):  # an infinite neighbour distance; one whose square overflows
-        cloud = PointCloud(np.vstack([surface.points, [[far, 0.0, 0.0]]]), None, "sphere and a far point")
+        cloud = PointCloud(
+            np.vstack([surface.points, [[far, 0.0, 0.0]]]), None, "sphere and a far point"
+        )
         with np.errstate(all="raise"):  # no overflow warning printed before the result either
             kept, removed = remove_outliers(cloud, std_ratio=3.0)
         assert removed == 1
@@ -284,12 +307,23 @@ def test_remove_outliers_inputs():
     "data must be finite" (cKDTree's), and (N, 2) points were taken."""
     points = np.random.default_rng(0).random((30, 3))
     cases = [
-        (points, "cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, source)), "
-                 "got ndarray"),
-        (PointCloud(np.r_[points, [[np.nan, 0, 0]]], None, "scan.xyz"),
-         "point cloud scan.xyz has NaN or infinite coordinates in 1 of its 31 rows (first at index 30); remove those rows"),
-        (PointCloud(points[:, :2], None, "flat.xyz"), "point cloud flat.xyz: points must have shape (N, 3), got (30, 2)"),
-        (PointCloud(points.astype(str), None, "text"), "point cloud text: points must be numbers, got dtype <U32"),
+        (
+            points,
+            "cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, source)), "
+            "got ndarray",
+        ),
+        (
+            PointCloud(np.r_[points, [[np.nan, 0, 0]]], None, "scan.xyz"),
+            "point cloud scan.xyz has NaN or infinite coordinates in 1 of its 31 rows (first at index 30); remove those rows",
+        ),
+        (
+            PointCloud(points[:, :2], None, "flat.xyz"),
+            "point cloud flat.xyz: points must have shape (N, 3), got (30, 2)",
+        ),
+        (
+            PointCloud(points.astype(str), None, "text"),
+            "point cloud text: points must be numbers, got dtype <U32",
+        ),
     ]
     for cloud, message in cases:
         with pytest.raises(InputError) as info:
@@ -310,8 +344,16 @@ def test_knn_distance():
     [
         (np.zeros((5, 2)), 1, "points must be numbers of shape (N, 3), got float64 (5, 2)"),
         (np.zeros((1, 3)), 1, "knn_distance needs at least 2 points, got 1"),
-        (np.zeros((5, 3)), 5, "k must be an integer from 1 to 4 (the number of other points), got 5"),
-        (np.zeros((5, 3)), 0, "k must be an integer from 1 to 4 (the number of other points), got 0"),
+        (
+            np.zeros((5, 3)),
+            5,
+            "k must be an integer from 1 to 4 (the number of other points), got 5",
+        ),
+        (
+            np.zeros((5, 3)),
+            0,
+            "k must be an integer from 1 to 4 (the number of other points), got 0",
+        ),
     ],
 )
 def test_knn_distance_errors(points, k, message):
@@ -354,20 +396,37 @@ def test_normalization_torch_and_dict_round_trip():
             "cannot fit a normalization: all 4 points are identical (zero extent)",
         ),
         (lambda: Normalization.fit(np.zeros((0, 3))), "cannot fit a normalization to 0 points"),
-        (lambda: Normalization.fit(np.zeros((4, 2))), "points must be numbers of shape (N, 3), got float64 (4, 2)"),
+        (
+            lambda: Normalization.fit(np.zeros((4, 2))),
+            "points must be numbers of shape (N, 3), got float64 (4, 2)",
+        ),
         (
             lambda: Normalization.fit([[0, 0, 0], [1, 1, np.nan]]),
             "cannot fit a normalization to points with NaN or infinite coordinates",
         ),
         (lambda: Normalization.fit(np.eye(3), extent=0), "extent must be a number > 0, got 0"),
-        (lambda: Normalization(center=[0, 0], scale=1.0), "center must be 3 finite numbers, got [0, 0]"),
-        (lambda: Normalization(center=[0, 0, 0], scale=-1.0), "scale must be a finite number > 0, got -1.0"),
+        (
+            lambda: Normalization(center=[0, 0], scale=1.0),
+            "center must be 3 finite numbers, got [0, 0]",
+        ),
+        (
+            lambda: Normalization(center=[0, 0, 0], scale=-1.0),
+            "scale must be a finite number > 0, got -1.0",
+        ),
         # past these a field's float32 world coordinates turn into zeros or infinities (a checkpoint
         # with scale 1e38 rendered as an IndexError, 1e-300 as "eye and target must differ")
-        (lambda: Normalization(center=[0, 0, 0], scale=1e38), "scale must be from 1e-12 to 1e+12, got 1e+38"),
-        (lambda: Normalization(center=[0, 0, 0], scale=1e-300), "scale must be from 1e-12 to 1e+12, got 1e-300"),
-        (lambda: Normalization(center=[0, 2e12, 0], scale=1.0),
-         "center must lie within 1e+12 of the origin, got [0, 2000000000000.0, 0]"),
+        (
+            lambda: Normalization(center=[0, 0, 0], scale=1e38),
+            "scale must be from 1e-12 to 1e+12, got 1e+38",
+        ),
+        (
+            lambda: Normalization(center=[0, 0, 0], scale=1e-300),
+            "scale must be from 1e-12 to 1e+12, got 1e-300",
+        ),
+        (
+            lambda: Normalization(center=[0, 2e12, 0], scale=1.0),
+            "center must lie within 1e+12 of the origin, got [0, 2000000000000.0, 0]",
+        ),
         (
             lambda: Normalization.fit([[0, 0, 0], [1e300, 1, 1]]),
             "cannot fit a normalization: the points' bounding box is 1e+300 across around (5e+299, 0.5, 0.5); "
@@ -397,13 +456,18 @@ def test_missing_file(tmp_path):
     )
 
 
-@pytest.mark.parametrize("name, shown", [("scan.las", "unsupported extension '.las'"), ("scan", "no extension")])
+@pytest.mark.parametrize(
+    "name, shown", [("scan.las", "unsupported extension '.las'"), ("scan", "no extension")]
+)
 def test_unsupported_extension(tmp_path, name, shown):
     path = tmp_path / name
     path.write_text("1 2 3\n")
     with pytest.raises(InputError) as info:
         load_point_cloud(path)
-    assert str(info.value) == f"cannot read point cloud {path}: {shown}; use one of {SUPPORTED} (meshes are sampled)"
+    assert (
+        str(info.value)
+        == f"cannot read point cloud {path}: {shown}; use one of {SUPPORTED} (meshes are sampled)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -428,7 +492,9 @@ def test_corrupt_file(tmp_path, name, content):
 def test_truncated_ply(tmp_path, cloud):
     path = tmp_path / "cut.ply"
     path.write_bytes(trimesh.PointCloud(cloud[0]).export(file_type="ply")[:300])
-    pattern = rf"^cannot read point cloud {path}: .+; check that it is a complete, valid \.ply file$"
+    pattern = (
+        rf"^cannot read point cloud {path}: .+; check that it is a complete, valid \.ply file$"
+    )
     with pytest.raises(InputError, match=pattern):
         load_point_cloud(path)
 
@@ -438,14 +504,18 @@ def test_an_npz_archive_named_npy_is_refused(tmp_path):
     path = (tmp_path / "cloud.npz").rename(tmp_path / "cloud.npy")
     with pytest.raises(InputError) as info:
         load_point_cloud(path)
-    assert str(info.value) == (f"cannot read point cloud {path}: it is an .npz archive, not an .npy array; save "
-                               "the points with numpy.save")
+    assert str(info.value) == (
+        f"cannot read point cloud {path}: it is an .npz archive, not an .npy array; save "
+        "the points with numpy.save"
+    )
 
 
 def test_pickled_npy_is_refused(tmp_path):
     path = tmp_path / "objects.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match=rf"^cannot read point cloud {path}: ValueError: .*allow_pickle"):
+    with pytest.raises(
+        InputError, match=rf"^cannot read point cloud {path}: ValueError: .*allow_pickle"
+    ):
         load_point_cloud(path)
 
 
@@ -454,7 +524,10 @@ def test_pickled_npy_is_refused(tmp_path):
     [
         (np.zeros((5, 4)), f"it holds an array of shape (5, 4); {NPY_LAYOUT}"),
         (np.zeros(12), f"it holds an array of shape (12,); {NPY_LAYOUT}"),
-        (np.array([["a", "b", "c"]]), "it holds an array of dtype <U1; a .npy point cloud must hold numbers"),
+        (
+            np.array([["a", "b", "c"]]),
+            "it holds an array of dtype <U1; a .npy point cloud must hold numbers",
+        ),
     ],
 )
 def test_npy_layout(tmp_path, array, message):
@@ -476,7 +549,11 @@ def test_npy_layout(tmp_path, array, message):
             "line 3 has 6 values but line 2 has 3; every line needs the same count, 3 (x y z) or 6 (x y z nx ny nz)",
         ),
         ("a.xyz", "0 0 0\n1 1 one\n", f"line 2 holds 'one', which is not a number; {LAYOUT}"),
-        ("a.pts", "5\n0 0 0\n1 1 1\n", "its first line declares 5 points but 2 follow; the file may be truncated"),
+        (
+            "a.pts",
+            "5\n0 0 0\n1 1 1\n",
+            "its first line declares 5 points but 2 follow; the file may be truncated",
+        ),
     ],
 )
 def test_text_layout(tmp_path, name, text, message):
@@ -509,7 +586,10 @@ def test_empty_file(tmp_path):
     path.write_text("# nothing here\n")
     with pytest.raises(InputError) as info:
         load_point_cloud(path)
-    assert str(info.value) == f"point cloud {path} holds no points; pass a file with at least 10 points"
+    assert (
+        str(info.value)
+        == f"point cloud {path} holds no points; pass a file with at least 10 points"
+    )
 
 
 def test_too_few_points(tmp_path, cloud):
@@ -517,7 +597,10 @@ def test_too_few_points(tmp_path, cloud):
     np.save(path, cloud[0][:9])
     with pytest.raises(InputError) as info:
         load_point_cloud(path)
-    assert str(info.value) == f"point cloud {path} holds only 9 points; at least 10 are needed to fit a surface"
+    assert (
+        str(info.value)
+        == f"point cloud {path} holds only 9 points; at least 10 are needed to fit a surface"
+    )
 
 
 def test_nan_and_inf_rows(tmp_path, cloud):
@@ -549,10 +632,15 @@ def test_points_on_one_line(offset):
     t = np.linspace(0.0, 1.0, 50)[:, None]
     with pytest.raises(InputError) as info:
         check_not_a_line(offset + t * np.array([1.0, 2.0, 0.5]), "line.ply")
-    assert str(info.value).startswith("point cloud line.ply: all 50 points lie on one line (their spread across it is ")
-    assert str(info.value).endswith(" of their spread along it); a surface needs points spread out in two directions "
-                                    "at least")
-    check_not_a_line(offset + np.c_[t, 2 * t, 0.5 * t + 1e-3 * np.sin(9 * t)], "bent.ply")  # a millimetre's bend
+    assert str(info.value).startswith(
+        "point cloud line.ply: all 50 points lie on one line (their spread across it is "
+    )
+    assert str(info.value).endswith(
+        " of their spread along it); a surface needs points spread out in two directions at least"
+    )
+    check_not_a_line(
+        offset + np.c_[t, 2 * t, 0.5 * t + 1e-3 * np.sin(9 * t)], "bent.ply"
+    )  # a millimetre's bend
 
 
 def test_bad_normals_in_a_file(tmp_path, cloud):

@@ -19,7 +19,8 @@ try:
 except (ImportError, OSError) as exc:  # OSError: Open3D's wheel found no libusb-1.0
     OPEN3D_ERROR = str(exc)
 needs_open3d = pytest.mark.skipif(
-    OPEN3D_ERROR is not None, reason=f"Open3D cannot be imported ({OPEN3D_ERROR}); pip install 'fields3d[poisson]'"
+    OPEN3D_ERROR is not None,
+    reason=f"Open3D cannot be imported ({OPEN3D_ERROR}); pip install 'fields3d[poisson]'",
 )
 
 SPHERE_VOLUME = 4.0 / 3.0 * math.pi
@@ -27,7 +28,9 @@ TIMINGS = {"normals_s", "orient_s", "poisson_s", "trim_s"}
 
 
 def _sphere_points(n: int = 5000, seed: int = 0) -> np.ndarray:
-    points, _ = trimesh.sample.sample_surface(trimesh.creation.icosphere(subdivisions=5), n, seed=seed)
+    points, _ = trimesh.sample.sample_surface(
+        trimesh.creation.icosphere(subdivisions=5), n, seed=seed
+    )
     return points / np.linalg.norm(points, axis=1, keepdims=True)  # exactly on the unit sphere
 
 
@@ -133,8 +136,14 @@ def test_missing_open3d(monkeypatch, sphere):
         ({"k": 2}, "k must be an integer >= 3, got 2"),
         ({"scale": 0.5}, "scale must be a number >= 1, got 0.5"),
         ({"threads": 0}, "threads must be an integer >= 1, got 0"),
-        ({"normals": np.zeros((10, 3))}, "normals must have the shape of points (100, 3), got (10, 3)"),
-        ({"k": 200}, "points must hold at least k = 200 points for Poisson reconstruction, got 100"),
+        (
+            {"normals": np.zeros((10, 3))},
+            "normals must have the shape of points (100, 3), got (10, 3)",
+        ),
+        (
+            {"k": 200},
+            "points must hold at least k = 200 points for Poisson reconstruction, got 100",
+        ),
     ],
 )
 def test_bad_arguments(sphere, kwargs, message):
@@ -151,4 +160,7 @@ def test_a_flat_cloud_is_an_input_error_not_a_qhull_dump():
         poisson_reconstruct(flat, depth=5)
     message = str(err.value)
     assert message.startswith("Poisson cannot orient the normals of these 200 points (")
-    assert message.endswith("); they may lie on a plane or a line: try --method gridpull") and "\n" not in message
+    assert (
+        message.endswith("); they may lie on a plane or a line: try --method gridpull")
+        and "\n" not in message
+    )

@@ -19,7 +19,11 @@ SQUARE_FACES = np.array([[0, 1, 2], [0, 2, 3]])
 def test_square_facing_the_camera_covers_the_pixels_by_hand():
     # f = 10 at depth 2: the square spans x, y in 10 +- 5, so pixel centres 5.5 ... 14.5
     face_id, depth, bary = rasterize_perspective(SQUARE, SQUARE_FACES, EYE, 10, 10, 10, 10, 20, 20)
-    assert face_id.shape == depth.shape == (20, 20) and bary.shape == (20, 20, 3) and face_id.dtype == np.int64
+    assert (
+        face_id.shape == depth.shape == (20, 20)
+        and bary.shape == (20, 20, 3)
+        and face_id.dtype == np.int64
+    )
     covered = face_id >= 0
     expect = np.zeros((20, 20), dtype=bool)
     expect[5:15, 5:15] = True
@@ -40,14 +44,22 @@ def test_barycentrics_are_perspective_correct_and_match_the_camera_rays():
     tri = np.array([[-1.5, -1.0, -1.5], [1.5, -0.5, -5.0], [0.0, 1.5, -3.0]])  # steeply tilted
     face_id, depth, bary = rasterize_perspective(tri, [[0, 1, 2]], EYE, 12, 12, 16, 12, 32, 24)
     points = interpolate(tri, [[0, 1, 2]], face_id, bary)[face_id >= 0]
-    cams = Cameras(torch.eye(4, dtype=torch.float64)[None], *(torch.tensor([v], dtype=torch.float64)
-                   for v in (12.0, 12.0, 16.0, 12.0)), width=32, height=24)
+    cams = Cameras(
+        torch.eye(4, dtype=torch.float64)[None],
+        *(torch.tensor([v], dtype=torch.float64) for v in (12.0, 12.0, 16.0, 12.0)),
+        width=32,
+        height=24,
+    )
     _, dirs = image_rays(cams, 0)
     dirs = dirs.numpy().reshape(24, 32, 3)[face_id >= 0]
     # each interpolated point lies on its pixel's ray at the rasterised depth
-    np.testing.assert_allclose(points, dirs * (depth[face_id >= 0] / -dirs[:, 2])[:, None], atol=1e-12)
+    np.testing.assert_allclose(
+        points, dirs * (depth[face_id >= 0] / -dirs[:, 2])[:, None], atol=1e-12
+    )
     normal = np.cross(tri[1] - tri[0], tri[2] - tri[0])
-    np.testing.assert_allclose((points - tri[0]) @ normal, 0.0, atol=1e-12)  # on the triangle's plane
+    np.testing.assert_allclose(
+        (points - tri[0]) @ normal, 0.0, atol=1e-12
+    )  # on the triangle's plane
 
 
 def test_nearest_face_wins_whatever_the_order():
@@ -57,7 +69,10 @@ def test_nearest_face_wins_whatever_the_order():
     a, da, _ = rasterize_perspective(verts, faces, EYE, 5, 5, 10, 10, 20, 20)
     b, db, _ = rasterize_perspective(verts, faces[::-1], EYE, 5, 5, 10, 10, 20, 20)
     hit = a >= 0
-    assert set(np.unique(a[hit])) == {2, 3} and set(np.unique(b[hit])) == {0, 1}  # faces of the near square
+    assert set(np.unique(a[hit])) == {2, 3} and set(np.unique(b[hit])) == {
+        0,
+        1,
+    }  # faces of the near square
     np.testing.assert_allclose(da[hit], 1.0)
     np.testing.assert_array_equal(da, db)
 
@@ -76,7 +91,9 @@ def test_sphere_silhouette_seen_from_a_posed_camera():
     sphere = trimesh.creation.icosphere(subdivisions=4)
     c2w = np.eye(4)
     c2w[:3, 3] = [0.0, 0.0, 4.0]
-    face_id, depth, _ = rasterize_perspective(sphere.vertices, sphere.faces, c2w, 40, 40, 32, 32, 64, 64)
+    face_id, depth, _ = rasterize_perspective(
+        sphere.vertices, sphere.faces, c2w, 40, 40, 32, 32, 64, 64
+    )
     # a unit sphere at distance 4 subtends a disc of angular radius asin(1/4)
     radius = 40 * np.tan(np.arcsin(0.25))
     assert (face_id >= 0).sum() == pytest.approx(np.pi * radius**2, rel=0.03)
@@ -86,7 +103,9 @@ def test_sphere_silhouette_seen_from_a_posed_camera():
 def test_project_round_trip_and_torch_input():
     c2w = np.eye(4)
     c2w[:3, 3] = [1.0, 2.0, 3.0]
-    xy, depth = project(torch.tensor([[1.0, 2.0, 1.0], [2.0, 2.0, 1.0]]), torch.from_numpy(c2w), 10, 20, 5, 6)
+    xy, depth = project(
+        torch.tensor([[1.0, 2.0, 1.0], [2.0, 2.0, 1.0]]), torch.from_numpy(c2w), 10, 20, 5, 6
+    )
     np.testing.assert_allclose(depth, [2.0, 2.0])
     np.testing.assert_allclose(xy, [[5.0, 6.0], [10.0, 6.0]])
 
@@ -106,8 +125,14 @@ def test_empty_mesh_and_interpolate_background():
             (SQUARE, SQUARE_FACES, np.eye(3), 1, 1, 0, 0, 4, 4),
             "c2w must be a finite 4x4 camera-to-world matrix, got shape (3, 3)",
         ),
-        ((SQUARE, SQUARE_FACES, EYE, 0, 1, 0, 0, 4, 4), "fx must be a focal length > 0 pixels, got 0.0"),
-        ((SQUARE, SQUARE_FACES, EYE, 1, 1, np.nan, 0, 4, 4), "cx must be a finite number of pixels, got nan"),
+        (
+            (SQUARE, SQUARE_FACES, EYE, 0, 1, 0, 0, 4, 4),
+            "fx must be a focal length > 0 pixels, got 0.0",
+        ),
+        (
+            (SQUARE, SQUARE_FACES, EYE, 1, 1, np.nan, 0, 4, 4),
+            "cx must be a finite number of pixels, got nan",
+        ),
         ((SQUARE, SQUARE_FACES, EYE, 1, 1, 0, 0, 0, 4), "width must be an integer >= 1, got 0"),
         (
             (SQUARE[:, :2], SQUARE_FACES, EYE, 1, 1, 0, 0, 4, 4),

@@ -62,7 +62,9 @@ def test_sphere_is_a_filled_disc(sphere):
 
 def test_sphere_shading(sphere):
     size = 128
-    image = render_mesh(sphere.vertices, sphere.faces, size=size, azimuth=0.0, elevation=0.0).astype(float)
+    image = render_mesh(
+        sphere.vertices, sphere.faces, size=size, azimuth=0.0, elevation=0.0
+    ).astype(float)
     # the centre faces the camera: ambient + full headlight + the key light's share along the view
     key = render.KEY_CAMERA / np.linalg.norm(render.KEY_CAMERA)
     centre = GREY * (render.AMBIENT + render.HEADLIGHT + render.KEY * key[2]) * 255
@@ -71,7 +73,9 @@ def test_sphere_shading(sphere):
     brightness[_background(image.astype(np.uint8))] = -1
     row, col = np.unravel_index(np.argmax(brightness), brightness.shape)
     assert row < size / 2 and col < size / 2  # the key light comes from the upper left
-    rim = brightness[size // 2, size // 2 + int(0.9 * render.FILL * size / 2)]  # 90% out, to the right
+    rim = brightness[
+        size // 2, size // 2 + int(0.9 * render.FILL * size / 2)
+    ]  # 90% out, to the right
     assert 0 < rim < brightness[size // 2, size // 2] - 60  # grazing at the rim: darker
 
 
@@ -100,7 +104,9 @@ def _two_spheres():
     n_verts, n_faces = len(a.vertices), len(a.faces)
     faces = np.concatenate([a.faces, a.faces + n_verts])
     # the same framing with one sphere: its partner's vertices kept by zero-area faces
-    only_a = np.concatenate([a.faces, np.repeat(np.arange(n_verts, 2 * n_verts)[:, None], 3, axis=1)])
+    only_a = np.concatenate(
+        [a.faces, np.repeat(np.arange(n_verts, 2 * n_verts)[:, None], 3, axis=1)]
+    )
     only_b = np.concatenate([np.repeat(np.arange(n_verts)[:, None], 3, axis=1), a.faces + n_verts])
     return verts, faces, only_a, only_b, n_faces
 
@@ -166,9 +172,13 @@ def test_views_grid(sphere):
 
 
 def test_save_png_atomically(tmp_path, sphere):
-    path = save_mesh_png(sphere.vertices, sphere.faces, tmp_path / "pictures" / "sphere.png", size=40)
+    path = save_mesh_png(
+        sphere.vertices, sphere.faces, tmp_path / "pictures" / "sphere.png", size=40
+    )
     assert path == tmp_path / "pictures" / "sphere.png"
-    assert [p.name for p in path.parent.iterdir()] == ["sphere.png"]  # no temporary file left behind
+    assert [p.name for p in path.parent.iterdir()] == [
+        "sphere.png"
+    ]  # no temporary file left behind
     with Image.open(path) as im:
         assert im.format == "PNG" and im.mode == "RGB"
         pixels = np.asarray(im)
@@ -197,14 +207,29 @@ VIEWS_MUST = "views must be a non-empty sequence of (azimuth, elevation) pairs i
         (lambda v, f: render_mesh(v.astype(np.int64), f), f"{VERTS_MUST} int64 (8, 3)"),
         (lambda v, f: render_mesh(v[:, :2], f), f"{VERTS_MUST} float64 (8, 2)"),
         (lambda v, f: render_mesh(v, f.astype(float)), f"{FACES_MUST} float64 (12, 3)"),
-        (lambda v, f: render_mesh(v, f + 1), "faces must index verts (0 to 7), got indices from 1 to 8"),
+        (
+            lambda v, f: render_mesh(v, f + 1),
+            "faces must index verts (0 to 7), got indices from 1 to 8",
+        ),
         (lambda v, f: render_mesh(v * np.nan, f), "verts must be finite, got 8 non-finite rows"),
         (lambda v, f: render_mesh(v, f, size=0), "size must be an integer >= 1, got 0"),
-        (lambda v, f: render_mesh(v, f, azimuth=math.nan), "azimuth must be a finite number of degrees, got nan"),
-        (lambda v, f: render_mesh(v, f, elevation="up"), "elevation must be a finite number of degrees, got 'up'"),
+        (
+            lambda v, f: render_mesh(v, f, azimuth=math.nan),
+            "azimuth must be a finite number of degrees, got nan",
+        ),
+        (
+            lambda v, f: render_mesh(v, f, elevation="up"),
+            "elevation must be a finite number of degrees, got 'up'",
+        ),
         (lambda v, f: render_mesh(v, f, color=(1.0, 2.0, 0.0)), f"{COLOR_MUST} (1.0, 2.0, 0.0)"),
-        (lambda v, f: render_mesh(v, f, color=np.ones((5, 3))), f"{COLOR_MUST} an array of shape (5, 3)"),
-        (lambda v, f: render_mesh(v, f, background="white"), "background must be three numbers in [0, 1], got 'white'"),
+        (
+            lambda v, f: render_mesh(v, f, color=np.ones((5, 3))),
+            f"{COLOR_MUST} an array of shape (5, 3)",
+        ),
+        (
+            lambda v, f: render_mesh(v, f, background="white"),
+            "background must be three numbers in [0, 1], got 'white'",
+        ),
         (lambda v, f: render_views(v, f, views=[]), f"{VIEWS_MUST} []"),
         (lambda v, f: render_views(v, f, views=[30]), f"{VIEWS_MUST} [30]"),
     ],

@@ -12,7 +12,15 @@ import trimesh
 from fields3d.errors import InputError
 from fields3d.geometry import load_mesh
 from fields3d.geometry.sdf import (
-    EDGE_AB, EDGE_BC, EDGE_CA, FACE, VERT_A, VERT_B, VERT_C, MeshSDF, closest_point_on_triangles,
+    EDGE_AB,
+    EDGE_BC,
+    EDGE_CA,
+    FACE,
+    VERT_A,
+    VERT_B,
+    VERT_C,
+    MeshSDF,
+    closest_point_on_triangles,
 )
 
 SPOT = Path(__file__).resolve().parents[2] / "assets" / "meshes" / "spot.obj"
@@ -40,7 +48,9 @@ def winding_number(verts: np.ndarray, faces: np.ndarray, points: np.ndarray) -> 
 
 
 def test_box_matches_the_closed_form():
-    box = trimesh.creation.box((1.0, 2.0, 3.0))  # 12 large triangles: every candidate search is tested
+    box = trimesh.creation.box(
+        (1.0, 2.0, 3.0)
+    )  # 12 large triangles: every candidate search is tested
     points = np.random.default_rng(0).uniform(-2.5, 2.5, (4000, 3))
     d = np.abs(points) - np.array([0.5, 1.0, 1.5])
     exact = np.linalg.norm(np.maximum(d, 0), axis=1) + np.minimum(d.max(axis=1), 0)
@@ -51,7 +61,9 @@ def test_icosphere_matches_brute_force_with_the_sign_of_the_sphere():
     sphere = trimesh.creation.icosphere(subdivisions=2)
     points = np.random.default_rng(1).uniform(-1.5, 1.5, (1000, 3))
     sdf = MeshSDF(sphere.vertices, sphere.faces)(points)
-    np.testing.assert_allclose(np.abs(sdf), brute_force_distance(sphere.vertices, sphere.faces, points), atol=1e-12)
+    np.testing.assert_allclose(
+        np.abs(sdf), brute_force_distance(sphere.vertices, sphere.faces, points), atol=1e-12
+    )
     radius = np.linalg.norm(points, axis=1)
     clear = np.abs(radius - 0.97) > 0.04  # the polyhedron lies between radius ~0.94 and 1
     assert np.array_equal(sdf[clear] < 0, radius[clear] < 0.97)
@@ -61,12 +73,16 @@ def test_spot_sign_agrees_with_winding_numbers_and_distance_with_brute_force():
     mesh = load_mesh(SPOT)
     rng = np.random.default_rng(2)
     lo, hi = mesh.bounds
-    near = mesh.vertices[rng.integers(0, len(mesh.vertices), 150)] + rng.normal(scale=0.01, size=(150, 3))
+    near = mesh.vertices[rng.integers(0, len(mesh.vertices), 150)] + rng.normal(
+        scale=0.01, size=(150, 3)
+    )
     points = np.concatenate((near, rng.uniform(lo, hi, (150, 3))))
     sdf = MeshSDF(mesh.vertices, mesh.faces)(points)
     inside = winding_number(mesh.vertices, mesh.faces, points) > 0.5
     assert np.array_equal(sdf < 0, inside) and 20 < inside.sum() < 280
-    np.testing.assert_allclose(np.abs(sdf), brute_force_distance(mesh.vertices, mesh.faces, points), atol=1e-12)
+    np.testing.assert_allclose(
+        np.abs(sdf), brute_force_distance(mesh.vertices, mesh.faces, points), atol=1e-12
+    )
 
 
 def test_points_on_the_surface_and_torch_input():
@@ -109,7 +125,9 @@ def test_errors():
     flat = np.zeros((3, 3))
     with pytest.raises(InputError) as info:
         MeshSDF(flat, np.array([[0, 1, 2]]))
-    assert str(info.value) == "a signed distance needs a mesh with surface area; its 1 faces have none"
+    assert (
+        str(info.value) == "a signed distance needs a mesh with surface area; its 1 faces have none"
+    )
     box = trimesh.creation.box()
     with pytest.raises(InputError) as info:
         MeshSDF(box.vertices, box.faces)(np.zeros((4, 2)))

@@ -17,22 +17,37 @@ def test_fill_input_dims_where_the_type_takes_it():
     assert fill_input_dims(GRID, 2) == {**GRID, "n_input_dims": 2}
     assert fill_input_dims({**GRID, "n_input_dims": 3}, 2)["n_input_dims"] == 3  # given: left alone
     nested = fill_input_dims({"type": "concat", "encodings": [GRID, {**GRID, "n_levels": 1}]}, 2)
-    assert "n_input_dims" not in nested and [e["n_input_dims"] for e in nested["encodings"]] == [2, 2]
+    assert "n_input_dims" not in nested and [e["n_input_dims"] for e in nested["encodings"]] == [
+        2,
+        2,
+    ]
     assert GRID == {"type": "hash_grid", "n_levels": 2, "log2_hashmap_size": 8}  # not modified
-    assert fill_input_dims("hash_grid", 2) == "hash_grid" and fill_input_dims({"n_levels": 2}, 2) == {"n_levels": 2}
+    assert fill_input_dims("hash_grid", 2) == "hash_grid" and fill_input_dims(
+        {"n_levels": 2}, 2
+    ) == {"n_levels": 2}
 
 
 def test_probe_allocates_nothing():
     enc = probe({"type": "hash_grid", "n_input_dims": 3, "log2_hashmap_size": 24})
-    assert enc.params.device.type == "meta" and enc.n_params == create(
-        {"type": "hash_grid", "n_input_dims": 3, "log2_hashmap_size": 24}, device="meta"
-    ).n_params
+    assert (
+        enc.params.device.type == "meta"
+        and enc.n_params
+        == create(
+            {"type": "hash_grid", "n_input_dims": 3, "log2_hashmap_size": 24}, device="meta"
+        ).n_params
+    )
 
 
 def test_resolve_returns_the_complete_config():
     config, enc = resolve(GRID, 2, "fit-image")
-    assert config == {**GRID, "n_input_dims": 2, "n_features_per_level": 2, "base_resolution": 16,
-                      "per_level_scale": 1.5, "interpolation": "linear"}
+    assert config == {
+        **GRID,
+        "n_input_dims": 2,
+        "n_features_per_level": 2,
+        "base_resolution": 16,
+        "per_level_scale": 1.5,
+        "interpolation": "linear",
+    }
     assert enc.n_input_dims == 2 and enc.n_output_dims == 4
     concat, _ = resolve({"type": "concat", "encodings": [GRID, GRID]}, 3, "fit-sdf")
     assert [e["n_input_dims"] for e in concat["encodings"]] == [3, 3]
@@ -67,8 +82,11 @@ class _Planes(Encoding):
 
 def test_a_3d_only_type_in_a_2d_pipeline(monkeypatch):
     def fake_create(config, device=None):
-        return _Planes(**{k: v for k, v in config.items() if k != "type"}, device=device) \
-            if config.get("type") == "planes3d" else create(config, device=device)
+        return (
+            _Planes(**{k: v for k, v in config.items() if k != "type"}, device=device)
+            if config.get("type") == "planes3d"
+            else create(config, device=device)
+        )
 
     monkeypatch.setattr(_encoding, "create", fake_create)
     monkeypatch.setattr(_encoding, "available", lambda: ("hash_grid", "planes3d"))
@@ -84,7 +102,10 @@ def test_a_3d_only_type_in_a_2d_pipeline(monkeypatch):
 def test_bad_configs_carry_the_factory_message():
     with pytest.raises(InputError) as info:
         resolve({"type": "hashgrid"}, 2, "fit-image")
-    assert str(info.value) == f"unknown encoding type 'hashgrid'; known types: {', '.join(available())}"
+    assert (
+        str(info.value)
+        == f"unknown encoding type 'hashgrid'; known types: {', '.join(available())}"
+    )
     with pytest.raises(InputError, match=r"^n_levels must be an integer from 1 to 32, got 0$"):
         resolve({**GRID, "n_levels": 0}, 2, "fit-image")
 
@@ -97,7 +118,10 @@ def test_a_part_set_to_other_dims_is_named():
         "the hash_grid encoding in concat's encodings[0] is set to n_input_dims=3; fit-image needs n_input_dims=2 "
         "(leave it out to get 2)"
     )
-    nested = {"type": "concat", "encodings": [{"type": "concat", "encodings": [{**GRID, "n_input_dims": 1}]}]}
+    nested = {
+        "type": "concat",
+        "encodings": [{"type": "concat", "encodings": [{**GRID, "n_input_dims": 1}]}],
+    }
     with pytest.raises(InputError) as info:
         resolve(nested, 3, "fit-sdf")
     assert str(info.value) == (

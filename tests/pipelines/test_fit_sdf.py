@@ -15,13 +15,32 @@ from fields3d.encodings import available
 from fields3d.errors import InputError, ModelNotFound
 from fields3d.geometry import load_mesh
 from fields3d.geometry.sdf import MeshSDF
-from fields3d.pipelines.fit_sdf import DEFAULT_ENCODING, FitSdfConfig, fit_sdf, normalization, training_samples
+from fields3d.pipelines.fit_sdf import (
+    DEFAULT_ENCODING,
+    FitSdfConfig,
+    fit_sdf,
+    normalization,
+    training_samples,
+)
 
 SPOT = Path(__file__).resolve().parents[2] / "assets" / "meshes" / "spot.obj"
-SMALL_GRID = {"type": "hash_grid", "n_levels": 8, "log2_hashmap_size": 14, "base_resolution": 8, "per_level_scale": 1.5}
+SMALL_GRID = {
+    "type": "hash_grid",
+    "n_levels": 8,
+    "log2_hashmap_size": 14,
+    "base_resolution": 8,
+    "per_level_scale": 1.5,
+}
 FAST = {
-    "encoding": SMALL_GRID, "steps": 150, "batch_size": 4096, "n_near": 2**14, "n_uniform": 2**13,
-    "mc_resolution": 64, "iou_points": 2**15, "eval_points": 20_000, "device": "cpu",
+    "encoding": SMALL_GRID,
+    "steps": 150,
+    "batch_size": 4096,
+    "n_near": 2**14,
+    "n_uniform": 2**13,
+    "mc_resolution": 64,
+    "iou_points": 2**15,
+    "eval_points": 20_000,
+    "device": "cpu",
 }
 
 
@@ -47,17 +66,34 @@ def test_writes_mesh_metrics_and_config(fitted):
     assert set(result.paths) == {"mesh", "metrics", "config"}
     assert {p.name for p in out.iterdir()} == {"mesh.ply", "metrics.json", "config.json"}
     mesh, gt = load_mesh(out / "mesh.ply"), load_mesh(SPOT)
-    np.testing.assert_allclose(mesh.bounds, gt.bounds, atol=0.03 * np.ptp(gt.bounds, axis=0).max())  # world units
+    np.testing.assert_allclose(
+        mesh.bounds, gt.bounds, atol=0.03 * np.ptp(gt.bounds, axis=0).max()
+    )  # world units
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("iou", "chamfer_l1", "normal_consistency", "f_score", "n_params", "encoding", "train_seconds", "steps"):
+    for key in (
+        "iou",
+        "chamfer_l1",
+        "normal_consistency",
+        "f_score",
+        "n_params",
+        "encoding",
+        "train_seconds",
+        "steps",
+    ):
         assert key in metrics
     assert metrics["iou"] == pytest.approx(result.iou) and metrics["steps"] == 150
-    assert metrics["n_params"] == result.n_params == sum(p.numel() for p in result.field.parameters())
+    assert (
+        metrics["n_params"] == result.n_params == sum(p.numel() for p in result.field.parameters())
+    )
     full = {**SMALL_GRID, "n_input_dims": 3, "n_features_per_level": 2, "interpolation": "linear"}
     assert metrics["encoding"] == full
     assert metrics["mesh"]["faces"] == len(mesh.faces) > 1000
     config = json.loads((out / "config.json").read_text())
-    assert config["mesh"] == str(SPOT) and config["device"] == "cpu" and config["encoding"] == metrics["encoding"]
+    assert (
+        config["mesh"] == str(SPOT)
+        and config["device"] == "cpu"
+        and config["encoding"] == metrics["encoding"]
+    )
     assert not list(out.glob("*.tmp"))
 
 
@@ -83,11 +119,15 @@ def test_default_encoding_is_a_3d_hash_grid():
     config = FitSdfConfig(mesh="any.obj")
     assert config.encoding["type"] == "hash_grid" and config.encoding["n_input_dims"] == 3
     assert {k: config.encoding[k] for k in DEFAULT_ENCODING} == DEFAULT_ENCODING
-    assert FitSdfConfig(mesh="any.obj", encoding={"type": "hash_grid"}).encoding["n_input_dims"] == 3
+    assert (
+        FitSdfConfig(mesh="any.obj", encoding={"type": "hash_grid"}).encoding["n_input_dims"] == 3
+    )
 
 
 def test_eikonal_term_trains_through_double_backward(tmp_path):
-    config = FitSdfConfig(mesh=SPOT, out_dir=tmp_path, **{**FAST, "steps": 20, "eikonal_weight": 0.1})
+    config = FitSdfConfig(
+        mesh=SPOT, out_dir=tmp_path, **{**FAST, "steps": 20, "eikonal_weight": 0.1}
+    )
     result = fit_sdf(config, progress=False)
     assert np.isfinite(result.metrics["final_loss"])
 
@@ -96,21 +136,30 @@ def test_missing_mesh(tmp_path):
     path = tmp_path / "missing.obj"
     with pytest.raises(ModelNotFound) as info:
         fit_sdf(FitSdfConfig(mesh=path, out_dir=tmp_path / "out", **FAST))
-    assert str(info.value) == f"mesh not found: {path}; pass the path of a .ply, .obj, .off, .stl or .glb file"
+    assert (
+        str(info.value)
+        == f"mesh not found: {path}; pass the path of a .ply, .obj, .off, .stl or .glb file"
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_unknown_encoding():
     with pytest.raises(InputError) as info:
         FitSdfConfig(mesh=SPOT, encoding={"type": "hashgrid"})
-    assert str(info.value) == f"unknown encoding type 'hashgrid'; known types: {', '.join(available())}"
+    assert (
+        str(info.value)
+        == f"unknown encoding type 'hashgrid'; known types: {', '.join(available())}"
+    )
 
 
 def test_encoding_of_other_positions():
     with pytest.raises(InputError) as info:
         FitSdfConfig(mesh=SPOT, encoding={"type": "hash_grid", "n_input_dims": 2})
-    assert str(info.value) == "the hash_grid encoding is set to n_input_dims=2; fit-sdf needs n_input_dims=3 " \
+    assert (
+        str(info.value)
+        == "the hash_grid encoding is set to n_input_dims=2; fit-sdf needs n_input_dims=3 "
         "(leave it out to get 3)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,15 +174,35 @@ def test_encoding_of_other_positions():
         ("eikonal_weight", -1.0, "eikonal_weight must be a finite number >= 0, got -1.0"),
         ("eikonal_weight", float("inf"), "eikonal_weight must be a finite number >= 0, got inf"),
         ("near_sigmas", (), "near_sigmas must be one or more finite numbers > 0, got ()"),
-        ("near_sigmas", (math.inf,), "near_sigmas must be one or more finite numbers > 0, got (inf,)"),
+        (
+            "near_sigmas",
+            (math.inf,),
+            "near_sigmas must be one or more finite numbers > 0, got (inf,)",
+        ),
         ("near_sigmas", 0.01, "near_sigmas must be one or more finite numbers > 0, got 0.01"),
         ("betas", None, "betas must be two numbers in [0, 1), got None"),
         ("lr_decay_at", None, "lr_decay_at must be fractions of the steps in (0, 1), got None"),
-        ("eps", math.inf, "eps must be a finite number >= 0, got inf"),  # Adam steps of 0: an untrained field
+        (
+            "eps",
+            math.inf,
+            "eps must be a finite number >= 0, got inf",
+        ),  # Adam steps of 0: an untrained field
         ("n_near", 10**13, "n_near must be an integer from 0 to 100000000, got 10000000000000"),
-        ("n_uniform", 10**13, "n_uniform must be an integer from 0 to 100000000, got 10000000000000"),
-        ("iou_points", 10**13, "iou_points must be an integer from 1 to 100000000, got 10000000000000"),
-        ("eval_points", 10**9, "eval_points must be an integer from 1 to 100000000, got 1000000000"),
+        (
+            "n_uniform",
+            10**13,
+            "n_uniform must be an integer from 0 to 100000000, got 10000000000000",
+        ),
+        (
+            "iou_points",
+            10**13,
+            "iou_points must be an integer from 1 to 100000000, got 10000000000000",
+        ),
+        (
+            "eval_points",
+            10**9,
+            "eval_points must be an integer from 1 to 100000000, got 1000000000",
+        ),
         ("mesh", None, "mesh must be the path of a mesh file (a str or os.PathLike), got NoneType"),
         ("out_dir", "", "out_dir must be the path of the output folder, got an empty string"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
@@ -148,7 +217,10 @@ def test_bad_settings(field, value, message):
 FLAT_MESHES = {
     "triangle.obj": (np.eye(3), [[0, 1, 2]]),
     "sheet.obj": (trimesh.creation.box(extents=(1, 1, 0)).vertices, trimesh.creation.box().faces),
-    "tilted.obj": (np.array([[0, 0, 0], [1, 1, 1], [1, 0, 1], [0, 1, 0]]) * 1e9, [[0, 1, 2], [0, 1, 3]]),
+    "tilted.obj": (
+        np.array([[0, 0, 0], [1, 1, 1], [1, 0, 1], [0, 1, 0]]) * 1e9,
+        [[0, 1, 2], [0, 1, 3]],
+    ),
 }
 
 
@@ -159,8 +231,10 @@ def test_a_flat_mesh_has_no_inside(tmp_path, name):
     trimesh.Trimesh(*FLAT_MESHES[name], process=False).export(path)
     with pytest.raises(InputError) as info:
         fit_sdf(FitSdfConfig(mesh=path, out_dir=tmp_path / "out", **FAST), progress=False)
-    assert str(info.value) == (f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a "
-                               "signed distance; fit-sdf needs a closed mesh around a solid")
+    assert str(info.value) == (
+        f"mesh {path} is flat (its vertices lie in one plane), so it has no inside for a "
+        "signed distance; fit-sdf needs a closed mesh around a solid"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -169,15 +243,19 @@ def test_a_mesh_without_area(tmp_path):
     path.write_text("v 0 0 0\nv 1 1 1\nv 2 2 2\nv 0 0 0\nf 1 2 3\nf 1 4 1\n")
     with pytest.raises(InputError) as info:
         fit_sdf(FitSdfConfig(mesh=path, out_dir=tmp_path / "out", **FAST), progress=False)
-    assert str(info.value) == (f"mesh {path} has zero surface area (all 2 triangles are degenerate); fit-sdf needs a "
-                               "closed mesh around a solid")
+    assert str(info.value) == (
+        f"mesh {path} has zero surface area (all 2 triangles are degenerate); fit-sdf needs a "
+        "closed mesh around a solid"
+    )
 
 
 def test_open_thin_and_far_meshes_are_solid_enough():
     from fields3d.pipelines.fit_sdf import check_solid
 
     open_box = trimesh.creation.box()
-    open_box.update_faces(np.arange(12) >= 2)  # a hole, as in the Stanford bunny: the sign still means something
+    open_box.update_faces(
+        np.arange(12) >= 2
+    )  # a hole, as in the Stanford bunny: the sign still means something
     plate = trimesh.creation.box(extents=(1, 1, 1e-4))
     far = trimesh.creation.box(extents=(1e-9, 2e-9, 3e-9)).apply_translation((1e3, 0, 0))
     for mesh in (open_box, plate, far, load_mesh(SPOT)):
@@ -188,8 +266,10 @@ def test_an_output_that_cannot_be_written_fails_before_training(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError) as info:
         fit_sdf(FitSdfConfig(mesh=SPOT, out_dir=tmp_path / "file" / "sub", **FAST), progress=False)
-    assert str(info.value) == (f"cannot create the folder {tmp_path / 'file' / 'sub'} for metrics.json "
-                               f"({tmp_path / 'file'} is a file); pass an output path in a folder you can write")
+    assert str(info.value) == (
+        f"cannot create the folder {tmp_path / 'file' / 'sub'} for metrics.json "
+        f"({tmp_path / 'file'} is a file); pass an output path in a folder you can write"
+    )
 
 
 def test_eikonal_needs_double_backward(tmp_path, monkeypatch):
@@ -205,13 +285,18 @@ def test_eikonal_needs_double_backward(tmp_path, monkeypatch):
     )
 
 
-
 def test_an_empty_level_set_still_reports(tmp_path, monkeypatch):
     from fields3d.pipelines import fit_sdf as module
 
-    monkeypatch.setattr(module, "extract_mesh", lambda *args: (np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)))
-    result = fit_sdf(FitSdfConfig(mesh=SPOT, out_dir=tmp_path, **{**FAST, "steps": 5}), progress=False)
-    assert result.chamfer_l1 is None and result.normal_consistency is None and result.f_score is None
+    monkeypatch.setattr(
+        module, "extract_mesh", lambda *args: (np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64))
+    )
+    result = fit_sdf(
+        FitSdfConfig(mesh=SPOT, out_dir=tmp_path, **{**FAST, "steps": 5}), progress=False
+    )
+    assert (
+        result.chamfer_l1 is None and result.normal_consistency is None and result.f_score is None
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["chamfer_l1"] is None and metrics["mesh"] == {"vertices": 0, "faces": 0}
     assert (tmp_path / "mesh.ply").exists()

@@ -14,8 +14,18 @@ from fields3d.pipelines.models import load_model
 from fields3d.pipelines.nerf import NerfConfig, train_nerf
 from fields3d.pipelines.recon.fields_io import save_field
 
-TINY = dict(data="assets/scenes/spot", downscale=8, time_budget=None, turntable_frames=0, samples_per_step=2048,
-            log2_hashmap_size=12, n_levels=4, max_resolution=64, grid_resolution=16, device="cpu")
+TINY = dict(
+    data="assets/scenes/spot",
+    downscale=8,
+    time_budget=None,
+    turntable_frames=0,
+    samples_per_step=2048,
+    log2_hashmap_size=12,
+    n_levels=4,
+    max_resolution=64,
+    grid_resolution=16,
+    device="cpu",
+)
 
 
 def test_nerf_renders_on_cuda_as_on_the_cpu(twin, tmp_path):
@@ -37,8 +47,12 @@ def test_reconstructed_field_renders_on_cuda_as_on_the_cpu(twin, tmp_path):
     axis = torch.linspace(-1, 1, 33)
     x = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
     values = x.norm(dim=-1) - 0.5
-    path = save_field(tmp_path / "s.field.safetensors", BandSDFGrid.from_coarse(values, values.abs() < 0.2),
-                      Normalization((1.0, 2.0, 3.0), 2.0), SimpleNamespace(method="gridpull", input="s.ply"))
+    path = save_field(
+        tmp_path / "s.field.safetensors",
+        BandSDFGrid.from_coarse(values, values.abs() < 0.2),
+        Normalization((1.0, 2.0, 3.0), 2.0),
+        SimpleNamespace(method="gridpull", input="s.ply"),
+    )
     cpu = load_model(path, device="cpu")
     cams = cpu.orbit(2, 32)
     a = cpu.render(cams, 1)
@@ -56,8 +70,10 @@ def test_nerf_trains_on_cuda_as_on_the_cpu(twin, tmp_path):
     same = dict(TINY, steps=30, color_layers=1, step_size=0.01)
     cpu = train_nerf(NerfConfig(**same, output=str(tmp_path / "cpu")), progress=False)
     with twin.active():
-        other = train_nerf(NerfConfig(**{**same, "device": twin.device}, output=str(tmp_path / "twin")),
-                           progress=False)
+        other = train_nerf(
+            NerfConfig(**{**same, "device": twin.device}, output=str(tmp_path / "twin")),
+            progress=False,
+        )
     assert other.steps == cpu.steps == 30
     assert cpu.psnr > 9  # 7.6 dB after one step: the fit moved, so agreeing means something
     assert abs(other.psnr - cpu.psnr) < (0.01 if twin.kind == "emulated" else 1.0)

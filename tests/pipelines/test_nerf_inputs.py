@@ -20,8 +20,15 @@ from fields3d.pipelines.nerf.train import build_state, load_state, scene_record
 from fields3d.render.datasets import load_scene
 
 SPOT = Path(__file__).resolve().parents[2] / "assets" / "scenes" / "spot"
-TINY = {"downscale": 8, "samples_per_step": 1024, "log2_hashmap_size": 12, "n_levels": 4, "max_resolution": 64,
-        "grid_resolution": 16, "turntable_frames": 0}
+TINY = {
+    "downscale": 8,
+    "samples_per_step": 1024,
+    "log2_hashmap_size": 12,
+    "n_levels": 4,
+    "max_resolution": 64,
+    "grid_resolution": 16,
+    "turntable_frames": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +39,10 @@ def run(tmp_path_factory):
     shutil.copytree(SPOT, root / "scenes" / "spot")
     job = root / "jobs" / "spot.toml"
     job.parent.mkdir()
-    job.write_text('[nerf]\ndata = "../scenes/spot"\noutput = "out"\n' + "".join(f"{k} = {v}\n" for k, v in TINY.items()))
+    job.write_text(
+        '[nerf]\ndata = "../scenes/spot"\noutput = "out"\n'
+        + "".join(f"{k} = {v}\n" for k, v in TINY.items())
+    )
     elsewhere = root / "a" / "b"  # where "../scenes/spot" does not exist
     elsewhere.mkdir(parents=True)
     here = os.getcwd()
@@ -45,7 +55,7 @@ def run(tmp_path_factory):
 
 
 def test_a_job_file_reads_its_scene_from_its_own_folder_and_writes_to_the_current_one(run):
-    root, job, checkpoint = run
+    _root, job, checkpoint = run
     assert checkpoint.is_file()
     config = json.loads((checkpoint.parent / "config.json").read_text())
     assert config["data"] == str(job.parent / "../scenes/spot") and config["output"] == "out"
@@ -55,9 +65,11 @@ def test_job_file_paths(tmp_path, monkeypatch):
     (tmp_path / "jobs" / "scene").mkdir(parents=True)
     job = tmp_path / "jobs" / "job.toml"
     monkeypatch.chdir(tmp_path)
-    for data, expect in [("scene", str(job.parent / "scene")),  # beside the job file
-                         ("none", str(job.parent / "none")),  # nowhere: the scene loader says where it looked
-                         (str(tmp_path / "abs"), str(tmp_path / "abs"))]:
+    for data, expect in [
+        ("scene", str(job.parent / "scene")),  # beside the job file
+        ("none", str(job.parent / "none")),  # nowhere: the scene loader says where it looked
+        (str(tmp_path / "abs"), str(tmp_path / "abs")),
+    ]:
         job.write_text(f'[nerf]\ndata = "{data}"\noutput = "out/x"\n')
         config = load_job(job)
         assert (config.data, config.output) == (expect, "out/x")
@@ -66,26 +78,44 @@ def test_job_file_paths(tmp_path, monkeypatch):
 
 def test_test_pictures_smaller_than_the_ssim_window_are_refused_before_training(tmp_path):
     with pytest.raises(InputError) as err:
-        train_nerf(NerfConfig(data=str(SPOT), output=str(tmp_path), steps=1, **{**TINY, "downscale": 20}), progress=False)
-    assert str(err.value) == (f"the test pictures of {SPOT} are 10x10 pixels (downscale 20); scoring them with SSIM "
-                              "needs at least 11x11: use a smaller downscale")
+        train_nerf(
+            NerfConfig(data=str(SPOT), output=str(tmp_path), steps=1, **{**TINY, "downscale": 20}),
+            progress=False,
+        )
+    assert str(err.value) == (
+        f"the test pictures of {SPOT} are 10x10 pixels (downscale 20); scoring them with SSIM "
+        "needs at least 11x11: use a smaller downscale"
+    )
     assert not (tmp_path / "checkpoint.safetensors").exists()
     small = tmp_path / "small"
     for split in ("train", "test"):
         Image.new("RGBA", (10, 12), (200, 100, 50, 255)).save(_folder(small / split) / "r_0.png")
         frame = {"file_path": f"./{split}/r_0", "transform_matrix": np.eye(4).tolist()}
-        (small / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": 0.7, "frames": [frame]}))
+        (small / f"transforms_{split}.json").write_text(
+            json.dumps({"camera_angle_x": 0.7, "frames": [frame]})
+        )
     with pytest.raises(InputError) as err:
-        train_nerf(NerfConfig(data=str(small), output=str(tmp_path), steps=1, **{**TINY, "downscale": 1}), progress=False)
-    assert str(err.value) == (f"the test pictures of {small} are 10x12 pixels (downscale 1); scoring them with SSIM "
-                              "needs at least 11x11: use larger pictures")
+        train_nerf(
+            NerfConfig(data=str(small), output=str(tmp_path), steps=1, **{**TINY, "downscale": 1}),
+            progress=False,
+        )
+    assert str(err.value) == (
+        f"the test pictures of {small} are 10x12 pixels (downscale 1); scoring them with SSIM "
+        "needs at least 11x11: use larger pictures"
+    )
 
 
 def test_a_diverged_training_stops_with_a_named_error(tmp_path):
     with pytest.raises(TrainingDiverged) as err:
-        train_nerf(NerfConfig(data=str(SPOT), output=str(tmp_path), steps=3, lr=1e30, **TINY), progress=False)
-    assert str(err.value) in (f"training diverged: the loss is nan at step {k}; lower the learning rate (lr 1e+30) "
-                              "and start again" for k in (1, 2, 3))
+        train_nerf(
+            NerfConfig(data=str(SPOT), output=str(tmp_path), steps=3, lr=1e30, **TINY),
+            progress=False,
+        )
+    assert str(err.value) in (
+        f"training diverged: the loss is nan at step {k}; lower the learning rate (lr 1e+30) "
+        "and start again"
+        for k in (1, 2, 3)
+    )
     assert not (tmp_path / "metrics.json").exists()
 
 
@@ -98,9 +128,14 @@ def test_training_cameras_at_one_point_are_refused_before_training(tmp_path):
             row[3] = value
     (scene / "transforms_train.json").write_text(json.dumps(meta))
     with pytest.raises(InputError) as err:
-        train_nerf(NerfConfig(data=str(scene), output=str(tmp_path / "out"), steps=1, **TINY), progress=False)
-    assert str(err.value) == (f"all 100 training cameras of {scene} sit at one point (0, 0, 4); NeRF needs views "
-                              "from different places: check the transform_matrix translations")
+        train_nerf(
+            NerfConfig(data=str(scene), output=str(tmp_path / "out"), steps=1, **TINY),
+            progress=False,
+        )
+    assert str(err.value) == (
+        f"all 100 training cameras of {scene} sit at one point (0, 0, 4); NeRF needs views "
+        "from different places: check the transform_matrix translations"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -108,7 +143,9 @@ def test_the_turntable_orbits_cameras_that_sit_on_the_axis():
     from fields3d.pipelines.nerf.outputs import orbit_cameras
 
     reference = load_scene(SPOT, "test", 8).cameras
-    reference.c2w[:, :3, 3] = torch.tensor([0.0, 0.0, 3.0]) * torch.arange(1, 21)[:, None] / 10  # up the z axis
+    reference.c2w[:, :3, 3] = (
+        torch.tensor([0.0, 0.0, 3.0]) * torch.arange(1, 21)[:, None] / 10
+    )  # up the z axis
     orbit = orbit_cameras(reference, 4)
     eyes = orbit.c2w[:, :3, 3]
     assert torch.isfinite(orbit.c2w).all() and float(eyes[:, :2].norm(dim=1).min()) > 0.5
@@ -140,18 +177,24 @@ def test_resume_on_another_scene_is_refused_before_training(run, tmp_path, chang
     old = load_checkpoint(checkpoint)[1]["scene"]
     new = scene_record(load_scene(other, "train", 8), other)
     with pytest.raises(CheckpointError) as err:
-        train_nerf(NerfConfig(data=str(other), output=str(tmp_path), steps=3, resume=True, **TINY), progress=False)
+        train_nerf(
+            NerfConfig(data=str(other), output=str(tmp_path), steps=3, resume=True, **TINY),
+            progress=False,
+        )
     assert str(err.value) == (
         f"checkpoint {tmp_path / 'checkpoint.safetensors'} was trained on another scene ({old['data']!r}: 100 training "
         f"views, scene hash {old['hash']}; this run: {str(other)!r}: {new['views']} views, scene hash {new['hash']}); "
-        "resume with the scene it was trained on, or start again without --resume")
+        "resume with the scene it was trained on, or start again without --resume"
+    )
     assert new["views"] == (100 if change == "picture" else 99) and new["hash"] != old["hash"]
     assert load_checkpoint(tmp_path / "checkpoint.safetensors")[1]["step"] == 1  # not trained on
 
 
 def _state_for(data: Path, downscale: int):
     device = resolve_device("auto")
-    config = NerfConfig(data=str(data), steps=2, **{**TINY, "downscale": downscale}).resolved(device.type)
+    config = NerfConfig(data=str(data), steps=2, **{**TINY, "downscale": downscale}).resolved(
+        device.type
+    )
     return build_state(config, load_scene(data, "train", downscale), device)
 
 

@@ -31,7 +31,9 @@ def sphere(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gridpull_run(sphere, tmp_path_factory):
     out = tmp_path_factory.mktemp("gridpull") / "mesh.ply"
-    config = ReconConfig(sphere / "sphere.xyz", out, gt=sphere / "truth.obj", trim=0, **{**FAST, "picture": True})
+    config = ReconConfig(
+        sphere / "sphere.xyz", out, gt=sphere / "truth.obj", trim=0, **{**FAST, "picture": True}
+    )
     return reconstruct(config, progress=False), out
 
 
@@ -63,21 +65,28 @@ def test_recon_writes_mesh_picture_report_and_field(gridpull_run):
 
 def test_remesh_of_the_checkpoint_matches_and_refines(gridpull_run, tmp_path):
     result, out = gridpull_run
-    same, faces, _ = remesh(out.with_suffix(".field.safetensors"), tmp_path / "again.ply", 64, "cpu")
+    same, faces, _ = remesh(
+        out.with_suffix(".field.safetensors"), tmp_path / "again.ply", 64, "cpu"
+    )
     # recon removed nothing from a clean sphere (trim=0), so re-meshing at the same resolution is identical
     assert result.report["method"]["small_component_faces_removed"] == 0
     assert "far_faces_trimmed" not in result.report["method"]
     np.testing.assert_allclose(np.sort(same, axis=0), np.sort(result.verts, axis=0), atol=1e-5)
-    fine, fine_faces, _ = remesh(out.with_suffix(".field.safetensors"), tmp_path / "fine.obj", 100, "cpu")
+    fine, fine_faces, _ = remesh(
+        out.with_suffix(".field.safetensors"), tmp_path / "fine.obj", 100, "cpu"
+    )
     assert len(fine_faces) > 2 * len(faces)
     radius = np.linalg.norm(fine - [5.0, -1.0, 3.0], axis=1)
     assert abs(radius.mean() - 2.0) < 0.02
 
 
 def test_poisson_method_runs_through_the_same_pipeline(sphere, tmp_path):
-    pytest.importorskip("open3d", reason="the Poisson baseline needs Open3D (pip install 'fields3d[poisson]')")
-    config = ReconConfig(sphere / "sphere.xyz", tmp_path / "p.obj", method="poisson", gt=sphere / "truth.obj",
-                         **FAST)
+    pytest.importorskip(
+        "open3d", reason="the Poisson baseline needs Open3D (pip install 'fields3d[poisson]')"
+    )
+    config = ReconConfig(
+        sphere / "sphere.xyz", tmp_path / "p.obj", method="poisson", gt=sphere / "truth.obj", **FAST
+    )
     result = reconstruct(config, progress=False)
     assert set(result.paths) == {"mesh", "report"}
     assert result.report["metrics"]["f_score@1%"] > 0.97
@@ -86,8 +95,13 @@ def test_poisson_method_runs_through_the_same_pipeline(sphere, tmp_path):
 
 def test_neural_method_reconstructs_and_its_checkpoint_remeshes(sphere, tmp_path):
     out = tmp_path / "n.ply"
-    config = ReconConfig(sphere / "sphere.xyz", out, method="neural", gt=sphere / "truth.obj",
-                         **{**FAST, "steps": 150})
+    config = ReconConfig(
+        sphere / "sphere.xyz",
+        out,
+        method="neural",
+        gt=sphere / "truth.obj",
+        **{**FAST, "steps": 150},
+    )
     result = reconstruct(config, progress=False)
     assert result.report["metrics"]["f_score@1%"] > 0.95, result.report["metrics"]
     _, meta = load_checkpoint(out.with_suffix(".field.safetensors"))
@@ -101,9 +115,14 @@ def test_repeated_points_are_merged_before_the_fit(sphere, tmp_path):
     # merged scans repeat points: the fit's spacing estimate (distance to the 8th neighbour) was 0
     points = np.loadtxt(sphere / "sphere.xyz")[:2000]
     np.savetxt(tmp_path / "repeated.xyz", np.repeat(points, 9, axis=0))
-    config = ReconConfig(tmp_path / "repeated.xyz", tmp_path / "m.ply", gt=sphere / "truth.obj", trim=0, **FAST)
+    config = ReconConfig(
+        tmp_path / "repeated.xyz", tmp_path / "m.ply", gt=sphere / "truth.obj", trim=0, **FAST
+    )
     result = reconstruct(config, progress=False)
-    assert result.report["input"]["points"] == 18000 and result.report["method"]["distinct_points"] == 2000
+    assert (
+        result.report["input"]["points"] == 18000
+        and result.report["method"]["distinct_points"] == 2000
+    )
     assert result.report["method"]["fit"]["spacing"] > 0
     assert result.report["metrics"]["f_score@1%"] > 0.95, result.report["metrics"]
 
@@ -116,7 +135,8 @@ def test_a_far_off_point_that_squeezes_the_cloud_is_named(sphere, tmp_path):
     assert str(info.value) == (
         "cannot fit a normalization: the points' bounding box is 1e+300 across around (5e+299, -0.998, 2.5); "
         "fields3d works with sizes from 2e-12 to 2e+12 within 1e+12 of the origin: rescale or translate the "
-        "points; or look for far-off outliers (--remove-outliers drops them)")
+        "points; or look for far-off outliers (--remove-outliers drops them)"
+    )
 
 
 def test_a_line_of_points_is_refused_before_the_fit(tmp_path):
@@ -125,9 +145,13 @@ def test_a_line_of_points_is_refused_before_the_fit(tmp_path):
     with pytest.raises(InputError) as info:
         reconstruct(ReconConfig(tmp_path / "line.xyz", tmp_path / "m.ply", **FAST), progress=False)
     message = str(info.value)
-    assert message.startswith(f"point cloud {tmp_path / 'line.xyz'}: all 200 points lie on one line")
-    assert message.endswith("; a surface needs points spread out in two directions at least; or look for far-off "
-                            "outliers (--remove-outliers drops them)")
+    assert message.startswith(
+        f"point cloud {tmp_path / 'line.xyz'}: all 200 points lie on one line"
+    )
+    assert message.endswith(
+        "; a surface needs points spread out in two directions at least; or look for far-off "
+        "outliers (--remove-outliers drops them)"
+    )
     assert not (tmp_path / "m.ply").exists()
 
 
@@ -150,10 +174,22 @@ def test_bad_inputs_raise_before_anything_is_written(tmp_path):
     ("field", "value", "message"),
     [
         ("method", "marching", "method must be one of gridpull, neural, poisson, got 'marching'"),
-        ("output", "mesh.vtk", "output must end in one of .ply, .obj, .off, .stl, .glb, got 'mesh.vtk'"),
+        (
+            "output",
+            "mesh.vtk",
+            "output must end in one of .ply, .obj, .off, .stl, .glb, got 'mesh.vtk'",
+        ),
         ("trim", -1, "trim must be a finite number >= 0 (gap radii; 0 keeps every face), got -1"),
-        ("trim", float("nan"), "trim must be a finite number >= 0 (gap radii; 0 keeps every face), got nan"),
-        ("seed", 2**63, "seed must be an integer from 0 to 9223372036854775807, got 9223372036854775808"),
+        (
+            "trim",
+            float("nan"),
+            "trim must be a finite number >= 0 (gap radii; 0 keeps every face), got nan",
+        ),
+        (
+            "seed",
+            2**63,
+            "seed must be an integer from 0 to 9223372036854775807, got 9223372036854775808",
+        ),
         ("n_samples", 10**10, "n_samples must be an integer from 10 to 100000000, got 10000000000"),
         ("min_component", 1.5, "min_component must be a fraction in [0, 1), got 1.5"),
         ("device", "tpu", "device must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
@@ -168,7 +204,10 @@ def test_config_errors_name_the_setting(field, value, message):
 def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path):
     bad = tmp_path / "bad.field.safetensors"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=r"^checkpoint .*bad.field.safetensors is corrupt or not a safetensors"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^checkpoint .*bad.field.safetensors is corrupt or not a safetensors",
+    ):
         remesh(bad, tmp_path / "m.ply", 32, "cpu")
     with pytest.raises(ModelNotFound) as err:
         remesh(tmp_path / "none.safetensors", tmp_path / "m.ply", 32, "cpu")
@@ -179,18 +218,59 @@ def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path):
 
 def test_cli_recon_mesh_and_eval(sphere, tmp_path, capsys):
     out = tmp_path / "cli.ply"
-    argv = ["recon", str(sphere / "sphere.xyz"), "-o", str(out), "--resolution", "48", "--steps", "30",
-            "--device", "cpu", "--quiet", "--no-picture", "--gt", str(sphere / "truth.obj")]
+    argv = [
+        "recon",
+        str(sphere / "sphere.xyz"),
+        "-o",
+        str(out),
+        "--resolution",
+        "48",
+        "--steps",
+        "30",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-picture",
+        "--gt",
+        str(sphere / "truth.obj"),
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "Chamfer-L1" in text and str(out) in text
-    assert main(["mesh", str(out.with_suffix(".field.safetensors")), "-o", str(tmp_path / "m.obj"),
-                 "--resolution", "40", "--device", "cpu"]) == 0
-    assert main(["eval", str(tmp_path / "m.obj"), str(sphere / "truth.obj"), "--json", "--points", "30000"]) == 0
+    assert (
+        main(
+            [
+                "mesh",
+                str(out.with_suffix(".field.safetensors")),
+                "-o",
+                str(tmp_path / "m.obj"),
+                "--resolution",
+                "40",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "eval",
+                str(tmp_path / "m.obj"),
+                str(sphere / "truth.obj"),
+                "--json",
+                "--points",
+                "30000",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert metrics["f_score@1%"] > 0.9
 
 
 def test_cli_reports_a_missing_input_without_a_traceback(tmp_path, capsys):
-    assert main(["recon", str(tmp_path / "nope.ply"), "-o", str(tmp_path / "m.ply"), "--quiet"]) == 2
+    assert (
+        main(["recon", str(tmp_path / "nope.ply"), "-o", str(tmp_path / "m.ply"), "--quiet"]) == 2
+    )
     assert capsys.readouterr().err.startswith("error: ")

@@ -10,8 +10,17 @@ from fields3d.errors import InputError
 from fields3d.pipelines.recon.neural import NeuralConfig, fit_neural
 
 RADIUS = 0.6
-FAST = {"steps": 120, "init_steps": 40, "batch_size": 1500, "n_levels": 6, "log2_hashmap_size": 14,
-        "base_resolution": 8, "finest_resolution": 96, "n_hidden": 32, "coarse_resolution": 32}
+FAST = {
+    "steps": 120,
+    "init_steps": 40,
+    "batch_size": 1500,
+    "n_levels": 6,
+    "log2_hashmap_size": 14,
+    "base_resolution": 8,
+    "finest_resolution": 96,
+    "n_hidden": 32,
+    "coarse_resolution": 32,
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,7 +48,9 @@ def _directions(n: int = 26) -> torch.Tensor:
     return torch.stack((r * phi.cos(), r * phi.sin(), z), 1).float()
 
 
-def _zero_along(field, directions: torch.Tensor, lo: float = 0.0, hi: float = 1.0, iters: int = 30) -> torch.Tensor:
+def _zero_along(
+    field, directions: torch.Tensor, lo: float = 0.0, hi: float = 1.0, iters: int = 30
+) -> torch.Tensor:
     """The radius where the field changes sign along each ray from the origin (bisection)."""
     lo = torch.full((directions.shape[0],), lo)
     hi = torch.full((directions.shape[0],), hi)
@@ -55,7 +66,9 @@ def _zero_along(field, directions: torch.Tensor, lo: float = 0.0, hi: float = 1.
 def fitted():
     calls = []
     points = _sphere()
-    field = fit_neural(points, NeuralConfig(**FAST), progress=lambda step, parts: calls.append((step, parts)))
+    field = fit_neural(
+        points, NeuralConfig(**FAST), progress=lambda step, parts: calls.append((step, parts))
+    )
     return field, points, calls
 
 
@@ -63,8 +76,14 @@ def test_surface_sign_and_radius(fitted):
     field, points, _ = fitted
     with torch.no_grad():
         on = field(torch.from_numpy(points).float()).abs()
-        centre, corners = field(torch.zeros(1, 3)), field(torch.tensor([[s0, s1, s2] for s0 in (-1.0, 1.0)
-                                                                         for s1 in (-1.0, 1.0) for s2 in (-1.0, 1.0)]))
+        centre, corners = (
+            field(torch.zeros(1, 3)),
+            field(
+                torch.tensor(
+                    [[s0, s1, s2] for s0 in (-1.0, 1.0) for s1 in (-1.0, 1.0) for s2 in (-1.0, 1.0)]
+                )
+            ),
+        )
     assert on.mean() < 1e-3 and on.max() < 1e-2
     assert centre.item() < -0.4 and bool((corners > 0.8).all())
     radii = _zero_along(field, _directions())
@@ -86,13 +105,20 @@ def test_progress_counts_both_phases(fitted):
     _, _, calls = fitted
     cfg = NeuralConfig(**FAST)
     assert [s for s, _ in calls] == list(range(1, cfg.total_steps + 1)) and cfg.total_steps == 160
-    assert set(calls[0][1]) == {"init"} and set(calls[-1][1]) == {"pull", "surface", "eikonal", "loss"}
+    assert set(calls[0][1]) == {"init"} and set(calls[-1][1]) == {
+        "pull",
+        "surface",
+        "eikonal",
+        "loss",
+    }
 
 
 def test_eikonal_term_alone_makes_the_gradient_unit():
     # no init, no pulling, no surface term: only the eikonal loss (through the hash grid's double
     # backward) acts on the sphere initialisation, whose |grad f| is far from 1 in places
-    cfg = NeuralConfig(**{**FAST, "init_steps": 0, "steps": 60, "w_pull": 0.0, "w_surface": 0.0, "w_eikonal": 1.0})
+    cfg = NeuralConfig(
+        **{**FAST, "init_steps": 0, "steps": 60, "w_pull": 0.0, "w_surface": 0.0, "w_eikonal": 1.0}
+    )
     parts = []
     field = fit_neural(_sphere(), cfg, progress=lambda step, p: parts.append(p["eikonal"]))
     assert parts[-1] < parts[0] / 10
@@ -104,9 +130,14 @@ def test_eikonal_term_alone_makes_the_gradient_unit():
 def test_config_and_point_errors():
     with pytest.raises(InputError, match=r"^steps must be an integer >= 0, got -1$"):
         NeuralConfig(steps=-1)
-    with pytest.raises(InputError, match=r"^batch_size must be an integer from 1 to 16777216, got 0$"):
+    with pytest.raises(
+        InputError, match=r"^batch_size must be an integer from 1 to 16777216, got 0$"
+    ):
         NeuralConfig(batch_size=0)
-    with pytest.raises(InputError, match=r"^seed must be an integer from 0 to 9223372036854775807, got 1180591620717411303424$"):
+    with pytest.raises(
+        InputError,
+        match=r"^seed must be an integer from 0 to 9223372036854775807, got 1180591620717411303424$",
+    ):
         NeuralConfig(seed=2**70)
     with pytest.raises(InputError, match=r"^lr must be a number > 0, got 0$"):
         NeuralConfig(lr=0)
@@ -118,7 +149,12 @@ def test_config_and_point_errors():
     shape = r"^points must be a float numpy array of shape \(N, 3\), got float64 \(5, 2\)$"
     with pytest.raises(InputError, match=shape):
         fit_neural(np.zeros((5, 2)), cfg)
-    with pytest.raises(InputError, match=r"^points must hold more than 20 points \(sigma_k=20\), got 20$"):
+    with pytest.raises(
+        InputError, match=r"^points must hold more than 20 points \(sigma_k=20\), got 20$"
+    ):
         fit_neural(_sphere(20), cfg)
-    with pytest.raises(InputError, match=r"^points must be finite and inside \[-1, 1\]\^3; normalise the cloud first$"):
+    with pytest.raises(
+        InputError,
+        match=r"^points must be finite and inside \[-1, 1\]\^3; normalise the cloud first$",
+    ):
         fit_neural(_sphere() * 2, cfg)

@@ -7,7 +7,13 @@ from scipy.spatial import cKDTree
 
 from fields3d.errors import InputError
 from fields3d.pipelines.recon import postprocess
-from fields3d.pipelines.recon.initial import _trilinear, closing_sdf, imls, oriented_normals, smooth_normals
+from fields3d.pipelines.recon.initial import (
+    _trilinear,
+    closing_sdf,
+    imls,
+    oriented_normals,
+    smooth_normals,
+)
 
 
 def _holed_sphere(n=6000, radius=0.7, hole=0.35, seed=0):
@@ -62,12 +68,14 @@ def test_clean_drops_small_components_and_far_faces():
     small.apply_translation([3, 0, 0])
     mesh = trimesh.util.concatenate([big, small])
     points = big.vertices[big.vertices[:, 2] < 0.5]  # the cap z > 0.5 has no points near it
-    verts, faces, info = postprocess.clean(mesh.vertices, mesh.faces, points, trim_distance=0.2, min_component=0.05)
+    verts, faces, info = postprocess.clean(
+        mesh.vertices, mesh.faces, points, trim_distance=0.2, min_component=0.05
+    )
     assert info["small_component_faces_removed"] == len(small.faces)
     assert info["far_faces_trimmed"] > 0
     assert verts[:, 2].max() < 0.5 + 0.2 + 0.2 and verts[:, 0].max() <= 1.0
     assert faces.max() == len(verts) - 1  # compacted
-    kept, kept_faces, info = postprocess.clean(mesh.vertices, mesh.faces, points, 0.0, 0.0)
+    _kept, kept_faces, info = postprocess.clean(mesh.vertices, mesh.faces, points, 0.0, 0.0)
     assert len(kept_faces) == len(mesh.faces) and "far_faces_trimmed" not in info
 
 
@@ -78,7 +86,9 @@ def test_bilateral_normal_smoothing_keeps_the_two_sides_of_a_thin_plate_apart():
     top = np.c_[rng.uniform(-1, 1, (3000, 2)), np.full(3000, 0.005)]
     bottom = np.c_[rng.uniform(-1, 1, (3000, 2)), np.full(3000, -0.005)]
     points = np.vstack([top, bottom])
-    normals = np.repeat([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]], 3000, axis=0) + 0.2 * rng.standard_normal((6000, 3))
+    normals = np.repeat(
+        [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]], 3000, axis=0
+    ) + 0.2 * rng.standard_normal((6000, 3))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     tree = cKDTree(points)
     smooth = smooth_normals(tree, normals, 64)
@@ -116,7 +126,9 @@ def test_smoothing_normals_calms_a_noisy_plane_and_keeps_their_side():
     smooth = smooth_normals(cKDTree(points), normals, 32)
     np.testing.assert_allclose(np.linalg.norm(smooth, axis=1), 1.0, atol=1e-12)
     assert smooth[:, 2].min() > 0.9 > normals[:, 2].min()  # tighter around +z, same side
-    assert np.median(np.arccos(np.clip(smooth[:, 2], -1, 1))) < 0.25 * np.median(np.arccos(normals[:, 2]))
+    assert np.median(np.arccos(np.clip(smooth[:, 2], -1, 1))) < 0.25 * np.median(
+        np.arccos(normals[:, 2])
+    )
 
 
 def test_the_cores_neighbour_search_agrees_with_the_kd_tree():

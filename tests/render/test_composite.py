@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from fields3d.errors import InputError
-from fields3d.render import GridSpec, RaySamples, composite, composite_samples, march_rays, render_samples
+from fields3d.render import (
+    GridSpec,
+    RaySamples,
+    composite,
+    composite_samples,
+    march_rays,
+    render_samples,
+)
 from fields3d.render.reference import composite_reference
 
 
@@ -39,8 +46,14 @@ def test_values_match_the_reference(t_min):
 def test_single_sample_and_empty_rays_in_closed_form():
     sigmas = torch.tensor([2.0], dtype=torch.float64)
     values = torch.tensor([[0.5]], dtype=torch.float64)
-    res = composite(sigmas, values, torch.tensor([1.0], dtype=torch.float64), torch.tensor([1.5], dtype=torch.float64),
-                    torch.tensor([0, 0, 1]), t_min=0.0)
+    res = composite(
+        sigmas,
+        values,
+        torch.tensor([1.0], dtype=torch.float64),
+        torch.tensor([1.5], dtype=torch.float64),
+        torch.tensor([0, 0, 1]),
+        t_min=0.0,
+    )
     alpha = 1 - torch.exp(torch.tensor(-1.0, dtype=torch.float64))
     assert res.opacity.tolist() == [0.0, pytest.approx(alpha.item(), abs=1e-15)]
     assert res.out[:, 0].tolist() == [0.0, pytest.approx(0.5 * alpha.item(), abs=1e-15)]
@@ -101,7 +114,9 @@ def test_float32_alpha_is_within_a_few_ulp_of_expm1_over_all_magnitudes():
     tau = torch.logspace(-30, 1.9, 20001, dtype=torch.float64)
     sigmas = tau.float()
     n = len(sigmas)
-    res = composite(sigmas, torch.zeros(n, 0), torch.zeros(n), torch.ones(n), torch.arange(n + 1), t_min=0.0)
+    res = composite(
+        sigmas, torch.zeros(n, 0), torch.zeros(n), torch.ones(n), torch.arange(n + 1), t_min=0.0
+    )
     truth = -torch.expm1(-sigmas.double())
     rel = ((res.weights.double() - truth).abs() / truth).max().item()
     assert rel < 3 * 2.0**-24, f"max relative error {rel:.3g} is over 3 ulp"
@@ -109,7 +124,9 @@ def test_float32_alpha_is_within_a_few_ulp_of_expm1_over_all_magnitudes():
 
 def test_float32_infinite_and_nan_densities():
     sigmas = torch.tensor([float("inf"), float("nan"), 0.0, 1e30])
-    res = composite(sigmas, torch.ones(4, 1), torch.zeros(4), torch.ones(4), torch.arange(5), t_min=0.0)
+    res = composite(
+        sigmas, torch.ones(4, 1), torch.zeros(4), torch.ones(4), torch.arange(5), t_min=0.0
+    )
     assert res.opacity[0].item() == 1.0 and res.opacity[1].isnan() and res.opacity[2].item() == 0.0
     assert res.opacity[3].item() == 1.0
 
@@ -131,7 +148,9 @@ def test_same_result_for_any_thread_count():
             s, v = sigmas.clone().requires_grad_(True), values.clone().requires_grad_(True)
             r = composite(s, v, ts, te, offsets, t_min=1e-3)
             ((r.out * g_out).sum() + (r.opacity * g_op).sum()).backward()
-            results.append([t.detach() for t in (r.out, r.opacity, r.weights, r.trans, s.grad, v.grad)])
+            results.append(
+                [t.detach() for t in (r.out, r.opacity, r.weights, r.trans, s.grad, v.grad)]
+            )
     finally:
         core.set_num_threads(before)
     for other in results[1:]:
@@ -147,8 +166,12 @@ def test_render_samples_composites_on_a_background():
     r = render_samples(s, sigmas, colors, background=torch.tensor([0.0, 0.0, 1.0]), t_min=0.0)
     opacity = 1 - torch.exp(torch.tensor(-2.0))  # density 1 over the box's 2 units
     torch.testing.assert_close(r["opacity"], torch.stack([opacity, torch.tensor(0.0)]))
-    torch.testing.assert_close(r["color"][0], torch.stack([opacity, torch.tensor(0.0), 1 - opacity]))
-    torch.testing.assert_close(r["color"][1], torch.tensor([0.0, 0.0, 1.0]))  # a miss shows the background
+    torch.testing.assert_close(
+        r["color"][0], torch.stack([opacity, torch.tensor(0.0), 1 - opacity])
+    )
+    torch.testing.assert_close(
+        r["color"][1], torch.tensor([0.0, 0.0, 1.0])
+    )  # a miss shows the background
     # expected depth of a uniform medium on [2, 4] (midpoint rule), over its opacity
     w = r["weights"]
     mids = 0.5 * (s.t_starts + s.t_ends)
@@ -159,22 +182,40 @@ def test_render_samples_composites_on_a_background():
 @pytest.mark.parametrize(
     "change,message",
     [
-        (dict(sigmas=torch.zeros(4, dtype=torch.int32)), "sigmas must be float32 or float64, got int32"),
+        (
+            dict(sigmas=torch.zeros(4, dtype=torch.int32)),
+            "sigmas must be float32 or float64, got int32",
+        ),
         (dict(values=torch.zeros(3, 2)), "values must have shape (4, N), got (3, 2)"),
-        (dict(values=torch.zeros(4, 2, dtype=torch.float64)), "values must have the dtype of the rays (float32), got float64"),
+        (
+            dict(values=torch.zeros(4, 2, dtype=torch.float64)),
+            "values must have the dtype of the rays (float32), got float64",
+        ),
         (dict(t_ends=torch.zeros(5)), "t_ends must have shape (4,), got (5,)"),
-        (dict(offsets=torch.tensor([0, 4], dtype=torch.int32)),
-         "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got int32 (2,)"),
-        (dict(offsets=[0, 4]),
-         "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got list"),
-        (dict(offsets=torch.tensor([[0, 4]])),
-         "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got int64 (1, 2)"),
+        (
+            dict(offsets=torch.tensor([0, 4], dtype=torch.int32)),
+            "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got int32 (2,)",
+        ),
+        (
+            dict(offsets=[0, 4]),
+            "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got list",
+        ),
+        (
+            dict(offsets=torch.tensor([[0, 4]])),
+            "offsets must be an int64 tensor of shape (R + 1,) (as march_rays makes them), got int64 (1, 2)",
+        ),
         (dict(t_min=1.0), "t_min must be a number in [0, 1), got 1.0"),
     ],
 )
 def test_bad_arguments_say_what_to_do(change, message):
-    args = dict(sigmas=torch.zeros(4), values=torch.zeros(4, 2), t_starts=torch.zeros(4), t_ends=torch.ones(4),
-                offsets=torch.tensor([0, 4]), t_min=0.0)
+    args = dict(
+        sigmas=torch.zeros(4),
+        values=torch.zeros(4, 2),
+        t_starts=torch.zeros(4),
+        t_ends=torch.ones(4),
+        offsets=torch.tensor([0, 4]),
+        t_min=0.0,
+    )
     args.update(change)
     t_min = args.pop("t_min")
     with pytest.raises(InputError) as err:
@@ -201,7 +242,9 @@ OFFSETS_FIX = "; build them as a cumulative sum of the rays' sample counts after
 def test_offsets_are_checked_against_the_samples_before_the_core(offsets, got):
     # checked in Python on every device: the core checks them only on the CPU, with no detail
     with pytest.raises(InputError) as err:
-        composite(torch.zeros(4), torch.zeros(4, 1), torch.zeros(4), torch.ones(4), torch.tensor(offsets))
+        composite(
+            torch.zeros(4), torch.zeros(4, 1), torch.zeros(4), torch.ones(4), torch.tensor(offsets)
+        )
     assert str(err.value) == OFFSETS_RULE + got + OFFSETS_FIX
 
 
@@ -210,26 +253,46 @@ def test_hand_built_samples_have_their_offsets_checked_and_marched_ones_skip_it(
     built are trusted (the check costs a GPU sync per call)."""
     s, sigmas, colors = _four_rays()
     assert s.offsets_checked and s.select(torch.ones(s.n_samples, dtype=torch.bool)).offsets_checked
-    torch.testing.assert_close(composite_samples(s, sigmas, colors).out,
-                               composite(sigmas, colors, s.t_starts, s.t_ends, s.offsets).out)
+    torch.testing.assert_close(
+        composite_samples(s, sigmas, colors).out,
+        composite(sigmas, colors, s.t_starts, s.t_ends, s.offsets).out,
+    )
     bad = RaySamples(s.t_starts, s.t_ends, s.ray_ids, s.offsets.flip(0))
     assert not bad.offsets_checked
-    for call in (lambda: render_samples(bad, sigmas, colors), lambda: composite_samples(bad, sigmas, colors)):
+    for call in (
+        lambda: render_samples(bad, sigmas, colors),
+        lambda: composite_samples(bad, sigmas, colors),
+    ):
         with pytest.raises(InputError) as err:
             call()
-        assert str(err.value).startswith(f"offsets must start at 0, never decrease and end at the number of "
-                                         f"samples ({s.n_samples}), got offsets[0] = {s.n_samples}")
+        assert str(err.value).startswith(
+            f"offsets must start at 0, never decrease and end at the number of "
+            f"samples ({s.n_samples}), got offsets[0] = {s.n_samples}"
+        )
 
 
 def _four_rays():
     origins = torch.tensor([[0.0, 0.0, -3.0], [0.0, 5.0, -3.0], [0.0, 0.0, -3.0], [0.5, 0.0, -3.0]])
     dirs = torch.tensor([[0.0, 0.0, 1.0]] * 4)
     s = march_rays(origins, dirs, GridSpec.from_aabb([[-1, -1, -1], [1, 1, 1]]), step=0.1)
-    return s, torch.ones(s.n_samples), torch.rand(s.n_samples, 3, generator=torch.Generator().manual_seed(0))
+    return (
+        s,
+        torch.ones(s.n_samples),
+        torch.rand(s.n_samples, 3, generator=torch.Generator().manual_seed(0)),
+    )
 
 
-@pytest.mark.parametrize("background", [0.5, torch.tensor(0.5), [0.2, 0.4, 0.6], torch.tensor([0.2, 0.4, 0.6]),
-                                        torch.tensor([0.2, 0.4, 0.6], dtype=torch.float64), torch.rand(4, 3)])
+@pytest.mark.parametrize(
+    "background",
+    [
+        0.5,
+        torch.tensor(0.5),
+        [0.2, 0.4, 0.6],
+        torch.tensor([0.2, 0.4, 0.6]),
+        torch.tensor([0.2, 0.4, 0.6], dtype=torch.float64),
+        torch.rand(4, 3),
+    ],
+)
 def test_render_samples_takes_a_number_a_colour_or_one_per_ray(background):
     s, sigmas, colors = _four_rays()
     r = render_samples(s, sigmas, colors, background=background, t_min=0.0)
@@ -253,8 +316,10 @@ BG_RULE = "background must be a number, a (3,) colour or (4, 3) colours, one per
         ((1.0, 0.0), BG_RULE + "(1.0, 0.0)"),
         ("white", BG_RULE + "str"),
         (True, BG_RULE + "bool"),
-        (torch.zeros(3, device="meta"),
-         "background must be on cpu like the colors, got meta; move it with .to(device)"),
+        (
+            torch.zeros(3, device="meta"),
+            "background must be on cpu like the colors, got meta; move it with .to(device)",
+        ),
     ],
 )
 def test_render_samples_refuses_a_background_of_another_shape(background, message):

@@ -22,10 +22,19 @@ SIGMA = "sigma must be a finite number > 0 (the window's standard deviation in p
 PAIR_ERRORS = [
     ((A8, A8), "prediction must be a float picture with values in [0, 1], got uint8" + TO_FLOAT),
     ((A, A8), "target must be a float picture with values in [0, 1], got uint8" + TO_FLOAT),
-    ((A > 0.5, B > 0.5), "prediction must be a float picture with values in [0, 1], got bool" + TO_FLOAT),
+    (
+        (A > 0.5, B > 0.5),
+        "prediction must be a float picture with values in [0, 1], got bool" + TO_FLOAT,
+    ),
     (([0.5], A), "prediction must be an (H, W, C) float tensor with values in [0, 1], got list"),
-    ((A, B.to("meta")), "target must be on cpu like prediction, got meta; move it with .to(device)"),
-    ((A[:, :, :0], B[:, :, :0]), "prediction and target must hold at least one pixel and channel, got (16, 16, 0)"),
+    (
+        (A, B.to("meta")),
+        "target must be on cpu like prediction, got meta; move it with .to(device)",
+    ),
+    (
+        (A[:, :, :0], B[:, :, :0]),
+        "prediction and target must hold at least one pixel and channel, got (16, 16, 0)",
+    ),
 ]
 
 
@@ -74,4 +83,6 @@ def test_float_pictures_of_any_precision_score_alike_and_nan_scores_nan():
     assert 0 < ssim(A, B, window=3, sigma=1e-30) < 1  # a tiny sigma: a one-pixel window, not 0 / 0
     holed = A.clone()
     holed[3, 4, 1] = math.nan
-    assert math.isnan(psnr(holed, B)) and math.isnan(ssim(holed, B))  # a NaN never scores as a number
+    assert math.isnan(psnr(holed, B)) and math.isnan(
+        ssim(holed, B)
+    )  # a NaN never scores as a number

@@ -24,7 +24,9 @@ def cell_centres_and_reach(grid):
     idx = torch.arange(grid.values.numel())
     centres = grid.cell_points(idx, jitter=False)
     level = (idx // grid.resolution**3).float()
-    reach = torch.tensor(grid.half).norm() * 2 / grid.resolution * 2.0**level  # a cell's full diagonal
+    reach = (
+        torch.tensor(grid.half).norm() * 2 / grid.resolution * 2.0**level
+    )  # a cell's full diagonal
     return centres, reach
 
 
@@ -47,7 +49,9 @@ def test_warm_up_marks_the_cells_of_a_sphere(levels):
     assert not occupied[r > RADIUS + reach / 2].any()  # wholly outside: never
     assert not occupied[~live].any()
     live_cells = 16**3 * (1 + (levels - 1) * 7 / 8)
-    expected = (4 / 3 * torch.pi * RADIUS**3) / 8 * 16**3 / live_cells  # the sphere's share of the finest box
+    expected = (
+        (4 / 3 * torch.pi * RADIUS**3) / 8 * 16**3 / live_cells
+    )  # the sphere's share of the finest box
     assert abs(grid.occupancy_fraction() - expected) < 0.5 * expected
 
 
@@ -65,7 +69,9 @@ def test_cells_empty_out_when_the_density_moves():
     centres, _ = cell_centres_and_reach(grid)
     now = grid.occupied.reshape(-1)
     assert now.any() and not now[(centres - shift).norm(dim=1) > 0.3 + 0.25].any()
-    assert (before.reshape(-1) & ~now).sum() > 10  # the old sphere's cells decayed below the threshold
+    assert (
+        before.reshape(-1) & ~now
+    ).sum() > 10  # the old sphere's cells decayed below the threshold
     assert torch.equal(grid.bits, pack_bits(grid.occupied))
 
 
@@ -110,19 +116,28 @@ AABB_RULE = "aabb must be finite (2, 3) min and max corners with max > min, got 
         (BOX, dict(resolution=True), "resolution must be an integer from 2 to 2048, got True"),
         (BOX, dict(resolution=8, levels=17), "levels must be an integer from 1 to 16, got 17"),
         (BOX, dict(resolution=8, levels=2.0), "levels must be an integer from 1 to 16, got 2.0"),
-        (BOX, dict(resolution=1024),
-         "levels * resolution**3 must be at most 268435456 cells (a grid keeps ~8 bytes a cell and an update needs "
-         "~50), got 1 * 1024**3 = 1073741824; lower resolution or levels"),
-        (BOX, dict(resolution=512, levels=3),
-         "levels * resolution**3 must be at most 268435456 cells (a grid keeps ~8 bytes a cell and an update needs "
-         "~50), got 3 * 512**3 = 402653184; lower resolution or levels"),
+        (
+            BOX,
+            dict(resolution=1024),
+            "levels * resolution**3 must be at most 268435456 cells (a grid keeps ~8 bytes a cell and an update needs "
+            "~50), got 1 * 1024**3 = 1073741824; lower resolution or levels",
+        ),
+        (
+            BOX,
+            dict(resolution=512, levels=3),
+            "levels * resolution**3 must be at most 268435456 cells (a grid keeps ~8 bytes a cell and an update needs "
+            "~50), got 3 * 512**3 = 402653184; lower resolution or levels",
+        ),
         ([[0, 0, 0], [0, 1, 1]], {}, AABB_RULE + "[[0, 0, 0], [0, 1, 1]]"),
         ([[0, 0, 0], [math.nan, 1, 1]], {}, AABB_RULE + "[[0, 0, 0], [nan, 1, 1]]"),
         ([[0, 0, 0], [1, 1]], {}, AABB_RULE + "[[0, 0, 0], [1, 1]]"),
         ("box", {}, AABB_RULE + "'box'"),
-        ([[0, 0, 0], [1e308, 1, 1]], dict(resolution=8, levels=4),
-         "aabb is too large for 4 levels: the outermost box, 2**3 times its size, must be finite, got "
-         "[[0, 0, 0], [1e+308, 1, 1]]; use fewer levels or smaller units"),
+        (
+            [[0, 0, 0], [1e308, 1, 1]],
+            dict(resolution=8, levels=4),
+            "aabb is too large for 4 levels: the outermost box, 2**3 times its size, must be finite, got "
+            "[[0, 0, 0], [1e+308, 1, 1]]; use fewer levels or smaller units",
+        ),
     ],
 )
 def test_sizes_and_boxes_that_cannot_be_built_are_refused(aabb, kwargs, message):

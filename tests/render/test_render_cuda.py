@@ -12,6 +12,7 @@ import torch
 
 from fields3d.render import GridSpec, OccupancyGrid, composite, march_rays, pack_bits
 
+
 def rays(n, seed, dtype):
     g = torch.Generator().manual_seed(seed)
     origins = (torch.rand(n, 3, generator=g, dtype=dtype) * 2 - 1) * 3
@@ -21,7 +22,9 @@ def rays(n, seed, dtype):
 
 def spec(device, levels=2, res=16):
     occupied = torch.rand(levels * res**3, generator=torch.Generator().manual_seed(1)) < 0.3
-    return GridSpec((0.0, 0.1, 0.0), (0.7, 0.6, 0.5), (res,) * 3, levels, pack_bits(occupied).to(device))
+    return GridSpec(
+        (0.0, 0.1, 0.0), (0.7, 0.6, 0.5), (res,) * 3, levels, pack_bits(occupied).to(device)
+    )
 
 
 @pytest.mark.parametrize("cone", [0.0, 1 / 128])
@@ -39,7 +42,9 @@ def test_march_float32_and_budget(twin):
     o, d = rays(20000, 1, torch.float32)
     cpu = march_rays(o, d, spec("cpu"), step=0.005, max_samples=100_000)
     with twin.active():
-        cuda = march_rays(twin.put(o), twin.put(d), spec(twin.device), step=0.005, max_samples=100_000)
+        cuda = march_rays(
+            twin.put(o), twin.put(d), spec(twin.device), step=0.005, max_samples=100_000
+        )
     assert cuda.n_samples <= 100_000 and cuda.rays_dropped > 0
     same = (cuda.counts.cpu() == cpu.counts).float().mean()
     assert same > 0.999

@@ -8,8 +8,8 @@ import torch
 
 from fields3d.errors import InputError
 from fields3d.render import GridSpec, RenderSettings, psnr, render_image, render_rays, ssim
-from fields3d.render.volume import prune_samples
 from fields3d.render.march import march_rays
+from fields3d.render.volume import prune_samples
 
 
 class Ball(torch.nn.Module):
@@ -50,12 +50,23 @@ def test_images_render_every_ray_under_a_small_budget():
     o, d = rays(100)
     field = Ball()
     big = render_image(field, BOX, o, d, 10, 10, RenderSettings(step=0.01), 1.0)
-    small = render_image(field, BOX, o, d, 10, 10, RenderSettings(step=0.01, max_samples=300, prune=False), 1.0,
-                         chunk=64)
+    small = render_image(
+        field,
+        BOX,
+        o,
+        d,
+        10,
+        10,
+        RenderSettings(step=0.01, max_samples=300, prune=False),
+        1.0,
+        chunk=64,
+    )
     torch.testing.assert_close(small["color"], big["color"], atol=1e-4, rtol=0)
     assert small["color"].shape == (10, 10, 3)
     with pytest.raises(InputError, match="^one ray needs more than max_samples=10 samples"):
-        render_image(field, BOX, o, d, 10, 10, RenderSettings(step=0.01, max_samples=10, prune=False), 1.0)
+        render_image(
+            field, BOX, o, d, 10, 10, RenderSettings(step=0.01, max_samples=10, prune=False), 1.0
+        )
 
 
 def test_a_colour_per_pixel_is_split_with_the_chunks():
@@ -80,7 +91,10 @@ def test_psnr_and_ssim():
     assert ssim(a, noisy) < 0.9
     with pytest.raises(InputError) as err:
         psnr(a, a[:, :, :2])
-    assert str(err.value) == "prediction and target must be (H, W, C) pictures of one shape, got (32, 32, 3) and (32, 32, 2)"
+    assert (
+        str(err.value)
+        == "prediction and target must be (H, W, C) pictures of one shape, got (32, 32, 3) and (32, 32, 2)"
+    )
     with pytest.raises(InputError) as err:
         ssim(a[:5], a[:5])
     assert str(err.value) == "ssim needs pictures of at least 11x11 pixels, got (5, 32)"
@@ -89,16 +103,22 @@ def test_psnr_and_ssim():
 def test_a_background_field_shows_where_the_field_is_clear_and_learns():
     o, d = rays(64)
     sky = torch.nn.Linear(3, 3)  # colour from the direction, trainable
-    out = render_rays(Ball(), BOX, o, d, RenderSettings(step=0.01), background=lambda v: torch.sigmoid(sky(v)))
+    out = render_rays(
+        Ball(), BOX, o, d, RenderSettings(step=0.01), background=lambda v: torch.sigmoid(sky(v))
+    )
     bg = torch.sigmoid(sky(d))
     clear, solid = out["opacity"] < 1e-3, out["opacity"] > 1 - 1e-3
     assert clear.any() and solid.any()
     torch.testing.assert_close(out["color"][clear], bg[clear], atol=1e-3, rtol=0)
-    black = render_rays(Ball(), BOX, o, d, RenderSettings(step=0.01))  # premultiplied: nothing behind
+    black = render_rays(
+        Ball(), BOX, o, d, RenderSettings(step=0.01)
+    )  # premultiplied: nothing behind
     torch.testing.assert_close(out["color"], black["color"] + (1 - black["opacity"])[:, None] * bg)
     out["color"][clear].sum().backward()
     assert sky.weight.grad is not None and sky.weight.grad.abs().sum() > 0
     with pytest.raises(InputError) as err:
         render_rays(Ball(), BOX, o, d, RenderSettings(step=0.01), background=lambda v: v[:, :2])
-    assert str(err.value) == ("a background field must map the (R, 3) ray directions to (R, 3) colours; for 64 rays "
-                              "it returned (64, 2)")
+    assert str(err.value) == (
+        "a background field must map the (R, 3) ray directions to (R, 3) colours; for 64 rays "
+        "it returned (64, 2)"
+    )

@@ -20,12 +20,24 @@ else:  # pragma: no cover - Python 3.10
 
 
 DEVICE_DEFAULTS = {
-    "cuda": {"samples_per_step": 1 << 18, "grid_resolution": 128, "log2_hashmap_size": 19, "color_layers": 2},
-    "cpu": {"samples_per_step": 1 << 15, "grid_resolution": 64, "log2_hashmap_size": 17, "color_layers": 1},
+    "cuda": {
+        "samples_per_step": 1 << 18,
+        "grid_resolution": 128,
+        "log2_hashmap_size": 19,
+        "color_layers": 2,
+    },
+    "cpu": {
+        "samples_per_step": 1 << 15,
+        "grid_resolution": 64,
+        "log2_hashmap_size": 17,
+        "color_layers": 1,
+    },
 }
 STEPS_PER_DIAGONAL = {"cuda": 1024, "cpu": 512}
 MAX_HIDDEN = 1024  # MLP width: instant-NGP's is 64; 10^5 asked for 40 GB of weights
-MAX_GRID_RESOLUTION = 512  # occupancy cells per axis: 512^3 is 134 M cells, half OccupancyGrid's limit
+MAX_GRID_RESOLUTION = (
+    512  # occupancy cells per axis: 512^3 is 134 M cells, half OccupancyGrid's limit
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,9 @@ class NerfConfig:
     checkpoint_every: float = 60.0  # seconds between checkpoints
     eval_chunk: int = 1 << 13
     turntable_frames: int = 36
-    mesh_resolution: int = 0  # > 0: also write mesh.ply, the density's iso-surface on this many points per axis
+    mesh_resolution: int = (
+        0  # > 0: also write mesh.ply, the density's iso-surface on this many points per axis
+    )
     mesh_level: float = 10.0
     resume: bool = False
 
@@ -76,15 +90,25 @@ class NerfConfig:
             raise InputError("set steps or time_budget (or both): training needs a stopping rule")
         if self.steps is not None:
             check_int("steps", self.steps, 1)
-        if self.time_budget is not None and (not is_number(self.time_budget) or not 0 < self.time_budget < math.inf):
-            raise InputError(f"time_budget must be a number of seconds > 0, got {self.time_budget!r}")
+        if self.time_budget is not None and (
+            not is_number(self.time_budget) or not 0 < self.time_budget < math.inf
+        ):
+            raise InputError(
+                f"time_budget must be a number of seconds > 0, got {self.time_budget!r}"
+            )
         for name, minimum in (("downscale", 1), ("grid_every", 1), ("warmup_steps", 0)):
             check_int(name, getattr(self, name), minimum)
         check_int("turntable_frames", self.turntable_frames, 0, MAX_FRAMES)
         check_int("eval_chunk", self.eval_chunk, 1, MAX_BATCH)
-        if not is_int(self.mesh_resolution) or not 0 <= self.mesh_resolution <= MAX_GRID or self.mesh_resolution == 1:
-            raise InputError(f"mesh_resolution must be 0 (no mesh) or an integer from 2 to {MAX_GRID} (grid points "
-                             f"per axis), got {self.mesh_resolution!r}")
+        if (
+            not is_int(self.mesh_resolution)
+            or not 0 <= self.mesh_resolution <= MAX_GRID
+            or self.mesh_resolution == 1
+        ):
+            raise InputError(
+                f"mesh_resolution must be 0 (no mesh) or an integer from 2 to {MAX_GRID} (grid points "
+                f"per axis), got {self.mesh_resolution!r}"
+            )
         if self.samples_per_step is not None:
             check_int("samples_per_step", self.samples_per_step, 256, MAX_BATCH)
         for name, minimum in (("log2_hashmap_size", 10), ("color_layers", 0)):
@@ -92,26 +116,36 @@ class NerfConfig:
                 check_int(name, getattr(self, name), minimum)
         g = self.grid_resolution
         if g is not None and (not is_int(g) or not 8 <= g <= MAX_GRID_RESOLUTION or g % 4):
-            raise InputError(f"grid_resolution must be a multiple of 4 from 8 to {MAX_GRID_RESOLUTION} (occupancy cells "
-                             f"per axis), got {g!r}")
+            raise InputError(
+                f"grid_resolution must be a multiple of 4 from 8 to {MAX_GRID_RESOLUTION} (occupancy cells "
+                f"per axis), got {g!r}"
+            )
         if self.step_size is not None and (not is_number(self.step_size) or not self.step_size > 0):
             raise InputError(f"step_size must be a number > 0, got {self.step_size!r}")
         if self.view not in VIEWS:
             raise InputError(f"view must be 'sh' or 'none', got {self.view!r}")
         if self.color_net not in COLOR_NETS:
-            raise InputError(f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {self.color_net!r}")
+            raise InputError(
+                f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {self.color_net!r}"
+            )
 
     def _check_types(self) -> None:
         """The settings a job file can get wrong that the checks below do not reach."""
         for name in ("data", "output"):
             if not isinstance(getattr(self, name), (str, Path)):
-                raise InputError(f"{name} must be a folder path (a string), got {getattr(self, name)!r}")
+                raise InputError(
+                    f"{name} must be a folder path (a string), got {getattr(self, name)!r}"
+                )
         for name, minimum in (("n_levels", 1), ("max_resolution", 2)):
             check_int(name, getattr(self, name), minimum)
         check_int("n_hidden", self.n_hidden, 1, MAX_HIDDEN)
         check_seed(self.seed)
-        if self.color_layers is not None and (not isinstance(self.color_layers, int) or self.color_layers > 8):
-            raise InputError(f"color_layers must be an integer from 0 to 8, got {self.color_layers!r}")
+        if self.color_layers is not None and (
+            not isinstance(self.color_layers, int) or self.color_layers > 8
+        ):
+            raise InputError(
+                f"color_layers must be an integer from 0 to 8, got {self.color_layers!r}"
+            )
         for name in ("lr", "checkpoint_every"):
             value = getattr(self, name)
             if not is_number(value) or not 0 < value < math.inf:
@@ -120,11 +154,15 @@ class NerfConfig:
             raise InputError(f"lr_decay must be a number in (0, 1], got {self.lr_decay!r}")
         at = self.lr_decay_at
         if not isinstance(at, (list, tuple)) or not all(is_number(f) and 0 < f < 1 for f in at):
-            raise InputError(f"lr_decay_at must be a list of fractions of the budget in (0, 1), got {at!r}")
+            raise InputError(
+                f"lr_decay_at must be a list of fractions of the budget in (0, 1), got {at!r}"
+            )
         if not is_number(self.mesh_level) or not math.isfinite(self.mesh_level):
-            raise InputError(f"mesh_level must be a finite number (a density), got {self.mesh_level!r}")
+            raise InputError(
+                f"mesh_level must be a finite number (a density), got {self.mesh_level!r}"
+            )
 
-    def resolved(self, device: str) -> "NerfConfig":
+    def resolved(self, device: str) -> NerfConfig:
         """This config with ``device`` and every None setting filled in for that device."""
         picks = {k: v for k, v in DEVICE_DEFAULTS[device].items() if getattr(self, k) is None}
         return dataclasses.replace(self, device=device, **picks)
@@ -144,7 +182,9 @@ def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelNotFound(f"job file not found: {path}; pass a TOML file with a [nerf] table (see scenes/)")
+        raise ModelNotFound(
+            f"job file not found: {path}; pass a TOML file with a [nerf] table (see scenes/)"
+        )
     try:
         table = tomllib.loads(path.read_text()).get("nerf")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -157,11 +197,15 @@ def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
     known = {f.name for f in dataclasses.fields(NerfConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InputError(f"job file {path}: unknown keys {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        raise InputError(
+            f"job file {path}: unknown keys {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+        )
     if "data" not in values:
         raise InputError(f"job file {path} must set data, the scene folder")
     if "lr_decay_at" in values:
-        if isinstance(values["lr_decay_at"], list):  # TOML arrays; anything else fails the config's check
+        if isinstance(
+            values["lr_decay_at"], list
+        ):  # TOML arrays; anything else fails the config's check
             values["lr_decay_at"] = tuple(values["lr_decay_at"])
     return NerfConfig(**values)
 

@@ -20,8 +20,8 @@ import torch
 from ..._checks import check_int, is_int
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.radiance import RadianceField
-from ...render.cameras import Cameras
 from ...render._tensors import rgb_triple
+from ...render.cameras import Cameras
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
@@ -41,7 +41,9 @@ class NerfModel:
     settings: RenderSettings
     background: torch.Tensor  # (3,) the scene's background colour, on the model's device
     step: int  # training steps behind the weights
-    cameras: Cameras | None = None  # the training views (None in checkpoints written before they were kept)
+    cameras: Cameras | None = (
+        None  # the training views (None in checkpoints written before they were kept)
+    )
     kind: str = KIND  # "nerf", as the checkpoint says (SdfModel.kind: the field's)
 
     @property
@@ -54,16 +56,24 @@ class NerfModel:
         ``width`` pixels across (the height keeps the aspect)."""
         check_int("frames", frames, 1)
         if self.cameras is None:
-            raise InputError("this NeRF checkpoint keeps no training cameras to orbit around (it predates them); "
-                             "train it again with `fields3d nerf`, or render it from cameras of your own")
+            raise InputError(
+                "this NeRF checkpoint keeps no training cameras to orbit around (it predates them); "
+                "train it again with `fields3d nerf`, or render it from cameras of your own"
+            )
         cams = orbit_cameras(self.cameras, frames)
         if width is None:
             return cams
         return cams.resized(width, max(1, round(cams.height * width / cams.width)))
 
     @torch.no_grad()
-    def render(self, cameras: Cameras, index: int = 0, *, background: torch.Tensor | float | None = None,
-               chunk: int = 1 << 13) -> dict[str, torch.Tensor]:
+    def render(
+        self,
+        cameras: Cameras,
+        index: int = 0,
+        *,
+        background: torch.Tensor | float | None = None,
+        chunk: int = 1 << 13,
+    ) -> dict[str, torch.Tensor]:
         """Camera ``index``'s picture: ``color`` (H, W, 3), ``depth`` and ``opacity`` (H, W).
 
         ``background``: the colour behind the field (a number, three numbers or a ``(3,)`` tensor in
@@ -72,8 +82,11 @@ class NerfModel:
         """
         if isinstance(cameras, Cameras):  # anything else: render_camera says what it needs
             cameras = cameras.to(self.device)
-        bg = self.background if background is None else torch.tensor(rgb_triple("background", background),
-                                                                      device=self.device)
+        bg = (
+            self.background
+            if background is None
+            else torch.tensor(rgb_triple("background", background), device=self.device)
+        )
         return render_camera(self.field, self.grid.spec(), cameras, index, self.settings, bg, chunk)
 
 
@@ -91,16 +104,29 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
         field = RadianceField.from_config(meta["field"], device=target)
         grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"]).to(target)
         restore_weights(field, grid, tensors)
-        settings = RenderSettings(step=float(meta["render_step"]),
-                                  max_samples=4 * int(meta["config"]["samples_per_step"]))
-        background = torch.tensor(rgb_triple("background", meta.get("background") or WHITE), device=target)
+        settings = RenderSettings(
+            step=float(meta["render_step"]), max_samples=4 * int(meta["config"]["samples_per_step"])
+        )
+        background = torch.tensor(
+            rgb_triple("background", meta.get("background") or WHITE), device=target
+        )
         step = int(meta["step"])
         cameras = _cameras(tensors, size, target)
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RuntimeError,
-            InputError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not hold a complete NeRF "
-                              f"({type(exc).__name__}: {one_line(exc)}); "
-                              "train it again with `fields3d nerf`") from exc
+    except (
+        KeyError,
+        IndexError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        RuntimeError,
+        InputError,
+    ) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} does not hold a complete NeRF "
+            f"({type(exc).__name__}: {one_line(exc)}); "
+            "train it again with `fields3d nerf`"
+        ) from exc
     field.eval()
     return NerfModel(field, grid, settings, background, step, cameras)
 
@@ -109,9 +135,15 @@ def _picture_size(path, size) -> tuple[int, int] | None:
     """The training pictures' ``(width, height)`` a checkpoint holds (None in checkpoints that predate it)."""
     if size is None:
         return None
-    if not (isinstance(size, list) and len(size) == 2 and all(is_int(v) and 1 <= v <= MAX_PICTURE_SIDE for v in size)):
-        raise CheckpointError(f"checkpoint {path} holds a bad picture_size {size!r}: expected [width, height], two "
-                              f"integers from 1 to {MAX_PICTURE_SIDE}; train it again with `fields3d nerf`")
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(is_int(v) and 1 <= v <= MAX_PICTURE_SIDE for v in size)
+    ):
+        raise CheckpointError(
+            f"checkpoint {path} holds a bad picture_size {size!r}: expected [width, height], two "
+            f"integers from 1 to {MAX_PICTURE_SIDE}; train it again with `fields3d nerf`"
+        )
     return size[0], size[1]
 
 

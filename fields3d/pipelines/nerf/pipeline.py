@@ -17,7 +17,16 @@ from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
 from .config import NerfConfig
 from .outputs import check_scoreable, check_viewpoints, evaluate, write_mesh, write_turntable
-from .train import TrainState, build_state, load_state, save_state, should_stop, sync, timed, train_step
+from .train import (
+    TrainState,
+    build_state,
+    load_state,
+    save_state,
+    should_stop,
+    sync,
+    timed,
+    train_step,
+)
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -30,14 +39,24 @@ class NerfResult:
     steps: int
     out_dir: Path
     state: TrainState
-    mesh: dict | None = None  # metrics.json's "mesh": vertices, faces, level (and a note when there is no surface)
+    mesh: dict | None = (
+        None  # metrics.json's "mesh": vertices, faces, level (and a note when there is no surface)
+    )
 
 
 def _progress(enabled: bool, config: NerfConfig) -> Progress:
     total = "steps" if config.steps is not None else "seconds"
-    return Progress(TextColumn("[bold]nerf"), BarColumn(), TextColumn(f"{{task.percentage:>3.0f}}% of {total}"),
-                    TextColumn("step {task.fields[step]}  psnr {task.fields[psnr]:.2f} dB  rays {task.fields[rays]}"),
-                    TimeElapsedColumn(), transient=True, disable=not enabled)
+    return Progress(
+        TextColumn("[bold]nerf"),
+        BarColumn(),
+        TextColumn(f"{{task.percentage:>3.0f}}% of {total}"),
+        TextColumn(
+            "step {task.fields[step]}  psnr {task.fields[psnr]:.2f} dB  rays {task.fields[rays]}"
+        ),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=not enabled,
+    )
 
 
 def _train(config: NerfConfig, state: TrainState, scene, out_dir: Path, progress: bool) -> None:
@@ -52,9 +71,13 @@ def _train(config: NerfConfig, state: TrainState, scene, out_dir: Path, progress
             state.seconds += timed(device) - start
             if state.step % 50 == 0:
                 state.history.append((state.step, round(state.seconds, 2), round(train_psnr, 2)))
-            done = max(state.step / config.steps if config.steps else 0,
-                       state.seconds / config.time_budget if config.time_budget else 0)
-            bar.update(task, completed=min(done, 1.0), step=state.step, psnr=train_psnr, rays=state.n_rays)
+            done = max(
+                state.step / config.steps if config.steps else 0,
+                state.seconds / config.time_budget if config.time_budget else 0,
+            )
+            bar.update(
+                task, completed=min(done, 1.0), step=state.step, psnr=train_psnr, rays=state.n_rays
+            )
             if state.seconds - last_save >= config.checkpoint_every:
                 save_state(out_dir / CHECKPOINT, config, state, scene)
                 last_save = state.seconds
@@ -83,12 +106,22 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     test = load_scene(config.data, "test", config.downscale)
     check_viewpoints(train, config.data)
     check_scoreable(test, config.data, config.downscale)
-    train = dataclasses.replace(train, images=train.images.to(device), cameras=train.cameras.to(device),
-                                background=train.background.to(device))
-    test = dataclasses.replace(test, cameras=test.cameras.to(device), images=test.images.to(device),
-                               background=test.background.to(device))
+    train = dataclasses.replace(
+        train,
+        images=train.images.to(device),
+        cameras=train.cameras.to(device),
+        background=train.background.to(device),
+    )
+    test = dataclasses.replace(
+        test,
+        cameras=test.cameras.to(device),
+        images=test.images.to(device),
+        background=test.background.to(device),
+    )
     out_dir = Path(config.output)
-    check_output(out_dir / CHECKPOINT)  # an output that cannot be written fails now, not at the first checkpoint
+    check_output(
+        out_dir / CHECKPOINT
+    )  # an output that cannot be written fails now, not at the first checkpoint
     state = build_state(config, train, device)
     if config.resume:
         load_state(out_dir / CHECKPOINT, state)
@@ -96,31 +129,57 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     start = time.perf_counter()
     scores = evaluate(state, test, out_dir, config.eval_chunk)
     if config.turntable_frames:
-        write_turntable(out_dir / "turntable.gif", state, test.cameras, test.background, config.turntable_frames,
-                        config.eval_chunk)
+        write_turntable(
+            out_dir / "turntable.gif",
+            state,
+            test.cameras,
+            test.background,
+            config.turntable_frames,
+            config.eval_chunk,
+        )
     mesh = None
     if config.mesh_resolution:
         mesh = _mesh(out_dir, state, config)
     sync(device)
-    metrics = {"psnr": scores["psnr"], "ssim": scores["ssim"], "train_seconds": state.seconds, "steps": state.step,
-               "eval_seconds": time.perf_counter() - start, "per_view_psnr": scores["per_view_psnr"],
-               "scene": train.name, "train_views": len(train), "test_views": len(test),
-               "image_size": [train.cameras.height, train.cameras.width], "device": device.type,
-               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "threads": torch.get_num_threads(), "torch": torch.__version__, "fields3d": __version__,
-               "occupancy": state.grid.occupancy_fraction(), "history": state.history,
-               "mesh": mesh}
+    metrics = {
+        "psnr": scores["psnr"],
+        "ssim": scores["ssim"],
+        "train_seconds": state.seconds,
+        "steps": state.step,
+        "eval_seconds": time.perf_counter() - start,
+        "per_view_psnr": scores["per_view_psnr"],
+        "scene": train.name,
+        "train_views": len(train),
+        "test_views": len(test),
+        "image_size": [train.cameras.height, train.cameras.width],
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "fields3d": __version__,
+        "occupancy": state.grid.occupancy_fraction(),
+        "history": state.history,
+        "mesh": mesh,
+    }
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "config.json", config.to_dict())
-    return NerfResult(scores["psnr"], scores["ssim"], state.seconds, state.step, out_dir, state, mesh)
+    return NerfResult(
+        scores["psnr"], scores["ssim"], state.seconds, state.step, out_dir, state, mesh
+    )
 
 
 def _mesh(out_dir: Path, state: TrainState, config: NerfConfig) -> dict:
     """Write mesh.ply; its record for metrics.json (a note instead of the file when there is no surface)."""
-    verts, faces = write_mesh(out_dir / "mesh.ply", state, config.mesh_resolution, config.mesh_level)
+    verts, faces = write_mesh(
+        out_dir / "mesh.ply", state, config.mesh_resolution, config.mesh_level
+    )
     record = {"vertices": verts, "faces": faces, "level": config.mesh_level}
     if not faces:
-        (out_dir / "mesh.ply").unlink(missing_ok=True)  # a resumed run's older mesh would pass for this one's
-        record["note"] = (f"no surface: the density never reaches mesh_level {config.mesh_level:g} on the "
-                          f"{config.mesh_resolution}^3 grid; lower mesh_level or train longer")
+        (out_dir / "mesh.ply").unlink(
+            missing_ok=True
+        )  # a resumed run's older mesh would pass for this one's
+        record["note"] = (
+            f"no surface: the density never reaches mesh_level {config.mesh_level:g} on the "
+            f"{config.mesh_resolution}^3 grid; lower mesh_level or train longer"
+        )
     return record

@@ -37,6 +37,7 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
     total = cfg.steps + getattr(cfg, "init_steps", 0)
     timings: dict = {}
     with stages.stage(f"{method} fit", total=total) as update:
+
         def report(step: int, parts: dict) -> None:
             update(step, " ".join(f"{k} {v:.2e}" for k, v in parts.items()))
 
@@ -48,7 +49,12 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
                 field = fit_gridpull(points, cfg, report, device=device, info=timings)
             else:
                 field = fit_neural(points, cfg, report, device=str(device))
-    info = {"method": method, "settings": dataclasses.asdict(cfg), "gap_radius": radius, "fit": timings}
+    info = {
+        "method": method,
+        "settings": dataclasses.asdict(cfg),
+        "gap_radius": radius,
+        "fit": timings,
+    }
     return field, info
 
 
@@ -64,7 +70,10 @@ def extract(field, resolution: int, device: torch.device) -> tuple[np.ndarray, n
 
 def save_field(path: Path, field, norm: Normalization, config) -> Path:
     """Checkpoint of a fitted field with what ``fields3d mesh`` needs to mesh it again."""
-    meta = {"normalization": norm.to_dict(), "recon": {"method": config.method, "input": str(config.input)}}
+    meta = {
+        "normalization": norm.to_dict(),
+        "recon": {"method": config.method, "input": str(config.input)},
+    }
     if isinstance(field, BandSDFGrid):
         meta |= {"kind": "band_sdf_grid", "resolution": field.resolution}
         tensors = {"coarse": field.coarse, "band_index": field.band_index, "values": field.values}
@@ -80,15 +89,26 @@ def load_field(path, device: torch.device):
     try:
         norm = Normalization.from_dict(meta["normalization"])
         if meta["kind"] == "band_sdf_grid":
-            field = BandSDFGrid.from_parts(tensors["coarse"], tensors["band_index"], tensors["values"],
-                                           int(meta["resolution"]))
+            field = BandSDFGrid.from_parts(
+                tensors["coarse"], tensors["band_index"], tensors["values"], int(meta["resolution"])
+            )
         else:
             from ...fields.neural_sdf import NeuralSDF
 
             field = NeuralSDF.from_config(meta["config"])
             field.load_state_dict(tensors)
-    except (KeyError, IndexError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
-            InputError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not hold a complete {meta.get('kind')} ({one_line(exc)})") from exc
+    except (
+        KeyError,
+        IndexError,
+        ValueError,
+        RuntimeError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        InputError,
+    ) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} does not hold a complete {meta.get('kind')} ({one_line(exc)})"
+        ) from exc
     check_finite(path, tensors)
     return field.to(device), norm, meta

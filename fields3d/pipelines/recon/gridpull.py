@@ -17,10 +17,9 @@ Deviations from the paper, and why:
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -58,8 +57,12 @@ class GridPullConfig:
     seed: int = 0
 
 
-def neighbours(tree: cKDTree, queries: np.ndarray, k: int, core_device: torch.device | None = None,
-               ) -> tuple[np.ndarray, np.ndarray]:
+def neighbours(
+    tree: cKDTree,
+    queries: np.ndarray,
+    k: int,
+    core_device: torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(distances, indices)``, both ``(n, k)``: the ``k`` input points nearest each query, nearest first.
 
     Without ``core_device``: scipy's cKDTree (the CPU path). With it: the core's uniform-grid
@@ -75,7 +78,12 @@ def neighbours(tree: cKDTree, queries: np.ndarray, k: int, core_device: torch.de
     return found.dist2.clamp_min(0).sqrt().cpu().numpy(), found.indices.cpu().numpy()
 
 
-def _queries(tree: cKDTree, cfg: GridPullConfig, rng: np.random.Generator, core_device: torch.device | None = None):
+def _queries(
+    tree: cKDTree,
+    cfg: GridPullConfig,
+    rng: np.random.Generator,
+    core_device: torch.device | None = None,
+):
     """Query points around the input points and, for each, its nearest input point (searched as
     :func:`neighbours` does)."""
     pts = tree.data
@@ -89,7 +97,9 @@ def _queries(tree: cKDTree, cfg: GridPullConfig, rng: np.random.Generator, core_
     return q.astype(np.float32), pts[nearest[:, 0]].astype(np.float32)
 
 
-def initial_grid(points: np.ndarray, tree: cKDTree, cfg: GridPullConfig) -> tuple[BandSDFGrid, dict]:
+def initial_grid(
+    points: np.ndarray, tree: cKDTree, cfg: GridPullConfig
+) -> tuple[BandSDFGrid, dict]:
     """The starting grid: a coarse sign lattice (the closing, with IMLS deciding wherever a point is
     within the closing radius: in filled concavities the closing's sign is wrong), upsampled, and
     the IMLS distance on the fine lattice within ``cfg.band`` spacings of the points, which is the
@@ -101,8 +111,9 @@ def initial_grid(points: np.ndarray, tree: cKDTree, cfg: GridPullConfig) -> tupl
     noisy = cfg.noise_scale * noise > spacing
     normals = oriented_normals(tree, closing, k)
     if noisy:  # noisy clouds: see benchmarks/RESULTS.md ("Noisy clouds again", "bilateral normals")
-        normals = smooth_normals(tree, normals, cfg.noisy_normal_k, cfg.noisy_normal_power,
-                                 cfg.noisy_normal_iterations)
+        normals = smooth_normals(
+            tree, normals, cfg.noisy_normal_k, cfg.noisy_normal_power, cfg.noisy_normal_iterations
+        )
     coarse = closing.values.copy()
     near = _near_points(points, coarse.shape[0], closing.radius)
     coarse[near] = imls(tree, normals, _lattice(near), sigma, k)
@@ -112,8 +123,14 @@ def initial_grid(points: np.ndarray, tree: cKDTree, cfg: GridPullConfig) -> tupl
     grid = BandSDFGrid.from_coarse(coarse, torch.from_numpy(band))
     with torch.no_grad():
         grid.values.copy_(torch.from_numpy(imls(tree, normals, _lattice(band), sigma, k)))
-    return grid, {"spacing": spacing, "noise": noise, "imls_sigma": sigma, "imls_k": k, "noisy": bool(noisy),
-                  "closing_radius": closing.radius}
+    return grid, {
+        "spacing": spacing,
+        "noise": noise,
+        "imls_sigma": sigma,
+        "imls_k": k,
+        "noisy": bool(noisy),
+        "closing_radius": closing.radius,
+    }
 
 
 def _lattice(mask: np.ndarray) -> np.ndarray:
@@ -131,8 +148,13 @@ def _near_points(points: np.ndarray, res: int, width: float) -> np.ndarray:
     return ndimage.binary_dilation(occupied, iterations=max(1, int(np.ceil(width / spacing))))
 
 
-def fit_gridpull(points: np.ndarray, cfg: GridPullConfig, progress: Callable[[int, dict], None] | None = None,
-                 device: torch.device | str = "cpu", info: dict | None = None) -> BandSDFGrid:
+def fit_gridpull(
+    points: np.ndarray,
+    cfg: GridPullConfig,
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str = "cpu",
+    info: dict | None = None,
+) -> BandSDFGrid:
     """Fit a BandSDFGrid to ``(N, 3)`` points already normalised into ``[-1, 1]^3``.
 
     ``progress(step, losses)`` is called after every step. ``info`` (if given) receives what
@@ -150,8 +172,12 @@ def fit_gridpull(points: np.ndarray, cfg: GridPullConfig, progress: Callable[[in
     steps = 0 if found["noisy"] else cfg.steps
     info.update(found, steps_run=steps, initial_s=time.perf_counter() - start)
     start = time.perf_counter()
-    on_gpu = torch.device(device).type == "cuda"  # nearest neighbours: cKDTree on the CPU, the core's grid on GPUs
-    q_all, t_all = (torch.from_numpy(a).to(device) for a in _queries(tree, cfg, rng, device if on_gpu else None))
+    on_gpu = (
+        torch.device(device).type == "cuda"
+    )  # nearest neighbours: cKDTree on the CPU, the core's grid on GPUs
+    q_all, t_all = (
+        torch.from_numpy(a).to(device) for a in _queries(tree, cfg, rng, device if on_gpu else None)
+    )
     p_all = torch.from_numpy(points.astype(np.float32)).to(device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     opt = torch.optim.Adam(grid.parameters(), lr=cfg.lr, eps=cfg.eps)
@@ -175,8 +201,15 @@ def _loss(grid, q, target, p_all, cfg, gen):
     n = g / g.norm(dim=1, keepdim=True).clamp_min(1e-8)
     pulled = q - f.unsqueeze(1) * n
     pull = (pulled - target).square().sum(1).mean()
-    ps = p_all[torch.randint(0, p_all.shape[0], (min(cfg.batch_size, p_all.shape[0]),), generator=gen,
-                             device=p_all.device)]
+    ps = p_all[
+        torch.randint(
+            0,
+            p_all.shape[0],
+            (min(cfg.batch_size, p_all.shape[0]),),
+            generator=gen,
+            device=p_all.device,
+        )
+    ]
     surface = grid(ps).abs().mean()
     loss = cfg.w_pull * pull + cfg.w_surface * surface
     parts = {"pull": pull.item(), "surface": surface.item()}

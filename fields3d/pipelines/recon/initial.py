@@ -58,8 +58,9 @@ def closing_radius(tree: cKDTree, resolution: int, k: int = 8, quantile: float =
 RADIUS_LADDER = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
-def closing_sdf(tree: cKDTree, resolution: int = 96, radius: float | None = None,
-                min_interior: float = 0.01) -> LatticeSDF:
+def closing_sdf(
+    tree: cKDTree, resolution: int = 96, radius: float | None = None, min_interior: float = 0.01
+) -> LatticeSDF:
     """The closing's signed distance (negative inside) on a ``resolution``^3 lattice.
 
     With ``radius=None`` the radius grows along ``RADIUS_LADDER`` times :func:`closing_radius`
@@ -99,8 +100,16 @@ def _closing(udf: np.ndarray, radius: float, spacing: float) -> LatticeSDF:
 
 
 def _faces_of(a: np.ndarray) -> np.ndarray:
-    return np.concatenate([a[0].ravel(), a[-1].ravel(), a[:, 0].ravel(), a[:, -1].ravel(),
-                           a[:, :, 0].ravel(), a[:, :, -1].ravel()])
+    return np.concatenate(
+        [
+            a[0].ravel(),
+            a[-1].ravel(),
+            a[:, 0].ravel(),
+            a[:, -1].ravel(),
+            a[:, :, 0].ravel(),
+            a[:, :, -1].ravel(),
+        ]
+    )
 
 
 def lattice_gradient(sdf: LatticeSDF, x: np.ndarray) -> np.ndarray:
@@ -154,11 +163,15 @@ def smoothing_scale(tree: cKDTree, k: int = 16) -> tuple[float, float]:
     """``(spacing, noise)``: the median distance of a point to its 8th neighbour, and the median RMS
     distance of 16 neighbours from their plane, which is the noise level on a scan whose
     curvature is small at the sampling scale."""
-    spacing = float(np.median(tree.query(tree.data, k=min(9, len(tree.data)), workers=-1)[0][:, -1]))
+    spacing = float(
+        np.median(tree.query(tree.data, k=min(9, len(tree.data)), workers=-1)[0][:, -1])
+    )
     return spacing, float(np.median(pca_normals(tree, k)[1]))
 
 
-def smooth_normals(tree: cKDTree, normals: np.ndarray, k: int, power: float = 8.0, iterations: int = 2) -> np.ndarray:
+def smooth_normals(
+    tree: cKDTree, normals: np.ndarray, k: int, power: float = 8.0, iterations: int = 2
+) -> np.ndarray:
     """Oriented unit normals averaged over each point's ``k`` nearest neighbours (itself included),
     ``iterations`` times, and normalised again: on a noisy scan the PCA normal of one neighbourhood
     wobbles with the noise, and the IMLS distance inherits the wobble as bumps.
@@ -184,16 +197,24 @@ def smooth_normals(tree: cKDTree, normals: np.ndarray, k: int, power: float = 8.
     return out
 
 
-def imls(tree: cKDTree, normals: np.ndarray, x: np.ndarray, sigma: float, k: int = 16,
-         batch: int = 1 << 18) -> np.ndarray:
+def imls(
+    tree: cKDTree,
+    normals: np.ndarray,
+    x: np.ndarray,
+    sigma: float,
+    k: int = 16,
+    batch: int = 1 << 18,
+) -> np.ndarray:
     """Implicit moving least squares distance at ``(M, 3)`` points x (Kolluri 2005):
     ``sum_i w_i n_i.(x - p_i) / sum_i w_i`` over the ``k`` nearest points, ``w = exp(-d^2/sigma^2)``."""
     out = np.empty(len(x), dtype=np.float64)
     points = tree.data
     for start in range(0, len(x), batch):
-        xb = x[start:start + batch]
+        xb = x[start : start + batch]
         dist, idx = tree.query(xb, k=min(k, len(points)), workers=-1)
-        w = np.exp(-((dist - dist[:, :1]) * (dist + dist[:, :1])) / sigma**2)  # shifted: no underflow
+        w = np.exp(
+            -((dist - dist[:, :1]) * (dist + dist[:, :1])) / sigma**2
+        )  # shifted: no underflow
         plane = np.einsum("nki,nki->nk", normals[idx], xb[:, None, :] - points[idx])
-        out[start:start + batch] = (w * plane).sum(1) / w.sum(1)
+        out[start : start + batch] = (w * plane).sum(1) / w.sum(1)
     return out

@@ -57,13 +57,21 @@ class SdfModel:
         the origin (UTM metres) keeps its views' positions to the millimetre."""
         size = 400 if width is None else width
         check_int("width", size, 1)
-        distance = VIEW_RADIUS * self.norm.scale / math.sin(math.radians(20.0))  # fov 40: the ball fills it
+        distance = (
+            VIEW_RADIUS * self.norm.scale / math.sin(math.radians(20.0))
+        )  # fov 40: the ball fills it
         ring = ring_cameras((0.0, 0.0, 0.0), distance, frames, size=size, fov_deg=40.0)
         return _shifted(ring, torch.as_tensor(self.norm.center, dtype=torch.float64))
 
     @torch.no_grad()
-    def render(self, cameras: Cameras, index: int = 0, *, background=(1.0, 1.0, 1.0),
-               color=(0.75, 0.78, 0.85)) -> dict[str, torch.Tensor]:
+    def render(
+        self,
+        cameras: Cameras,
+        index: int = 0,
+        *,
+        background=(1.0, 1.0, 1.0),
+        color=(0.75, 0.78, 0.85),
+    ) -> dict[str, torch.Tensor]:
         """Camera ``index``'s picture: ``color`` (H, W, 3) shaded with the mesh pictures' lights
         (``color`` and ``background``: a number, three numbers or a ``(3,)`` tensor in [0, 1]),
         ``depth`` (H, W) distance to the surface (0 where no ray hit), ``opacity`` (1 on the
@@ -71,12 +79,28 @@ class SdfModel:
         # Traced around the field's centre (the cameras moved by -center in float64): in world
         # coordinates float32 rays lose a scan far from the origin (at 5e6 their spacing is 0.5).
         if isinstance(cameras, Cameras):  # anything else: render_sdf says what it needs
-            cameras = _shifted(cameras, -torch.as_tensor(self.norm.center, dtype=torch.float64)).to(self.device)
+            cameras = _shifted(cameras, -torch.as_tensor(self.norm.center, dtype=torch.float64)).to(
+                self.device
+            )
         scale = self.norm.scale
         box = torch.tensor([[-scale] * 3, [scale] * 3], dtype=torch.float32, device=self.device)
-        out = render_sdf(self._centred_sdf, cameras, index, aabb=box, normals="finite", normal_step=1e-3 * scale,
-                         background=background, color=color, dtype=torch.float32)
-        return {"color": out.image, "depth": out.depth, "opacity": out.mask.float(), "normals": out.normals}
+        out = render_sdf(
+            self._centred_sdf,
+            cameras,
+            index,
+            aabb=box,
+            normals="finite",
+            normal_step=1e-3 * scale,
+            background=background,
+            color=color,
+            dtype=torch.float32,
+        )
+        return {
+            "color": out.image,
+            "depth": out.depth,
+            "opacity": out.mask.float(),
+            "normals": out.normals,
+        }
 
     def _centred_sdf(self, x: torch.Tensor) -> torch.Tensor:
         """Signed distance at ``(N, 3)`` points relative to the field's centre, in world units."""

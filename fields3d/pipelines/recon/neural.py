@@ -30,8 +30,8 @@ of tunnels; the closing initialisation replaces the paper's sphere for that reas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -67,21 +67,34 @@ class NeuralConfig:
     n_hidden: int = 64
     n_hidden_layers: int = 2
     coarse_resolution: int = 64  # lattice of the closing initialisation
-    closing_radius: float | None = None  # None: closing_sdf's choice (grown until the inside holds a volume)
+    closing_radius: float | None = (
+        None  # None: closing_sdf's choice (grown until the inside holds a volume)
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, minimum in (("steps", 0), ("init_steps", 0), ("queries_per_point", 1), ("sigma_k", 1),
-                              ("n_hidden", 1), ("n_hidden_layers", 1), ("coarse_resolution", 8),
-                              ("finest_resolution", 2)):
+        for name, minimum in (
+            ("steps", 0),
+            ("init_steps", 0),
+            ("queries_per_point", 1),
+            ("sigma_k", 1),
+            ("n_hidden", 1),
+            ("n_hidden_layers", 1),
+            ("coarse_resolution", 8),
+            ("finest_resolution", 2),
+        ):
             check_int(name, getattr(self, name), minimum)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         check_seed(self.seed)
         for name in ("lr", "lr_final"):
             if not is_number(getattr(self, name)) or not getattr(self, name) > 0:
                 raise InputError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
-        if self.closing_radius is not None and not (is_number(self.closing_radius) and 0 < self.closing_radius <= 1):
-            raise InputError(f"closing_radius must be None or a number in (0, 1], got {self.closing_radius!r}")
+        if self.closing_radius is not None and not (
+            is_number(self.closing_radius) and 0 < self.closing_radius <= 1
+        ):
+            raise InputError(
+                f"closing_radius must be None or a number in (0, 1], got {self.closing_radius!r}"
+            )
         for name in ("w_pull", "w_surface", "w_eikonal"):
             if not is_number(getattr(self, name)) or not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
@@ -96,23 +109,45 @@ class NeuralConfig:
         """Growth per level taking ``base_resolution`` to ``finest_resolution`` in ``n_levels`` levels."""
         if self.n_levels == 1 or self.finest_resolution <= self.base_resolution:
             return 1.0
-        return math.exp(math.log(self.finest_resolution / self.base_resolution) / (self.n_levels - 1))
+        return math.exp(
+            math.log(self.finest_resolution / self.base_resolution) / (self.n_levels - 1)
+        )
 
     def field_settings(self) -> dict:
         """Keyword arguments of :class:`NeuralSDF` (the hash grid settings checked by HashGridConfig)."""
         settings = {
-            "n_levels": self.n_levels, "n_features_per_level": self.n_features_per_level,
-            "log2_hashmap_size": self.log2_hashmap_size, "base_resolution": self.base_resolution,
-            "per_level_scale": self.per_level_scale(), "interpolation": self.interpolation,
-            "n_hidden": self.n_hidden, "n_hidden_layers": self.n_hidden_layers,
+            "n_levels": self.n_levels,
+            "n_features_per_level": self.n_features_per_level,
+            "log2_hashmap_size": self.log2_hashmap_size,
+            "base_resolution": self.base_resolution,
+            "per_level_scale": self.per_level_scale(),
+            "interpolation": self.interpolation,
+            "n_hidden": self.n_hidden,
+            "n_hidden_layers": self.n_hidden_layers,
         }
-        HashGridConfig(3, *(settings[k] for k in ("n_levels", "n_features_per_level", "log2_hashmap_size",
-                                                   "base_resolution", "per_level_scale", "interpolation")))
+        HashGridConfig(
+            3,
+            *(
+                settings[k]
+                for k in (
+                    "n_levels",
+                    "n_features_per_level",
+                    "log2_hashmap_size",
+                    "base_resolution",
+                    "per_level_scale",
+                    "interpolation",
+                )
+            ),
+        )
         return settings
 
 
-def fit_neural(points: np.ndarray, cfg: NeuralConfig, progress: Callable[[int, dict], None] | None = None,
-               device: torch.device | str = "cpu") -> NeuralSDF:
+def fit_neural(
+    points: np.ndarray,
+    cfg: NeuralConfig,
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> NeuralSDF:
     """Fit a :class:`NeuralSDF` to ``(N, 3)`` points already normalised into ``[-1, 1]^3``.
 
     ``progress(step, parts)``, if given, is called after each of the ``cfg.total_steps`` =
@@ -154,12 +189,19 @@ def fit_neural(points: np.ndarray, cfg: NeuralConfig, progress: Callable[[int, d
 
 def _check_points(points, cfg: NeuralConfig) -> np.ndarray:
     arr = np.asarray(points) if isinstance(points, np.ndarray) else None
-    if arr is None or arr.ndim != 2 or arr.shape[1] != 3 or not np.issubdtype(arr.dtype, np.floating):
+    if (
+        arr is None
+        or arr.ndim != 2
+        or arr.shape[1] != 3
+        or not np.issubdtype(arr.dtype, np.floating)
+    ):
         got = f"{arr.dtype} {arr.shape}" if arr is not None else type(points).__name__
         raise InputError(f"points must be a float numpy array of shape (N, 3), got {got}")
     need = max(cfg.sigma_k, 8)  # the queries' k-th neighbour, the closing radius's 8th
     if len(arr) <= need:
-        raise InputError(f"points must hold more than {need} points (sigma_k={cfg.sigma_k}), got {len(arr)}")
+        raise InputError(
+            f"points must hold more than {need} points (sigma_k={cfg.sigma_k}), got {len(arr)}"
+        )
     if not np.isfinite(arr).all() or np.abs(arr).max() > 1.0:
         raise InputError("points must be finite and inside [-1, 1]^3; normalise the cloud first")
     return arr.astype(np.float64)
@@ -182,10 +224,14 @@ def _fit_closing(field, tree, cfg, opt, gen, progress) -> int:
     half = 0.5 * closing.spacing
     n_band = cfg.batch_size // 2
     for step in range(1, cfg.init_steps + 1):
-        pick = torch.cat((
-            band_t[torch.randint(0, band_t.numel(), (n_band,), generator=gen).to(device)],
-            torch.randint(0, x_all.shape[0], (cfg.batch_size - n_band,), generator=gen).to(device),
-        ))
+        pick = torch.cat(
+            (
+                band_t[torch.randint(0, band_t.numel(), (n_band,), generator=gen).to(device)],
+                torch.randint(0, x_all.shape[0], (cfg.batch_size - n_band,), generator=gen).to(
+                    device
+                ),
+            )
+        )
         x = x_all[pick] + ((torch.rand(pick.numel(), 3, generator=gen) * 2 - 1) * half).to(device)
         loss = (field(x.clamp(-1.0, 1.0)) - v_all[pick]).abs().mean()
         opt.zero_grad(set_to_none=True)
@@ -196,7 +242,9 @@ def _fit_closing(field, tree, cfg, opt, gen, progress) -> int:
     return cfg.init_steps
 
 
-def _queries(tree: cKDTree, cfg: NeuralConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _queries(
+    tree: cKDTree, cfg: NeuralConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``queries_per_point`` Gaussian queries around each point and the input point nearest to each."""
     pts = tree.data
     dist, _ = tree.query(pts, k=cfg.sigma_k + 1, workers=-1)
@@ -216,8 +264,13 @@ def _pull_loss(field: NeuralSDF, q, target, on, uniform, cfg: NeuralConfig):
     fq, gq, gq_norm = f[:nq], g[:nq], norm[:nq].clamp_min(1e-8)
     pulled = q - (fq / gq_norm).unsqueeze(1) * gq
     pull = (pulled - target).square().sum(1).mean()
-    surface = f[nq + nu:].abs().mean()
+    surface = f[nq + nu :].abs().mean()
     eikonal = (norm - 1.0).square().mean()
     loss = cfg.w_pull * pull + cfg.w_surface * surface + cfg.w_eikonal * eikonal
-    parts = {"pull": pull.item(), "surface": surface.item(), "eikonal": eikonal.item(), "loss": loss.item()}
+    parts = {
+        "pull": pull.item(),
+        "surface": surface.item(),
+        "eikonal": eikonal.item(),
+        "loss": loss.item(),
+    }
     return loss, parts

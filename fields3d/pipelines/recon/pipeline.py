@@ -77,9 +77,13 @@ class ReconConfig:
         if self.steps is not None:
             check_int("steps", self.steps, 1)
         if not is_number(self.trim) or not 0 <= self.trim < math.inf:
-            raise InputError(f"trim must be a finite number >= 0 (gap radii; 0 keeps every face), got {self.trim!r}")
+            raise InputError(
+                f"trim must be a finite number >= 0 (gap radii; 0 keeps every face), got {self.trim!r}"
+            )
         if not is_number(self.min_component) or not 0 <= self.min_component < 1:
-            raise InputError(f"min_component must be a fraction in [0, 1), got {self.min_component!r}")
+            raise InputError(
+                f"min_component must be a fraction in [0, 1), got {self.min_component!r}"
+            )
         suffix = Path(self.output).suffix.lower()
         if suffix not in mesh_io.MESH_EXTENSIONS:
             raise InputError(
@@ -102,8 +106,13 @@ def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
     if not isinstance(config, ReconConfig):
         raise InputError(f"config must be a ReconConfig, got {type(config).__name__}")
     device = resolve_device(config.device)
-    config = dataclasses.replace(config, input=str(config.input), output=str(config.output), device=device.type,
-                                 gt=None if config.gt is None else str(config.gt))
+    config = dataclasses.replace(
+        config,
+        input=str(config.input),
+        output=str(config.output),
+        device=device.type,
+        gt=None if config.gt is None else str(config.gt),
+    )
     gt = mesh_io.load_mesh(config.gt) if config.gt is not None else None
     check_output(config.output)  # an output that cannot be written fails now, not after the fit
     timings: dict[str, float] = {}
@@ -113,7 +122,9 @@ def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
         out = Path(config.output)
         paths = {"mesh": mesh_io.save_mesh(verts, faces, out)}
         if field is not None:
-            paths["field"] = fields_io.save_field(out.with_suffix(".field.safetensors"), field, norm, config)
+            paths["field"] = fields_io.save_field(
+                out.with_suffix(".field.safetensors"), field, norm, config
+            )
         if config.picture:
             with stages.stage("picture"):
                 paths["picture"] = save_mesh_png(verts, faces, out.with_suffix(".png"))
@@ -127,7 +138,9 @@ def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
 def _prepare(config, stages, timings):
     with stages.stage("read"):
         start = time.perf_counter()
-        cloud = pointcloud.load_point_cloud(config.input, n_samples=config.n_samples, seed=config.seed)
+        cloud = pointcloud.load_point_cloud(
+            config.input, n_samples=config.n_samples, seed=config.seed
+        )
         removed = 0
         if config.remove_outliers:
             cloud, removed = pointcloud.remove_outliers(cloud)
@@ -137,7 +150,9 @@ def _prepare(config, stages, timings):
         norm = pointcloud.Normalization.fit(cloud.points)
         pointcloud.check_not_a_line(cloud.points, cloud.source)
     except InputError as exc:
-        raise InputError(f"{exc}; or look for far-off outliers (--remove-outliers drops them)") from None
+        raise InputError(
+            f"{exc}; or look for far-off outliers (--remove-outliers drops them)"
+        ) from None
     return cloud, norm, removed
 
 
@@ -148,9 +163,11 @@ def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
     _, first = np.unique(points, axis=0, return_index=True)
     if len(first) < pointcloud.MIN_POINTS:
         extent = np.ptp(world, axis=0).max()
-        raise InputError(f"the cloud holds {len(first)} distinct points once scaled into the unit cube (it spans "
-                         f"{extent:.3g}); at least {pointcloud.MIN_POINTS} are needed: look for far-off outliers "
-                         "(--remove-outliers drops them) or repeated points")
+        raise InputError(
+            f"the cloud holds {len(first)} distinct points once scaled into the unit cube (it spans "
+            f"{extent:.3g}); at least {pointcloud.MIN_POINTS} are needed: look for far-off outliers "
+            "(--remove-outliers drops them) or repeated points"
+        )
     return points if len(first) == len(points) else points[np.sort(first)]
 
 
@@ -171,8 +188,9 @@ def _run_method(cloud, norm, config, device, stages, timings):
     with stages.stage("mesh"):
         start = time.perf_counter()
         verts, faces = fields_io.extract(field, config.resolution, device)
-        verts, faces, post = postprocess.clean(verts, faces, points, info["gap_radius"] * config.trim,
-                                               config.min_component)
+        verts, faces, post = postprocess.clean(
+            verts, faces, points, info["gap_radius"] * config.trim, config.min_component
+        )
         rounds = info["settings"].get("noisy_mesh_smoothing", 0) if info["fit"].get("noisy") else 0
         verts = postprocess.taubin(verts, faces, rounds)
         post["taubin_iterations"] = rounds
@@ -183,8 +201,12 @@ def _run_method(cloud, norm, config, device, stages, timings):
 def _report(config, cloud, removed, verts, faces, info, timings) -> dict:
     return {
         "config": dataclasses.asdict(config),
-        "input": {"points": len(cloud), "normals": cloud.normals is not None, "outliers_removed": removed},
-        "mesh": {"vertices": int(len(verts)), "faces": int(len(faces))},
+        "input": {
+            "points": len(cloud),
+            "normals": cloud.normals is not None,
+            "outliers_removed": removed,
+        },
+        "mesh": {"vertices": len(verts), "faces": len(faces)},
         "method": info,
         "timings": {**timings, "total_s": sum(timings.values())},
         "threads": torch.get_num_threads(),

@@ -10,18 +10,25 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 
-def clean(verts: np.ndarray, faces: np.ndarray, points: np.ndarray, trim_distance: float,
-          min_component: float) -> tuple[np.ndarray, np.ndarray, dict]:
+def clean(
+    verts: np.ndarray,
+    faces: np.ndarray,
+    points: np.ndarray,
+    trim_distance: float,
+    min_component: float,
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Drop components with fewer than ``min_component`` of the faces, then faces whose centroid is
     farther than ``trim_distance`` from every point of ``points`` (skipped when 0); returns the
     compacted ``(verts, faces, info)``."""
-    info = {"faces_extracted": int(len(faces))}
+    info = {"faces_extracted": len(faces)}
     keep = _large_components(verts, faces, min_component)
     info["small_component_faces_removed"] = int((~keep).sum())
     if trim_distance > 0 and len(faces):
         centroid = verts[faces[keep]].mean(axis=1)
         far = np.zeros(len(faces), dtype=bool)
-        dist, _ = cKDTree(points).query(centroid, k=1, workers=-1, distance_upper_bound=trim_distance)
+        dist, _ = cKDTree(points).query(
+            centroid, k=1, workers=-1, distance_upper_bound=trim_distance
+        )
         far[np.flatnonzero(keep)] = ~np.isfinite(dist)
         keep &= ~far
         info["far_faces_trimmed"] = int(far.sum())
@@ -33,7 +40,9 @@ def _large_components(verts: np.ndarray, faces: np.ndarray, fraction: float) -> 
     if fraction <= 0 or len(faces) == 0:
         return np.ones(len(faces), dtype=bool)
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(len(verts),) * 2)
+    graph = coo_matrix(
+        (np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(len(verts),) * 2
+    )
     _, label = connected_components(graph, directed=False)
     face_label = label[faces[:, 0]]
     size = np.bincount(face_label)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import contextlib
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class Stages:
@@ -13,11 +20,16 @@ class Stages:
 
     def __init__(self, enabled: bool):
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not enabled,
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            disable=not enabled,
         )
 
-    def __enter__(self) -> "Stages":
+    def __enter__(self) -> Stages:
         self._progress.__enter__()
         return self
 
