@@ -50,7 +50,7 @@ from ._common import (
     write_json,
 )
 from ._encoding import resolve
-from .recon.progress import Stages
+from ._progress import Stages
 
 # A hash grid whose finest level has about 512 vertices per axis (16 * 1.37^11), 1.3M parameters.
 # On spot.obj and 2 CPU cores a step takes about 40 ms; 200 steps already reach an IoU of 0.995.

@@ -33,8 +33,8 @@ from ...geometry import mesh_io, pointcloud
 from ...geometry.metrics import mesh_metrics
 from ...geometry.render import save_mesh_png
 from .._common import DEVICES, resolve_device, write_json
+from .._progress import Stages
 from . import fields_io, postprocess
-from .progress import Stages
 
 METHODS = ("gridpull", "neural", "poisson")
 

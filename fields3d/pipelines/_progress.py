@@ -1,4 +1,4 @@
-"""Progress display for the reconstruction: one line per stage, a bar for the optimisation steps."""
+"""Progress display for the pipelines: one line per stage, a bar for the optimisation steps."""
 
 from __future__ import annotations
 
