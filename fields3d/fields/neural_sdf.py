@@ -200,7 +200,7 @@ class NeuralSDF(nn.Module):
         (``resolution`` from 2 to ``MAX_GRID``, 2048; ``chunk`` from 1 to ``MAX_BATCH``, 2^24).
 
         Returns ``(R, R, R)`` on the module's device, ``out[i, j, k]`` at ``-1 + (i, j, k) * 2 / (R - 1)``
-        (the layout of :class:`~fields3d.pipelines.recon.initial.LatticeSDF`; marching cubes on it
+        (the layout of :class:`~fields3d.geometry.closing.GridSDF`; marching cubes on it
         with ``spacing=(2 / (R - 1),) * 3`` and vertices shifted by -1 gives world coordinates).
         """
         check_size("resolution", resolution, 2, MAX_GRID)

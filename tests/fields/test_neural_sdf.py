@@ -9,7 +9,7 @@ import torch
 
 from fields3d.errors import InputError
 from fields3d.fields.neural_sdf import NeuralSDF
-from fields3d.pipelines.recon.initial import lattice_points
+from fields3d.geometry.closing import grid_points
 
 SMALL = {
     "n_levels": 4,
@@ -112,7 +112,7 @@ def test_lattice_matches_forward_in_chunks():
     values = field.lattice(5, chunk=7)
     assert values.shape == (5, 5, 5) and not values.requires_grad
     with torch.no_grad():
-        expect = field(torch.from_numpy(lattice_points(5)))
+        expect = field(torch.from_numpy(grid_points(5)))
     torch.testing.assert_close(
         values.reshape(-1), expect, rtol=0, atol=1e-6
     )  # chunking changes matmul blocking

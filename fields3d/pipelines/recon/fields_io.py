@@ -12,10 +12,10 @@ from scipy.spatial import cKDTree
 from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.sdf_grid import BandSDFGrid
+from ...geometry.closing import closing_radius
 from ...geometry.marching_cubes import marching_cubes, mesh_field
 from ...geometry.pointcloud import Normalization
 from .._common import torch_threads
-from .initial import closing_radius
 
 KINDS = ("band_sdf_grid", "neural_sdf")
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))

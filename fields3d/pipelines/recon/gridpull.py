@@ -5,14 +5,14 @@ k-th neighbour) and pulled onto the surface along the normalised gradient of the
 ``q' = q - f(q) grad f(q) / |grad f(q)|``; the pulling loss asks ``q'`` to land on the input point
 nearest to ``q``. Terms (weights in :class:`GridPullConfig`): pulling, surface (``f = 0`` at the
 input points), gradient consistency (``grad f`` at ``q`` and ``q'`` agree) and smoothness (the
-lattice Laplacian in the band). Adam on the grid values, learning rate decayed exponentially.
+grid Laplacian in the band). Adam on the grid values, learning rate decayed exponentially.
 
 Deviations from the paper, and why:
-- the grid starts from the closing's signed distance (``initial.py``), not a sphere: on 2 CPU
+- the grid starts from the closing's signed distance (``fields3d/geometry/closing.py``), not a sphere: on 2 CPU
   cores there is no time to learn the sign, and a sphere gets it wrong for non-star shapes;
-- only a band of lattice points around the surface is optimised (``BandSDFGrid``); the far field
+- only a band of grid points around the surface is optimised (``BandSDFGrid``); the far field
   keeps the initial signed distance, which is all marching cubes needs from it;
-- coarse-to-fine runs as one coarse lattice for the sign and one fine lattice for the surface.
+- coarse-to-fine runs as one coarse grid for the sign and one fine grid for the surface.
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ from scipy.spatial import cKDTree
 
 from ...encodings.rbf_knn import MAX_K, rbf_knn
 from ...fields.sdf_grid import BandSDFGrid
-from .initial import closing_sdf, imls, oriented_normals, smooth_normals, smoothing_scale
+from ...geometry.closing import closing_sdf
+from ...geometry.normals import imls, oriented_normals, smooth_normals, smoothing_scale
 
 
 @dataclass(frozen=True)
 class GridPullConfig:
-    resolution: int = 256  # fine lattice points per axis over [-1, 1]
-    coarse_resolution: int = 96  # lattice for the closing (sign)
-    band: float = 4.0  # optimised band half-width, in fine lattice spacings (at least 2 gaps)
+    resolution: int = 256  # fine grid points per axis over [-1, 1]
+    coarse_resolution: int = 96  # grid for the closing (sign)
+    band: float = 4.0  # optimised band half-width, in fine grid spacings (at least 2 gaps)
     steps: int = 200
     batch_size: int = 20_000  # queries per step
     queries_per_point: int = 10
@@ -100,9 +101,9 @@ def _queries(
 def initial_grid(
     points: np.ndarray, tree: cKDTree, cfg: GridPullConfig
 ) -> tuple[BandSDFGrid, dict]:
-    """The starting grid: a coarse sign lattice (the closing, with IMLS deciding wherever a point is
+    """The starting grid: a coarse sign grid (the closing, with IMLS deciding wherever a point is
     within the closing radius: in filled concavities the closing's sign is wrong), upsampled, and
-    the IMLS distance on the fine lattice within ``cfg.band`` spacings of the points, which is the
+    the IMLS distance on the fine grid within ``cfg.band`` spacings of the points, which is the
     learnable band."""
     closing = closing_sdf(tree, cfg.coarse_resolution)
     spacing, noise = smoothing_scale(tree)
@@ -116,13 +117,13 @@ def initial_grid(
         )
     coarse = closing.values.copy()
     near = _near_points(points, coarse.shape[0], closing.radius)
-    coarse[near] = imls(tree, normals, _lattice(near), sigma, k)
+    coarse[near] = imls(tree, normals, _grid_coords(near), sigma, k)
     coarse = torch.from_numpy(coarse)
     res = cfg.resolution
     band = _near_points(points, res, cfg.band * 2.0 / (res - 1))
     grid = BandSDFGrid.from_coarse(coarse, torch.from_numpy(band))
     with torch.no_grad():
-        grid.values.copy_(torch.from_numpy(imls(tree, normals, _lattice(band), sigma, k)))
+        grid.values.copy_(torch.from_numpy(imls(tree, normals, _grid_coords(band), sigma, k)))
     return grid, {
         "spacing": spacing,
         "noise": noise,
@@ -133,8 +134,8 @@ def initial_grid(
     }
 
 
-def _lattice(mask: np.ndarray) -> np.ndarray:
-    """Coordinates in ``[-1, 1]^3`` of the lattice points set in ``mask``, in flat order."""
+def _grid_coords(mask: np.ndarray) -> np.ndarray:
+    """Coordinates in ``[-1, 1]^3`` of the grid points set in ``mask``, in flat order."""
     spacing = 2.0 / (mask.shape[0] - 1)
     return np.stack(np.nonzero(mask), axis=1) * spacing - 1.0
 

@@ -12,10 +12,11 @@ differentiates through the hash grid's double backward.
 Two phases, one Adam optimiser, ``progress(step, parts)`` after every step, ``step`` running from
 1 to ``init_steps + steps`` (``NeuralConfig.total_steps``):
 
-1. ``init_steps`` of L1 regression onto the closing's signed distance (``initial.closing_sdf`` on a
-   ``coarse_resolution`` lattice, the radius grown past holes in the scan), at lattice points
-   jittered within their cell, half drawn uniformly and half from a band around the surface: the
-   sign starts right, also inside concavities where a sphere would be wrong (parts: ``init``);
+1. ``init_steps`` of L1 regression onto the closing's signed distance
+   (:func:`~fields3d.geometry.closing.closing_sdf` on a ``coarse_resolution`` grid, the radius
+   grown past holes in the scan), at grid points jittered within their cell, half drawn uniformly
+   and half from a band around the surface: the sign starts right, also inside concavities where
+   a sphere would be wrong (parts: ``init``);
 2. ``steps`` of Neural-Pull, the learning rate decayed exponentially from ``lr`` to ``lr_final``
    (parts: ``pull``, ``surface``, ``eikonal``, ``loss``).
 
@@ -41,7 +42,7 @@ from ..._checks import MAX_BATCH, check_int, check_seed, is_number
 from ...encodings import HashGridConfig
 from ...errors import InputError
 from ...fields.neural_sdf import NeuralSDF
-from .initial import closing_sdf, lattice_points
+from ...geometry.closing import closing_sdf, grid_points
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class NeuralConfig:
     interpolation: str = "linear"
     n_hidden: int = 64
     n_hidden_layers: int = 2
-    coarse_resolution: int = 64  # lattice of the closing initialisation
+    coarse_resolution: int = 64  # grid of the closing initialisation
     closing_radius: float | None = (
         None  # None: closing_sdf's choice (grown until the inside holds a volume)
     )
@@ -213,13 +214,13 @@ def _fit_closing(field, tree, cfg, opt, gen, progress) -> int:
         return 0
     closing = closing_sdf(tree, cfg.coarse_resolution, cfg.closing_radius)
     values = closing.values.reshape(-1)
-    lattice = lattice_points(cfg.coarse_resolution)
+    samples = grid_points(cfg.coarse_resolution)
     band = np.flatnonzero(np.abs(values) <= closing.radius + 2.0 * closing.spacing)
     device = field.device
-    x_all = torch.from_numpy(lattice).to(device)
+    x_all = torch.from_numpy(samples).to(device)
     v_all = torch.from_numpy(values).to(device)
     band_t = torch.from_numpy(band).to(device)
-    # a lattice point stands for its cell: jittered by up to half a spacing per axis, its target (a
+    # a grid point stands for its cell: jittered by up to half a spacing per axis, its target (a
     # distance, 1-Lipschitz) is off by at most that much times sqrt(3)
     half = 0.5 * closing.spacing
     n_band = cfg.batch_size // 2

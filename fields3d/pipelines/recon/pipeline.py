@@ -43,11 +43,11 @@ METHODS = ("gridpull", "neural", "poisson")
 class ReconConfig:
     """Settings of :func:`reconstruct` (validated on construction; InputError names the bad one).
 
-    ``resolution``: lattice points per axis over the normalised cube for the field methods (the
+    ``resolution``: grid points per axis over the normalised cube for the field methods (the
     marching-cubes grid too); for Poisson the octree depth is ``ceil(log2(resolution))``.
     ``steps``: optimisation steps (None: the method's default). ``trim``: drop faces farther than
     ``trim`` gap radii from every input point (0 keeps the closed surface); the gap radius is the
-    99th percentile of the points' 8th-neighbour distance (at least two coarse lattice spacings),
+    99th percentile of the points' 8th-neighbour distance (at least two coarse grid spacings),
     so faces that far from every point span a hole in the scan.
     ``min_component``: drop connected components with fewer than this fraction of the faces.
     """
