@@ -13,7 +13,7 @@ from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError
 from fields3d.fields.sdf_grid import BandSDFGrid
 from fields3d.geometry.pointcloud import Normalization
-from fields3d.pipelines.recon.fields_io import load_field, save_field
+from fields3d.pipelines.recon.checkpoint import load_field, save_field
 
 
 def test_write_atomic_creates_folders_and_replaces(tmp_path):

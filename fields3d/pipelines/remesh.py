@@ -10,7 +10,8 @@ from .._checks import MAX_GRID, check_int
 from ..errors import InputError
 from ..geometry import mesh_io
 from ._common import resolve_device
-from .recon import fields_io
+from .recon.checkpoint import load_field
+from .recon.fit import extract
 
 
 def remesh(
@@ -24,8 +25,8 @@ def remesh(
             f"output must end in one of {', '.join(mesh_io.MESH_EXTENSIONS)}, got {str(output)!r}"
         )
     dev = resolve_device(device)
-    field, norm, _ = fields_io.load_field(checkpoint, dev)
-    verts, faces = fields_io.extract(field, resolution, dev)
+    field, norm, _ = load_field(checkpoint, dev)
+    verts, faces = extract(field, resolution, dev)
     if len(faces) == 0:
         raise InputError(
             f"the field in {checkpoint} has no surface at {resolution}^3 points (its values keep one "

@@ -12,7 +12,7 @@ from fields3d.fields.sdf_grid import BandSDFGrid
 from fields3d.geometry.pointcloud import Normalization
 from fields3d.pipelines.models import load_model
 from fields3d.pipelines.nerf import NerfConfig, train_nerf
-from fields3d.pipelines.recon.fields_io import save_field
+from fields3d.pipelines.recon.checkpoint import save_field
 
 TINY = dict(
     data="assets/scenes/spot",

@@ -23,7 +23,7 @@ from ...geometry.pointcloud import Normalization
 from ...render.cameras import Cameras, ring_cameras
 from ...render.sphere_trace import render_sdf
 from .._common import resolve_device
-from .fields_io import load_field
+from .checkpoint import load_field
 
 # Orbits frame a ball of this radius (unit-cube units) around the centre: the object's longest
 # half side is 0.9 there (Normalization.fit), so the ball holds most objects whole.

@@ -34,7 +34,9 @@ from ...geometry.metrics import mesh_metrics
 from ...geometry.render import save_mesh_png
 from .._common import DEVICES, resolve_device, write_json
 from .._progress import Stages
-from . import fields_io, postprocess
+from . import postprocess
+from .checkpoint import save_field
+from .fit import extract, fit_field
 
 METHODS = ("gridpull", "neural", "poisson")
 
@@ -122,9 +124,7 @@ def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
         out = Path(config.output)
         paths = {"mesh": mesh_io.save_mesh(verts, faces, out)}
         if field is not None:
-            paths["field"] = fields_io.save_field(
-                out.with_suffix(".field.safetensors"), field, norm, config
-            )
+            paths["field"] = save_field(out.with_suffix(".field.safetensors"), field, norm, config)
         if config.picture:
             with stages.stage("picture"):
                 paths["picture"] = save_mesh_png(verts, faces, out.with_suffix(".png"))
@@ -182,12 +182,12 @@ def _run_method(cloud, norm, config, device, stages, timings):
         timings["method_s"] = time.perf_counter() - start
         return verts, faces, None, {"depth": depth, **info}
     points = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
-    field, info = fields_io.fit_field(config.method, points, config, device, stages)
+    field, info = fit_field(config.method, points, config, device, stages)
     info["distinct_points"] = len(points)
     timings["fit_s"] = time.perf_counter() - start
     with stages.stage("mesh"):
         start = time.perf_counter()
-        verts, faces = fields_io.extract(field, config.resolution, device)
+        verts, faces = extract(field, config.resolution, device)
         verts, faces, post = postprocess.clean(
             verts, faces, points, info["gap_radius"] * config.trim, config.min_component
         )

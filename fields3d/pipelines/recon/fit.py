@@ -1,23 +1,19 @@
-"""The field methods' side of the pipeline: fit, extract the mesh, save and load checkpoints."""
+"""The field methods' fit and meshing: ``fit_field`` runs GridPull or the neural SDF on the
+normalised points, ``extract`` meshes the fitted field's zero level."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
-from ...errors import CheckpointError, InputError, one_line
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.closing import closing_radius
 from ...geometry.marching_cubes import marching_cubes, mesh_field
-from ...geometry.pointcloud import Normalization
 from .._common import torch_threads
 
-KINDS = ("band_sdf_grid", "neural_sdf")
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
@@ -66,49 +62,3 @@ def extract(field, resolution: int, device: torch.device) -> tuple[np.ndarray, n
     else:
         verts, faces = mesh_field(field, BOUNDS, resolution, 0.0, device=device)
     return verts.detach().cpu().numpy().astype(np.float64), faces.cpu().numpy()
-
-
-def save_field(path: Path, field, norm: Normalization, config) -> Path:
-    """Checkpoint of a fitted field with what ``fields3d mesh`` needs to mesh it again."""
-    meta = {
-        "normalization": norm.to_dict(),
-        "recon": {"method": config.method, "input": str(config.input)},
-    }
-    if isinstance(field, BandSDFGrid):
-        meta |= {"kind": "band_sdf_grid", "resolution": field.resolution}
-        tensors = {"coarse": field.coarse, "band_index": field.band_index, "values": field.values}
-    else:
-        meta |= {"kind": "neural_sdf", "config": field.config()}
-        tensors = dict(field.state_dict())
-    return save_checkpoint(path, tensors, meta)
-
-
-def load_field(path, device: torch.device):
-    """``(field, normalization, meta)`` from a checkpoint written by :func:`save_field`."""
-    tensors, meta = load_checkpoint(path, KINDS)
-    try:
-        norm = Normalization.from_dict(meta["normalization"])
-        if meta["kind"] == "band_sdf_grid":
-            field = BandSDFGrid.from_parts(
-                tensors["coarse"], tensors["band_index"], tensors["values"], int(meta["resolution"])
-            )
-        else:
-            from ...fields.neural_sdf import NeuralSDF
-
-            field = NeuralSDF.from_config(meta["config"])
-            field.load_state_dict(tensors)
-    except (
-        KeyError,
-        IndexError,
-        ValueError,
-        RuntimeError,
-        TypeError,
-        AttributeError,
-        OverflowError,
-        InputError,
-    ) as exc:
-        raise CheckpointError(
-            f"checkpoint {path} does not hold a complete {meta.get('kind')} ({one_line(exc)})"
-        ) from exc
-    check_finite(path, tensors)
-    return field.to(device), norm, meta
