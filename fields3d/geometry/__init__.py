@@ -3,8 +3,8 @@
 from .marching_cubes import marching_cubes, mesh_field
 from .mesh_io import load_mesh, save_mesh
 from .metrics import format_metrics, mesh_metrics
+from .pictures import render_mesh, render_views, save_mesh_png
 from .pointcloud import Normalization, PointCloud, load_point_cloud, remove_outliers, sample_mesh
-from .render import render_mesh, render_views, save_mesh_png
 
 __all__ = [
     "Normalization",

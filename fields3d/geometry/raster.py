@@ -22,9 +22,36 @@ import numpy as np
 
 from .._checks import check_int
 from ..errors import InputError
-from .render import _check_mesh
 
-CHUNK = 1 << 20  # candidate (face, pixel) pairs rasterised at once
+CHUNK = 1 << 20  # candidate (face, pixel) pairs rasterised at once (~150 MB of temporaries)
+
+
+def _as_numpy(value) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor, on any device
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _check_mesh(verts, faces) -> tuple[np.ndarray, np.ndarray]:
+    verts, faces = _as_numpy(verts), _as_numpy(faces)
+    if verts.ndim != 2 or verts.shape[1] != 3 or not np.issubdtype(verts.dtype, np.floating):
+        raise InputError(
+            f"verts must be a float array of shape (V, 3), got {verts.dtype} {tuple(verts.shape)}"
+        )
+    if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
+        raise InputError(
+            f"faces must be an integer array of shape (F, 3), got {faces.dtype} {tuple(faces.shape)}"
+        )
+    if len(faces) and (faces.min() < 0 or faces.max() >= len(verts)):
+        raise InputError(
+            f"faces must index verts (0 to {len(verts) - 1}), got indices from {faces.min()} to {faces.max()}"
+        )
+    verts = verts.astype(np.float64)
+    if not np.isfinite(verts).all():
+        raise InputError(
+            f"verts must be finite, got {int((~np.isfinite(verts).all(axis=1)).sum())} non-finite rows"
+        )
+    return verts, faces.astype(np.int64)
 
 
 def _check_camera(c2w, fx, fy, cx, cy) -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -90,7 +117,12 @@ def rasterize_perspective(
     inv_depth = np.zeros(size)
     bary = np.zeros((size, 3))
     kept = np.flatnonzero((depth[faces] >= near).all(axis=1))
-    pix, inv_z, face, b = _candidates(xy, 1.0 / np.maximum(depth, near), faces[kept], width, height)
+    pix, face, screen = covered_pixels(xy, faces[kept], width, height)
+    # perspective correction: weight the screen-space coordinates by 1 / depth, which is affine in
+    # screen space
+    weighted = screen * (1.0 / np.maximum(depth, near))[faces[kept][face]]
+    inv_z = weighted.sum(axis=1)
+    b = weighted / inv_z[:, None]
     face = kept[face]  # back to indices into the caller's faces
     if len(pix):
         np.maximum.at(inv_depth, pix, inv_z)
@@ -109,9 +141,26 @@ def rasterize_perspective(
     )
 
 
-def _candidates(xy, inv_depth, faces, width, height):
-    """Every (pixel, inverse depth, face id, perspective-correct barycentrics) a face covers."""
-    empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3)))
+def covered_pixels(
+    xy: np.ndarray, faces: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pixel centre each face covers: the candidate search of the rasterisers here and in
+    :mod:`fields3d.geometry.pictures`, which then keep the nearest candidate per pixel.
+
+    Each face enumerates the pixel centres ``(i + 0.5, j + 0.5)`` inside its bounding box (in
+    chunks of about ``CHUNK`` candidates, to bound the memory) and keeps those with all screen-space
+    barycentric coordinates >= 0; faces of (almost) zero screen area cover nothing.
+
+    Args:
+        xy: ``(V, 2)`` float64 pixel coordinates of the vertices (``x`` right, ``y`` down).
+        faces: ``(F, 3)`` int64 vertex indices. width, height: picture size in pixels.
+
+    Returns:
+        ``(pixel, face, bary)``: ``(C,)`` int64 flat pixel index ``y * width + x``, ``(C,)`` int64
+        index into ``faces``, ``(C, 3)`` float64 screen-space barycentric coordinates, for the
+        ``C`` covered (pixel, face) pairs, face by face.
+    """
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)))
     if len(faces) == 0:
         return empty
     x, y = xy[faces, 0], xy[faces, 1]  # (F, 3) each
@@ -144,10 +193,7 @@ def _candidates(xy, inv_depth, faces, width, height):
         ) / area[f]
         screen = np.stack([1.0 - b1 - b2, b1, b2], axis=1)
         inside = (screen >= 0).all(axis=1)
-        f, screen = f[inside], screen[inside]
-        weighted = screen * inv_depth[faces[f]]  # perspective correction: weight by 1 / depth
-        inv_z = weighted.sum(axis=1)  # 1 / depth is affine in screen space
-        out.append((py[inside] * width + px[inside], inv_z, f, weighted / inv_z[:, None]))
+        out.append((py[inside] * width + px[inside], f[inside], screen[inside]))
     return tuple(np.concatenate(parts) for parts in zip(*out))
 
 

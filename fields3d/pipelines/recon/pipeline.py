@@ -31,7 +31,7 @@ from ..._io import check_output
 from ...errors import InputError
 from ...geometry import mesh_io, pointcloud
 from ...geometry.metrics import mesh_metrics
-from ...geometry.render import save_mesh_png
+from ...geometry.pictures import save_mesh_png
 from .._common import DEVICES, resolve_device, write_json
 from .._progress import Stages
 from . import postprocess

@@ -6,11 +6,12 @@ view, so every view of one mesh shares one scale. ``+y`` is up; ``azimuth`` turn
 ``y`` starting from ``+z`` (towards ``+x`` for positive angles), ``elevation`` raises it above the
 ``xz`` plane. The camera basis is ``right``, ``up`` and ``toward`` (from the centre to the camera).
 
-Rasterisation samples pixel centres. Every triangle enumerates the pixel centres inside its
-bounding box (a tiny triangle of a dense mesh touches none or one), keeps those with all
-barycentric coordinates >= 0, and the nearest wins per pixel (a z-buffer built with
+Rasterisation samples pixel centres with the candidate search of :mod:`fields3d.geometry.raster`
+(:func:`~fields3d.geometry.raster.covered_pixels`: every triangle enumerates the pixel centres
+inside its bounding box, a tiny triangle of a dense mesh touching none or one, and keeps those with
+all barycentric coordinates >= 0), and the nearest wins per pixel (a z-buffer built with
 ``np.maximum.at`` over the depth toward the camera, so the result does not depend on the order of
-the faces). Candidates are processed in chunks of about ``CHUNK`` pixels to bound the memory.
+the faces).
 
 Shading is two-sided (a back face is shaded with its normal turned toward the camera, so open
 meshes look right): ``color * (AMBIENT + HEADLIGHT * n.toward + KEY * max(0, n.key))``, where the
@@ -33,42 +34,14 @@ from PIL import Image
 from .._checks import check_int, is_number
 from .._io import write_atomic
 from ..errors import InputError
+from .raster import _as_numpy, _check_mesh, covered_pixels
 
 FILL = 0.92  # the bounding sphere's radius as a fraction of the picture's half-width
 AMBIENT, HEADLIGHT, KEY = 0.22, 0.48, 0.38
 KEY_CAMERA = np.array(
     [-0.45, 0.55, 0.70]
 )  # key light direction in camera coordinates (right, up, toward)
-CHUNK = 1 << 20  # candidate (face, pixel) pairs rasterised at once (~150 MB of temporaries)
 DEFAULT_VIEWS = ((30, 20), (120, 20), (210, 20), (300, 60))
-
-
-def _as_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor, on any device
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _check_mesh(verts, faces) -> tuple[np.ndarray, np.ndarray]:
-    verts, faces = _as_numpy(verts), _as_numpy(faces)
-    if verts.ndim != 2 or verts.shape[1] != 3 or not np.issubdtype(verts.dtype, np.floating):
-        raise InputError(
-            f"verts must be a float array of shape (V, 3), got {verts.dtype} {tuple(verts.shape)}"
-        )
-    if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
-        raise InputError(
-            f"faces must be an integer array of shape (F, 3), got {faces.dtype} {tuple(faces.shape)}"
-        )
-    if len(faces) and (faces.min() < 0 or faces.max() >= len(verts)):
-        raise InputError(
-            f"faces must index verts (0 to {len(verts) - 1}), got indices from {faces.min()} to {faces.max()}"
-        )
-    verts = verts.astype(np.float64)
-    if not np.isfinite(verts).all():
-        raise InputError(
-            f"verts must be finite, got {int((~np.isfinite(verts).all(axis=1)).sum())} non-finite rows"
-        )
-    return verts, faces.astype(np.int64)
 
 
 def _check_rgb(name: str, value, n_faces: int) -> np.ndarray:
@@ -191,48 +164,9 @@ def _rasterize(
     py = half - cam[:, 1] * half * FILL
     pz = cam[:, 2]
 
-    x, y = px[faces], py[faces]  # (F, 3) each
-    x0 = np.clip(np.ceil(x.min(axis=1) - 0.5), 0, size).astype(np.int64)
-    x1 = np.clip(np.floor(x.max(axis=1) - 0.5), -1, size - 1).astype(np.int64)
-    y0 = np.clip(np.ceil(y.min(axis=1) - 0.5), 0, size).astype(np.int64)
-    y1 = np.clip(np.floor(y.max(axis=1) - 0.5), -1, size - 1).astype(np.int64)
-    w, h = np.maximum(x1 - x0 + 1, 0), np.maximum(y1 - y0 + 1, 0)
-    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (x[:, 2] - x[:, 0]) * (y[:, 1] - y[:, 0])
-    count = np.where(np.abs(area) > 1e-12, w * h, 0)
-    live = np.flatnonzero(count)
-    if len(live) == 0:
-        return face_id.reshape(size, size), depth.reshape(size, size), bary.reshape(size, size, 3)
-
-    # Split the live faces into chunks of at most ~CHUNK candidate pixels (a single face may exceed it).
-    ends = np.cumsum(count[live])
-    cuts = np.searchsorted(ends, np.arange(CHUNK, ends[-1], CHUNK), side="right")
-    cand_pix, cand_z, cand_face, cand_b = [], [], [], []
-    for chunk in np.split(live, np.unique(cuts)):
-        if len(chunk) == 0:
-            continue
-        n = count[chunk]
-        f = np.repeat(chunk, n)
-        local = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-        cx = x0[f] + local % w[f]
-        cy = y0[f] + local // w[f]
-        sx, sy = cx + 0.5, cy + 0.5
-        fx, fy = x[f], y[f]
-        # barycentric coordinates of the pixel centre (edge functions over the signed area)
-        b1 = (
-            (sx - fx[:, 0]) * (fy[:, 2] - fy[:, 0]) - (fx[:, 2] - fx[:, 0]) * (sy - fy[:, 0])
-        ) / area[f]
-        b2 = (
-            (fx[:, 1] - fx[:, 0]) * (sy - fy[:, 0]) - (sx - fx[:, 0]) * (fy[:, 1] - fy[:, 0])
-        ) / area[f]
-        b0 = 1.0 - b1 - b2
-        inside = (b0 >= 0) & (b1 >= 0) & (b2 >= 0)
-        f, b0, b1, b2 = f[inside], b0[inside], b1[inside], b2[inside]
-        zf = pz[faces[f]]
-        cand_z.append(b0 * zf[:, 0] + b1 * zf[:, 1] + b2 * zf[:, 2])
-        cand_pix.append(cy[inside] * size + cx[inside])
-        cand_face.append(f)
-        cand_b.append(np.stack([b0, b1, b2], axis=1))
-    pix, z, f, b = (np.concatenate(a) for a in (cand_pix, cand_z, cand_face, cand_b))
+    pix, f, b = covered_pixels(np.stack([px, py], axis=1), faces, size, size)
+    zf = pz[faces[f]]
+    z = b[:, 0] * zf[:, 0] + b[:, 1] * zf[:, 1] + b[:, 2] * zf[:, 2]
 
     np.maximum.at(depth, pix, z)
     win = np.flatnonzero(

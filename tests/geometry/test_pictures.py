@@ -11,8 +11,8 @@ import trimesh
 from PIL import Image
 
 from fields3d.errors import InputError
-from fields3d.geometry import render
-from fields3d.geometry.render import rasterize, render_mesh, render_views, save_mesh_png
+from fields3d.geometry import pictures
+from fields3d.geometry.pictures import rasterize, render_mesh, render_views, save_mesh_png
 
 GREY = np.array([0.75, 0.78, 0.85])
 WHITE = np.array([255, 255, 255], dtype=np.uint8)
@@ -49,7 +49,7 @@ def test_sphere_is_a_filled_disc(sphere):
     image = render_mesh(sphere.vertices, sphere.faces, size=size, azimuth=0.0, elevation=0.0)
     covered = ~_background(image)
     # the bounding sphere's radius spans FILL of the half-width: a disc of area pi (FILL / 2)^2
-    expected = math.pi * (render.FILL / 2) ** 2
+    expected = math.pi * (pictures.FILL / 2) ** 2
     assert covered.mean() == pytest.approx(expected, rel=0.02)  # measured 0.9989 x
     assert not covered[:8, :8].any() and not covered[-8:, -8:].any()  # corners stay background
     assert (image[0, 0] == WHITE).all() and (image[-1, :] == WHITE).all()
@@ -57,7 +57,7 @@ def test_sphere_is_a_filled_disc(sphere):
     assert rows.mean() == pytest.approx((size - 1) / 2, abs=0.5)
     assert cols.mean() == pytest.approx((size - 1) / 2, abs=0.5)
     r = np.hypot(*np.meshgrid(np.arange(size) + 0.5 - size / 2, np.arange(size) + 0.5 - size / 2))
-    assert covered[r < 0.95 * render.FILL * size / 2].all()
+    assert covered[r < 0.95 * pictures.FILL * size / 2].all()
 
 
 def test_sphere_shading(sphere):
@@ -66,15 +66,15 @@ def test_sphere_shading(sphere):
         sphere.vertices, sphere.faces, size=size, azimuth=0.0, elevation=0.0
     ).astype(float)
     # the centre faces the camera: ambient + full headlight + the key light's share along the view
-    key = render.KEY_CAMERA / np.linalg.norm(render.KEY_CAMERA)
-    centre = GREY * (render.AMBIENT + render.HEADLIGHT + render.KEY * key[2]) * 255
+    key = pictures.KEY_CAMERA / np.linalg.norm(pictures.KEY_CAMERA)
+    centre = GREY * (pictures.AMBIENT + pictures.HEADLIGHT + pictures.KEY * key[2]) * 255
     np.testing.assert_allclose(image[size // 2, size // 2], centre, atol=2.0)
     brightness = image.sum(axis=-1)
     brightness[_background(image.astype(np.uint8))] = -1
     row, col = np.unravel_index(np.argmax(brightness), brightness.shape)
     assert row < size / 2 and col < size / 2  # the key light comes from the upper left
     rim = brightness[
-        size // 2, size // 2 + int(0.9 * render.FILL * size / 2)
+        size // 2, size // 2 + int(0.9 * pictures.FILL * size / 2)
     ]  # 90% out, to the right
     assert 0 < rim < brightness[size // 2, size // 2] - 60  # grazing at the rim: darker
 
@@ -160,7 +160,7 @@ def test_views_grid(sphere):
     box = trimesh.creation.box()
     grid = render_views(box.vertices, box.faces, size=32)
     assert grid.shape == (64, 64, 3) and grid.dtype == np.uint8
-    for i, (azimuth, elevation) in enumerate(render.DEFAULT_VIEWS):
+    for i, (azimuth, elevation) in enumerate(pictures.DEFAULT_VIEWS):
         r, c = divmod(i, 2)
         cell = grid[32 * r : 32 * (r + 1), 32 * c : 32 * (c + 1)]
         single = render_mesh(box.vertices, box.faces, size=32, azimuth=azimuth, elevation=elevation)
@@ -189,7 +189,7 @@ def test_failed_write_leaves_nothing(tmp_path, sphere, monkeypatch):
     def refuse(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(render.os, "replace", refuse)
+    monkeypatch.setattr(pictures.os, "replace", refuse)
     with pytest.raises(OSError, match="disk full"):
         save_mesh_png(sphere.vertices, sphere.faces, tmp_path / "sphere.png", size=16)
     assert list(tmp_path.iterdir()) == []
