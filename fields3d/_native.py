@@ -13,7 +13,7 @@ from types import ModuleType
 import torch
 from torch.utils import dlpack
 
-from .errors import BackendUnavailable, InputError
+from .errors import BackendUnavailable
 
 REBUILD_CUDA = (
     "reinstall on a machine with nvcc and a GPU: "
@@ -34,32 +34,9 @@ def core() -> ModuleType:
     return _core
 
 
-def parse_device(device, *, cpu_or_cuda: bool = False) -> torch.device:
-    """``torch.device(device)`` (a string, an index or a torch.device); InputError saying what is
-    accepted, and with ``cpu_or_cuda`` also for other kinds of device (meta, ...)."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or (cpu_or_cuda and dev.type not in ("cpu", "cuda")):
-        kinds = " of either" if cpu_or_cuda else ""
-        raise InputError(
-            f"device must be 'cpu', 'cuda', 'cuda:<n>' or a torch.device{kinds}, got {device!r}"
-        )
-    return dev
-
-
-def require_torch_cuda(device) -> None:
-    """BackendUnavailable unless torch sees a CUDA device (``device``: what the caller asked for)."""
-    if not torch.cuda.is_available():
-        raise BackendUnavailable(
-            f"device {device!r} was requested but torch {torch.__version__} sees no CUDA device; "
-            "install a CUDA build of torch on a machine with a GPU, or use device 'cpu'"
-        )
-
-
-def check_device(device: torch.device) -> None:
-    """Raise BackendUnavailable unless the core can run kernels on ``device``."""
+def check_backend(device: torch.device) -> None:
+    """Raise BackendUnavailable unless the core can run kernels on ``device`` (a torch.device;
+    :func:`fields3d._checks.check_device` reads a device argument)."""
     if device.type == "cpu":
         core()
         return

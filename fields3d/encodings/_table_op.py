@@ -5,48 +5,17 @@ Each of them is a core op family ``<prefix>_forward / _backward / _backward_back
 layout object and a ``(n_entries, F)`` table; :func:`encode_table` wraps it as a function that is
 differentiable twice w.r.t. positions and table (the backward is itself an autograd op whose
 backward is the core's double backward). :func:`check_inputs` gives every encoding the same
-argument errors.
+argument errors, from the generic checks of :mod:`fields3d._checks`.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _native
+from .._checks import check_dense, dtype_str, shape_str
 from ..errors import InputError
-
-
-def shape_str(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
-
-
-def dtype_str(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def check_choice(name: str, value, choices: tuple) -> None:
-    """Raise ``InputError("<name> must be a, b or c, got <value!r>")`` unless value is a choice."""
-    integral = all(isinstance(c, int) for c in choices)  # then 2.0 is no choice, though 2.0 == 2
-    if (
-        value not in choices
-        or isinstance(value, bool)
-        or (integral and not isinstance(value, numbers.Integral))
-    ):
-        listed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices[:-1])
-        last = repr(choices[-1]) if isinstance(choices[-1], str) else str(choices[-1])
-        raise InputError(f"{name} must be {listed} or {last}, got {value!r}")
-
-
-def check_dense(name: str, t: torch.Tensor) -> None:
-    """Raise InputError unless tensor ``t`` has the strided (dense) layout every core op reads."""
-    if t.layout != torch.strided:
-        layout = str(t.layout).removeprefix("torch.")
-        raise InputError(
-            f"{name} must be a dense (strided) tensor, got a {layout} tensor; convert it with .to_dense()"
-        )
 
 
 def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, name: str) -> None:
@@ -75,7 +44,7 @@ def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, nam
         raise InputError(
             f"CUDA {name} kernels take float32, got {dtype_str(x.dtype)}; use float64 on the CPU only"
         )
-    _native.check_device(x.device)
+    _native.check_backend(x.device)
 
 
 def encode_table(

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from .. import _native
+from .._checks import check_choice as _check_choice
 from .._checks import check_int, is_int
 from ..errors import InputError
-from ._table_op import check_choice as _check_choice
 from ._table_op import check_inputs as _check_inputs
 from ._table_op import encode_table
 from .base import Encoding

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import is_int, is_number
+from .._checks import check_choice, check_dense, dtype_str, is_int, is_number, shape_str
 from ..errors import InputError
-from ._table_op import check_choice, check_dense, check_inputs, dtype_str, shape_str
+from ._table_op import check_inputs
 from .base import Encoding
 from .factory import register
 from .rbf_eval import rbf_evaluate_fused

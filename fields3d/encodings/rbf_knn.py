@@ -19,9 +19,8 @@ from typing import NamedTuple
 import torch
 
 from .. import _native
-from .._checks import is_int
+from .._checks import check_dense, dtype_str, is_int, shape_str
 from ..errors import InputError
-from ._table_op import check_dense, dtype_str, shape_str
 
 MAX_K = 32
 
@@ -62,7 +61,7 @@ def _check(centers, points, k) -> None:
     most = min(MAX_K, centers.shape[0])
     if not is_int(k) or not 1 <= k <= most:
         raise InputError(f"k must be an integer from 1 to min(32, M) = {most}, got {k!r}")
-    _native.check_device(centers.device)
+    _native.check_backend(centers.device)
 
 
 @torch.no_grad()

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._checks import check_choice
 from ._lattice import LatticeLevel, lattice_encode, stack_levels
 from ._simplex_rows import row_lookup, simplex_resolution
-from ._table_op import check_choice
 from .base import Encoding
 from .factory import register
 from .hash_grid import LevelTable, check_level_settings, level_rows, level_scale

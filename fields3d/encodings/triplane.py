@@ -20,10 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import is_int
+from .._checks import check_choice, is_int
 from ..errors import InputError
 from ._lattice import LatticeLevel, lattice_encode, stack_levels
-from ._table_op import check_choice
 from .base import Encoding
 from .factory import register
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_device, dtype_str
 from ..encodings import Encoding, create
 from ..errors import InputError
-from ._args import check_device
 from .mlp import MLP
 
 
@@ -76,7 +76,7 @@ class EncodedField(nn.Module):
         if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != d:
             shape = "(" + ", ".join(str(s) for s in x.shape) + ")"
             raise InputError(
-                f"positions must be float32 of shape (N, {d}), got {str(x.dtype).removeprefix('torch.')} {shape}"
+                f"positions must be float32 of shape (N, {d}), got {dtype_str(x.dtype)} {shape}"
             )
         return self.mlp(self.encoding(x))
 

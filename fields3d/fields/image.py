@@ -12,11 +12,11 @@ from dataclasses import asdict
 
 import torch
 
-from .._checks import MAX_BATCH, MAX_POINTS, check_int, check_size
+from .._checks import MAX_BATCH, MAX_POINTS, check_device, check_int, check_size, dtype_str
 from ..encodings import Encoding, HashGridConfig, create
 from ..errors import InputError
-from ._args import MAX_FEATURES, check_device
 from .encoded import EncodedField
+from .mlp import MAX_FEATURES
 
 
 def pixel_centres(
@@ -110,7 +110,7 @@ class ImageField(EncodedField):
         if uv.dtype != torch.float32 or uv.dim() != 2 or uv.shape[1] != 2:
             shape = "(" + ", ".join(str(s) for s in uv.shape) + ")"
             raise InputError(
-                f"uv must be float32 of shape (N, 2), got {str(uv.dtype).removeprefix('torch.')} {shape}"
+                f"uv must be float32 of shape (N, 2), got {dtype_str(uv.dtype)} {shape}"
             )
         return self.mlp(self.encoding(uv))
 

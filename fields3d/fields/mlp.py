@@ -5,9 +5,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_size
+from .._checks import check_size, dtype_str
 from ..errors import InputError
-from ._args import MAX_FEATURES, MAX_HIDDEN_LAYERS, MAX_WIDTH
+
+#: Hidden-layer width: a 4096 x 4096 float32 layer is 64 MB (and its Adam state twice that); the
+#: widest MLPs in the papers these fields follow are 256-512, so past 4096 is a typing slip that
+#: would otherwise fail in the allocator (n_hidden=10**9 asks for tens of GB).
+MAX_WIDTH = 4096
+#: Features in or out of an MLP (an encoding's output, a field's channels): a concat of encodings
+#: can be wide, so more room than the hidden width; 2^16 x 4096 float32 weights are 1 GB.
+MAX_FEATURES = 2**16
+#: Hidden layers: these fields use 1-8; each is a Python-level module call per forward, and
+#: 10**6 layers exhaust memory while being built.
+MAX_HIDDEN_LAYERS = 16
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 OUTPUT_ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid}
@@ -66,8 +76,8 @@ class MLP(nn.Module):
         w = self.layers[0].weight
         if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
             raise InputError(
-                f"MLP input must be {_name(w.dtype)} like its weights, got {_name(x.dtype)}; "
-                f"convert it with .to(torch.{_name(w.dtype)})"
+                f"MLP input must be {dtype_str(w.dtype)} like its weights, got {dtype_str(x.dtype)}; "
+                f"convert it with .to(torch.{dtype_str(w.dtype)})"
             )
         if x.device != w.device:
             raise InputError(
@@ -75,7 +85,3 @@ class MLP(nn.Module):
                 "move one of them with .to(device)"
             )
         return self.layers(x)
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

@@ -22,10 +22,18 @@ import math
 import torch
 from torch import nn
 
-from .._checks import MAX_BATCH, MAX_GRID, check_size, is_number
+from .._checks import (
+    MAX_BATCH,
+    MAX_GRID,
+    check_device,
+    check_points,
+    check_size,
+    dtype_str,
+    is_number,
+)
 from ..encodings import HashGrid
 from ..errors import InputError
-from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points
+from .mlp import MAX_HIDDEN_LAYERS, MAX_WIDTH
 
 _GRID_KEYS = (
     "n_levels",
@@ -166,7 +174,7 @@ class NeuralSDF(nn.Module):
         check_points(
             "x",
             x,
-            f"{_name(params.dtype)} of shape (N, 3)",
+            f"{dtype_str(params.dtype)} of shape (N, 3)",
             dtype=params.dtype,
             device=params.device,
             owner="field's parameters",
@@ -220,7 +228,3 @@ class NeuralSDF(nn.Module):
                     pts[s : s + chunk]
                 )
         return out.view(resolution, resolution, resolution)
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

@@ -20,11 +20,11 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_int, check_size
+from .._checks import check_device, check_int, check_points, check_size
 from ..encodings import HashGrid
 from ..encodings.hash_grid import MAX_LEVELS
 from ..errors import InputError
-from ._args import MAX_HIDDEN_LAYERS, MAX_WIDTH, check_device, check_points
+from .mlp import MAX_HIDDEN_LAYERS, MAX_WIDTH
 
 COLOR_NETS = ("plain", "cam", "mi")
 VIEWS = ("sh", "none")

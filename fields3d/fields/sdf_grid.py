@@ -13,10 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import MAX_GRID, check_int
-from ..encodings._table_op import dtype_str
+from .._checks import MAX_GRID, check_int, check_points, dtype_str
 from ..errors import InputError
-from ._args import check_points
 
 _CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 

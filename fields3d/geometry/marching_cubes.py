@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .. import _native
-from .._checks import MAX_GRID, check_int, is_int, is_number
+from .._checks import MAX_GRID, check_int, dtype_str, is_int, is_number, parse_device, shape_str
 from ..errors import FieldsError, InputError
 
 COARSEST_CELLS = 16  # narrow band: the coarsest level has at least this many cells per axis
@@ -70,7 +70,7 @@ def marching_cubes(
     level = _check_level(level)
     origin, spacing = _check_frame(origin, spacing)
     _check_extent(volume, origin, spacing)
-    _native.check_device(volume.device)
+    _native.check_backend(volume.device)
     return _dense(volume.contiguous(), level, origin, spacing)
 
 
@@ -125,8 +125,8 @@ def mesh_field(
     _check_span(lo, hi, shape)
     level = _check_level(level)
     _check_mesh_options(fn, batch_size, lipschitz, progress)
-    device = _native.parse_device(device)
-    _native.check_device(device)
+    device = parse_device(device)
+    _native.check_backend(device)
     grid = _Grid(lo, hi, shape, device)
     field = _Field(fn, grid, batch_size)
     report = progress or (lambda fraction: None)
@@ -142,21 +142,15 @@ def mesh_field(
 # ---- checks ---------------------------------------------------------------------------------------
 
 
-def _shape_str(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _check_volume(volume) -> None:
     want = "volume must be a float32 or float64 tensor of shape (X, Y, Z)"
     if not isinstance(volume, torch.Tensor):
         raise InputError(f"{want}, got {type(volume).__name__}")
     if volume.dtype not in (torch.float32, torch.float64) or volume.dim() != 3:
-        raise InputError(
-            f"{want}, got {str(volume.dtype).removeprefix('torch.')} {_shape_str(volume.shape)}"
-        )
+        raise InputError(f"{want}, got {dtype_str(volume.dtype)} {shape_str(volume.shape)}")
     if min(volume.shape) < 2:
         raise InputError(
-            f"volume must have at least 2 points along each axis, got {_shape_str(volume.shape)}"
+            f"volume must have at least 2 points along each axis, got {shape_str(volume.shape)}"
         )
 
 
@@ -217,7 +211,7 @@ def _extent(origin, spacing, shape) -> float:
 
 def _check_extent(volume: torch.Tensor, origin, spacing) -> None:
     """Raise InputError unless the frame's vertices are finite and distinct in the volume's dtype."""
-    info, dtype = torch.finfo(volume.dtype), str(volume.dtype).removeprefix("torch.")
+    info, dtype = torch.finfo(volume.dtype), dtype_str(volume.dtype)
     wider = "" if volume.dtype == torch.float64 else " or pass a float64 volume"
     if min(spacing) < info.tiny:
         raise InputError(
@@ -229,7 +223,7 @@ def _check_extent(volume: torch.Tensor, origin, spacing) -> None:
         raise InputError(
             f"origin and spacing put vertices out of {dtype} range: |origin|, (size - 1) * spacing and "
             f"|origin + (size - 1) * spacing| must be at most {limit:.4g} on every axis, got {extent:.4g} for a "
-            f"volume of shape {_shape_str(volume.shape)}, origin {origin!r}, spacing {spacing!r}; scale the "
+            f"volume of shape {shape_str(volume.shape)}, origin {origin!r}, spacing {spacing!r}; scale the "
             f"coordinates down{wider}"
         )
 
@@ -398,7 +392,7 @@ class _Field:
             (len(keys), 1),
         ):
             got = (
-                _shape_str(values.shape)
+                shape_str(values.shape)
                 if isinstance(values, torch.Tensor)
                 else type(values).__name__
             )

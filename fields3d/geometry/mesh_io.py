@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 import trimesh
 
+from .._checks import to_numpy
 from .._io import write_atomic
 from ..errors import InputError, ModelNotFound
 
@@ -154,7 +154,7 @@ def mesh_arrays(verts, faces, *, prefix: str = "") -> tuple[np.ndarray, np.ndarr
     Returns ``(verts, faces)`` as float64 ``(V, 3)`` and int64 ``(F, 3)``. Messages name the
     arrays ``<prefix>verts`` and ``<prefix>faces``.
     """
-    v, f = _numpy(verts), _numpy(faces)
+    v, f = to_numpy(verts), to_numpy(faces)
     if v.ndim != 2 or v.shape[1] != 3 or v.dtype.kind != "f":
         raise InputError(
             f"{prefix}verts must be a float array of shape (V, 3), got {v.dtype} {tuple(v.shape)}"
@@ -175,12 +175,6 @@ def mesh_arrays(verts, faces, *, prefix: str = "") -> tuple[np.ndarray, np.ndarr
             f"got indices from {int(f.min())} to {int(f.max())}"
         )
     return v.astype(np.float64, copy=False), f.astype(np.int64, copy=False)
-
-
-def _numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _trimesh_load(path: Path, kind: str):

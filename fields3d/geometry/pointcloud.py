@@ -24,7 +24,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from .._checks import MAX_POINTS, check_int, check_seed, is_int
+from .._checks import MAX_POINTS, check_int, check_seed, is_int, to_numpy
 from ..errors import InputError, ModelNotFound
 from .mesh_io import _or_list, _triangles_in, _trimesh_load, rescaled
 
@@ -262,7 +262,7 @@ class Normalization:
         """Centre the bounding box of ``points`` ``(N, 3)`` and map its longest half-side to ``extent``."""
         if not _is_real(extent) or not (math.isfinite(extent) and extent > 0):
             raise InputError(f"extent must be a number > 0, got {extent!r}")
-        points = _numpy(points)
+        points = to_numpy(points)
         if points.dtype.kind not in "fiu" or points.ndim != 2 or points.shape[1] != 3:
             raise InputError(
                 f"points must be numbers of shape (N, 3), got {points.dtype} {tuple(points.shape)}"
@@ -370,12 +370,6 @@ def _numeric(x) -> bool:
         return np.asarray(x).dtype.kind in "fiu"
     except (TypeError, ValueError):
         return False
-
-
-def _numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _sample_surface(

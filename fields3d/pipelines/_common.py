@@ -37,7 +37,7 @@ def resolve_device(name: str) -> torch.device:
             "install a CUDA build of torch on a machine with a GPU, or use device 'cpu' or 'auto'"
         )
     device = torch.device("cuda")
-    _native.check_device(device)
+    _native.check_backend(device)
     return device
 
 

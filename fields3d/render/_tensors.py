@@ -1,22 +1,13 @@
-"""Argument checks shared by the rendering ops; each raises InputError with the exact message."""
+"""Ray-argument checks of the rendering ops (tensors per ray, with the rays' dtype and device),
+built from the generic checks of :mod:`fields3d._checks`; each raises InputError with the exact
+message."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .. import _native
-from .._checks import is_number
+from .._checks import clamp_number, dtype_str, shape_str
 from ..errors import InputError
-
-
-def shape_str(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
-
-
-def dtype_str(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 def check_float(name: str, t, shape: tuple, like: torch.Tensor | None = None) -> None:
@@ -44,28 +35,6 @@ def check_float(name: str, t, shape: tuple, like: torch.Tensor | None = None) ->
         )
 
 
-def check_backend(t: torch.Tensor) -> None:
-    """Raise BackendUnavailable unless the core runs on t's device."""
-    _native.check_device(t.device)
-
-
-def as_real(value) -> float | None:
-    """A number (not a bool) as a float, ints past float range as +-inf; None for anything else."""
-    if not is_number(value):
-        return None
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
-def clamp_number(value, dtype: torch.dtype) -> float:
-    """A number as a float of ``dtype``'s range: values past it (ints past any float too) become
-    +-inf, which they equal as distances along a ray of that dtype."""
-    v = as_real(value)
-    return math.copysign(math.inf, v) if abs(v) > torch.finfo(dtype).max else v
-
-
 def per_ray(name: str, value, like: torch.Tensor) -> torch.Tensor:
     """A number or an (R,) tensor as an (R,) tensor of like's dtype and device."""
     n = like.shape[0]
@@ -75,23 +44,3 @@ def per_ray(name: str, value, like: torch.Tensor) -> torch.Tensor:
         )
     check_float(name, value, (n,), like)
     return value.contiguous()
-
-
-def rgb_triple(name: str, value) -> tuple[float, float, float]:
-    """A colour given as a number (grey), three numbers or a ``(3,)`` tensor, each in ``[0, 1]``."""
-    if isinstance(value, torch.Tensor) and value.shape in ((), (3,)) and value.is_floating_point():
-        value = value.tolist()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value] * 3
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 3
-        and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value
-        )
-    )
-    if not ok:
-        raise InputError(
-            f"{name} must be a number or three numbers in [0, 1] (a list or a (3,) tensor), got {value!r}"
-        )
-    return tuple(float(v) for v in value)

@@ -23,8 +23,17 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _native
-from .._checks import MAX_POINTS, check_int, check_size, is_int, is_number
+from .._checks import (
+    MAX_POINTS,
+    check_int,
+    check_size,
+    dtype_str,
+    is_int,
+    is_number,
+    parse_device,
+    require_torch_cuda,
+    shape_str,
+)
 from ..errors import InputError
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -36,18 +45,10 @@ MAX_FRAMES = 3600
 FLOAT32_MAX = torch.finfo(torch.float32).max
 
 
-def _shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ("," if t.dim() == 1 else "") + ")"
-
-
-def _dtype(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def _got(value) -> str:
     """``float64 (3, 4)`` for a tensor, the type's name for anything else."""
     return (
-        f"{_dtype(value.dtype)} {_shape(value)}"
+        f"{dtype_str(value.dtype)} {shape_str(value)}"
         if isinstance(value, torch.Tensor)
         else type(value).__name__
     )
@@ -183,9 +184,9 @@ def _check_poses(c2w: torch.Tensor) -> None:
 
 
 def _target_device(device) -> torch.device:
-    dev = _native.parse_device(device, cpu_or_cuda=True)
+    dev = parse_device(device, cpu_or_cuda=True)
     if dev.type == "cuda":
-        _native.require_torch_cuda(device)
+        require_torch_cuda(device)
     count = torch.cuda.device_count() if dev.type == "cuda" else 0
     if dev.type == "cuda" and (dev.index or 0) >= count:
         raise InputError(
@@ -201,7 +202,7 @@ def _check_intrinsic(name: str, value, c2w: torch.Tensor) -> None:
         isinstance(value, torch.Tensor) and value.dtype == c2w.dtype and tuple(value.shape) == (n,)
     ):
         raise InputError(
-            f"{name} must be a {_dtype(c2w.dtype)} tensor of shape ({n},) like c2w, got {_got(value)}"
+            f"{name} must be a {dtype_str(c2w.dtype)} tensor of shape ({n},) like c2w, got {_got(value)}"
         )
     if value.device != c2w.device:
         raise InputError(f"{name} must be on {c2w.device} like c2w, got {value.device}")

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from .. import _native
+from .._checks import dtype_str, shape_str
 from ..errors import InputError
-from ._tensors import check_backend, check_float, dtype_str, shape_str
+from ._tensors import check_float
 from .march import RaySamples
 
 DEFAULT_T_MIN = 1e-4
@@ -60,7 +61,7 @@ def _check(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: bool
         raise InputError(f"offsets must be on {sigmas.device} like sigmas, got {offsets.device}")
     if not isinstance(t_min, (int, float)) or not 0 <= t_min < 1:
         raise InputError(f"t_min must be a number in [0, 1), got {t_min!r}")
-    check_backend(sigmas)
+    _native.check_backend(sigmas.device)
     if check_offsets:
         _check_offsets(offsets, n)
 

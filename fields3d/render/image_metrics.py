@@ -14,9 +14,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from .._checks import is_int, is_number
+from .._checks import dtype_str, is_int, is_number
 from ..errors import InputError
-from ._tensors import dtype_str
 
 DEFAULT_WINDOW = 11  # SSIM's Gaussian window, pixels on a side
 DEFAULT_SIGMA = 1.5  # its standard deviation in pixels

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import _native
-from .._checks import check_int, check_size, is_int
+from .._checks import as_real, check_int, check_size, dtype_str, is_int, shape_str
 from ..errors import InputError
-from ._tensors import as_real, check_backend, check_float, per_ray, shape_str
+from ._tensors import check_float, per_ray
 
 #: The largest budget a call takes: 2^36 samples (1.1 TB of intervals and ids) is past any device's
 #: memory, yet well past int32, so counts stay 64-bit (the budget bounds memory, it allocates nothing).
@@ -109,7 +109,7 @@ class RaySamples:
             and tuple(keep.shape) == (n,)
         ):
             got = (
-                f"{str(keep.dtype).removeprefix('torch.')} {shape_str(keep)}"
+                f"{dtype_str(keep.dtype)} {shape_str(keep)}"
                 if isinstance(keep, torch.Tensor)
                 else type(keep).__name__
             )
@@ -140,7 +140,7 @@ class RaySamples:
 def _check_rays(origins, dirs) -> None:
     check_float("origins", origins, (-1, 3))
     check_float("dirs", dirs, (origins.shape[0], 3), origins)
-    check_backend(origins)
+    _native.check_backend(origins.device)
 
 
 def _check_grid(spec: GridSpec, like: torch.Tensor) -> torch.Tensor | None:
@@ -186,7 +186,7 @@ def _check_box(spec: GridSpec, dtype: torch.dtype) -> None:
     ):
         raise InputError(
             f"the grid's outermost box (center +- half * 2**{spec.levels - 1}) must lie within "
-            f"+-{limit:.4g} for {str(dtype).removeprefix('torch.')} rays, got center {spec.center!r} "
+            f"+-{limit:.4g} for {dtype_str(dtype)} rays, got center {spec.center!r} "
             f"and half {spec.half!r}; use smaller units"
         )
 

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_int, is_number
+from .._checks import check_int, dtype_str, is_number, rgb_triple, shape_str
 from ..errors import InputError
-from ._tensors import check_float, dtype_str, per_ray, rgb_triple, shape_str
+from ._tensors import check_float, per_ray
 from .cameras import Cameras, image_rays
 
 DEFAULT_CHUNK = (

@@ -101,7 +101,7 @@ def test_cuda_path_without_cuda_raises_backend_unavailable():
     if torch.cuda.is_available() and _native.core().build_info()["cuda"]:
         pytest.skip("this machine can run CUDA kernels; the unavailable path cannot be reached")
     with pytest.raises(BackendUnavailable) as err:
-        _native.check_device(torch.device("cuda"))
+        _native.check_backend(torch.device("cuda"))
     if _native.core().build_info()["cuda"]:
         expected = "fields3d was built with CUDA but sees no CUDA device for cuda; check the driver (nvidia-smi)"
     else:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._checks import check_int, is_int
+from ..._checks import check_int, is_int, rgb_triple
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.radiance import RadianceField
-from ...render._tensors import rgb_triple
 from ...render.cameras import Cameras
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
