@@ -49,7 +49,7 @@ def test_the_cores_neighbour_search_agrees_with_the_kd_tree():
     here, the same points and distances as scipy's cKDTree (float64; random points, no ties)."""
     import torch
 
-    from fields3d.pipelines.recon.gridpull import GridPullConfig, _queries, neighbours
+    from fields3d.pipelines.recon.queries import neighbours, sample_queries
 
     rng = np.random.default_rng(3)
     points = rng.uniform(-0.8, 0.8, (3000, 3))
@@ -60,9 +60,8 @@ def test_the_cores_neighbour_search_agrees_with_the_kd_tree():
         d_core, i_core = neighbours(tree, queries, k, torch.device("cpu"))
         assert i_core.shape == (5000, k) and np.array_equal(i_core, i_tree)
         np.testing.assert_allclose(d_core, d_tree, rtol=1e-12, atol=1e-15)
-    cfg = GridPullConfig()
-    q_tree, t_tree = _queries(tree, cfg, np.random.default_rng(0))
-    q_core, t_core = _queries(tree, cfg, np.random.default_rng(0), torch.device("cpu"))
+    q_tree, t_tree = sample_queries(tree, np.random.default_rng(0), 10, 20)
+    q_core, t_core = sample_queries(tree, np.random.default_rng(0), 10, 20, torch.device("cpu"))
     assert np.array_equal(q_core, q_tree) and np.array_equal(t_core, t_tree)
 
 
@@ -71,12 +70,13 @@ def test_gridpull_queries_on_cuda_match_the_cpu(twin):
     also with the core's CUDA launchers emulated on the CPU)."""
     import torch
 
-    from fields3d.pipelines.recon.gridpull import GridPullConfig, _queries
+    from fields3d.pipelines.recon.queries import sample_queries
 
     points = _holed_sphere(4000)
     tree = cKDTree(points)
-    cfg = GridPullConfig()
-    q_cpu, t_cpu = _queries(tree, cfg, np.random.default_rng(0))
+    q_cpu, t_cpu = sample_queries(tree, np.random.default_rng(0), 10, 20)
     with twin.active():
-        q_gpu, t_gpu = _queries(tree, cfg, np.random.default_rng(0), torch.device(twin.device))
+        q_gpu, t_gpu = sample_queries(
+            tree, np.random.default_rng(0), 10, 20, torch.device(twin.device)
+        )
     assert np.array_equal(q_gpu, q_cpu) and np.array_equal(t_gpu, t_cpu)

@@ -26,10 +26,10 @@ import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ...encodings.rbf_knn import MAX_K, rbf_knn
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.closing import closing_sdf
 from ...geometry.normals import imls, oriented_normals, smooth_normals, smoothing_scale
+from .queries import sample_queries
 
 
 @dataclass(frozen=True)
@@ -56,46 +56,6 @@ class GridPullConfig:
     noisy_normal_iterations: int = 2  # ... this many times
     noisy_mesh_smoothing: int = 3  # Taubin iterations on the mesh of a noisy scan (0: none)
     seed: int = 0
-
-
-def neighbours(
-    tree: cKDTree,
-    queries: np.ndarray,
-    k: int,
-    core_device: torch.device | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(distances, indices)``, both ``(n, k)``: the ``k`` input points nearest each query, nearest first.
-
-    Without ``core_device``: scipy's cKDTree (the CPU path). With it: the core's uniform-grid
-    search (:func:`~fields3d.encodings.rbf_knn.rbf_knn`, float64) on that device, the GPU path,
-    where a KD-tree would be a trip through the host. Both find the same neighbours up to exact
-    ties (the core breaks them by the lower index); ``k`` over the core's limit uses the KD-tree.
-    """
-    if core_device is None or k > MAX_K:
-        dist, idx = tree.query(queries, k=[k] if k == 1 else k, workers=-1)
-        return dist.reshape(len(queries), k), idx.reshape(len(queries), k)
-    points = torch.from_numpy(np.ascontiguousarray(tree.data)).to(core_device)
-    found = rbf_knn(points, torch.from_numpy(queries).to(core_device, torch.float64), k)
-    return found.dist2.clamp_min(0).sqrt().cpu().numpy(), found.indices.cpu().numpy()
-
-
-def _queries(
-    tree: cKDTree,
-    cfg: GridPullConfig,
-    rng: np.random.Generator,
-    core_device: torch.device | None = None,
-):
-    """Query points around the input points and, for each, its nearest input point (searched as
-    :func:`neighbours` does)."""
-    pts = tree.data
-    k = min(cfg.sigma_k, len(pts) - 1)
-    dist, _ = neighbours(tree, pts, k + 1, core_device)
-    sigma = dist[:, -1:]
-    rep = np.repeat(np.arange(len(pts)), cfg.queries_per_point)
-    q = pts[rep] + rng.standard_normal((len(rep), 3)) * sigma[rep]
-    q = np.clip(q, -1.0, 1.0)
-    _, nearest = neighbours(tree, q, 1, core_device)
-    return q.astype(np.float32), pts[nearest[:, 0]].astype(np.float32)
 
 
 def initial_grid(
@@ -176,9 +136,10 @@ def fit_gridpull(
     on_gpu = (
         torch.device(device).type == "cuda"
     )  # nearest neighbours: cKDTree on the CPU, the core's grid on GPUs
-    q_all, t_all = (
-        torch.from_numpy(a).to(device) for a in _queries(tree, cfg, rng, device if on_gpu else None)
+    queries = sample_queries(
+        tree, rng, cfg.queries_per_point, cfg.sigma_k, device if on_gpu else None
     )
+    q_all, t_all = (torch.from_numpy(a).to(device) for a in queries)
     p_all = torch.from_numpy(points.astype(np.float32)).to(device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     opt = torch.optim.Adam(grid.parameters(), lr=cfg.lr, eps=cfg.eps)

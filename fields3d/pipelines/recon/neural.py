@@ -43,6 +43,7 @@ from ...encodings import HashGridConfig
 from ...errors import InputError
 from ...fields.neural_sdf import NeuralSDF
 from ...geometry.closing import closing_sdf, grid_points
+from .queries import sample_queries
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def fit_neural(
     opt = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
     step = _fit_closing(field, tree, cfg, opt, gen, progress)
 
-    q_all, t_all = (torch.from_numpy(a).to(device) for a in _queries(tree, cfg, rng))
+    queries = sample_queries(tree, rng, cfg.queries_per_point, cfg.sigma_k)
+    q_all, t_all = (torch.from_numpy(a).to(device) for a in queries)
     p_all = torch.from_numpy(points.astype(np.float32)).to(device)
     gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
@@ -241,19 +243,6 @@ def _fit_closing(field, tree, cfg, opt, gen, progress) -> int:
         if progress is not None:
             progress(step, {"init": loss.item()})
     return cfg.init_steps
-
-
-def _queries(
-    tree: cKDTree, cfg: NeuralConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``queries_per_point`` Gaussian queries around each point and the input point nearest to each."""
-    pts = tree.data
-    dist, _ = tree.query(pts, k=cfg.sigma_k + 1, workers=-1)
-    sigma = dist[:, -1:]
-    rep = np.repeat(np.arange(len(pts)), cfg.queries_per_point)
-    q = np.clip(pts[rep] + rng.standard_normal((len(rep), 3)) * sigma[rep], -1.0, 1.0)
-    _, nearest = tree.query(q, k=1, workers=-1)
-    return q.astype(np.float32), pts[nearest].astype(np.float32)
 
 
 def _pull_loss(field: NeuralSDF, q, target, on, uniform, cfg: NeuralConfig):
