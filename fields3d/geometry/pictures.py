@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .._checks import check_int, is_number
+from .._checks import check_int, is_number, to_numpy
 from .._io import write_atomic
 from ..errors import InputError
-from .raster import _as_numpy, _check_mesh, covered_pixels
+from .raster import _check_mesh, covered_pixels
 
 FILL = 0.92  # the bounding sphere's radius as a fraction of the picture's half-width
 AMBIENT, HEADLIGHT, KEY = 0.22, 0.48, 0.38
@@ -46,7 +46,7 @@ DEFAULT_VIEWS = ((30, 20), (120, 20), (210, 20), (300, 60))
 
 def _check_rgb(name: str, value, n_faces: int) -> np.ndarray:
     try:
-        rgb = _as_numpy(value).astype(np.float64)
+        rgb = to_numpy(value).astype(np.float64)
     except (TypeError, ValueError):
         rgb = np.full(1, np.nan)
     per_face = name == "color" and rgb.shape == (n_faces, 3)

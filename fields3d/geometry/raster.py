@@ -20,20 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_int
+from .._checks import check_int, to_numpy
 from ..errors import InputError
 
 CHUNK = 1 << 20  # candidate (face, pixel) pairs rasterised at once (~150 MB of temporaries)
 
 
-def _as_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor, on any device
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 def _check_mesh(verts, faces) -> tuple[np.ndarray, np.ndarray]:
-    verts, faces = _as_numpy(verts), _as_numpy(faces)
+    verts, faces = to_numpy(verts), to_numpy(faces)
     if verts.ndim != 2 or verts.shape[1] != 3 or not np.issubdtype(verts.dtype, np.floating):
         raise InputError(
             f"verts must be a float array of shape (V, 3), got {verts.dtype} {tuple(verts.shape)}"
