@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..checkpoint import WRITERS, read_meta
+from .nerf.checkpoint import KIND as NERF
 from .nerf.model import NerfModel, load_nerf
 from .recon.model import SdfModel, load_sdf
 
@@ -23,4 +24,4 @@ def load_model(path: str | os.PathLike, device: str = "auto") -> NerfModel | Sdf
             a corrupt or incomplete one. BackendUnavailable: ``device="cuda"`` without CUDA.
     """
     kind = read_meta(path, tuple(WRITERS))["kind"]
-    return load_nerf(path, device) if kind == "nerf" else load_sdf(path, device)
+    return load_nerf(path, device) if kind == NERF else load_sdf(path, device)

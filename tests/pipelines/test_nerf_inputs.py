@@ -16,7 +16,8 @@ from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError, TrainingDiverged
 from fields3d.pipelines._common import resolve_device
 from fields3d.pipelines.nerf import NerfConfig, load_job, train_nerf
-from fields3d.pipelines.nerf.train import build_state, load_state, scene_record
+from fields3d.pipelines.nerf.checkpoint import load_state
+from fields3d.pipelines.nerf.train import build_state, scene_record
 from fields3d.render.datasets import load_scene
 
 SPOT = Path(__file__).resolve().parents[2] / "assets" / "scenes" / "spot"

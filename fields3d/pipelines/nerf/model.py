@@ -24,8 +24,8 @@ from ...render.cameras import Cameras
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
+from .checkpoint import CAMERA_TENSORS, KIND, read_checkpoint, restore_weights
 from .outputs import orbit_cameras
-from .train import CAMERA_TENSORS, KIND, read_checkpoint, restore_weights
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
 MAX_PICTURE_SIDE = 16384  # pixels; a larger training picture size in a checkpoint is corrupt

@@ -15,20 +15,10 @@ from ..._io import check_output
 from ...errors import InputError
 from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
+from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import NerfConfig
 from .outputs import check_scoreable, check_viewpoints, evaluate, write_mesh, write_turntable
-from .train import (
-    TrainState,
-    build_state,
-    load_state,
-    save_state,
-    should_stop,
-    sync,
-    timed,
-    train_step,
-)
-
-CHECKPOINT = "checkpoint.safetensors"
+from .train import TrainState, build_state, should_stop, sync, timed, train_step
 
 
 @dataclass
