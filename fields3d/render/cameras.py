@@ -73,6 +73,18 @@ class Cameras:
         InputError: on a wrong type, dtype, shape or device, a non-finite pose or intrinsic, a
             bottom row other than ``[0, 0, 0, 1]``, dependent axes (a singular rotation part), a
             focal length <= 0, or a picture side past :data:`MAX_SIDE`.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render.cameras import Cameras, look_at
+        >>> c2w = look_at((0, 0, 2), (0, 0, 0), (0, 1, 0))[None]  # (1, 4, 4) float64
+        >>> f, c = torch.tensor([4.0], dtype=torch.float64), torch.tensor([4.0], dtype=torch.float64)
+        >>> cams = Cameras(c2w, f, f, c, c, width=8, height=8)  # a 90-degree view
+        >>> len(cams), cams.device
+        (1, device(type='cpu'))
+        >>> half = cams.scaled(2)
+        >>> half.width, half.height, half.fx.tolist(), half.cx.tolist()
+        (4, 4, [2.0], [2.0])
     """
 
     c2w: torch.Tensor
@@ -255,7 +267,10 @@ def _check_rays_args(cameras: Cameras, camera_ids, pixels) -> None:
 
 
 def generate_rays(
-    cameras: Cameras, camera_ids: torch.Tensor, pixels: torch.Tensor, centre: bool = True
+    cameras: Cameras,
+    camera_ids: torch.Tensor,  # (M,) int64 or int32
+    pixels: torch.Tensor,  # (M, 2) float (x, y)
+    centre: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rays from camera centres through pixels.
 
@@ -274,6 +289,17 @@ def generate_rays(
     Raises:
         InputError: wrong type, dtype, shape or device of an argument, a camera id out of range,
             or a NaN or infinite pixel coordinate.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render.cameras import generate_rays, ring_cameras
+        >>> cams = ring_cameras((0, 0, 0), 2.0, frames=1, size=8, elevation_deg=0)  # on +z
+        >>> pixels = torch.tensor([[4.0, 4.0], [0.0, 0.0]])  # the middle; the top-left corner
+        >>> origins, dirs = generate_rays(cams, torch.tensor([0, 0]), pixels, centre=False)
+        >>> origins.tolist()
+        [[0.0, 0.0, 2.0], [0.0, 0.0, 2.0]]
+        >>> dirs[0].tolist(), bool(dirs[1, 0] < 0), bool(dirs[1, 1] > 0)  # ahead; left and up
+        ([0.0, 0.0, -1.0], True, True)
     """
     _check_rays_args(cameras, camera_ids, pixels)
     ids = camera_ids.long()
@@ -306,6 +332,15 @@ def image_rays(cameras: Cameras, index: int) -> tuple[torch.Tensor, torch.Tensor
     Raises:
         InputError: ``index`` is not an integer in range, or the picture has more than
             :data:`~fields3d._checks.MAX_POINTS` pixels.
+
+    Example:
+        >>> from fields3d.render.cameras import image_rays, ring_cameras
+        >>> cams = ring_cameras((0, 0, 0), 2.0, frames=2, size=4)
+        >>> origins, dirs = image_rays(cams, 1)
+        >>> origins.shape, dirs.shape, dirs.dtype
+        (torch.Size([16, 3]), torch.Size([16, 3]), torch.float32)
+        >>> dirs.view(4, 4, 3).norm(dim=-1).round(decimals=5).unique().tolist()  # unit length
+        [1.0]
     """
     if not isinstance(cameras, Cameras):
         raise InputError(f"cameras must be a Cameras, got {type(cameras).__name__}")
@@ -335,6 +370,12 @@ def focal_from_fov(fov: float, size: int) -> float:
     Raises:
         InputError: ``fov`` is not a number in (0, pi) (a wider view has no pinhole focal length)
             or so narrow that the focal length overflows; ``size`` is not an integer >= 1.
+
+    Example:
+        >>> import math
+        >>> from fields3d.render.cameras import focal_from_fov
+        >>> round(focal_from_fov(math.pi / 2, 800), 6)  # 0.5 * size / tan(fov / 2)
+        400.0
     """
     if not (isinstance(fov, numbers.Real) and not isinstance(fov, bool) and 0 < fov < math.pi):
         raise InputError(
@@ -357,6 +398,11 @@ def look_at(eye, target, up) -> torch.Tensor:
     Raises:
         InputError: the points or ``up`` are not 3 finite numbers, ``eye == target``, or ``up`` is
             along the view.
+
+    Example:
+        >>> from fields3d.render.cameras import look_at
+        >>> look_at((0, 0, 2), (0, 0, 0), (0, 1, 0)).tolist()  # columns: right, up, back, eye
+        [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 0.0, 1.0]]
     """
     eye, target, up = (_vec3(name, v) for name, v in (("eye", eye), ("target", target), ("up", up)))
     back = eye - target if bool(torch.isfinite(eye - target).all()) else eye / 2 - target / 2
@@ -424,6 +470,14 @@ def ring_cameras(
     Raises:
         InputError: an argument out of range (``frames`` at most :data:`MAX_FRAMES`), or cameras
             that float32 cannot hold (a focal length or position past its range).
+
+    Example:
+        >>> from fields3d.render.cameras import ring_cameras
+        >>> cams = ring_cameras((0, 0, 0), 3.0, frames=4, size=32)
+        >>> len(cams), cams.c2w.shape, cams.c2w.dtype, (cams.width, cams.height)
+        (4, torch.Size([4, 4, 4]), torch.float32, (32, 32))
+        >>> cams.c2w[:, :3, 3].norm(dim=1).round(decimals=4).tolist()  # each 3 from the centre
+        [3.0, 3.0, 3.0, 3.0]
     """
     _check_ring(distance, frames, size, fov_deg, elevation_deg, up)
     centre = _vec3("center", center)

@@ -26,7 +26,24 @@ DEFAULT_T_MIN = 1e-4
 
 @dataclass
 class Composited:
-    """Per-ray sums and per-sample weights of one compositing call (R rays, S samples)."""
+    """Per-ray sums and per-sample weights of one compositing call (R rays, S samples), in the
+    dtype and on the device of the values.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import composite
+        >>> res = composite(
+        ...     torch.tensor([1.0, 1.0]),  # sigmas (S,)
+        ...     torch.ones(2, 3),  # values (S, C)
+        ...     torch.tensor([0.0, 1.0]),  # t_starts (S,)
+        ...     torch.tensor([1.0, 2.0]),  # t_ends (S,)
+        ...     torch.tensor([0, 2]),  # offsets (R + 1,): one ray holding both samples
+        ... )
+        >>> [tuple(t.shape) for t in (res.out, res.opacity, res.weights, res.trans)]
+        [(1, 3), (1,), (2,), (2,)]
+        >>> res.trans  # exp(-0), exp(-1)
+        tensor([1.0000, 0.3679])
+    """
 
     out: torch.Tensor  # (R, C) sum_s w_s v_s
     opacity: torch.Tensor  # (R,) sum_s w_s = 1 - final transmittance
@@ -86,26 +103,46 @@ def _check_offsets(offsets: torch.Tensor, n: int) -> None:
 
 
 def composite(
-    sigmas: torch.Tensor,
-    values: torch.Tensor,
-    t_starts: torch.Tensor,
-    t_ends: torch.Tensor,
-    offsets: torch.Tensor,
+    sigmas: torch.Tensor,  # (S,)
+    values: torch.Tensor,  # (S, C)
+    t_starts: torch.Tensor,  # (S,)
+    t_ends: torch.Tensor,  # (S,)
+    offsets: torch.Tensor,  # (R + 1,) int64
     *,
     t_min: float = DEFAULT_T_MIN,
 ) -> Composited:
     """Composite packed samples along their rays.
 
+    For ray ``r`` and its samples ``s`` in ``offsets[r]:offsets[r + 1]``:
+    ``alpha_s = 1 - exp(-sigma_s (t_end_s - t_start_s))``, ``T_s = prod_{j<s} (1 - alpha_j)``,
+    ``w_s = T_s alpha_s``, ``out[r] = sum_s w_s values[s]`` and ``opacity[r] = sum_s w_s``.
+
     Args:
         sigmas: ``(S,)`` densities (>= 0), float32 (float64 on the CPU too).
         values: ``(S, C)`` values to accumulate, same dtype and device (C may be 0).
-        t_starts, t_ends: ``(S,)`` sample intervals. offsets: ``(R + 1,)`` int64, as from
+        t_starts, t_ends: ``(S,)`` sample intervals, same dtype and device.
+        offsets: ``(R + 1,)`` int64 on the same device, as from
             :func:`fields3d.render.march_rays`: 0, then never decreasing, ending at S.
         t_min: stop each ray once its transmittance falls below this (0: never).
 
     Returns:
-        :class:`Composited`. ``out``, ``opacity`` and ``weights`` are differentiable w.r.t.
-        ``sigmas`` and ``values`` (once; the intervals get no gradient).
+        :class:`Composited`: ``out`` ``(R, C)``, ``opacity`` ``(R,)``, ``weights`` and ``trans``
+        ``(S,)``, in the sigmas' dtype. ``out``, ``opacity`` and ``weights`` are differentiable
+        w.r.t. ``sigmas`` and ``values`` (once; the intervals get no gradient).
+
+    Example:
+        >>> import math, torch
+        >>> from fields3d.render import composite
+        >>> sigmas = torch.full((2,), math.log(2.0))  # alpha = 1/2 over a unit interval
+        >>> values = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # red, then green
+        >>> t_starts, t_ends = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0])
+        >>> offsets = torch.tensor([0, 2, 2])  # ray 0 holds both samples, ray 1 none
+        >>> res = composite(sigmas, values, t_starts, t_ends, offsets)
+        >>> res.weights, res.opacity
+        (tensor([0.5000, 0.2500]), tensor([0.7500, 0.0000]))
+        >>> res.out
+        tensor([[0.5000, 0.2500, 0.0000],
+                [0.0000, 0.0000, 0.0000]])
     """
     return _composite(sigmas, values, t_starts, t_ends, offsets, t_min, True)
 
@@ -125,10 +162,36 @@ def _composite(sigmas, values, t_starts, t_ends, offsets, t_min, check_offsets: 
 
 
 def composite_samples(
-    samples: RaySamples, sigmas: torch.Tensor, values: torch.Tensor, *, t_min: float = DEFAULT_T_MIN
+    samples: RaySamples,
+    sigmas: torch.Tensor,  # (S,)
+    values: torch.Tensor,  # (S, C)
+    *,
+    t_min: float = DEFAULT_T_MIN,
 ) -> Composited:
     """:func:`composite` over ``samples``' intervals and offsets; offsets that march_rays or
-    :meth:`RaySamples.select` built are not checked again (the check syncs the GPU every call)."""
+    :meth:`RaySamples.select` built are not checked again (the check syncs the GPU every call).
+
+    Args:
+        samples: :class:`RaySamples` of R rays and S samples (from :func:`march_rays`).
+        sigmas: ``(S,)`` densities (>= 0) in the intervals' dtype and on their device.
+        values: ``(S, C)`` values to accumulate, same dtype and device.
+        t_min: as for :func:`composite`.
+
+    Returns:
+        :class:`Composited` (``out`` ``(R, C)``, ``opacity`` ``(R,)``, ``weights`` ``(S,)``).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import GridSpec, composite_samples, march_rays
+        >>> origins = torch.tensor([[-1.0, 0.5, 0.5], [-1.0, 2.0, 0.5]])  # the second misses
+        >>> dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> samples = march_rays(origins, dirs, GridSpec.from_aabb([[0, 0, 0], [1, 1, 1]]), step=0.25)
+        >>> samples.counts.tolist()
+        [4, 0]
+        >>> res = composite_samples(samples, torch.full((4,), 2.0), torch.ones(4, 1))
+        >>> res.opacity  # 1 - exp(-2 * 1), and an empty ray
+        tensor([0.8647, 0.0000])
+    """
     if not isinstance(samples, RaySamples):
         raise InputError(
             f"samples must be RaySamples (as march_rays returns), got {type(samples).__name__}"
@@ -210,22 +273,43 @@ class _Composite(torch.autograd.Function):
 
 def render_samples(
     samples: RaySamples,
-    sigmas: torch.Tensor,
-    colors: torch.Tensor,
+    sigmas: torch.Tensor,  # (S,)
+    colors: torch.Tensor,  # (S, K)
     *,
     background: torch.Tensor | float | None = None,
     t_min: float = DEFAULT_T_MIN,
 ) -> dict[str, torch.Tensor]:
     """Colour, depth and opacity of each ray from its samples' densities and colours.
 
+    ``color[r] = sum_s w_s colors[s] + (1 - opacity[r]) background`` and
+    ``depth[r] = sum_s w_s (t_start_s + t_end_s) / 2``, with the weights of :func:`composite`.
+
     Args:
-        samples: the rays' :class:`RaySamples`. sigmas: ``(S,)``. colors: ``(S, K)`` (K = 3 for RGB).
+        samples: the rays' :class:`RaySamples` (R rays, S samples).
+        sigmas: ``(S,)`` densities (>= 0), float32 (float64 on the CPU too), on the samples' device.
+        colors: ``(S, K)`` (K = 3 for RGB), same dtype and device.
         background: a colour composited behind each ray: a number, ``(K,)`` or ``(R, K)`` (a float
             tensor on the colours' device, any float dtype, or numbers); None: black, i.e. premultiplied colour.
+        t_min: as for :func:`composite`.
 
     Returns:
         ``color`` (R, K), ``depth`` (R,) (expected ``t`` of the ray's weights, 0 where empty; divide
-        by ``opacity`` for the depth of the visible surface), ``opacity`` (R,), ``weights`` (S,).
+        by ``opacity`` for the depth of the visible surface), ``opacity`` (R,), ``weights`` (S,),
+        in the colours' dtype.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import GridSpec, march_rays, render_samples
+        >>> origins = torch.tensor([[-1.0, 0.5, 0.5], [-1.0, 2.0, 0.5]])  # the second misses
+        >>> dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> samples = march_rays(origins, dirs, GridSpec.from_aabb([[0, 0, 0], [1, 1, 1]]), step=0.25)
+        >>> red = torch.tensor([1.0, 0.0, 0.0]).expand(samples.n_samples, 3)
+        >>> out = render_samples(samples, torch.full((4,), 1.0), red, background=1.0)  # white
+        >>> out["color"]  # opacity 1 - exp(-1) of red over white
+        tensor([[1.0000, 0.3679, 0.3679],
+                [1.0000, 1.0000, 1.0000]])
+        >>> out["depth"].shape, out["opacity"].shape, out["weights"].shape
+        (torch.Size([2]), torch.Size([2]), torch.Size([4]))
     """
     if not isinstance(samples, RaySamples):
         raise InputError(

@@ -119,6 +119,23 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
         InputError: a bad ``split`` or ``downscale``, a transforms file that is not valid JSON or
             lacks a key, a pose that is not a camera-to-world matrix, an intrinsic or scene-box value
             outside the accepted ranges (module docstring), distortion, or an image of the wrong size.
+
+    Example:
+        >>> import json, pathlib, tempfile
+        >>> from PIL import Image
+        >>> from fields3d.render.datasets import load_scene
+        >>> pose = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 4], [0, 0, 0, 1]]  # 4 along +z
+        >>> meta = {"camera_angle_x": 0.7, "frames": [{"file_path": "./train/r_0", "transform_matrix": pose}]}
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     folder = pathlib.Path(tmp)
+        ...     (folder / "train").mkdir()
+        ...     Image.new("RGB", (8, 6), (255, 0, 0)).save(folder / "train" / "r_0.png")
+        ...     _ = (folder / "transforms_train.json").write_text(json.dumps(meta))
+        ...     scene = load_scene(folder, "train", downscale=2)
+        >>> scene.layout, len(scene), scene.images.shape, scene.images.dtype
+        ('nerf-synthetic', 1, torch.Size([1, 3, 4, 4]), torch.float32)
+        >>> scene.images[0, 0, 0].tolist(), scene.cameras.width, scene.aabb.tolist()
+        ([1.0, 0.0, 0.0, 1.0], 4, [[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5]])
     """
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")

@@ -67,7 +67,25 @@ def _check_window(window, sigma) -> None:
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB of ``(H, W, C)`` float pictures with values in ``[0, 1]``."""
+    """Peak signal-to-noise ratio in dB of ``(H, W, C)`` float pictures with values in ``[0, 1]``:
+    ``-10 log10(mean((prediction - target)^2))`` (``inf`` for equal pictures).
+
+    Args:
+        prediction, target: ``(H, W, C)`` float pictures (any float dtype, scored in float32) of
+            one shape and device.
+
+    Returns:
+        The score as a Python float.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import psnr
+        >>> grey = torch.full((4, 4, 3), 0.5)
+        >>> round(psnr(grey + 0.1, grey), 2)  # mean squared error 0.01
+        20.0
+        >>> psnr(grey, grey)
+        inf
+    """
     _check_pair(prediction, target)
     mse = float(torch.mean((prediction.float() - target.float()) ** 2))
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
@@ -88,7 +106,29 @@ def ssim(
 ) -> float:
     """Mean SSIM of ``(H, W, C)`` float pictures in ``[0, 1]``: a ``window`` x ``window`` Gaussian
     window (an odd size, 11 by default; sigma 1.5), ``K1 = 0.01``, ``K2 = 0.03``, valid windows only,
-    averaged over channels (as the NeRF papers' evaluation code does)."""
+    averaged over channels (as the NeRF papers' evaluation code does).
+
+    Per window: ``((2 mu_x mu_y + c1) (2 s_xy + c2)) / ((mu_x^2 + mu_y^2 + c1) (s_x^2 + s_y^2 + c2))``
+    with ``c1 = K1^2``, ``c2 = K2^2`` and Gaussian-weighted means ``mu``, variances and covariance.
+
+    Args:
+        prediction, target: ``(H, W, C)`` float pictures (any float dtype, scored in float32) of
+            one shape and device, at least ``window`` pixels on each side.
+        window: odd integer >= 3. sigma: the window's standard deviation in pixels (> 0).
+
+    Returns:
+        The score (1 for equal pictures) as a Python float.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import ssim
+        >>> _ = torch.manual_seed(0)
+        >>> picture = torch.rand(16, 16, 3)
+        >>> round(ssim(picture, picture), 4)
+        1.0
+        >>> round(ssim(picture, (picture + 0.2 * torch.rand(16, 16, 3)).clamp(0, 1)), 2)
+        0.97
+    """
     _check_pair(prediction, target)
     _check_window(window, sigma)
     if min(prediction.shape[:2]) < window:

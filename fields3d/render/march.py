@@ -39,7 +39,26 @@ MAX_RESOLUTION = 4096  # cells per axis and level: the core's kMaxRes
 class GridSpec:
     """The cascade the marcher walks: ``levels`` boxes ``center +- half * 2**l``, each of
     ``resolution`` cells, and their packed occupancy ``bits`` (uint8, bit ``b & 7`` of byte
-    ``b >> 3``; None: every cell occupied)."""
+    ``b >> 3``; None: every cell occupied).
+
+    Attributes:
+        center, half: 3 floats each, the finest box's centre and half extents (> 0).
+        resolution: 3 ints, cells per axis and level (1 to 4096; multiples of 4 when levels > 1).
+        levels: 1 to 16. bits: ``(ceil(levels * rx * ry * rz / 8),)`` uint8 on the rays' device,
+            cell ``(l, i, j, k)`` at flat index ``((l * rx + i) * ry + j) * rz + k``
+            (:func:`pack_bits` of a ``(levels, rx, ry, rz)`` bool tensor), or None.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import GridSpec, pack_bits
+        >>> spec = GridSpec.from_aabb([[-1, -1, -1], [1, 1, 1]])  # a plain box
+        >>> spec.center, spec.half, spec.resolution, spec.levels, spec.bits is None
+        ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (2, 2, 2), 1, True)
+        >>> occupied = torch.zeros(1, 2, 2, 2, dtype=torch.bool)
+        >>> occupied[0, 1, 1, 1] = True  # only the cell at the maximum corner
+        >>> GridSpec(spec.center, spec.half, bits=pack_bits(occupied)).bits.tolist()
+        [128]
+    """
 
     center: tuple[float, float, float]
     half: tuple[float, float, float]
@@ -73,7 +92,23 @@ class GridSpec:
 
 @dataclass
 class RaySamples:
-    """Packed samples of a batch of R rays (S samples in all)."""
+    """Packed samples of a batch of R rays (S samples in all): ray ``r`` owns samples
+    ``offsets[r]:offsets[r + 1]``, intervals ``[t_starts, t_ends]`` of ``origin + t * dir``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import GridSpec, march_rays
+        >>> origins = torch.tensor([[-1.0, 0.5, 0.5], [0.5, -1.0, 0.5]])
+        >>> dirs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        >>> samples = march_rays(origins, dirs, GridSpec.from_aabb([[0, 0, 0], [1, 1, 1]]), step=0.5)
+        >>> samples.n_rays, samples.n_samples, samples.ray_ids.tolist(), samples.offsets.tolist()
+        (2, 4, [0, 0, 1, 1], [0, 2, 4])
+        >>> samples.midpoints(origins, dirs)[:2].tolist()  # (S, 3) positions
+        [[0.25, 0.5, 0.5], [0.75, 0.5, 0.5]]
+        >>> kept = samples.select(samples.ray_ids == 0)  # keep: (S,) bool
+        >>> kept.counts.tolist(), kept.t_starts.tolist()
+        ([2, 0], [1.0, 1.5])
+    """
 
     t_starts: torch.Tensor  # (S,)
     t_ends: torch.Tensor  # (S,)
@@ -266,8 +301,8 @@ def _budget(counts: torch.Tensor, max_samples: int) -> tuple[torch.Tensor, int]:
 
 
 def march_rays(
-    origins: torch.Tensor,
-    dirs: torch.Tensor,
+    origins: torch.Tensor,  # (R, 3)
+    dirs: torch.Tensor,  # (R, 3)
     spec: GridSpec,
     *,
     step: float,
@@ -289,7 +324,9 @@ def march_rays(
         max_samples: the most samples this call may return (see the module's notes).
 
     Returns:
-        :class:`RaySamples`; gradients do not flow through the intervals.
+        :class:`RaySamples`: ``t_starts``, ``t_ends`` ``(S,)`` in the rays' dtype, ``ray_ids``
+        ``(S,)`` and ``offsets`` ``(R + 1,)`` int64, on the rays' device; gradients do not flow
+        through the intervals.
 
     Raises:
         InputError: a wrong tensor, a grid the core cannot walk (levels 1 to 16, resolution 1 to
@@ -298,6 +335,21 @@ def march_rays(
             :data:`MAX_SAMPLE_BUDGET`, or numbers ``near``/``far`` that are NaN or
             out of order. Per-ray tensors are not read (that would sync the GPU): a NaN there, or
             ``far < near``, gives that ray no samples.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import GridSpec, march_rays
+        >>> spec = GridSpec.from_aabb([[0, 0, 0], [1, 1, 1]])
+        >>> origins = torch.tensor([[-1.0, 0.5, 0.5], [-1.0, 2.0, 0.5]])  # the second misses
+        >>> dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> samples = march_rays(origins, dirs, spec, step=0.25)
+        >>> samples.t_starts.tolist(), samples.t_ends.tolist(), samples.offsets.tolist()
+        ([1.0, 1.25, 1.5, 1.75], [1.25, 1.5, 1.75, 2.0], [0, 4, 4])
+        >>> march_rays(origins, dirs, spec, step=0.25, far=1.5).counts.tolist()  # clipped
+        [2, 0]
+        >>> budget = march_rays(origins.repeat(2, 1), dirs.repeat(2, 1), spec, step=0.25, max_samples=6)
+        >>> budget.counts.tolist(), budget.rays_dropped  # whole rays from the end get none
+        ([4, 0, 0, 0], 2)
     """
     _check_rays(origins, dirs)
     bits = _check_grid(spec, origins)

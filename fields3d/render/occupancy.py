@@ -28,7 +28,20 @@ MAX_CELLS = 1 << 28
 
 
 def pack_bits(occupied: torch.Tensor) -> torch.Tensor:
-    """Pack a bool tensor (flattened) into uint8: element ``b`` is bit ``b & 7`` of byte ``b >> 3``."""
+    """Pack a bool tensor (flattened) into uint8: element ``b`` is bit ``b & 7`` of byte ``b >> 3``.
+
+    Args:
+        occupied: bool tensor of any shape (N elements in row-major order), any device.
+
+    Returns:
+        ``(ceil(N / 8),)`` uint8 on the same device, the last byte padded with zero bits.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import pack_bits
+        >>> pack_bits(torch.tensor([True, False, True, True, False, False, False, False, True])).tolist()
+        [13, 1]
+    """
     flat = occupied.reshape(-1).to(torch.uint8)
     pad = (-flat.shape[0]) % 8
     if pad:
@@ -72,6 +85,24 @@ class OccupancyGrid(nn.Module):
         resolution: cells per axis and level, 2 to 2048 (a multiple of 4 when levels > 1).
         levels: boxes, each twice the previous, 1 to :data:`MAX_LEVELS`; ``levels * resolution**3``
             at most :data:`MAX_CELLS`.
+
+    Buffers: ``values`` ``(levels, R, R, R)`` float32 (the moving averages), ``occupied`` the same
+    shape, bool, and ``bits`` their :func:`pack_bits`, which :meth:`spec` hands to the marcher.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import OccupancyGrid, march_rays
+        >>> grid = OccupancyGrid([[-1, -1, -1], [1, 1, 1]], resolution=16)
+        >>> grid.mark_sdf(lambda x: x.norm(dim=1) - 0.5)  # a sphere of radius 0.5
+        >>> grid.occupied.shape, grid.bits.shape, grid.bits.dtype
+        (torch.Size([1, 16, 16, 16]), torch.Size([512]), torch.uint8)
+        >>> round(grid.occupancy_fraction(), 4)
+        0.1914
+        >>> origins = torch.tensor([[-2.0, 0.0, 0.0], [-2.0, 0.9, 0.9]])  # the second passes by
+        >>> dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+        >>> samples = march_rays(origins, dirs, grid.spec(), step=0.01)
+        >>> samples.counts.tolist()  # steps only in occupied cells
+        [100, 0]
     """
 
     def __init__(self, aabb, resolution: int = 128, levels: int = 1) -> None:

@@ -72,6 +72,22 @@ class TraceResult:
             not counted); 0 for a ray that misses the box or whose ``[near, far]`` is empty.
         normals: ``(R, 3)`` unit gradients of the field at hits (outward, towards ``f > 0``), 0
             for a miss (or a zero gradient); None unless asked for.
+
+    All in the rays' dtype (``hit`` bool, ``steps`` int64) and on their device.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import sphere_trace
+        >>> res = sphere_trace(
+        ...     lambda x: x.norm(dim=1) - 1.0,  # the unit sphere
+        ...     torch.tensor([[0.0, 0.0, -3.0]]),  # origins (1, 3)
+        ...     torch.tensor([[0.0, 0.0, 1.0]]),  # dirs (1, 3)
+        ...     far=10.0,
+        ... )
+        >>> res.t.tolist(), res.hit.tolist(), res.positions.tolist(), res.steps.tolist()
+        ([2.0], [True], [[0.0, 0.0, -1.0]], [2])
+        >>> res.normals is None  # normals="autograd" or "finite" fills them
+        True
     """
 
     t: torch.Tensor
@@ -92,6 +108,18 @@ class SDFRender:
         mask: ``(H, W)`` bool, the pixels whose ray hit.
         normals: ``(H, W, 3)`` unit world-space normals (outward), 0 for background.
         steps: ``(H, W)`` int64 field evaluations per pixel (a cost picture).
+
+    All in the rays' dtype (``mask`` bool, ``steps`` int64) and on the cameras' device.
+
+    Example:
+        >>> from fields3d.render import render_sdf
+        >>> from fields3d.render.cameras import ring_cameras
+        >>> cams = ring_cameras((0, 0, 0), 3.0, frames=1, size=8)
+        >>> view = render_sdf(lambda x: x.norm(dim=1) - 1.0, cams, 0, far=6.0)
+        >>> [tuple(t.shape) for t in (view.image, view.depth, view.mask, view.normals, view.steps)]
+        [(8, 8, 3), (8, 8), (8, 8), (8, 8, 3), (8, 8)]
+        >>> view.image[0, 0].tolist()  # a corner pixel: the white background
+        [1.0, 1.0, 1.0]
     """
 
     image: torch.Tensor
@@ -103,8 +131,8 @@ class SDFRender:
 
 def sphere_trace(
     sdf: SDF,
-    origins: torch.Tensor,
-    dirs: torch.Tensor,
+    origins: torch.Tensor,  # (R, 3)
+    dirs: torch.Tensor,  # (R, 3)
     *,
     near: float | torch.Tensor = 0.0,
     far: float | torch.Tensor = math.inf,
@@ -148,6 +176,20 @@ def sphere_trace(
         InputError: a wrong type, dtype, shape or device; non-finite origins or directions; a
             non-finite or negative near, or a near past far; an infinite far without an aabb; a bad
             aabb or setting; a field returning a wrong shape.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import sphere_trace
+        >>> sphere = lambda x: x.norm(dim=1) - 0.5  # negative inside
+        >>> origins = torch.tensor([[0.0, 0.0, -2.0], [0.0, 2.0, -2.0], [0.0, 0.0, 0.0]])
+        >>> dirs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        >>> res = sphere_trace(sphere, origins, dirs, aabb=[[-1, -1, -1], [1, 1, 1]], normals="finite")
+        >>> res.hit.tolist()  # the second ray misses the box; the third starts inside
+        [True, False, True]
+        >>> res.t.tolist()
+        [1.5, inf, 0.5]
+        >>> res.normals.round(decimals=3).tolist()  # outward, 0 for a miss
+        [[0.0, 0.0, -1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     _check_trace_args(
         sdf, origins, dirs, max_steps, eps, step_scale, refine, normals, normal_step, chunk
@@ -209,7 +251,18 @@ def render_sdf(
             NeuralSDF needs float32 rays).
 
     Returns:
-        :class:`SDFRender` on the cameras' device.
+        :class:`SDFRender` on the cameras' device: ``image`` ``(H, W, 3)``, ``depth`` ``(H, W)``,
+        ``mask`` ``(H, W)`` bool, ``normals`` ``(H, W, 3)``, ``steps`` ``(H, W)`` int64.
+
+    Example:
+        >>> from fields3d.render import render_sdf
+        >>> from fields3d.render.cameras import ring_cameras
+        >>> cams = ring_cameras((0, 0, 0), 3.0, frames=4, size=16)  # float32 cameras
+        >>> view = render_sdf(lambda x: x.norm(dim=1) - 1.0, cams, 2, aabb=[[-1, -1, -1], [1, 1, 1]])
+        >>> view.image.shape, view.image.dtype, int(view.mask.sum())
+        (torch.Size([16, 16, 3]), torch.float32, 188)
+        >>> round(float(view.depth[view.mask].min()), 2)  # the centre pixels: 3 - 1 away
+        2.0
     """
     if normals not in ("autograd", "finite"):
         raise InputError(f"normals must be 'autograd' or 'finite', got {normals!r}")

@@ -21,7 +21,21 @@ from .march import DEFAULT_MAX_SAMPLES, GridSpec, RaySamples, march_rays
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """How rays are sampled and composited."""
+    """How rays are sampled and composited (:func:`render_rays`, :func:`render_image`).
+
+    Attributes:
+        step: the marching step, in scene units (:func:`march_rays`' ``step``).
+        cone: steps grow as ``t * cone`` (0: fixed steps). near: where each ray starts.
+        t_min: transmittance at which a ray stops (:func:`composite`).
+        max_samples: the most samples per call of :func:`render_rays`.
+        prune: drop the samples behind opaque surfaces before querying the field with gradients.
+
+    Example:
+        >>> from fields3d.render import RenderSettings
+        >>> settings = RenderSettings(step=0.01, near=0.1)
+        >>> settings.cone, settings.t_min, settings.max_samples, settings.prune
+        (0.0, 0.0001, 16777216, True)
+    """
 
     step: float  # marching step, in scene units
     cone: float = 0.0
@@ -44,8 +58,8 @@ def prune_samples(field, samples: RaySamples, origins, dirs, t_min: float) -> Ra
 def render_rays(
     field,
     spec: GridSpec,
-    origins: torch.Tensor,
-    dirs: torch.Tensor,
+    origins: torch.Tensor,  # (R, 3)
+    dirs: torch.Tensor,  # (R, 3)
     settings: RenderSettings,
     background=None,
 ) -> dict[str, torch.Tensor]:
@@ -53,10 +67,36 @@ def render_rays(
     through a field. Rays past ``settings.max_samples`` are not rendered: only the first
     ``n_rendered`` rows are valid (:func:`render_image` renders the rest in further calls).
 
-    ``background``: None (black: premultiplied colour), a colour (a number, ``(3,)`` or ``(R, 3)``),
-    or a background *field*: a callable taking the ``(R, 3)`` unit directions and returning ``(R, 3)``
-    colours (an environment, or the small direction MLP text-to-3D trains beside the object),
-    differentiable like the rest."""
+    Args:
+        field: a radiance field (module docstring), e.g. :class:`fields3d.fields.RadianceField`.
+        spec: the grid to march (:meth:`GridSpec.from_aabb` or ``OccupancyGrid.spec()``).
+        origins, dirs: ``(R, 3)`` float32 rays (float64 on the CPU too), unit ``dirs``.
+        settings: :class:`RenderSettings`.
+        background: None (black: premultiplied colour), a colour (a number, ``(3,)`` or
+            ``(R, 3)``), or a background *field*: a callable taking the ``(R, 3)`` unit directions
+            and returning ``(R, 3)`` colours (an environment, or the small direction MLP
+            text-to-3D trains beside the object), differentiable like the rest.
+
+    Returns:
+        ``color`` ``(R, 3)``, ``depth`` and ``opacity`` ``(R,)`` in the rays' dtype, differentiable
+        w.r.t. the field's parameters; ``n_samples`` and ``n_rendered`` ints.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import RadianceField
+        >>> from fields3d.render import GridSpec, RenderSettings, render_rays
+        >>> _ = torch.manual_seed(0)
+        >>> field = RadianceField([[-1, -1, -1], [1, 1, 1]], n_levels=2, log2_hashmap_size=10,
+        ...                       base_resolution=4, max_resolution=8, n_hidden=16)
+        >>> origins = torch.tensor([[0.0, 0.0, -3.0]]).repeat(4, 1)
+        >>> dirs = torch.nn.functional.normalize(torch.rand(4, 3) * 0.2 + torch.tensor([0, 0, 1]), dim=1)
+        >>> out = render_rays(field, GridSpec.from_aabb(field.aabb), origins, dirs,
+        ...                   RenderSettings(step=0.05), background=1.0)
+        >>> out["color"].shape, out["depth"].shape, out["opacity"].shape, out["n_rendered"]
+        (torch.Size([4, 3]), torch.Size([4]), torch.Size([4]), 4)
+        >>> bool(((out["color"] >= 0) & (out["color"] <= 1)).all()), out["color"].requires_grad
+        (True, True)
+    """
     if callable(background) and not isinstance(background, torch.Tensor):
         background = _background_field(background, dirs)
     samples = march_rays(
@@ -99,8 +139,8 @@ def _background_field(fn, dirs: torch.Tensor) -> torch.Tensor:
 def render_image(
     field,
     spec: GridSpec,
-    origins: torch.Tensor,
-    dirs: torch.Tensor,
+    origins: torch.Tensor,  # (H * W, 3)
+    dirs: torch.Tensor,  # (H * W, 3)
     height: int,
     width: int,
     settings: RenderSettings,
@@ -108,7 +148,33 @@ def render_image(
     chunk: int = 1 << 13,
 ) -> dict[str, torch.Tensor]:
     """Render ``height * width`` rays (row-major) in chunks: ``color`` (H, W, 3), ``depth``, ``opacity`` (H, W).
-    ``background`` as for :func:`render_rays`; a colour per ray is ``(height * width, 3)``."""
+    ``background`` as for :func:`render_rays`; a colour per ray is ``(height * width, 3)``.
+
+    Args:
+        field, spec, settings, background: as for :func:`render_rays`.
+        origins, dirs: ``(height * width, 3)`` rays, row-major (as from
+            :func:`fields3d.render.cameras.image_rays`).
+        height, width: the picture's size. chunk: the most rays per :func:`render_rays` call.
+
+    Returns:
+        ``color`` ``(H, W, 3)``, ``depth`` and ``opacity`` ``(H, W)`` in the rays' dtype, without
+        gradients.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import RadianceField
+        >>> from fields3d.render import GridSpec, RenderSettings, render_image
+        >>> from fields3d.render.cameras import image_rays, ring_cameras
+        >>> _ = torch.manual_seed(0)
+        >>> field = RadianceField([[-1, -1, -1], [1, 1, 1]], n_levels=2, log2_hashmap_size=10,
+        ...                       base_resolution=4, max_resolution=8, n_hidden=16)
+        >>> cams = ring_cameras((0, 0, 0), 3.0, frames=1, size=6)
+        >>> origins, dirs = image_rays(cams, 0)  # (36, 3) each
+        >>> out = render_image(field, GridSpec.from_aabb(field.aabb), origins, dirs, 6, 6,
+        ...                    RenderSettings(step=0.05), background=1.0, chunk=8)
+        >>> out["color"].shape, out["depth"].shape, out["opacity"].shape
+        (torch.Size([6, 6, 3]), torch.Size([6, 6]), torch.Size([6, 6]))
+    """
     per_ray = isinstance(background, torch.Tensor) and background.dim() == 2
     parts, i = [], 0
     while i < origins.shape[0]:
