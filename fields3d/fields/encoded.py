@@ -27,6 +27,17 @@ class EncodedField(nn.Module):
         device: where a dict-built encoding and the MLP's parameters are allocated.
 
     ``forward(x)``: ``(N, encoding.n_input_dims)`` float32 -> ``(N, n_output)`` float32.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import EncodedField
+        >>> _ = torch.manual_seed(0)
+        >>> field = EncodedField({"type": "hash_grid", "n_levels": 4, "log2_hashmap_size": 12}, 2, n_hidden=16)
+        >>> field.n_input_dims, field.encoding.n_output_dims  # 4 levels of 2 features
+        (3, 8)
+        >>> y = field(torch.rand(5, 3))  # (N, 3) float32 in [0, 1]^3
+        >>> y.shape, y.dtype
+        (torch.Size([5, 2]), torch.float32)
     """
 
     def __init__(
@@ -86,6 +97,23 @@ def has_double_backward(encoding: Encoding) -> bool:
 
     Probes the encoding on 4 points at the centre of its domain, on its own device: builds
     ``g = d sum(encoding(x)) / d x`` with ``create_graph=True`` and asks for ``d sum(g) / d params``.
+
+    Args:
+        encoding: an :class:`~fields3d.encodings.Encoding` module.
+
+    Returns:
+        True when that second derivative reaches a parameter; False for an encoding without
+        trainable parameters or without a double backward.
+
+    Example:
+        >>> from fields3d.encodings import create
+        >>> from fields3d.fields import has_double_backward
+        >>> has_double_backward(create({"type": "hash_grid", "n_levels": 2, "log2_hashmap_size": 10}))
+        True
+        >>> frozen = create({"type": "dense_grid", "resolution": 4, "n_features": 2})
+        >>> _ = frozen.requires_grad_(False)
+        >>> has_double_backward(frozen)  # nothing to train
+        False
     """
     if not isinstance(encoding, Encoding):
         raise InputError(f"encoding must be an Encoding module, got {type(encoding).__name__}")

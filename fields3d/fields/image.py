@@ -30,6 +30,13 @@ def pixel_centres(
 
     Returns ``(stop - start, 2)`` float32 on ``device`` (see the module docstring for the layout);
     ``height * width`` is at most ``MAX_POINTS`` (10^8) and ``0 <= start <= stop <= height * width``.
+
+    Example:
+        >>> from fields3d.fields import pixel_centres
+        >>> pixel_centres(2, 2).tolist()  # (u, v) = ((col + 0.5) / W, (row + 0.5) / H)
+        [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]
+        >>> pixel_centres(2, 4, start=5, stop=7).tolist()  # row 1, columns 1 and 2
+        [[0.375, 0.75], [0.625, 0.75]]
     """
     n = _check_image_size(height, width)
     stop = n if stop is None else stop
@@ -65,6 +72,18 @@ class ImageField(EncodedField):
         device: where the parameters live (``.to(device)`` moves them later).
 
     ``forward(uv)``: ``(N, 2)`` float32 in ``[0, 1]`` -> ``(N, n_channels)`` float32 in ``(0, 1)``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import ImageField, pixel_centres
+        >>> _ = torch.manual_seed(0)
+        >>> field = ImageField({"type": "hash_grid", "n_input_dims": 2, "n_levels": 4, "log2_hashmap_size": 12})
+        >>> rgb = field(pixel_centres(4, 6))  # (24, 2) uv -> (24, 3)
+        >>> rgb.shape, rgb.dtype, bool(((rgb > 0) & (rgb < 1)).all())
+        (torch.Size([24, 3]), torch.float32, True)
+        >>> picture = field.render(4, 6)  # (H, W, C), no gradient
+        >>> picture.shape, torch.equal(picture.view(24, 3), rgb.detach())
+        (torch.Size([4, 6, 3]), True)
     """
 
     def __init__(

@@ -37,6 +37,17 @@ class MLP(nn.Module):
         output_activation: ``None`` (linear output) or ``"sigmoid"`` (outputs in ``(0, 1)``).
 
     ``forward(x)``: ``(N, n_input)`` in the weights' dtype and on their device -> ``(N, n_output)``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import MLP
+        >>> _ = torch.manual_seed(0)
+        >>> mlp = MLP(3, 1, n_hidden=16, n_hidden_layers=2, output_activation="sigmoid")
+        >>> [m.out_features for m in mlp.layers if isinstance(m, torch.nn.Linear)]  # 3 Linear layers
+        [16, 16, 1]
+        >>> y = mlp(torch.rand(5, 3))  # (N, n_input) float32
+        >>> y.shape, y.dtype, bool(((y > 0) & (y < 1)).all())
+        (torch.Size([5, 1]), torch.float32, True)
     """
 
     def __init__(

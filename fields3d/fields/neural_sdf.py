@@ -60,6 +60,21 @@ class NeuralSDF(nn.Module):
 
     ``forward(x)``: ``(N, 3)`` positions (the parameters' dtype, float32 unless the module was
     converted with ``.double()``) -> ``(N,)`` signed distances, negative inside.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import NeuralSDF
+        >>> _ = torch.manual_seed(0)
+        >>> sdf = NeuralSDF(n_levels=4, log2_hashmap_size=12, n_hidden=32)
+        >>> x = torch.tensor([[0.0, 0.0, 0.0], [0.9, 0.0, 0.0]])  # (N, 3) float32
+        >>> f = sdf(x)  # at initialisation about |x| - 0.5
+        >>> f.shape, bool(f[0] < 0 < f[1])
+        (torch.Size([2]), True)
+        >>> f, g = sdf.gradient(x)  # (N,) values and (N, 3) gradients
+        >>> g.shape, bool(g[1, 0] > 0)  # pointing outward
+        (torch.Size([2, 3]), True)
+        >>> sdf.lattice(8).shape  # values on an 8^3 lattice over [-1, 1]^3
+        torch.Size([8, 8, 8])
     """
 
     def __init__(

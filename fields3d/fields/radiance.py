@@ -137,7 +137,24 @@ class RadianceField(nn.Module):
         view: ``"sh"`` or ``"none"``. color_net: ``"plain"``, ``"cam"`` or ``"mi"``.
 
     ``forward(x, dirs)`` and ``density(x)`` take floating-point ``(N, 3)`` tensors on the field's
-    device (``dirs`` is not read with ``view="none"`` and may be None then).
+    device (``dirs`` is not read with ``view="none"`` and may be None then); ``forward`` returns
+    ``(N,)`` densities (>= 0) and ``(N, 3)`` colours in ``(0, 1)``, float32.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import RadianceField
+        >>> _ = torch.manual_seed(0)
+        >>> field = RadianceField([[-1, -1, -1], [1, 1, 1]], n_levels=2, log2_hashmap_size=10,
+        ...                       base_resolution=4, max_resolution=8, n_hidden=16)
+        >>> x = torch.rand(5, 3) * 2 - 1  # (N, 3) positions in the box
+        >>> dirs = torch.nn.functional.normalize(torch.randn(5, 3), dim=1)  # (N, 3) unit
+        >>> sigma, rgb = field(x, dirs)
+        >>> sigma.shape, rgb.shape, rgb.dtype, bool((sigma >= 0).all())
+        (torch.Size([5]), torch.Size([5, 3]), torch.float32, True)
+        >>> torch.equal(field.density(x), sigma)
+        True
+        >>> RadianceField.from_config(field.config()).config() == field.config()
+        True
     """
 
     def __init__(

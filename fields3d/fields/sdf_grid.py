@@ -30,6 +30,21 @@ class BandSDFGrid(nn.Module):
     Points given to :meth:`forward` and :meth:`value_and_grad` are ``(N, 3)`` in the values' dtype
     (float32 unless converted with ``.double()``) on their device; a point with a NaN coordinate
     gets a NaN value, as a hash grid gives it (and no lattice index out of bounds).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import BandSDFGrid
+        >>> axis = torch.linspace(-1, 1, 9)  # R = 9: spacing 0.25
+        >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        >>> initial = (x**2 + y**2 + z**2).sqrt() - 0.5  # (R, R, R): a sphere's distance
+        >>> grid = BandSDFGrid(initial, initial.abs() < 0.3)  # band: (R, R, R) bool
+        >>> grid.values.shape  # the learnable lattice points
+        torch.Size([146])
+        >>> grid(torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])).tolist()  # (N, 3) -> (N,)
+        [0.0, -0.5]
+        >>> value, grad = grid.value_and_grad(torch.tensor([[0.625, 0.0, 0.0]]))
+        >>> value.tolist(), grad.shape, grad[0, 0].item()  # between 0.5 (0.0) and 0.75 (0.25)
+        ([0.125], torch.Size([1, 3]), 1.0)
     """
 
     def __init__(self, initial: torch.Tensor, band: torch.Tensor):
