@@ -44,7 +44,7 @@ _CUBE_CORNERS = (
 
 
 def marching_cubes(
-    volume: torch.Tensor,
+    volume: torch.Tensor,  # (X, Y, Z)
     level: float = 0.0,
     *,
     origin: Sequence[float] = (0.0, 0.0, 0.0),
@@ -65,6 +65,20 @@ def marching_cubes(
     Returns:
         ``verts`` ``(V, 3)`` in the volume's dtype and ``faces`` ``(F, 3)`` int64 vertex ids, both
         on the volume's device; ``(0, 3)`` each when the level set does not cross the volume.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.geometry import marching_cubes
+        >>> axis = torch.linspace(-1, 1, 17)  # 17 samples a side: spacing 2 / 16
+        >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        >>> volume = (x**2 + y**2 + z**2).sqrt() - 0.6  # (17, 17, 17): distance to a sphere
+        >>> verts, faces = marching_cubes(volume, origin=(-1, -1, -1), spacing=2 / 16)
+        >>> verts.shape, verts.dtype, faces.shape, faces.dtype
+        (torch.Size([414, 3]), torch.float32, torch.Size([824, 3]), torch.int64)
+        >>> bool(((verts.norm(dim=1) - 0.6).abs() < 0.01).all())  # on the sphere
+        True
+        >>> marching_cubes(volume, level=2.0)[0].shape  # a level the volume never reaches
+        torch.Size([0, 3])
     """
     _check_volume(volume)
     level = _check_level(level)
@@ -119,6 +133,17 @@ def mesh_field(
     Returns:
         ``verts`` ``(V, 3)`` float32 (float64 if ``fn`` returns float64) and ``faces`` ``(F, 3)``
         int64, on ``device``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.geometry import mesh_field
+        >>> sphere = lambda p: p.norm(dim=1) - 0.6  # (N, 3) -> (N,), Lipschitz 1
+        >>> verts, faces = mesh_field(sphere, ((-1, -1, -1), (1, 1, 1)), resolution=17)
+        >>> verts.shape, faces.shape  # the marching_cubes example's mesh, in another order
+        (torch.Size([414, 3]), torch.Size([824, 3]))
+        >>> dense = mesh_field(sphere, ((-1, -1, -1), (1, 1, 1)), 17, narrow_band=False)
+        >>> torch.allclose(verts.sort(dim=0).values, dense[0].sort(dim=0).values)
+        True
     """
     lo, hi = _check_bounds(bounds)
     shape = _check_resolution(resolution)

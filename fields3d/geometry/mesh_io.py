@@ -44,6 +44,19 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
 
     Raises ModelNotFound for a missing file and InputError for an unsupported extension, a file the
     parser cannot read, a file without triangles, NaN or infinite vertices, and out-of-range faces.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from fields3d.geometry import load_mesh, save_mesh
+        >>> verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
+        >>> faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])  # a tetrahedron
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     mesh = load_mesh(save_mesh(verts, faces, pathlib.Path(tmp) / "tet.obj"))
+        >>> mesh.vertices.shape, mesh.vertices.dtype, mesh.faces.shape, mesh.faces.dtype
+        ((4, 3), dtype('float64'), (4, 3), dtype('int64'))
+        >>> bool(mesh.is_watertight), mesh.metadata["file_name"]
+        (True, 'tet.obj')
     """
     path = Path(path)
     if not path.exists():
@@ -94,6 +107,17 @@ def save_mesh(verts, faces, path: str | os.PathLike) -> Path:
     once the new one is fully written. Returns ``path`` as a ``Path``.
 
     Raises InputError, before anything is written, for an unsupported extension or bad arrays.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import torch
+        >>> from fields3d.geometry import load_mesh, save_mesh
+        >>> verts = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # (V, 3)
+        >>> faces = torch.tensor([[0, 1, 2]])  # (F, 3) int64
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = save_mesh(verts, faces, pathlib.Path(tmp) / "out" / "triangle.ply")
+        ...     print(path.name, path.stat().st_size > 0, load_mesh(path).faces.tolist())
+        triangle.ply True [[0, 1, 2]]
     """
     path = Path(path)
     ext = path.suffix.lower()
