@@ -590,48 +590,27 @@ def _run_nerf(args: argparse.Namespace) -> int:
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ._checks import check_int
-    from .pipelines._common import write_gif, write_png
-    from .pipelines.models import load_model
     from .pipelines.nerf.model import MAX_PICTURE_SIDE
+    from .pipelines.orbit import render_orbit
     from .render.cameras import MAX_FRAMES
 
-    check_int("--frames", args.frames, 1, MAX_FRAMES)
+    check_int("--frames", args.frames, 1, MAX_FRAMES)  # before loading; the messages name the flags
     if args.width is not None:
         check_int("--width", args.width, 1, MAX_PICTURE_SIDE)
-    model = load_model(args.checkpoint, args.device)
-    cams = model.orbit(args.frames, args.width)
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "render"
-    for stale in (out / "orbit").glob(
-        "frame_[0-9][0-9][0-9].png"
-    ):  # an earlier run's, maybe more frames
-        stale.unlink()
-    pictures = []
-    bar = Progress(
-        TextColumn("[bold]render"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-        disable=args.quiet,
+    result = render_orbit(
+        args.checkpoint,
+        args.out or None,  # -o '': the default, beside the checkpoint
+        frames=args.frames,
+        width=args.width,
+        device=args.device,
+        progress=not args.quiet,
     )
-    with bar:
-        for k in bar.track(range(args.frames), description="render"):
-            pictures.append(model.render(cams, k)["color"].clamp(0, 1).cpu())
-            write_png(out / "orbit" / f"frame_{k:03d}.png", pictures[-1])
-    gif = write_gif(out / "turntable.gif", pictures)
-    what = (
-        f"NeRF after {model.step} training steps"
-        if model.kind == "nerf"
-        else f"{model.kind} field, sphere-traced"
+    print(
+        f"rendered    {len(result.frames)} views of {result.width}x{result.height} ({result.subject})"
     )
-    print(f"rendered    {len(pictures)} views of {cams.width}x{cams.height} ({what})")
-    print(f"turntable   {gif}")
-    print(f"frames      {out / 'orbit'}")
+    print(f"turntable   {result.gif}")
+    print(f"frames      {result.frames_dir}")
     return 0
 
 
