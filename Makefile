@@ -41,7 +41,7 @@ test: lint
 
 bench: setup
 	$(PY) benchmarks/hash_grid.py
-	$(PY) benchmarks/encodings.py
+	$(PY) benchmarks/encoding_types.py
 	$(PY) benchmarks/image_fit.py
 	$(PY) benchmarks/marching_cubes.py
 	$(PY) benchmarks/recon.py

@@ -16,7 +16,7 @@ simplex paper's claim (target here: simplex >= 1.3x faster than our hash grid at
 
 Usage::
 
-    python benchmarks/encodings.py [--device cpu|cuda] [--sizes 18,20] [--encodings a,b]
+    python benchmarks/encoding_types.py [--device cpu|cuda] [--sizes 18,20] [--encodings a,b]
                                    [--repeats 5] [--warmup 2] [--log2-table 19] [--out PATH.json]
 """
 

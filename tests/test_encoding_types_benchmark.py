@@ -1,18 +1,15 @@
-"""The encodings benchmark's settings: --log2-table sets the table size of the hashed encodings
-only. (Its timings are not tested.)"""
+"""The encoding types benchmark's settings: --log2-table sets the table size of the hashed
+encodings only. (Its timings are not tested.)"""
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # for its _common
-# loaded from its path: "encodings" is also the name of a standard-library package Python imports at start-up
-_spec = importlib.util.spec_from_file_location("encodings_benchmark", BENCHMARKS / "encodings.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+sys.path.insert(0, str(BENCHMARKS))  # as running it does: it imports its _common
+bench = importlib.import_module("encoding_types")
 
 
 def run(names: list[str], *flags: str) -> dict:
