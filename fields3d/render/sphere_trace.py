@@ -53,7 +53,7 @@ NORMAL_MODES = ("autograd", "finite", None)
 NEAR_RULE = (
     "must be finite and >= 0 (t runs forward from the origin)"  # near's rule, in its messages
 )
-# The lighting of fields3d.geometry.render, so SDF pictures and mesh pictures look alike.
+# The lighting of fields3d.geometry.pictures, so SDF pictures and mesh pictures look alike.
 AMBIENT, HEADLIGHT, KEY = 0.22, 0.48, 0.38
 KEY_CAMERA = (-0.45, 0.55, 0.70)  # key light direction in camera coordinates (right, up, backward)
 
