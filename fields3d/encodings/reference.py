@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from ._levels import PRIMES
 from .dense_grid import DenseGridConfig
-from .hash_grid import PRIMES, HashGridConfig
+from .hash_grid import HashGridConfig
 from .rbf import RBFConfig
 from .simplex import SimplexGridConfig, skew_factor
 from .triplane import TriPlaneConfig, aggregate_planes

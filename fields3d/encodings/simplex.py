@@ -36,10 +36,10 @@ from torch import nn
 
 from .._checks import check_choice
 from ._lattice import LatticeLevel, lattice_encode, stack_levels
+from ._levels import LevelTable, check_level_settings, level_rows, level_scale
 from ._simplex_rows import row_lookup, simplex_resolution
 from .base import Encoding
 from .factory import register
-from .hash_grid import LevelTable, check_level_settings, level_rows, level_scale
 
 
 def density_factor(d: int) -> float:
@@ -71,10 +71,6 @@ class SimplexGridConfig(LevelTable):
         check_choice("n_input_dims", self.n_input_dims, (2, 3, 4))
         check_choice("n_features_per_level", self.n_features_per_level, (1, 2, 4, 8))
         check_level_settings(self, 29)
-
-    @property
-    def n_features(self) -> int:
-        return self.n_features_per_level
 
     @functools.cached_property
     def levels(self) -> tuple[LatticeLevel, ...]:
