@@ -7,7 +7,7 @@ import platform
 
 import torch
 
-from . import __version__, _native
+from . import __version__, _core_ops
 from .errors import BackendUnavailable
 
 
@@ -21,19 +21,18 @@ def collect() -> dict:
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
     }
     try:
-        core = _native.core()
+        build = _core_ops.build_info()
     except BackendUnavailable as exc:
         out.update(core=False, core_error=str(exc), backends=[], threads=None)
         return out
-    build = core.build_info()
     out.update(
         core=True,
         core_version=build["version"],
         backends=["cpu"] + (["cuda"] if build["cuda"] else []),
         cuda_archs=[a for a in build["cuda_archs"].split(",") if a],
         cuda_runtime=build["cuda_runtime"],
-        cuda_devices_visible_to_core=core.cuda_device_count(),
-        threads=core.num_threads(),
+        cuda_devices_visible_to_core=_core_ops.cuda_device_count(),
+        threads=_core_ops.num_threads(),
         threads_from_env=os.environ.get("FIELDS3D_NUM_THREADS"),
         cxx_compiler=build["cxx_compiler"],
     )

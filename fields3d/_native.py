@@ -1,4 +1,5 @@
-"""Access to the compiled core ``fields3d._core``: loaded on first use, never at import time.
+"""Crossing into the compiled core ``fields3d._core`` (called through :mod:`fields3d._core_ops`,
+which loads it on first use, never at import time).
 
 The core takes tensors as DLPack capsules and CUDA work on an explicit stream; this module turns
 torch tensors into those and picks the backend for a device, raising BackendUnavailable with the
@@ -7,31 +8,17 @@ fix when the build or the machine cannot serve it.
 
 from __future__ import annotations
 
-import functools
-from types import ModuleType
-
 import torch
 from torch.utils import dlpack
 
+from . import _core_ops
+from ._core_ops import core as core  # the loader, where callers and tests have always found it
 from .errors import BackendUnavailable
 
 REBUILD_CUDA = (
     "reinstall on a machine with nvcc and a GPU: "
     "FIELDS3D_CUDA=1 pip install --no-build-isolation --no-deps -e ."
 )
-
-
-@functools.lru_cache(maxsize=1)
-def core() -> ModuleType:
-    """The compiled core module; raises BackendUnavailable if it is not built."""
-    try:
-        from . import _core  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"the compiled core fields3d._core could not be loaded ({exc}); "
-            "install the package with `pip install -e .` (it builds the C++ core), or run `make setup`"
-        ) from exc
-    return _core
 
 
 def check_backend(device: torch.device) -> None:
@@ -42,11 +29,11 @@ def check_backend(device: torch.device) -> None:
         return
     if device.type != "cuda":
         raise BackendUnavailable(f"fields3d kernels run on cpu or cuda devices, got {device.type}")
-    if not core().build_info()["cuda"]:
+    if not _core_ops.build_info()["cuda"]:
         raise BackendUnavailable(
             f"fields3d was built without CUDA, so it cannot run on {device}; {REBUILD_CUDA}"
         )
-    if core().cuda_device_count() == 0:
+    if _core_ops.cuda_device_count() == 0:
         raise BackendUnavailable(
             f"fields3d was built with CUDA but sees no CUDA device for {device}; check the driver (nvidia-smi)"
         )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.autograd.function import once_differentiable
 
-from .. import _native
+from .. import _core_ops, _native
 
 if TYPE_CHECKING:
     from .rbf import RBFConfig
@@ -73,7 +73,7 @@ def rbf_evaluate_fused(
     ``x`` finite, in the parameters' dtype and device (float32, or float64 on the CPU); ``idx``
     int64 in ``[0, M)`` on their device (the core checks both, raising ValueError; the range check
     reads ``idx`` and on CUDA synchronises the stream, so ``check_idx=False`` skips it for indices
-    that come from :func:`~fields3d.encodings.rbf_knn.rbf_knn`; the backward passes never repeat
+    that come from :func:`~fields3d.geometry.knn.knn`; the backward passes never repeat
     it: autograd refuses a saved ``idx`` changed in place). Differentiable
     twice w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``: first and second derivatives by
     the core (second derivatives through the shapes' gradient by torch; see the module doc).
@@ -101,7 +101,7 @@ class _FusedEval(torch.autograd.Function):
     def forward(ctx, x, centers, shapes, weights, idx, config, check_idx):
         y = x.new_empty((x.shape[0], weights.shape[1]))
         c = _native.capsule
-        _native.core().rbf_eval_forward(
+        _core_ops.rbf_eval_forward(
             c(x),
             c(idx),
             c(centers),
@@ -164,7 +164,7 @@ def _core_grads(dy, inputs, needs, idx, config) -> list:
         torch.empty_like(t) if need else None for t, need in zip(inputs, needs)
     ]  # the core zeroes them
     c = _native.capsule
-    _native.core().rbf_eval_backward(
+    _core_ops.rbf_eval_backward(
         c(x),
         c(idx),
         c(centers),
@@ -194,7 +194,7 @@ def _core_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
     if not any(needs):
         return grads
     c = _native.capsule
-    _native.core().rbf_eval_backward_backward(
+    _core_ops.rbf_eval_backward_backward(
         c(x),
         c(idx),
         c(centers),

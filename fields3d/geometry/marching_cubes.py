@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .. import _native
+from .. import _core_ops, _native
 from .._checks import MAX_GRID, check_int, dtype_str, is_int, is_number, parse_device, shape_str
 from ..errors import FieldsError, InputError
 
@@ -280,18 +280,18 @@ def _check_mesh_options(fn, batch_size, lipschitz, progress) -> None:
 def _dense(
     volume: torch.Tensor, level: float, origin, spacing
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    core, c = _native.core(), _native.capsule
+    c = _native.capsule
     stream = _native.stream_of(volume.device)
     x, y, _ = volume.shape
     counts = torch.empty((x * y, 4), dtype=torch.int64, device=volume.device)
-    if not core.marching_cubes_count(
+    if not _core_ops.marching_cubes_count(
         c(volume), level, c(counts), stream
     ):  # None: not checked (CUDA)
         _check_finite(volume)
-    n_verts, n_faces = core.marching_cubes_scan(c(counts), 3, stream)
+    n_verts, n_faces = _core_ops.marching_cubes_scan(c(counts), 3, stream)
     verts = volume.new_empty((n_verts, 3))
     faces = torch.empty((n_faces, 3), dtype=torch.int64, device=volume.device)
-    core.marching_cubes_emit(
+    _core_ops.marching_cubes_emit(
         c(volume), level, origin, spacing, c(counts), c(verts), c(faces), stream
     )
     return verts, faces
@@ -301,15 +301,15 @@ def _cells_mesh(shape, cells, values, level, origin, spacing) -> tuple[torch.Ten
     """Marching cubes on active cells of a ``shape`` grid: ``cells`` ``(M,)`` int64 strictly
     increasing linear cell indices ``(i * (Y-1) + j) * (Z-1) + k``, ``values`` ``(M, 8)`` their
     corner values (corner order of ``cuda/geometry/mc_tables.h``), consistent between cells."""
-    core, c = _native.core(), _native.capsule
+    c = _native.capsule
     stream = _native.stream_of(values.device)
     shape = [int(s) for s in shape]
     counts = torch.empty((values.shape[0], 4), dtype=torch.int64, device=values.device)
-    core.marching_cubes_sparse_count(shape, c(cells), c(values), level, c(counts), stream)
-    n_verts, n_faces = core.marching_cubes_scan(c(counts), 1, stream)
+    _core_ops.marching_cubes_sparse_count(shape, c(cells), c(values), level, c(counts), stream)
+    n_verts, n_faces = _core_ops.marching_cubes_scan(c(counts), 1, stream)
     verts = values.new_empty((n_verts, 3))
     faces = torch.empty((n_faces, 3), dtype=torch.int64, device=values.device)
-    core.marching_cubes_sparse_emit(
+    _core_ops.marching_cubes_sparse_emit(
         shape, c(cells), c(values), level, origin, spacing, c(counts), c(verts), c(faces), stream
     )
     if n_faces and int(faces.min()) < 0:

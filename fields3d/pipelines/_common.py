@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .. import _native
+from .. import _core_ops, _native
 from .._io import write_atomic
 from ..errors import BackendUnavailable, InputError, ModelNotFound
 from ..render.datasets import open_image, unit_pixels
@@ -29,7 +29,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name == "auto":
-        usable = torch.cuda.is_available() and _native.core().build_info()["cuda"]
+        usable = torch.cuda.is_available() and _core_ops.build_info()["cuda"]
         return torch.device("cuda" if usable else "cpu")
     if not torch.cuda.is_available():
         raise BackendUnavailable(

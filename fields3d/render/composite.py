@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _native
+from .. import _core_ops, _native
 from .._checks import dtype_str, shape_str
 from ..errors import InputError
 from ._tensors import check_float
@@ -218,7 +218,7 @@ class _Composite(torch.autograd.Function):
             sigmas.new_empty(sigmas.shape),
         )
         c = _native.capsule
-        _native.core().composite_forward(
+        _core_ops.composite_forward(
             c(sigmas),
             c(t_starts),
             c(t_ends),
@@ -250,7 +250,7 @@ class _Composite(torch.autograd.Function):
         g_weights = None if g_weights is None else g_weights.contiguous()
         g_sigmas, g_values = torch.empty_like(sigmas), torch.empty_like(values)
         c = _native.capsule
-        _native.core().composite_backward(
+        _core_ops.composite_backward(
             c(sigmas),
             c(t_starts),
             c(t_ends),

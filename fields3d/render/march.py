@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import _native
+from .. import _core_ops, _native
 from .._checks import as_real, check_int, check_size, dtype_str, is_int, shape_str
 from ..errors import InputError
 from ._tensors import check_float, per_ray
@@ -358,7 +358,7 @@ def march_rays(
     _check_clip(near, far)
     origins, dirs = origins.detach().contiguous(), dirs.detach().contiguous()
     nears, fars = per_ray("near", near, origins).detach(), per_ray("far", far, origins).detach()
-    c, core = _native.capsule, _native.core()
+    c = _native.capsule
     grid = (
         spec.levels,
         list(spec.resolution),
@@ -370,13 +370,13 @@ def march_rays(
     )
     stream = _native.stream_of(origins.device)
     counts = torch.empty(origins.shape[0], dtype=torch.int64, device=origins.device)
-    core.march_count(c(origins), c(dirs), c(nears), c(fars), c(bits), *grid, c(counts), stream)
+    _core_ops.march_count(c(origins), c(dirs), c(nears), c(fars), c(bits), *grid, c(counts), stream)
     offsets, dropped = _budget(counts, max_samples)
     n = int(offsets[-1])
     t_starts = origins.new_empty(n)
     t_ends = origins.new_empty(n)
     ray_ids = torch.empty(n, dtype=torch.int64, device=origins.device)
-    core.march_emit(
+    _core_ops.march_emit(
         c(origins),
         c(dirs),
         c(nears),

@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_rbf import random_params
 
-from fields3d import _native
+from fields3d import _core_ops, _native
 from fields3d.encodings import RBFConfig, rbf_encode, rbf_eval
 from fields3d.encodings.rbf_eval import rbf_evaluate, rbf_evaluate_fused
 
@@ -259,7 +259,7 @@ def test_indices_are_range_checked_once_by_the_forward_and_not_for_the_core_sear
     config = RBFConfig(3, 20, 4, 4, "diagonal", "inverse_quadratic", (1.0, 2.0))
     x, idx, params = setup_case(config, 30, torch.float64, seed=13)
     recorder = RecordingCore()
-    monkeypatch.setattr(_native, "core", lambda: recorder)
+    monkeypatch.setattr(_core_ops, "core", lambda: recorder)
     x.requires_grad_(True)
     params = [p.requires_grad_(True) for p in params]
     if trusted:
