@@ -16,7 +16,7 @@ namespace f3d {
 namespace bind {
 void register_encodings(py::module_& m);
 void register_geometry(py::module_& m);
-void register_rbf(py::module_& m);
+void register_knn(py::module_& m);
 void register_rbf_eval(py::module_& m);
 void register_render(py::module_& m);
 #ifdef FIELDS3D_CUDA_EMU
@@ -81,7 +81,7 @@ PYBIND11_MODULE(FIELDS3D_MODULE, m) {
   m.def("set_num_threads", &f3d::set_num_threads, py::arg("n"), "Set the CPU kernels' thread count.");
   f3d::bind::register_encodings(m);
   f3d::bind::register_geometry(m);
-  f3d::bind::register_rbf(m);
+  f3d::bind::register_knn(m);
   f3d::bind::register_rbf_eval(m);
   f3d::bind::register_render(m);
 #ifdef FIELDS3D_CUDA_EMU

@@ -194,7 +194,7 @@ void register_rbf_eval(py::module_& m) {
         "RBF encoding over given neighbours: x (N, D), idx (N, K) int64 in [0, M), centers (M, D), shapes\n"
         "(M,) | (M, D) | (M, D, D), weights (M, F), freqs (L,) or None (plain) -> writes y (N, F).\n"
         "check_idx=False skips reading idx to check its range (and, on CUDA, a stream sync): only for\n"
-        "indices already checked or made by rbf_knn. Likewise for the two backward ops.");
+        "indices already checked or made by knn. Likewise for the two backward ops.");
   m.def("rbf_eval_backward", &backward, py::arg("x"), py::arg("idx"), py::arg("centers"), py::arg("shapes"),
         py::arg("weights"), py::arg("freqs"), py::arg("shape"), py::arg("kernel"), py::arg("dy"), py::arg("dx"),
         py::arg("dcenters"), py::arg("dshapes"), py::arg("dweights"), py::arg("check_idx") = true,

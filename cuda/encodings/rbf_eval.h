@@ -1,6 +1,6 @@
 // Fused evaluation of the adaptive RBF encoding (NeuRBF) over given neighbours: the per-point
 // forward and backward, shared by the CPU launcher (rbf_eval.cpp) and the CUDA launcher
-// (rbf_eval.cu). The neighbours come from the search in rbf_knn.h.
+// (rbf_eval.cu). The neighbours come from the search in geometry/knn.h.
 //
 // Math (fields3d/encodings/rbf.py states it in full). Point x (D,), its K neighbours j = idx[n, k]:
 //   u_j   = A_j (x - c_j)       A_j = s_j I (isotropic), diag(s_j) (diagonal), tril(S_j) (full)

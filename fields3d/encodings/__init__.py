@@ -2,8 +2,9 @@
 
 Types: ``hash_grid`` (instant-NGP), ``simplex_grid`` (hash encoding on a simplicial lattice),
 ``triplane`` (EG3D / K-Planes), ``dense_grid`` (2D/3D voxels) — each a core kernel with forward,
-backward and double backward on CPU and CUDA — and ``rbf`` (NeuRBF: the neighbour search and a
-fused evaluation with its backward and double backward in the core; a second derivative through
+backward and double backward on CPU and CUDA — and ``rbf`` (NeuRBF: the neighbour search of
+:mod:`fields3d.geometry.knn` and a fused evaluation with its backward and double backward in the
+core; a second derivative through
 the shapes' gradient alone falls back to torch); ``concat`` composes them (e.g. NeuRBF's RBF +
 grid hybrid).
 
@@ -18,7 +19,6 @@ from .dense_grid import DenseGrid, DenseGridConfig, dense_grid_encode
 from .factory import available, create, register
 from .hash_grid import HashGrid, HashGridConfig, hash_grid_encode
 from .rbf import RBFConfig, RBFEncoding, rbf_encode
-from .rbf_knn import KnnResult, rbf_knn
 from .simplex import SimplexGrid, SimplexGridConfig, simplex_grid_encode
 from .triplane import TriPlane, TriPlaneConfig, triplane_encode
 
@@ -29,7 +29,6 @@ __all__ = [
     "Encoding",
     "HashGrid",
     "HashGridConfig",
-    "KnnResult",
     "RBFConfig",
     "RBFEncoding",
     "SimplexGrid",
@@ -41,7 +40,6 @@ __all__ = [
     "dense_grid_encode",
     "hash_grid_encode",
     "rbf_encode",
-    "rbf_knn",
     "register",
     "simplex_grid_encode",
     "triplane_encode",

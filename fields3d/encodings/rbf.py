@@ -17,7 +17,7 @@ with NeuRBF's sinusoidal composition ``b_f(phi) = sin(omega_{f mod L} phi)`` ove
 basis' contribution vanishes with its kernel value, as the plain RBF's does: that keeps the jump
 small where a point's K-nearest set changes. Output: ``(N, F)``.
 
-Where the work runs. The neighbour search is the core op (:func:`~fields3d.encodings.rbf_knn.rbf_knn`,
+Where the work runs. The neighbour search is the core op (:func:`~fields3d.geometry.knn.knn`,
 a uniform grid over the centers, CPU and CUDA). It is recomputed at every forward, under
 ``no_grad``, from the current centers: rebuilding the grid is one counting sort of the ``M``
 centers, cheap beside the ``N x K`` evaluation, and centers that move during training always
@@ -44,11 +44,11 @@ from torch import nn
 
 from .._checks import check_choice, check_dense, dtype_str, is_int, is_number, shape_str
 from ..errors import InputError
+from ..geometry.knn import MAX_K, knn
 from ._table_op import check_inputs
 from .base import Encoding
 from .factory import register
 from .rbf_eval import rbf_evaluate_fused
-from .rbf_knn import MAX_K, rbf_knn
 
 MAX_BASES = 2**24
 MAX_FEATURES = 256
@@ -211,7 +211,7 @@ def rbf_encode(
     )
     nan = torch.isnan(x).any(dim=1, keepdim=True)
     xs = torch.where(nan, torch.zeros_like(x), x)
-    idx = rbf_knn(centers.detach(), xs.detach(), config.k).indices
+    idx = knn(centers.detach(), xs.detach(), config.k).indices
     y = rbf_evaluate_fused(
         xs, idx, centers, shapes, weights, config, check_idx=False
     )  # idx: the core's search
@@ -237,7 +237,7 @@ def weighted_kmeans(
     )
     centers = points[seeds.to(points.device)].clone()
     for _ in range(iters):
-        nearest = rbf_knn(centers, points, 1).indices[:, 0]
+        nearest = knn(centers, points, 1).indices[:, 0]
         mass = torch.zeros(n_centers, dtype=points.dtype, device=points.device).index_add_(
             0, nearest, weights
         )
@@ -256,9 +256,7 @@ def center_spacing(centers: torch.Tensor, k: int, fallback: float) -> torch.Tens
     m = centers.shape[0]
     if m == 1:
         return torch.full((1,), fallback, dtype=centers.dtype, device=centers.device)
-    dist2 = rbf_knn(centers, centers, min(k + 1, m, MAX_K)).dist2[
-        :, 1:
-    ]  # column 0: the center itself
+    dist2 = knn(centers, centers, min(k + 1, m, MAX_K)).dist2[:, 1:]  # column 0: the center itself
     h = dist2.clamp(min=0).sqrt().mean(dim=1)
     positive = h[h > 0]
     fill = (

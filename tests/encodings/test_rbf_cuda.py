@@ -1,5 +1,6 @@
-"""CUDA neighbour search, fused RBF evaluation (forward, backward, double backward) and RBF
-encoding against the CPU (same per-query / per-point code, different launch).
+"""CUDA fused RBF evaluation (forward, backward, double backward) and RBF encoding against the
+CPU (same per-point code, different launch). The neighbour search's CUDA tests are in
+tests/geometry/test_knn_cuda.py.
 
 Run on a GPU (marked `cuda`: skipped with the reason on machines without one, run by
 scripts/gpu-check) and on the CUDA launchers emulated on the host (the ``twin`` fixture)."""
@@ -7,95 +8,10 @@ scripts/gpu-check) and on the CUDA launchers emulated on the host (the ``twin`` 
 import pytest
 import torch
 from test_rbf import random_params, random_points
-from test_rbf_knn import clustered, queries, uniform
 
-from fields3d.encodings import RBFConfig, RBFEncoding, rbf_encode, rbf_knn
+from fields3d.encodings import RBFConfig, RBFEncoding, rbf_encode
 from fields3d.encodings.rbf_eval import rbf_evaluate_fused
-
-
-@pytest.mark.parametrize("dims", [2, 3])
-@pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
-@pytest.mark.parametrize("k", [1, 8, 32])
-def test_cuda_knn_matches_cpu(twin, dims, make, k):
-    centers = make(4000, dims, torch.float32, seed=k)
-    points = queries(20000, dims, torch.float32, seed=dims)
-    points[7] = float("nan")
-    cpu = rbf_knn(centers, points, k)
-    with twin.active():
-        gpu = rbf_knn(twin.put(centers), twin.put(points), k)
-    # float32 distances may differ in the last bits (fused multiply-adds on the GPU): the distances
-    # agree closely, and where no near tie leaves the order open, so do the centers
-    torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-5, atol=1e-7, equal_nan=True)
-    d = cpu.dist2[~torch.isnan(cpu.dist2[:, 0])]
-    clear = torch.ones(len(points), dtype=torch.bool)
-    if k > 1:
-        gaps = (cpu.dist2[:, 1:] - cpu.dist2[:, :-1]).min(dim=1).values
-        clear = ~(gaps <= 1e-5 * cpu.dist2[:, -1])  # NaN rows stay in: both give -1
-    assert clear.sum() > 0.5 * len(points) and len(d) == len(points) - 1
-    assert torch.equal(gpu.indices.cpu()[clear], cpu.indices[clear])
-
-
-def test_cuda_knn_float64_is_exact(twin):
-    centers = clustered(3000, 3, torch.float64, seed=1)
-    points = queries(5000, 3, torch.float64, seed=2)
-    cpu = rbf_knn(centers, points, 8)
-    with twin.active():
-        gpu = rbf_knn(twin.put(centers), twin.put(points), 8)
-    assert torch.equal(gpu.indices.cpu(), cpu.indices)
-    torch.testing.assert_close(gpu.dist2.cpu(), cpu.dist2, rtol=1e-13, atol=0)
-
-
-def grid_of(centers, k):
-    """The core's grid (cell_start, order) for ``centers``, built on their device."""
-    from fields3d import _native
-
-    m, d = centers.shape
-    box = torch.cat([centers.amin(dim=0), centers.amax(dim=0)]).tolist()
-    core = _native.core()
-    cell, res = core.rbf_grid_shape(box[:d], box[d:], m, k)
-    n_cells = 1
-    for r in res:
-        n_cells *= r
-    dev = centers.device
-    cell_start = torch.empty(n_cells + 1, dtype=torch.int64, device=dev)
-    order = torch.empty(m, dtype=torch.int64, device=dev)
-    points = centers[:0]
-    idx, d2 = (
-        torch.empty(0, k, dtype=torch.int64, device=dev),
-        torch.empty(0, k, dtype=centers.dtype, device=dev),
-    )
-    c = _native.capsule
-    core.rbf_knn(
-        c(centers),
-        c(points),
-        k,
-        box[:d],
-        cell,
-        res,
-        c(cell_start),
-        c(order),
-        c(idx),
-        c(d2),
-        _native.stream_of(dev),
-    )
-    return cell_start.cpu(), order.cpu()
-
-
-@pytest.mark.parametrize("make", [uniform, clustered], ids=["uniform", "clustered"])
-def test_cuda_builds_the_same_grid_as_the_cpu(twin, make):
-    """The device's counting sort: the same cell starts, and each cell the same centers (in an
-    order set by its atomics; the CPU keeps index order)."""
-    centers = make(200_000, 3, torch.float32, seed=9)
-    centers[:5000] = centers[0]  # 5000 duplicates: one cell takes many atomic increments
-    cpu_start, cpu_order = grid_of(centers, 8)
-    with twin.active():
-        gpu_start, gpu_order = grid_of(twin.put(centers), 8)
-    assert torch.equal(gpu_start, cpu_start)
-    assert int(gpu_start[-1]) == len(centers)
-    cell = torch.repeat_interleave(torch.arange(len(cpu_start) - 1), cpu_start[1:] - cpu_start[:-1])
-    # sorting by (cell, center) must give the CPU's order, which is cell by cell in index order
-    key = cell * len(centers) + gpu_order
-    assert torch.equal(gpu_order[torch.argsort(key)], cpu_order)
+from fields3d.geometry.knn import knn
 
 
 def all_derivatives(x, params, config):
@@ -162,7 +78,7 @@ def test_cuda_fused_evaluation_matches_cpu(twin, shape, kernel, freqs, dtype):
     config = RBFConfig(3, 500, 8, 8, shape, kernel, freqs)
     params = [p.detach().to(dtype) for p in random_params(config, seed=5)]
     x = random_points(config, 5003, dtype, seed=6)
-    idx = rbf_knn(params[0], x, config.k).indices
+    idx = knn(params[0], x, config.k).indices
     dy = torch.randn(5003, 8, dtype=dtype, generator=torch.Generator().manual_seed(7))
 
     def run(device):
@@ -187,7 +103,7 @@ def test_cuda_double_backward_matches_cpu(twin, shape, kernel, freqs, dtype):
     config = RBFConfig(3, 500, 8, 8, shape, kernel, freqs)
     params = [p.detach().to(dtype) for p in random_params(config, seed=9)]
     x = random_points(config, 5003, dtype, seed=10)
-    idx = rbf_knn(params[0], x, config.k).indices
+    idx = knn(params[0], x, config.k).indices
     gen = torch.Generator().manual_seed(11)
     dy, ddx = (
         torch.randn(5003, 8, dtype=dtype, generator=gen),

@@ -1,6 +1,6 @@
-// K nearest centers of query points through a uniform grid over the centers: the neighbour search
-// of the adaptive RBF encoding. The per-query work is shared by the CPU launcher (rbf_knn.cpp) and
-// the CUDA launcher (rbf_knn.cu).
+// K nearest centers of query points through a uniform grid over the centers: a general neighbour
+// search (the RBF encoding's bases, recon's point neighbours). The per-query work is shared by the
+// CPU launcher (knn.cpp) and the CUDA launcher (knn.cu).
 //
 // Grid. `res` cells per axis of edge `cell` from `origin` (D = 2 uses res[2] = 1). A center or a
 // query belongs to the cell floor((p - origin) / cell), clamped per axis to [0, res - 1], so points
@@ -24,7 +24,7 @@
 #include "common/macros.h"
 
 namespace f3d {
-namespace rbf {
+namespace knn {
 
 constexpr int kMaxK = 32;
 constexpr int kMaxDims = 3;
@@ -218,5 +218,5 @@ void knn_cpu(const KnnArgs<T>& a);
 template <typename T>
 void knn_cuda(const KnnArgs<T>& a, void* stream, int device);
 
-}  // namespace rbf
+}  // namespace knn
 }  // namespace f3d

@@ -1,11 +1,11 @@
-"""The core's grid neighbour search (rbf_knn) against brute force, on random, clustered and
+"""The core's grid neighbour search (knn) against brute force, on random, clustered and
 degenerate center sets; ties go to the lower center index."""
 
 import pytest
 import torch
 
-from fields3d import _native
-from fields3d.encodings import rbf_knn
+from fields3d import _core_ops, _native
+from fields3d.geometry.knn import knn
 
 
 def brute_force(centers, points, k):
@@ -47,7 +47,7 @@ def queries(n, d, dtype, seed):
 def test_matches_brute_force_float64(dims, make, m, k):
     centers = make(m, dims, torch.float64, seed=m + k)
     points = queries(700, dims, torch.float64, seed=k)
-    got = rbf_knn(centers, points, k)
+    got = knn(centers, points, k)
     want_i, want_d = brute_force(centers, points, k)
     assert got.indices.dtype == torch.int64 and got.indices.shape == (700, k)
     assert torch.equal(got.indices, want_i)
@@ -59,7 +59,7 @@ def test_matches_brute_force_float64(dims, make, m, k):
 def test_matches_brute_force_float32(dims, make):
     centers = make(3000, dims, torch.float32, seed=dims)
     points = queries(2000, dims, torch.float32, seed=11)
-    got = rbf_knn(centers, points, 8)
+    got = knn(centers, points, 8)
     want_i, want_d = brute_force(centers, points, 8)
     assert got.dist2.dtype == torch.float32
     torch.testing.assert_close(got.dist2, want_d, rtol=1e-6, atol=0)
@@ -72,13 +72,13 @@ def test_matches_brute_force_float32(dims, make):
 def test_k_equal_to_m_returns_every_center_sorted():
     centers = uniform(20, 3, torch.float64, seed=1)
     points = queries(50, 3, torch.float64, seed=2)
-    got = rbf_knn(centers, points, 20)
+    got = knn(centers, points, 20)
     assert torch.equal(got.indices.sort(dim=1).values, torch.arange(20).expand(50, 20))
     assert torch.equal(got.indices, brute_force(centers, points, 20)[0])
 
 
 def test_no_points():
-    got = rbf_knn(uniform(10, 3, torch.float32, seed=0), torch.zeros(0, 3), 4)
+    got = knn(uniform(10, 3, torch.float32, seed=0), torch.zeros(0, 3), 4)
     assert got.indices.shape == (0, 4) and got.dist2.shape == (0, 4)
 
 
@@ -90,7 +90,7 @@ def test_duplicate_centers_tie_by_lower_index():
     points = torch.cat(
         [queries(200, 3, torch.float64, seed=5), base[:5]]
     )  # some exactly on a center
-    got = rbf_knn(centers, points, 6)
+    got = knn(centers, points, 6)
     want_i, want_d = brute_force(centers, points, 6)
     assert torch.equal(got.dist2, want_d)
     assert torch.equal(got.indices, want_i)
@@ -122,7 +122,7 @@ def test_duplicate_centers_tie_by_lower_index():
 )
 def test_degenerate_center_sets(centers):
     points = torch.cat([queries(300, 3, torch.float64, seed=6), centers[:10]])
-    got = rbf_knn(centers, points, 5)
+    got = knn(centers, points, 5)
     want_i, want_d = brute_force(centers, points, 5)
     assert torch.equal(got.dist2, want_d)
     assert torch.equal(got.indices, want_i)
@@ -139,7 +139,7 @@ def test_nan_and_inf_points():
         ],
         dtype=torch.float64,
     )
-    got = rbf_knn(centers, points, 3)
+    got = knn(centers, points, 3)
     assert (
         torch.equal(got.indices[0], torch.tensor([-1, -1, -1])) and torch.isnan(got.dist2[0]).all()
     )
@@ -150,7 +150,7 @@ def test_nan_and_inf_points():
 def test_any_grid_gives_the_same_answer():
     """The grid only speeds the search up: a grid that misses most centers (clamped into its
     boundary cells) or has one cell finds the same neighbours."""
-    core, c = _native.core(), _native.capsule
+    c = _native.capsule
     centers = clustered(400, 3, torch.float64, seed=8)
     points = queries(300, 3, torch.float64, seed=9)
     want_i, _ = brute_force(centers, points, 7)
@@ -162,7 +162,9 @@ def test_any_grid_gives_the_same_answer():
         n = res[0] * res[1] * res[2]
         start, order = torch.empty(n + 1, dtype=torch.int64), torch.empty(400, dtype=torch.int64)
         idx, d2 = torch.empty(300, 7, dtype=torch.int64), torch.empty(300, 7, dtype=torch.float64)
-        core.rbf_knn(c(centers), c(points), 7, origin, cell, res, c(start), c(order), c(idx), c(d2))
+        _core_ops.knn(
+            c(centers), c(points), 7, origin, cell, res, c(start), c(order), c(idx), c(d2)
+        )
         assert torch.equal(idx, want_i), (origin, cell, res)
         assert (
             start[0] == 0
@@ -173,24 +175,23 @@ def test_any_grid_gives_the_same_answer():
 
 
 def test_grid_shape_holds_about_k_centers_per_cell():
-    _cell, res = _native.core().rbf_grid_shape([0.0, 0.0, 0.0], [1.0, 2.0, 0.0], 4096, 8)
+    _cell, res = _core_ops.knn_grid_shape([0.0, 0.0, 0.0], [1.0, 2.0, 0.0], 4096, 8)
     assert res[2] == 1 and res[1] == pytest.approx(
         2 * res[0], abs=1
     )  # the flat axis leaves the volume
     assert 4096 / 8 <= res[0] * res[1] <= 4096 / 8 * 1.2
-    assert _native.core().rbf_grid_shape([0.0, 0.0], [0.0, 0.0], 10, 2) == (1.0, [1, 1])
+    assert _core_ops.knn_grid_shape([0.0, 0.0], [0.0, 0.0], 10, 2) == (1.0, [1, 1])
 
 
 def test_result_does_not_depend_on_the_thread_count():
-    core = _native.core()
     centers = uniform(3000, 3, torch.float32, seed=10)
     points = queries(5000, 3, torch.float32, seed=11)
-    before = core.num_threads()
+    before = _core_ops.num_threads()
     try:
-        core.set_num_threads(1)
-        one = rbf_knn(centers, points, 8)
-        core.set_num_threads(3)
-        three = rbf_knn(centers, points, 8)
+        _core_ops.set_num_threads(1)
+        one = knn(centers, points, 8)
+        _core_ops.set_num_threads(3)
+        three = knn(centers, points, 8)
     finally:
-        core.set_num_threads(before)
+        _core_ops.set_num_threads(before)
     assert torch.equal(one.indices, three.indices) and torch.equal(one.dist2, three.dist2)

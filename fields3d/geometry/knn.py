@@ -1,11 +1,12 @@
 """K nearest centers of query points: the core's uniform-grid neighbour search (CPU and CUDA).
 
-The core (``cuda/encodings/rbf_knn.h`` states the rule exactly) sorts the centers into a uniform
+The core (``cuda/geometry/knn.h`` states the rule exactly) sorts the centers into a uniform
 grid over their bounding box, about ``k`` centers per cell, by counting sort, and searches rings
 of cells outward from each query's cell until ``k`` candidates are held and no unscanned cell can
 beat the ``k``-th. Results are ordered by (squared distance, center index): ties go to the lower
-index, whatever the device or thread count. This is the neighbour search of the RBF encoding
-(:mod:`fields3d.encodings.rbf`), usable on its own.
+index, whatever the device or thread count. The RBF encoding (:mod:`fields3d.encodings.rbf`)
+finds its bases with it, and GridPull (:mod:`fields3d.pipelines.recon.gridpull`) its points'
+neighbours.
 
 On CUDA the grid is built on the device too (count, scan, scatter), and the search runs there, one
 thread per query; the only synchronisation is reading back the centers' bounding box (2D numbers),
@@ -18,7 +19,7 @@ from typing import NamedTuple
 
 import torch
 
-from .. import _native
+from .. import _core_ops, _native
 from .._checks import check_dense, dtype_str, is_int, shape_str
 from ..errors import InputError
 
@@ -65,7 +66,7 @@ def _check(centers, points, k) -> None:
 
 
 @torch.no_grad()
-def rbf_knn(centers: torch.Tensor, points: torch.Tensor, k: int) -> KnnResult:
+def knn(centers: torch.Tensor, points: torch.Tensor, k: int) -> KnnResult:
     """The ``k`` nearest ``centers`` of every point, by the core's grid search.
 
     Args:
@@ -88,8 +89,7 @@ def rbf_knn(centers: torch.Tensor, points: torch.Tensor, k: int) -> KnnResult:
     if not all(abs(v) < float("inf") for v in box):
         raise InputError("centers must be finite (found NaN or inf)")
     lo, hi = box[:d], box[d:]
-    core = _native.core()
-    cell, resolution = core.rbf_grid_shape(lo, hi, m, k)
+    cell, resolution = _core_ops.knn_grid_shape(lo, hi, m, k)
     n_cells = 1
     for r in resolution:
         n_cells *= r
@@ -98,7 +98,7 @@ def rbf_knn(centers: torch.Tensor, points: torch.Tensor, k: int) -> KnnResult:
     indices = torch.empty(points.shape[0], k, dtype=torch.int64, device=centers.device)
     dist2 = torch.empty(points.shape[0], k, dtype=centers.dtype, device=centers.device)
     c = _native.capsule
-    core.rbf_knn(
+    _core_ops.knn(
         c(centers),
         c(points),
         k,

@@ -1,5 +1,5 @@
-// Bindings for the RBF encoding's neighbour search: the grid's shape from the centers' bounding
-// box (rbf_grid_shape), and the search itself (rbf_knn), which writes the grid and the K nearest
+// Bindings for the neighbour search (geometry/knn.h): the grid's shape from the centers' bounding
+// box (knn_grid_shape), and the search itself (knn), which writes the grid and the K nearest
 // centers into caller-allocated tensors. Every tensor's dtype, shape, device and contiguity is
 // checked before a pointer is used.
 #include <pybind11/stl.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "bindings/tensor.h"
-#include "encodings/rbf_knn.h"
+#include "geometry/knn.h"
 
 namespace f3d {
 namespace bind {
@@ -21,7 +21,7 @@ namespace {
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 void check_k(int k, int64_t n_centers) {
-  const int64_t most = std::min<int64_t>(rbf::kMaxK, n_centers);
+  const int64_t most = std::min<int64_t>(knn::kMaxK, n_centers);
   if (k < 1 || k > most)
     fail("k must be between 1 and min(32, number of centers) = " + std::to_string(most) + ", got " +
          std::to_string(k));
@@ -41,7 +41,7 @@ std::pair<double, std::vector<int64_t>> grid_shape(const std::vector<double>& lo
   check_box(hi, lo.size(), "hi");
   if (n_centers < 1) fail("n_centers must be at least 1, got " + std::to_string(n_centers));
   check_k(k, n_centers);
-  const rbf::GridShape g = rbf::grid_shape(lo.data(), hi.data(), int(lo.size()), n_centers, k);
+  const knn::GridShape g = knn::grid_shape(lo.data(), hi.data(), int(lo.size()), n_centers, k);
   return {g.cell, std::vector<int64_t>(g.res, g.res + lo.size())};
 }
 
@@ -57,16 +57,16 @@ int64_t checked_cells(const Grid& g, size_t n_dims) {
   if (g.res.size() != n_dims) fail("resolution must have " + std::to_string(n_dims) + " entries");
   int64_t cells = 1;
   for (int64_t r : g.res) {
-    if (r < 1 || r > rbf::kMaxCells) fail("resolution entries must be between 1 and 2^24");
+    if (r < 1 || r > knn::kMaxCells) fail("resolution entries must be between 1 and 2^24");
     cells *= r;
-    if (cells > rbf::kMaxCells) fail("the grid must have at most 2^24 cells");
+    if (cells > knn::kMaxCells) fail("the grid must have at most 2^24 cells");
   }
   return cells;
 }
 
 template <typename T>
-rbf::KnnArgs<T> knn_args(const TensorArg& c, const TensorArg& p, int k, const Grid& g) {
-  rbf::KnnArgs<T> a;
+knn::KnnArgs<T> knn_args(const TensorArg& c, const TensorArg& p, int k, const Grid& g) {
+  knn::KnnArgs<T> a;
   a.n_dims = int(c.shape[1]);
   a.k = k;
   a.n_centers = c.shape[0];
@@ -81,7 +81,7 @@ rbf::KnnArgs<T> knn_args(const TensorArg& c, const TensorArg& p, int k, const Gr
   return a;
 }
 
-void knn(py::handle centers, py::handle points, int k, const std::vector<double>& origin, double cell,
+void search(py::handle centers, py::handle points, int k, const std::vector<double>& origin, double cell,
          const std::vector<int64_t>& resolution, py::handle cell_start, py::handle order, py::handle indices,
          py::handle dist2, uintptr_t stream) {
   const TensorArg c = tensor_arg(centers, "centers"), p = tensor_arg(points, "points");
@@ -104,21 +104,21 @@ void knn(py::handle centers, py::handle points, int k, const std::vector<double>
   expect_same(c, d2);
   with_type(c, [&](auto zero) {
     using T = decltype(zero);
-    rbf::KnnArgs<T> a = knn_args<T>(c, p, k, g);
+    knn::KnnArgs<T> a = knn_args<T>(c, p, k, g);
     a.cell_start = cs.data;
     a.order = ord.data;
     a.indices = idx.data;
     a.dist2 = d2.ptr<T>();
-    launch(c, [&] { rbf::knn_cpu(a); }, [&](int dev) { rbf::knn_cuda(a, as_stream(stream), dev); });
+    launch(c, [&] { knn::knn_cpu(a); }, [&](int dev) { knn::knn_cuda(a, as_stream(stream), dev); });
   });
 }
 
 }  // namespace
 
-void register_rbf(py::module_& m) {
-  m.def("rbf_grid_shape", &grid_shape, py::arg("lo"), py::arg("hi"), py::arg("n_centers"), py::arg("k"),
+void register_knn(py::module_& m) {
+  m.def("knn_grid_shape", &grid_shape, py::arg("lo"), py::arg("hi"), py::arg("n_centers"), py::arg("k"),
         "(cell, resolution) of a uniform grid over the box [lo, hi] holding about k of n_centers centers per cell.");
-  m.def("rbf_knn", &knn, py::arg("centers"), py::arg("points"), py::arg("k"), py::arg("origin"), py::arg("cell"),
+  m.def("knn", &search, py::arg("centers"), py::arg("points"), py::arg("k"), py::arg("origin"), py::arg("cell"),
         py::arg("resolution"), py::arg("cell_start"), py::arg("order"), py::arg("indices"), py::arg("dist2"),
         py::arg("stream") = 0,
         "K nearest centers (M, D) of points (N, D), D = 2 or 3: writes the grid (cell_start (n_cells + 1,),\n"

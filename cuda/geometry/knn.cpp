@@ -1,4 +1,4 @@
-// CPU side of the RBF neighbour search: the grid's shape, its counting sort (the CUDA launcher
+// CPU side of the neighbour search: the grid's shape, its counting sort (the CUDA launcher
 // runs the same sort on the device) and the parallel-for over queries. Every query writes
 // only its own row, so the result does not depend on the thread count.
 #include <algorithm>
@@ -6,10 +6,10 @@
 #include <stdexcept>
 
 #include "common/parallel.h"
-#include "encodings/rbf_knn.h"
+#include "geometry/knn.h"
 
 namespace f3d {
-namespace rbf {
+namespace knn {
 
 namespace {
 
@@ -96,5 +96,5 @@ template void knn_cuda<float>(const KnnArgs<float>&, void*, int);
 template void knn_cuda<double>(const KnnArgs<double>&, void*, int);
 #endif
 
-}  // namespace rbf
+}  // namespace knn
 }  // namespace f3d
