@@ -30,11 +30,11 @@ def emulated_core():
     the launchers freed all their scratch memory."""
     import fields3d
     from fields3d import _native
-    from fields3d.encodings import _lattice, hash_grid
+    from fields3d.encodings import _lattice
 
     emu = importlib.import_module("fields3d._core_emu")
     real = _native.core()
-    caches = (_native.core, _lattice.layout, hash_grid._layout)  # these hold objects of one module
+    caches = (_native.core, _lattice.layout)  # these hold objects of one module
     for c in caches:
         c.cache_clear()
     fields3d._core = emu

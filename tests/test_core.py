@@ -12,15 +12,15 @@ from torch.utils.dlpack import to_dlpack
 import fields3d
 from fields3d import _native
 from fields3d.encodings import HashGridConfig, hash_grid_encode
-from fields3d.encodings.hash_grid import _layout
+from fields3d.encodings._lattice import layout
 
 core = _native.core()
 CONFIG = HashGridConfig(3, 2, 2, 6)
-LAYOUT = _layout(CONFIG)
+LAYOUT = layout(CONFIG)
 
 
 def forward(x, table, y):
-    core.hash_grid_forward(LAYOUT, x, table, y)
+    core.lattice_forward(LAYOUT, x, table, y)
 
 
 def test_binding_rejects_non_capsules():
@@ -58,12 +58,15 @@ def test_layout_checks():
     with pytest.raises(
         ValueError, match=r"^hashed levels must hold a power-of-two number of rows$"
     ):
-        core.HashGridLayout(3, 2, "linear", [3.0], [4], [24], [True])
+        core.LatticeLayout("hash", 3, 2, "linear", [3.0], [4], [24], [True], [[0, 1]])
     with pytest.raises(ValueError, match=r"^n_features must be 1, 2, 4 or 8, got 3$"):
-        core.HashGridLayout(3, 3, "linear", [3.0], [4], [64], [False])
-    assert core.HashGridLayout(
-        3, 2, "linear", [3.0, 5.0], [4, 6], [64, 216], [False, False]
-    ).offsets == [0, 64]
+        core.LatticeLayout("hash", 3, 3, "linear", [3.0], [4], [64], [False], [[0, 1]])
+    with pytest.raises(ValueError, match=r"^n_dims must be 1, 2, 3 or 4, got 5$"):
+        core.LatticeLayout("hash", 5, 2, "linear", [3.0], [4], [64], [False], [[0, 1]])
+    hash_1d = core.LatticeLayout(
+        "hash", 1, 2, "linear", [3.0, 5.0], [4, 6], [64, 216], [False, False], [[0, 1]] * 2
+    )
+    assert hash_1d.offsets == [0, 64] and hash_1d.n_lut == 0
 
 
 def test_results_do_not_depend_on_thread_count():
@@ -141,7 +144,7 @@ def test_table_gradient_is_overwritten_not_accumulated():
     table = torch.rand(CONFIG.n_entries, 2)
     fresh, dirty = torch.zeros_like(table), torch.full_like(table, 7.0)
     for out in (fresh, dirty):
-        core.hash_grid_backward(
+        core.lattice_backward(
             LAYOUT, to_dlpack(x), to_dlpack(table), to_dlpack(dy), None, to_dlpack(out)
         )
     assert fresh.abs().sum() > 0
@@ -155,7 +158,7 @@ def test_double_backward_table_gradient_needs_ddx():
         ValueError,
         match=r"^dtable needs ddx \(with ddx None the table gradient is zero: skip it\)$",
     ):
-        core.hash_grid_backward_backward(
+        core.lattice_backward_backward(
             LAYOUT,
             to_dlpack(x),
             to_dlpack(table),

@@ -1,7 +1,8 @@
-// The host functions every table-based encoding binds (forward, backward, double backward),
-// written once over a Kernels trait:
-//   using Layout;  template <typename T> using Args;  static const char* name();
-//   static constexpr bool kLookup;  (Layout has n_lut and lut: a row lookup passed per call)
+// The host functions a table-based encoding binds (forward, backward, double backward), written
+// once over a Kernels trait:
+//   using Layout;  (with n_levels, n_features, n_dims, n_entries, and n_lut / lut: a row lookup
+//                   passed per call, n_lut = 0 where the layout has none)
+//   template <typename T> using Args;  static const char* name(const Layout&);  (for messages)
 //   template <typename T> static void cpu(enc::Op, const Args<T>&);
 //   static void cuda(enc::Op, const Args<float>&, void* stream, int device);
 // Every tensor is checked against the layout before a launcher touches memory.
@@ -40,10 +41,9 @@ struct Call {
   }
 
   void read_lut(py::handle obj) {
-    int64_t n_lut = 0;
-    if constexpr (K::kLookup) n_lut = L.n_lut;
+    const int64_t n_lut = L.n_lut;
     if (n_lut == 0) {
-      if (!obj.is_none()) fail(std::string("this ") + K::name() + " layout has no row lookup: pass lut=None");
+      if (!obj.is_none()) fail(std::string("this ") + K::name(L) + " layout has no row lookup: pass lut=None");
       return;
     }
     if (obj.is_none())
@@ -68,7 +68,7 @@ struct Call {
   typename K::template Args<T> args() const {
     typename K::template Args<T> a;
     a.layout = L;
-    if constexpr (K::kLookup) a.layout.lut = lut ? lut->data : nullptr;
+    a.layout.lut = lut ? lut->data : nullptr;
     a.n_points = x.shape[0];
     a.x = x.ptr<T>();
     a.table = table.ptr<T>();
@@ -86,7 +86,7 @@ struct Call {
     if (x.is_cuda()) {
 #ifdef FIELDS3D_WITH_CUDA
       if (x.dtype != DType::Float32)
-        fail(std::string("CUDA ") + K::name() + " kernels take float32, got " + dtype_name(x.dtype));
+        fail(std::string("CUDA ") + K::name(L) + " kernels take float32, got " + dtype_name(x.dtype));
       const auto a = args<float>();
       py::gil_scoped_release release;
       K::cuda(op, a, reinterpret_cast<void*>(stream), x.device.device_id);
@@ -141,20 +141,6 @@ void backward_backward(const typename K::Layout& L, py::handle x, py::handle tab
   if (c.dtable && !c.ddx) fail("dtable needs ddx (with ddx None the table gradient is zero: skip it)");
   if (c.ddy || c.dx) c.launch(Op::BackwardBackwardPoint, stream);
   if (c.dtable) c.launch(Op::BackwardBackwardTable, stream);
-}
-
-// Binds <prefix>_forward, <prefix>_backward and <prefix>_backward_backward.
-template <class K>
-void def_ops(py::module_& m, const std::string& prefix) {
-  m.def((prefix + "_forward").c_str(), &forward<K>, py::arg("layout"), py::arg("x"), py::arg("table"), py::arg("y"),
-        py::arg("stream") = 0, py::arg("lut") = py::none(), "y (N, L*F) = encoding of x (N, D) with table (n_entries, F).");
-  m.def((prefix + "_backward").c_str(), &backward<K>, py::arg("layout"), py::arg("x"), py::arg("table"),
-        py::arg("dy"), py::arg("dx"), py::arg("dtable"), py::arg("stream") = 0, py::arg("lut") = py::none(),
-        "Writes dx (N, D) and dtable (n_entries, F); either may be None.");
-  m.def((prefix + "_backward_backward").c_str(), &backward_backward<K>, py::arg("layout"), py::arg("x"),
-        py::arg("table"), py::arg("dy"), py::arg("ddx"), py::arg("ddtable"), py::arg("ddy"), py::arg("dx"),
-        py::arg("dtable"), py::arg("stream") = 0, py::arg("lut") = py::none(),
-        "Gradients of the backward pass: writes ddy, dx and dtable; None skips an input/output.");
 }
 
 }  // namespace encoding

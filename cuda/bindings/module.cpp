@@ -1,4 +1,5 @@
-// fields3d._core: one register_*() per folder of the core.
+// fields3d._core: one register_*() per binding file, named after what it binds (lattice.cpp: the core's
+// encodings/lattice.h; knn.cpp: geometry/knn.h; geometry.cpp and render.cpp: those folders).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -14,7 +15,7 @@ namespace py = pybind11;
 
 namespace f3d {
 namespace bind {
-void register_encodings(py::module_& m);
+void register_lattice(py::module_& m);
 void register_geometry(py::module_& m);
 void register_knn(py::module_& m);
 void register_rbf_eval(py::module_& m);
@@ -79,7 +80,7 @@ PYBIND11_MODULE(FIELDS3D_MODULE, m) {
   m.def("cuda_device_count", &cuda_device_count, "CUDA devices this build can use (0 without CUDA).");
   m.def("num_threads", &f3d::num_threads, "Threads the CPU kernels use.");
   m.def("set_num_threads", &f3d::set_num_threads, py::arg("n"), "Set the CPU kernels' thread count.");
-  f3d::bind::register_encodings(m);
+  f3d::bind::register_lattice(m);
   f3d::bind::register_geometry(m);
   f3d::bind::register_knn(m);
   f3d::bind::register_rbf_eval(m);

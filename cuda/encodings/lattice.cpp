@@ -1,4 +1,4 @@
-// CPU launchers for the table encodings of lattice.h: parallel-for over point ranges for the per-point
+// CPU launchers for the lattice encodings of lattice.h: parallel-for over point ranges for the per-point
 // passes; table gradients either owned level by level (enough levels to keep every thread busy)
 // or accumulated per point range into private copies that are summed afterwards (a dense grid
 // has a single level). Both are race-free and give the same sums on every run.

@@ -1,4 +1,4 @@
-// CUDA launchers for the table encodings of lattice.h (hash grid, dense grid, tri-plane, simplex
+// CUDA launchers for the lattice encodings of lattice.h (hash grid, dense grid, tri-plane, simplex
 // grid): thin __global__ wrappers around its per-element functions (one thread per point and level
 // where the work is per level, one per point where levels are summed; table gradients by atomicAdd).
 #include <cuda_runtime.h>

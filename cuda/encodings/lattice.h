@@ -1,7 +1,16 @@
-// Table encodings: hash grid, dense grid, tri-plane and simplex grid. The per-element work is shared by
-// the CPU launcher (lattice.cpp) and the CUDA launcher (lattice.cu), and written once for all
-// four: the kernel bodies are generic over a *stencil*, which lists the table rows a point
-// reads at one level together with each row's weight w and dw/dx (and d2w/dx2 . u when asked).
+// The lattice encodings: hash grid, dense grid, tri-plane and simplex grid.
+//
+// "Lattice" has one meaning across the core and fields3d: the regular arrangement of vertices an
+// encoding keeps a table row for and interpolates between, cubic (hash grid, dense grid, each
+// tri-plane plane) or simplicial (the simplex grid's skewed lattice). A *lattice encoding* is an
+// encoding built that way: this namespace, the binding's LatticeLayout and lattice_* functions,
+// and fields3d/encodings/_lattice.py. A plain grid of samples (an SDF volume, marching cubes'
+// input, a neighbour search's cells) is a grid, not a lattice.
+//
+// The per-element work is shared by the CPU launcher (lattice.cpp) and the CUDA launcher
+// (lattice.cu), and written once for all four: the kernel bodies are generic over a *stencil*,
+// which lists the table rows a point reads at one level together with each row's weight w and
+// dw/dx (and d2w/dx2 . u when asked).
 //
 // Stencils:
 //  - Hashed<D> (D = 1 to 4): the multiresolution hash grid (instant-NGP), see below.
@@ -38,6 +47,14 @@ namespace lattice {
 constexpr int kMaxLevels = 32;
 constexpr int kMaxDims = 4;
 constexpr int kMaxFeatures = 32;
+
+// The coherent primes of the instant-NGP hash, one per input axis (hash grid and simplex grid).
+// The one copy: the kernels make a local HashPrimes (a constant array in registers, as a literal
+// list would be), the binding hands kHashPrimes to Python as fields3d._core.HASH_PRIMES.
+struct HashPrimes {
+  uint32_t p[4] = {1u, 2654435761u, 805459861u, 3674653429u};
+};
+constexpr HashPrimes kHashPrimes{};
 
 enum class Kind : int { Dense = 0, TriPlane = 1, Simplex = 2, Hash = 3 };
 enum class Interp : int { Linear = 0, Smoothstep = 1 };
@@ -179,7 +196,7 @@ struct Hashed {
 
   template <bool hashed, typename T, typename Fn>
   F3D_HD static void visit_rows(const Layout& L, int level, const T* x, const T* u, Fn&& fn) {
-    const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
+    const HashPrimes primes{};
     const T scale = static_cast<T>(L.scale[level]);
     // Per axis and side, the vertex's share of the row: its coordinate times the prime or the stride.
     uint32_t part[D][2];
@@ -189,7 +206,7 @@ struct Hashed {
       T chain;
       const T pos = mul_add_rn(clamp_unit(x[d], scale, chain), scale, T(0.5));  // the CPU's cell on CUDA too
       const T fl = floor_nonneg(pos);
-      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : stride;
+      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes.p[d] : stride;
       part[d][0] = base * mult;
       part[d][1] = (base + 1u) * mult;
       stride *= L.resolution[level];
@@ -275,7 +292,7 @@ struct Simplex {
 
   template <bool hashed, typename T, typename Fn>
   F3D_HD static void visit_rows(const Layout& L, int level, const T* x, Fn&& fn) {
-    const uint32_t primes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
+    const HashPrimes primes{};
     const T scale = static_cast<T>(L.scale[level]);
     const T k = static_cast<T>(L.skew);
     T p[D], chain[D], f[D], sum = T(0);
@@ -291,7 +308,7 @@ struct Simplex {
       const T q = mul_add_rn(k, sum, p[d]);  // unfused: the CPU's simplex on CUDA too
       const T fl = floor_nonneg(q);
       f[d] = q - fl;
-      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes[d] : (d < D - 1 ? stride : 1u);
+      const uint32_t base = static_cast<uint32_t>(fl), mult = hashed ? primes.p[d] : (d < D - 1 ? stride : 1u);
       part0[d] = base * mult;
       part1[d] = (base + 1u) * mult;
       stride *= L.resolution[level];

@@ -1,9 +1,17 @@
-"""What the lattice encodings (dense grid, tri-plane, simplex grid) share: the level layout
-they hand the core, input checks, and the twice-differentiable core op.
+"""What the lattice encodings (hash grid, dense grid, tri-plane, simplex grid) share: the level
+layout they hand the core, input checks, and the twice-differentiable core op.
+
+"Lattice" means one thing in fields3d and its core (``cuda/encodings/lattice.h`` says the same):
+the regular arrangement of vertices an encoding keeps a table row for and interpolates between,
+cubic (hash grid, dense grid, each tri-plane plane) or simplicial (the simplex grid's skewed
+lattice). A *lattice encoding* is an encoding built that way; this module, the core's
+``LatticeLayout`` and its ``lattice_*`` functions serve all four. A plain grid of samples (an SDF
+volume, marching cubes' input) is a grid, not a lattice.
 
 Each config describes its table as :class:`LatticeLevel` rows (scale, resolution, rows, offset,
-hashed, plane axes); :func:`lattice_encode` checks the inputs and runs the core's ``lattice_*``
-kernels, which return the level-major ``(N, n_levels * F)`` features.
+hashed, plane axes) and names its ``kind`` ("hash", "dense", "triplane" or "simplex");
+:func:`lattice_encode` checks the inputs and runs the core's ``lattice_*`` kernels, which return
+the level-major ``(N, n_levels * F)`` features.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Protocol
 
 import torch
 
-from .. import _native
+from .. import _core_ops
 from ._table_op import check_inputs, encode_table
 
 
@@ -29,8 +37,8 @@ class LatticeLevel:
 
 
 class LatticeConfig(Protocol):
-    kind: str  # "dense", "triplane" or "simplex"
-    name: str  # for messages: "dense grid", ...
+    kind: str  # "hash", "dense", "triplane" or "simplex"
+    name: str  # for messages: "hash grid", "dense grid", ...
     interpolation: str
 
     @property
@@ -56,7 +64,7 @@ def stack_levels(levels: list[tuple]) -> tuple[LatticeLevel, ...]:
 def layout(config: LatticeConfig):
     """The core's checked ``LatticeLayout`` for a (frozen, hashable) config."""
     lv = config.levels
-    return _native.core().LatticeLayout(
+    return _core_ops.LatticeLayout(
         kind=config.kind,
         n_dims=config.n_input_dims,
         n_features=config.n_features,
@@ -79,7 +87,7 @@ def lattice_encode(x: torch.Tensor, params: torch.Tensor, config: LatticeConfig)
         n_features=config.n_features,
         name=config.name,
     )
-    return encode_table(x, params, layout(config), "lattice", _lut(config, x.device))
+    return encode_table(x, params, layout(config), _lut(config, x.device))
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,8 +1,8 @@
-"""Autograd plumbing shared by the table-based encodings (hash grid and the lattice encodings:
-dense grid, tri-plane, simplex grid).
+"""Autograd plumbing shared by the lattice encodings (hash grid, dense grid, tri-plane, simplex
+grid: see :mod:`._lattice`).
 
-Each of them is a core op family ``<prefix>_forward / _backward / _backward_backward`` over a
-layout object and a ``(n_entries, F)`` table; :func:`encode_table` wraps it as a function that is
+Each of them runs the core's ``lattice_forward / _backward / _backward_backward`` over its
+``LatticeLayout`` and a ``(n_entries, F)`` table; :func:`encode_table` wraps them as a function that is
 differentiable twice w.r.t. positions and table (the backward is itself an autograd op whose
 backward is the core's double backward). :func:`check_inputs` gives every encoding the same
 argument errors, from the generic checks of :mod:`fields3d._checks`.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from .. import _native
+from .. import _core_ops, _native
 from .._checks import check_dense, dtype_str, shape_str
 from ..errors import InputError
 
@@ -48,28 +48,24 @@ def check_inputs(x, params, *, n_dims: int, n_entries: int, n_features: int, nam
 
 
 def encode_table(
-    x: torch.Tensor, table: torch.Tensor, layout, prefix: str, lut: torch.Tensor | None = None
+    x: torch.Tensor, table: torch.Tensor, layout, lut: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``(N, D)`` positions -> ``(N, layout.n_levels * F)`` features through the core op family
-    ``prefix`` ("hash_grid" or "lattice"); inputs already checked. ``lut``: the layout's row lookup
-    (int64, on x's device) where it has one (the simplex grid's direct levels)."""
-    return _Encode.apply(x.contiguous(), table.contiguous(), layout, prefix, lut)
-
-
-def _op(prefix: str, name: str):
-    return getattr(_native.core(), f"{prefix}_{name}")
+    """``(N, D)`` positions -> ``(N, layout.n_levels * F)`` features through the core's lattice
+    kernels for ``layout`` (a ``LatticeLayout``); inputs already checked. ``lut``: the layout's row
+    lookup (int64, on x's device) where it has one (the simplex grid's direct levels)."""
+    return _Encode.apply(x.contiguous(), table.contiguous(), layout, lut)
 
 
 class _Encode(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, table, layout, prefix, lut):
+    def forward(ctx, x, table, layout, lut):
         y = x.new_empty((x.shape[0], layout.n_levels * table.shape[1]))
         c = _native.capsule
-        _op(prefix, "forward")(
+        _core_ops.lattice_forward(
             layout, c(x), c(table), c(y), _native.stream_of(x.device), lut=c(lut)
         )
         ctx.save_for_backward(x, table)
-        ctx.layout, ctx.prefix, ctx.lut = layout, prefix, lut
+        ctx.layout, ctx.lut = layout, lut
         return y
 
     @staticmethod
@@ -77,27 +73,27 @@ class _Encode(torch.autograd.Function):
         x, table = ctx.saved_tensors
         need_x, need_table = ctx.needs_input_grad[:2]
         if not (need_x or need_table):
-            return None, None, None, None, None
+            return None, None, None, None
         dx, dtable = _Backward.apply(
-            dy.contiguous(), x, table, ctx.layout, ctx.prefix, ctx.lut, need_x, need_table
+            dy.contiguous(), x, table, ctx.layout, ctx.lut, need_x, need_table
         )
-        return dx, dtable, None, None, None
+        return dx, dtable, None, None
 
 
 class _Backward(torch.autograd.Function):
     """The backward pass as a differentiable op: (dy, x, table) -> (dx, dtable)."""
 
     @staticmethod
-    def forward(ctx, dy, x, table, layout, prefix, lut, need_x, need_table):
+    def forward(ctx, dy, x, table, layout, lut, need_x, need_table):
         ctx.set_materialize_grads(False)
         dx = torch.empty_like(x) if need_x else None
         dtable = torch.empty_like(table) if need_table else None  # the core zeroes it
         c = _native.capsule
-        _op(prefix, "backward")(
+        _core_ops.lattice_backward(
             layout, c(x), c(table), c(dy), c(dx), c(dtable), _native.stream_of(x.device), lut=c(lut)
         )
         ctx.save_for_backward(dy, x, table)
-        ctx.layout, ctx.prefix, ctx.lut = layout, prefix, lut
+        ctx.layout, ctx.lut = layout, lut
         return dx, dtable
 
     @staticmethod
@@ -105,7 +101,7 @@ class _Backward(torch.autograd.Function):
     def backward(ctx, ddx, ddtable):
         dy, x, table = ctx.saved_tensors
         need_dy, need_x, need_table = ctx.needs_input_grad[:3]
-        none = (None,) * 5
+        none = (None,) * 4
         if ddx is None and ddtable is None:
             return (None, None, None, *none)
         ddx = None if ddx is None else ddx.contiguous()
@@ -114,7 +110,7 @@ class _Backward(torch.autograd.Function):
         gx = torch.empty_like(x) if need_x else None
         gtable = torch.empty_like(table) if need_table and ddx is not None else None
         c = _native.capsule
-        _op(ctx.prefix, "backward_backward")(
+        _core_ops.lattice_backward_backward(
             ctx.layout,
             c(x),
             c(table),

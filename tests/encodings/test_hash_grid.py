@@ -1,11 +1,15 @@
 """HashGrid: layout, values and derivatives against the pure-torch reference, edge cases."""
 
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
 
+import fields3d
+from fields3d import _core_ops
 from fields3d.encodings import HashGrid, HashGridConfig, hash_grid_encode
+from fields3d.encodings._levels import PRIMES
 from fields3d.encodings.reference import hash_grid_reference
 
 
@@ -39,6 +43,24 @@ def test_default_layout_matches_instant_ngp():
     )  # 16^3 .. 54^3 fit in 2^19 rows; 81^3 does not
     assert c.n_entries == sum(lv.size for lv in c.levels)
     assert c.n_output_dims == 32
+
+
+def test_the_hash_primes_stand_once_and_agree():
+    """The kernels' primes (one list in the core, cuda/encodings/lattice.h) are the ones the
+    reference hashes with (one tuple in Python, fields3d/encodings/_levels.py)."""
+    assert tuple(_core_ops.core().HASH_PRIMES) == PRIMES
+    package = Path(fields3d.__file__).parent
+    copies = [p for p in package.rglob("*.py") if "2654435761" in p.read_text()]
+    assert copies == [package / "encodings" / "_levels.py"]
+    core_dir = package.parent / "cuda"
+    if core_dir.is_dir():  # a source checkout
+        found = [
+            p.relative_to(core_dir)
+            for p in core_dir.rglob("*")
+            if p.suffix in (".h", ".cuh", ".cpp", ".cu") and "2654435761" in p.read_text()
+        ]
+        assert found == [Path("encodings/lattice.h")]
+        assert (core_dir / "encodings/lattice.h").read_text().count("2654435761") == 1
 
 
 def test_dense_level_rows_are_rounded_up_to_eight():

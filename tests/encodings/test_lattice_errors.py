@@ -207,15 +207,7 @@ def test_layouts_without_a_row_lookup_refuse_one():
     with pytest.raises(ValueError) as err:
         _native.core().lattice_forward(layout, c(x), c(table), c(y), lut=c(lut))
     assert str(err.value) == "this lattice encoding layout has no row lookup: pass lut=None"
-    hash_layout = _native.core().HashGridLayout(
-        n_dims=3,
-        n_features=2,
-        interpolation="linear",
-        scales=[3.0],
-        resolutions=[4],
-        sizes=[64],
-        hashed=[False],
-    )
+    hash_layout = _native.core().LatticeLayout(**(LAYOUT | {"kind": "hash"}))
     with pytest.raises(ValueError) as err:
-        _native.core().hash_grid_forward(hash_layout, c(x), c(table), c(y), lut=c(lut))
+        _native.core().lattice_forward(hash_layout, c(x), c(table), c(y), lut=c(lut))
     assert str(err.value) == "this hash grid layout has no row lookup: pass lut=None"
