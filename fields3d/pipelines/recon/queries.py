@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ...encodings.rbf_knn import MAX_K, rbf_knn
+from ...geometry.knn import MAX_K, knn
 
 
 def neighbours(
@@ -23,7 +23,7 @@ def neighbours(
     """``(distances, indices)``, both ``(n, k)``: the ``k`` input points nearest each query, nearest first.
 
     Without ``core_device``: scipy's cKDTree (the CPU path). With it: the core's uniform-grid
-    search (:func:`~fields3d.encodings.rbf_knn.rbf_knn`, float64) on that device, the GPU path,
+    search (:func:`~fields3d.geometry.knn.knn`, float64) on that device, the GPU path,
     where a KD-tree would be a trip through the host. Both find the same neighbours up to exact
     ties (the core breaks them by the lower index); ``k`` over the core's limit uses the KD-tree.
     """
@@ -31,7 +31,7 @@ def neighbours(
         dist, idx = tree.query(queries, k=[k] if k == 1 else k, workers=-1)
         return dist.reshape(len(queries), k), idx.reshape(len(queries), k)
     points = torch.from_numpy(np.ascontiguousarray(tree.data)).to(core_device)
-    found = rbf_knn(points, torch.from_numpy(queries).to(core_device, torch.float64), k)
+    found = knn(points, torch.from_numpy(queries).to(core_device, torch.float64), k)
     return found.dist2.clamp_min(0).sqrt().cpu().numpy(), found.indices.cpu().numpy()
 
 
