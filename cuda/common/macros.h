@@ -62,7 +62,8 @@ F3D_HD inline double floor_(double v) { return ::floor(v); }
 
 // floor of a finite v >= 0 below 2^63, as the encodings need it (clamped positions times a
 // positive scale). On the host a truncating conversion, which compiles inline: floorf is a
-// library call on baseline x86-64 (no SSE4.1 round), and took 17% of a simplex-grid forward.
+// library call on baseline x86-64 (no SSE4.1 round) and showed in the simplex grid's profile
+// (benchmarks/RESULTS.md, "Figures moved out of code comments").
 template <typename T>
 F3D_HD inline T floor_nonneg(T v) {
 #if defined(__CUDA_ARCH__)

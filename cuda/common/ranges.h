@@ -15,9 +15,8 @@ struct PlainAdd {
 
 // Points are split into one contiguous range per thread, and each range is walked level by
 // level: consecutive lookups then share one level's table, which is what keeps the coarse levels
-// in cache. (Measured, 2^18 points, hash grid L16 F2 T=2^19, 2 threads: forward 56 ms with a
-// range per thread; smaller chunks were slower. Software prefetching of rows a few points ahead
-// made no measurable difference and was dropped.)
+// in cache. Smaller chunks and software prefetching of rows a few points ahead were tried and did
+// not pay (benchmarks/RESULTS.md, "Figures moved out of code comments").
 constexpr int64_t kMinRange = 1024;
 
 // Calls body(begin, end) once per range; returns the number of ranges.

@@ -2,7 +2,7 @@
 // the scheduler. On x86-64 a switch is a few instructions (emulator.cpp): callee-saved registers,
 // MXCSR and the x87 control word are pushed on the stack being left, and its stack pointer is
 // kept. Elsewhere it is ucontext's swapcontext, which also saves the signal mask with a system
-// call and is about ten times slower.
+// call and is much slower (benchmarks/RESULTS.md, "Figures moved out of code comments").
 #pragma once
 
 #include <pthread.h>
@@ -46,7 +46,7 @@ struct Context {
 
 // The calling thread's own stack, for the scheduler's context. Only AddressSanitizer reads it, so
 // other builds skip it, and it is looked up once per thread: on the main thread glibc parses
-// /proc/self/maps for it (about 50 us, which every launch paid before).
+// /proc/self/maps for it, which every launch paid before.
 inline void this_thread_stack([[maybe_unused]] Context& c) {
 #if defined(__SANITIZE_ADDRESS__)
   struct Span {

@@ -20,9 +20,9 @@ constexpr int64_t kScratchBytes = int64_t(1) << 30;
 // Runs scatter(out, b, e, l0, l1) so that the points [b, e) at levels [l0, l1) add into
 // out.dtable, and leaves the total in a.dtable (which it overwrites). `vertices`: rows a point
 // reads per level. A private copy costs zeroing and summing the whole table, so copies are used
-// only where each one carries at least 4 times its size in scattered rows. (A 128^3 x 8 dense grid
-// at 2^18 points scatters 2M rows into a 2M-row table: one thread, backward 187 -> 145 ms on 2
-// cores; the scatter itself is bound by cache misses into the 64 MB table.)
+// only where each one carries at least 4 times its size in scattered rows; below that the copy's
+// zeroing and summing cost more than the contention they save (benchmarks/RESULTS.md, "Figures
+// moved out of code comments").
 template <typename T, typename Scatter>
 void scatter_table(const Args<T>& a, int vertices, Scatter&& scatter) {
   const Layout& L = a.layout;

@@ -285,7 +285,8 @@ struct Simplex {
   template <typename T, typename Fn>
   F3D_HD static void visit(const Layout& L, int level, const T* x, const T* /*u*/, Fn&& fn) {
     // One body per row scheme: with both in one loop, the direct levels' lookup load kept GCC
-    // from if-converting the per-vertex choice, and hashed levels' backward ran 12-30% slower.
+    // from if-converting the per-vertex choice, and hashed levels' backward ran slower
+    // (benchmarks/RESULTS.md, "Figures moved out of code comments").
     if (L.hashed[level]) visit_rows<true>(L, level, x, fn);  // hu = 0: affine inside a simplex
     else visit_rows<false>(L, level, x, fn);
   }

@@ -2,8 +2,9 @@
 // its own samples, so the result does not depend on the thread count.
 //
 // Work goes with samples, not rays: in a picture of an object most rays miss it and the hits sit
-// in a band of rows, so equal ray ranges left one thread most of the work (two threads gained
-// 1.66x). The rays are cut into ranges of about equal sample counts instead.
+// in a band of rows, so equal ray ranges left one thread most of the work (benchmarks/RESULTS.md,
+// "Figures moved out of code comments"). The rays are cut into ranges of about equal sample
+// counts instead.
 #include <algorithm>
 #include <vector>
 

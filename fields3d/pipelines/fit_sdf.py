@@ -53,7 +53,8 @@ from ._encoding import resolve
 from ._progress import Stages
 
 # A hash grid whose finest level has about 512 vertices per axis (16 * 1.37^11), 1.3M parameters.
-# On spot.obj and 2 CPU cores a step takes about 40 ms; 200 steps already reach an IoU of 0.995.
+# Sized so that a CPU run of the default steps converges in seconds (figures: benchmarks/RESULTS.md,
+# "Figures moved out of code comments").
 DEFAULT_ENCODING = {
     "type": "hash_grid",
     "n_levels": 12,

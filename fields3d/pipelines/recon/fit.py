@@ -37,9 +37,9 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
         def report(step: int, parts: dict) -> None:
             update(step, " ".join(f"{k} {v:.2e}" for k, v in parts.items()))
 
-        # one torch thread on the CPU: GridPull on 2 busy cores took 3 s a step with two, 55 ms with
-        # one, and torch's spinning threads starved the core's pool in the neural fit (bunny step
-        # 235-290 ms against 69-113 ms)
+        # one torch thread on the CPU: torch's spinning OpenMP workers starve the core's thread pool
+        # when both run a step's ops in turn (benchmarks/RESULTS.md, "Figures moved out of code
+        # comments", has the step times with one and two threads)
         with torch_threads(1 if device.type == "cpu" else None):
             if method == "gridpull":
                 field = fit_gridpull(points, cfg, report, device=device, info=timings)
