@@ -1,5 +1,10 @@
 """The prior interface: spherical cameras (the same pinhole cameras ring_cameras places), the
-registry and spec parsing (as encodings' factory)."""
+registry and spec parsing (as encodings' factory), and that importing fields3d.guidance needs
+neither diffusers nor transformers."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -71,17 +76,20 @@ def test_spherical_camera_errors():
 
 
 def test_registry_and_specs():
-    assert available() == ("target",)
+    assert available() == ("stable_diffusion", "target")
     assert parse_spec("target:C:/meshes/a.obj") == ("target", "C:/meshes/a.obj")
-    assert parse_spec("target:") == ("target", "")
+    assert parse_spec("stable_diffusion") == ("stable_diffusion", None)
     with pytest.raises(InputError) as e:
         create("dreamfusion", prompt="a mug")
     assert str(e.value) == (
-        "unknown guidance 'dreamfusion'; the known ones are: target:MESH_OR_CHECKPOINT"
+        "unknown guidance 'dreamfusion'; the known ones are: stable_diffusion[:MODEL_DIR], "
+        "target:MESH_OR_CHECKPOINT"
     )
     with pytest.raises(InputError) as e:
         create(3)
-    assert str(e.value) == ("guidance must be a name such as target:MESH_OR_CHECKPOINT, got int")
+    assert str(e.value) == (
+        "guidance must be a name such as stable_diffusion[:MODEL_DIR], target:MESH_OR_CHECKPOINT, got int"
+    )
     with pytest.raises(InputError) as e:
         create("target:mesh.obj", colour=(1, 0, 0))
     assert str(e.value).startswith(
@@ -106,4 +114,27 @@ def test_register_checks():
     with pytest.raises(InputError) as e:
         register("plain")(object)
     assert str(e.value) == "register('plain') decorates Guidance subclasses, got <class 'object'>"
-    assert available() == ("target",)
+    assert available() == ("stable_diffusion", "target")
+
+
+def test_import_needs_neither_diffusers_nor_transformers():
+    code = (
+        "import sys\n"
+        "sys.modules['diffusers'] = None\n"
+        "sys.modules['transformers'] = None\n"
+        "import fields3d.guidance as g\n"
+        "from fields3d.errors import BackendUnavailable\n"
+        "assert g.available() == ('stable_diffusion', 'target')\n"
+        "try:\n"
+        "    g.create('stable_diffusion', prompt='a mug', device='cpu')\n"
+        "except BackendUnavailable as e:\n"
+        "    print(e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "FIELDS3D_SD_MODEL"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == (
+        "Stable Diffusion guidance needs diffusers and transformers (diffusers is not "
+        "installed): pip install 'fields3d[generate]'"
+    )
