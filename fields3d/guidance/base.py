@@ -69,6 +69,21 @@ class SphericalCameras:
     Raises:
         InputError: a wrong type, shape or value (non-finite, out of range) of an attribute, or
             tensors on different devices.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import SphericalCameras
+        >>> views = SphericalCameras(
+        ...     azimuth=torch.tensor([0.0, 90.0]),  # (B,) degrees
+        ...     elevation=torch.tensor([0.0, 0.0]),
+        ...     radius=torch.tensor([2.0, 2.0]),  # scene units
+        ...     fov=torch.tensor([40.0, 40.0]),  # degrees
+        ... )
+        >>> views.positions().tolist()  # azimuth 0 on +z, 90 on +x (up="y")
+        [[0.0, 0.0, 2.0], [2.0, 0.0, 1.2246467991473532e-16]]
+        >>> cams = views.to_cameras(64)  # fields3d.render.cameras.Cameras, 64 x 64 pixels
+        >>> cams.c2w.shape, cams.width
+        (torch.Size([2, 4, 4]), 64)
     """
 
     azimuth: torch.Tensor
@@ -231,6 +246,15 @@ def guidance_loss(renders: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
     Raises:
         InputError: the shapes differ.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import guidance_loss
+        >>> renders = torch.full((1, 3, 2, 2), 0.5, requires_grad=True)  # (B, C, H, W)
+        >>> grad = torch.full((1, 3, 2, 2), 0.25)
+        >>> guidance_loss(renders, grad).backward()
+        >>> torch.equal(renders.grad, grad)
+        True
     """
     if not (isinstance(renders, torch.Tensor) and isinstance(grad, torch.Tensor)):
         raise InputError(

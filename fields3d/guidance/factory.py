@@ -83,6 +83,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
     Raises:
         InputError: ``spec`` is not a string, or names no registered prior.
+
+    Example:
+        >>> from fields3d.guidance import available, parse_spec
+        >>> available()
+        ('stable_diffusion', 'target')
+        >>> parse_spec("target:meshes/mug.obj"), parse_spec("stable_diffusion")
+        (('target', 'meshes/mug.obj'), ('stable_diffusion', None))
     """
     if not isinstance(spec, str):
         raise InputError(f"guidance must be a name such as {_usages()}, got {type(spec).__name__}")

@@ -73,6 +73,12 @@ def alphas_cumprod(
     Raises:
         InputError: an unknown schedule, ``num_train_timesteps`` not an integer from 1 to
             100000, or betas outside ``(0, 1)``.
+
+    Example:
+        >>> from fields3d.guidance import alphas_cumprod
+        >>> abar = alphas_cumprod(1000, 0.00085, 0.012, "scaled_linear")  # Stable Diffusion's
+        >>> abar.shape, abar.dtype, round(float(abar[0]), 5), round(float(abar[-1]), 4)
+        (torch.Size([1000]), torch.float32, 0.99915, 0.0047)
     """
     if trained_betas is not None:
         try:
@@ -165,7 +171,15 @@ class NoiseSchedule:
 
 def weighting(name: str, alpha_bar: torch.Tensor) -> torch.Tensor:
     """The SDS weight ``w(t)`` for ``abar_t`` (any shape): ``"sds"`` ``1 - abar``, ``"uniform"``
-    ``1``, ``"fantasia3d"`` ``sqrt(abar) (1 - abar)``."""
+    ``1``, ``"fantasia3d"`` ``sqrt(abar) (1 - abar)``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import weighting
+        >>> abar = torch.tensor([0.25, 0.64])
+        >>> [[round(w, 4) for w in weighting(name, abar).tolist()] for name in ("sds", "fantasia3d")]
+        [[0.75, 0.36], [0.375, 0.288]]
+    """
     check_choice("weighting", name, WEIGHTINGS)
     if name == "sds":
         return 1.0 - alpha_bar
@@ -185,7 +199,17 @@ def latent_target_loss(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     ``(B, ...)`` is ``g / B`` (``sg``: stop gradient; threestudio's reparameterisation).
 
     Written ``z - sg(z) + g`` inside the square (the same value), so the gradient is ``g / B``
-    to float precision of ``g`` rather than ``z - (z - g)``, rounded at ``z``'s magnitude."""
+    to float precision of ``g`` rather than ``z - (z - g)``, rounded at ``z``'s magnitude.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import latent_target_loss
+        >>> z = torch.zeros(2, 4, 8, 8, requires_grad=True)  # (B, C, h, w) latents
+        >>> g = torch.ones(2, 4, 8, 8)  # the SDS residual w(t) (eps_hat - eps)
+        >>> latent_target_loss(z, g).backward()
+        >>> z.grad.unique().tolist()  # g / B
+        [0.5]
+    """
     residual = z - z.detach() + g.detach().to(z.dtype)
     return 0.5 * (residual**2).sum() / z.shape[0]
 

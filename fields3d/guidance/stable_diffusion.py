@@ -103,7 +103,15 @@ def view_directions(
     """Each view's direction word, by threestudio's rules: with the azimuth shifted into
     ``[-180, 180)``, ``"overhead"`` if ``elevation > overhead``, else ``"front"`` if
     ``|azimuth| < front``, ``"back"`` if ``|azimuth| > 180 - back``, else ``"side"`` (all
-    comparisons strict; degrees)."""
+    comparisons strict; degrees).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import view_directions
+        >>> view_directions(torch.tensor([0.0, 90.0, 180.0, 350.0, 0.0]),  # (B,) azimuths
+        ...                 torch.tensor([0.0, 0.0, 0.0, 0.0, 75.0]))     # (B,) elevations
+        ['front', 'side', 'back', 'front', 'overhead']
+    """
     az = (azimuth.double().cpu() + 180) % 360 - 180
     el = elevation.double().cpu()
     names = []
