@@ -43,20 +43,7 @@ COVERED: dict[str, tuple[str, ...] | None] = {
 
 # Public names of COVERED not documented with an example yet, each with why; they are reported as
 # skipped. Remove a name once its docstring has an example.
-NOT_YET: dict[str, dict[str, str]] = {
-    "fields3d.geometry": {
-        # point clouds (geometry/pointcloud.py) and headless pictures (geometry/render.py) are
-        # being reorganised in issue 19; their examples come with that move
-        **dict.fromkeys(
-            ("Normalization", "PointCloud", "load_point_cloud", "remove_outliers", "sample_mesh"),
-            "point-cloud module being reorganised (issue 19)",
-        ),
-        **dict.fromkeys(
-            ("render_mesh", "render_views", "save_mesh_png"),
-            "headless mesh pictures being reorganised (issue 19)",
-        ),
-    },
-}
+NOT_YET: dict[str, dict[str, str]] = {}
 
 EXAMPLE = re.compile(r"^Examples?:[ \t]*\n(?:.*\n)*?[ \t]+>>> ", re.MULTILINE)
 

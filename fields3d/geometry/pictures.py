@@ -199,6 +199,20 @@ def render_mesh(
 
     Returns:
         ``(size, size, 3)`` uint8 RGB. An empty mesh gives the background.
+
+    Example:
+        >>> import trimesh
+        >>> from fields3d.geometry import render_mesh
+        >>> ball = trimesh.creation.icosphere(subdivisions=2)  # (V, 3) float64, (F, 3) int64
+        >>> picture = render_mesh(ball.vertices, ball.faces, size=64)
+        >>> picture.shape, picture.dtype
+        ((64, 64, 3), dtype('uint8'))
+        >>> picture[0, 0].tolist(), picture[32, 32].tolist()  # background, the lit ball
+        ([255, 255, 255], [184, 191, 208])
+        >>> round(float((picture != 255).any(axis=2).mean()), 2)  # the disc: pi (0.92 / 2)^2
+        0.65
+        >>> render_mesh(ball.vertices, ball.faces, size=64, color=(1, 0, 0))[32, 32].tolist()
+        [245, 0, 0]
     """
     return _render(_prepare(verts, faces), size, azimuth, elevation, color, background, smooth)
 
@@ -252,6 +266,17 @@ def render_views(
     Returns:
         ``(rows * size, cols * size, 3)`` uint8 with ``cols = min(2, len(views))``; an empty cell
         (an odd number of views) is background.
+
+    Example:
+        >>> import trimesh
+        >>> from fields3d.geometry import render_views
+        >>> box = trimesh.creation.box()
+        >>> render_views(box.vertices, box.faces, size=32).shape  # the four default views, 2 x 2
+        (64, 64, 3)
+        >>> views = [(0, 0), (90, 0), (45, 30)]  # (azimuth, elevation) in degrees
+        >>> three = render_views(box.vertices, box.faces, size=32, views=views)
+        >>> three.shape, int(three[32:, 32:].min())  # the fourth cell is left background
+        ((64, 64, 3), 255)
     """
     try:
         pairs = [(azimuth, elevation) for azimuth, elevation in views]
@@ -284,6 +309,19 @@ def save_mesh_png(verts, faces, path: str | os.PathLike, **kw) -> Path:
 
     Returns:
         The path written.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import trimesh
+        >>> from PIL import Image
+        >>> from fields3d.geometry import save_mesh_png
+        >>> ball = trimesh.creation.icosphere(subdivisions=2)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     out = pathlib.Path(tmp) / "views" / "ball.png"  # the folder is created
+        ...     path = save_mesh_png(ball.vertices, ball.faces, out, size=48)
+        ...     with Image.open(path) as png:
+        ...         print(path.name, png.size, png.mode)
+        ball.png (96, 96) RGB
     """
     picture = render_views(verts, faces, **kw)
     buffer = io.BytesIO()

@@ -40,7 +40,17 @@ class PointCloud:
     """Points with optional normals.
 
     ``points``: ``(N, 3)`` float64. ``normals``: ``(N, 3)`` float64 unit vectors, or None.
-    ``source``: the file name or a description, used in error messages.
+    ``source``: the file name or a description, used in error messages. ``len(cloud)`` is N.
+    Nothing is checked on construction: :func:`load_point_cloud` returns validated clouds, and
+    :func:`validate_point_cloud` checks one built by hand.
+
+    Example:
+        >>> import numpy as np
+        >>> from fields3d.geometry import PointCloud
+        >>> points = np.random.default_rng(0).random((100, 3))  # (N, 3) float64
+        >>> cloud = PointCloud(points, None, "a random cube")
+        >>> len(cloud), cloud.points.shape, cloud.points.dtype, cloud.normals
+        (100, (100, 3), dtype('float64'), None)
     """
 
     points: np.ndarray
@@ -56,9 +66,38 @@ def load_point_cloud(
 ) -> PointCloud:
     """Read a point cloud, or sample ``n_samples`` points (seeded) from a mesh file.
 
-    Returns a validated :class:`PointCloud` (see :func:`validate_point_cloud`) whose ``source`` is
-    the path. Raises ModelNotFound for a missing file, InputError for an unsupported extension, an
-    unreadable file and a cloud that fails validation.
+    Args:
+        path: a ``.ply``, ``.xyz``, ``.pts``, ``.txt`` or ``.npy`` point cloud, or an ``.obj``,
+            ``.off``, ``.stl``, ``.glb`` (or ``.ply``) mesh (formats in the module docstring).
+        n_samples: points drawn area-weighted from a mesh, 10 to ``MAX_POINTS`` (a cloud's own
+            points are all kept).
+        seed: the mesh sampling's seed.
+
+    Returns:
+        A validated :class:`PointCloud` (see :func:`validate_point_cloud`) whose ``source`` is the
+        path: ``points`` ``(N, 3)`` float64, ``normals`` ``(N, 3)`` float64 unit vectors (from the
+        file, or the sampled faces' normals) or None.
+
+    Raises:
+        ModelNotFound: a missing file. InputError: an unsupported extension, an unreadable file,
+            or a cloud that fails validation.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import numpy as np, trimesh
+        >>> from fields3d.geometry import load_point_cloud
+        >>> points = np.random.default_rng(0).normal(size=(500, 3))  # (N, 3)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     np.savetxt(pathlib.Path(tmp) / "scan.xyz", points)  # 3 numbers a line
+        ...     cloud = load_point_cloud(pathlib.Path(tmp) / "scan.xyz")
+        ...     _ = trimesh.creation.icosphere(radius=2.0).export(pathlib.Path(tmp) / "ball.obj")
+        ...     sampled = load_point_cloud(pathlib.Path(tmp) / "ball.obj", n_samples=1000)
+        >>> cloud.points.shape, cloud.normals is None, bool(np.array_equal(cloud.points, points))
+        ((500, 3), True, True)
+        >>> sampled.points.shape, sampled.normals.shape  # a mesh: samples and their faces' normals
+        ((1000, 3), (1000, 3))
+        >>> bool(np.allclose(np.linalg.norm(sampled.points, axis=1), 2.0, atol=0.05))
+        True
     """
     check_int("n_samples", n_samples, MIN_POINTS, MAX_POINTS)
     check_seed(seed)
@@ -144,9 +183,33 @@ def validate_point_cloud(cloud: PointCloud) -> PointCloud:
 def sample_mesh(mesh: trimesh.Trimesh, n: int, *, seed: int = 0, noise: float = 0.0) -> PointCloud:
     """``n`` points drawn uniformly by area on the surface of ``mesh``, with their faces' unit normals.
 
-    Deterministic for a given ``seed``, mesh and face order. ``noise``: standard deviation of
-    Gaussian noise added to every coordinate, in the mesh's units (normals are left exact).
-    Returns an unvalidated :class:`PointCloud`. Raises InputError for a mesh without area.
+    Deterministic for a given ``seed``, mesh and face order.
+
+    Args:
+        mesh: a ``trimesh.Trimesh`` (``vertices`` ``(V, 3)``, ``faces`` ``(F, 3)``) with area.
+        n: number of samples, >= 1.
+        seed: the sampling's seed.
+        noise: standard deviation of Gaussian noise added to every coordinate, in the mesh's
+            units (normals are left exact), >= 0.
+
+    Returns:
+        An unvalidated :class:`PointCloud`: ``points`` and ``normals`` ``(n, 3)`` float64.
+        Raises InputError for a mesh without area.
+
+    Example:
+        >>> import numpy as np, trimesh
+        >>> from fields3d.geometry import sample_mesh
+        >>> box = trimesh.creation.box(extents=(2.0, 2.0, 2.0))  # the cube [-1, 1]^3
+        >>> cloud = sample_mesh(box, 2000, seed=0)
+        >>> cloud.points.shape, cloud.normals.shape, cloud.source
+        ((2000, 3), (2000, 3), '2000 samples of mesh')
+        >>> bool((np.abs(cloud.points).max(axis=1) > 1 - 1e-9).all())  # each on a face of the cube
+        True
+        >>> bool((np.abs(cloud.normals).max(axis=1) == 1).all())  # each normal along an axis
+        True
+        >>> noisy = sample_mesh(box, 2000, seed=0, noise=0.01)  # the same points, moved
+        >>> round(float(np.std(noisy.points - cloud.points)), 3)
+        0.01
     """
     check_int("n", n, 1)
     check_seed(seed)
@@ -166,10 +229,31 @@ def remove_outliers(
 
     A point is dropped when its mean distance to its ``k`` nearest other points exceeds the mean of
     that quantity over the cloud by more than ``std_ratio`` standard deviations (``k`` is capped at
-    N - 1). Returns the kept points (and their normals) and the number removed.
+    N - 1): with ``d_i`` that mean, point ``i`` is kept when
+    ``d_i <= mean(d) + std_ratio * std(d)``.
+
+    Args:
+        cloud: a :class:`PointCloud`, ``points`` ``(N, 3)`` finite numbers (normals optional).
+        k: neighbours per point, >= 1.
+        std_ratio: the threshold in standard deviations, > 0.
+
+    Returns:
+        ``(kept, removed)``: a :class:`PointCloud` of the kept points ``(N - removed, 3)`` float64
+        (and their normals), in their order, and the number removed (int).
 
     Raises InputError for a ``cloud`` that is not a :class:`PointCloud`, or whose points are not
     finite numbers of shape (N, 3).
+
+    Example:
+        >>> import numpy as np
+        >>> from fields3d.geometry import PointCloud, remove_outliers
+        >>> points = np.random.default_rng(0).normal(size=(1000, 3))
+        >>> points /= np.linalg.norm(points, axis=1, keepdims=True)  # (1000, 3) on the unit sphere
+        >>> strays = np.array([[4.0, 0.0, 0.0], [0.0, -5.0, 0.0]])  # two far-off points
+        >>> cloud = PointCloud(np.vstack([points, strays]), None, "scan")
+        >>> kept, removed = remove_outliers(cloud, k=10)
+        >>> kept.points.shape, removed
+        ((1000, 3), 2)
     """
     check_int("k", k, 1)
     if not _is_real(std_ratio) or not (math.isfinite(std_ratio) and std_ratio > 0):
@@ -236,6 +320,25 @@ class Normalization:
     origin, ``scale`` from :data:`MIN_SCALE` to :data:`MAX_SCALE`: past those the float32 the fields and
     renderers compute in turns world coordinates into zeros or infinities (a scale of 1e38 rendered
     as an index error, 1e-300 as a picture of nothing). Normals are unchanged by it (the scale is uniform).
+
+    :meth:`fit` centres a cloud's bounding box; :meth:`to_unit` and :meth:`to_world` map ``(N, 3)``
+    points either way (numpy in, float64 out; a torch tensor keeps its dtype and device);
+    :meth:`to_dict` and :meth:`from_dict` carry it in a checkpoint's JSON. InputError for a bad
+    centre or scale.
+
+    Example:
+        >>> import numpy as np
+        >>> from fields3d.geometry import Normalization
+        >>> points = np.array([[0.0, 0.0, 0.0], [4.0, 2.0, 2.0]])  # (N, 3)
+        >>> norm = Normalization.fit(points)  # the longest half-side, 2, maps to 0.9
+        >>> norm.center.tolist(), round(norm.scale, 4)
+        ([2.0, 1.0, 1.0], 2.2222)
+        >>> norm.to_unit(points).round(2).tolist()
+        [[-0.9, -0.45, -0.45], [0.9, 0.45, 0.45]]
+        >>> bool(np.allclose(norm.to_world(norm.to_unit(points)), points))
+        True
+        >>> norm.to_dict()  # what a checkpoint keeps; Normalization.from_dict reads it back
+        {'center': [2.0, 1.0, 1.0], 'scale': 2.2222222222222223}
     """
 
     center: np.ndarray
