@@ -39,6 +39,10 @@ COVERED: dict[str, tuple[str, ...] | None] = {
         "ring_cameras",
     ),
     "fields3d.render.datasets": ("load_scene",),
+    # not re-exported by fields3d.geometry: the recon building blocks and the neighbour search
+    "fields3d.geometry.closing": ("closing_sdf",),
+    "fields3d.geometry.normals": ("imls", "oriented_normals", "pca_normals"),
+    "fields3d.geometry.knn": ("knn",),
 }
 
 # Public names of COVERED not documented with an example yet, each with why; they are reported as

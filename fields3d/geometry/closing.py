@@ -62,12 +62,36 @@ def closing_sdf(
 ) -> GridSDF:
     """The closing's signed distance (negative inside) on a ``resolution``^3 grid.
 
-    With ``radius=None`` the radius grows along ``RADIUS_LADDER`` times :func:`closing_radius`
-    until the inside holds free space (grid points farther than the radius from every point)
-    amounting to ``min_interior`` of the grid points in the cloud's bounding box: a scan with
-    holes (the Stanford bunny's base) leaks the outside into the object at small radii.
+    ``sdf0(x) = radius - dist(x, outside)`` inside the inflated outside, the distance to the
+    points elsewhere (module docstring). With ``radius=None`` the radius grows along
+    ``RADIUS_LADDER`` times :func:`closing_radius` until the inside holds free space (grid points
+    farther than the radius from every point) amounting to ``min_interior`` of the grid points in
+    the cloud's bounding box: a scan with holes (the Stanford bunny's base) leaks the outside into
+    the object at small radii.
+
+    Args:
+        tree: a ``scipy.spatial.cKDTree`` of the ``(N, 3)`` points, normalised into ``[-1, 1]^3``.
+        resolution: grid points per axis spanning ``[-1, 1]^3`` (corners included), >= 2.
+        radius: the closing ball's radius in unit-cube units, or None to choose it as above.
+        min_interior: the fraction of the bounding box's grid points the inside must hold.
+
+    Returns:
+        :class:`GridSDF`: ``values`` ``(R, R, R)`` float32 with ``values[i, j, k]`` at
+        ``-1 + (i, j, k) * spacing`` (``spacing = 2 / (R - 1)``), and the ``radius`` used.
 
     Raises InputError when the points leave no outside at all (they fill the cube).
+
+    Example:
+        >>> import numpy as np
+        >>> from scipy.spatial import cKDTree
+        >>> points = np.random.default_rng(0).normal(size=(2000, 3))
+        >>> points *= 0.5 / np.linalg.norm(points, axis=1, keepdims=True)  # (N, 3): radius 0.5
+        >>> from fields3d.geometry.closing import closing_sdf
+        >>> sdf = closing_sdf(cKDTree(points), resolution=33)
+        >>> sdf.values.shape, sdf.values.dtype, sdf.spacing, sdf.radius  # radius: 2 spacings
+        ((33, 33, 33), dtype('float32'), 0.0625, 0.125)
+        >>> [round(float(sdf.values[i, 16, 16]), 2) for i in (16, 0)]  # centre, face of the cube
+        [-0.49, 0.5]
     """
     spacing = 2.0 / (resolution - 1)
     udf, _ = tree.query(grid_points(resolution), k=1, workers=-1)

@@ -81,6 +81,19 @@ def knn(centers: torch.Tensor, points: torch.Tensor, k: int) -> KnnResult:
 
     Raises:
         InputError: wrong dtypes, shapes or devices, ``k`` out of range, or non-finite centers.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.geometry.knn import knn
+        >>> centers = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # (M, 3)
+        >>> points = torch.tensor([[0.9, 0.1, 0.0], [0.0, 1.2, 0.0]])  # (N, 3)
+        >>> indices, dist2 = knn(centers, points, k=2)
+        >>> indices  # (N, k) int64, nearest first
+        tensor([[1, 0],
+                [2, 0]])
+        >>> dist2  # (N, k) squared distances
+        tensor([[0.0200, 0.8200],
+                [0.6400, 1.4400]])
     """
     _check(centers, points, k)
     centers, points = centers.detach().contiguous(), points.detach().contiguous()

@@ -18,7 +18,30 @@ from .closing import GridSDF, grid_gradient
 def oriented_normals(tree: cKDTree, closing: GridSDF, k: int = 16) -> np.ndarray:
     """Unit normals of the points by PCA of their ``k`` neighbours, oriented along the closing's
     gradient (which points outward wherever the closing is right, and the closing is sign-exact
-    away from the surface it fills)."""
+    away from the surface it fills).
+
+    Args:
+        tree: a ``scipy.spatial.cKDTree`` of the ``(N, 3)`` points (in ``[-1, 1]^3``).
+        closing: the points' :func:`~fields3d.geometry.closing.closing_sdf`.
+        k: neighbours per point for the PCA (capped at N).
+
+    Returns:
+        ``(N, 3)`` float64 unit normals, with ``n . grad(closing) >= 0``.
+
+    Example:
+        >>> import numpy as np
+        >>> from scipy.spatial import cKDTree
+        >>> points = np.random.default_rng(0).normal(size=(2000, 3))
+        >>> points *= 0.5 / np.linalg.norm(points, axis=1, keepdims=True)  # (N, 3): radius 0.5
+        >>> from fields3d.geometry.closing import closing_sdf
+        >>> from fields3d.geometry.normals import oriented_normals
+        >>> tree = cKDTree(points)
+        >>> normals = oriented_normals(tree, closing_sdf(tree, resolution=33))
+        >>> normals.shape, normals.dtype
+        ((2000, 3), dtype('float64'))
+        >>> bool((np.einsum("ni,ni->n", normals, points / 0.5) > 0.99).all())  # all outward
+        True
+    """
     points = tree.data
     normals, _ = pca_normals(tree, k)
     flip = np.einsum("ni,ni->n", normals, grid_gradient(closing, points)) < 0
@@ -28,7 +51,31 @@ def oriented_normals(tree: cKDTree, closing: GridSDF, k: int = 16) -> np.ndarray
 
 def pca_normals(tree: cKDTree, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Unoriented PCA normals ``(N, 3)`` of the points and the RMS distance ``(N,)`` of each point's
-    ``k`` neighbours from their plane (noise plus curvature)."""
+    ``k`` neighbours from their plane (noise plus curvature).
+
+    The normal of point ``i`` is the eigenvector of the smallest eigenvalue ``lambda_0`` of the
+    covariance of its ``k`` nearest points (itself included; ``k`` capped at N), and the RMS
+    distance is ``sqrt(lambda_0)``.
+
+    Args:
+        tree: a ``scipy.spatial.cKDTree`` of the ``(N, 3)`` points.
+        k: neighbours per point, >= 1.
+
+    Returns:
+        ``(normals, rms)``: ``(N, 3)`` float64 unit vectors of either sign, ``(N,)`` float64.
+
+    Example:
+        >>> import numpy as np
+        >>> from scipy.spatial import cKDTree
+        >>> from fields3d.geometry.normals import pca_normals
+        >>> rng = np.random.default_rng(0)
+        >>> plane = np.column_stack([rng.random((500, 2)), 0.001 * rng.normal(size=500)])  # z ~ 0
+        >>> normals, rms = pca_normals(cKDTree(plane), 16)
+        >>> normals.shape, rms.shape
+        ((500, 3), (500,))
+        >>> bool((np.abs(normals[:, 2]) > 0.99).all()), round(float(np.median(rms)), 4)  # +-z
+        (True, 0.0009)
+    """
     points = tree.data
     _, idx = tree.query(points, k=min(k, len(points)), workers=-1)
     nb = points[idx] - points[idx].mean(axis=1, keepdims=True)
@@ -83,7 +130,29 @@ def imls(
     batch: int = 1 << 18,
 ) -> np.ndarray:
     """Implicit moving least squares distance at ``(M, 3)`` points x (Kolluri 2005):
-    ``sum_i w_i n_i.(x - p_i) / sum_i w_i`` over the ``k`` nearest points, ``w = exp(-d^2/sigma^2)``."""
+    ``sum_i w_i n_i.(x - p_i) / sum_i w_i`` over the ``k`` nearest points, ``w = exp(-d^2/sigma^2)``.
+
+    Args:
+        tree: a ``scipy.spatial.cKDTree`` of the ``(N, 3)`` points ``p``.
+        normals: ``(N, 3)`` float64 oriented unit normals ``n`` of the points (outward: the
+            distance is negative inside).
+        x: ``(M, 3)`` query points.
+        sigma: the kernel width ``> 0``, in the points' units.
+        k: nearest points per query (capped at N). batch: queries per neighbour search.
+
+    Returns:
+        ``(M,)`` float64 signed distances.
+
+    Example:
+        >>> import numpy as np
+        >>> from scipy.spatial import cKDTree
+        >>> points = np.random.default_rng(0).normal(size=(2000, 3))
+        >>> points *= 0.5 / np.linalg.norm(points, axis=1, keepdims=True)  # (N, 3): radius 0.5
+        >>> from fields3d.geometry.normals import imls
+        >>> x = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.8], [0.3, 0.0, 0.0]])  # (M, 3)
+        >>> imls(cKDTree(points), points / 0.5, x, sigma=0.05).round(3)  # |x| - 0.5, near enough
+        array([-0.5  ,  0.298, -0.202])
+    """
     out = np.empty(len(x), dtype=np.float64)
     points = tree.data
     for start in range(0, len(x), batch):
