@@ -43,6 +43,11 @@ COVERED: dict[str, tuple[str, ...] | None] = {
     "fields3d.geometry.closing": ("closing_sdf",),
     "fields3d.geometry.normals": ("imls", "oriented_normals", "pca_normals"),
     "fields3d.geometry.knn": ("knn",),
+    # the pipeline entry points: what `fields3d recon`, `mesh` and `render` call
+    "fields3d.pipelines.recon": ("ReconConfig", "SdfModel", "load_sdf", "reconstruct"),
+    "fields3d.pipelines.remesh": ("remesh",),
+    "fields3d.pipelines.models": ("load_model",),
+    "fields3d.pipelines.orbit": ("render_orbit",),
 }
 
 # Public names of COVERED not documented with an example yet, each with why; they are reported as

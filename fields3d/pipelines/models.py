@@ -19,9 +19,41 @@ def load_model(path: str | os.PathLike, device: str = "auto") -> NerfModel | Sdf
     """A :class:`NerfModel` (from ``fields3d nerf``) or an :class:`SdfModel` (``fields3d recon``'s
     ``.field.safetensors``), on ``device``.
 
+    Args:
+        path: the checkpoint (its header says which kind it holds).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        The model: ``model.orbit(frames, width)`` gives
+        :class:`~fields3d.render.cameras.Cameras` around it and ``model.render(cameras, i)`` a
+        dict of float32 tensors, ``color`` ``(H, W, 3)``, ``depth`` and ``opacity`` ``(H, W)``.
+
     Raises:
         ModelNotFound: no file at ``path``. CheckpointError: not a fields3d model checkpoint, or
             a corrupt or incomplete one. BackendUnavailable: ``device="cuda"`` without CUDA.
+
+    Example:
+        >>> import pathlib, tempfile, torch
+        >>> from fields3d.fields import BandSDFGrid
+        >>> from fields3d.geometry import Normalization
+        >>> from fields3d.pipelines.recon import ReconConfig
+        >>> from fields3d.pipelines.recon.checkpoint import save_field
+        >>> axis = torch.linspace(-1, 1, 33)
+        >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        >>> ball = (x**2 + y**2 + z**2).sqrt() - 0.5  # (33, 33, 33): a sphere in the unit cube
+        >>> field = BandSDFGrid.from_coarse(ball, ball.abs() < 0.2)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> norm = Normalization((10, 0, 0), 2.0)  # world = 2 unit + (10, 0, 0)
+        >>> checkpoint = pathlib.Path(tmp.name) / "ball.field.safetensors"  # as recon leaves it
+        >>> _ = save_field(checkpoint, field, norm, ReconConfig("ball.xyz"))
+        >>> from fields3d.pipelines.models import load_model
+        >>> model = load_model(checkpoint, device="cpu")
+        >>> type(model).__name__, model.kind
+        ('SdfModel', 'band_sdf_grid')
+        >>> out = model.render(model.orbit(8, width=32), 3)  # the fourth of 8 views
+        >>> out["color"].shape, out["depth"].shape, out["opacity"].dtype
+        (torch.Size([32, 32, 3]), torch.Size([32, 32]), torch.float32)
+        >>> tmp.cleanup()
     """
     kind = read_meta(path, tuple(WRITERS))["kind"]
     return load_nerf(path, device) if kind == NERF else load_sdf(path, device)

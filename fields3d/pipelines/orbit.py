@@ -62,16 +62,44 @@ def render_orbit(
     pictures 400 pixels across unless ``width``.
 
     Args:
+        checkpoint: a NeRF's ``checkpoint.safetensors`` or a recon ``OUT.field.safetensors``.
+        out_dir: the output folder (created), or None for ``render/`` beside the checkpoint.
         frames: cameras around the scene, 1 to ``MAX_FRAMES`` (3600).
         width: picture width in pixels, 1 to ``MAX_PICTURE_SIDE`` (16384), or None.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: True for a progress bar, False for none, or a function called with
             ``(frames done, frames)`` after each frame.
 
+    Returns:
+        :class:`OrbitResult`: the GIF's path, the frames' paths in orbit order, the pictures'
+        width and height in pixels and what was rendered.
+
     Raises:
         InputError: a bad setting, a NeRF checkpoint without training cameras, or an output
             that cannot be written. ModelNotFound, CheckpointError, BackendUnavailable: as
             :func:`~fields3d.pipelines.models.load_model`.
+
+    Example:
+        >>> import pathlib, tempfile, torch
+        >>> from fields3d.fields import BandSDFGrid
+        >>> from fields3d.geometry import Normalization
+        >>> from fields3d.pipelines.recon import ReconConfig
+        >>> from fields3d.pipelines.recon.checkpoint import save_field
+        >>> axis = torch.linspace(-1, 1, 33)
+        >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        >>> ball = (x**2 + y**2 + z**2).sqrt() - 0.5  # (33, 33, 33): a sphere in the unit cube
+        >>> field = BandSDFGrid.from_coarse(ball, ball.abs() < 0.2)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> norm = Normalization((10, 0, 0), 2.0)  # world = 2 unit + (10, 0, 0)
+        >>> checkpoint = pathlib.Path(tmp.name) / "ball.field.safetensors"  # as recon leaves it
+        >>> _ = save_field(checkpoint, field, norm, ReconConfig("ball.xyz"))
+        >>> from fields3d.pipelines.orbit import render_orbit
+        >>> result = render_orbit(checkpoint, frames=3, width=24, device="cpu", progress=False)
+        >>> result.gif.relative_to(tmp.name).as_posix(), [p.name for p in result.frames]
+        ('render/turntable.gif', ['frame_000.png', 'frame_001.png', 'frame_002.png'])
+        >>> result.width, result.height, result.subject
+        (24, 24, 'band_sdf_grid field, sphere-traced')
+        >>> tmp.cleanup()
     """
     check_int("frames", frames, 1, MAX_FRAMES)
     if width is not None:

@@ -32,7 +32,33 @@ VIEW_RADIUS = 1.1
 
 @dataclass
 class SdfModel:
-    """A signed distance field with its normalization to world coordinates."""
+    """A signed distance field with its normalization to world coordinates.
+
+    ``field`` maps ``(N, 3)`` float32 unit-cube points to ``(N,)`` distances (negative inside);
+    ``norm`` maps the unit cube to world coordinates; ``kind`` names the field. :func:`load_sdf`
+    builds one from ``fields3d recon``'s checkpoint; :meth:`sdf` evaluates it in world units,
+    :meth:`orbit` and :meth:`render` picture it.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import BandSDFGrid
+        >>> from fields3d.geometry import Normalization
+        >>> from fields3d.pipelines.recon import SdfModel
+        >>> axis = torch.linspace(-1, 1, 33)
+        >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        >>> ball = (x**2 + y**2 + z**2).sqrt() - 0.5  # (33, 33, 33): a sphere in the unit cube
+        >>> norm = Normalization(center=(10.0, 0.0, 0.0), scale=2.0)  # world = 2 unit + (10, 0, 0)
+        >>> model = SdfModel(BandSDFGrid.from_coarse(ball, ball.abs() < 0.2), norm, "band_sdf_grid")
+        >>> model.sdf(torch.tensor([[10.0, 0.0, 0.0], [12.0, 0.0, 0.0]])).tolist()  # radius 1
+        [-1.0, 1.0]
+        >>> model.aabb().tolist()  # (2, 3): the unit cube in world coordinates
+        [[8.0, -2.0, -2.0], [12.0, 2.0, 2.0]]
+        >>> out = model.render(model.orbit(4, width=32), 0)
+        >>> {k: tuple(v.shape) for k, v in out.items()}
+        {'color': (32, 32, 3), 'depth': (32, 32), 'opacity': (32, 32), 'normals': (32, 32, 3)}
+        >>> round(out["depth"][16, 16].item(), 1)  # the camera is 2.2 / sin(20 deg) = 6.4 away
+        5.4
+    """
 
     field: torch.nn.Module  # f(unit-cube points (N, 3) float32) -> (N,), negative inside
     norm: Normalization
@@ -54,7 +80,13 @@ class SdfModel:
     def orbit(self, frames: int, width: int | None = None) -> Cameras:
         """``frames`` views on a ring around the object (+y up, 20 degrees above it), square
         pictures ``width`` pixels across (default 400). The cameras are float64: a scan far from
-        the origin (UTM metres) keeps its views' positions to the millimetre."""
+        the origin (UTM metres) keeps its views' positions to the millimetre.
+
+        Returns :class:`~fields3d.render.cameras.Cameras` of ``frames`` views (``c2w``
+        ``(frames, 4, 4)`` float64) looking at the field's centre, 40 degrees field of view, from
+        ``1.1 * scale / sin(20 deg)`` away: the ball of radius 1.1 (unit cube units) fills the view.
+        Example in :class:`SdfModel`.
+        """
         size = 400 if width is None else width
         check_int("width", size, 1)
         distance = (
@@ -75,7 +107,12 @@ class SdfModel:
         """Camera ``index``'s picture: ``color`` (H, W, 3) shaded with the mesh pictures' lights
         (``color`` and ``background``: a number, three numbers or a ``(3,)`` tensor in [0, 1]),
         ``depth`` (H, W) distance to the surface (0 where no ray hit), ``opacity`` (1 on the
-        surface, 0 elsewhere) and ``normals`` (H, W, 3)."""
+        surface, 0 elsewhere) and ``normals`` (H, W, 3).
+
+        ``cameras``: :class:`~fields3d.render.cameras.Cameras` (any device and dtype; moved to the
+        model's), ``index`` one of them. Every tensor returned is float32 on the model's device,
+        sphere-traced without gradients. Example in :class:`SdfModel`.
+        """
         # Traced around the field's centre (the cameras moved by -center in float64): in world
         # coordinates float32 rays lose a scan far from the origin (at 5e6 their spacing is 0.5).
         if isinstance(cameras, Cameras):  # anything else: render_sdf says what it needs
@@ -118,9 +155,34 @@ def _shifted(cameras: Cameras, by: torch.Tensor) -> Cameras:
 def load_sdf(path: str | os.PathLike, device: str = "auto") -> SdfModel:
     """The field in a checkpoint written by ``fields3d recon`` (``OUT.field.safetensors``), on ``device``.
 
+    Args:
+        path: the checkpoint. device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        An :class:`SdfModel` in evaluation mode, its parameters frozen.
+
     Raises:
         ModelNotFound: no file at ``path``. CheckpointError: not a field checkpoint, or a corrupt
             or incomplete one. BackendUnavailable: ``device="cuda"`` without CUDA.
+
+    Example:
+        >>> import pathlib, tempfile, torch
+        >>> from fields3d.fields import BandSDFGrid
+        >>> from fields3d.geometry import Normalization
+        >>> from fields3d.pipelines.recon import ReconConfig, load_sdf
+        >>> from fields3d.pipelines.recon.checkpoint import save_field
+        >>> axis = torch.linspace(-1, 1, 33)
+        >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        >>> ball = (x**2 + y**2 + z**2).sqrt() - 0.5  # (33, 33, 33): a sphere in the unit cube
+        >>> field = BandSDFGrid.from_coarse(ball, ball.abs() < 0.2)
+        >>> with tempfile.TemporaryDirectory() as tmp:  # the file fields3d recon would leave
+        ...     path = pathlib.Path(tmp) / "ball.field.safetensors"
+        ...     _ = save_field(path, field, Normalization((0, 0, 0), 4.0), ReconConfig("ball.xyz"))
+        ...     model = load_sdf(path, device="cpu")
+        >>> model.kind, model.device, model.sdf(torch.zeros(1, 3)).tolist()  # radius 2 in the world
+        ('band_sdf_grid', device(type='cpu'), [-2.0])
+        >>> model.render(model.orbit(1, width=24))["color"].shape
+        torch.Size([24, 24, 3])
     """
     field, norm, meta = load_field(path, resolve_device(device))
     field.requires_grad_(False)
