@@ -18,7 +18,7 @@ Workloads, each ours against the pure-torch peer (and nerfacc with ``--nerfacc``
                         difference is printed). nerfacc: ``OccGridEstimator.sampling`` with the
                         same binary grid and step, no density function (so no alpha or early-stop
                         culling) and ``t_min`` = our per-ray box entry, so both walk the same
-                        lattice of steps (its counts are printed beside ours, not asserted: it
+                        grid of steps (its counts are printed beside ours, not asserted: it
                         advances ``t`` by repeated addition).
 * ``composite fwd``     ours: ``composite(sigmas, colours, t_starts, t_ends, offsets)`` under
                         ``no_grad``. Peer: ``fields3d.render.reference.composite_reference``
@@ -179,7 +179,7 @@ def shade(origins, dirs, t_starts, t_ends, ray_ids) -> tuple[torch.Tensor, torch
 
 def box_interval(origins, dirs, center, half) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry (clipped to near = 0) and exit ``t`` of each ray through the box, as ``ray_box`` in
-    cuda/render/march.h computes them (same float operations, so the same lattice of steps)."""
+    cuda/render/march.h computes them (same float operations, so the same grid of steps)."""
     c, h = origins.new_tensor(center), origins.new_tensor(half)
     inv = 1.0 / dirs
     ta, tb = (c - h - origins) * inv, (c + h - origins) * inv

@@ -73,7 +73,7 @@ class NeuralSDF(nn.Module):
         >>> f, g = sdf.gradient(x)  # (N,) values and (N, 3) gradients
         >>> g.shape, bool(g[1, 0] > 0)  # pointing outward
         (torch.Size([2, 3]), True)
-        >>> sdf.lattice(8).shape  # values on an 8^3 lattice over [-1, 1]^3
+        >>> sdf.grid_values(8).shape  # values on an 8^3 grid over [-1, 1]^3
         torch.Size([8, 8, 8])
     """
 
@@ -218,8 +218,8 @@ class NeuralSDF(nn.Module):
         return (f, g) if create_graph else (f.detach(), g.detach())
 
     @torch.no_grad()
-    def lattice(self, resolution: int, chunk: int = 2**18) -> torch.Tensor:
-        """Values on the ``resolution``^3 lattice spanning ``[-1, 1]^3``, ``chunk`` points at a time
+    def grid_values(self, resolution: int, chunk: int = 2**18) -> torch.Tensor:
+        """Values on the ``resolution``^3 grid spanning ``[-1, 1]^3``, ``chunk`` points at a time
         (``resolution`` from 2 to ``MAX_GRID``, 2048; ``chunk`` from 1 to ``MAX_BATCH``, 2^24).
 
         Returns ``(R, R, R)`` on the module's device, ``out[i, j, k]`` at ``-1 + (i, j, k) * 2 / (R - 1)``

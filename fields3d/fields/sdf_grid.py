@@ -1,7 +1,7 @@
-"""A signed distance field stored on a lattice, learnable in a band around the surface: ``BandSDFGrid``.
+"""A signed distance field stored on a grid, learnable in a band around the surface: ``BandSDFGrid``.
 
-The lattice has ``R`` points per axis spanning ``[-1, 1]^3`` (spacing ``2 / (R - 1)``); values
-between lattice points are trilinear. Only the lattice points in ``band`` are parameters: the rest
+The grid has ``R`` points per axis spanning ``[-1, 1]^3`` (spacing ``2 / (R - 1)``); values
+between grid points are trilinear. Only the grid points in ``band`` are parameters: the rest
 keep their initial value (the far field only has to carry the sign), so a 256^3 grid optimises a
 few hundred thousand numbers instead of 16.7 million. :meth:`value_and_grad` returns the value
 and its analytic spatial gradient, both differentiable with respect to the parameters (the
@@ -20,16 +20,16 @@ _CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 
 
 
 class BandSDFGrid(nn.Module):
-    """SDF on an ``R^3`` lattice over ``[-1, 1]^3`` whose values in ``band`` are learnable.
+    """SDF on an ``R^3`` grid over ``[-1, 1]^3`` whose values in ``band`` are learnable.
 
     Args:
         initial: ``(R, R, R)`` finite real values, stored as float32 (``initial[i, j, k]`` at
             ``-1 + (i, j, k) * spacing``).
-        band: ``(R, R, R)`` bool on ``initial``'s device, the lattice points to optimise (at least one).
+        band: ``(R, R, R)`` bool on ``initial``'s device, the grid points to optimise (at least one).
 
     Points given to :meth:`forward` and :meth:`value_and_grad` are ``(N, 3)`` in the values' dtype
     (float32 unless converted with ``.double()``) on their device; a point with a NaN coordinate
-    gets a NaN value, as a hash grid gives it (and no lattice index out of bounds).
+    gets a NaN value, as a hash grid gives it (and no grid index out of bounds).
 
     Example:
         >>> import torch
@@ -38,7 +38,7 @@ class BandSDFGrid(nn.Module):
         >>> x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
         >>> initial = (x**2 + y**2 + z**2).sqrt() - 0.5  # (R, R, R): a sphere's distance
         >>> grid = BandSDFGrid(initial, initial.abs() < 0.3)  # band: (R, R, R) bool
-        >>> grid.values.shape  # the learnable lattice points
+        >>> grid.values.shape  # the learnable grid points
         torch.Size([146])
         >>> grid(torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])).tolist()  # (N, 3) -> (N,)
         [0.0, -0.5]
@@ -72,7 +72,7 @@ class BandSDFGrid(nn.Module):
     @classmethod
     def from_coarse(cls, coarse: torch.Tensor, band: torch.Tensor) -> BandSDFGrid:
         """The grid whose fixed values are ``coarse`` ``(C, C, C)`` upsampled trilinearly to the
-        resolution of ``band`` ``(R, R, R)`` (lattice points at the same ``[-1, 1]`` span)."""
+        resolution of ``band`` ``(R, R, R)`` (grid points at the same ``[-1, 1]`` span)."""
         _check_tensor("coarse", coarse)
         _check_tensor("band", band)
         c = coarse.shape[0] if coarse.dim() == 3 else 0
@@ -149,7 +149,7 @@ class BandSDFGrid(nn.Module):
         return out.reshape(r, r, r)
 
     def lookup(self, flat: torch.Tensor) -> torch.Tensor:
-        """Values at flat lattice indices (any shape), differentiable for band points."""
+        """Values at flat grid indices (any shape), differentiable for band points."""
         slot = self.slot[flat].long()
         inside = slot >= 0
         return torch.where(inside, self.values[slot.clamp(min=0)], self.base[flat])
@@ -191,7 +191,7 @@ class BandSDFGrid(nn.Module):
         return value, torch.stack((gx, gy, gz), dim=1) * (0.5 * (self.resolution - 1))
 
     def laplacian(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Discrete Laplacian (6-neighbour, in lattice units) at ``count`` (>= 1) random band points
+        """Discrete Laplacian (6-neighbour, in grid units) at ``count`` (>= 1) random band points
         (at most one per band point), drawn with ``generator`` (None: torch's global one)."""
         check_int("count", count, 1)
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -218,7 +218,7 @@ def _check_tensor(name: str, t) -> None:
 
 
 def _check_values(name: str, t: torch.Tensor) -> None:
-    """Real (float or integer) and finite: NaN lattice values would make a NaN field and mesh."""
+    """Real (float or integer) and finite: NaN grid values would make a NaN field and mesh."""
     if t.is_complex() or t.dtype == torch.bool:
         raise InputError(
             f"{name} must hold real values (float or integer), got {dtype_str(t.dtype)}"

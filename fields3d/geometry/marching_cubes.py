@@ -440,15 +440,16 @@ class _Field:
 #
 # A level holds cells (K, 3) int64 at a stride (in grid steps) and their corner values (K, 8).
 # Cell a spans points min(a * stride + (0 or stride), last) per axis: cells at the far faces are
-# cut short. Splitting a kept parent evaluates its 3 x 3 x 3 lattice at half the stride: the 8
-# corners are known, the 19 other points are deduplicated between parents and evaluated once.
+# cut short. Splitting a kept parent evaluates its 3 x 3 x 3 stencil of points at half the
+# stride: the 8 corners are known, the 19 other points are deduplicated between parents and
+# evaluated once.
 
-_LATTICE = [(a, b, c) for a in range(3) for b in range(3) for c in range(3)]
-_LATTICE_CORNERS = [_LATTICE.index(tuple(2 * v for v in corner)) for corner in _CUBE_CORNERS]
-_LATTICE_INNER = [n for n in range(27) if n not in _LATTICE_CORNERS]
-# Lattice index of corner c of child h (the child at offset _CUBE_CORNERS[h] in its parent).
+_STENCIL = [(a, b, c) for a in range(3) for b in range(3) for c in range(3)]
+_STENCIL_CORNERS = [_STENCIL.index(tuple(2 * v for v in corner)) for corner in _CUBE_CORNERS]
+_STENCIL_INNER = [n for n in range(27) if n not in _STENCIL_CORNERS]
+# Stencil index of corner c of child h (the child at offset _CUBE_CORNERS[h] in its parent).
 _CHILD_CORNERS = [
-    [_LATTICE.index(tuple(h + c for h, c in zip(child, corner))) for corner in _CUBE_CORNERS]
+    [_STENCIL.index(tuple(h + c for h, c in zip(child, corner))) for corner in _CUBE_CORNERS]
     for child in _CUBE_CORNERS
 ]
 
@@ -499,11 +500,11 @@ def _split(field, parents, parent_values, stride, last) -> tuple[torch.Tensor, t
     """The children (at ``stride``) of ``parents`` (at twice it) that start inside the grid, with
     their corner values: ``(C, 3)`` cells and ``(C, 8)`` values."""
     dev = parents.device
-    lattice = torch.tensor(_LATTICE, device=dev)
+    stencil = torch.tensor(_STENCIL, device=dev)
     values = parent_values.new_empty((parents.shape[0], 27))
-    values[:, _LATTICE_CORNERS] = parent_values
-    inner = lattice[_LATTICE_INNER]
-    values[:, _LATTICE_INNER] = _evaluate(
+    values[:, _STENCIL_CORNERS] = parent_values
+    inner = stencil[_STENCIL_INNER]
+    values[:, _STENCIL_INNER] = _evaluate(
         field, torch.minimum((2 * parents[:, None, :] + inner) * stride, last)
     )
     children = (2 * parents[:, None, :] + torch.tensor(_CUBE_CORNERS, device=dev)).reshape(-1, 3)

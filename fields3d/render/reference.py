@@ -97,7 +97,7 @@ def march_reference(
 
 
 def fixed_step_brute_force(origins, dirs, spec: GridSpec, *, step, near=0.0, far=math.inf):
-    """Every lattice step t0 + k step inside the clipped ray whose midpoint's cell is occupied."""
+    """Every grid step t0 + k step inside the clipped ray whose midpoint's cell is occupied."""
     o, d = origins.double().cpu(), dirs.double().cpu()
     outer = 2.0 ** (spec.levels - 1)
     t0, t1 = _ray_box(o, d, o.new_tensor(spec.center), o.new_tensor(spec.half) * outer)

@@ -26,7 +26,7 @@ a field is rarely exact to better than a fraction of its own resolution, which o
 it is the distance from the origin.
 
 Why torch and not the C++ core: every step is a query of an arbitrary torch field (a hash grid and
-an MLP, a trilinear lattice, a lambda), and those queries dominate the time; the bookkeeping around
+an MLP, a trilinear grid, a lambda), and those queries dominate the time; the bookkeeping around
 them is a few vectorised tensor operations per step, so a native marcher would gain little and
 could not call the field.
 """

@@ -1,4 +1,4 @@
-"""NeuralSDF: shapes, the sphere initialisation, config round trip, derivatives, lattice, errors."""
+"""NeuralSDF: shapes, the sphere initialisation, config round trip, derivatives, grid values, errors."""
 
 from __future__ import annotations
 
@@ -107,9 +107,9 @@ def test_gradient_is_twice_differentiable(interpolation):
     assert field.encoding.params.grad is not None and field.encoding.params.grad.abs().sum() > 0
 
 
-def test_lattice_matches_forward_in_chunks():
+def test_grid_values_match_forward_in_chunks():
     field = _trained()
-    values = field.lattice(5, chunk=7)
+    values = field.grid_values(5, chunk=7)
     assert values.shape == (5, 5, 5) and not values.requires_grad
     with torch.no_grad():
         expect = field(torch.from_numpy(grid_points(5)))
@@ -199,7 +199,7 @@ def test_bad_configs(config, message):
     assert str(info.value) == message
 
 
-def test_bad_points_and_lattice_sizes():
+def test_bad_points_and_grid_sizes():
     field = _field()
     for call in (field, field.gradient):
         for x, message in [
@@ -221,8 +221,8 @@ def test_bad_points_and_lattice_sizes():
                 call(x)
             assert str(info.value) == message
     with pytest.raises(InputError) as info:
-        field.lattice(10**5)  # 10^15 values
+        field.grid_values(10**5)  # 10^15 values
     assert str(info.value) == "resolution must be an integer from 2 to 2048, got 100000"
     with pytest.raises(InputError) as info:
-        field.lattice(4, chunk=10**12)
+        field.grid_values(4, chunk=10**12)
     assert str(info.value) == "chunk must be an integer from 1 to 16777216, got 1000000000000"

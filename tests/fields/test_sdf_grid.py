@@ -18,7 +18,7 @@ def _grid(res=9, seed=0, band_fraction=0.5):
 
 
 def _reference(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """grid_sample (trilinear, align_corners=True): lattice point i at -1 + 2 i / (R - 1)."""
+    """grid_sample (trilinear, align_corners=True): grid point i at -1 + 2 i / (R - 1)."""
     grid = x.flip(-1).view(1, -1, 1, 1, 3)  # grid_sample takes (x=W, y=H, z=D) = (k, j, i)
     out = torch.nn.functional.grid_sample(
         values[None, None], grid, mode="bilinear", align_corners=True
@@ -85,7 +85,7 @@ def test_from_coarse_and_from_parts_round_trip():
         grid.values.uniform_()
     again = BandSDFGrid.from_parts(grid.coarse, grid.band_index, grid.values.detach(), 9)
     torch.testing.assert_close(again.dense(), grid.dense())
-    # lattice points shared with the coarse lattice keep the coarse value outside the band
+    # grid points shared with the coarse grid keep the coarse value outside the band
     torch.testing.assert_close(
         grid.dense()[::2, ::2, ::2][~band[::2, ::2, ::2]], coarse[~band[::2, ::2, ::2]]
     )
@@ -186,7 +186,7 @@ def test_from_coarse_and_from_parts_errors():
         (
             lambda: BandSDFGrid.from_parts(
                 V5, torch.arange(3), torch.zeros(3), 10**5
-            ),  # a 10^15-point lattice
+            ),  # a 10^15-point grid
             "resolution must be an integer from 2 to 2048, got 100000",
         ),
         (
@@ -243,7 +243,7 @@ def test_bad_points(x, message):
 
 
 def test_nan_points_give_nan_not_a_bad_index():
-    # a NaN coordinate used to become a garbage lattice index (IndexError on the CPU, a device assert on CUDA)
+    # a NaN coordinate used to become a garbage grid index (IndexError on the CPU, a device assert on CUDA)
     grid, values, _ = _grid(res=5)
     x = torch.tensor([[math.nan, 0.0, 0.0], [0.1, 0.2, 0.3]])
     out = grid(x)

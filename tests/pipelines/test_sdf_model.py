@@ -25,7 +25,7 @@ CENTER, SCALE = (
 
 @pytest.fixture(scope="module")
 def sphere(tmp_path_factory):
-    res = 65  # odd: the centre is a lattice point
+    res = 65  # odd: the centre is a grid point
     axis = torch.linspace(-1, 1, res)
     x = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
     values = x.norm(dim=-1) - 0.5

@@ -65,7 +65,7 @@ def test_near_and_far_clip_each_ray():
 
 @pytest.mark.parametrize("levels,res", [(1, 6), (2, 8), (3, 4)])
 def test_fixed_steps_keep_exactly_the_occupied_midpoints(levels, res):
-    # Skipping empty cells in one move must keep every lattice step whose midpoint is occupied.
+    # Skipping empty cells in one move must keep every grid step whose midpoint is occupied.
     origins, dirs = random_rays(300, seed=levels)
     spec = random_grid(levels, res, seed=res)
     s = march_rays(origins, dirs, spec, step=0.013)

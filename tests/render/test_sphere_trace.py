@@ -297,8 +297,8 @@ def test_render_sdf_of_a_sphere_covers_its_projected_disk():
 def test_band_sdf_grid_of_a_sphere_hits_within_a_voxel():
     res_ = 33
     axis = torch.linspace(-1.0, 1.0, res_)
-    lattice = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
-    values = lattice.norm(dim=-1) - 0.6
+    points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
+    values = points.norm(dim=-1) - 0.6
     spacing = 2.0 / (res_ - 1)
     grid = BandSDFGrid(values, values.abs() < 3 * spacing)
     g = torch.Generator().manual_seed(13)

@@ -101,7 +101,7 @@ def _grid_coords(mask: np.ndarray) -> np.ndarray:
 
 
 def _near_points(points: np.ndarray, res: int, width: float) -> np.ndarray:
-    """Lattice points within about ``width`` (cube dilation) of a point."""
+    """Grid points within about ``width`` (cube dilation) of a point."""
     spacing = 2.0 / (res - 1)
     occupied = np.zeros((res,) * 3, dtype=bool)
     cell = np.clip(np.round((points + 1.0) / spacing).astype(np.int64), 0, res - 1)
