@@ -198,7 +198,7 @@ def knn(centers, points, k, origin, cell, resolution, cell_start, order, indices
     )
 
 
-# ---- marching cubes (cuda/bindings/geometry.cpp, cuda/geometry/marching_cubes.h) ------------
+# ---- marching cubes (cuda/bindings/marching_cubes.cpp, cuda/geometry/marching_cubes.h) -------
 
 
 def marching_cubes_count(volume, level, counts, stream=0):
@@ -230,7 +230,7 @@ def marching_cubes_sparse_emit(
     )
 
 
-# ---- ray marching and compositing (cuda/bindings/render.cpp, cuda/render/) ------------------
+# ---- ray marching (cuda/bindings/march.cpp, cuda/render/march.h) -----------------------------
 
 
 def march_count(
@@ -307,6 +307,9 @@ def march_emit(
         ray_ids,
         stream,
     )
+
+
+# ---- compositing (cuda/bindings/composite.cpp, cuda/render/composite.h) ----------------------
 
 
 def composite_forward(

@@ -1,5 +1,6 @@
-// fields3d._core: one register_*() per binding file, named after what it binds (lattice.cpp: the core's
-// encodings/lattice.h; knn.cpp: geometry/knn.h; geometry.cpp and render.cpp: those folders).
+// fields3d._core: one register_*() per binding file, each named after the core file it binds
+// (lattice.cpp: encodings/lattice.h; knn.cpp: geometry/knn.h; marching_cubes.cpp:
+// geometry/marching_cubes.h; march.cpp and composite.cpp: render/march.h and render/composite.h).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -16,10 +17,11 @@ namespace py = pybind11;
 namespace f3d {
 namespace bind {
 void register_lattice(py::module_& m);
-void register_geometry(py::module_& m);
+void register_marching_cubes(py::module_& m);
 void register_knn(py::module_& m);
 void register_rbf_eval(py::module_& m);
-void register_render(py::module_& m);
+void register_march(py::module_& m);
+void register_composite(py::module_& m);
 #ifdef FIELDS3D_CUDA_EMU
 void register_emulator(py::module_& m);
 #endif
@@ -81,10 +83,11 @@ PYBIND11_MODULE(FIELDS3D_MODULE, m) {
   m.def("num_threads", &f3d::num_threads, "Threads the CPU kernels use.");
   m.def("set_num_threads", &f3d::set_num_threads, py::arg("n"), "Set the CPU kernels' thread count.");
   f3d::bind::register_lattice(m);
-  f3d::bind::register_geometry(m);
+  f3d::bind::register_marching_cubes(m);
   f3d::bind::register_knn(m);
   f3d::bind::register_rbf_eval(m);
-  f3d::bind::register_render(m);
+  f3d::bind::register_march(m);
+  f3d::bind::register_composite(m);
 #ifdef FIELDS3D_CUDA_EMU
   f3d::bind::register_emulator(m);
 #endif

@@ -103,6 +103,17 @@ void expect_index(const IntArg<I>& t, const std::vector<int64_t>& shape, const T
 template void expect_index<int64_t>(const IndexArg&, const std::vector<int64_t>&, const TensorArg&);
 template void expect_index<uint8_t>(const ByteArg&, const std::vector<int64_t>&, const TensorArg&);
 
+void check_offsets(const IndexArg& o, int64_t n_samples, bool exact) {
+  if (o.device.device_type != kDLCPU) return;
+  const int64_t n = o.shape[0];
+  bool ok = n >= 1 && o.data[0] == 0;
+  for (int64_t r = 1; ok && r < n; ++r) ok = o.data[r] >= o.data[r - 1];
+  ok = ok && (exact ? o.data[n - 1] == n_samples : o.data[n - 1] <= n_samples);
+  if (!ok)
+    fail("offsets must start at 0, never decrease and end at " + std::string(exact ? "" : "most at ") +
+         "the number of samples (" + std::to_string(n_samples) + ")");
+}
+
 TensorArg tensor_arg(py::handle obj, const char* name) {
   const std::string n(name);
   const DLTensor& t = dl_tensor(obj, n);

@@ -72,6 +72,11 @@ ByteArg byte_arg(py::handle obj, const char* name);
 template <typename I>
 void expect_index(const IntArg<I>& t, const std::vector<int64_t>& shape, const TensorArg& ref);
 
+// Packed ray samples (march.cpp, composite.cpp): on the CPU, offsets (R + 1,) must start at 0,
+// never decrease and end at n_samples (exact) or at most at it; on CUDA the caller guarantees it
+// (the Python layer builds them with a cumulative sum). Raises ValueError otherwise.
+void check_offsets(const IndexArg& o, int64_t n_samples, bool exact);
+
 // Runs the CPU or the CUDA launcher for t's device, without the GIL. A build without CUDA never
 // calls `cuda`, so its launchers (not compiled there) are not referenced at any optimisation level.
 template <typename Arg, typename Cpu, typename Cuda>

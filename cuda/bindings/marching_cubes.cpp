@@ -1,5 +1,5 @@
-// Bindings for geometry: marching cubes on a dense volume or on sparse active cells, as count /
-// scan / emit host functions (Python allocates every buffer between them). Each function checks
+// Bindings for geometry/marching_cubes.h: marching cubes on a dense volume or on sparse active
+// cells, as count / scan / emit host functions (Python allocates every buffer between them). Each function checks
 // dtypes, shapes, devices and contiguity of every tensor before a pointer is used.
 #include <pybind11/stl.h>
 
@@ -187,7 +187,7 @@ void sparse_emit(const std::vector<int64_t>& shape, py::handle cells, py::handle
 
 }  // namespace
 
-void register_geometry(py::module_& m) {
+void register_marching_cubes(py::module_& m) {
   m.def("marching_cubes_count", &dense_count, py::arg("volume"), py::arg("level"), py::arg("counts"),
         py::arg("stream") = 0,
         "Pass 1 on volume (X, Y, Z): counts (X*Y, 4) int64 <- per row [x, y, z crossing edges, triangles].\n"
