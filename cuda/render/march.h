@@ -10,9 +10,9 @@
 //
 // Marching. A ray o + t d (d need not be unit: t is in units of |d|) is clipped to [near, far]
 // and to the outermost box. From t = t0 it steps dt = clamp(t * cone, step, max_step) (cone = 0:
-// fixed steps of `step`, on the lattice t0 + k * step). A step [t, t + dt] is a sample when the
+// fixed steps of `step`, on the grid t0 + k * step). A step [t, t + dt] is a sample when the
 // cell holding its midpoint is occupied; otherwise t jumps to where the ray leaves that cell
-// (for fixed steps, to the first lattice step whose midpoint is past it), so empty space costs one visit per cell. The
+// (for fixed steps, to the first grid step whose midpoint is past it), so empty space costs one visit per cell. The
 // count pass and the emit pass run the same loop, so they agree sample for sample; the emit pass
 // writes at most the count the caller allocated for the ray (never past the buffers).
 #pragma once
@@ -219,7 +219,7 @@ F3D_HD inline int64_t first_past(const Args<T>& a, T t0, T x) {
 
 // Emits the steps of one cell whose midpoints lie before `exit` (and, when `first`, at least the
 // current step, whose midpoint the caller located in the cell); advances t (and k, for fixed steps, which stop before
-// k_end: the first lattice step at or past t1). Counting fixed steps needs no loop.
+// k_end: the first grid step at or past t1). Counting fixed steps needs no loop.
 template <bool Count, typename T, typename Emit>
 F3D_HD inline void emit_cell(const Args<T>& a, T t0, T t1, int64_t k_end, T exit, int64_t limit, bool first, T& t,
                              int64_t& k, int64_t& n, Emit&& emit) {
@@ -250,9 +250,9 @@ F3D_HD inline void emit_cell(const Args<T>& a, T t0, T t1, int64_t k_end, T exit
   }
 }
 
-// The first lattice index k with t0 + k * step >= t1, exactly as the float comparison decides.
+// The first step index k with t0 + k * step >= t1, exactly as the float comparison decides.
 template <typename T>
-F3D_HD inline int64_t lattice_end(const Args<T>& a, T t0, T t1) {
+F3D_HD inline int64_t step_end(const Args<T>& a, T t0, T t1) {
   if (a.cone != T(0)) return 0;
   int64_t k = int64_t(ceil_((t1 - t0) / a.step));
   while (k > 0 && !(t0 + T(k - 1) * a.step < t1)) --k;
@@ -298,8 +298,8 @@ F3D_HD inline int64_t march_ray(const Args<T>& a, int64_t r, int64_t limit, Emit
   T inv[3];
   for (int c = 0; c < 3; ++c) inv[c] = d[c] == T(0) ? T(0) : T(1) / d[c];
   const bool fixed = a.cone == T(0);
-  int64_t n = 0, k = 0;  // k: lattice index for fixed steps
-  const int64_t k_end = lattice_end(a, t0, t1);
+  int64_t n = 0, k = 0;  // k: step index for fixed steps
+  const int64_t k_end = step_end(a, t0, t1);
   T t = t0;
   while (t < t1 && n != limit) {
     T x[3];
