@@ -23,6 +23,7 @@ WRITERS = {
     "band_sdf_grid": "fields3d recon",
     "neural_sdf": "fields3d recon",
     "nerf": "fields3d nerf",
+    "generate": "fields3d generate",
 }
 
 

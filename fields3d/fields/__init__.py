@@ -1,6 +1,7 @@
 """Fields: encodings composed with small MLPs into functions of position (images, SDFs, radiance)."""
 
 from .encoded import EncodedField, has_double_backward
+from .generative import BackgroundField, GenerativeField
 from .image import ImageField, pixel_centres
 from .mlp import MLP
 from .neural_sdf import NeuralSDF
@@ -9,8 +10,10 @@ from .sdf_grid import BandSDFGrid
 
 __all__ = [
     "MLP",
+    "BackgroundField",
     "BandSDFGrid",
     "EncodedField",
+    "GenerativeField",
     "ImageField",
     "NeuralSDF",
     "RadianceField",

@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 
 from ..checkpoint import WRITERS, read_meta
+from .generate.checkpoint import KIND as GENERATE
+from .generate.model import GenerativeModel, load_generative
 from .nerf.checkpoint import KIND as NERF
 from .nerf.model import NerfModel, load_nerf
 from .recon.model import SdfModel, load_sdf
 
 
-def load_model(path: str | os.PathLike, device: str = "auto") -> NerfModel | SdfModel:
-    """A :class:`NerfModel` (from ``fields3d nerf``) or an :class:`SdfModel` (``fields3d recon``'s
-    ``.field.safetensors``), on ``device``.
+def load_model(
+    path: str | os.PathLike, device: str = "auto"
+) -> NerfModel | SdfModel | GenerativeModel:
+    """A :class:`NerfModel` (from ``fields3d nerf``), an :class:`SdfModel` (``fields3d recon``'s
+    ``.field.safetensors``) or a :class:`GenerativeModel` (``fields3d generate``), on ``device``.
 
     Args:
         path: the checkpoint (its header says which kind it holds).
@@ -56,4 +60,6 @@ def load_model(path: str | os.PathLike, device: str = "auto") -> NerfModel | Sdf
         >>> tmp.cleanup()
     """
     kind = read_meta(path, tuple(WRITERS))["kind"]
+    if kind == GENERATE:
+        return load_generative(path, device)
     return load_nerf(path, device) if kind == NERF else load_sdf(path, device)

@@ -129,6 +129,8 @@ def render_orbit(
     subject = (
         f"NeRF after {model.step} training steps"
         if model.kind == NERF
+        else f"generated object after {model.step} steps"
+        if model.kind == "generate"
         else f"{model.kind} field, sphere-traced"
     )
     return OrbitResult(gif, paths, cams.width, cams.height, subject)
