@@ -48,6 +48,7 @@ COVERED: dict[str, tuple[str, ...] | None] = {
     "fields3d.pipelines.remesh": ("remesh",),
     "fields3d.pipelines.models": ("load_model",),
     "fields3d.pipelines.orbit": ("render_orbit",),
+    "fields3d.pipelines.nerf": ("NerfConfig", "load_job", "load_nerf", "train_nerf"),
 }
 
 # Public names of COVERED not documented with an example yet, each with why; they are reported as

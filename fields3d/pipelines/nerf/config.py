@@ -50,6 +50,30 @@ class NerfConfig:
     (:data:`DEVICE_DEFAULTS`): a GPU takes instant-NGP's sizes; two CPU cores get a smaller hash
     table (Adam's pass over 2^19 rows per level costs more than the rays), one hidden colour layer
     and fewer samples per step, so that they take many more steps in the same time.
+
+    ``data``: a NeRF-synthetic or instant-NGP scene folder
+    (:func:`fields3d.render.datasets.load_scene`); ``output``: the output folder; ``downscale``:
+    picture size divisor; ``samples_per_step``: samples marched per training step (rays
+    follow); ``step_size``: the marching step (None: the scene box's diagonal over
+    :data:`STEPS_PER_DIAGONAL`); ``grid_resolution``: occupancy cells per axis, updated every
+    ``grid_every`` steps (in warm-up mode for the first ``warmup_steps``); ``n_levels``,
+    ``log2_hashmap_size``, ``max_resolution``: the hash grid's; ``n_hidden``, ``color_layers``,
+    ``view``, ``color_net``: the MLPs'; ``mesh_resolution`` > 0 also meshes the density at
+    ``mesh_level``; ``resume`` continues from the output's checkpoint. :func:`load_job` reads one
+    from a TOML job file.
+
+    Example:
+        >>> from fields3d.pipelines.nerf import NerfConfig
+        >>> config = NerfConfig(data="assets/scenes/spot", steps=2000, time_budget=None)
+        >>> config.samples_per_step, config.grid_resolution  # None: picked per device
+        (None, None)
+        >>> cpu = config.resolved("cpu")
+        >>> cpu.device, cpu.samples_per_step, cpu.grid_resolution, cpu.log2_hashmap_size
+        ('cpu', 32768, 64, 17)
+        >>> NerfConfig(data="assets/scenes/spot", time_budget=None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fields3d.errors.InputError: set steps or time_budget (or both): training needs a ...
     """
 
     data: str
@@ -179,6 +203,19 @@ def load_job(path: str | Path, overrides: dict | None = None) -> NerfConfig:
     to the current folder, where a command's outputs usually go.
 
     Raises ModelNotFound for a missing file and InputError for bad TOML or unknown keys.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from fields3d.pipelines.nerf import load_job
+        >>> toml = '[nerf]\\ndata = "spot"\\ntime_budget = 120\\nlr_decay_at = [0.5, 0.8]\\n'
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     job = pathlib.Path(tmp) / "spot.toml"
+        ...     _ = job.write_text(toml)
+        ...     config = load_job(job, {"steps": 500})  # overrides: the command line's
+        ...     print(pathlib.Path(config.data).relative_to(tmp).as_posix(), config.output)
+        spot out/nerf
+        >>> config.time_budget, config.steps, config.lr_decay_at
+        (120, 500, (0.5, 0.8))
     """
     path = Path(path)
     if not path.is_file():

@@ -33,7 +33,11 @@ MAX_PICTURE_SIDE = 16384  # pixels; a larger training picture size in a checkpoi
 
 @dataclass
 class NerfModel:
-    """A radiance field with its occupancy grid and the render settings it was trained with."""
+    """A radiance field with its occupancy grid and the render settings it was trained with.
+
+    :func:`load_nerf` builds one from a checkpoint (an example there); :meth:`orbit` gives cameras
+    around the scene and :meth:`render` pictures it from any of them.
+    """
 
     field: RadianceField
     grid: OccupancyGrid
@@ -52,7 +56,11 @@ class NerfModel:
     def orbit(self, frames: int, width: int | None = None) -> Cameras:
         """``frames`` views circling the world's z axis through the origin (NeRF scenes are centred
         there) at the training views' mean distance and height, in pictures of their size or
-        ``width`` pixels across (the height keeps the aspect)."""
+        ``width`` pixels across (the height keeps the aspect).
+
+        Returns :class:`~fields3d.render.cameras.Cameras` of ``frames`` views on the model's
+        device. InputError for a checkpoint that kept no training cameras.
+        """
         check_int("frames", frames, 1)
         if self.cameras is None:
             raise InputError(
@@ -75,9 +83,12 @@ class NerfModel:
     ) -> dict[str, torch.Tensor]:
         """Camera ``index``'s picture: ``color`` (H, W, 3), ``depth`` and ``opacity`` (H, W).
 
+        ``cameras``: :class:`~fields3d.render.cameras.Cameras` (moved to the model's device),
+        ``index`` one of them.
         ``background``: the colour behind the field (a number, three numbers or a ``(3,)`` tensor in
-        [0, 1]); default the scene's.
+        [0, 1]); default the scene's. ``chunk``: rays rendered at once.
         ``depth`` is the expected ``t`` of the ray's weights (divide by ``opacity`` for the surface's).
+        Every tensor is float32 on the model's device, rendered without gradients.
         """
         if isinstance(cameras, Cameras):  # anything else: render_camera says what it needs
             cameras = cameras.to(self.device)
@@ -92,9 +103,39 @@ class NerfModel:
 def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     """The model in a checkpoint written by ``fields3d nerf`` / ``train_nerf``, on ``device``.
 
+    Args:
+        path: the checkpoint (``OUT/checkpoint.safetensors``). device: ``"auto"``, ``"cpu"`` or
+            ``"cuda"``.
+
+    Returns:
+        A :class:`NerfModel` in evaluation mode: the field, its occupancy grid, the render
+        settings, the scene's background ``(3,)``, the training steps behind it and the
+        training cameras.
+
     Raises:
         ModelNotFound: no file at ``path``. CheckpointError: not a NeRF checkpoint, or one that is
             corrupt or incomplete. BackendUnavailable: ``device="cuda"`` without CUDA.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import fields3d
+        >>> from fields3d.pipelines.nerf import NerfConfig
+        >>> spot = pathlib.Path(fields3d.__file__).parents[1] / "assets" / "scenes" / "spot"
+        >>> tiny = dict(  # 20 x 20 pictures, a small field, long steps: seconds on one core
+        ...     downscale=10, samples_per_step=4096, n_levels=4, log2_hashmap_size=12,
+        ...     max_resolution=64, n_hidden=16, grid_resolution=16, step_size=0.05,
+        ...     time_budget=None, turntable_frames=0, device="cpu",
+        ... )
+        >>> from fields3d.pipelines.nerf import load_nerf, train_nerf
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     config = NerfConfig(data=str(spot), output=tmp, steps=1, **tiny)
+        ...     _ = train_nerf(config, progress=False)
+        ...     model = load_nerf(pathlib.Path(tmp) / "checkpoint.safetensors", device="cpu")
+        >>> model.step, len(model.cameras), model.cameras.width, model.background.tolist()
+        (1, 100, 20, [1.0, 1.0, 1.0])
+        >>> out = model.render(model.orbit(4, width=16), 2)  # the third of 4 views, 16 x 16
+        >>> out["color"].shape, out["depth"].shape, out["opacity"].shape, out["color"].dtype
+        (torch.Size([16, 16, 3]), torch.Size([16, 16]), torch.Size([16, 16]), torch.float32)
     """
     target = resolve_device(device)
     tensors, meta = read_checkpoint(path)

@@ -23,6 +23,10 @@ from .train import TrainState, build_state, should_stop, sync, timed, train_step
 
 @dataclass
 class NerfResult:
+    """What :func:`train_nerf` returns: the test views' mean PSNR (dB) and SSIM, the seconds and
+    steps trained (a resumed run counts its earlier ones), the output folder, the trained state
+    (field, occupancy grid, optimiser) and ``metrics.json``'s ``mesh`` record (None without one)."""
+
     psnr: float
     ssim: float
     train_seconds: float
@@ -82,11 +86,41 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     ``config.json``, ``mesh.ply`` when ``mesh_resolution`` > 0 and ``checkpoint.safetensors`` (every ``checkpoint_every`` seconds and at the
     end; ``resume=True`` continues from it).
 
+    Args:
+        config: the :class:`NerfConfig`; settings left None are filled in for the device.
+        progress: show a progress bar (step, training PSNR, rays per step).
+
+    Returns:
+        :class:`NerfResult`.
+
     Raises:
         ModelNotFound: the scene folder, a picture or (with ``resume``) the checkpoint is missing.
         InputError: a bad setting or scene file, or test pictures too small for SSIM.
             CheckpointError: the checkpoint is corrupt, or was trained with other settings or on
             another scene. BackendUnavailable: ``device="cuda"`` without CUDA.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import fields3d
+        >>> from fields3d.pipelines.nerf import NerfConfig
+        >>> spot = pathlib.Path(fields3d.__file__).parents[1] / "assets" / "scenes" / "spot"
+        >>> tiny = dict(  # 20 x 20 pictures, a small field, long steps: seconds on one core
+        ...     downscale=10, samples_per_step=4096, n_levels=4, log2_hashmap_size=12,
+        ...     max_resolution=64, n_hidden=16, grid_resolution=16, step_size=0.05,
+        ...     time_budget=None, turntable_frames=0, device="cpu",
+        ... )
+        >>> import json
+        >>> from fields3d.pipelines.nerf import train_nerf
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     config = NerfConfig(data=str(spot), output=tmp, steps=10, **tiny)
+        ...     result = train_nerf(config, progress=False)
+        ...     print(sorted(p.name for p in pathlib.Path(tmp).iterdir()))
+        ...     metrics = json.loads((pathlib.Path(tmp) / "metrics.json").read_text())
+        ['checkpoint.safetensors', 'config.json', 'metrics.json', 'test']
+        >>> result.steps, metrics["image_size"], metrics["train_views"], metrics["test_views"]
+        (10, [20, 20], 100, 20)
+        >>> 5 < result.psnr < 60, 0 < result.ssim < 1, len(metrics["per_view_psnr"])
+        (True, True, 20)
     """
     if not isinstance(config, NerfConfig):
         raise InputError(f"config must be a NerfConfig, got {type(config).__name__}")
