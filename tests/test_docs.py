@@ -49,6 +49,8 @@ COVERED: dict[str, tuple[str, ...] | None] = {
     "fields3d.pipelines.models": ("load_model",),
     "fields3d.pipelines.orbit": ("render_orbit",),
     "fields3d.pipelines.nerf": ("NerfConfig", "load_job", "load_nerf", "train_nerf"),
+    "fields3d.pipelines.fit_image": ("FitImageConfig", "fit_image"),
+    "fields3d.pipelines.fit_sdf": ("FitSdfConfig", "fit_sdf"),
 }
 
 # Public names of COVERED not documented with an example yet, each with why; they are reported as

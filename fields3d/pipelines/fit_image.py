@@ -75,6 +75,18 @@ class FitImageConfig:
 
     The learning rate is multiplied by ``lr_decay`` when ``lr_decay_at`` fractions of the steps
     are done. ``betas`` and ``eps`` are instant-NGP's Adam settings.
+
+    Example:
+        >>> from fields3d.pipelines.fit_image import FitImageConfig
+        >>> config = FitImageConfig("photo.png", n_levels=8)  # nothing is read yet
+        >>> grid = config.encoding_config()  # per_level_scale: from the image's size, once read
+        >>> grid["type"], grid["n_levels"], grid["log2_hashmap_size"], grid["per_level_scale"]
+        ('hash_grid', 8, 19, None)
+        >>> dense = {"type": "dense_grid"}
+        >>> FitImageConfig("photo.png", n_levels=8, encoding=dense)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fields3d.errors.InputError: n_levels=8 is a hash-grid setting but the encoding is ...
     """
 
     image: str | Path
@@ -281,10 +293,41 @@ def fit_image(config: FitImageConfig, progress: bool = True) -> FitImageResult:
     rendering the fit, not reading the image or writing files. A rich progress bar shows the step
     and loss unless ``progress`` is False.
 
+    Args:
+        config: the :class:`FitImageConfig` (the image: a PNG or JPEG file, read as
+            ``(H, W, 3)`` float32 RGB in ``[0, 1]``, alpha dropped, grey repeated).
+        progress: show a progress bar.
+
+    Returns:
+        :class:`FitImageResult`: the fit's PSNR in dB on the image's own pixels, the seconds, the
+        steps, the field's parameter count, the device, the paths written and the field (maps
+        ``(N, 2)`` float32 positions in ``[0, 1]^2`` to ``(N, 3)`` colours).
+
     Raises:
         ModelNotFound: the image file does not exist.
         InputError: the file cannot be read as an image, or a setting is invalid.
         BackendUnavailable: ``device="cuda"`` on a machine or build without CUDA.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from fields3d.pipelines.fit_image import FitImageConfig, fit_image
+        >>> u = np.linspace(0.0, 1.0, 32)  # a (32, 32, 3) picture: red across, green down
+        >>> ramp = np.stack(np.broadcast_arrays(u[None, :], u[:, None], 0.5), axis=-1)
+        >>> small = dict(  # a small field, a high learning rate: 40 steps reach 30 dB
+        ...     lr=0.05, batch_size=1024, n_levels=4, log2_hashmap_size=10, n_hidden=16,
+        ...     n_hidden_layers=1, device="cpu",
+        ... )
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     tmp = pathlib.Path(tmp)
+        ...     Image.fromarray((ramp * 255).round().astype(np.uint8)).save(tmp / "ramp.png")
+        ...     config = FitImageConfig(tmp / "ramp.png", tmp / "fit", steps=40, **small)
+        ...     result = fit_image(config, progress=False)
+        ...     print(sorted(p.name for p in (tmp / "fit").iterdir()))
+        ['comparison.png', 'config.json', 'fit.png', 'metrics.json']
+        >>> result.steps, result.n_params, result.psnr > 25  # PSNR in dB
+        (40, 5011, True)
     """
     if not isinstance(config, FitImageConfig):
         raise InputError(f"config must be a FitImageConfig, got {type(config).__name__}")

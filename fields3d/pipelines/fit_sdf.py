@@ -75,6 +75,18 @@ class FitSdfConfig:
     ``encoding``: an encoding config dict (``n_input_dims`` may be left out: it is filled in as 3),
     or None for :data:`DEFAULT_ENCODING`. ``n_hidden``, ``n_hidden_layers``: the MLP's.
     ``eval_points``: surface samples per mesh for the Chamfer distance, normal consistency and F-score.
+
+    Example:
+        >>> from fields3d.pipelines.fit_sdf import FitSdfConfig
+        >>> config = FitSdfConfig("spot.obj", encoding={"type": "triplane", "resolution": 64})
+        >>> config.encoding["resolution"], config.encoding["n_features"]  # completed, checked
+        ([64], 16)
+        >>> config.steps, config.mc_resolution, config.eval_points
+        (800, 256, 100000)
+        >>> FitSdfConfig("spot.obj", n_near=0, n_uniform=0)
+        Traceback (most recent call last):
+        ...
+        fields3d.errors.InputError: n_near and n_uniform are both 0; the fit needs training samples
     """
 
     mesh: str | Path
@@ -358,12 +370,42 @@ def fit_sdf(config: FitSdfConfig, progress: bool = True) -> FitSdfResult:
     timings of every stage and the versions. ``config.json`` is the resolved config. A rich
     progress display shows the stages unless ``progress`` is False.
 
+    Args:
+        config: the :class:`FitSdfConfig`.
+        progress: show the stages with a rich progress display.
+
+    Returns:
+        :class:`FitSdfResult`: IoU, Chamfer-L1, normal consistency and F-score (the surface ones
+        None without a surface), parameter count, training seconds, steps, device, the metrics,
+        the paths written and the field (``(N, 3)`` float32 points in the mesh's normalised
+        ``[0, 1]^3`` box to ``(N, 1)`` signed distances).
+
     Raises:
         ModelNotFound: the mesh file does not exist.
         InputError: the file cannot be read as a mesh, the mesh is flat or has no area (no inside: see
             :func:`check_solid`), or a setting is invalid (also an eikonal weight for an encoding
             without double backward).
         BackendUnavailable: ``device="cuda"`` on a machine or build without CUDA.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import trimesh
+        >>> from fields3d.pipelines.fit_sdf import FitSdfConfig, fit_sdf
+        >>> grid = {"type": "hash_grid", "n_levels": 4, "log2_hashmap_size": 10,
+        ...         "base_resolution": 4, "per_level_scale": 2.0}  # a small hash grid
+        >>> small = dict(encoding=grid, steps=150, batch_size=1024, n_near=4096, n_uniform=2048,
+        ...              mc_resolution=48, iou_points=4096, eval_points=2000, device="cpu")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     tmp = pathlib.Path(tmp)
+        ...     _ = trimesh.creation.icosphere(subdivisions=3).export(tmp / "ball.obj")
+        ...     config = FitSdfConfig(tmp / "ball.obj", tmp / "out", **small)
+        ...     result = fit_sdf(config, progress=False)
+        ...     print(sorted(p.name for p in (tmp / "out").iterdir()))
+        ['config.json', 'mesh.ply', 'metrics.json']
+        >>> result.steps, result.iou > 0.98, result.normal_consistency > 0.99
+        (150, True, True)
+        >>> 5000 < result.metrics["mesh"]["vertices"] < 8000  # marching cubes at 48^3
+        True
     """
     if not isinstance(config, FitSdfConfig):
         raise InputError(f"config must be a FitSdfConfig, got {type(config).__name__}")
