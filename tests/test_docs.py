@@ -78,10 +78,17 @@ def test_doctests(module_name):
     tests = doctest.DocTestFinder(exclude_empty=True).find(module, module_name)
     runner = doctest.DocTestRunner(optionflags=doctest.FAIL_FAST)
     report: list[str] = []
-    # examples that seed torch leave the random state of the tests after them alone
-    with torch.random.fork_rng(devices=[]):
-        for test in sorted(tests, key=lambda t: t.name):
-            runner.run(test, out=report.append)
+    # examples that seed torch leave the random state of the tests after them alone; they run on
+    # one torch thread, as their sizes assume ("seconds on one core"): on two busy cores a second
+    # thread made the pipeline examples' tiny steps 5 to 20 times slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for test in sorted(tests, key=lambda t: t.name):
+                runner.run(test, out=report.append)
+    finally:
+        torch.set_num_threads(threads)
     assert runner.failures == 0, "".join(report)
 
 
