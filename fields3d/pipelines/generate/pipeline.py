@@ -14,7 +14,7 @@ from ... import __version__
 from ..._io import check_output
 from ...errors import InputError
 from ...guidance import create
-from .._common import device_name, resolve_device, write_json
+from .._common import device_name, resolve_device, torch_threads, write_json
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import GenerateConfig
 from .model import GenerativeModel
@@ -92,11 +92,11 @@ def _train(config, state, prior, out_dir: Path, progress, callback) -> float | N
             bar.update(
                 task, completed=min(_fraction(config, state), 1.0), step=state.step, loss=loss
             )
-            if callback is not None:
-                callback(state, loss)
             if state.seconds - last_save >= config.checkpoint_every:
                 save_state(out_dir / CHECKPOINT, config, state, prior)
                 last_save = state.seconds
+            if callback is not None:
+                callback(state, loss)
     save_state(out_dir / CHECKPOINT, config, state, prior)
     return loss
 
@@ -129,7 +129,9 @@ def generate(
     state = build_state(config, scene, resolve_background(config, prior), device)
     if config.resume:
         load_state(out_dir / CHECKPOINT, state, prior)
-    loss = _train(config, state, prior, out_dir, progress, callback)
+    # torch's own CPU ops on one thread: a step is many small ops (see torch_threads)
+    with torch_threads(1 if device.type == "cpu" else None):
+        loss = _train(config, state, prior, out_dir, progress, callback)
     model = GenerativeModel(
         state.field,
         state.grid,
