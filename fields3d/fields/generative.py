@@ -72,8 +72,8 @@ class GenerativeField(nn.Module):
         >>> sigma, rgb, normals = field.shade(x, torch.tensor([[0.0, 0.0, 3.0]]).expand(2, 3))
         >>> rgb.shape, normals.shape  # (N, 3) shaded colours and unit normals
         (torch.Size([2, 3]), torch.Size([2, 3]))
-        >>> [round(v, 3) for v in normals[1].tolist()]  # outward at (0.9, 0, 0)
-        [1.0, 0.0, 0.0]
+        >>> round(float(normals[1, 0]), 3)  # outward at (0.9, 0, 0): along +x
+        1.0
     """
 
     def __init__(
@@ -202,7 +202,18 @@ class GenerativeField(nn.Module):
 class BackgroundField(nn.Module):
     """A learned background: ray directions ``(R, 3)`` -> colours ``(R, 3)`` in ``(0, 1)`` (a
     small MLP on the direction's low-frequency Fourier features, threestudio's neural environment
-    map)."""
+    map).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.fields import BackgroundField
+        >>> _ = torch.manual_seed(0)
+        >>> background = BackgroundField()
+        >>> dirs = torch.nn.functional.normalize(torch.randn(4, 3), dim=1)  # (R, 3) unit
+        >>> colors = background(dirs)
+        >>> colors.shape, bool(((colors > 0) & (colors < 1)).all())
+        (torch.Size([4, 3]), True)
+    """
 
     def __init__(self, n_hidden: int = 16, n_frequencies: int = 2, device=None) -> None:
         super().__init__()
