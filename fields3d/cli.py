@@ -56,6 +56,7 @@ HELP = {
     "nerf": "train a NeRF on posed pictures",
     "render": "render a trained NeRF or a reconstructed field around the scene",
     "generate": "generate a 3D object from a text prompt (score distillation)",
+    "view": "look at a field, mesh, point cloud or scene in the browser",
 }
 
 
@@ -313,6 +314,10 @@ def _add_nerf(sub) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--view", action="store_true", help="serve the live viewer while training (--host, --port)"
+    )
+    _add_serve_options(p)
     p.set_defaults(run=_run_nerf)
 
 
@@ -397,6 +402,38 @@ def _add_generate(sub) -> None:
     p.set_defaults(run=_run_generate)
 
 
+VIEW_EXAMPLE = """example:
+  fields3d view out/nerf/spot/checkpoint.safetensors      # a NeRF, rendered from your camera
+  fields3d view out/bunny/mesh.field.safetensors           # a recon field, sphere-traced
+  fields3d view assets/meshes/spot.obj                     # a mesh; also point clouds
+  fields3d view scenes/spot.toml --port 8090               # training cameras (+ the NeRF if trained)
+
+prints the URL to open, serves until Ctrl-C. Needs viser: pip install 'fields3d[view]'.
+"""
+
+
+def _add_view(sub) -> None:
+    p = sub.add_parser(
+        "view",
+        help=HELP["view"],
+        epilog=VIEW_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve a live 3D viewer in the browser: fields are rendered by fields3d from "
+        "each browser's camera, meshes and point clouds drawn by the browser.",
+    )
+    p.add_argument("path", help="a checkpoint, .field.safetensors, mesh, point cloud or job file")
+    _add_serve_options(p)
+    p.add_argument("--device", choices=DEVICES, default="auto", help="default: %(default)s")
+    p.set_defaults(run=_run_view)
+
+
+def _add_serve_options(p) -> None:
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument("--port", type=int, help="port (default: the first free one from 8080)")
+
+
 ADDERS = {
     "info": _add_info,
     "fit-image": _add_fit_image,
@@ -407,6 +444,7 @@ ADDERS = {
     "nerf": _add_nerf,
     "render": _add_render,
     "generate": _add_generate,
+    "view": _add_view,
 }
 
 
@@ -622,7 +660,10 @@ def _run_nerf(args: argparse.Namespace) -> int:
         config = NerfConfig(**overrides)
     else:
         raise InputError("pass a job file (e.g. scenes/spot.toml) or --data SCENE_FOLDER")
-    result = train_nerf(config, progress=not args.quiet)
+    if args.view:
+        result = _with_viewer(args, "nerf", lambda hook: train_nerf(config, not args.quiet, hook))
+    else:
+        result = train_nerf(config, progress=not args.quiet)
     print(f"psnr        {result.psnr:.2f} dB   ssim {result.ssim:.3f}   (test views)")
     print(f"trained     {result.train_seconds:.1f} s, {result.steps} steps")
     if result.mesh is not None:
@@ -704,6 +745,53 @@ def _run_generate(args: argparse.Namespace) -> int:
     for name, path in result.paths.items():
         print(f"{name:<12}{path}")
     return 0
+
+
+def _check_port(port) -> None:
+    from ._checks import check_int
+
+    if port is not None:
+        check_int("--port", port, 1, 65535)
+
+
+def _run_view(args: argparse.Namespace) -> int:
+    from .viewer import require_viser
+
+    _check_port(args.port)
+    require_viser()
+    from .viewer.app import Viewer, serve
+    from .viewer.sources import open_source
+
+    source = open_source(args.path, args.device)  # a bad PATH fails before any server starts
+    viewer = Viewer(source, host=args.host, port=args.port)
+    print(f"viewing     {source.path} ({source.kind})")
+    print(f"open        {viewer.url}   (Ctrl-C to stop)", flush=True)
+    serve(viewer)
+    return 0
+
+
+def _with_viewer(args: argparse.Namespace, kind: str, train):
+    """Run ``train(hook)`` with the live viewer serving its snapshots; the server ends with it."""
+    from pathlib import Path
+
+    from .viewer import require_viser
+
+    _check_port(args.port)
+    require_viser()
+    from .viewer.app import Viewer
+    from .viewer.live import LiveTraining
+    from .viewer.sources import Source
+
+    live = LiveTraining()
+    out = Path(args.out or ".") / "live"
+    viewer = Viewer(Source(kind, out), host=args.host, port=args.port, live=live)
+    print(
+        f"open        {viewer.url}   (live training: pause, resume, stop from the page)", flush=True
+    )
+    try:
+        return train(live)
+    finally:
+        viewer.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

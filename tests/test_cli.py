@@ -134,7 +134,7 @@ def test_mistyped_command_names_the_choices(capsys):
     assert info.value.code == 2
     assert (
         "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'mesh', 'eval', 'nerf', "
-        "'render')"
+        "'render', 'generate', 'view')"
     ) in capsys.readouterr().err
 
 

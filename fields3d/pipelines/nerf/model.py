@@ -12,6 +12,7 @@ training settings: a viewer or a script starts from ``model.cameras`` (or builds
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 
@@ -98,6 +99,19 @@ class NerfModel:
             else torch.tensor(rgb_triple("background", background), device=self.device)
         )
         return render_camera(self.field, self.grid.spec(), cameras, index, self.settings, bg, chunk)
+
+
+@torch.no_grad()
+def snapshot(state, scene) -> NerfModel:
+    """A :class:`NerfModel` of a training run as it stands: copies of ``state``'s field and
+    occupancy grid (later steps do not touch them), its render settings, and ``scene``'s
+    background and training cameras. Take it between steps (a
+    :class:`~fields3d.pipelines.hooks.TrainingHook` is called there)."""
+    field = copy.deepcopy(state.field).requires_grad_(False).eval()
+    grid = copy.deepcopy(state.grid)
+    return NerfModel(
+        field, grid, state.settings, scene.background.clone(), state.step, scene.cameras
+    )
 
 
 def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:

@@ -15,8 +15,10 @@ from ..._io import check_output
 from ...errors import InputError
 from ...render.datasets import load_scene
 from .._common import resolve_device, write_json
+from ..hooks import TrainingHook
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import NerfConfig
+from .model import snapshot
 from .outputs import check_scoreable, check_viewpoints, evaluate, write_mesh, write_turntable
 from .train import TrainState, build_state, should_stop, sync, timed, train_step
 
@@ -53,7 +55,14 @@ def _progress(enabled: bool, config: NerfConfig) -> Progress:
     )
 
 
-def _train(config: NerfConfig, state: TrainState, scene, out_dir: Path, progress: bool) -> None:
+def _train(
+    config: NerfConfig,
+    state: TrainState,
+    scene,
+    out_dir: Path,
+    progress: bool,
+    hook: TrainingHook | None = None,
+) -> None:
     device = scene.images.device
     generator = torch.Generator(device=device).manual_seed(config.seed + state.step)
     last_save = state.seconds
@@ -75,16 +84,24 @@ def _train(config: NerfConfig, state: TrainState, scene, out_dir: Path, progress
             if state.seconds - last_save >= config.checkpoint_every:
                 save_state(out_dir / CHECKPOINT, config, state, scene)
                 last_save = state.seconds
+            if hook is not None:  # outside the timed part: a paused run waits here
+                hook.step(state.step, {"psnr": train_psnr}, lambda: snapshot(state, scene))
+                if hook.should_stop():
+                    break
     save_state(out_dir / CHECKPOINT, config, state, scene)
 
 
-def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
+def train_nerf(
+    config: NerfConfig, progress: bool = True, hook: TrainingHook | None = None
+) -> NerfResult:
     """Train on ``config.data``'s train split, evaluate on its test split, write everything to ``config.output``.
 
     Writes ``metrics.json`` (``psnr``, ``ssim``, ``train_seconds``, ...), ``test/r_<i>.png`` in the
     order of the test split (composited on the dataset's background), ``turntable.gif``,
     ``config.json``, ``mesh.ply`` when ``mesh_resolution`` > 0 and ``checkpoint.safetensors`` (every ``checkpoint_every`` seconds and at the
-    end; ``resume=True`` continues from it).
+    end; ``resume=True`` continues from it). ``hook`` (a
+    :class:`~fields3d.pipelines.hooks.TrainingHook`) is told of every step and may pause or stop
+    the run; a stopped run is saved and evaluated as one that ran to its end.
 
     Args:
         config: the :class:`NerfConfig`; settings left None are filled in for the device.
@@ -149,7 +166,7 @@ def train_nerf(config: NerfConfig, progress: bool = True) -> NerfResult:
     state = build_state(config, train, device)
     if config.resume:
         load_state(out_dir / CHECKPOINT, state)
-    _train(config, state, train, out_dir, progress)
+    _train(config, state, train, out_dir, progress, hook)
     start = time.perf_counter()
     scores = evaluate(state, test, out_dir, config.eval_chunk)
     if config.turntable_frames:
