@@ -18,6 +18,7 @@ from fields3d.guidance.stable_diffusion import HOW_TO_GET, LAYOUT
 from fields3d.pipelines.generate import GenerateConfig, generate, load_job
 from fields3d.pipelines.generate import train as train_module
 from fields3d.pipelines.models import load_model
+from fields3d.pipelines.orbit import render_orbit
 
 pytest.importorskip("diffusers", reason="needs pip install 'fields3d[generate]'")
 pytest.importorskip("transformers", reason="needs pip install 'fields3d[generate]'")
@@ -80,6 +81,15 @@ def test_tiny_stable_diffusion_end_to_end(model_dir, tmp_path, monkeypatch):
     assert model.kind == "generate" and model.step == 3
     picture = model.render(model.orbit(1, 12), 0)
     assert picture["color"].shape == (12, 12, 3) and float(picture["opacity"].max()) > 0.5
+    orbit = render_orbit(
+        out / "checkpoint.safetensors",
+        out / "render",
+        frames=2,
+        width=12,
+        device="cpu",
+        progress=False,
+    )
+    assert orbit.gif.is_file() and orbit.subject == "generated object after 3 steps"
 
 
 def test_resume_continues_and_same_seed_same_result(model_dir, tmp_path):
