@@ -29,6 +29,23 @@ class Encoding(nn.Module):
     Subclasses set ``n_input_dims`` and ``n_output_dims`` in ``__init__``, implement
     :meth:`forward` and :meth:`config`, and register themselves with one line,
     ``@register("name")`` (:func:`fields3d.encodings.register`), which sets :attr:`type_name`.
+
+    ``forward(x)``: ``x`` ``(N, n_input_dims)`` float32 (float64 on the CPU where the encoding
+    supports it) -> ``(N, n_output_dims)`` in ``x``'s dtype and on its device.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import Encoding, create
+        >>> enc = create({"type": "dense_grid", "resolution": 8, "n_features": 2})
+        >>> isinstance(enc, Encoding), enc.type_name, enc.n_input_dims, enc.n_output_dims
+        (True, 'dense_grid', 3, 2)
+        >>> enc(torch.rand(5, 3)).shape  # (N, n_input_dims) -> (N, n_output_dims)
+        torch.Size([5, 2])
+        >>> enc.n_params  # an 8^3 grid of 2 features
+        1024
+        >>> again = create(enc.config())  # the same settings, freshly initialised
+        >>> again.config() == enc.config(), again.load_state_dict(enc.state_dict())
+        (True, <All keys matched successfully>)
     """
 
     #: The name this encoding is registered under (the ``"type"`` of its config dict). Not

@@ -37,6 +37,24 @@ class Concat(Encoding):
     ``forward(x)``: ``(N, n_input_dims)`` positions, in whatever domain and dtype the parts take
     (``[0, 1]^d`` float32 for grid encodings) -> ``(N, sum of the parts' n_output_dims)``, part 0's
     features first. Derivatives (double backward included) are those of the parts.
+
+    ``config()`` is ``{"type": "concat", "encodings": [<each part's config>]}``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import Concat, DenseGrid, HashGrid, create
+        >>> grid = HashGrid(n_levels=4, log2_hashmap_size=12, base_resolution=4)  # 4 x 2 features
+        >>> enc = Concat([grid, DenseGrid(resolution=8, n_features=3)])
+        >>> enc.n_input_dims, enc.n_output_dims  # 8 + 3
+        (3, 11)
+        >>> x = torch.rand(5, 3)  # (N, 3) float32 in [0, 1]^3
+        >>> y = enc(x)
+        >>> y.shape, torch.equal(y[:, :8], grid(x))  # part 0's features first
+        (torch.Size([5, 11]), True)
+        >>> [c["type"] for c in enc.config()["encodings"]]
+        ['hash_grid', 'dense_grid']
+        >>> create(enc.config()).n_output_dims
+        11
     """
 
     def __init__(self, encodings: list[Encoding]) -> None:

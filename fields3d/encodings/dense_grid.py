@@ -28,7 +28,25 @@ MAX_ROWS = 2**30
 
 @dataclass(frozen=True)
 class DenseGridConfig:
-    """Settings of a dense grid; validated on construction (raises InputError)."""
+    """Settings of a dense grid; validated on construction (raises InputError).
+
+    Attributes:
+        n_input_dims: d, 2 or 3. resolution: R vertices per axis (>= 2, R^d at most 2^30).
+        n_features: F per vertex, 1 to 32. interpolation: ``"linear"`` or ``"smoothstep"``.
+
+    Derived sizes: ``n_entries`` (R^d table rows), ``n_params`` (R^d F) and ``n_output_dims``
+    (F).
+
+    Example:
+        >>> from fields3d.encodings import DenseGridConfig
+        >>> cfg = DenseGridConfig(n_input_dims=2, resolution=64, n_features=8)
+        >>> cfg.n_entries, cfg.n_params, cfg.n_output_dims
+        (4096, 32768, 8)
+        >>> DenseGridConfig(resolution=1)
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: resolution must be an integer >= 2, got 1
+    """
 
     n_input_dims: int = 3
     resolution: int = 128
@@ -83,7 +101,22 @@ def dense_grid_encode(
         config: the grid's :class:`DenseGridConfig`.
 
     Returns:
-        ``(N, n_features)``; differentiable twice w.r.t. ``x`` and ``params``.
+        ``(N, n_features)`` in ``x``'s dtype; differentiable twice w.r.t. ``x`` and ``params``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import DenseGridConfig, dense_grid_encode
+        >>> cfg = DenseGridConfig(n_input_dims=2, resolution=3, n_features=1)
+        >>> params = torch.arange(9.0)[:, None]  # (R^2, F): vertex (i, j) holds i + 3 j
+        >>> x = torch.tensor([[0.5, 0.5], [0.25, 0.0], [1.0, 1.0]])  # (N, 2) in [0, 1]^2
+        >>> dense_grid_encode(x, params, cfg)  # the centre vertex, half-way from 0 to 1, the corner
+        tensor([[4.0000],
+                [0.5000],
+                [8.0000]])
+        >>> _ = x.requires_grad_()
+        >>> (dx,) = torch.autograd.grad(dense_grid_encode(x, params, cfg).sum(), x)
+        >>> dx[1]  # slopes: 1 along x and 3 along y per cell of width 1/2
+        tensor([2., 6.])
     """
     return lattice_encode(x, params, config)
 
@@ -94,6 +127,26 @@ class DenseGrid(Encoding):
 
     Parameters: a float32 table ``(resolution**d, n_features)``, initialised uniformly in +-1e-4
     (``grid.params.view(R, .., R, F)`` with the first axis last: ``[z, y, x]`` in 3D).
+
+    Args:
+        n_input_dims, resolution, n_features, interpolation: the :class:`DenseGridConfig`
+            settings.
+        device: where the table is allocated (default: torch's default device).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import DenseGrid
+        >>> grid = DenseGrid(n_input_dims=3, resolution=16, n_features=4)
+        >>> grid.params.shape, grid.n_output_dims  # (16^3, 4)
+        (torch.Size([4096, 4]), 4)
+        >>> with torch.no_grad():  # a field that is x at every vertex, in feature 0
+        ...     grid.params.view(16, 16, 16, 4)[..., 0] = torch.linspace(0, 1, 16)  # [z, y, x]
+        >>> y = grid(torch.tensor([[0.3, 0.9, 0.1]])).detach()  # (N, 3) -> (N, 4)
+        >>> y.shape, round(y[0, 0].item(), 4)  # feature 0 reads x
+        (torch.Size([1, 4]), 0.3)
+        >>> config = grid.config()  # what fields3d.encodings.create rebuilds it from
+        >>> config["type"], config["resolution"], config["n_features"]
+        ('dense_grid', 16, 4)
     """
 
     def __init__(

@@ -63,6 +63,29 @@ def register(name: str) -> Callable[[type[Encoding]], type[Encoding]]:
 
     The accepted settings are the constructor's arguments other than ``device``; it sets the
     class's ``type_name`` to ``name``. Registering another class under a taken name raises InputError.
+
+    Args:
+        name: the ``"type"`` of the class's configs, a Python identifier (``"hash_grid"``).
+
+    Returns:
+        The decorator; it returns the class unchanged but for ``type_name``.
+
+    Raises:
+        InputError: ``name`` is not an identifier, the decorated object is not an
+            :class:`Encoding` subclass, or ``name`` is taken by another class.
+
+    Example:
+        >>> from fields3d.encodings import Concat, HashGrid, register
+        >>> HashGrid.type_name  # set by the @register("hash_grid") line above its class
+        'hash_grid'
+        >>> register("hash_grid")(Concat)
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: encoding type 'hash_grid' is already registered to HashGrid
+        >>> register("hash grid")
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: an encoding type name must be an identifier like 'hash_grid', got 'hash grid'
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(
@@ -85,7 +108,15 @@ def register(name: str) -> Callable[[type[Encoding]], type[Encoding]]:
 
 
 def available() -> tuple[str, ...]:
-    """The registered encoding types, sorted (the ``"type"`` values :func:`create` accepts)."""
+    """The registered encoding types, sorted (the ``"type"`` values :func:`create` accepts).
+
+    Example:
+        >>> from fields3d.encodings import available
+        >>> types = available()  # a sorted tuple of str
+        >>> builtin = {"concat", "dense_grid", "hash_grid", "rbf", "simplex_grid", "triplane"}
+        >>> [t for t in types if t in builtin]
+        ['concat', 'dense_grid', 'hash_grid', 'rbf', 'simplex_grid', 'triplane']
+    """
     return tuple(sorted(_REGISTRY))
 
 
@@ -105,6 +136,24 @@ def create(config: dict, device: torch.device | str | None = None) -> Encoding:
             settings that type does not take or lacks ones it needs; or a value is invalid (the
             encoding's own message, e.g. ``n_levels must be an integer from 1 to 32, got 0``); or
             configs nest more than :data:`MAX_CONFIG_DEPTH` (16) levels deep.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import create
+        >>> enc = create({"type": "hash_grid", "n_levels": 8, "log2_hashmap_size": 14})
+        >>> type(enc).__name__, enc.n_output_dims  # 8 levels x 2 features (the default)
+        ('HashGrid', 16)
+        >>> enc.config()["base_resolution"]  # an omitted setting: the constructor's default
+        16
+        >>> copy = create(enc.config())  # round trip: the same settings, fresh parameters
+        >>> _ = copy.load_state_dict(enc.state_dict())
+        >>> x = torch.rand(4, 3)
+        >>> torch.equal(copy(x), enc(x))
+        True
+        >>> create({"type": "hash_grid", "n_levels": 0})
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: n_levels must be an integer from 1 to 32, got 0
     """
     depth = _DEPTH.get() + 1
     if depth > MAX_CONFIG_DEPTH:

@@ -33,7 +33,32 @@ from .factory import register
 
 @dataclass(frozen=True)
 class HashGridConfig(LevelTable):
-    """Hyper-parameters of a hash grid; validated on construction (raises InputError)."""
+    """Hyper-parameters of a hash grid; validated on construction (raises InputError).
+
+    Attributes:
+        n_input_dims: d, 1 to 4. n_levels: L, 1 to 32. n_features_per_level: F, 1, 2, 4 or 8.
+        log2_hashmap_size: T = 2^log2_hashmap_size rows per level at most, 4 to 30.
+        base_resolution: the coarsest level's resolution (>= 2). per_level_scale: 1 to 16.
+        interpolation: ``"linear"`` or ``"smoothstep"``.
+
+    Derived sizes: ``n_output_dims`` (L * F), ``n_entries`` (the table's rows, all levels),
+    ``n_params`` (``n_entries * F``) and ``levels`` (each level's ``scale``, ``resolution``,
+    ``offset`` and ``size`` rows in the table, and whether it is ``hashed``; the module doc).
+
+    Example:
+        >>> from fields3d.encodings import HashGridConfig
+        >>> cfg = HashGridConfig(
+        ...     n_levels=4, log2_hashmap_size=12, base_resolution=4, per_level_scale=2.0
+        ... )
+        >>> cfg.n_output_dims, cfg.n_entries  # 64 + 512 + 4096 direct rows, then 2^12 hashed
+        (8, 8768)
+        >>> [(level.resolution, level.hashed) for level in cfg.levels]
+        [(4, False), (8, False), (16, False), (32, True)]
+        >>> HashGridConfig(n_features_per_level=3)
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: n_features_per_level must be 1, 2, 4 or 8, got 3
+    """
 
     n_input_dims: int = 3
     n_levels: int = 16
@@ -75,6 +100,30 @@ def hash_grid_encode(x: torch.Tensor, params: torch.Tensor, config: HashGridConf
     Returns:
         ``(N, config.n_output_dims)`` features, level-major. Differentiable twice w.r.t. ``x`` and
         ``params`` (e.g. an eikonal loss on ``d encoding / d x`` trains ``params``).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import HashGridConfig, hash_grid_encode
+        >>> from fields3d.encodings.reference import hash_grid_reference
+        >>> cfg = HashGridConfig(
+        ...     n_levels=4, log2_hashmap_size=12, base_resolution=4, per_level_scale=2.0
+        ... )
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> params = torch.randn(cfg.n_entries, 2, generator=gen)  # (n_entries, F) = (8768, 2)
+        >>> x = torch.rand(100, 3, generator=gen, requires_grad=True)  # (N, 3) in [0, 1]^3
+        >>> y = hash_grid_encode(x, params, cfg)
+        >>> y.shape, y.dtype  # (N, L * F)
+        (torch.Size([100, 8]), torch.float32)
+        >>> ref = hash_grid_reference(x, params, cfg)  # the same layout in plain torch
+        >>> torch.allclose(y, ref, atol=1e-5)
+        True
+        >>> (dx,) = torch.autograd.grad(y.sum(), x, create_graph=True)  # differentiable again
+        >>> (dx_ref,) = torch.autograd.grad(ref.sum(), x)
+        >>> dx.shape, dx.requires_grad, torch.allclose(dx, dx_ref, atol=1e-3)
+        (torch.Size([100, 3]), True, True)
+        >>> far, edge = torch.full((1, 3), 2.0), torch.ones(1, 3)
+        >>> torch.equal(hash_grid_encode(far, params, cfg), hash_grid_encode(edge, params, cfg))
+        True
     """
     return lattice_encode(x, params, config)
 
@@ -89,6 +138,29 @@ class HashGrid(Encoding):
 
     ``grid.spec`` is the :class:`HashGridConfig` (sizes, layout); ``grid.config()`` the dict form
     ``{"type": "hash_grid", ...}`` that :func:`fields3d.encodings.create` rebuilds it from.
+
+    Args:
+        n_input_dims, n_levels, n_features_per_level, log2_hashmap_size, base_resolution,
+            per_level_scale, interpolation: the :class:`HashGridConfig` settings.
+        device: where the table is allocated (default: torch's default device).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import HashGrid
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> grid = HashGrid(
+        ...     n_levels=4, log2_hashmap_size=12, base_resolution=4, per_level_scale=2.0
+        ... )
+        >>> grid.params.shape, grid.params.dtype, grid.n_output_dims
+        (torch.Size([8768, 2]), torch.float32, 8)
+        >>> head = torch.nn.Linear(grid.n_output_dims, 1)
+        >>> x = torch.rand(64, 3, requires_grad=True)  # (N, 3) float32 in [0, 1]^3
+        >>> sdf = head(grid(x))  # (N, 1)
+        >>> (g,) = torch.autograd.grad(sdf.sum(), x, create_graph=True)  # (N, 3)
+        >>> ((g.norm(dim=-1) - 1) ** 2).mean().backward()  # an eikonal loss
+        >>> grid.params.grad.shape, bool(grid.params.grad.abs().sum() > 0)  # it reaches the table
+        (torch.Size([8768, 2]), True)
     """
 
     def __init__(

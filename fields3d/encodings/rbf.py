@@ -63,7 +63,30 @@ MAX_FREQUENCY = 1e4
 
 @dataclass(frozen=True)
 class RBFConfig:
-    """Settings of an RBF encoding; validated on construction (raises InputError)."""
+    """Settings of an RBF encoding; validated on construction (raises InputError).
+
+    Attributes:
+        n_input_dims: D, 2 or 3. n_bases: M, 1 to 2^24. n_features: F, 1 to 256.
+        k: K, the nearest bases each point reads, 1 to ``MAX_K`` of
+            :mod:`fields3d.geometry.knn` and at most M.
+        shape: ``"isotropic"``, ``"diagonal"`` or ``"full"`` (the module doc's ``A_j``).
+        kernel: ``"inverse_quadratic"`` or ``"gaussian"``.
+        frequencies: at most F numbers in ``(0, 1e4]`` for the sinusoidal composition (stored
+            as a tuple of floats), or empty for plain RBF features.
+
+    Derived: ``shapes_shape`` (``(M,)``, ``(M, D)`` or ``(M, D, D)``), ``n_output_dims`` (F) and
+    ``n_params`` (centers, shapes and weights).
+
+    Example:
+        >>> from fields3d.encodings import RBFConfig
+        >>> cfg = RBFConfig(n_input_dims=2, n_bases=64, n_features=8, k=4, shape="full")
+        >>> cfg.shapes_shape, cfg.n_output_dims, cfg.n_params  # 64 * (2 + 4 + 8)
+        ((64, 2, 2), 8, 896)
+        >>> RBFConfig(n_bases=4, k=8)
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: k (8) must be at most n_bases (4); use fewer neighbours or more bases
+    """
 
     n_input_dims: int = 3
     n_bases: int = 4096
@@ -197,8 +220,27 @@ def rbf_encode(
         config: the encoding's :class:`RBFConfig`.
 
     Returns:
-        ``(N, F)``, differentiable twice w.r.t. ``x``, ``centers``, ``shapes`` and ``weights``
-        (the K nearest centers are found by the core under ``no_grad``).
+        ``(N, F)`` in ``x``'s dtype, differentiable twice w.r.t. ``x``, ``centers``, ``shapes``
+        and ``weights`` (the K nearest centers are found by the core under ``no_grad``).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import RBFConfig, rbf_encode
+        >>> from fields3d.encodings.reference import rbf_reference
+        >>> cfg = RBFConfig(n_input_dims=2, n_bases=64, n_features=8, k=4)  # diagonal shapes
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> centers = torch.rand(64, 2, generator=gen)  # (M, D)
+        >>> shapes = torch.full(cfg.shapes_shape, 8.0)  # (M, D): inverse radii 1/8
+        >>> weights = torch.randn(64, 8, generator=gen, requires_grad=True)  # (M, F)
+        >>> x = torch.rand(100, 2, generator=gen)  # (N, D)
+        >>> y = rbf_encode(x, centers, shapes, weights, cfg)
+        >>> y.shape, y.dtype
+        (torch.Size([100, 8]), torch.float32)
+        >>> torch.allclose(y, rbf_reference(x, centers, shapes, weights, cfg), atol=1e-5)
+        True
+        >>> (dw,) = torch.autograd.grad(y.sum(), weights)  # (M, F)
+        >>> dw.shape
+        torch.Size([64, 8])
     """
     _check_params(centers, shapes, weights, config)
     check_inputs(
@@ -275,6 +317,27 @@ class RBFEncoding(Encoding):
     uniform in ``[0, 1]^D``; ``shapes`` (``(M,)``, ``(M, D)`` or ``(M, D, D)``) with every basis'
     inverse scale ``M^(1/D)`` (radius about the mean spacing); ``weights`` ``(M, F)`` uniform in
     +-1e-4, like the grid encodings' tables.
+
+    Args:
+        n_input_dims, n_bases, n_features, k, shape, kernel, frequencies: the :class:`RBFConfig`
+            settings.
+        device: where the parameters are allocated (default: torch's default device).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import RBFEncoding
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> enc = RBFEncoding(n_input_dims=2, n_bases=16, n_features=4, k=4)
+        >>> [tuple(p.shape) for p in (enc.centers, enc.shapes, enc.weights)]  # (M, D) (M, D) (M, F)
+        [(16, 2), (16, 2), (16, 4)]
+        >>> enc(torch.rand(10, 2)).shape  # (N, D) -> (N, F)
+        torch.Size([10, 4])
+        >>> t = torch.linspace(0, 1, 200)
+        >>> line = torch.stack([t, torch.full_like(t, 0.5)], dim=1)  # (P, 2): points on y = 0.5
+        >>> _ = enc.init_from_points(line, generator=torch.Generator().manual_seed(0))
+        >>> bool((enc.centers[:, 1] == 0.5).all())  # the bases moved onto the data
+        True
     """
 
     def __init__(

@@ -29,7 +29,34 @@ def _corner_rows(corner: torch.Tensor, level, config: HashGridConfig) -> torch.T
 def hash_grid_reference(
     x: torch.Tensor, params: torch.Tensor, config: HashGridConfig
 ) -> torch.Tensor:
-    """Reference of :func:`fields3d.encodings.hash_grid_encode`: ``(N, D)`` -> ``(N, L*F)``."""
+    """Reference of :func:`fields3d.encodings.hash_grid_encode`: ``(N, D)`` -> ``(N, L*F)``.
+
+    The same layout, hashing, clamping and NaN rule as the core, in plain torch ops (autograd
+    supplies every derivative). Slow: for tests and benchmarks.
+
+    Args:
+        x: ``(N, config.n_input_dims)`` positions in ``[0, 1]``, float32 or float64.
+        params: ``(config.n_entries, config.n_features_per_level)`` table, same dtype and device.
+        config: the grid's :class:`~fields3d.encodings.HashGridConfig`.
+
+    Returns:
+        ``(N, config.n_output_dims)`` features, level-major, in ``x``'s dtype.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import HashGridConfig, hash_grid_encode
+        >>> from fields3d.encodings.reference import hash_grid_reference
+        >>> cfg = HashGridConfig(n_input_dims=2, n_levels=2, log2_hashmap_size=8, base_resolution=4)
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> shape = (cfg.n_entries, cfg.n_features_per_level)  # (n_entries, F)
+        >>> params = torch.randn(shape, generator=gen, dtype=torch.float64)
+        >>> x = torch.tensor([[0.1, 0.9], [0.5, 0.5], [float("nan"), 0.5]], dtype=torch.float64)
+        >>> y = hash_grid_reference(x, params, cfg)  # (N, L * F)
+        >>> y.shape, bool(y[2].isnan().all())  # a NaN coordinate: NaN features
+        (torch.Size([3, 4]), True)
+        >>> torch.allclose(y[:2], hash_grid_encode(x, params, cfg)[:2])
+        True
+    """
     nan = torch.isnan(x).any(dim=1, keepdim=True)
     xc = torch.where(nan, torch.zeros_like(x), x).clamp(0.0, 1.0)
     features = []

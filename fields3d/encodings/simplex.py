@@ -54,7 +54,31 @@ def skew_factor(d: int) -> float:
 
 @dataclass(frozen=True)
 class SimplexGridConfig(LevelTable):
-    """Settings of a simplex grid (the hash grid's, minus interpolation); validated on construction."""
+    """Settings of a simplex grid (the hash grid's, minus interpolation); validated on construction.
+
+    Attributes:
+        n_input_dims: d, 2 to 4. n_levels: L, 1 to 32. n_features_per_level: F, 1, 2, 4 or 8.
+        log2_hashmap_size: at most 2^log2_hashmap_size rows per level, 4 to 30.
+        base_resolution (>= 2), per_level_scale (1 to 16): as for :class:`HashGridConfig`; each
+            level's scale is then divided by ``sqrt(d + 1)**(1/d)`` (the module doc).
+
+    Derived sizes as for :class:`HashGridConfig`: ``n_output_dims`` (L * F), ``n_entries``,
+    ``n_params`` and ``levels`` (``resolution`` is the skewed lattice's, vertices per axis).
+
+    Raises:
+        InputError: a setting out of range (the message names it).
+
+    Example:
+        >>> from fields3d.encodings import SimplexGridConfig
+        >>> cfg = SimplexGridConfig(
+        ...     n_input_dims=2, n_levels=4, log2_hashmap_size=12, base_resolution=4,
+        ...     per_level_scale=2.0,
+        ... )
+        >>> cfg.n_output_dims, cfg.n_entries  # every level direct: only reachable vertices get rows
+        (8, 1504)
+        >>> [(level.resolution, level.hashed) for level in cfg.levels]
+        [(6, False), (12, False), (22, False), (43, False)]
+    """
 
     n_input_dims: int = 3
     n_levels: int = 16
@@ -127,7 +151,29 @@ def simplex_grid_encode(
         config: the grid's :class:`SimplexGridConfig`.
 
     Returns:
-        ``(N, config.n_output_dims)`` features, level-major; differentiable twice.
+        ``(N, config.n_output_dims)`` features, level-major, in ``x``'s dtype; differentiable
+        twice w.r.t. ``x`` and ``params`` (the second derivative w.r.t. ``x`` alone is zero:
+        interpolation is linear within each simplex).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import SimplexGridConfig, simplex_grid_encode
+        >>> from fields3d.encodings.reference import simplex_grid_reference
+        >>> cfg = SimplexGridConfig(n_input_dims=2, n_levels=4, log2_hashmap_size=12)
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> params = torch.randn(cfg.n_entries, 2, generator=gen)  # (n_entries, F)
+        >>> x = torch.rand(100, 2, generator=gen, requires_grad=True)  # (N, 2) in [0, 1]^2
+        >>> y = simplex_grid_encode(x, params, cfg)
+        >>> y.shape, y.dtype  # (N, L * F)
+        (torch.Size([100, 8]), torch.float32)
+        >>> torch.allclose(y, simplex_grid_reference(x, params, cfg), atol=1e-5)
+        True
+        >>> (dx,) = torch.autograd.grad(y[:, 0].sum(), x)  # (N, 2)
+        >>> dx.shape
+        torch.Size([100, 2])
+        >>> one = torch.ones(cfg.n_entries, 2)  # the weights of a simplex sum to 1
+        >>> torch.allclose(simplex_grid_encode(x, one, cfg), torch.ones(100, 8))
+        True
     """
     return lattice_encode(x, params, config)
 
@@ -135,7 +181,26 @@ def simplex_grid_encode(
 @register("simplex_grid")
 class SimplexGrid(Encoding):
     """Simplex grid encoding as an ``nn.Module`` (same settings as :class:`HashGrid`, no
-    interpolation choice). Parameters: a float32 table initialised uniformly in +-1e-4."""
+    interpolation choice). Parameters: a float32 table ``(n_entries, n_features_per_level)``
+    initialised uniformly in +-1e-4.
+
+    ``forward(x)`` maps ``(N, n_input_dims)`` float32 positions in ``[0, 1]`` to
+    ``(N, n_levels * n_features_per_level)`` features; see :func:`simplex_grid_encode`.
+    ``grid.spec`` is the :class:`SimplexGridConfig`, ``grid.config()`` its dict form
+    ``{"type": "simplex_grid", ...}``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.encodings import HashGrid, SimplexGrid
+        >>> settings = dict(n_input_dims=3, n_levels=8, log2_hashmap_size=14)
+        >>> grid = SimplexGrid(**settings)
+        >>> grid(torch.rand(10, 3)).shape  # (N, 3) -> (N, 8 * 2)
+        torch.Size([10, 16])
+        >>> grid.n_params, HashGrid(**settings).n_params  # about as many rows as the hash grid's
+        (238832, 232448)
+        >>> grid.config()["type"]
+        'simplex_grid'
+    """
 
     def __init__(
         self,
