@@ -457,6 +457,11 @@ class Viewer:
             self.sessions[client.client_id] = session
         client.camera.on_update(lambda camera: self._camera_moved(client.client_id, camera))
         self._camera_moved(client.client_id, client.camera)
+        # A page that is still replaying the scene drops a background image sent now: send the
+        # frame again once it has loaded.
+        timer = threading.Timer(1.5, session.refresh)
+        timer.daemon = True
+        timer.start()
 
     def _disconnect(self, client) -> None:
         with self._sessions_lock:
