@@ -30,6 +30,7 @@ COVERED: dict[str, tuple[str, ...] | None] = {
     "fields3d.fields": None,
     "fields3d.geometry": None,
     "fields3d.encodings": None,
+    "fields3d.guidance": None,
     # not re-exported by fields3d.render; the README's cameras and posed-image loader
     "fields3d.render.cameras": (
         "Cameras",

@@ -226,6 +226,17 @@ class GuidanceOutput:
             from this step), ``nonfinite`` and ``nonfinite_samples`` (how many samples had their
             gradient zeroed by the NaN guard, and which) and, for some
             priors, more (``prompts``: the view-dependent prompt of each sample).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import GuidanceOutput, guidance_loss
+        >>> renders = torch.rand(2, 3, 8, 8, requires_grad=True)  # (B, C, H, W)
+        >>> out = GuidanceOutput(torch.full((2, 3, 8, 8), 0.1), {"loss": 0.5, "t": [120, 640]})
+        >>> out.grad.shape, out.diagnostics["t"]  # what a prior's call returns
+        (torch.Size([2, 3, 8, 8]), [120, 640])
+        >>> guidance_loss(renders, out.grad).backward()  # apply it to whatever made the renders
+        >>> torch.allclose(renders.grad, out.grad)
+        True
     """
 
     grad: torch.Tensor
@@ -290,6 +301,36 @@ class Guidance:
         seed: seeds the timesteps and noise (a CPU ``torch.Generator``: the same on any device).
         weighting, t_min, t_max, t_max_end, grad_clip: the SDS settings of
             :class:`~fields3d.guidance.sds.ScoreDistillation`.
+
+    A call, ``prior(renders, cameras, step, total_steps)``, takes ``(B, 3, H, W)`` float renders
+    in ``[0, 1]`` and their B :class:`SphericalCameras` and returns a :class:`GuidanceOutput`
+    whose ``grad`` has the renders' shape, dtype and device (:meth:`__call__`).
+
+    Example:
+        A prior that pulls every render toward mid-grey: latents are the renders themselves
+        and its noise prediction is the exact denoiser of an all-grey picture (unregistered, so
+        :func:`~fields3d.guidance.create` does not know it; a real prior adds ``@register``).
+
+        >>> import torch
+        >>> from fields3d.guidance import Guidance, NoiseSchedule, ScoreDistillation
+        >>> from fields3d.guidance import SphericalCameras, alphas_cumprod
+        >>> class Grey(Guidance):
+        ...     def __init__(self):
+        ...         self.device = torch.device("cpu")
+        ...         self.sds = ScoreDistillation(NoiseSchedule(alphas_cumprod()), seed=0)
+        ...     def latents(self, renders):  # (B, 3, H, W) -> (B, C', h, w)
+        ...         return renders
+        ...     def predict_noise(self, noisy, t, cameras, context):  # eps_hat(z_t, t)
+        ...         a = self.sds.schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+        ...         return (noisy - a.sqrt() * 0.5) / (1 - a).sqrt()
+        >>> two = torch.ones(2)
+        >>> cams = SphericalCameras(0 * two, 0 * two, 2 * two, 40 * two)  # (B,) each
+        >>> renders = torch.ones(2, 3, 8, 8)  # white
+        >>> out = Grey()(renders, cams, step=0, total_steps=100)
+        >>> out.grad.shape, bool((out.grad > 0).all())  # descending it darkens white toward grey
+        (torch.Size([2, 3, 8, 8]), True)
+        >>> out.diagnostics["t_range"], len(out.diagnostics["t"]), out.diagnostics["nonfinite"]
+        ([20, 980], 2, 0)
     """
 
     name: str = ""  # set by register()

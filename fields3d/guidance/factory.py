@@ -49,7 +49,27 @@ def _settings_of(cls: type[Guidance]) -> tuple[tuple[str, ...], tuple[str, ...]]
 def register(name: str) -> Callable[[type[Guidance]], type[Guidance]]:
     """Class decorator: make ``create(name)`` (or ``create(f"{name}:ARG")``) build this
     :class:`~fields3d.guidance.Guidance`; sets the class's ``name``. Registering another class
-    under a taken name raises InputError."""
+    under a taken name raises InputError.
+
+    Args:
+        name: the prior's name in specs, a Python identifier (``"stable_diffusion"``).
+
+    Returns:
+        The decorator; it returns the class unchanged but for ``name``.
+
+    Raises:
+        InputError: ``name`` is not an identifier, the decorated object is not a
+            :class:`~fields3d.guidance.Guidance` subclass, or ``name`` is taken by another class.
+
+    Example:
+        >>> from fields3d.guidance import Guidance, TargetGuidance, register
+        >>> TargetGuidance.name  # set by the @register("target") line above its class
+        'target'
+        >>> register("target")(type("Other", (Guidance,), {}))
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: guidance 'target' is already registered to TargetGuidance
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(
             f"a guidance name must be an identifier like 'stable_diffusion', got {name!r}"
@@ -69,7 +89,13 @@ def register(name: str) -> Callable[[type[Guidance]], type[Guidance]]:
 
 
 def available() -> tuple[str, ...]:
-    """The registered prior names, sorted."""
+    """The registered prior names, sorted (the names :func:`create` and :func:`parse_spec` take).
+
+    Example:
+        >>> from fields3d.guidance import available
+        >>> available()  # a tuple of str
+        ('stable_diffusion', 'target')
+    """
     return tuple(sorted(_REGISTRY))
 
 
@@ -114,6 +140,18 @@ def create(spec: str, **settings) -> Guidance:
             empty one), a setting the prior does not take, one it needs but lacks, or the
             prior's own checks. The priors' own errors (ModelNotFound, CheckpointError,
             BackendUnavailable) pass through.
+
+    Example:
+        >>> import pathlib, fields3d
+        >>> from fields3d.guidance import create
+        >>> spot = pathlib.Path(fields3d.__file__).parents[1] / "assets" / "meshes" / "spot.obj"
+        >>> prior = create(f"target:{spot}", device="cpu", resolution=64)  # path=spot
+        >>> type(prior).__name__, prior.name, prior.config()["resolution"]
+        ('TargetGuidance', 'target', 64)
+        >>> create("target:mesh.obj", colour=(1, 0, 0))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: guidance 'target' does not take 'colour'; its settings are: path, prompt, ...
     """
     name, arg = parse_spec(spec)
     entry = _REGISTRY[name]

@@ -115,7 +115,28 @@ def alphas_cumprod(
 @dataclass(frozen=True, eq=False)
 class NoiseSchedule:
     """A diffusion model's training noise schedule: ``alphas_cumprod`` and what its network
-    predicts (``"epsilon"``, or ``"v_prediction"``: ``v = sqrt(abar) eps - sqrt(1 - abar) x``)."""
+    predicts (``"epsilon"``, or ``"v_prediction"``: ``v = sqrt(abar) eps - sqrt(1 - abar) x``).
+
+    Attributes:
+        alphas_cumprod: ``(T,)`` float32 ``abar_t`` (:func:`alphas_cumprod`).
+        prediction_type: ``"epsilon"`` (default) or ``"v_prediction"``.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import NoiseSchedule
+        >>> config = {"prediction_type": "v_prediction", "clip_sample": False}  # sampling: ignored
+        >>> schedule = NoiseSchedule.from_config(config)  # the rest: Stable Diffusion's
+        >>> schedule.num_train_timesteps, schedule.alphas_cumprod.shape, schedule.prediction_type
+        (1000, torch.Size([1000]), 'v_prediction')
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> x, eps = torch.rand(2, 4, 8, 8, generator=gen), torch.randn(2, 4, 8, 8, generator=gen)
+        >>> t = torch.tensor([100, 900])  # (B,) int64 timesteps
+        >>> a = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+        >>> noisy = a.sqrt() * x + (1 - a).sqrt() * eps  # z_t
+        >>> v = a.sqrt() * eps - (1 - a).sqrt() * x  # what a v-prediction network predicts
+        >>> torch.allclose(schedule.to_noise(v, noisy, t), eps, atol=1e-5)  # back to the noise
+        True
+    """
 
     alphas_cumprod: torch.Tensor  # (T,) float32
     prediction_type: str = "epsilon"
@@ -247,8 +268,31 @@ class ScoreDistillation:
             None (default) for no clamp.
         seed: the generator's seed, an integer from 0 to 2^63 - 1.
 
+    ``sds(z, predict_noise, step, total_steps)`` returns ``(g, diagnostics)``: the residual ``g``
+    as ``(B, ...)`` float32 on ``z``'s device for latents ``z`` ``(B, ...)``, with
+    ``predict_noise(z_t, t)`` mapping the noisy latents and ``(B,)`` int64 timesteps to a noise
+    prediction of ``z``'s shape.
+
     Raises:
         InputError: a setting out of range.
+
+    Example:
+        >>> import torch
+        >>> from fields3d.guidance import NoiseSchedule, ScoreDistillation, alphas_cumprod
+        >>> schedule = NoiseSchedule(alphas_cumprod())  # Stable Diffusion's, T = 1000
+        >>> sds = ScoreDistillation(schedule, seed=0)
+        >>> [sds.timestep_range(s, 100) for s in (0, 50, 100)]  # t_max anneals 0.98 -> 0.5
+        [(20, 980), (20, 740), (20, 500)]
+        >>> z = torch.rand(2, 4, 8, 8)  # (B, C, h, w) latents
+        >>> def exact(noisy, t):  # the exact denoiser of z itself: nothing to pull
+        ...     a = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+        ...     return (noisy - a.sqrt() * z) / (1 - a).sqrt()
+        >>> g, info = sds(z, exact, step=0, total_steps=100)
+        >>> g.shape, g.dtype, bool(g.abs().max() < 1e-3), info["t_range"]
+        (torch.Size([2, 4, 8, 8]), torch.float32, True, [20, 980])
+        >>> g, info = sds(z, lambda noisy, t: noisy * float("nan"), step=1, total_steps=100)
+        >>> bool((g == 0).all()), info["nonfinite_samples"]  # the NaN guard zeroes and counts
+        (True, [0, 1])
     """
 
     def __init__(

@@ -250,6 +250,29 @@ class StableDiffusionGuidance(Guidance):
             transformers missing (install ``fields3d[generate]``), or CUDA asked for without it.
         ModelNotFound: no model (see :func:`resolve_model`). CheckpointError: an incomplete,
             corrupt or mismatched model folder.
+
+    With a model folder on the machine (nothing is downloaded)::
+
+        prior = StableDiffusionGuidance("a ceramic mug", model="/models/sd21")
+        out = prior(renders, cameras, step, total_steps)  # renders (B, 3, H, W) in [0, 1]
+        out.grad                    # (B, 3, H, W), the renders' dtype and device
+        out.diagnostics["prompts"]  # ['a ceramic mug, front view', 'a ceramic mug, side view']
+
+    Example:
+        The checks that run before any library or model loads (the examples need no model):
+
+        >>> from fields3d.guidance import StableDiffusionGuidance
+        >>> from fields3d.guidance.stable_diffusion import resolve_model
+        >>> StableDiffusionGuidance.spec_usage  # a spec names the model folder after ':'
+        'stable_diffusion[:MODEL_DIR]'
+        >>> StableDiffusionGuidance(" ")
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.InputError: prompt must describe what to generate (e.g. 'a ceramic mug'), got ' '
+        >>> resolve_model("/nonexistent/sd21")  # how model= is found  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        fields3d.errors.ModelNotFound: Stable Diffusion model not found: /nonexistent/sd21 does not exist; ...
     """
 
     spec_argument = "model"

@@ -118,6 +118,29 @@ class TargetGuidance(Guidance):
     Raises:
         ModelNotFound: no file at ``path``. InputError: ``path`` is not a mesh or checkpoint file,
             a mesh that cannot be read, or a bad setting. CheckpointError: a corrupt checkpoint.
+
+    Example:
+        >>> import pathlib, torch, fields3d
+        >>> from fields3d.guidance import SphericalCameras, TargetGuidance
+        >>> spot = pathlib.Path(fields3d.__file__).parents[1] / "assets" / "meshes" / "spot.obj"
+        >>> prior = TargetGuidance(spot, device="cpu", seed=0)  # or create(f"target:{spot}")
+        >>> prior.up, round(prior.radius, 3)  # the cameras go around its bounding sphere
+        ('y', 1.084)
+        >>> two = torch.ones(2)
+        >>> cams = SphericalCameras(
+        ...     torch.tensor([0.0, 180.0]), 15 * two, 2.5 * prior.radius * two, 40 * two,
+        ...     center=prior.center,
+        ... )  # azimuth, elevation, radius, fov: (B,) each
+        >>> color, opacity = prior.render_target(cams, 32)  # the target from those cameras
+        >>> color.shape, opacity.shape
+        (torch.Size([2, 3, 32, 32]), torch.Size([2, 1, 32, 32]))
+        >>> renders = torch.ones(2, 3, 32, 32)  # (B, 3, H, W): white pictures
+        >>> out = prior(renders, cams, step=0, total_steps=100)
+        >>> out.grad.shape, out.diagnostics["t_range"]
+        (torch.Size([2, 3, 32, 32]), [20, 980])
+        >>> covered = (opacity > 0).expand_as(out.grad)  # white already matches the background
+        >>> bool((out.grad[covered] > 0).all()), bool(out.grad[~covered].abs().max() < 1e-6)
+        (True, True)
     """
 
     spec_argument = "path"
