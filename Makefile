@@ -25,7 +25,7 @@ $(STAMP): $(PY) $(CORE_SOURCES)
 	sh scripts/system-deps
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
-	FIELDS3D_CUDA_EMU=1 $(PY) -m pip install -q --no-build-isolation -e '.[test,poisson,generate,view]'
+	FIELDS3D_CUDA_EMU=1 $(PY) -m pip install -q --no-build-isolation -e '.[test,poisson,generate,view,ray]'
 	touch $@
 
 demo: setup

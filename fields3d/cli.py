@@ -51,6 +51,7 @@ HELP = {
     "fit-image": "fit an encoding + MLP field to an image",
     "fit-sdf": "fit a signed distance field to a mesh",
     "recon": "reconstruct a mesh from a point cloud",
+    "recon-batch": "reconstruct many point clouds, on this machine or a Ray cluster",
     "mesh": "mesh a saved field",
     "eval": "compare a mesh with a ground truth",
     "nerf": "train a NeRF on posed pictures",
@@ -196,44 +197,140 @@ def _add_recon(sub) -> None:
         "-o", "--out", default=default["output"], help="output mesh (default: %(default)s)"
     )
     p.add_argument(
-        "--method", choices=METHODS, default=default["method"], help="default: %(default)s"
+        "--gt", default=None, help="ground-truth mesh: report Chamfer, normal consistency, F-scores"
+    )
+    _add_recon_options(p, default, METHODS)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(run=_run_recon)
+
+
+def _add_recon_options(p, default: dict | None, methods: Sequence[str] | None) -> None:
+    """The options of one shape's reconstruction, shared by `recon` and `recon-batch`.
+
+    ``default``: ReconConfig's defaults, shown in the help; None leaves every option None when
+    not given (ReconConfig's defaults then apply) so that `recon-batch --help` imports no torch.
+    """
+
+    def dflt(key: str):
+        return None if default is None else default[key]
+
+    shown = "%(default)s" if default is not None else "as `fields3d recon`"
+    p.add_argument(
+        "--method",
+        choices=methods,
+        default=dflt("method"),
+        help=f"{'' if methods else 'gridpull, neural or poisson '}(default: {shown})".lstrip(),
     )
     p.add_argument(
         "--resolution",
         type=int,
-        default=default["resolution"],
-        help="grid points per axis (Poisson: octree depth log2 of it) (default: %(default)s)",
+        default=dflt("resolution"),
+        help=f"grid points per axis (Poisson: octree depth log2 of it) (default: {shown})",
     )
     p.add_argument(
         "--steps", type=int, default=None, help="optimisation steps (default: the method's)"
     )
-    p.add_argument(
-        "--device", choices=DEVICES, default=default["device"], help="default: %(default)s"
-    )
-    p.add_argument(
-        "--gt", default=None, help="ground-truth mesh: report Chamfer, normal consistency, F-scores"
-    )
+    p.add_argument("--device", choices=DEVICES, default=dflt("device"), help=f"default: {shown}")
     p.add_argument(
         "--samples",
         type=int,
-        default=default["n_samples"],
-        help="points sampled when the input is a mesh (default: %(default)s)",
+        default=dflt("n_samples"),
+        help=f"points sampled when the input is a mesh (default: {shown})",
     )
     p.add_argument("--remove-outliers", action="store_true", help="drop statistical outliers first")
     p.add_argument(
         "--trim",
         type=float,
-        default=default["trim"],
+        default=dflt("trim"),
         help="drop faces farther than this many gap radii (the 99th percentile of the points' "
         "8th-neighbour distance) from every point: surface invented across holes; 0 keeps the "
-        "surface closed (default: %(default)s)",
+        f"surface closed (default: {shown})",
     )
     p.add_argument("--no-picture", action="store_true", help="do not render OUT.png")
-    p.add_argument(
-        "--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)"
+    p.add_argument("--seed", type=int, default=dflt("seed"), help=f"random seed (default: {shown})")
+
+
+def _recon_settings(args: argparse.Namespace) -> dict:
+    """ReconConfig fields from the options of :func:`_add_recon_options` (those given)."""
+    settings = {
+        "method": args.method,
+        "resolution": args.resolution,
+        "steps": args.steps,
+        "device": args.device,
+        "n_samples": args.samples,
+        "trim": args.trim,
+        "seed": args.seed,
+    }
+    settings = {k: v for k, v in settings.items() if v is not None}
+    return {**settings, "remove_outliers": args.remove_outliers, "picture": not args.no_picture}
+
+
+RECON_BATCH_EXAMPLE = """examples:
+  fields3d recon-batch assets/meshes assets/scans/bunny.ply -o out/batch --resolution 128
+  fields3d recon-batch 'scans/**/*.ply' -o out/scans --gt references/ --workers 2
+  fields3d recon-batch scans/ -o /shared/out --ray --ray-address auto --device cuda
+
+writes OUT/NAME/mesh.ply (+ mesh.png, mesh.json, mesh.field.safetensors) per shape,
+OUT/manifest.jsonl (one line per shape: input, outputs, status, seconds, metrics, error),
+OUT/summary.csv, OUT/summary.md and OUT/contact_sheet.png. A rerun skips the shapes done with
+the same settings (--force redoes them); the exit status is 1 when any shape failed.
+"""
+
+
+def _add_recon_batch(sub) -> None:
+    p = sub.add_parser(
+        "recon-batch",
+        help=HELP["recon-batch"],
+        epilog=RECON_BATCH_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Reconstruct many point clouds or meshes, as `fields3d recon` does each, in worker "
+        "processes on this machine or as tasks on a Ray cluster.",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(run=_run_recon)
+    p.add_argument("inputs", nargs="+", help="point cloud or mesh files, folders, globs")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument(
+        "--gt", default=None, help="folder of reference meshes, paired with the inputs by name"
+    )
+    p.add_argument(
+        "--format",
+        default="ply",
+        choices=("ply", "obj", "off", "stl", "glb"),
+        help="mesh format (default: %(default)s)",
+    )
+    _add_recon_options(p, None, None)
+    p.add_argument(
+        "--workers", type=int, help="shapes at once (default: one per core; 1 with --device cuda)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="threads per shape; with --ray the CPUs each task asks for (default: the cores "
+        "shared among the workers; 1 with --ray)",
+    )
+    p.add_argument("--force", action="store_true", help="redo the shapes the manifest holds")
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="run each shape as a Ray task (pip install 'fields3d[ray]')",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        help="join a running Ray cluster (default: a local Ray for this batch)",
+    )
+    p.add_argument(
+        "--gpus-per-task",
+        type=float,
+        help="GPUs each Ray task asks for (default: 1 with --device cuda, else 0)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="Ray's retries of a shape whose worker died (default: %(default)s)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_recon_batch)
 
 
 def _add_mesh(sub) -> None:
@@ -439,6 +536,7 @@ ADDERS = {
     "fit-image": _add_fit_image,
     "fit-sdf": _add_fit_sdf,
     "recon": _add_recon,
+    "recon-batch": _add_recon_batch,
     "mesh": _add_mesh,
     "eval": _add_eval,
     "nerf": _add_nerf,
@@ -585,20 +683,7 @@ def _run_recon(args: argparse.Namespace) -> int:
     from .geometry.metrics import format_metrics
     from .pipelines.recon import ReconConfig, reconstruct
 
-    config = ReconConfig(
-        input=args.input,
-        output=args.out,
-        method=args.method,
-        resolution=args.resolution,
-        steps=args.steps,
-        device=args.device,
-        gt=args.gt,
-        n_samples=args.samples,
-        remove_outliers=args.remove_outliers,
-        trim=args.trim,
-        picture=not args.no_picture,
-        seed=args.seed,
-    )
+    config = ReconConfig(input=args.input, output=args.out, gt=args.gt, **_recon_settings(args))
     result = reconstruct(config, progress=not args.quiet)
     report = result.report
     print(
@@ -610,6 +695,38 @@ def _run_recon(args: argparse.Namespace) -> int:
     for name, path in result.paths.items():
         print(f"{name:<12}{path}")
     return 0
+
+
+def _run_recon_batch(args: argparse.Namespace) -> int:
+    from .pipelines.batch import BatchConfig, run_batch
+    from .pipelines.batch.summary import format_table
+
+    if args.ray_address is not None and not args.ray:
+        args.ray = True  # --ray-address alone means Ray
+    config = BatchConfig(
+        inputs=args.inputs,
+        outdir=args.out,
+        recon=_recon_settings(args),
+        gt_dir=args.gt,
+        mesh_format="." + args.format,
+        workers=args.workers,
+        threads=args.threads,
+        force=args.force,
+        ray=args.ray,
+        ray_address=args.ray_address,
+        gpus_per_task=args.gpus_per_task,
+        retries=args.retries,
+    )
+    result = run_batch(config, progress=not args.quiet)
+    print(format_table(result.records))
+    failed = len(result.failed)
+    print(
+        f"shapes      {len(result.records)}: {len(result.records) - failed} done, {failed} failed "
+        f"({result.ran} run now, {result.skipped} already in the manifest; {result.seconds:.1f} s)"
+    )
+    for name, path in result.paths.items():
+        print(f"{name:<14}{path}")
+    return 1 if failed else 0
 
 
 def _run_mesh(args: argparse.Namespace) -> int:

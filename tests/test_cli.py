@@ -105,7 +105,17 @@ def test_top_level_help_lists_every_command_without_importing_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for command in ("info", "fit-image", "fit-sdf", "recon", "mesh", "eval", "nerf", "render"):
+    for command in (
+        "info",
+        "fit-image",
+        "fit-sdf",
+        "recon",
+        "recon-batch",
+        "mesh",
+        "eval",
+        "nerf",
+        "render",
+    ):
         assert f"    {command}" in done.stdout
     assert done.stdout.rstrip().endswith("torch imported: False")
 
@@ -114,6 +124,7 @@ def test_top_level_help_lists_every_command_without_importing_torch():
     "argv",
     [
         ["recon", "scan.ply"],
+        ["recon-batch", "a.ply", "scans/", "-o", "out", "--resolution", "64", "--ray"],
         ["fit-sdf", "m.obj", "--steps", "7"],
         ["nerf", "--data", "d"],
         ["fit-image", "a.png", "--seed", "3"],
@@ -133,7 +144,8 @@ def test_mistyped_command_names_the_choices(capsys):
         main(["recn", "scan.ply"])
     assert info.value.code == 2
     assert (
-        "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'mesh', 'eval', 'nerf', "
+        "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'recon-batch', 'mesh', "
+        "'eval', 'nerf', "
         "'render', 'generate', 'view')"
     ) in capsys.readouterr().err
 
