@@ -34,6 +34,7 @@ class LocalPool:
     def __init__(self, workers: int, threads: int):
         self.workers = workers
         self.threads = threads
+        self.pids: dict[str, int] = {}  # shape name -> pid of the process running it
 
     def run(self, tasks: list[dict], on_start: Callable, on_done: Callable) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -47,6 +48,7 @@ class LocalPool:
                     if slot["task"] is None and todo:
                         slot["task"], slot["since"] = todo.popleft(), time.perf_counter()
                         slot["conn"].send(slot["task"])
+                        self.pids[slot["task"]["name"]] = slot["proc"].pid
                         on_start(slot["task"])
                 busy = [s for s in slots if s["task"] is not None]
                 ready = wait([s["conn"] for s in busy] + [s["proc"].sentinel for s in busy], 0.5)
@@ -63,7 +65,8 @@ class LocalPool:
                                 time.perf_counter() - slot["since"],
                             )
                             slot["conn"].close()
-                            slot.update(self._start(ctx))
+                            slot.update(self._start(ctx))  # idle
+                        self.pids.pop(record["name"], None)
                         slot["task"] = None
                         on_done(record)
         finally:
