@@ -721,7 +721,7 @@ def _run_recon_batch(args: argparse.Namespace) -> int:
     print(format_table(result.records))
     failed = len(result.failed)
     print(
-        f"shapes      {len(result.records)}: {len(result.records) - failed} done, {failed} failed "
+        f"shapes        {len(result.records)}: {len(result.records) - failed} done, {failed} failed "
         f"({result.ran} run now, {result.skipped} already in the manifest; {result.seconds:.1f} s)"
     )
     for name, path in result.paths.items():
