@@ -172,6 +172,7 @@ def generate(
             evaluation = target_metrics(verts, faces, prior, views)
     sync(device)
     metrics = {
+        "settings": config.to_dict(),
         "steps": state.step,
         "train_seconds": state.seconds,
         "seconds_per_step": state.seconds / max(1, state.step),
