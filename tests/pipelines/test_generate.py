@@ -198,3 +198,17 @@ def test_random_cameras_respect_ranges():
     assert bool(((views.elevation >= 0) & (views.elevation <= 30)).all())
     assert bool(((views.radius >= 6.0) & (views.radius <= 7.2)).all())  # 3-3.6 object radii
     assert views.light.shape == (64, 3)
+
+
+def test_time_budget_stops_the_run(model_dir, tmp_path):
+    config = tiny_config(
+        model_dir,
+        tmp_path / "t",
+        steps=None,
+        time_budget=0.3,
+        turntable_frames=0,
+        mesh_resolution=0,
+    )
+    result = generate(config, progress=False)
+    assert result.steps >= 1 and result.train_seconds >= 0.3
+    assert result.metrics["settings"]["time_budget"] == 0.3

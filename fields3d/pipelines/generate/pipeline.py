@@ -74,9 +74,9 @@ def _fraction(config: GenerateConfig, state: TrainState) -> float:
 
 
 def _train(config, state, prior, out_dir: Path, progress, callback) -> float | None:
-    total = config.steps or 10**9  # time budget alone: the timestep range anneals by steps
-    if config.steps is None:
-        total = max(1, int(config.time_budget * 5))  # a nominal length for the annealing
+    # the prior's timesteps anneal over the run: by steps, or with a time budget by the fraction
+    # of the budget spent (as 1000ths), whichever stops the run
+    total = config.steps if config.time_budget is None else 1000
     last_save, loss = state.seconds, None
     device = state.field.center.device
     with _progress(progress, config) as bar:
@@ -84,7 +84,10 @@ def _train(config, state, prior, out_dir: Path, progress, callback) -> float | N
         while _fraction(config, state) < 1.0:
             sync(device)
             start = time.perf_counter()
-            loss = train_step(config, state, prior, total)
+            at = None
+            if config.time_budget is not None:
+                at = min(total, round(_fraction(config, state) * total))
+            loss = train_step(config, state, prior, total, at)
             sync(device)
             state.seconds += time.perf_counter() - start
             if state.step % 10 == 0:

@@ -212,8 +212,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_step(config: GenerateConfig, state: TrainState, prior, total_steps: int) -> float:
-    """One Adam step; returns the prior's loss (its diagnostics' ``loss``)."""
+def train_step(
+    config: GenerateConfig, state: TrainState, prior, total_steps: int, at: int | None = None
+) -> float:
+    """One Adam step; returns the prior's loss (its diagnostics' ``loss``). The prior's timestep
+    range anneals as step ``at`` (default this step) of ``total_steps``."""
     device = state.field.center.device
     update_grid(config, state)
     views = random_cameras(config, state.scene, state.generator, config.batch_size)
@@ -224,7 +227,8 @@ def train_step(config: GenerateConfig, state: TrainState, prior, total_steps: in
     out = render_views(state, cams, lights, shading, config.ambient, config.orient_weight > 0)
     sync(device)
     t1 = time.perf_counter()
-    guided = prior(out["color"], views, min(state.step, total_steps), total_steps)
+    at = min(state.step, total_steps) if at is None else at
+    guided = prior(out["color"], views, at, total_steps)
     sync(device)
     t2 = time.perf_counter()
     loss = guidance_loss(out["color"], guided.grad)
