@@ -5,6 +5,7 @@ as an uninterrupted run, the same seed gives the same result, `fields3d render` 
 checkpoint; and the command line's errors, with their exact text and exit status 2."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -212,3 +213,15 @@ def test_time_budget_stops_the_run(model_dir, tmp_path):
     result = generate(config, progress=False)
     assert result.steps >= 1 and result.train_seconds >= 0.3
     assert result.metrics["settings"]["time_budget"] == 0.3
+
+
+def test_incomplete_model_folder_exits_2(model_dir, tmp_path, capsys):
+    broken = shutil.copytree(model_dir, tmp_path / "broken")
+    (broken / "unet" / "config.json").unlink()
+    code, err = run_cli(["a mug", "--model", str(broken), "-o", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert err == (
+        f"error: Stable Diffusion model {broken} is incomplete: it lacks unet/config.json; "
+        f"{LAYOUT}; download it again ({HOW_TO_GET})\n"
+    )
+    assert not (tmp_path / "o" / "checkpoint.safetensors").exists()
