@@ -12,11 +12,18 @@ diagonals); scoring time is not counted in the training seconds.
 Target (issue 21): with target guidance, a shipped mesh recovered to silhouette IoU >= 0.9 within
 10 minutes on 2 CPU cores.
 
+With ``--unet sd21`` (meant for a GPU) the script also times the UNet of a full-size Stable
+Diffusion 2.1 architecture built from its config with random weights (fp16 on CUDA, fp32 on the
+CPU), on 64x64 latents with the classifier-free batch of two per view and 77 text tokens of width
+1024, and reports iterations per second of a step made of our render + backward (the target-
+guidance step's parts, same device and resolution) and that UNet call, with our share of it
+(goal: <= 10%). ``--unet tiny`` runs the same path with a small UNet (a smoke test).
+
 Usage::
 
     python benchmarks/generate.py [--device auto|cpu|cuda] [--meshes spot,cow,...]
                                   [--steps 50,100,200,400] [--resolution 64] [--repeats 10]
-                                  [--skip-curves] [--out PATH.json]
+                                  [--skip-curves] [--unet none|tiny|sd21] [--out PATH.json]
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--skip-curves", action="store_true")
+    p.add_argument("--unet", choices=("none", "tiny", "sd21"), default="none")
     p.add_argument("--out", help="JSON path (default benchmarks/results/generate-<device>.json)")
     return p.parse_args(argv)
 
@@ -83,6 +91,64 @@ def step_times(name: str, config: GenerateConfig, device, args) -> dict:
             samples[k].append((state.timings[k] - before[k]) * 1e3)
     medians = {f"{k}_ms": statistics.median(v) for k, v in samples.items()}
     return {"name": name, **medians, "repeats": args.repeats, "warmup": args.warmup}
+
+
+#: Stable Diffusion 2.1's UNet (stabilityai/stable-diffusion-2-1-base unet/config.json).
+SD21_UNET = dict(
+    sample_size=64,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
+    block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    cross_attention_dim=1024,
+    attention_head_dim=(5, 10, 20, 20),
+    use_linear_projection=True,
+)
+TINY_UNET = dict(
+    sample_size=8,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=1,
+    block_out_channels=(8, 16),
+    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=1024,
+    attention_head_dim=2,
+    norm_num_groups=4,
+)
+
+
+def unet_share(kind: str, ours: dict, device: torch.device, args) -> dict:
+    """Milliseconds of one classifier-free UNet call on 64x64 latents, and our share of a step."""
+    from _common import measure
+    from diffusers import UNet2DConditionModel
+
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**(SD21_UNET if kind == "sd21" else TINY_UNET))
+    unet = unet.to(device=device, dtype=dtype).eval()
+    latents = torch.randn(2, 4, 64, 64, device=device, dtype=dtype)
+    text = torch.randn(2, 77, 1024, device=device, dtype=dtype)
+    t = torch.tensor([500, 500], device=device)
+
+    def call():
+        with torch.no_grad():
+            unet(latents, t, encoder_hidden_states=text)
+
+    timing = measure(call, device, args.repeats, args.warmup)
+    mine = ours["render_ms"] + ours["backward_ms"]
+    step = mine + timing["median_ms"]
+    return {
+        "unet": kind,
+        "parameters": sum(p.numel() for p in unet.parameters()),
+        "dtype": str(dtype),
+        "unet_ms": timing["median_ms"],
+        "ours_ms": mine,
+        "iterations_per_s": 1e3 / step,
+        "our_share": mine / step,
+    }
 
 
 def tiny_model_dir(root: Path) -> Path | None:
@@ -163,6 +229,23 @@ def main(argv=None) -> int:
                 for r in results["step_times"]
             ],
         )
+        if args.unet != "none":
+            share = unet_share(args.unet, results["step_times"][0], device, args)
+            results["unet"] = share
+            print()
+            print_table(
+                ["unet", "parameters", "unet ms", "ours ms", "it/s", "our share"],
+                [
+                    [
+                        share["unet"],
+                        share["parameters"],
+                        share["unet_ms"],
+                        share["ours_ms"],
+                        share["iterations_per_s"],
+                        share["our_share"],
+                    ]
+                ],
+            )
         if not args.skip_curves:
             rows = []
             for name in args.meshes.split(","):
