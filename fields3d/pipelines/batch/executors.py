@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import wait
 
-from ...errors import BackendUnavailable
+from ...errors import BackendUnavailable, first_line
 from .worker import failed_record, pool_worker, ray_task
 
 RAY_MISSING = (
@@ -164,13 +164,21 @@ class RayExecutor:
             import logging
 
             kwargs = {"address": self.address} if self.address else {"num_cpus": self.local_cpus}
-            ray.init(
-                **kwargs,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                configure_logging=False,
-            )
+            try:
+                ray.init(
+                    **kwargs,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=False,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+                raise BackendUnavailable(
+                    f"cannot start or join {where}: {first_line(exc)}; start a cluster with "
+                    "`ray start --head` (then --ray-address auto), or leave out --ray-address "
+                    "for a local Ray"
+                ) from None
         try:
             self._run(ray, tasks, on_start, on_done)
         finally:

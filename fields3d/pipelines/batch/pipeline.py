@@ -152,6 +152,7 @@ def run_batch(config: BatchConfig, progress: bool = True, echo=None) -> BatchRes
     executor = _executor(config, settings, len(shapes))
     outdir.mkdir(parents=True, exist_ok=True)
     known = latest(read_manifest(outdir / MANIFEST))
+    root = outdir.resolve()
     tasks, final, skipped = [], {}, 0
     for shape in shapes:
         fp = fingerprint(shape, settings)
@@ -164,7 +165,8 @@ def run_batch(config: BatchConfig, progress: bool = True, echo=None) -> BatchRes
                 "name": shape.name,
                 "input": shape.input,
                 "gt": shape.gt,
-                "output": str((outdir / shape.name / "mesh").with_suffix(config.mesh_format)),
+                # absolute: a Ray worker's working folder is not the driver's
+                "output": str((root / shape.name / "mesh").with_suffix(config.mesh_format)),
                 "settings": settings,
                 "threads": executor.threads_per_task,
                 "fingerprint": fp,
