@@ -145,6 +145,9 @@ def run_batch(config: BatchConfig, progress: bool = True, echo=None) -> BatchRes
     ``echo``: called with a line of text for each shape finished (None: nothing printed).
     Raises InputError / ModelNotFound for bad settings or inputs before anything runs, and
     BackendUnavailable for ``ray=True`` without Ray installed.
+
+    The local pool starts its workers with multiprocessing's ``spawn``: a script that calls
+    this must do so under ``if __name__ == "__main__":`` (the workers import the script).
     """
     start = time.perf_counter()
     outdir = Path(config.outdir)
