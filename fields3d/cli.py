@@ -201,6 +201,10 @@ def _add_recon(sub) -> None:
     )
     _add_recon_options(p, default, METHODS)
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--view", action="store_true", help="serve the live viewer while fitting (--host, --port)"
+    )
+    _add_serve_options(p)
     p.set_defaults(run=_run_recon)
 
 
@@ -684,7 +688,10 @@ def _run_recon(args: argparse.Namespace) -> int:
     from .pipelines.recon import ReconConfig, reconstruct
 
     config = ReconConfig(input=args.input, output=args.out, gt=args.gt, **_recon_settings(args))
-    result = reconstruct(config, progress=not args.quiet)
+    if args.view:
+        result = _with_viewer(args, "sdf", lambda hook: reconstruct(config, not args.quiet, hook))
+    else:
+        result = reconstruct(config, progress=not args.quiet)
     report = result.report
     print(
         f"mesh        {report['mesh']['vertices']} vertices, {report['mesh']['faces']} faces "

@@ -116,6 +116,7 @@ class Viewer:
     def _scene(self) -> None:
         src, scene = self.source, self.server.scene
         box = src.box
+        self._box = None
         self._diag = float(np.linalg.norm(box[1] - box[0])) if box is not None else 1.0
         if src.verts is not None:
             scene.add_mesh_simple(
@@ -250,7 +251,9 @@ class Viewer:
             handle.on_update(lambda _: self._settings_changed())
         for handle in (self.crop_min, self.crop_max):
             handle.on_update(lambda _: self.crop.value and self._settings_changed())
-        self.show_box.on_update(lambda _: setattr(self._box, "visible", self.show_box.value))
+        self.show_box.on_update(
+            lambda _: self._box is not None and setattr(self._box, "visible", self.show_box.value)
+        )
         self.show_cameras.on_update(lambda _: self._toggle_frustums())
         self.show_cells.on_update(lambda _: self._show_cells(self.show_cells.value))
         self.screenshot.on_click(lambda event: self._guarded(self._save_screenshot, event.client))
@@ -266,8 +269,11 @@ class Viewer:
             self.progress = gui.add_markdown("starting")
             self.curve = gui.add_uplot(
                 (np.zeros(1), np.zeros(1)),
-                (viser.uplot.Series(label="step"), viser.uplot.Series(label="psnr", stroke="blue")),
-                title="train PSNR (dB)",
+                (
+                    viser.uplot.Series(label="step"),
+                    viser.uplot.Series(label="value", stroke="blue"),
+                ),
+                title="train PSNR (dB)" if self.source.kind == "nerf" else "loss",
                 aspect=1.6,
             )
             self.pause = gui.add_button("Pause")
@@ -293,12 +299,14 @@ class Viewer:
             curve = list(live.curve)
             state = "stopping" if live.stopping else "paused" if live.paused else "training"
             last = curve[-1][1] if curve else {}
-            psnr = f", train PSNR {last['psnr']:.2f} dB" if "psnr" in last else ""
-            self.progress.content = f"**{state}**: step {live.step_count}{psnr}"
+            shown = ", ".join(f"{k} {v:.3g}" for k, v in last.items())
+            self.progress.content = f"**{state}**: step {live.step_count}" + (
+                f", {shown}" if shown else ""
+            )
             if curve:
                 keep = curve[:: max(1, len(curve) // 500)]
                 steps = np.array([c[0] for c in keep], dtype=np.float64)
-                values = np.array([c[1].get("psnr", c[1].get("loss", 0.0)) for c in keep])
+                values = np.array([_curve_value(c[1]) for c in keep])
                 self.curve.data = (steps, values)
             with self._sessions_lock:
                 watched = bool(self.sessions)
@@ -310,6 +318,14 @@ class Viewer:
                 last_refresh = now
 
     def _snapshot_arrived(self) -> None:
+        if self.source.box is None:  # live training: the first snapshot tells where the field is
+            model = self.live.model()
+            self.source.box = field_box(model)
+            self._diag = float(np.linalg.norm(self.source.box[1] - self.source.box[0]))
+            self._box = self.server.scene.add_line_segments(
+                "/box", box_edges(self.source.box), (120, 120, 120), thickness=self._diag / 600
+            )
+            self._initial_camera()
         with self._sessions_lock:
             sessions = list(self.sessions.values())
         for s in sessions:
@@ -490,6 +506,14 @@ class Viewer:
             raise InputError("no model yet: the first snapshot comes at the next training step")
         side = min(max(side, 8), MAX_SIDE)
         return render_frame(model, request.view.cameras(side), request.look)
+
+
+def _curve_value(metrics: dict) -> float:
+    """The number a live curve plots: PSNR (NeRF), else the loss, else the first metric."""
+    for key in ("psnr", "loss"):
+        if key in metrics:
+            return float(metrics[key])
+    return float(next(iter(metrics.values()), 0.0))
 
 
 def box_edges(box: np.ndarray) -> np.ndarray:

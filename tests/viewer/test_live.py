@@ -122,3 +122,46 @@ def test_nerf_view_on_the_command_line(tmp_path, capsys):
 def test_view_errors(argv, message, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith(message)
+
+
+def test_recon_fit_is_served_and_stops_early(tmp_path):
+    import numpy as np
+    import trimesh
+
+    from fields3d.geometry import sample_mesh
+    from fields3d.pipelines.recon import ReconConfig, reconstruct
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    np.savetxt(tmp_path / "scan.xyz", sample_mesh(sphere, 2000, seed=0).points)
+    config = ReconConfig(
+        tmp_path / "scan.xyz",
+        tmp_path / "mesh.ply",
+        resolution=32,
+        steps=100_000,
+        device="cpu",
+        picture=False,
+    )
+    live = LiveTraining()
+    viewer = Viewer(Source("sdf", tmp_path / "live"), port=free_port(start=18700), live=live)
+    viewer.cap.value = 64
+    done = {}
+    thread = threading.Thread(target=lambda: done.setdefault("r", reconstruct(config, False, live)))
+    thread.start()
+    client = Client(viewer.port)
+    try:
+        client.send(camera_message((0, 0, 4), width=100, height=100))
+        frame = client.frame(timeout=120)  # a sphere-traced snapshot of the grid being fitted
+        h, w = frame.shape[:2]
+        assert (255 - frame[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].astype(float)).mean() > 40
+        assert viewer.source.box is not None  # from the first snapshot
+        _wait(lambda: live.step_count > 3)
+        viewer._stop()
+        thread.join(120)
+    finally:
+        client.close()
+        live.stop()
+        thread.join(120)
+        viewer.close()
+    fit = done["r"].report["method"]["fit"]
+    assert (tmp_path / "mesh.ply").is_file() and (tmp_path / "mesh.field.safetensors").is_file()
+    assert 3 < fit["stopped_at"] < 100_000 and fit["steps_run"] == 100_000

@@ -17,8 +17,9 @@ from .._common import torch_threads
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
-def fit_field(method: str, points: np.ndarray, config, device: torch.device, stages):
-    """Fit ``method`` to ``(N, 3)`` unit-cube points; returns ``(field, info)``."""
+def fit_field(method: str, points: np.ndarray, config, device: torch.device, stages, hook=None):
+    """Fit ``method`` to ``(N, 3)`` unit-cube points; returns ``(field, info)``. ``hook``: a
+    :class:`~fields3d.pipelines.hooks.TrainingHook` told of the optimisation's steps."""
     if method == "gridpull":
         from .gridpull import GridPullConfig, fit_gridpull
 
@@ -42,9 +43,9 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
         # comments", has the step times with one and two threads)
         with torch_threads(1 if device.type == "cpu" else None):
             if method == "gridpull":
-                field = fit_gridpull(points, cfg, report, device=device, info=timings)
+                field = fit_gridpull(points, cfg, report, device=device, info=timings, hook=hook)
             else:
-                field = fit_neural(points, cfg, report, device=str(device))
+                field = fit_neural(points, cfg, report, device=str(device), hook=hook)
     info = {
         "method": method,
         "settings": dataclasses.asdict(cfg),

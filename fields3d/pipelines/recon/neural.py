@@ -30,6 +30,7 @@ of tunnels; the closing initialisation replaces the paper's sphere for that reas
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,13 +150,16 @@ def fit_neural(
     cfg: NeuralConfig,
     progress: Callable[[int, dict], None] | None = None,
     device: torch.device | str = "cpu",
+    hook=None,
 ) -> NeuralSDF:
     """Fit a :class:`NeuralSDF` to ``(N, 3)`` points already normalised into ``[-1, 1]^3``.
 
     ``progress(step, parts)``, if given, is called after each of the ``cfg.total_steps`` =
     ``init_steps + steps`` steps with the loss terms of that step as floats (see the module
     docstring). Returns the field on ``device``, in training mode, with gradients still enabled
-    on its parameters. Raises InputError for points that are not a finite ``(N, 3)`` array of more
+    on its parameters. ``hook`` (a :class:`~fields3d.pipelines.hooks.TrainingHook`) is told of
+    every step after the closing's, its snapshots are copies of the field, and it may end the
+    fit early. Raises InputError for points that are not a finite ``(N, 3)`` array of more
     than ``max(sigma_k, 8)`` points inside ``[-1, 1]^3``.
     """
     points = _check_points(points, cfg)
@@ -187,6 +191,10 @@ def fit_neural(
         step += 1
         if progress is not None:
             progress(step, parts)
+        if hook is not None:
+            hook.step(step, parts, lambda: copy.deepcopy(field))
+            if hook.should_stop():
+                break
     return field
 
 

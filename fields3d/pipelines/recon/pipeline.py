@@ -34,9 +34,11 @@ from ...geometry.metrics import mesh_metrics
 from ...geometry.pictures import save_mesh_png
 from .._common import DEVICES, resolve_device, write_json
 from .._progress import Stages
+from ..hooks import TrainingHook
 from . import postprocess
 from .checkpoint import save_field
 from .fit import extract, fit_field
+from .model import SdfModel
 
 METHODS = ("gridpull", "neural", "poisson")
 
@@ -124,12 +126,18 @@ class ReconResult:
     paths: dict[str, Path]
 
 
-def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
+def reconstruct(
+    config: ReconConfig, progress: bool = True, hook: TrainingHook | None = None
+) -> ReconResult:
     """Reconstruct ``config.input`` into a mesh at ``config.output`` (see the module docstring).
 
     Args:
         config: the :class:`ReconConfig`.
         progress: show the stages with a rich progress display.
+        hook: a :class:`~fields3d.pipelines.hooks.TrainingHook` told of the field methods'
+            optimisation steps; its snapshots are
+            :class:`~fields3d.pipelines.recon.model.SdfModel` in the input's coordinates, and
+            stopping it ends the optimisation early (the field is meshed and saved as it is).
 
     Returns:
         :class:`ReconResult`: the mesh (``verts`` ``(V, 3)`` float64 in the input's coordinates,
@@ -181,7 +189,7 @@ def reconstruct(config: ReconConfig, progress: bool = True) -> ReconResult:
     timings: dict[str, float] = {}
     with Stages(progress) as stages:
         cloud, norm, removed = _prepare(config, stages, timings)
-        verts, faces, field, info = _run_method(cloud, norm, config, device, stages, timings)
+        verts, faces, field, info = _run_method(cloud, norm, config, device, stages, timings, hook)
         out = Path(config.output)
         paths = {"mesh": mesh_io.save_mesh(verts, faces, out)}
         if field is not None:
@@ -232,7 +240,7 @@ def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
     return points if len(first) == len(points) else points[np.sort(first)]
 
 
-def _run_method(cloud, norm, config, device, stages, timings):
+def _run_method(cloud, norm, config, device, stages, timings, hook=None):
     start = time.perf_counter()
     if config.method == "poisson":
         from ...geometry.poisson import poisson_reconstruct
@@ -243,7 +251,9 @@ def _run_method(cloud, norm, config, device, stages, timings):
         timings["method_s"] = time.perf_counter() - start
         return verts, faces, None, {"depth": depth, **info}
     points = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
-    field, info = fit_field(config.method, points, config, device, stages)
+    kind = "band_sdf_grid" if config.method == "gridpull" else "neural_sdf"
+    world = None if hook is None else _WorldHook(hook, norm, kind)
+    field, info = fit_field(config.method, points, config, device, stages, world)
     info["distinct_points"] = len(points)
     timings["fit_s"] = time.perf_counter() - start
     with stages.stage("mesh"):
@@ -257,6 +267,22 @@ def _run_method(cloud, norm, config, device, stages, timings):
         post["taubin_iterations"] = rounds
         timings["mesh_s"] = time.perf_counter() - start
     return norm.to_world(verts), faces, field, {**info, **post}
+
+
+class _WorldHook(TrainingHook):
+    """Passes a fit's steps on, its unit-cube field snapshots as SdfModels in world coordinates."""
+
+    def __init__(self, inner: TrainingHook, norm, kind: str) -> None:
+        self.inner, self.norm, self.kind = inner, norm, kind
+
+    def step(self, step, metrics, snapshot) -> None:
+        def model():
+            return SdfModel(snapshot().eval().requires_grad_(False), self.norm, self.kind)
+
+        self.inner.step(step, metrics, model)
+
+    def should_stop(self) -> bool:
+        return self.inner.should_stop()
 
 
 def _report(config, cloud, removed, verts, faces, info, timings) -> dict:
