@@ -82,10 +82,16 @@ def read_meta(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> 
 
     path = Path(path)
     if not path.is_file():
-        writers = sorted({WRITERS.get(k, "fields3d") for k in (kinds or WRITERS)})
+        writers = [
+            f"`{w}`" for w in sorted({WRITERS.get(k, "fields3d") for k in (kinds or WRITERS)})
+        ]
+        named = (
+            " or ".join(writers)
+            if len(writers) < 3
+            else f"{', '.join(writers[:-1])} or {writers[-1]}"
+        )
         raise ModelNotFound(
-            f"checkpoint not found: {path}; pass the .safetensors file that "
-            f"{' or '.join(f'`{w}`' for w in writers)} wrote"
+            f"checkpoint not found: {path}; pass the .safetensors file that {named} wrote"
         )
     try:
         with safe_open(str(path), framework="pt") as f:

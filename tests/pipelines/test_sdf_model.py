@@ -104,14 +104,14 @@ def test_load_model_errors(tmp_path):
         load_model(tmp_path / "none.safetensors")
     assert str(err.value) == (
         f"checkpoint not found: {tmp_path / 'none.safetensors'}; pass the .safetensors file "
-        "that `fields3d nerf` or `fields3d recon` wrote"
+        "that `fields3d generate`, `fields3d nerf` or `fields3d recon` wrote"
     )
     odd = save_checkpoint(tmp_path / "odd.safetensors", {"x": torch.zeros(1)}, {"kind": "mystery"})
     with pytest.raises(CheckpointError) as err:
         load_model(odd)
     assert (
         str(err.value)
-        == f"checkpoint {odd} holds a 'mystery', expected one of 'band_sdf_grid', 'neural_sdf', 'nerf'"
+        == f"checkpoint {odd} holds a 'mystery', expected one of 'band_sdf_grid', 'neural_sdf', 'nerf', 'generate'"
     )
 
 
