@@ -27,6 +27,7 @@ from .session import RenderSession
 from .sources import Source
 
 DEFAULT_PORT = 8080
+REFRESH_SHARE = 20  # live frames: wait 20 x the last render's time between re-renders (5%)
 PRESETS = {"front": (0.0, -1.0, 0.35), "side": (1.0, 0.0, 0.35), "top": (0.0, -0.02, 1.0)}
 
 
@@ -52,7 +53,8 @@ class Viewer:
         host, port: where to listen (``port`` None: :func:`free_port`).
         live: the :class:`~fields3d.viewer.live.LiveTraining` hook of a running fit, or None.
         preview, max_side: longer side of frames while the camera moves, and at rest.
-        refresh: seconds between re-renders of live training frames (0: only on camera moves).
+        refresh: the fewest seconds between re-renders of live training frames (0: only on
+            camera moves); longer when rendering would take over 1/20 of the time.
     """
 
     def __init__(
@@ -309,10 +311,15 @@ class Viewer:
                 values = np.array([_curve_value(c[1]) for c in keep])
                 self.curve.data = (steps, values)
             with self._sessions_lock:
-                watched = bool(self.sessions)
+                sessions = list(self.sessions.values())
+            # re-render from new weights at most every `refresh` seconds, and so that rendering
+            # takes at most 1/REFRESH_SHARE of the time: the training keeps the cores
+            interval = max(
+                self.refresh, REFRESH_SHARE * sum(s.stats.last_seconds for s in sessions)
+            )
             now = time.monotonic()
-            if watched and (
-                live.model() is None or (self.refresh and now - last_refresh >= self.refresh)
+            if sessions and (
+                live.model() is None or (self.refresh and now - last_refresh >= interval)
             ):
                 live.request_snapshot()
                 last_refresh = now
