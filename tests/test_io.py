@@ -116,7 +116,7 @@ def test_cli_reports_a_refusing_file_system(monkeypatch, capsys):
     def full(_args):
         raise OSError(28, "No space left on device", "/data/out.ply")
 
-    monkeypatch.setattr("fields3d.cli._run_info", full)
+    monkeypatch.setattr("fields3d.cli.info.run", full)
     assert main(["info"]) == 2
     assert (
         capsys.readouterr().err
@@ -246,7 +246,7 @@ def test_cli_reports_running_out_of_memory_in_one_line(monkeypatch, capsys, exc,
     def hungry(_args):
         raise exc
 
-    monkeypatch.setattr("fields3d.cli._run_info", hungry)
+    monkeypatch.setattr("fields3d.cli.info.run", hungry)
     assert main(["info"]) == 2
     assert capsys.readouterr().err == (
         f"error: out of memory ({shown}); use smaller settings (resolution, table "
@@ -258,7 +258,7 @@ def test_cli_lets_other_runtime_errors_through(monkeypatch):
     def broken(_args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("fields3d.cli._run_info", broken)
+    monkeypatch.setattr("fields3d.cli.info.run", broken)
     with pytest.raises(RuntimeError, match="^a bug$"):
         main(["info"])
 
