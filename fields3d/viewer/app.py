@@ -111,7 +111,9 @@ class Viewer:
             sessions = list(self.sessions.values())
             self.sessions.clear()
         for s in sessions:
-            s.close()
+            s.close(timeout=0)
+        for s in sessions:  # a frame still rendering in the core must end before the process does
+            s.close(timeout=60)
         self.server.stop()
 
     # --- scene -----------------------------------------------------------------------------
@@ -314,12 +316,15 @@ class Viewer:
                 sessions = list(self.sessions.values())
             # re-render from new weights at most every `refresh` seconds, and so that rendering
             # takes at most 1/REFRESH_SHARE of the time: the training keeps the cores
+            # (and never while a frame of the last snapshot is still rendering)
             interval = max(
                 self.refresh, REFRESH_SHARE * sum(s.stats.last_seconds for s in sessions)
             )
             now = time.monotonic()
+            busy = any(s.busy for s in sessions)
             if sessions and (
-                live.model() is None or (self.refresh and now - last_refresh >= interval)
+                live.model() is None
+                or (self.refresh and not busy and now - last_refresh >= interval)
             ):
                 live.request_snapshot()
                 last_refresh = now

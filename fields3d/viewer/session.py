@@ -113,6 +113,13 @@ class RenderSession:
             self._thread.join(timeout)
 
     @property
+    def busy(self) -> bool:
+        """True while the newest request's full-resolution frame is not delivered yet."""
+        with self._cond:
+            r = self._request
+            return r is not None and (self._done_version != r.version or self._done_side < _full(r))
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
