@@ -72,7 +72,8 @@ def render_frame(model, cameras: Cameras, look: Look = Look()) -> dict[str, np.n
         >>> from fields3d.viewer.frames import Look, render_frame
         >>> _ = torch.manual_seed(0)
         >>> box = [[-1, -1, -1], [1, 1, 1]]
-        >>> field = RadianceField(box, n_levels=2, log2_hashmap_size=10, max_resolution=8, n_hidden=16)
+        >>> field = RadianceField(box, n_levels=2, log2_hashmap_size=10, base_resolution=4,
+        ...                       max_resolution=8, n_hidden=16)
         >>> model = NerfModel(field, OccupancyGrid(box, 16), RenderSettings(step=0.05), torch.ones(3), 0)
         >>> cams = view_camera((1, 0, 0, 0), (0, 0, -3), 0.8, 4, 3).cameras(16)
         >>> frame = render_frame(model, cams, Look(mode="depth"))
