@@ -120,3 +120,33 @@ def test_box_edges():
     assert edges.shape == (12, 2, 3)
     lengths = sorted(np.linalg.norm(edges[:, 1] - edges[:, 0], axis=1).round(6).tolist())
     assert lengths == [1.0] * 4 + [2.0] * 4 + [3.0] * 4
+
+
+def test_fields3d_view_serves_until_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    spot = Path(__file__).resolve().parents[2] / "assets" / "meshes" / "spot.obj"
+    port = free_port("127.0.0.1", 18900)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fields3d", "view", str(spot), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    try:
+        line = ""
+        while "open " not in line:
+            line = child.stdout.readline()
+            assert line, "the command ended before printing the URL"
+        assert f"http://127.0.0.1:{port}" in line
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).status == 200
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=30) == 0  # Ctrl-C: a clean exit
+    finally:
+        if child.poll() is None:
+            child.kill()
