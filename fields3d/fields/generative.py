@@ -17,6 +17,10 @@ through them. Shading (DreamFusion's), with ``l`` the unit direction to a point 
 - ``"albedo"``: the albedo itself;
 - ``"lambert"``: ``albedo * (ambient + (1 - ambient) * max(0, n . l))``;
 - ``"textureless"``: ``ambient + (1 - ambient) * max(0, n . l)`` (a white albedo: shape alone).
+
+With ``channels=4`` the field's colours are Latent-NeRF's latent colours instead: 4 raw values (no
+sigmoid) whose renders are Stable Diffusion latents (``latents="direct"``); they are never lit, so
+only ``"albedo"`` shading applies, and a :class:`BackgroundField` for them has ``channels=4``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ DEFAULT_ENCODING = {
     "base_resolution": 16,
     "per_level_scale": 1.3819,  # 16 * 1.3819^11 ~ 512
 }
-SETTINGS = ("encoding", "n_hidden", "n_hidden_layers", "blob_scale", "blob_radius")
+SETTINGS = ("encoding", "n_hidden", "n_hidden_layers", "blob_scale", "blob_radius", "channels")
+CHANNELS = (3, 4)  # RGB albedo, or latent colours
 
 
 class GenerativeField(nn.Module):
@@ -54,6 +59,7 @@ class GenerativeField(nn.Module):
         n_hidden, n_hidden_layers: the MLP's width (1 to 4096) and hidden layers (0 to 16).
         blob_scale: the density bias at the centre (>= 0; 0: no blob).
         blob_radius: where the bias crosses zero, in units of ``radius`` (> 0).
+        channels: 3 (an RGB albedo, default) or 4 (latent colours, module docstring).
         device: where the parameters live.
 
     ``density(x)``: ``(N, 3)`` float -> ``(N,)`` float32 (>= 0). ``forward(x, dirs)``: densities
@@ -85,6 +91,7 @@ class GenerativeField(nn.Module):
         n_hidden_layers: int = 1,
         blob_scale: float = 10.0,
         blob_radius: float = 0.5,
+        channels: int = 3,
         *,
         device: torch.device | str | None = None,
     ) -> None:
@@ -103,6 +110,7 @@ class GenerativeField(nn.Module):
         if not (is_number(blob_radius) and 0 < blob_radius < math.inf):
             raise InputError(f"blob_radius must be a finite number > 0, got {blob_radius!r}")
         check_size("n_hidden", n_hidden, 1, MAX_WIDTH)
+        check_choice("channels", channels, CHANNELS)
         check_size("n_hidden_layers", n_hidden_layers, 0, MAX_HIDDEN_LAYERS)
         encoding = dict(DEFAULT_ENCODING if encoding is None else encoding)
         if not isinstance(encoding, dict):
@@ -113,7 +121,10 @@ class GenerativeField(nn.Module):
             raise InputError(
                 f"the encoding must take 3D positions, got n_input_dims={self.encoding.n_input_dims}"
             )
-        self.net = MLP(self.encoding.n_output_dims, 4, n_hidden, n_hidden_layers).to(device)
+        self.channels = int(channels)
+        self.net = MLP(
+            self.encoding.n_output_dims, 1 + self.channels, n_hidden, n_hidden_layers
+        ).to(device)
         self.register_buffer("center", torch.tensor([float(c) for c in center], device=device))
         self.radius = float(radius)
         self.blob_scale, self.blob_radius = float(blob_scale), float(blob_radius)
@@ -124,6 +135,8 @@ class GenerativeField(nn.Module):
             "blob_scale": self.blob_scale,
             "blob_radius": self.blob_radius,
         }
+        if self.channels != 3:  # RGB fields' configs stay as they were
+            self.settings["channels"] = self.channels
 
     @property
     def aabb(self) -> torch.Tensor:
@@ -160,10 +173,14 @@ class GenerativeField(nn.Module):
         """``(N, 3)`` positions -> ``(N,)`` densities (>= 0, per world unit)."""
         return F.softplus(self._raw(x)[0]) / self.radius
 
+    def _colors(self, a: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(a) if self.channels == 3 else a
+
     def forward(self, x: torch.Tensor, dirs: torch.Tensor | None = None):
-        """``(N, 3)`` positions -> ``(N,)`` densities and ``(N, 3)`` albedos in ``(0, 1)``."""
+        """``(N, 3)`` positions -> ``(N,)`` densities and ``(N, 3)`` albedos in ``(0, 1)``
+        (``(N, 4)`` raw latent colours with ``channels=4``)."""
         raw, a = self._raw(x)
-        return F.softplus(raw) / self.radius, torch.sigmoid(a)
+        return F.softplus(raw) / self.radius, self._colors(a)
 
     def shade(
         self,
@@ -181,6 +198,11 @@ class GenerativeField(nn.Module):
         orientation regulariser), detached unless ``create_graph``.
         """
         check_choice("shading", shading, SHADINGS)
+        if self.channels != 3 and shading != "albedo":
+            raise InputError(
+                f"a field of {self.channels} latent colour channels is not lit: shading must be "
+                f"'albedo', got {shading!r}"
+            )
         if create_graph is None:
             create_graph = torch.is_grad_enabled()
         with torch.enable_grad():
@@ -189,7 +211,7 @@ class GenerativeField(nn.Module):
             sigma = F.softplus(raw) / self.radius
             (grad,) = torch.autograd.grad(sigma.sum(), xg, create_graph=create_graph)
         normals = -F.normalize(grad, dim=1, eps=1e-12)
-        albedo = torch.sigmoid(a)
+        albedo = self._colors(a)
         if shading == "albedo":
             return sigma, albedo, normals
         to_light = F.normalize(light.to(xg) - xg.detach(), dim=-1, eps=1e-12)
@@ -202,7 +224,7 @@ class GenerativeField(nn.Module):
 class BackgroundField(nn.Module):
     """A learned background: ray directions ``(R, 3)`` -> colours ``(R, 3)`` in ``(0, 1)`` (a
     small MLP on the direction's low-frequency Fourier features, threestudio's neural environment
-    map).
+    map); with ``channels=4``, ``(R, 4)`` raw latent colours (no sigmoid).
 
     Example:
         >>> import torch
@@ -215,11 +237,15 @@ class BackgroundField(nn.Module):
         (torch.Size([4, 3]), True)
     """
 
-    def __init__(self, n_hidden: int = 16, n_frequencies: int = 2, device=None) -> None:
+    def __init__(
+        self, n_hidden: int = 16, n_frequencies: int = 2, device=None, channels: int = 3
+    ) -> None:
         super().__init__()
-        self.n_frequencies = n_frequencies
+        check_choice("channels", channels, CHANNELS)
+        self.n_frequencies, self.channels = n_frequencies, int(channels)
         n_in = 3 + 6 * n_frequencies
-        self.net = MLP(n_in, 3, n_hidden, 1, output_activation="sigmoid").to(check_device(device))
+        activation = {"output_activation": "sigmoid"} if channels == 3 else {}
+        self.net = MLP(n_in, channels, n_hidden, 1, **activation).to(check_device(device))
 
     def forward(self, dirs: torch.Tensor) -> torch.Tensor:
         d = dirs.float()
