@@ -47,6 +47,11 @@ def add_parser(sub) -> None:
     p.add_argument("--resolution", type=int, help="render size in pixels (default: 64)")
     p.add_argument("--device", choices=DEVICES, help="default: the job file's, else auto")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    p.add_argument(
+        "--latent-field",
+        action="store_true",
+        help="fast coarse mode: the field renders Stable Diffusion latents directly",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.resume:
         overrides["resume"] = True
+    if args.latent_field:
+        overrides["latent_field"] = True
     if args.prompt is not None and args.prompt.endswith(".toml"):
         config = load_job(args.prompt, overrides)
     else:

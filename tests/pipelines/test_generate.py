@@ -225,3 +225,42 @@ def test_incomplete_model_folder_exits_2(model_dir, tmp_path, capsys):
         f"{LAYOUT}; download it again ({HOW_TO_GET})\n"
     )
     assert not (tmp_path / "o" / "checkpoint.safetensors").exists()
+
+
+def test_latent_field_end_to_end(model_dir, tmp_path, monkeypatch):
+    grads = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        table = self.param_groups[0]["params"][0]
+        grads.append(None if table.grad is None else float(table.grad.abs().sum()))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    out = tmp_path / "latent"
+    result = generate(tiny_config(model_dir, out, latent_field=True), progress=False)
+    assert result.steps == 3 and all(g is not None and g > 0 for g in grads)
+    assert result.loss is not None and torch.isfinite(torch.tensor(result.loss))
+    assert result.state.field.channels == 4 and result.state.background.channels == 4
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["colors"] == "latent" and metrics["guidance"]["latents"] == "direct"
+    assert metrics["mesh"]["colors"].startswith("plain grey")
+    assert json.loads((out / "config.json").read_text())["latent_field"] is True
+    assert (out / "turntable.gif").is_file() and (out / "mesh.ply").is_file()
+    model = load_model(out / "checkpoint.safetensors", "cpu")
+    assert model.kind == "generate" and model.step == 3 and model.field.channels == 4
+    with pytest.raises(InputError, match="^this generated field renders 4 latent colour"):
+        model.render(model.orbit(1, 8), 0)
+
+
+def test_latent_field_needs_stable_diffusion(tmp_path, capsys):
+    with pytest.raises(InputError) as info:
+        GenerateConfig(guidance=f"target:{SPOT}", latent_field=True)
+    assert str(info.value) == (
+        "latent_field needs Stable Diffusion guidance (its renders are the model's latents); "
+        "target guidance compares RGB pictures"
+    )
+    code, err = run_cli(
+        ["--guidance", f"target:{SPOT}", "--latent-field", "-o", str(tmp_path / "o")], capsys
+    )
+    assert (code, err) == (2, f"error: {info.value}\n")

@@ -50,6 +50,11 @@ class GenerateConfig:
 
     ``background``: ``"learned"`` (a small direction MLP), three numbers in [0, 1], or None
     (learned with a text prior, the target's background with target guidance).
+
+    ``latent_field``: the fast coarse mode with Stable Diffusion: the field renders 4 latent
+    colour channels (Latent-NeRF) that are the prior's latents directly (``latents="direct"``,
+    resized to the latent size), always unlit (``"albedo"``) over a learned latent background;
+    the turntable decodes the latent renders through the VAE and the mesh is a plain grey.
     """
 
     prompt: str = ""
@@ -91,6 +96,7 @@ class GenerateConfig:
     mesh_level: float = 10.0  # the density (per object radius) the mesh follows
     eval_views: int = 8
     resume: bool = False
+    latent_field: bool = False
 
     def __post_init__(self) -> None:
         for name in ("prompt", "output", "guidance"):
@@ -178,13 +184,28 @@ class GenerateConfig:
         check_int("eval_views", self.eval_views, 0, 360)
         if not isinstance(self.resume, bool):
             raise InputError(f"resume must be true or false, got {self.resume!r}")
+        if not isinstance(self.latent_field, bool):
+            raise InputError(f"latent_field must be true or false, got {self.latent_field!r}")
+        if self.latent_field and self.is_target:
+            raise InputError(
+                "latent_field needs Stable Diffusion guidance (its renders are the model's "
+                "latents); target guidance compares RGB pictures"
+            )
+        if self.latent_field and self.background not in (None, "learned"):
+            raise InputError(
+                "latent_field learns its background in latent colours: leave background unset "
+                f'or "learned", got {self.background!r}'
+            )
 
     @property
     def is_target(self) -> bool:
         return str(self.guidance).partition(":")[0] == "target"
 
     def shares(self) -> tuple[float, float]:
-        """``(albedo_share, textureless_share)`` with the defaults of the class docstring."""
+        """``(albedo_share, textureless_share)`` with the defaults of the class docstring
+        (a latent field is always unlit: ``(1, 0)``)."""
+        if self.latent_field:
+            return 1.0, 0.0
         albedo = (
             self.albedo_share if self.albedo_share is not None else (0.0 if self.is_target else 0.2)
         )

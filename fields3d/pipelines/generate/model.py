@@ -98,7 +98,15 @@ class GenerativeModel:
         chunk: int = 1 << 13,
     ) -> dict[str, torch.Tensor]:
         """Camera ``index``'s picture: ``color`` (H, W, 3), ``depth`` and ``opacity`` (H, W),
-        lit by a headlight (``shading``: ``"lambert"``, ``"textureless"`` or ``"albedo"``)."""
+        lit by a headlight (``shading``: ``"lambert"``, ``"textureless"`` or ``"albedo"``).
+
+        A latent-colour field (``fields3d generate`` with ``latent_field``) has no pictures of its
+        own: InputError (its run's ``turntable.gif`` holds the VAE's decoding)."""
+        if self.field.channels != 3:
+            raise InputError(
+                f"this generated field renders {self.field.channels} latent colour channels, not "
+                "pictures: its run's turntable.gif holds them decoded by Stable Diffusion's VAE"
+            )
         if isinstance(cameras, Cameras):
             cameras = cameras.to(self.device)
         eye = cameras.c2w[index, :3, 3]
@@ -125,7 +133,7 @@ def load_generative(path: str | os.PathLike, device: str = "auto") -> Generative
         field = GenerativeField.from_config(meta["field"], device=target)
         grid = OccupancyGrid(field.aabb.tolist(), resolution=meta["grid_resolution"]).to(target)
         background = (
-            BackgroundField(device=target)
+            BackgroundField(device=target, channels=field.channels)
             if meta["background"] == "learned"
             else torch.tensor(rgb_triple("background", meta["background"]), device=target)
         )

@@ -17,20 +17,43 @@ from ...geometry.raster import rasterize_perspective
 from ...guidance import SphericalCameras
 from .._common import write_gif
 from .model import GenerativeModel
+from .train import render_views
+
+GREY = 128  # a latent field's mesh colour: its latents are no colours
 
 EVAL_ELEVATION = 15.0  # degrees: the evaluation ring's height
 EVAL_SIZE = 128  # pixels of the silhouettes compared
 
 
-def write_turntable(path: Path, model: GenerativeModel, frames: int, size: int) -> Path:
-    cams = model.orbit(frames, size)
-    return write_gif(path, [model.render(cams, k)["color"].clamp(0, 1) for k in range(frames)])
+def write_turntable(path: Path, model: GenerativeModel, frames: int, size: int, prior=None) -> Path:
+    """``frames`` views around the object; a latent-colour field's are rendered at the latent
+    size and decoded by ``prior``'s VAE (about ``size`` pixels: a multiple of its upscale)."""
+    if model.field.channels == 3:
+        cams = model.orbit(frames, size)
+        return write_gif(path, [model.render(cams, k)["color"].clamp(0, 1) for k in range(frames)])
+    return write_gif(path, list(decoded_turntable(model, frames, size, prior)))
+
+
+@torch.no_grad()
+def decoded_turntable(model: GenerativeModel, frames: int, size: int, prior):
+    """A latent field's turntable: ``(size', size', 3)`` pictures decoded by ``prior.vae``."""
+    scale = prior.image_size // prior.latent_size
+    cams = model.orbit(frames, max(1, size // scale))
+    was_training = model.field.training
+    model.field.eval()
+    try:
+        latents = render_views(model, cams, cams.c2w[:, :3, 3], "albedo", 0.0, False)["color"]
+        for k in range(frames):
+            x = prior.vae.decode((latents[k : k + 1] / prior.scaling_factor).to(prior.dtype))
+            yield ((x.sample.float()[0] + 1) / 2).clamp(0, 1).permute(1, 2, 0)
+    finally:
+        model.field.train(was_training)
 
 
 def extract_mesh(model: GenerativeModel, resolution: int, level: float):
     """``(verts (V, 3) float64, faces (F, 3) int64, colors (V, 3) uint8)`` of the surface where
     the density (per object radius) crosses ``level``, in the object's coordinates; vertex
-    colours from the albedo."""
+    colours from the albedo (plain grey for a latent-colour field)."""
     field = model.field
     radius = field.radius
 
@@ -43,6 +66,9 @@ def extract_mesh(model: GenerativeModel, resolution: int, level: float):
     )
     if not len(faces):
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3), np.uint8)
+    if field.channels != 3:
+        colors = np.full((len(verts), 3), GREY, np.uint8)
+        return verts.double().cpu().numpy(), faces.cpu().numpy(), colors
     with torch.no_grad():
         albedo = torch.cat([field(v)[1] for v in verts.float().split(1 << 16)])
     colors = (albedo.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()

@@ -46,6 +46,8 @@ def build_prior(config: GenerateConfig, device: torch.device):
         settings["prompt"] = config.prompt
         if config.model is not None:
             settings.setdefault("model", str(config.model))
+    if config.latent_field:
+        settings.setdefault("latents", "direct")
     if config.is_target and isinstance(config.background, (tuple, list)):
         settings.setdefault("background", tuple(config.background))
     return create(str(config.guidance), **settings)
@@ -149,12 +151,18 @@ def generate(
     start = time.perf_counter()
     if config.turntable_frames:
         paths["turntable"] = write_turntable(
-            out_dir / "turntable.gif", model, config.turntable_frames, config.turntable_size
+            out_dir / "turntable.gif",
+            model,
+            config.turntable_frames,
+            config.turntable_size,
+            prior if config.latent_field else None,
         )
     mesh, evaluation = None, None
     if config.mesh_resolution:
         verts, faces, colors = extract_mesh(model, config.mesh_resolution, config.mesh_level)
         mesh = {"vertices": len(verts), "faces": len(faces), "level": config.mesh_level}
+        if config.latent_field:
+            mesh["colors"] = "plain grey: a latent field's colours are Stable Diffusion latents"
         if len(faces):
             paths["mesh"] = write_colored_mesh(out_dir / "mesh.ply", verts, faces, colors)
             paths["mesh_glb"] = write_colored_mesh(out_dir / "mesh.glb", verts, faces, colors)
@@ -177,6 +185,7 @@ def generate(
     metrics = {
         "settings": config.to_dict(),
         "steps": state.step,
+        "colors": "latent" if config.latent_field else "rgb",
         "train_seconds": state.seconds,
         "seconds_per_step": state.seconds / max(1, state.step),
         "timings": state.timings,

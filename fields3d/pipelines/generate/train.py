@@ -79,6 +79,11 @@ def resolve_background(config: GenerateConfig, prior) -> str | tuple:
     return "learned"
 
 
+def channels(config: GenerateConfig) -> int:
+    """The field's colour channels: 4 latent colours with ``latent_field``, else RGB."""
+    return 4 if config.latent_field else 3
+
+
 def build_state(
     config: GenerateConfig, scene: Scene, background, device: torch.device
 ) -> TrainState:
@@ -92,10 +97,11 @@ def build_state(
             n_hidden=config.n_hidden,
             blob_scale=config.blob_scale,
             blob_radius=config.blob_radius,
+            channels=channels(config),
             device=device,
         )
         bg = (
-            BackgroundField(device=device)
+            BackgroundField(device=device, channels=channels(config))
             if background == "learned"
             else torch.tensor(background, dtype=torch.float32, device=device)
         )
@@ -162,7 +168,7 @@ def render_views(
     ambient: float,
     need_normals: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """``color`` ``(B, 3, H, W)``, ``opacity`` ``(B, 1, H, W)`` and ``orientation`` (the
+    """``color`` ``(B, C, H, W)`` (C: the field's channels), ``opacity`` ``(B, 1, H, W)`` and ``orientation`` (the
     orientation loss, a scalar) of the field seen from ``cameras``, differentiable."""
     field, settings, spec = state.field, state.settings, state.grid.spec()
     colors, opacities, orient = [], [], []
@@ -182,7 +188,7 @@ def render_views(
             normals = None
         bg = state.background(dirs) if callable(state.background) else state.background
         out = render_samples(samples, sigma.to(origins.dtype), rgb.to(origins.dtype), background=bg)
-        colors.append(out["color"].view(h, w, 3).permute(2, 0, 1))
+        colors.append(out["color"].view(h, w, -1).permute(2, 0, 1))
         opacities.append(out["opacity"].view(1, h, w))
         if normals is not None and samples.n_samples:
             facing = (normals * ray_dirs).sum(dim=1).clamp(min=0) ** 2
