@@ -79,7 +79,7 @@ def open_source(path: str | os.PathLike, device: str = "auto") -> Source:
 
         model = load_model(path, device)
         kind = "nerf" if hasattr(model, "grid") else "sdf"
-        cameras = model.cameras if kind == "nerf" else None
+        cameras = getattr(model, "cameras", None)  # a NeRF's training views; none generated
         return Source(kind, path, model=model, cameras=cameras, box=field_box(model))
     if suffix == ".toml":
         return _job(path, device)
