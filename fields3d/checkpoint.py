@@ -27,6 +27,33 @@ WRITERS = {
 }
 
 
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state (Adam's moments and step) as checkpoint tensors named
+    ``optim.<group>.<param>.<name>``; :func:`restore_optimizer` puts them back."""
+    tensors = {}
+    for i, group in enumerate(optimizer.param_groups):
+        for j, p in enumerate(group["params"]):
+            for name, value in optimizer.state.get(p, {}).items():
+                tensors[f"optim.{i}.{j}.{name}"] = torch.as_tensor(value)
+    return tensors
+
+
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], device: torch.device
+) -> None:
+    """Put :func:`optimizer_tensors`' state back into ``optimizer`` (moments on ``device``, the
+    step count on the CPU, where Adam keeps it); parameters without saved state keep none."""
+    for i, group in enumerate(optimizer.param_groups):
+        for j, p in enumerate(group["params"]):
+            prefix = f"optim.{i}.{j}."
+            moments = {
+                k.split(".")[-1]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)
+            }
+            if moments:
+                moments["step"] = moments["step"].cpu()
+                optimizer.state[p] = moments
+
+
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write ``tensors`` (moved to the CPU, made contiguous) and ``meta`` (JSON-able) to ``path``,
     atomically (:func:`fields3d._io.write_atomic`: a reader never sees half a checkpoint)."""

@@ -114,6 +114,18 @@ def write_png(path: Path, image: torch.Tensor) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+def run_fraction(config, state) -> float:
+    """How much of a run is done (1.0 or more: stop): the larger of steps done over
+    ``config.steps`` and seconds spent over ``config.time_budget`` (either may be None, not
+    both), from ``state.step`` and ``state.seconds``."""
+    parts = []
+    if config.steps is not None:
+        parts.append(state.step / config.steps)
+    if config.time_budget is not None:
+        parts.append(state.seconds / config.time_budget)
+    return max(parts)
+
+
 def device_name(device: torch.device) -> str:
     """The GPU's name for a CUDA device, ``"cpu"`` otherwise."""
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

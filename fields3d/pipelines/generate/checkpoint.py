@@ -19,7 +19,13 @@ from pathlib import Path
 import torch
 
 from ..._checks import is_int
-from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
+from ...checkpoint import (
+    check_finite,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from ...errors import CheckpointError, one_line
 from .config import GenerateConfig
 from .train import TrainState
@@ -37,10 +43,7 @@ def save_state(path: Path, config: GenerateConfig, state: TrainState, prior) -> 
     else:
         tensors.update({f"background.{k}": v for k, v in state.background.state_dict().items()})
         background = "learned"
-    for i, group in enumerate(state.optimizer.param_groups):
-        for j, p in enumerate(group["params"]):
-            for name, value in state.optimizer.state.get(p, {}).items():
-                tensors[f"optim.{i}.{j}.{name}"] = torch.as_tensor(value)
+    tensors.update(optimizer_tensors(state.optimizer))
     tensors["rng.cameras"] = state.generator.get_state()
     prior_state = prior.state_dict()
     tensors["rng.prior"] = prior_state["generator"]
@@ -132,16 +135,7 @@ def load_state(path: Path, state: TrainState, prior) -> None:
             f"checkpoint {path} does not hold a complete generation "
             f"({type(exc).__name__}: {one_line(exc)}); start again without --resume"
         ) from exc
-    for i, group in enumerate(state.optimizer.param_groups):
-        for j, p in enumerate(group["params"]):
-            moments = {
-                k.split(".")[-1]: v.to(device)
-                for k, v in tensors.items()
-                if k.startswith(f"optim.{i}.{j}.")
-            }
-            if moments:
-                moments["step"] = moments["step"].cpu()
-                state.optimizer.state[p] = moments
+    restore_optimizer(state.optimizer, tensors, device)
     state.step, state.seconds = meta["step"], meta["seconds"]
     state.history = [list(h) for h in meta.get("history", [])]
     state.timings = dict(meta.get("timings", state.timings))

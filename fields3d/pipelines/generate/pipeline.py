@@ -14,7 +14,7 @@ from ... import __version__
 from ..._io import check_output
 from ...errors import InputError
 from ...guidance import create
-from .._common import device_name, resolve_device, torch_threads, write_json
+from .._common import device_name, resolve_device, run_fraction, torch_threads, write_json
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import GenerateConfig
 from .model import GenerativeModel
@@ -66,15 +66,6 @@ def _progress(enabled: bool, config: GenerateConfig) -> Progress:
     )
 
 
-def _fraction(config: GenerateConfig, state: TrainState) -> float:
-    parts = []
-    if config.steps is not None:
-        parts.append(state.step / config.steps)
-    if config.time_budget is not None:
-        parts.append(state.seconds / config.time_budget)
-    return max(parts)
-
-
 def _train(config, state, prior, out_dir: Path, progress, callback) -> float | None:
     # the prior's timesteps anneal over the run: by steps, or with a time budget by the fraction
     # of the budget spent (as 1000ths), whichever stops the run
@@ -83,19 +74,19 @@ def _train(config, state, prior, out_dir: Path, progress, callback) -> float | N
     device = state.field.center.device
     with _progress(progress, config) as bar:
         task = bar.add_task("generate", total=1.0, step=state.step, loss=0.0)
-        while _fraction(config, state) < 1.0:
+        while run_fraction(config, state) < 1.0:
             sync(device)
             start = time.perf_counter()
             at = None
             if config.time_budget is not None:
-                at = min(total, round(_fraction(config, state) * total))
+                at = min(total, round(run_fraction(config, state) * total))
             loss = train_step(config, state, prior, total, at)
             sync(device)
             state.seconds += time.perf_counter() - start
             if state.step % 10 == 0:
                 state.history.append([state.step, round(state.seconds, 3), loss])
             bar.update(
-                task, completed=min(_fraction(config, state), 1.0), step=state.step, loss=loss
+                task, completed=min(run_fraction(config, state), 1.0), step=state.step, loss=loss
             )
             if state.seconds - last_save >= config.checkpoint_every:
                 save_state(out_dir / CHECKPOINT, config, state, prior)

@@ -20,7 +20,13 @@ from pathlib import Path
 import torch
 
 from ..._checks import MAX_BATCH, is_int, is_number
-from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
+from ...checkpoint import (
+    check_finite,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from ...errors import CheckpointError, one_line
 from ...fields.radiance import RadianceField
 from ...render.datasets import PosedImages
@@ -45,10 +51,7 @@ def save_state(
     if scene is not None:
         tensors.update({f"cameras.{k}": getattr(scene.cameras, k) for k in CAMERA_TENSORS})
     tensors.update({f"grid.{k}": v for k, v in state.grid.state_dict().items()})
-    for i, group in enumerate(state.optimizer.param_groups):
-        for j, p in enumerate(group["params"]):
-            for name, value in state.optimizer.state.get(p, {}).items():
-                tensors[f"optim.{i}.{j}.{name}"] = torch.as_tensor(value)
+    tensors.update(optimizer_tensors(state.optimizer))
     meta = {
         "kind": KIND,
         "field": state.field.config(),
@@ -96,16 +99,7 @@ def load_state(path: Path, state: TrainState) -> None:
             f"({type(exc).__name__}: {one_line(exc)}); "
             "start again without --resume"
         ) from exc
-    for i, group in enumerate(state.optimizer.param_groups):
-        for j, p in enumerate(group["params"]):
-            moments = {
-                k.split(".")[-1]: v.to(device)
-                for k, v in tensors.items()
-                if k.startswith(f"optim.{i}.{j}.")
-            }
-            if moments:
-                moments["step"] = moments["step"].cpu()
-                state.optimizer.state[p] = moments
+    restore_optimizer(state.optimizer, tensors, device)
     state.step, state.seconds, state.n_rays = meta["step"], meta["seconds"], meta["n_rays"]
     state.history = [tuple(h) for h in meta.get("history", [])]
 

@@ -20,6 +20,7 @@ from ...render.cameras import generate_rays
 from ...render.datasets import PosedImages
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_rays
+from .._common import run_fraction
 from .config import STEPS_PER_DIAGONAL, NerfConfig
 
 MIN_RAYS, MAX_RAYS = 256, 1 << 16
@@ -101,17 +102,8 @@ def scene_record(scene: PosedImages, data) -> dict:
     return {"data": str(data), "views": len(scene), "hash": digest.hexdigest()[:16]}
 
 
-def _fraction(config: NerfConfig, state: TrainState) -> float:
-    parts = []
-    if config.steps is not None:
-        parts.append(state.step / config.steps)
-    if config.time_budget is not None:
-        parts.append(state.seconds / config.time_budget)
-    return max(parts)
-
-
 def _set_lr(config: NerfConfig, state: TrainState) -> None:
-    passed = sum(_fraction(config, state) >= f for f in config.lr_decay_at)
+    passed = sum(run_fraction(config, state) >= f for f in config.lr_decay_at)
     for group in state.optimizer.param_groups:
         group["lr"] = config.lr * config.lr_decay**passed
 
@@ -181,7 +173,7 @@ def train_step(
 
 
 def should_stop(config: NerfConfig, state: TrainState) -> bool:
-    return _fraction(config, state) >= 1.0
+    return run_fraction(config, state) >= 1.0
 
 
 def sync(device: torch.device) -> None:
