@@ -37,20 +37,8 @@ def run_shape(task: dict) -> dict:
     other :class:`fields3d.pipelines.recon.ReconConfig` fields), ``threads`` and ``fingerprint``.
     """
     start = time.perf_counter()
-    record = {
-        "name": task["name"],
-        "input": task["input"],
-        "gt": task["gt"],
-        "status": "failed",
-        "outputs": {},
-        "mesh": {},
-        "metrics": {},
-        "error": None,
-        "error_kind": None,
-        "fingerprint": task["fingerprint"],
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-    }
+    # failed until it is done; seconds and finished are set at the end
+    record = failed_record(task, None, None) | {"host": socket.gethostname(), "pid": os.getpid()}
     try:
         set_threads(task["threads"])
         from ...errors import FieldsError, InputError, ModelNotFound
@@ -106,8 +94,9 @@ def ray_task(task: dict) -> dict:
     return run_shape(task)
 
 
-def failed_record(task: dict, error: str, kind: str, seconds: float = 0.0) -> dict:
-    """The record of a shape whose worker died (or whose task Ray gave up on)."""
+def failed_record(task: dict, error: str | None, kind: str | None, seconds: float = 0.0) -> dict:
+    """The record of a shape whose worker died (or whose task Ray gave up on); :func:`run_shape`
+    starts from it."""
     return {
         "name": task["name"],
         "input": task["input"],
