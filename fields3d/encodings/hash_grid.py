@@ -25,7 +25,6 @@ from torch import nn
 
 from .._checks import check_choice as _check_choice
 from ._lattice import LatticeLevel, lattice_encode, stack_levels
-from ._levels import MAX_LEVELS as MAX_LEVELS
 from ._levels import LevelTable, check_level_settings, level_rows, level_scale
 from .base import Encoding
 from .factory import register

@@ -22,7 +22,7 @@ from torch import nn
 
 from .._checks import check_device, check_int, check_points, check_size
 from ..encodings import HashGrid
-from ..encodings.hash_grid import MAX_LEVELS
+from ..encodings._levels import MAX_LEVELS
 from ..errors import InputError
 from .mlp import MAX_HIDDEN_LAYERS, MAX_WIDTH
 
