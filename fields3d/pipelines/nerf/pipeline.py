@@ -14,7 +14,7 @@ from ... import __version__
 from ..._io import check_output
 from ...errors import InputError
 from ...render.datasets import load_scene
-from .._common import resolve_device, write_json
+from .._common import resolve_device, run_fraction, write_json
 from ..hooks import TrainingHook
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import NerfConfig
@@ -74,12 +74,12 @@ def _train(
             state.seconds += timed(device) - start
             if state.step % 50 == 0:
                 state.history.append((state.step, round(state.seconds, 2), round(train_psnr, 2)))
-            done = max(
-                state.step / config.steps if config.steps else 0,
-                state.seconds / config.time_budget if config.time_budget else 0,
-            )
             bar.update(
-                task, completed=min(done, 1.0), step=state.step, psnr=train_psnr, rays=state.n_rays
+                task,
+                completed=min(run_fraction(config, state), 1.0),
+                step=state.step,
+                psnr=train_psnr,
+                rays=state.n_rays,
             )
             if state.seconds - last_save >= config.checkpoint_every:
                 save_state(out_dir / CHECKPOINT, config, state, scene)
