@@ -20,7 +20,7 @@ import torch
 
 from ..errors import FieldsError, InputError
 from . import require_viser
-from .camera import MAX_SIDE, View, view_camera
+from .camera import MAX_SIDE, MIN_SIDE, View, view_camera
 from .frames import AXES, MODES, Look, field_box, render_frame
 from .live import LiveTraining
 from .session import RenderSession
@@ -516,8 +516,9 @@ class Viewer:
         model = self.model()
         if model is None:
             raise InputError("no model yet: the first snapshot comes at the next training step")
+        preview = side < max(MIN_SIDE, request.max_side)  # the camera moves: the fast picture
         side = min(max(side, 8), MAX_SIDE)
-        return render_frame(model, request.view.cameras(side), request.look)
+        return render_frame(model, request.view.cameras(side), request.look, preview=preview)
 
 
 def _curve_value(metrics: dict) -> float:

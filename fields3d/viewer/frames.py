@@ -28,6 +28,7 @@ import torch
 from ..errors import InputError
 from ..render.cameras import Cameras, image_rays
 from ..render.volume import render_camera
+from .preview import nerf_preview
 
 MODES = ("rgb", "depth", "normals", "accumulation", "slice")
 AXES = ("x", "y", "z")
@@ -59,9 +60,13 @@ def field_box(model) -> np.ndarray:
 
 
 @torch.no_grad()
-def render_frame(model, cameras: Cameras, look: Look = Look()) -> dict[str, np.ndarray]:
+def render_frame(
+    model, cameras: Cameras, look: Look = Look(), *, preview: bool = False
+) -> dict[str, np.ndarray]:
     """Camera 0 of ``cameras`` pictured as ``look`` says: ``image`` ``(H, W, 3)`` uint8 and
     ``depth`` ``(H, W)`` float32 (distance along the ray to the surface, inf where none).
+    ``preview``: a NeRF is rendered from its baked preview (:mod:`fields3d.viewer.preview`), as
+    the viewer does while the camera moves; other models and the slice ignore it.
 
     Example:
         >>> import torch
@@ -85,7 +90,7 @@ def render_frame(model, cameras: Cameras, look: Look = Look()) -> dict[str, np.n
     if look.mode == "slice":
         return _slice(model, cameras, look, nerf)
     if nerf:
-        out = _render_nerf(model, cameras, look.crop, background)
+        out = _render_nerf(model, cameras, look.crop, background, preview)
         opacity = out["opacity"].float()
         depth = torch.where(opacity > 0.5, out["depth"] / opacity.clamp_min(1e-6), torch.inf)
     else:
@@ -108,14 +113,18 @@ def render_frame(model, cameras: Cameras, look: Look = Look()) -> dict[str, np.n
     return {"image": _uint8(image), "depth": depth.numpy()}
 
 
-def _render_nerf(model, cameras: Cameras, crop, background: torch.Tensor) -> dict:
+def _render_nerf(model, cameras: Cameras, crop, background: torch.Tensor, preview: bool) -> dict:
     background = background.to(model.device)
-    if crop is None:
+    fast = nerf_preview(model) if preview else None
+    if fast is not None:
+        field, spec, settings = fast.field, fast.spec, fast.settings
+    elif crop is None:
         return model.render(cameras, 0, background=background)
-    field = _CroppedRadiance(model.field, crop)
-    return render_camera(
-        field, model.grid.spec(), cameras.to(model.device), 0, model.settings, background
-    )
+    else:
+        field, spec, settings = model.field, model.grid.spec(), model.settings
+    if crop is not None:
+        field = _CroppedRadiance(field, crop)
+    return render_camera(field, spec, cameras.to(model.device), 0, settings, background)
 
 
 def _render_sdf(model, cameras: Cameras, crop, background: torch.Tensor) -> dict:

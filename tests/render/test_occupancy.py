@@ -152,3 +152,41 @@ def test_the_most_levels_the_marcher_takes():
     origins, dirs = torch.tensor([[0.0, 0.0, -3.0]]), torch.tensor([[0.0, 0.0, 1.0]])
     s = march_rays(origins, dirs, grid.spec(), step=0.1, far=6.0)
     assert s.n_samples == 60  # every cell occupied: steps of 0.1 over [0, 6]
+
+
+def _cells_of(points: torch.Tensor, resolution: int) -> set[tuple[int, ...]]:
+    """Cells of the [-1, 1]^3 grid holding each point."""
+    ijk = ((points + 1) / 2 * resolution).floor().long().clamp(0, resolution - 1)
+    return {tuple(c) for c in ijk.tolist()}
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_the_occupied_spec_marches_the_same_cells_of_the_finest_level(levels):
+    grid = OccupancyGrid([[-1, -1, -1], [1, 1, 1]], resolution=16, levels=levels)
+    grid.mark_sdf(lambda x: x.norm(dim=1) - 0.4)
+    spec = grid.occupied_spec()
+    assert spec.levels == 1 and max(spec.resolution) < 16
+    torch.manual_seed(0)
+    origins = torch.randn(300, 3) * 0.3 + torch.tensor([0.0, 0.0, -3.0])
+    dirs = torch.nn.functional.normalize(
+        torch.randn(300, 3) * 0.15 + torch.tensor([0, 0, 1.0]), dim=1
+    )
+    full = march_rays(origins, dirs, grid.spec(), step=0.01)
+    cropped = march_rays(origins, dirs, spec, step=0.01)
+    a = _cells_of(full.midpoints(origins, dirs), 16)
+    b = _cells_of(cropped.midpoints(origins, dirs), 16)
+    # the same cells, up to the phase of the steps (a step across a cell face)
+    assert len(b) > 50 and len(b - a) <= len(a) // 50 and len(a - b) <= len(a) // 50
+    assert (cropped.counts - full.counts).abs().max() <= 4  # steps start where each box begins
+
+
+def test_the_occupied_spec_of_an_empty_grid_gives_no_samples():
+    grid = OccupancyGrid([[-1, -1, -1], [1, 1, 1]], resolution=8)
+    grid.occupied.zero_()
+    grid.bits.copy_(pack_bits(grid.occupied))
+    spec = grid.occupied_spec()
+    assert spec.resolution == (1, 1, 1)
+    samples = march_rays(
+        torch.tensor([[-0.9, -0.9, -3.0]]), torch.tensor([[0.0, 0.0, 1.0]]), spec, step=0.01
+    )
+    assert samples.n_samples == 0

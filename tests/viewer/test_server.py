@@ -54,6 +54,27 @@ def test_progressive_preview_then_full(viewer):
     assert sides[0] == 32 and sides[-1] == 96
 
 
+def test_moving_frames_are_previews_and_the_resting_one_is_not(viewer, monkeypatch):
+    import fields3d.viewer.app as app
+
+    seen, real = [], app.render_frame
+
+    def recording(model, cameras, look, *, preview=False):
+        seen.append((cameras.width, preview))
+        return real(model, cameras, look, preview=preview)
+
+    monkeypatch.setattr(app, "render_frame", recording)
+    client = Client(viewer.port)
+    try:
+        client.send(camera_message((0, 0, 4), width=300, height=300))
+        for image in client.frames(timeout=30):
+            if image.shape[0] == 96:
+                break
+    finally:
+        client.close()
+    assert seen[0] == (32, True) and seen[-1] == (96, False)
+
+
 def test_two_clients_get_their_own_frames(viewer):
     a, b = Client(viewer.port), Client(viewer.port)
     try:

@@ -44,3 +44,11 @@ def test_generated_checkpoint_renders_in_every_mode(generated, mode):
     if mode == "rgb":  # the blob grown towards spot covers the middle of a white background
         middle = frame["image"][16:32, 16:32].astype(float)
         assert middle.mean() < 250
+
+
+def test_a_generated_checkpoint_previews_from_its_field(generated):
+    """Its headlight moves with the camera, which a bake does not keep: no bake, the same frame."""
+    source = open_source(generated, "cpu")
+    cams = source.model.orbit(1, width=32)
+    full = render_frame(source.model, cams)["image"]
+    assert np.array_equal(render_frame(source.model, cams, preview=True)["image"], full)
