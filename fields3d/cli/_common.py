@@ -28,6 +28,7 @@ HELP = {
     "render": "render a trained NeRF or a reconstructed field around the scene",
     "generate": "generate a 3D object from a text prompt (score distillation)",
     "view": "look at a field, mesh, point cloud or scene in the browser",
+    "mosaic-sdf": "convert a mesh to a Mosaic-SDF (local SDF grids), re-mesh and compare it",
 }
 
 

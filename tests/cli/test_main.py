@@ -72,7 +72,7 @@ def test_mistyped_command_names_the_choices(capsys):
     assert (
         "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'recon-batch', 'mesh', "
         "'eval', 'nerf', "
-        "'render', 'generate', 'view')"
+        "'render', 'generate', 'view', 'mosaic-sdf')"
     ) in capsys.readouterr().err
 
 
