@@ -45,6 +45,15 @@ COVERED: dict[str, tuple[str, ...] | None] = {
     "fields3d.geometry.closing": ("closing_sdf",),
     "fields3d.geometry.normals": ("imls", "oriented_normals", "pca_normals"),
     "fields3d.geometry.knn": ("knn",),
+    # Mosaic-SDF: the field, its file, conversion from a mesh and meshing, and the pipeline
+    "fields3d.geometry.mosaic_sdf": ("MosaicSDF", "load_mosaic", "mosaic_sdf"),
+    "fields3d.geometry.mosaic_convert": (
+        "farthest_point_sampling",
+        "finetune_mosaic",
+        "mesh_mosaic",
+        "mosaic_from_mesh",
+    ),
+    "fields3d.pipelines.mosaic_sdf": ("MosaicConfig", "make_mosaic"),
     # the pipeline entry points: what `fields3d recon`, `mesh` and `render` call
     "fields3d.pipelines.recon": ("ReconConfig", "SdfModel", "load_sdf", "reconstruct"),
     "fields3d.pipelines.remesh": ("remesh",),
