@@ -82,6 +82,11 @@ class MosaicConfig:
             )
         check_int("volumes", self.volumes, 1, MAX_VOLUMES)
         check_int("resolution", self.resolution, 2, MAX_RESOLUTION)
+        if self.volumes * self.resolution**3 > MAX_POINTS:
+            raise InputError(
+                f"volumes x resolution^3 must be at most {MAX_POINTS} values (memory), got "
+                f"{self.volumes} x {self.resolution}^3 = {self.volumes * self.resolution**3}"
+            )
         check_int("finetune_steps", self.finetune_steps, 0, MAX_STEPS)
         check_int("mesh_resolution", self.mesh_resolution, 8, min(1024, MAX_GRID))
         check_int("eval_points", self.eval_points, 1, MAX_POINTS)
@@ -155,13 +160,15 @@ def make_mosaic(config: MosaicConfig, progress: bool = True) -> MosaicResult:
     # one torch thread on the CPU: each chunk is a few dozen small ops, each ending at a barrier;
     # on 2 busy cores (load 5) meshing spot at 256^3 took 73 s with two threads, 9.6 s with one
     with Stages(progress) as stages, torch_threads(1 if device.type == "cpu" else None):
-        sdf = MeshSDF(mesh.vertices, mesh.faces) if mesh is not None else None
         if not config.saved_input:
             with _timed(timings, "convert_seconds"), stages.stage("convert") as update:
+                sdf = MeshSDF(mesh.vertices, mesh.faces)
                 mosaic = mosaic_from_mesh(
                     mesh, config.volumes, config.resolution, seed=config.seed, sdf=sdf
                 ).to(device)
                 update(1)
+        else:
+            sdf = MeshSDF(mesh.vertices, mesh.faces) if mesh is not None else None
         tuned = _finetune(mosaic, mesh, sdf, config, stages, timings)
         with _timed(timings, "mesh_seconds"), stages.stage("marching cubes", total=100) as update:
             verts, faces, undefined = mesh_mosaic(

@@ -95,6 +95,11 @@ def test_corrupt_mesh(tmp_path, capsys):
             "finetune_steps must be an integer from 0 to 10000000, got -1",
         ),
         (["--mesh-resolution", "4"], "mesh_resolution must be an integer from 8 to 1024, got 4"),
+        (
+            ["--volumes", "500000", "--resolution", "64"],
+            "volumes x resolution^3 must be at most 100000000 values (memory), got "
+            "500000 x 64^3 = 131072000000",
+        ),
     ],
 )
 def test_bad_settings(ball, tmp_path, capsys, flags, message):
