@@ -5,9 +5,9 @@ to stderr and exit with status 2, without a traceback; argparse's usage errors a
 
 Each verb family is one module with its parser and its run function: ``info``, ``fit`` (fit-image,
 fit-sdf), ``recon`` (recon, recon-batch, mesh, eval), ``nerf`` (nerf, render), ``generate``,
-``view`` and ``mosaic`` (mosaic-sdf); ``_common`` holds what they share. They import torch and
-the pipelines only inside their functions, and only the verb being run gets its options, so
-``fields3d --help`` lists every verb without importing torch.
+``view``, ``mosaic`` (mosaic-sdf) and ``voromesh``; ``_common`` holds what they share. They
+import torch and the pipelines only inside their functions, and only the verb being run gets its
+options, so ``fields3d --help`` lists every verb without importing torch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import FieldsError, first_line
-from . import fit, generate, info, mosaic, nerf, recon, view
+from . import fit, generate, info, mosaic, nerf, recon, view, voromesh
 from ._common import HELP, parse_encoding
 
 __all__ = ["build_parser", "main", "parse_encoding"]
@@ -37,6 +37,7 @@ ADDERS = {
     "generate": generate.add_parser,
     "view": view.add_parser,
     "mosaic-sdf": mosaic.add_parser,
+    "voromesh": voromesh.add_parser,
 }
 
 

@@ -29,6 +29,7 @@ HELP = {
     "generate": "generate a 3D object from a text prompt (score distillation)",
     "view": "look at a field, mesh, point cloud or scene in the browser",
     "mosaic-sdf": "convert a mesh to a Mosaic-SDF (local SDF grids), re-mesh and compare it",
+    "voromesh": "a watertight Voronoi-face mesh (VoroMesh) of a mesh, point cloud or field",
 }
 
 

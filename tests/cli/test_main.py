@@ -41,6 +41,7 @@ def test_top_level_help_lists_every_command_without_importing_torch():
         "eval",
         "nerf",
         "render",
+        "voromesh",
     ):
         assert f"    {command}" in done.stdout
     assert done.stdout.rstrip().endswith("torch imported: False")
@@ -72,7 +73,7 @@ def test_mistyped_command_names_the_choices(capsys):
     assert (
         "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'recon-batch', 'mesh', "
         "'eval', 'nerf', "
-        "'render', 'generate', 'view', 'mosaic-sdf')"
+        "'render', 'generate', 'view', 'mosaic-sdf', 'voromesh')"
     ) in capsys.readouterr().err
 
 
