@@ -54,6 +54,15 @@ COVERED: dict[str, tuple[str, ...] | None] = {
         "mosaic_from_mesh",
     ),
     "fields3d.pipelines.mosaic_sdf": ("MosaicConfig", "make_mosaic"),
+    # VoroMesh: extraction, fitting and the pipeline
+    "fields3d.geometry.voromesh": ("VoronoiDiagram", "voromesh_surface"),
+    "fields3d.geometry.voromesh_fit": (
+        "fit_generators",
+        "grid_generators",
+        "resolution_for",
+        "voro_loss",
+    ),
+    "fields3d.pipelines.voromesh": ("VoroMeshConfig", "voromesh"),
     # the pipeline entry points: what `fields3d recon`, `mesh` and `render` call
     "fields3d.pipelines.recon": ("ReconConfig", "SdfModel", "load_sdf", "reconstruct"),
     "fields3d.pipelines.remesh": ("remesh",),
