@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import DEVICES, HELP
+from ._common import DEVICES, HELP, add_serve_options, with_viewer
 
 GENERATE_EXAMPLE = """examples:
   fields3d generate "a ceramic mug" -o out/mug --model /models/stable-diffusion-2-1-base
   fields3d generate --guidance target:assets/meshes/spot.obj -o out/spot --time-budget 600
   fields3d generate scenes/generate-target-spot.toml      # a job file
   fields3d generate scenes/generate-mug.toml --resume      # continue from OUT/checkpoint.safetensors
+  fields3d generate scenes/generate-target-spot.toml --view  # watch it train in the browser
 
 The prior is Stable Diffusion (a local SD 1.x/2.x folder in the diffusers layout from --model or
 FIELDS3D_SD_MODEL; nothing is downloaded) or, with --guidance target:MESH_OR_CHECKPOINT, the
@@ -52,6 +53,10 @@ def add_parser(sub) -> None:
         action="store_true",
         help="fast coarse mode: the field renders Stable Diffusion latents directly",
     )
+    p.add_argument(
+        "--view", action="store_true", help="serve the live viewer while training (--host, --port)"
+    )
+    add_serve_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -83,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
         if args.prompt is not None:
             overrides["prompt"] = args.prompt
         config = GenerateConfig(**overrides)
-    result = generate(config, progress=not args.quiet)
+    if args.view:
+        args.out = config.output  # the live viewer saves its screenshots there
+        result = with_viewer(args, "nerf", lambda hook: generate(config, not args.quiet, hook=hook))
+    else:
+        result = generate(config, progress=not args.quiet)
     m = result.metrics
     loss = "none" if result.loss is None else f"{result.loss:.4g}"
     print(f"generated   {result.steps} steps in {result.train_seconds:.1f} s (last loss {loss})")

@@ -165,3 +165,59 @@ def test_recon_fit_is_served_and_stops_early(tmp_path):
     fit = done["r"].report["method"]["fit"]
     assert (tmp_path / "mesh.ply").is_file() and (tmp_path / "mesh.field.safetensors").is_file()
     assert 3 < fit["stopped_at"] < 100_000 and fit["steps_run"] == 100_000
+
+
+def test_generate_is_served_live_and_stops_early(tmp_path, capsys):
+    """`fields3d generate --view`: a client gets frames of the running weights, and stop from the
+    page ends the run, which still writes its checkpoint."""
+    from fields3d.pipelines.generate import GenerateConfig, generate
+
+    mesh = Path(__file__).resolve().parents[2] / "assets" / "meshes" / "spot.obj"
+    config = GenerateConfig(
+        guidance=f"target:{mesh}",
+        output=str(tmp_path),
+        device="cpu",
+        steps=100_000,
+        resolution=32,
+        turntable_frames=0,
+        mesh_resolution=0,
+        eval_views=1,
+    )
+    live = LiveTraining()
+    viewer = Viewer(Source("nerf", tmp_path / "live"), port=free_port(start=18700), live=live)
+    viewer.cap.value = 48
+    viewer.preview = 24
+    done = {}
+    thread = threading.Thread(
+        target=lambda: done.setdefault("result", generate(config, False, hook=live))
+    )
+    thread.start()
+    client = Client(viewer.port)
+    try:
+        client.send(camera_message((0, -4, 1.5), up=(0, 0, 1), width=200, height=200))
+        frame = client.frame(timeout=120)
+        assert frame.ndim == 3 and live.snapshots >= 1 and live.curve[-1][1]["loss"] >= 0
+        viewer._stop()
+        thread.join(120)
+    finally:
+        client.close()
+        live.stop()
+        thread.join(120)
+        viewer.close()
+    result = done["result"]
+    assert 0 < result.steps < 100_000
+    assert load_model(tmp_path / "checkpoint.safetensors", "cpu").step == result.steps
+
+
+def test_generate_view_on_the_command_line(tmp_path, capsys):
+    mesh = Path(__file__).resolve().parents[2] / "assets" / "meshes" / "spot.obj"
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'[generate]\nguidance = "target:{mesh.as_posix()}"\noutput = "{tmp_path.as_posix()}"\n'
+        'device = "cpu"\nsteps = 2\nresolution = 32\nturntable_frames = 0\n'
+        "mesh_resolution = 0\neval_views = 1\n"
+    )
+    port = free_port(start=18800)
+    assert main(["generate", str(job), "--view", "--port", str(port), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"open        http://127.0.0.1:{port}" in out and "generated   2 steps" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ..._io import check_output
 from ...errors import InputError
 from ...guidance import create
 from .._common import device_name, resolve_device, run_fraction, torch_threads, write_json
+from ..hooks import TrainingHook
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import GenerateConfig
 from .model import GenerativeModel
@@ -66,7 +68,28 @@ def _progress(enabled: bool, config: GenerateConfig) -> Progress:
     )
 
 
-def _train(config, state, prior, out_dir: Path, progress, callback) -> float | None:
+def snapshot(state: TrainState, scene: Scene, config: GenerateConfig) -> GenerativeModel:
+    """A :class:`GenerativeModel` of the run as it stands: copies of ``state``'s field, grid and
+    background (later steps do not touch them). Take it between steps (a
+    :class:`~fields3d.pipelines.hooks.TrainingHook` is called there)."""
+    background = state.background
+    if isinstance(background, torch.nn.Module):
+        background = copy.deepcopy(background).requires_grad_(False).eval()
+    elif isinstance(background, torch.Tensor):
+        background = background.detach().clone()
+    return GenerativeModel(
+        copy.deepcopy(state.field).requires_grad_(False).eval(),
+        copy.deepcopy(state.grid),
+        state.settings,
+        background,
+        state.step,
+        sum(config.radius_range) / 2 * scene.radius,
+        sum(config.fov_range) / 2,
+        scene.up,
+    )
+
+
+def _train(config, state, prior, scene, out_dir: Path, progress, callback, hook) -> float | None:
     # the prior's timesteps anneal over the run: by steps, or with a time budget by the fraction
     # of the budget spent (as 1000ths), whichever stops the run
     total = config.steps if config.time_budget is None else 1000
@@ -93,6 +116,10 @@ def _train(config, state, prior, out_dir: Path, progress, callback) -> float | N
                 last_save = state.seconds
             if callback is not None:
                 callback(state, loss)
+            if hook is not None:  # outside the timed part: a paused run waits here
+                hook.step(state.step, {"loss": loss}, lambda: snapshot(state, scene, config))
+                if hook.should_stop():
+                    break
     save_state(out_dir / CHECKPOINT, config, state, prior)
     return loss
 
@@ -101,6 +128,7 @@ def generate(
     config: GenerateConfig,
     progress: bool = True,
     callback: Callable[[TrainState, float], None] | None = None,
+    hook: TrainingHook | None = None,
 ) -> GenerateResult:
     """Generate ``config.prompt`` (or the target's object) and write everything to ``config.output``.
 
@@ -109,7 +137,9 @@ def generate(
     and ``mesh.glb`` (vertex colours from the albedo; in the target's coordinates with target
     guidance), ``metrics.json`` (settings, timings, steps; with target guidance the silhouette
     IoU and Chamfer-L1 against the target) and ``config.json``. ``callback(state, loss)`` runs
-    after each step (a viewer's hook).
+    after each step; ``hook`` (a :class:`~fields3d.pipelines.hooks.TrainingHook`, e.g. the live
+    viewer's) is told of every step with a snapshot of the model, and may pause or stop the run
+    (which then saves and writes its outputs as at the end).
 
     Raises:
         InputError: a bad setting or an empty prompt; ModelNotFound / CheckpointError /
@@ -127,7 +157,7 @@ def generate(
         load_state(out_dir / CHECKPOINT, state, prior)
     # torch's own CPU ops on one thread: a step is many small ops (see torch_threads)
     with torch_threads(1 if device.type == "cpu" else None):
-        loss = _train(config, state, prior, out_dir, progress, callback)
+        loss = _train(config, state, prior, scene, out_dir, progress, callback, hook)
     model = GenerativeModel(
         state.field,
         state.grid,
