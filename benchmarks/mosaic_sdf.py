@@ -8,7 +8,7 @@ For each mesh in ``assets/meshes/`` and each size (``--sizes``, ``K x k^3``; def
   the mesh's SDF at every lattice point; MeshSDF's set-up included), timed over ``--repeats``
   runs after one warm-up; then meshed by :func:`~fields3d.geometry.mosaic_convert.mesh_mosaic` at
   ``--mesh-resolution`` points along the longest side;
-* ``mosaic+ft`` (paper size only, ``--finetune-steps`` > 0): the same, then fine-tuned; its time
+* ``mosaic+ft`` (the first size only, ``--finetune-steps`` > 0): the same, then fine-tuned; its time
   is the conversion's plus the fine-tuning's;
 * ``dense``: the mesh's SDF sampled on an ``n^3`` grid, ``n = round(values^(1/3))`` (71^3 = 357,911
   and 32^3 = 32,768), spanning the mesh's bounding box plus one cell each side, meshed by marching
@@ -75,7 +75,7 @@ def judge(verts, faces, mesh) -> dict:
     return {k: m[k] for k in METRICS} | {"faces": int(len(faces))}
 
 
-def bench_mosaic(mesh, volumes: int, k: int, args, cpu) -> list[dict]:
+def bench_mosaic(mesh, volumes: int, k: int, args, cpu, tune: bool) -> list[dict]:
     def convert():
         return mosaic_from_mesh(mesh, volumes, k)
 
@@ -89,7 +89,7 @@ def bench_mosaic(mesh, volumes: int, k: int, args, cpu) -> list[dict]:
         {"method": "mosaic", **base, "build": stats, "undefined_share": undefined}
         | judge(verts, faces, mesh)
     ]
-    if args.finetune_steps and (volumes, k) == (1024, 7):
+    if args.finetune_steps and tune:
         start = time.perf_counter()
         before, after = finetune_mosaic(mosaic, mesh, args.finetune_steps)
         tune_s = time.perf_counter() - start
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         path = MESH_DIR / f"{shape}.obj"
         mesh = load_mesh(path)
         for volumes, k in sizes:
-            found = bench_mosaic(mesh, volumes, k, args, cpu)
+            found = bench_mosaic(mesh, volumes, k, args, cpu, (volumes, k) == sizes[0])
             found.append(bench_dense(mesh, volumes * k**3, args, cpu))
             if not args.no_hash and volumes * k**3 in HASH:
                 found.append(bench_hash(path, volumes * k**3, args))
