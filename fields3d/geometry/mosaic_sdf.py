@@ -13,15 +13,16 @@ where ``I_i(u)`` interpolates volume ``i``'s values trilinearly at the local coo
 NaN there together with a mask ``defined`` that is False, never a silent value.
 
 Finding the covering volumes: each volume is listed in every cell of a uniform grid (cell side half
-the median scale, widened if a large volume would span more than 32 cells a side) that its cube
-touches, the (cell, volume) pairs sorted by cell. A point looks up its own cell's run of volumes
-(``searchsorted``) and keeps those whose cube holds it, so the work is proportional to the pairs
-near each point, not to ``K``; points far from every volume cost one lookup. All of it is plain
-torch (CPU and CUDA, any float dtype), so the result is differentiable in the points, centres,
-scales and values by autograd. (Measured on 2 shared CPU cores, spot converted to 1024
-volumes of 7^3: 200k points on the surface in 0.25 s, 1.2 us a point, in chunks of 2^15; testing
-every point against every volume instead, in chunks of 4096 points, took 8.4 s, 34x longer, and
-grows with ``K``. No compiled kernel was written: the lookups are a few torch ops a chunk.)
+the median scale, widened if a large volume would span more than 32 cells a side or the grid more
+than 2^20 cells an axis) that its cube touches, the (cell, volume) pairs sorted by cell. A point
+looks up its own cell's run of volumes (``searchsorted``) and keeps those whose cube holds it, so
+the work is proportional to the pairs near each point, not to ``K``; points far from every volume
+cost one lookup. All of it is plain torch (CPU and CUDA, any float dtype), so the result is
+differentiable in the points, centres, scales and values by autograd. (Measured on 2 shared CPU
+cores, spot converted to 1024 volumes of 7^3: 200k points on the surface in 0.25 s, 1.2 us a point,
+in chunks of 2^15; testing every point against every volume instead, in chunks of 4096 points, took
+8.4 s, 34x longer, and grows with ``K``. No compiled kernel was written: the lookups are a few torch
+ops a chunk.)
 
 The fixed-size tensorial form (what a generative model consumes) is ``(K, 3 + 1 + k^3)``:
 centre, scale, then the values flattened in ``(a, b, c)`` order. :meth:`MosaicSDF.save` writes it
@@ -44,6 +45,7 @@ MAX_VOLUMES = 1 << 20
 MAX_RESOLUTION = 64
 CHUNK = 1 << 15  # points per batch: ~30 candidate volumes each near the surface, 8 corners per pair
 MAX_CELLS_PER_SIDE = 32  # a volume spans at most this many index cells per axis
+MAX_CELLS_PER_AXIS = 1 << 20  # the index grid's cells per axis, at most
 
 
 class MosaicValues(NamedTuple):
@@ -227,9 +229,13 @@ class _CellIndex:
 
     def __init__(self, centres: torch.Tensor, scales: torch.Tensor) -> None:
         smax = float(scales.max())
-        self.cell = max(float(scales.median()) / 2, 2 * smax / (MAX_CELLS_PER_SIDE - 1))
         self.lo = (centres - scales[:, None]).amin(dim=0)
         hi = (centres + scales[:, None]).amax(dim=0)
+        self.cell = max(
+            float(scales.median()) / 2,
+            2 * smax / (MAX_CELLS_PER_SIDE - 1),
+            float((hi - self.lo).max()) / MAX_CELLS_PER_AXIS,  # cell keys stay within int64
+        )
         self.size = ((hi - self.lo) / self.cell).floor().long() + 1  # (3,) cells per axis
         first = ((centres - scales[:, None] - self.lo) / self.cell).floor().long()
         last = ((centres + scales[:, None] - self.lo) / self.cell).floor().long()

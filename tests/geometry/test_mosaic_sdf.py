@@ -182,3 +182,16 @@ def test_bad_arguments(args, message):
     with pytest.raises(InputError) as info:
         mosaic_sdf(*args)
     assert str(info.value) == message
+
+
+def test_volumes_far_apart_and_of_very_different_sizes():
+    centres = torch.tensor([[0.0, 0.0, 0.0], [1e9, 0.0, 0.0], [0.5, 0.0, 0.0]], dtype=torch.float64)
+    scales = torch.tensor([1e-3, 1e3, 1e-3], dtype=torch.float64)
+    values = torch.arange(3.0, dtype=torch.float64)[:, None, None, None].expand(3, 2, 2, 2)
+    x = torch.tensor(
+        [[0.0, 0.0, 0.0], [1e9 + 10, 0, 0], [0.5, 0, 0], [0.25, 0, 0]], dtype=torch.float64
+    )
+    sdf, defined = mosaic_sdf(x, centres, scales, values.contiguous())
+    assert defined.tolist() == [True, True, True, False] and sdf[:3].tolist() == pytest.approx(
+        [0, 1, 2]
+    )
