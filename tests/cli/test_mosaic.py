@@ -142,3 +142,13 @@ def test_help_has_an_example_and_needs_no_torch():
     assert done.returncode == 0, done.stderr
     assert "examples:\n  fields3d mosaic-sdf assets/meshes/spot.obj" in done.stdout
     assert done.stdout.rstrip().endswith("torch imported: False")
+
+
+def test_help_defaults_are_the_pipelines():
+    import dataclasses
+
+    from fields3d.cli.mosaic import DEFAULTS
+    from fields3d.pipelines.mosaic_sdf import MosaicConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(MosaicConfig)}
+    assert DEFAULTS == {name: fields[name] for name in DEFAULTS}
