@@ -71,7 +71,7 @@ class _Encode(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, table = ctx.saved_tensors
-        need_x, need_table = ctx.needs_input_grad[:2]
+        need_x, need_table = engine_uses((x, table), ctx.needs_input_grad[:2])
         if not (need_x or need_table):
             return None, None, None, None
         dx, dtable = _Backward.apply(
@@ -124,3 +124,24 @@ class _Backward(torch.autograd.Function):
             lut=c(ctx.lut),
         )
         return (ddy, gx, gtable, *none)
+
+
+def engine_uses(inputs, needs) -> list[bool]:
+    """Of the inputs that require grad, those whose gradient this backward pass will use.
+
+    ``needs_input_grad`` says which inputs require grad, not which gradients were asked for: an
+    eikonal loss takes ``torch.autograd.grad(y, x, create_graph=True)`` while the parameters also
+    require grad: computing their gradient there (the lattice encodings' scatter into the table,
+    the RBF's graphs) is work autograd then drops. The
+    engine knows (torch's own ``register_multi_grad_hook`` asks it the same way); where it cannot
+    say (a leaf under ``autograd.grad``, or a torch without the query), the input counts as used.
+    """
+    return [need and engine_runs(t) for t, need in zip(inputs, needs)]
+
+
+def engine_runs(t: torch.Tensor) -> bool:
+    will_run = getattr(torch._C, "_will_engine_execute_node", None)
+    try:
+        return will_run is None or bool(will_run(torch.autograd.graph.get_gradient_edge(t).node))
+    except RuntimeError:
+        return True

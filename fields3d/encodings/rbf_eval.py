@@ -20,6 +20,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _core_ops, _native
+from ._table_op import engine_uses as _engine_uses
 
 if TYPE_CHECKING:
     from .rbf import RBFConfig
@@ -229,24 +230,3 @@ def _graph_double_grads(dy, inputs, incoming, needs, idx, config) -> list:
             torch.autograd.grad(firsts, wanted, [incoming[i] for i in given], allow_unused=True)
         )
     return [next(got) if need else None for need in needs]
-
-
-def _engine_uses(inputs, needs) -> list[bool]:
-    """Of the inputs that require grad, those whose gradient this backward pass will use.
-
-    ``needs_input_grad`` says which inputs require grad, not which gradients were asked for: an
-    eikonal loss takes ``torch.autograd.grad(y, x, create_graph=True)`` while the parameters also
-    require grad, and building graphs for their unused gradients made that step 25% slower (the
-    fused backward likewise skips the parameters' scatter under ``grad(y, x)``). The
-    engine knows (torch's own ``register_multi_grad_hook`` asks it the same way); where it cannot
-    say (a leaf under ``autograd.grad``, or a torch without the query), the input counts as used.
-    """
-    return [need and _engine_runs(t) for t, need in zip(inputs, needs)]
-
-
-def _engine_runs(t: torch.Tensor) -> bool:
-    will_run = getattr(torch._C, "_will_engine_execute_node", None)
-    try:
-        return will_run is None or bool(will_run(torch.autograd.graph.get_gradient_edge(t).node))
-    except RuntimeError:
-        return True
