@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 
 from ..checkpoint import WRITERS, read_meta
+from .edit.checkpoint import load_edit
+from .edit.model import KIND as EDIT
+from .edit.model import EditModel
 from .generate.checkpoint import KIND as GENERATE
 from .generate.model import GenerativeModel, load_generative
 from .nerf.checkpoint import KIND as NERF
@@ -19,7 +22,7 @@ from .recon.model import SdfModel, load_sdf
 
 def load_model(
     path: str | os.PathLike, device: str = "auto"
-) -> NerfModel | SdfModel | GenerativeModel:
+) -> NerfModel | SdfModel | GenerativeModel | EditModel:
     """A :class:`NerfModel` (from ``fields3d nerf``), an :class:`SdfModel` (``fields3d recon``'s
     ``.field.safetensors``) or a :class:`GenerativeModel` (``fields3d generate``), on ``device``.
 
@@ -59,6 +62,8 @@ def load_model(
         (torch.Size([32, 32, 3]), torch.Size([32, 32]), torch.float32)
         >>> tmp.cleanup()
     """
+    if read_meta(path).get("kind") == EDIT:  # `fields3d edit`'s voxel field
+        return load_edit(path, device)
     kind = read_meta(path, tuple(WRITERS))["kind"]
     if kind == GENERATE:
         return load_generative(path, device)
