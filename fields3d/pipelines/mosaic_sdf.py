@@ -1,7 +1,7 @@
 """Convert a mesh to a Mosaic-SDF, re-mesh it and judge it: ``make_mosaic`` (``fields3d mosaic-sdf``).
 
 1. **Convert** the mesh (:func:`~fields3d.geometry.mosaic_convert.mosaic_from_mesh`: FPS centres,
-   one scale of twice the covering radius, values from the mesh's signed distance), in the
+   one scale of 1.5 times the covering radius, values from the mesh's signed distance), in the
    mesh's own coordinates; or read a saved Mosaic-SDF (a ``.safetensors`` input).
 2. **Fine-tune** it, when ``finetune_steps > 0``, on the mesh's signed distance
    (:func:`~fields3d.geometry.mosaic_convert.finetune_mosaic`).

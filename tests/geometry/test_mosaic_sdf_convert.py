@@ -48,16 +48,16 @@ def test_sphere_converts_to_its_distance_in_the_band(ball, ball_mosaic):
     assert torch.allclose(ball_mosaic.centres.detach().norm(dim=1), torch.ones(256), atol=3e-3)
     g = torch.Generator().manual_seed(2)
     directions = torch.nn.functional.normalize(torch.randn(4000, 3, generator=g), dim=1)
-    radii = 1 + (torch.rand(4000, 1, generator=g) - 0.5) * scale  # within s / 2 of the sphere
+    radii = 1 + (torch.rand(4000, 1, generator=g) - 0.5) * scale * 2 / 3  # within s / 3 of it
     x = directions * radii
     with torch.no_grad():
         sdf, defined = ball_mosaic(x)
-    assert defined.all()  # the band of half-width >= r = s / 2 is covered
+    assert defined.all()  # the band of half-width >= r / 2 = s / 3 is covered
     err = (sdf - (x.norm(dim=1) - 1)).abs()
     # trilinear error of |x| - 1 at lattice spacing h (h^2 / 8 per unit curvature, two curved
-    # directions of radius >= 1 - s / 2), plus 0.001 for the facets' distance from the sphere
+    # directions of radius >= 1 - s / 3), plus 0.001 for the facets' distance from the sphere
     h = 2 * scale / 6
-    assert float(err.max()) < h**2 / 8 * 2 / (1 - scale / 2) + 0.001
+    assert float(err.max()) < h**2 / 8 * 2 / (1 - scale / 3) + 0.001
 
 
 def test_round_trip_through_its_file_is_exact(ball_mosaic, tmp_path):
