@@ -131,3 +131,24 @@ def test_bad_settings(kwargs, message):
     with pytest.raises(InputError) as info:
         VoroMeshConfig("ball.obj", **kwargs)
     assert str(info.value) == message
+
+
+def test_a_field_without_a_surface_is_refused_before_anything_is_written(tmp_path):
+    axis = torch.linspace(-1, 1, 17)
+    x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+    far = (x**2 + y**2 + z**2).sqrt() + 0.5  # positive everywhere: no zero level
+    path = tmp_path / "empty.field.safetensors"
+    save_field(
+        path,
+        BandSDFGrid.from_coarse(far, far < 0.7),
+        Normalization((0, 0, 0), 1.0),
+        ReconConfig("e.xyz"),
+    )
+    config = VoroMeshConfig(path, tmp_path / "out.ply", field_resolution=32, **SMALL)
+    with pytest.raises(InputError) as info:
+        voromesh(config, progress=False)
+    assert str(info.value) == (
+        f"the field in {path} has no surface at 32^3 points (its values keep one sign); nothing "
+        "was written"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.field.safetensors"]
