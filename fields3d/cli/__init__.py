@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import FieldsError, first_line
-from . import fit, generate, info, mosaic, nerf, recon, view, voromesh
+from . import edit, fit, generate, info, mosaic, nerf, recon, view, voromesh
 from ._common import HELP, parse_encoding
 
 __all__ = ["build_parser", "main", "parse_encoding"]
@@ -35,6 +35,7 @@ ADDERS = {
     "nerf": nerf.add_nerf,
     "render": nerf.add_render,
     "generate": generate.add_parser,
+    "edit": edit.add_parser,
     "view": view.add_parser,
     "mosaic-sdf": mosaic.add_parser,
     "voromesh": voromesh.add_parser,

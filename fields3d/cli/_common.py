@@ -27,6 +27,7 @@ HELP = {
     "nerf": "train a NeRF on posed pictures",
     "render": "render a trained NeRF or a reconstructed field around the scene",
     "generate": "generate a 3D object from a text prompt (score distillation)",
+    "edit": "edit a trained radiance field with a text prompt (Vox-E)",
     "view": "look at a field, mesh, point cloud or scene in the browser",
     "mosaic-sdf": "convert a mesh to a Mosaic-SDF (local SDF grids), re-mesh and compare it",
     "voromesh": "a watertight Voronoi-face mesh (VoroMesh) of a mesh, point cloud or field",

@@ -131,6 +131,8 @@ def render_orbit(
         if model.kind == NERF
         else f"generated object after {model.step} steps"
         if model.kind == "generate"
+        else f"edited object after {model.step} steps"
+        if model.kind == "edit"
         else f"{model.kind} field, sphere-traced"
     )
     return OrbitResult(gif, paths, cams.width, cams.height, subject)

@@ -73,7 +73,7 @@ def test_mistyped_command_names_the_choices(capsys):
     assert (
         "invalid choice: 'recn' (choose from 'info', 'fit-image', 'fit-sdf', 'recon', 'recon-batch', 'mesh', "
         "'eval', 'nerf', "
-        "'render', 'generate', 'view', 'mosaic-sdf', 'voromesh')"
+        "'render', 'generate', 'edit', 'view', 'mosaic-sdf', 'voromesh')"
     ) in capsys.readouterr().err
 
 
