@@ -42,7 +42,7 @@ from ..geometry.metrics import mesh_metrics
 from ..geometry.sdf import MeshSDF
 from ..geometry.voromesh import VoronoiDiagram, check_surface
 from ..geometry.voromesh_fit import fit_generators, grid_generators, resolution_for
-from ._common import DEVICES, resolve_device, torch_threads, write_json
+from ._common import DEVICES, check_path, resolve_device, torch_threads, write_json
 from ._progress import Stages
 
 #: Adam's learning rate in grid spacings of the initial grid (the paper: 5e-3 at 32^3 over [-1, 1]).
@@ -95,6 +95,8 @@ class VoroMeshConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_path("input", self.input, "a mesh, point cloud or field checkpoint")
+        check_path("output", self.output, "the mesh to write")
         check_int("generators", self.generators, 8, MAX_GENERATORS)
         check_int("steps", self.steps, 0)
         if self.samples is None:

@@ -133,6 +133,18 @@ def test_bad_settings(kwargs, message):
     assert str(info.value) == message
 
 
+def test_paths_must_be_paths():
+    with pytest.raises(InputError) as info:
+        VoroMeshConfig(3)
+    assert str(info.value) == (
+        "input must be the path of a mesh, point cloud or field checkpoint (a str or "
+        "os.PathLike), got int"
+    )
+    with pytest.raises(InputError) as info:
+        VoroMeshConfig("ball.obj", "")
+    assert str(info.value) == "output must be the path of the mesh to write, got an empty string"
+
+
 def test_a_field_without_a_surface_is_refused_before_anything_is_written(tmp_path):
     axis = torch.linspace(-1, 1, 17)
     x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
