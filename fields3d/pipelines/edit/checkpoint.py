@@ -7,7 +7,8 @@ renders: the edited grid while the edit runs, the merged one when it is done), `
 (the distilled original, the frozen reference), ``mask`` (uint8 ``(R, R, R)``, once localised),
 ``optim.*`` (Adam's moments), ``rng.cameras`` and ``rng.prior``. Header: ``field`` (its config),
 ``scene`` (``center``, ``up``, ``camera_distance``, ``fov``), ``background``, ``render_step``,
-``step``, ``seconds``, ``stage`` (``"editing"`` or ``"done"``), ``history``, ``timings``,
+``step``, ``seconds``, ``stage`` (``"editing"`` or ``"done"``; a finished run also keeps
+``edited.*``, so ``--resume`` with more steps goes on editing), ``history``, ``timings``,
 ``distill``, ``nonfinite_total``, ``config`` and ``guidance``. :func:`save_voxels` writes a plain
 voxel field in the same format (stage ``"done"``, no run state): a source built without training.
 """
@@ -21,7 +22,13 @@ from pathlib import Path
 import torch
 
 from ..._checks import is_int, rgb_triple
-from ...checkpoint import check_finite, load_checkpoint, save_checkpoint
+from ...checkpoint import (
+    check_finite,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from ...errors import CheckpointError, InputError, one_line
 from ...render.volume import RenderSettings
 from .._common import resolve_device
@@ -182,20 +189,18 @@ def load_edit(path: str | os.PathLike, device: str = "auto") -> EditModel:
 
 
 def save_state(path: Path, config, state, source, prior, merged=None, mask=None) -> Path:
-    """The run as it stands: while editing, the edited grid (as ``field``), the original, Adam's
-    moments and the random states; once done (``merged`` and ``mask`` given), the merged grid as
-    ``field``, the original and the mask."""
-    from ...checkpoint import optimizer_tensors
-
+    """The run as it stands: the edited grid, the original, Adam's moments and the random states;
+    while editing the edited grid is ``field`` (what renders), once done (``merged`` and ``mask``
+    given) ``field`` is the merged grid, ``edited.*`` the edited one and ``mask`` the mask."""
     done = merged is not None
     tensors = field_tensors("field", merged if done else state.edited)
     tensors.update(field_tensors("original", state.original))
     if done:
+        tensors.update(field_tensors("edited", state.edited))
         tensors["mask"] = mask.to(torch.uint8)
-    else:
-        tensors.update(optimizer_tensors(state.optimizer))
-        tensors["rng.cameras"] = state.generator.get_state()
-        tensors["rng.prior"] = prior.state_dict()["generator"]
+    tensors.update(optimizer_tensors(state.optimizer))
+    tensors["rng.cameras"] = state.generator.get_state()
+    tensors["rng.prior"] = prior.state_dict()["generator"]
     meta = header(
         state.original,
         center=source.center,
@@ -218,11 +223,10 @@ def save_state(path: Path, config, state, source, prior, merged=None, mask=None)
     return save_checkpoint(path, tensors, meta)
 
 
-def load_state(path: Path, state, prior):
+def load_state(path: Path, state, prior, steps: int):
     """Restore ``state`` in place from :func:`save_state`'s checkpoint of a run with the same
-    grid; returns ``(merged, mask)`` of a finished run, else ``(None, None)``."""
-    from ...checkpoint import restore_optimizer
-
+    grid; returns ``(merged, mask)`` of a finished run of at least ``steps`` steps (nothing left
+    to do), else ``(None, None)`` (the edit goes on from the saved step)."""
     tensors, meta = read_checkpoint(path)
     if meta["field"] != state.original.config() or "original.lo" not in tensors:
         raise CheckpointError(
@@ -230,26 +234,29 @@ def load_state(path: Path, state, prior):
             "edit run; resume with the settings it was edited with, or start again without --resume"
         )
     device = state.background.device
+    done = meta["stage"] == "done"
     try:
         original = restore_field("original", tensors, meta["field"], device)
         state.original.load_state_dict(original.state_dict())
+        state.original_density = None
+        edited = restore_field("edited" if done else "field", tensors, meta["field"], device)
+        state.edited.load_state_dict(edited.state_dict())
         state.step, state.seconds = int(meta["step"]), float(meta["seconds"])
         state.history = [list(h) for h in meta.get("history", [])]
         state.timings = dict(meta.get("timings", state.timings))
-        state.distill = meta.get("distill") or state.distill
-        state.original_density = None
-        current = restore_field("field", tensors, meta["field"], device)
-        if meta["stage"] == "done":
-            return current, tensors["mask"].bool().to(device)
-        state.edited.load_state_dict(current.state_dict())
+        state.distill = dict(meta.get("distill") or state.distill)
         state.generator.set_state(tensors["rng.cameras"])
         prior.load_state_dict(
             {"generator": tensors["rng.prior"], "nonfinite_total": meta["nonfinite_total"]}
         )
+        finished = done and state.step >= steps
+        if finished:
+            merged = restore_field("field", tensors, meta["field"], device)
+            mask = tensors["mask"].bool().to(device)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
             f"checkpoint {path} does not hold a complete edit ({type(exc).__name__}: "
             f"{one_line(exc)}); start again without --resume"
         ) from exc
     restore_optimizer(state.optimizer, tensors, device)
-    return None, None
+    return (merged, mask) if finished else (None, None)

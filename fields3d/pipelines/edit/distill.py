@@ -85,7 +85,7 @@ def fit_renders(
         loss.backward()
         optimizer.step()
         if report is not None:
-            report(s + 1, float(loss))
+            report(s + 1, float(loss.detach()))
 
 
 def distill(

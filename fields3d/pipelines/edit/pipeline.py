@@ -65,7 +65,7 @@ def _start(config, source, device, out_dir, prior, stages):
     if config.resume and path.is_file():
         placeholder = VoxelField(source.box, config.resolution, device=device)
         state = new_state(config, placeholder, source, {}, device)
-        merged, mask = load_state(path, state, prior)
+        merged, mask = load_state(path, state, prior, config.steps)
         return state, merged, mask
     with stages.stage("distil", total=config.distill_steps or 1) as update:
         original, info = distill(
@@ -144,8 +144,10 @@ def edit(
         if merged is None:
             _edit(config, state, source, prior, out_dir, stages, callback)
             save_state(out_dir / CHECKPOINT, config, state, source, prior)
+            drawn = prior.state_dict()  # localising draws noise: a resumed edit must not see it
             with stages.stage("localise", total=1) as update:
                 mask, localised = localise(config, state, source, prior)
+                prior.load_state_dict(drawn)
                 merged = state.original.merged(state.edited, mask)
                 update(
                     1, f"{localised['method']}: {100 * float(mask.float().mean()):.1f}% of voxels"
