@@ -54,6 +54,9 @@ COVERED: dict[str, tuple[str, ...] | None] = {
         "mosaic_from_mesh",
     ),
     "fields3d.pipelines.mosaic_sdf": ("MosaicConfig", "make_mosaic"),
+    # text-guided editing: the voxel field, the pipeline, a voxel checkpoint; prompt tokens
+    "fields3d.pipelines.edit": ("VoxelField", "edit", "save_voxels"),
+    "fields3d.guidance.attention": ("token_indices",),
     # VoroMesh: extraction, fitting and the pipeline
     "fields3d.geometry.voromesh": ("VoronoiDiagram", "voromesh_surface"),
     "fields3d.geometry.voromesh_fit": (
