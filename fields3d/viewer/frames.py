@@ -20,6 +20,7 @@ with the box (``max(sdf, box)``), so sphere tracing stays exact.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,14 +118,12 @@ def _render_nerf(model, cameras: Cameras, crop, background: torch.Tensor, previe
     background = background.to(model.device)
     fast = nerf_preview(model) if preview else None
     if fast is not None:
-        field, spec, settings = fast.field, fast.spec, fast.settings
-    elif crop is None:
-        return model.render(cameras, 0, background=background)
-    else:
-        field, spec, settings = model.field, model.grid.spec(), model.settings
-    if crop is not None:
-        field = _CroppedRadiance(field, crop)
-    return render_camera(field, spec, cameras.to(model.device), 0, settings, background)
+        field = fast.field if crop is None else _CroppedRadiance(fast.field, crop)
+        cams = cameras.to(model.device)
+        return render_camera(field, fast.spec, cams, 0, fast.settings, background)
+    if crop is not None:  # the model's own render (a generated field's headlight too), cropped
+        model = dataclasses.replace(model, field=_CroppedRadiance(model.field, crop))
+    return model.render(cameras, 0, background=background)
 
 
 def _render_sdf(model, cameras: Cameras, crop, background: torch.Tensor) -> dict:
@@ -135,7 +134,8 @@ def _render_sdf(model, cameras: Cameras, crop, background: torch.Tensor) -> dict
 
 
 class _CroppedRadiance(torch.nn.Module):
-    """A radiance field with zero density outside a world box."""
+    """A radiance field with zero density outside a world box; anything else (a generated
+    field's ``shade``, ``channels``, ``aabb``) comes from the field it wraps."""
 
     def __init__(self, field, crop) -> None:
         super().__init__()
@@ -149,9 +149,19 @@ class _CroppedRadiance(torch.nn.Module):
     def density(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner.density(x) * self._inside(x)
 
-    def forward(self, x: torch.Tensor, dirs: torch.Tensor):
+    def forward(self, x: torch.Tensor, dirs: torch.Tensor | None = None):
         sigma, rgb = self.inner(x, dirs)
         return sigma * self._inside(x).to(sigma.dtype), rgb
+
+    def shade(self, x: torch.Tensor, *args, **kwargs):
+        sigma, color, normals = self.inner.shade(x, *args, **kwargs)
+        return sigma * self._inside(x).to(sigma.dtype), color, normals
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("inner"), name)
 
 
 class _CroppedSdf(torch.nn.Module):

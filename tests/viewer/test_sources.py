@@ -52,3 +52,19 @@ def test_a_generated_checkpoint_previews_from_its_field(generated):
     cams = source.model.orbit(1, width=32)
     full = render_frame(source.model, cams)["image"]
     assert np.array_equal(render_frame(source.model, cams, preview=True)["image"], full)
+
+
+def test_a_cropped_generated_checkpoint_keeps_its_headlight(generated):
+    """The crop box hides half of a generated object; what is left is lit as before."""
+    source = open_source(generated, "cpu")
+    cams = source.model.orbit(1, width=48)
+    box = source.box
+    mid = (box[0] + box[1]) / 2
+    whole = render_frame(source.model, cams)["image"].astype(float)
+    crop = ((box[0] - 1).tolist(), (box[1] + 1).tolist())  # a box around everything: no change
+    same = render_frame(source.model, cams, Look(crop=crop))["image"].astype(float)
+    assert np.abs(same - whole).max() <= 1  # lit as without a crop (rounding only)
+    half = ((box[0] - 1).tolist(), [float(mid[0]), *(box[1] + 1).tolist()[1:]])
+    cut = render_frame(source.model, cams, Look(crop=half))["image"].astype(float)
+    covered = (cut < 250).any(axis=2).sum() / max(1, (whole < 250).any(axis=2).sum())
+    assert 0.2 < covered < 0.8
