@@ -24,7 +24,8 @@ def load_model(
     path: str | os.PathLike, device: str = "auto"
 ) -> NerfModel | SdfModel | GenerativeModel | EditModel:
     """A :class:`NerfModel` (from ``fields3d nerf``), an :class:`SdfModel` (``fields3d recon``'s
-    ``.field.safetensors``) or a :class:`GenerativeModel` (``fields3d generate``), on ``device``.
+    ``.field.safetensors``), a :class:`GenerativeModel` (``fields3d generate``) or an
+    :class:`EditModel` (``fields3d edit``), on ``device``.
 
     Args:
         path: the checkpoint (its header says which kind it holds).

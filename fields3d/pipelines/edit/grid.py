@@ -57,7 +57,8 @@ class VoxelField(nn.Module):
         >>> field = VoxelField([[-1, -1, -1], [1, 1, 1]], resolution=8)
         >>> centre = torch.zeros(1, 3)
         >>> field.set_grids(torch.full((8, 8, 8), 50.0), torch.full((8, 8, 8, 3), 0.25))
-        >>> sigma, rgb = field(centre)
+        >>> with torch.no_grad():
+        ...     sigma, rgb = field(centre)  # (N,) and (N, 3)
         >>> round(float(sigma[0]), 3), [round(v, 3) for v in rgb[0].tolist()]
         (50.0, [0.25, 0.25, 0.25])
         >>> field.density_grid().shape  # (R, R, R), [x, y, z]
