@@ -116,7 +116,8 @@ def _closing(udf: np.ndarray, radius: float, spacing: float) -> GridSDF:
     if not outside.any():
         raise InputError(
             "the point cloud leaves no free space around it in the unit cube, so inside and outside "
-            "cannot be told apart; check that the file holds a surface scan, not a filled volume"
+            "cannot be told apart; check that the file holds a surface scan, not a filled volume, "
+            "and drop scattered outliers first (fields3d recon --remove-outliers)"
         )
     dist_out = ndimage.distance_transform_edt(~outside) * spacing
     return GridSDF(np.where(outside, udf, radius - dist_out).astype(np.float32), radius)

@@ -35,5 +35,6 @@ def test_closing_rejects_a_cloud_that_fills_the_cube():
         closing_sdf(cKDTree(filled), resolution=24)
     assert str(err.value) == (
         "the point cloud leaves no free space around it in the unit cube, so inside and outside cannot be "
-        "told apart; check that the file holds a surface scan, not a filled volume"
+        "told apart; check that the file holds a surface scan, not a filled volume, and drop scattered "
+        "outliers first (fields3d recon --remove-outliers)"
     )
