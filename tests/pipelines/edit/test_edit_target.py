@@ -14,7 +14,7 @@ import pytest
 from fields3d.pipelines.edit import EditConfig, edit, load_edit
 
 R = 32
-STEPS = 300
+STEPS = 150
 IOU, CORRELATION = 0.7, 0.95
 
 
