@@ -53,6 +53,10 @@ def add_parser(sub) -> None:
         default=None,
         help="confine the edit to where it happened (default: on)",
     )
+    p.add_argument(
+        "--localise-words",
+        help='the words of the prompt whose attention localises the edit (default: all), e.g. "party hat"',
+    )
     p.add_argument("--seed", type=int, help="random seed (default: 0)")
     p.add_argument("--device", choices=DEVICES, help="default: auto")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
@@ -69,6 +73,7 @@ OPTIONS = (
     ("render_size", "render_size"),
     ("lr", "lr"),
     ("localise", "localise"),
+    ("localise_words", "localise_words"),
     ("seed", "seed"),
     ("device", "device"),
 )

@@ -28,28 +28,51 @@ import torch.nn.functional as F
 from ..errors import InputError
 
 
-def token_indices(tokenizer, prompt: str) -> list[int]:
-    """The positions of ``prompt``'s own tokens in the tokenizer's padded sequence: after the
-    start token, before the end token (truncated as the text encoder truncates).
+def _ids(tokenizer, text: str) -> list[int]:
+    return list(
+        tokenizer(
+            [text], truncation=True, max_length=tokenizer.model_max_length, return_tensors=None
+        ).input_ids[0]
+    )
+
+
+def token_indices(tokenizer, prompt: str, words: str | None = None) -> list[int]:
+    """The positions of ``prompt``'s own tokens in the tokenizer's padded sequence (after the
+    start token, before the end token, truncated as the text encoder truncates); with ``words``
+    (a part of the prompt, e.g. ``"party hat"``), the positions of those words' tokens alone.
+
+    Raises:
+        InputError: an empty prompt, or ``words`` that are not in the (truncated) prompt.
 
     Example:
         >>> class Chars:  # a tokenizer with one token per character
-        ...     model_max_length = 8
+        ...     model_max_length = 16
         ...     def __call__(self, texts, **kw):
         ...         class Out: pass
         ...         out = Out()
-        ...         out.input_ids = [[0] + [ord(c) for c in texts[0]][:6] + [1]]
+        ...         out.input_ids = [[0] + [ord(c) for c in texts[0]][:14] + [1]]
         ...         return out
         >>> from fields3d.guidance.attention import token_indices
-        >>> token_indices(Chars(), "hat"), token_indices(Chars(), "a party hat")
-        ([1, 2, 3], [1, 2, 3, 4, 5, 6])
+        >>> token_indices(Chars(), "a hat")  # start token 0, then 'a', ' ', 'h', 'a', 't'
+        [1, 2, 3, 4, 5]
+        >>> token_indices(Chars(), "a party hat", words="hat")
+        [9, 10, 11]
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError(f"prompt must be a non-empty string, got {prompt!r}")
-    ids = tokenizer(
-        [prompt], truncation=True, max_length=tokenizer.model_max_length, return_tensors=None
-    ).input_ids[0]
-    return list(range(1, max(2, len(ids) - 1)))
+    ids = _ids(tokenizer, prompt)
+    if words is None:
+        return list(range(1, max(2, len(ids) - 1)))
+    if not isinstance(words, str) or not words.strip():
+        raise InputError(f"words must be None or a part of the prompt, got {words!r}")
+    want = _ids(tokenizer, words.strip())[1:-1]
+    for start in range(1, len(ids) - len(want)):
+        if ids[start : start + len(want)] == want:
+            return list(range(start, start + len(want)))
+    raise InputError(
+        f"localise_words {words!r} are not in the prompt {prompt!r} (as the text encoder reads "
+        "it, truncated): name words of the prompt"
+    )
 
 
 class AttentionRecorder:

@@ -34,6 +34,7 @@ def test_maps_per_token(prior):
     tokens = token_indices(prior.tokenizer, "a hat")
     # the tiny tokenizer has no merges: 'a</w>', 'h', 'a', 't</w>' after the start token
     assert tokens == [1, 2, 3, 4]
+    assert token_indices(prior.tokenizer, "a hat", "hat") == [2, 3, 4]  # 'h', 'a', 't</w>'
     renders = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     before = dict(prior.unet.attn_processors)
     with record_cross_attention(prior.unet, tokens) as recorder:
@@ -74,6 +75,12 @@ def test_errors(prior):
     assert str(err.value) == (
         "no cross-attention was recorded: the UNet ran no cross-attention layer inside "
         "record_cross_attention"
+    )
+    with pytest.raises(InputError) as err:
+        token_indices(prior.tokenizer, "a hat", "cap")
+    assert str(err.value) == (
+        "localise_words 'cap' are not in the prompt 'a hat' (as the text encoder reads it, "
+        "truncated): name words of the prompt"
     )
     with pytest.raises(InputError) as err, record_cross_attention(prior.unet, [40]):
         prior(torch.rand(1, 3, 16, 16), views(1), 0, 10)

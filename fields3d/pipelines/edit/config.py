@@ -36,8 +36,9 @@ class EditConfig:
     cameras (distance ``distance_range`` times the source's, elevation and azimuth in their
     ranges, ``batch_size`` a step) plus ``reg_weight`` times the correlation regulariser
     (``reg_window``: None for one correlation over the grid, or the side of its blocks). With
-    ``localise`` the edit is then confined by a graph cut (``localise_views`` views of attention,
-    or the departure from the original for a prior without attention; ``mask_threshold``,
+    ``localise`` the edit is then confined by a graph cut (``localise_views`` views of the
+    cross-attention of the prompt's tokens, or of ``localise_words``' alone, e.g. ``"party hat"``,
+    as Vox-E does; or the departure from the original for a prior without attention; ``mask_threshold``,
     ``smoothness``) and merged into the original.
     """
 
@@ -59,6 +60,7 @@ class EditConfig:
     reg_window: int | None = None
     localise: bool = True
     localise_views: int = 8
+    localise_words: str | None = None
     mask_threshold: float = 0.2
     smoothness: float = 1.0
     distill_steps: int = 32
@@ -116,6 +118,12 @@ class EditConfig:
                 raise InputError(
                     f"{name} must be two numbers [low, high] from {lo:g} to {hi:g}, got {value!r}"
                 )
+        if self.localise_words is not None and not (
+            isinstance(self.localise_words, str) and self.localise_words.strip()
+        ):
+            raise InputError(
+                f"localise_words must be None or words of the prompt, got {self.localise_words!r}"
+            )
         for name in ("localise", "resume"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")

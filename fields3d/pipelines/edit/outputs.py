@@ -35,7 +35,7 @@ def attention_score(config: EditConfig, state: EditState, source: Source, prior)
     views of the edited grid around the object (:mod:`fields3d.pipelines.edit.localise`)."""
     views = ring_views(source.center, source.distance, source.fov, source.up, config.localise_views)
     size = config.render_size
-    tokens = token_indices(prior.tokenizer, config.prompt)
+    tokens = token_indices(prior.tokenizer, config.prompt, config.localise_words)
     accum = None
     for k in range(len(views)):
         one = SphericalCameras(

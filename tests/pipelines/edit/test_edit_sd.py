@@ -40,6 +40,7 @@ def tiny(files, out, **settings) -> EditConfig:
     values = dict(
         checkpoint=str(source),
         prompt="a party hat",
+        localise_words="hat",
         model=str(model),
         output=str(out),
         device="cpu",
