@@ -25,11 +25,16 @@ surface by Gaussian noise of ``s / 4`` and ``s / 2`` (targets from the mesh's SD
 field leaves undefined do not count. Scales are kept above 1% of their starting median.
 
 **Meshing** (:func:`mesh_mosaic`): the field on a regular grid over the volumes' bounding box,
-then our marching cubes. Undefined grid points (outside every volume) get a value of the sign of
-the *defined* grid points next to their connected region (6-neighbours; a tie or no defined
-neighbour: outside), of magnitude the largest defined value. A constant positive fill would also
-close the shape, but the inside of a thick shape is undefined too (volumes only cover a band
-around the surface), and filling it positive would add a second, inner surface at the band's edge.
+then our marching cubes. Each undefined grid point (outside every volume) takes the sign of the
+nearest defined grid point (scipy's Euclidean distance transform; zero counts as outside), with
+the magnitude of the largest defined value. A constant positive fill would also close the shape,
+but the inside of a thick shape is undefined too (volumes only cover a band around the surface),
+and filling it positive adds a second, inner surface at the band's edge. Taking one sign per
+connected undefined region (the sign most of its defined neighbours have) failed where a mesh has
+holes: the bunny's inside and outside meet through its open base, became one region, and were
+filled positive (Chamfer-L1 0.0098; 0.0021 with the nearest sign, at 1024 x 7^3). With the
+nearest sign, a surface appears in an undefined region only where it touches defined values of
+both signs, such as across a hole, which it closes.
 """
 
 from __future__ import annotations
@@ -306,25 +311,17 @@ def mesh_mosaic(
 
 
 def _fill_undefined(volume: np.ndarray) -> float:
-    """Replace the NaNs of ``volume`` in place by regions (module docstring); their share."""
+    """Replace the NaNs of ``volume`` in place (module docstring); returns their share."""
     from scipy import ndimage
 
     undefined = np.isnan(volume)
     share = float(undefined.mean())
     if not undefined.any():
         return share
-    labels, n = ndimage.label(undefined)
-    sign = np.sign(np.nan_to_num(volume))
-    votes = np.zeros(n + 1)
-    for axis in range(3):
-        for a, b in ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))):
-            here = [slice(None)] * 3
-            there = [slice(None)] * 3
-            here[axis], there[axis] = a, b
-            lab, nb = labels[tuple(here)], sign[tuple(there)]
-            edge = (lab > 0) & ~undefined[tuple(there)]
-            votes += np.bincount(lab[edge], weights=nb[edge], minlength=n + 1)
+    nearest = ndimage.distance_transform_edt(
+        undefined, return_distances=False, return_indices=True
+    )  # (3, X, Y, Z) int32: the nearest defined point of each point
     magnitude = max(float(np.abs(volume[~undefined]).max(initial=0.0)), 1e-6)
-    fill = np.where(votes < 0, -magnitude, magnitude).astype(np.float32)
-    volume[undefined] = fill[labels[undefined]]
+    source = volume[tuple(index[undefined] for index in nearest)]
+    volume[undefined] = np.where(source < 0, -magnitude, magnitude)
     return share
