@@ -65,9 +65,11 @@ class Source:
             color = torch.zeros(x.shape[0], 3, device=x.device)
             for d in _axis_directions(x.device):
                 color += field(x, d.expand_as(x).contiguous())[1].float()
-            return sigma.float(), color / NERF_DIRECTIONS
-        sigma, color = field(x) if self.kind == "generate" else field(x, None)
-        return sigma.float(), color.float()[:, :3]
+            color = color / NERF_DIRECTIONS
+        else:
+            sigma, color = field(x) if self.kind == "generate" else field(x, None)
+        # what the model's occupancy grid skips is empty in its renders: keep it so
+        return sigma.float() * occupied(self.model.grid, x), color.float()[:, :3]
 
     @torch.no_grad()
     def render(self, cameras, index: int) -> dict:
@@ -76,6 +78,19 @@ class Source:
         if self.kind == "generate":
             return self.model.render(cameras, index, background=self.background, shading="albedo")
         return self.model.render(cameras, index, background=bg)
+
+
+def occupied(grid, x: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` float: 1 where ``x`` ``(N, 3)`` falls in an occupied cell of the occupancy grid's
+    finest level (or outside it), else 0."""
+    centre = torch.tensor(grid.center, device=x.device, dtype=x.dtype)
+    half = torch.tensor(grid.half, device=x.device, dtype=x.dtype)
+    u = (x - centre + half) / (2 * half)
+    inside = ((u >= 0) & (u <= 1)).all(dim=1)
+    r = grid.resolution
+    ijk = (u.clamp(0, 1) * r).long().clamp(0, r - 1)
+    cells = grid.occupied[0].to(x.device)[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+    return (cells | ~inside).to(x.dtype)
 
 
 def _axis_directions(device) -> torch.Tensor:
