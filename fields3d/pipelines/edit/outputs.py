@@ -132,7 +132,9 @@ def write_mesh(path: Path, field: VoxelField, level: float) -> dict:
     volume = field.density_grid() * field.radius
     lo, hi = field.lo.double(), field.hi.double()
     spacing = ((hi - lo) / (field.resolution - 1)).tolist()
-    verts, faces = marching_cubes(volume, level, origin=lo.tolist(), spacing=spacing)
+    # the negated density, as the generate pipeline meshes it: inside below the level, so the
+    # faces wind outward as for a signed distance
+    verts, faces = marching_cubes(-volume, -level, origin=lo.tolist(), spacing=spacing)
     info = {"vertices": int(verts.shape[0]), "faces": int(faces.shape[0]), "level": level}
     if not len(faces):
         info["note"] = f"no surface: the density never reaches mesh_level {level:g}"
