@@ -28,6 +28,7 @@ def scene(tmp_path_factory):
 
 def run(scene, name: str, **settings):
     tmp, source, target = scene
+    settings = {"steps": STEPS, **settings}
     config = EditConfig(
         checkpoint=str(source),
         prompt="with a ball on its back",
@@ -35,7 +36,6 @@ def run(scene, name: str, **settings):
         guidance_options={"supersample": 1},
         output=str(tmp / name),
         device="cpu",
-        steps=STEPS,
         resolution=R,
         render_size=32,
         lr=0.5,
@@ -74,3 +74,12 @@ def test_without_the_regulariser_the_outside_drifts(scene, regularised):
     assert with_reg >= CORRELATION and without < with_reg - 0.05, (with_reg, without)
     assert free.metrics["localise"]["method"].startswith("none")
     assert Path(free.paths["checkpoint"]).is_file()
+
+
+def test_an_edit_that_does_nothing_fails_the_threshold(scene):
+    _, _, target_path = scene
+    target = load_edit(target_path, "cpu").field
+    idle = run(scene, "idle", steps=0)
+    original = idle.state.original
+    iou = edit_scenes.changed_pixels_iou(original, idle.merged, target, edit_scenes.ring(original))
+    assert iou < IOU and idle.metrics["mask_fraction"] == 0.0, iou
