@@ -3,6 +3,7 @@ before/after turntables side by side, a picture of the mask and the edited mesh.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ import torch
 from ...geometry.marching_cubes import marching_cubes
 from ...guidance import SphericalCameras
 from ...guidance.attention import record_cross_attention, token_indices
+from ...render.volume import RenderSettings
 from .._common import write_gif, write_png
 from ..generate.outputs import write_colored_mesh
 from .config import EditConfig
@@ -84,8 +86,7 @@ def localise(config: EditConfig, state: EditState, source: Source, prior):
 
 
 def model_of(field: VoxelField, source: Source, state: EditState) -> EditModel:
-    from ...render.volume import RenderSettings
-
+    """``field`` as a model that renders (its occupancy grid, the run's step and background)."""
     step = state.render_step
     return EditModel(
         field,
@@ -119,8 +120,7 @@ def write_mask_picture(path: Path, model: EditModel, mask: torch.Tensor, size: i
     grey = field.color_table().mean(-1, keepdim=True).expand(-1, -1, -1, 3) * 0.5 + 0.4
     red = torch.tensor(MASK_COLOR, device=grey.device).expand_as(grey)
     painted.set_grids(field.density_grid(), torch.where(mask[..., None], red, grey))
-    view = EditModel(painted, model.grid, model.settings, model.background, model.step,
-                     model.camera_distance, model.fov, model.up)  # fmt: skip
+    view = dataclasses.replace(model, field=painted)
     cams = view.orbit(MASK_VIEWS, size)
     return write_png(path, torch.cat([view.render(cams, k)["color"] for k in range(MASK_VIEWS)], 1))
 
