@@ -101,3 +101,25 @@ def test_a_field_is_rendered_into_the_page(browser, ball_field):
     lit = float((_canvas_centre(image).mean(-1) > 120).mean())  # the grey ball
     corner = image[h - 30 : h - 10, 100:140].mean()  # the dark background frame around it
     assert 0.1 < lit < 0.9 and corner < 70, (lit, corner)
+
+
+def test_a_trained_nerf_is_rendered_into_the_page(browser):
+    """The shipped trained NeRF of spot (scripts/make-spot-nerf.py), rendered by our core."""
+    nerf = ROOT / "assets/fields/spot-nerf.safetensors"
+    viewer = Viewer(open_source(nerf, "cpu"), port=free_port(start=18450), max_side=256)
+
+    held = []
+
+    def sharp(image):  # the full 256-pixel frame arrived and the page has shown it for 2 s
+        sides = [s.stats.last_side for s in list(viewer.sessions.values())]
+        held.append(_covered(image) > 0.05 and max(sides, default=0) >= 256)
+        return held[-3:] == [True] * 3
+
+    try:
+        time.sleep(0.5)
+        image = _shot(browser, viewer, "nerf", sharp)
+        sides = [s.stats.last_side for s in viewer.sessions.values()]
+    finally:
+        viewer.close()
+    assert max(sides, default=0) >= 256, viewer.errors
+    assert 0.05 < _covered(image) < 0.9  # the cow, drawn by our renderer, on the white background
