@@ -164,3 +164,13 @@ def test_meshing_a_field_of_one_sign_gives_no_surface():
     mosaic = MosaicSDF(torch.zeros(1, 3), torch.ones(1), torch.ones(1, 2, 2, 2))
     _, faces, undefined = mesh_mosaic(mosaic, resolution=8)  # positive everywhere: no surface
     assert faces.shape == (0, 3) and 0 < undefined < 1
+
+
+def test_a_hole_is_closed_without_an_inner_shell():
+    ball = trimesh.creation.icosphere(subdivisions=3)
+    keep = ball.triangles_center[:, 2] < 0.9  # an open cap: inside and outside meet through it
+    opened = trimesh.Trimesh(ball.vertices, ball.faces[keep])
+    verts, faces, _ = mesh_mosaic(mosaic_from_mesh(opened, 200, 4), resolution=48)
+    radius = verts.norm(dim=1)
+    assert float(radius.min()) > 0.85 and float(radius.max()) < 1.15  # no shell at the band's edge
+    assert len(trimesh.Trimesh(verts.numpy(), faces.numpy()).split(only_watertight=False)) == 1
