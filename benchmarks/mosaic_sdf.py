@@ -5,7 +5,8 @@ For each mesh in ``assets/meshes/`` and each size (``--sizes``, ``K x k^3``; def
 1024 x 7^3 = 351,232 values and a smaller 256 x 5^3 = 32,000):
 
 * ``mosaic``: :func:`~fields3d.geometry.mosaic_convert.mosaic_from_mesh` (surface samples, FPS,
-  the mesh's SDF at every lattice point; MeshSDF's set-up included), timed over ``--repeats``
+  scales ``--overlap`` times the covering radius, default 1.5, the mesh's SDF at every lattice
+  point; MeshSDF's set-up included), timed over ``--repeats``
   runs after one warm-up; then meshed by :func:`~fields3d.geometry.mosaic_convert.mesh_mosaic` at
   ``--mesh-resolution`` points along the longest side;
 * ``mosaic+ft`` (the first size only, ``--finetune-steps`` > 0): the same, then fine-tuned; its time
@@ -27,7 +28,8 @@ Usage::
 
     python benchmarks/mosaic_sdf.py [--shapes spot,cow] [--sizes 1024x7,256x5] [--repeats 3]
                                     [--mesh-resolution 256] [--finetune-steps 100]
-                                    [--hash-steps 400] [--no-hash] [--out PATH.json]
+                                    [--hash-steps 400] [--no-hash] [--overlap 1.5]
+                                    [--out PATH.json]
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mesh-resolution", type=int, default=256)
     p.add_argument("--finetune-steps", type=int, default=100)
     p.add_argument("--hash-steps", type=int, default=400)
+    p.add_argument("--overlap", type=float, default=1.5, help="mosaic scale / FPS radius")
     p.add_argument("--no-hash", action="store_true", help="skip the hash-grid fits")
     p.add_argument("--out", help="JSON path (default benchmarks/results/mosaic_sdf-cpu.json)")
     return p.parse_args(argv)
@@ -77,7 +80,7 @@ def judge(verts, faces, mesh) -> dict:
 
 def bench_mosaic(mesh, volumes: int, k: int, args, cpu, tune: bool) -> list[dict]:
     def convert():
-        return mosaic_from_mesh(mesh, volumes, k)
+        return mosaic_from_mesh(mesh, volumes, k, overlap=args.overlap)
 
     stats = measure(convert, cpu, repeats=args.repeats, warmup=1)
     mosaic = convert()
@@ -94,6 +97,7 @@ def bench_mosaic(mesh, volumes: int, k: int, args, cpu, tune: bool) -> list[dict
         before, after = finetune_mosaic(mosaic, mesh, args.finetune_steps)
         tune_s = time.perf_counter() - start
         verts, faces, undefined = mesh_mosaic(mosaic, args.mesh_resolution)
+        base["mesh_s"] = time.perf_counter() - start - tune_s
         rows.append(
             {"method": "mosaic+ft", **base, "build_s": stats["median_ms"] / 1e3 + tune_s}
             | {"finetune_s": tune_s, "l1": [before, after], "undefined_share": undefined}

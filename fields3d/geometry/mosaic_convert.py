@@ -12,10 +12,10 @@ quickly:
    at least 1/3; every point within ``s - r = r / 2`` (max-norm) of a surface sample is covered,
    so the field is defined on a band of half-width at least ``r / 2`` around the sampled surface;
    and FPS centres are at least ``r`` apart, so cubes of side ``3r`` around neighbours overlap.
-   On the shipped meshes 1.5 beat 2 on every size tried (spot and cow at 256 x 5^3 and 1024 x
-   7^3, Chamfer-L1 3-52% lower: a finer lattice, fewer volumes over each point); 1.25 was better
-   still but left 24 of 200k surface samples of the cow undefined at 256 x 5^3
-   (``benchmarks/RESULTS.md``);
+   On the five shipped meshes 1.5 gave a lower Chamfer-L1 than 2 at 256 x 5^3 on all five (30-52%)
+   and at 1024 x 7^3 on four (3-13%; the bunny's was 10% higher); its lattice is finer and about 6
+   volumes cover a surface point instead of 11. 1.25 was better still on spot and cow but left 24 of
+   200k surface samples of the cow undefined at 256 x 5^3 (``benchmarks/RESULTS.md``);
 4. the values are the mesh's signed distance (:class:`~fields3d.geometry.sdf.MeshSDF`, negative
    inside) at each volume's ``k^3`` lattice points.
 
