@@ -8,7 +8,11 @@ radius 1 on a 49^3 band grid, as ``fields3d recon`` saves it) sphere-traced. The
 viewer's opening view of each (50 degrees, at 1.1 box diagonals... for the NeRF the first training
 camera's pose), square pictures of 256^2, 512^2 and 1024^2 (``--sides``).
 
-* ``ours``: ``render_frame(model, cameras, Look())`` (colour mode), what the viewer sends.
+* ``at rest``: ``render_frame(model, cameras, Look())`` (colour mode), what the viewer sends
+  once the camera rests.
+* ``moving`` (NeRF only): ``render_frame(..., preview=True)``, what it sends while the camera
+  moves: the field baked into a dense grid (``fields3d.viewer.preview``; the bake's time is
+  reported once, as ``bake_s``), with its PSNR against the at-rest frame.
 * ``reference`` (NeRF only): the same rays through ``fields3d.render.reference``:
   ``march_reference`` (the marcher's loop in float64 torch) over the same occupancy grid,
   the field at the midpoints, ``composite_reference`` (cumulative sums), same background.
@@ -25,7 +29,9 @@ Usage::
 
     python benchmarks/viewer.py [--nerf CHECKPOINT] [--train-seconds 120] [--sides 256,512,1024]
                                 [--repeats 5] [--warmup 1] [--ref-max-side 256] [--threads N]
-                                [--out PATH.json]
+                                [--device cpu|cuda] [--out PATH.json]
+
+On CUDA (``--device cuda``) the reference runs only on the CPU, so it is skipped.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--ref-max-side", type=int, default=256)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where the models render"
+    )
     p.add_argument("--overhead-seconds", type=float, default=60.0)
     p.add_argument("--out", default=str(RESULTS_DIR / "viewer.json"))
     return p.parse_args(argv)
@@ -134,6 +143,27 @@ def reference_frame(model, cameras):
     return color + model.background.cpu() * (1 - opacity[:, None])
 
 
+def preview_figures(model, cams, args) -> dict:
+    """The frame the viewer sends while the camera moves (the baked preview): its time, the bake's
+    time (the first preview of a model, once), and its PSNR against the field's own frame."""
+    from fields3d.viewer.frames import Look, render_frame
+    from fields3d.viewer.preview import nerf_preview
+
+    start = time.perf_counter()
+    nerf_preview(model)
+    bake_s = time.perf_counter() - start
+    device = model.device
+    out = measure(
+        lambda: render_frame(model, cams, Look(), preview=True), device, args.repeats, args.warmup
+    )
+    fast = render_frame(model, cams, Look(), preview=True)["image"].astype("float64")
+    full = render_frame(model, cams, Look())["image"].astype("float64")
+    mse = float(((fast - full) ** 2).mean())
+    out["psnr_vs_field"] = 10 * math.log10(255**2 / max(mse, 1e-12))
+    out["bake_s"] = bake_s
+    return out
+
+
 def training_rate(seconds: float, with_viewer: bool) -> dict:
     """Steps per wall-clock second of NeRF training, with or without the viewer and a client."""
     import msgspec
@@ -209,14 +239,14 @@ def main(argv=None) -> int:
     from fields3d.pipelines.models import load_model
     from fields3d.viewer.frames import Look, render_frame
 
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     sides = [int(s) for s in args.sides.split(",")]
     tmp = Path(tempfile.mkdtemp())
     paths = {"nerf": nerf_checkpoint(args), "sdf": ball_field(tmp)}
     rows, results = [], []
     for kind, path in paths.items():
         start = time.perf_counter()
-        model = load_model(path, "cpu")
+        model = load_model(path, device.type)
         view = view_of(model, kind)
         render_frame(model, view.cameras(256), Look())
         first = time.perf_counter() - start
@@ -229,19 +259,23 @@ def main(argv=None) -> int:
                 args.warmup,
             )
             ref = None
-            if kind == "nerf" and side <= args.ref_max_side:
+            if kind == "nerf" and side <= args.ref_max_side and device.type == "cpu":
                 ref = measure(lambda m=model, c=cams: reference_frame(m, c), device, 1, 0)
                 mine = torch.from_numpy(render_frame(model, cams, Look())["image"]).float() / 255
                 theirs = reference_frame(model, cams).view(side, side, 3).clamp(0, 1)
                 ref["max_abs_diff"] = float((mine - theirs).abs().max())
             fps = 1e3 / ours["median_ms"]
             ref_fps = 1e3 / ref["median_ms"] if ref else None
+            fast = preview_figures(model, cams, args) if kind == "nerf" else None
             rows.append(
                 [
                     kind,
                     f"{side}^2",
                     f"{ours['median_ms']:.0f}",
                     f"{fps:.1f}",
+                    f"{fast['median_ms']:.0f}" if fast else "-",
+                    f"{1e3 / fast['median_ms']:.1f}" if fast else "-",
+                    f"{fast['psnr_vs_field']:.1f}" if fast else "-",
                     f"{ref['median_ms']:.0f}" if ref else "-",
                     f"{ref_fps:.2f}" if ref else "-",
                     f"{first:.2f}" if side == sides[0] else "",
@@ -253,12 +287,25 @@ def main(argv=None) -> int:
                     "side": side,
                     "ours": ours,
                     "fps": fps,
+                    "preview": fast,
                     "reference": ref,
                     "first_frame_s": first,
                 }
             )
     print_table(
-        ["model", "picture", "ours ms", "ours FPS", "ref ms", "ref FPS", "first frame s"], rows
+        [
+            "model",
+            "picture",
+            "at rest ms",
+            "at rest FPS",
+            "moving ms",
+            "moving FPS",
+            "moving PSNR",
+            "ref ms",
+            "ref FPS",
+            "first frame s",
+        ],
+        rows,
     )
     overhead = None
     if args.overhead_seconds > 0:

@@ -7,7 +7,10 @@ axis) and keeps, per vertex, the density and a first-order view model of the col
 seen along the six axis directions give ``c(d) = c0 + A d`` (``c0`` their mean, column ``k`` of
 ``A`` half the difference of ``+e_k`` and ``-e_k``: the least-squares fit of a linear function of
 the direction to those six). :class:`BakedRadiance` interpolates that table trilinearly through the
-core's dense-grid encoding, so a sample costs one lookup of 13 values.
+core's dense-grid encoding, so a sample costs one lookup of 13 values. With
+``view_dependent=False`` only the mean colour ``c0`` is kept: 4 values a sample, about 40% less
+time a frame (measured on the shipped spot NeRFs: 63 against 103 ms at 256^2 on 2 cores, 0.2 dB
+lower against the field's frame on that view-independent scene).
 
 Only vertices of cells the occupancy grid marks occupied are evaluated (the marcher never samples
 elsewhere); the rest hold zero density. Only the grid's finest level is baked: outside it the
@@ -23,6 +26,7 @@ from .._checks import check_int
 from ..encodings.dense_grid import DenseGridConfig, dense_grid_encode
 
 CHANNELS = 13  # density, c0 (3), A (3 x 3, row-major: colour channel, direction axis)
+DIFFUSE_CHANNELS = 4  # density, c0: the colour averaged over directions
 CHUNK = 1 << 16  # vertices per field query while baking
 MAX_VERTICES_PER_AXIS = 257
 
@@ -32,14 +36,14 @@ class BakedRadiance(nn.Module):
 
     Same interface as :class:`~fields3d.fields.RadianceField`: ``density(x)`` ``(N,)`` and
     ``field(x, dirs)`` -> ``(sigma (N,), rgb (N, 3))``, for ``(N, 3)`` float32 world positions and
-    unit directions. ``table`` is ``(R^3, 13)`` (rows ``x + R y + R^2 z``) over the world box
-    ``lo``..``hi``.
+    unit directions. ``table`` is ``(R^3, 13)`` (or ``(R^3, 4)``: no view term; rows
+    ``x + R y + R^2 z``) over the world box ``lo``..``hi``.
     """
 
     def __init__(self, table: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
         super().__init__()
         resolution = round(table.shape[0] ** (1 / 3))
-        self.config = DenseGridConfig(3, resolution, CHANNELS)
+        self.config = DenseGridConfig(3, resolution, table.shape[1])
         self.register_buffer("table", table.float().contiguous())
         self.register_buffer("lo", lo.float())
         self.register_buffer("hi", hi.float())
@@ -61,13 +65,15 @@ class BakedRadiance(nn.Module):
     def forward(self, x: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, inside = self._lookup(x)
         sigma = torch.where(inside, values[:, 0].clamp_min(0), 0.0)
+        if values.shape[1] == DIFFUSE_CHANNELS:
+            return sigma, values[:, 1:4].clamp(0, 1)
         slope = values[:, 4:].view(-1, 3, 3)
         rgb = values[:, 1:4] + (slope * dirs.float()[:, None, :]).sum(2)
         return sigma, rgb.clamp_(0, 1)
 
 
 @torch.no_grad()
-def bake_radiance(field, grid, factor: int = 2) -> BakedRadiance:
+def bake_radiance(field, grid, factor: int = 2, view_dependent: bool = True) -> BakedRadiance:
     """Bake ``field`` over the finest level of its occupancy ``grid`` (module docstring).
 
     Args:
@@ -77,6 +83,8 @@ def bake_radiance(field, grid, factor: int = 2) -> BakedRadiance:
             ``factor * grid.resolution + 1`` vertices per axis (at most 257: ``factor`` is lowered
             to fit).
         factor: table cells per occupancy cell along each axis (>= 1).
+        view_dependent: keep the linear view term (13 values a vertex), or only the colour
+            averaged over the six directions (4).
 
     Returns:
         :class:`BakedRadiance` on the field's device.
@@ -105,11 +113,12 @@ def bake_radiance(field, grid, factor: int = 2) -> BakedRadiance:
     index = needed.nonzero()  # (M, 3): x, y, z vertex indices
     lo = torch.tensor(grid.center, device=device) - torch.tensor(grid.half, device=device)
     hi = torch.tensor(grid.center, device=device) + torch.tensor(grid.half, device=device)
-    table = torch.zeros(n, n, n, CHANNELS, device=device)  # [z, y, x]
+    channels = CHANNELS if view_dependent else DIFFUSE_CHANNELS
+    table = torch.zeros(n, n, n, channels, device=device)  # [z, y, x]
     for part in index.split(CHUNK):
         x = lo + part.float() / (n - 1) * (hi - lo)
-        table[part[:, 2], part[:, 1], part[:, 0]] = _vertex_values(field, x)
-    return BakedRadiance(table.view(n**3, CHANNELS), lo, hi)
+        table[part[:, 2], part[:, 1], part[:, 0]] = _vertex_values(field, x)[:, :channels]
+    return BakedRadiance(table.view(n**3, channels), lo, hi)
 
 
 def _needed_vertices(occupied: torch.Tensor, factor: int) -> torch.Tensor:

@@ -290,6 +290,11 @@ class Viewer:
     def _set_paused(self, paused: bool) -> None:
         (self.live.pause if paused else self.live.resume)()
         self.pause.visible, self.resume.visible = not paused, paused
+        if paused:  # the cores are free: the field's own frame instead of the bake
+            with self._sessions_lock:
+                sessions = list(self.sessions.values())
+            for s in sessions:
+                s.refresh()
 
     def _stop(self) -> None:
         self.live.stop()
@@ -487,7 +492,7 @@ class Viewer:
         self._camera_moved(client.client_id, client.camera)
         # A page that is still replaying the scene drops a background image sent now: send the
         # frame again once it has loaded.
-        timer = threading.Timer(1.5, session.refresh)
+        timer = threading.Timer(1.5, session.resend)
         timer.daemon = True
         timer.start()
 
@@ -516,7 +521,11 @@ class Viewer:
         model = self.model()
         if model is None:
             raise InputError("no model yet: the first snapshot comes at the next training step")
-        preview = side < max(MIN_SIDE, request.max_side)  # the camera moves: the fast picture
+        # the fast picture while the camera moves, and while a live run trains (its frames then
+        # take the cores from the training for a fraction of a second, not seconds; pause for
+        # the field's own frame)
+        training = self.live is not None and not (self.live.paused or self.live.stopping)
+        preview = training or side < max(MIN_SIDE, request.max_side)
         side = min(max(side, 8), MAX_SIDE)
         return render_frame(model, request.view.cameras(side), request.look, preview=preview)
 

@@ -2,8 +2,8 @@
 
 A trained NeRF costs a hash-grid lookup and two MLPs per sample, about a second for a 256^2 frame
 on two CPU cores. While the camera moves the viewer renders instead the field baked into a dense
-grid (:func:`~fields3d.fields.baked.bake_radiance`: density and a linear view model of the colour,
-two grid cells per occupancy cell along each axis), marched over the occupied part of the finest
+grid (:func:`~fields3d.fields.baked.bake_radiance`: density and the colour averaged over view
+directions, about 128 cells a side, a whole number per occupancy cell: 34 MB), marched over the occupied part of the finest
 occupancy level (:meth:`~fields3d.render.OccupancyGrid.occupied_spec`) with one step per baked
 cell. Once the camera rests, the frame that follows is rendered from the field itself.
 
@@ -26,7 +26,7 @@ from ..fields.baked import BakedRadiance, bake_radiance
 from ..render.march import GridSpec
 from ..render.volume import RenderSettings
 
-FACTOR = 2  # baked cells per occupancy cell along each axis
+CELLS = 128  # baked cells along each axis, about: a whole number per occupancy cell (>= 1)
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def nerf_preview(model) -> Preview | None:
 
 
 def _bake(model) -> Preview:
-    field = bake_radiance(model.field, model.grid, FACTOR)
+    factor = max(1, CELLS // model.grid.resolution)
+    field = bake_radiance(model.field, model.grid, factor, view_dependent=False)
     cell = min(float(h) * 2 / (field.resolution - 1) for h in model.grid.half)
     settings = replace(model.settings, step=max(model.settings.step, cell), prune=False)
     return Preview(field, model.grid.occupied_spec(), settings)

@@ -79,6 +79,7 @@ class RenderSession:
         self._version = 0
         self._done_version, self._done_side = -1, 0
         self._closed = False
+        self._last: tuple[dict, Request] | None = None  # the last frame delivered, its request
         self.stats = SessionStats()
         self._thread = threading.Thread(target=self._run, name="fields3d-view-render", daemon=True)
         self._thread.start()
@@ -92,6 +93,20 @@ class RenderSession:
             self._request = Request(view, look, max_side, self._version, changed)
             self._cond.notify_all()
             return self._version
+
+    def resend(self) -> None:
+        """Deliver the last frame again if it shows the newest request at full resolution (a page
+        that was still loading dropped it), else render the request again."""
+        with self._cond:
+            last, r = self._last, self._request
+        if last is not None and r is not None and last[1] is r and not self.busy:
+            try:
+                self._deliver(*last)
+                self.stats.delivered += 1
+                return
+            except Exception as exc:
+                self._report(exc)
+        self.refresh()
 
     def refresh(self) -> None:
         """Render the current request again at full resolution (the model changed)."""
@@ -181,16 +196,21 @@ class RenderSession:
                 self._deliver(frame, request)
                 self.stats.delivered += 1
                 self.stats.last_side = max(np.shape(frame["image"])[:2])
+                with self._cond:
+                    self._last = (frame, request)
             except Exception as exc:
-                self.stats.errors += 1
-                if self._on_error is not None:
-                    try:
-                        self._on_error(exc)
-                    except Exception:
-                        pass
+                self._report(exc)
             with self._cond:
                 self._done_version, self._done_side = request.version, side
                 self._cond.notify_all()
+
+    def _report(self, exc: BaseException) -> None:
+        self.stats.errors += 1
+        if self._on_error is not None:
+            try:
+                self._on_error(exc)
+            except Exception:
+                pass
 
     def _stale(self, request: Request) -> bool:
         return self._closed or self._version != request.version

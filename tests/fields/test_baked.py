@@ -45,6 +45,16 @@ def test_a_linear_field_is_reproduced_exactly():
     torch.testing.assert_close(baked.density(x), want_sigma, atol=1e-5, rtol=1e-5)
 
 
+def test_without_the_view_term_the_colour_is_the_mean_over_directions():
+    baked = bake_radiance(LinearField(), _grid(), factor=2, view_dependent=False)
+    assert baked.table.shape == (17**3, 4)
+    x = torch.rand(100, 3) * 2 - 1
+    dirs = nn.functional.normalize(torch.randn(100, 3), dim=1)
+    sigma, rgb = baked(x, dirs)
+    torch.testing.assert_close(rgb, 0.5 + 0.1 * x, atol=1e-5, rtol=1e-5)  # the +-d terms cancel
+    torch.testing.assert_close(sigma, LinearField().density(x), atol=1e-5, rtol=1e-5)
+
+
 def test_only_occupied_cells_are_baked_and_outside_is_empty():
     occupied = torch.zeros(1, 8, 8, 8, dtype=torch.bool)
     occupied[0, 4, 4, 4] = True  # the cell [0, 0.25]^3

@@ -38,7 +38,16 @@ def _wait(condition, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_live_frames_pause_resume_stop(tmp_path):
+def test_live_frames_pause_resume_stop(tmp_path, monkeypatch):
+    import fields3d.viewer.app as app
+
+    previews, real = [], app.render_frame
+
+    def recording(model, cameras, look, *, preview=False):
+        previews.append(preview)
+        return real(model, cameras, look, preview=preview)
+
+    monkeypatch.setattr(app, "render_frame", recording)
     config = NerfConfig(data=str(SPOT), output=str(tmp_path), steps=100_000, **TINY)
     live = LiveTraining()
     viewer = Viewer(Source("nerf", tmp_path / "live"), port=free_port(start=18500), live=live)
@@ -56,11 +65,13 @@ def test_live_frames_pause_resume_stop(tmp_path):
         assert frame.ndim == 3 and live.snapshots >= 1
         step = live.step_count
         _wait(lambda: live.step_count > step + 3)  # steps advance with a client connected
+        assert all(previews)  # while it trains, frames come from the bake
         viewer._set_paused(True)
         time.sleep(0.3)
         paused_at = live.step_count
         time.sleep(1.5)
         assert live.step_count <= paused_at + 1  # paused: the step counter stands still
+        _wait(lambda: previews and previews[-1] is False)  # paused: the field's own frame
         viewer._set_paused(False)
         _wait(lambda: live.step_count > paused_at + 2)
         viewer._stop()

@@ -54,7 +54,7 @@ def test_the_preview_looks_like_the_field(model, mode, floor):
 def test_the_preview_is_baked_once_per_model(model):
     a = nerf_preview(model)
     assert nerf_preview(model) is a
-    assert a.field.resolution == 2 * 16 + 1 and a.settings.step >= model.settings.step
+    assert a.field.resolution == 8 * 16 + 1 and a.settings.step >= model.settings.step
     assert a.spec.levels == 1 and max(a.spec.resolution) < 16  # only the occupied cells' box
 
 

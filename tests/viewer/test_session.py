@@ -83,6 +83,27 @@ def test_preview_while_moving_then_full_at_rest():
     assert r.delivered == [(1, 16), (1, 64)]
 
 
+def test_resend_delivers_the_last_frame_again_without_rendering():
+    r = Slow()
+    s = RenderSession(r.render, r.deliver, preview=16, settle=0.0)
+    try:
+        s.submit(_view(), None, 64, moving=False)
+        assert s.wait_idle(10)
+        s.resend()  # a page that dropped the frame gets it again
+        assert r.sides == [64] and r.delivered == [(1, 64), (1, 64)]
+        s.submit(_view(), None, 32, moving=False)
+        assert s.wait_idle(10)
+        r.gate.clear()  # the next render waits: resend must not deliver a frame of version 2 ...
+        s.submit(_view(), None, 48, moving=False)
+        s.resend()  # ... while version 3 is still to come: it asks for a render instead
+        r.gate.set()
+        assert s.wait_idle(10)
+    finally:
+        s.close()
+    assert r.delivered[-1][1] == 48 and r.delivered[-1][0] >= 3  # the newest camera's frame
+    assert r.delivered.count((2, 32)) == 1  # the replaced one was not sent again
+
+
 def test_frames_of_replaced_cameras_are_dropped():
     r = Slow(seconds=0.2)
     s = RenderSession(r.render, r.deliver, preview=16, settle=0.05)
