@@ -65,6 +65,21 @@ def check_seed(value, name: str = "seed") -> None:
     check_int(name, value, 0, MAX_SEED)
 
 
+def check_interval(name: str, value, lo: float, hi: float) -> None:
+    """Raise ``InputError("<name> must be two numbers [low, high] from <lo> to <hi>, got ...")``
+    unless ``value`` is a pair ``low <= high`` within ``[lo, hi]`` (a camera radius range, a field
+    of view range)."""
+    if not (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(is_number(v) and lo <= v <= hi for v in value)
+        and value[0] <= value[1]
+    ):
+        raise InputError(
+            f"{name} must be two numbers [low, high] from {lo:g} to {hi:g}, got {value!r}"
+        )
+
+
 def check_choice(name: str, value, choices: tuple) -> None:
     """Raise ``InputError("<name> must be a, b or c, got <value!r>")`` unless value is a choice."""
     integral = all(isinstance(c, int) for c in choices)  # then 2.0 is no choice, though 2.0 == 2

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -129,6 +130,17 @@ def run_fraction(config, state) -> float:
 def device_name(device: torch.device) -> str:
     """The GPU's name for a CUDA device, ``"cpu"`` otherwise."""
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+@contextlib.contextmanager
+def timed(timings: dict, key: str):
+    """``with timed(timings, key):`` sets ``timings[key]`` to the block's wall-clock seconds (also
+    when it raises)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = time.perf_counter() - start
 
 
 @contextlib.contextmanager

@@ -18,7 +18,6 @@ Outputs, each written atomically: ``out`` (the tensor file, ``(K, 4 + k^3)``), `
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,15 @@ from ..geometry.mosaic_convert import finetune_mosaic, mesh_mosaic, mosaic_from_
 from ..geometry.mosaic_sdf import MAX_RESOLUTION, MAX_VOLUMES, MosaicSDF, load_mosaic
 from ..geometry.pointcloud import principal_spreads
 from ..geometry.sdf import MeshSDF
-from ._common import DEVICES, check_path, device_name, resolve_device, torch_threads, write_json
+from ._common import (
+    DEVICES,
+    check_path,
+    device_name,
+    resolve_device,
+    timed,
+    torch_threads,
+    write_json,
+)
 from ._progress import Stages
 
 MAX_STEPS = 10**7
@@ -161,7 +168,7 @@ def make_mosaic(config: MosaicConfig, progress: bool = True) -> MosaicResult:
     # on 2 busy cores (load 5) meshing spot at 256^3 took 73 s with two threads, 9.6 s with one
     with Stages(progress) as stages, torch_threads(1 if device.type == "cpu" else None):
         if not config.saved_input:
-            with _timed(timings, "convert_seconds"), stages.stage("convert") as update:
+            with timed(timings, "convert_seconds"), stages.stage("convert") as update:
                 sdf = MeshSDF(mesh.vertices, mesh.faces)
                 mosaic = mosaic_from_mesh(
                     mesh, config.volumes, config.resolution, seed=config.seed, sdf=sdf
@@ -170,11 +177,11 @@ def make_mosaic(config: MosaicConfig, progress: bool = True) -> MosaicResult:
         else:
             sdf = MeshSDF(mesh.vertices, mesh.faces) if mesh is not None else None
         tuned = _finetune(mosaic, mesh, sdf, config, stages, timings)
-        with _timed(timings, "mesh_seconds"), stages.stage("marching cubes", total=100) as update:
+        with timed(timings, "mesh_seconds"), stages.stage("marching cubes", total=100) as update:
             verts, faces, undefined = mesh_mosaic(
                 mosaic, config.mesh_resolution, progress=lambda f: update(round(100 * f))
             )
-        with _timed(timings, "metrics_seconds"), stages.stage("metrics") as update:
+        with timed(timings, "metrics_seconds"), stages.stage("metrics") as update:
             judged = _judge(mosaic, verts, faces, mesh, config)
             update(1)
     sizes = {"vertices": len(verts), "faces": len(faces)}
@@ -203,24 +210,11 @@ def _reference(config: MosaicConfig):
     return mesh
 
 
-class _timed:
-    """``with _timed(timings, key):`` adds the block's wall-clock seconds to ``timings[key]``."""
-
-    def __init__(self, timings: dict, key: str) -> None:
-        self.timings, self.key = timings, key
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc) -> None:
-        self.timings[self.key] = time.perf_counter() - self.start
-
-
 def _finetune(mosaic, mesh, sdf, config, stages, timings) -> dict | None:
     if not config.finetune_steps:
         return None
     with (
-        _timed(timings, "finetune_seconds"),
+        timed(timings, "finetune_seconds"),
         stages.stage("fine-tune", total=config.finetune_steps) as update,
     ):
         before, after = finetune_mosaic(

@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from ..geometry.metrics import mesh_metrics
 from ..geometry.sdf import MeshSDF
 from ..geometry.voromesh import VoronoiDiagram, check_surface
 from ..geometry.voromesh_fit import fit_generators, grid_generators, resolution_for
-from ._common import DEVICES, check_path, resolve_device, torch_threads, write_json
+from ._common import DEVICES, check_path, resolve_device, timed, torch_threads, write_json
 from ._progress import Stages
 
 #: Adam's learning rate in grid spacings of the initial grid (the paper: 5e-3 at 32^3 over [-1, 1]).
@@ -223,12 +222,10 @@ def voromesh(config: VoroMeshConfig, progress: bool = True) -> VoroMeshResult:
         world, generators = source.norm.to_world(verts), source.norm.to_world(fitted)
         report = _report(config, source, fitted, occupancy, resolution, losses, faces, world)
         if source.mesh is not None:
-            with stages.stage("metrics"):
-                start = time.perf_counter()
+            with stages.stage("metrics"), timed(timings, "metrics_s"):
                 report["metrics"] = mesh_metrics(
                     (world, faces), source.mesh, n_points=config.eval_points, seed=config.seed
                 )
-                timings["metrics_s"] = time.perf_counter() - start
     report["timings"] = {**timings, "total_s": sum(timings.values())}
     out = Path(config.output)
     paths = {"mesh": mesh_io.save_mesh(world, faces, out)}
@@ -242,17 +239,14 @@ def voromesh(config: VoroMeshConfig, progress: bool = True) -> VoroMeshResult:
 
 
 def _read(kind: str, config: VoroMeshConfig, device, stages, timings) -> _Input:
-    start = time.perf_counter()
-    if kind == "mesh":
-        with stages.stage("read mesh"):
-            source = _read_mesh(config)
-    elif kind == "field":
-        with stages.stage("read field"):
-            source = _read_field(config, device)
-    else:
-        source = _read_cloud(config, device, stages)
-    timings["read_s"] = time.perf_counter() - start
-    return source
+    with timed(timings, "read_s"):
+        if kind == "mesh":
+            with stages.stage("read mesh"):
+                return _read_mesh(config)
+        if kind == "field":
+            with stages.stage("read field"):
+                return _read_field(config, device)
+        return _read_cloud(config, device, stages)
 
 
 def _read_mesh(config: VoroMeshConfig) -> _Input:
@@ -314,30 +308,30 @@ def _field_sdf(field, device):
 
 
 def _fit(source: _Input, config: VoroMeshConfig, stages, timings):
-    start = time.perf_counter()
-    resolution = resolution_for(source.targets, config.generators)
-    initial = grid_generators(source.targets, resolution)
-    lr = LR_PER_SPACING * 2.0 / (resolution - 1)
-    with (
-        stages.stage(f"fit {len(initial)} generators", total=config.steps) as update,
-        torch_threads(1),  # small ops: one thread is faster on a busy machine (see torch_threads)
-    ):
-        fitted, losses = fit_generators(
-            initial,
-            source.targets,
-            steps=config.steps,
-            lr=lr,
-            batch_fraction=config.batch_fraction,
-            seed=config.seed,
-            update=lambda step, loss: update(step, f"loss {loss:.2e}"),
-        )
-    timings["fit_s"] = time.perf_counter() - start
+    with timed(timings, "fit_s"):
+        resolution = resolution_for(source.targets, config.generators)
+        initial = grid_generators(source.targets, resolution)
+        lr = LR_PER_SPACING * 2.0 / (resolution - 1)
+        with (
+            stages.stage(f"fit {len(initial)} generators", total=config.steps) as update,
+            torch_threads(
+                1
+            ),  # small ops: one thread is faster on a busy machine (see torch_threads)
+        ):
+            fitted, losses = fit_generators(
+                initial,
+                source.targets,
+                steps=config.steps,
+                lr=lr,
+                batch_fraction=config.batch_fraction,
+                seed=config.seed,
+                update=lambda step, loss: update(step, f"loss {loss:.2e}"),
+            )
     return fitted, resolution, losses
 
 
 def _extract(source: _Input, fitted: np.ndarray, name: str, stages, timings):
-    start = time.perf_counter()
-    with stages.stage("extract"):
+    with stages.stage("extract"), timed(timings, "extract_s"):
         diagram = VoronoiDiagram(fitted)
         occupancy = source.sdf(diagram.centroids()) < 0
         if occupancy.all() or not occupancy.any():
@@ -347,7 +341,6 @@ def _extract(source: _Input, fitted: np.ndarray, name: str, stages, timings):
                 "there is no surface; use more generators"
             )
         verts, faces = diagram.surface(occupancy)
-    timings["extract_s"] = time.perf_counter() - start
     return verts, faces, occupancy
 
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._checks import check_int, check_seed, is_number
+from ..._checks import check_int, check_interval, check_seed, is_number
 from ...errors import InputError
 from ...render.cameras import MAX_FRAMES
 from .grid import MAX_RESOLUTION
@@ -108,16 +108,7 @@ class EditConfig:
             check_int("reg_window", self.reg_window, 2, self.resolution)
         self._check_numbers()
         for name, (lo, hi) in RANGES.items():
-            value = getattr(self, name)
-            if not (
-                isinstance(value, (tuple, list))
-                and len(value) == 2
-                and all(is_number(v) and lo <= v <= hi for v in value)
-                and value[0] <= value[1]
-            ):
-                raise InputError(
-                    f"{name} must be two numbers [low, high] from {lo:g} to {hi:g}, got {value!r}"
-                )
+            check_interval(name, getattr(self, name), lo, hi)
         if self.localise_words is not None and not (
             isinstance(self.localise_words, str) and self.localise_words.strip()
         ):

@@ -8,7 +8,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._checks import MAX_GRID, check_int, check_seed, is_int, is_number, rgb_triple
+from ..._checks import (
+    MAX_GRID,
+    check_int,
+    check_interval,
+    check_seed,
+    is_int,
+    is_number,
+    rgb_triple,
+)
 from ...errors import InputError, ModelNotFound
 from ...render.cameras import MAX_FRAMES
 
@@ -122,16 +130,7 @@ class GenerateConfig:
         check_int("resolution", self.resolution, 8, MAX_RESOLUTION)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH_VIEWS)
         for name, (lo, hi) in RANGES.items():
-            value = getattr(self, name)
-            if not (
-                isinstance(value, (tuple, list))
-                and len(value) == 2
-                and all(is_number(v) and lo <= v <= hi for v in value)
-                and value[0] <= value[1]
-            ):
-                raise InputError(
-                    f"{name} must be two numbers [low, high] from {lo:g} to {hi:g}, got {value!r}"
-                )
+            check_interval(name, getattr(self, name), lo, hi)
         for name in ("front_share", "ambient", "albedo_share", "textureless_share"):
             value = getattr(self, name)
             if value is None and name.endswith("share") and name != "front_share":
