@@ -6,11 +6,21 @@ truncated exponential whose gradient is clamped for stability) and whose other o
 geometric features. Colour comes from a second MLP over those features and the view direction
 (``view="sh"``: real spherical harmonics of degree 4; ``"none"``: no view dependence).
 
-Colour network (``color_net``):
-- ``"plain"``: ``MLP([features, dir_enc])``.
-- ``"cam"``: Coordinate-Aware Modulation (Lee et al., 2024): the grid's features give a per-point
-  scale and shift for the colour MLP's hidden units, ``h <- h * (1 + scale) + shift``.
-- ``"mi"``: mi-MLP (Zhu et al., 2024): the inputs are concatenated to every hidden layer's input.
+Options from the literature (issue 25), each off by default:
+- ``field_modulation="cam"``: Coordinate-Aware Modulation (Lee et al., ICLR 2024,
+  :mod:`fields3d.fields.modulation`): a tri-plane over the box gives every hidden layer of both
+  MLPs a scale and shift, applied to its normalised pre-activations.
+  ``"cam-hash"``: the earlier variant, kept for its checkpoints and as the benchmark's peer: a
+  linear map of the hash grid's own features scales and shifts the colour MLP's hidden units,
+  ``h <- h * (1 + scale) + shift``, without normalisation (no grid of its own).
+- ``mlp="mi"``: mi-MLP (Zhu et al., CVPR 2024): every hidden layer after the first takes the MLP's
+  inputs beside the previous layer's output (the grid's features in the density MLP, the
+  geometric features and direction encoding in the colour MLP). The density MLP has
+  ``density_layers`` hidden layers (1 by default, where mi changes nothing there).
+
+The colour MLP has ``color_layers + 1`` hidden layers (its first maps the inputs to the width).
+Fields saved with the older ``color_net`` setting load: ``"plain"``, ``"cam"`` and ``"mi"`` are
+``field_modulation="none"``, ``"cam-hash"`` and ``mlp="mi"``.
 """
 
 from __future__ import annotations
@@ -25,8 +35,19 @@ from ..encodings import HashGrid
 from ..encodings._levels import MAX_LEVELS
 from ..errors import InputError
 from .mlp import MAX_HIDDEN_LAYERS, MAX_WIDTH
+from .modulation import MAX_MODULATED_LAYERS, CoordinateModulation
 
-COLOR_NETS = ("plain", "cam", "mi")
+MODULATIONS = ("none", "cam", "cam-hash")
+MLPS = ("plain", "mi")
+#: The older ``color_net`` setting, as the two that replaced it.
+LEGACY_COLOR_NETS = {
+    "plain": {"field_modulation": "none", "mlp": "plain"},
+    "cam": {"field_modulation": "cam-hash", "mlp": "plain"},
+    "mi": {"field_modulation": "none", "mlp": "mi"},
+}
+COLOR_NETS = tuple(LEGACY_COLOR_NETS)
+#: Vertices per side of the CAM tri-plane over the scene box.
+CAM_RESOLUTION = 128
 VIEWS = ("sh", "none")
 SH_DIMS = 16
 #: The hash grid's finest resolution (a level past 2^30 points per axis overflows its indexing).
@@ -43,7 +64,10 @@ SETTINGS = (
     "n_hidden",
     "color_layers",
     "view",
-    "color_net",
+    "field_modulation",
+    "mlp",
+    "density_layers",
+    "color_net",  # the older name of field_modulation and mlp (checkpoints written before them)
 )
 
 
@@ -88,39 +112,70 @@ def sh_encode(d: torch.Tensor) -> torch.Tensor:
     )
 
 
-class ColorNet(nn.Module):
-    """``(features, dir_enc[, modulation]) -> rgb`` in ``(0, 1)``; one of :data:`COLOR_NETS`."""
+def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    """InputError unless ``value`` is one of ``choices``, naming them."""
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
-    def __init__(self, kind: str, n_in: int, n_hidden: int, n_layers: int, n_mod: int) -> None:
+
+def legacy_settings(config: dict) -> dict:
+    """``config`` with an older ``color_net`` key replaced by ``field_modulation`` and ``mlp``."""
+    if "color_net" not in config:
+        return config
+    config = dict(config)
+    net = config.pop("color_net")
+    check_choice("color_net", net, tuple(LEGACY_COLOR_NETS))
+    return {**config, **LEGACY_COLOR_NETS[net]}
+
+
+def _linears(n_in: int, n_hidden: int, n_layers: int, n_out: int, mi: bool) -> list[nn.Linear]:
+    """``n_layers`` hidden layers and an output layer; with ``mi`` every hidden layer after the first
+    also takes the ``n_in`` inputs."""
+    widths = [n_in] + [n_hidden + (n_in if mi else 0)] * (n_layers - 1)
+    return [nn.Linear(w, n_hidden) for w in widths] + [nn.Linear(n_hidden, n_out)]
+
+
+def run_mlp(linears, inputs, mi: bool, mods=None, first: int = 0) -> torch.Tensor:
+    """ReLU MLP over ``linears`` (the last one the output); mi-MLP's input at every hidden layer after
+    the first when ``mi``; CAM's scale and shift (``mods``, from layer ``first`` on) on every hidden
+    layer when ``mods`` is given."""
+    h = inputs
+    for i, layer in enumerate(linears[:-1]):
+        h = layer(torch.cat([h, inputs], 1) if mi and i > 0 else h)
+        if mods is not None:
+            h = CoordinateModulation.modulate(h, mods, first + i)
+        h = torch.relu(h)
+    return linears[-1](h)
+
+
+class ColorNet(nn.Module):
+    """``(features, dir_enc) -> rgb`` in ``(0, 1)``: ``n_layers + 1`` hidden ReLU layers.
+
+    ``modulation="cam-hash"`` adds the linear map from the hash grid's ``n_mod`` features to a scale
+    and shift per hidden unit; ``"cam"`` takes its scale and shift from the caller (``mods``).
+    """
+
+    def __init__(
+        self, modulation: str, mi: bool, n_in: int, n_hidden: int, n_layers: int, n_mod: int
+    ) -> None:
         super().__init__()
-        if kind not in COLOR_NETS:
-            raise InputError(
-                f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {kind!r}"
-            )
-        self.kind, self.n_in = kind, n_in
-        extra = n_in if kind == "mi" else 0
-        widths = [n_in] + [n_hidden + extra] * n_layers
-        self.hidden = nn.ModuleList(nn.Linear(w, n_hidden) for w in widths)
-        self.out = nn.Linear(n_hidden, 3)
-        self.modulation = nn.Linear(n_mod, 2 * n_hidden * (n_layers + 1)) if kind == "cam" else None
-        if self.modulation is not None:
+        self.n_in, self.mi = n_in, mi
+        *hidden, out = _linears(n_in, n_hidden, n_layers + 1, 3, mi)
+        self.hidden, self.out = nn.ModuleList(hidden), out
+        self.modulation = None
+        if modulation == "cam-hash":
+            self.modulation = nn.Linear(n_mod, 2 * n_hidden * (n_layers + 1))
             nn.init.zeros_(self.modulation.weight)
             nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, inputs: torch.Tensor, grid_features: torch.Tensor) -> torch.Tensor:
-        mods = (
-            None
-            if self.modulation is None
-            else self.modulation(grid_features).chunk(2 * len(self.hidden), 1)
-        )
+    def forward(self, inputs, grid_features, mods=None, first: int = 0) -> torch.Tensor:
+        if self.modulation is None:
+            return torch.sigmoid(run_mlp([*self.hidden, self.out], inputs, self.mi, mods, first))
+        scale_shift = self.modulation(grid_features).chunk(2 * len(self.hidden), 1)
         h = inputs
         for i, layer in enumerate(self.hidden):
-            if self.kind == "mi" and i > 0:
-                h = torch.cat([h, inputs], 1)
-            h = layer(h)
-            if mods is not None:
-                h = h * (1 + mods[2 * i]) + mods[2 * i + 1]
-            h = torch.relu(h)
+            h = layer(torch.cat([h, inputs], 1) if self.mi and i > 0 else h)
+            h = torch.relu(h * (1 + scale_shift[2 * i]) + scale_shift[2 * i + 1])
         return torch.sigmoid(self.out(h))
 
 
@@ -132,9 +187,12 @@ class RadianceField(nn.Module):
         n_levels, n_features_per_level, log2_hashmap_size, base_resolution, max_resolution: the
             hash grid (``per_level_scale`` grows ``base_resolution`` to ``max_resolution``).
         n_geo_features: geometric features passed from the density MLP to the colour MLP.
-        n_hidden: width of both MLPs (1 to 4096). color_layers: hidden layers of the colour MLP
-            (0 to 16).
-        view: ``"sh"`` or ``"none"``. color_net: ``"plain"``, ``"cam"`` or ``"mi"``.
+        n_hidden: width of both MLPs (1 to 4096). color_layers: the colour MLP's hidden layers
+            past its first (0 to 16). density_layers: the density MLP's hidden layers (1 to 16).
+        view: ``"sh"`` or ``"none"``. field_modulation: ``"none"``, ``"cam"`` or ``"cam-hash"``.
+            mlp: ``"plain"`` or ``"mi"`` (the module docstring says what each does).
+        color_net: the older name of the last two (``"plain"``, ``"cam"`` or ``"mi"``); give
+            either it or them.
 
     ``forward(x, dirs)`` and ``density(x)`` take floating-point ``(N, 3)`` tensors on the field's
     device (``dirs`` is not read with ``view="none"`` and may be None then); ``forward`` returns
@@ -155,6 +213,11 @@ class RadianceField(nn.Module):
         True
         >>> RadianceField.from_config(field.config()).config() == field.config()
         True
+        >>> cam = RadianceField([[-1, -1, -1], [1, 1, 1]], n_levels=2, log2_hashmap_size=10,
+        ...                     base_resolution=4, max_resolution=8, n_hidden=16,
+        ...                     field_modulation="cam", mlp="mi", density_layers=2)
+        >>> cam(x, dirs)[1].shape, cam.config()["field_modulation"], cam.config()["mlp"]
+        (torch.Size([5, 3]), 'cam', 'mi')
     """
 
     def __init__(
@@ -169,7 +232,10 @@ class RadianceField(nn.Module):
         n_hidden: int = 64,
         color_layers: int = 2,
         view: str = "sh",
-        color_net: str = "plain",
+        field_modulation: str = "none",
+        mlp: str = "plain",
+        density_layers: int = 1,
+        color_net: str | None = None,
         *,
         device: torch.device | str | None = None,
     ) -> None:
@@ -178,8 +244,21 @@ class RadianceField(nn.Module):
         check_size("n_geo_features", n_geo_features, 1, MAX_WIDTH)
         check_size("n_hidden", n_hidden, 1, MAX_WIDTH)
         check_size("color_layers", color_layers, 0, MAX_HIDDEN_LAYERS)
+        check_size("density_layers", density_layers, 1, MAX_HIDDEN_LAYERS)
         if view not in VIEWS:
             raise InputError(f"view must be 'sh' or 'none', got {view!r}")
+        field_modulation, mlp = _options(field_modulation, mlp, color_net)
+        n_modulated = density_layers + color_layers + 1
+        if field_modulation == "cam" and n_modulated > MAX_MODULATED_LAYERS:
+            raise InputError(
+                f"field_modulation 'cam' modulates at most {MAX_MODULATED_LAYERS} hidden layers, got "
+                f"density_layers + color_layers + 1 = {n_modulated}; use fewer layers"
+            )
+        if field_modulation == "cam" and n_hidden < 2:
+            raise InputError(
+                f"field_modulation 'cam' normalises each layer's units and needs n_hidden >= 2, got "
+                f"{n_hidden}"
+            )
         device = check_device(device)
         self.register_buffer("aabb", _box(aabb).to(device))
         self.encoding = HashGrid(
@@ -192,12 +271,16 @@ class RadianceField(nn.Module):
             device=device,
         )
         n_grid = self.encoding.n_output_dims
-        self.density_net = nn.Sequential(
-            nn.Linear(n_grid, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 1 + n_geo_features)
-        )
+        mi = mlp == "mi"
+        *hidden, out = _linears(n_grid, n_hidden, density_layers, 1 + n_geo_features, mi)
+        self.density_net = nn.Sequential(*[m for h in hidden for m in (h, nn.ReLU())], out)
+        self.mi, self.density_layers = mi, density_layers
         self.view = view
         n_in = n_geo_features + (SH_DIMS if view == "sh" else 0)
-        self.color = ColorNet(color_net, n_in, n_hidden, color_layers, n_grid)
+        self.color = ColorNet(field_modulation, mi, n_in, n_hidden, color_layers, n_grid)
+        self.cam = None
+        if field_modulation == "cam":
+            self.cam = CoordinateModulation(n_modulated, "triplane", CAM_RESOLUTION, device=device)
         self.settings = dict(
             n_levels=n_levels,
             n_features_per_level=n_features_per_level,
@@ -208,7 +291,9 @@ class RadianceField(nn.Module):
             n_hidden=n_hidden,
             color_layers=color_layers,
             view=view,
-            color_net=color_net,
+            field_modulation=field_modulation,
+            mlp=mlp,
+            density_layers=density_layers,
         )
         self.to(device)
 
@@ -234,26 +319,30 @@ class RadianceField(nn.Module):
                 rows=x.shape[0],
             )
 
-    def _grid(self, x: torch.Tensor) -> torch.Tensor:
-        u = ((x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])).clamp(0, 1)
-        return self.encoding(u.float().contiguous())
+    def _grid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The hash grid's features and, with CAM, the scale and shift of every hidden layer."""
+        u = ((x - self.aabb[0]) / (self.aabb[1] - self.aabb[0])).clamp(0, 1).float().contiguous()
+        return self.encoding(u), None if self.cam is None else self.cam(u)
+
+    def _density_net(self, features, mods) -> torch.Tensor:
+        return run_mlp(list(self.density_net[::2]), features, self.mi, mods)
 
     def density(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3)`` positions -> ``(N,)`` densities (>= 0)."""
         self._check(x)
-        h = self.density_net(self._grid(x))
+        h = self._density_net(*self._grid(x))
         return _TruncExp.apply(h[:, 0])
 
     def forward(self, x: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, 3)`` positions and unit directions -> ``(N,)`` densities and ``(N, 3)`` colours."""
         self._check(x, dirs, with_dirs=True)
-        features = self._grid(x)
-        h = self.density_net(features)
+        features, mods = self._grid(x)
+        h = self._density_net(features, mods)
         sigma = _TruncExp.apply(h[:, 0])
         inputs = (
             h[:, 1:] if self.view == "none" else torch.cat([h[:, 1:], sh_encode(dirs.float())], 1)
         )
-        return sigma, self.color(inputs, features)
+        return sigma, self.color(inputs, features, mods, self.density_layers)
 
     def config(self) -> dict:
         """The settings that rebuild this field with :meth:`from_config` (with the box)."""
@@ -275,7 +364,22 @@ class RadianceField(nn.Module):
             raise InputError(
                 f"a RadianceField config needs 'aabb' (the scene box), got keys {sorted(config)}"
             )
-        return RadianceField(**config, device=device)
+        return RadianceField(**legacy_settings(config), device=device)
+
+
+def _options(field_modulation, mlp, color_net) -> tuple[str, str]:
+    """``(field_modulation, mlp)`` checked, or taken from the older ``color_net`` when it is given."""
+    if color_net is not None:
+        if (field_modulation, mlp) != ("none", "plain"):
+            raise InputError(
+                f"give field_modulation and mlp, or the older color_net, not both; got color_net="
+                f"{color_net!r} with field_modulation={field_modulation!r}, mlp={mlp!r}"
+            )
+        check_choice("color_net", color_net, tuple(LEGACY_COLOR_NETS))
+        field_modulation, mlp = LEGACY_COLOR_NETS[color_net].values()
+    check_choice("field_modulation", field_modulation, MODULATIONS)
+    check_choice("mlp", mlp, MLPS)
+    return field_modulation, mlp
 
 
 def _level_growth(n_levels, base_resolution, max_resolution) -> float:

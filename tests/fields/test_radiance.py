@@ -24,10 +24,20 @@ def test_spherical_harmonics_are_orthonormal():
     torch.testing.assert_close(gram, torch.eye(16, dtype=torch.float64), atol=0.02, rtol=0)
 
 
-@pytest.mark.parametrize("color_net", ["plain", "cam", "mi"])
-def test_outputs_and_gradients(color_net):
+OPTIONS = [
+    dict(),
+    dict(field_modulation="cam"),
+    dict(field_modulation="cam-hash"),
+    dict(mlp="mi"),
+    dict(mlp="mi", density_layers=3, color_layers=2),
+    dict(field_modulation="cam", mlp="mi", density_layers=2),
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_outputs_and_gradients(options):
     torch.manual_seed(0)
-    field = RadianceField(AABB, **SMALL, color_net=color_net)
+    field = RadianceField(AABB, **SMALL, **options)
     x = torch.rand(100, 3) * 3 - 1.5
     d = torch.nn.functional.normalize(torch.randn(100, 3), dim=1)
     sigma, rgb = field(x, d)
@@ -36,7 +46,7 @@ def test_outputs_and_gradients(color_net):
     torch.testing.assert_close(field.density(x), sigma)
     (sigma.sum() + rgb.sum()).backward()
     assert field.encoding.params.grad.abs().sum() > 0
-    assert all(p.grad is not None for p in field.color.parameters() if p.requires_grad)
+    assert all(p.grad is not None for p in field.parameters() if p.requires_grad)
 
 
 def test_view_dependence_can_be_switched_off():
@@ -48,11 +58,46 @@ def test_view_dependence_can_be_switched_off():
     assert not torch.allclose(with_sh[0], with_sh[1]) and torch.equal(none[0], none[1])
 
 
-def test_config_round_trip():
-    field = RadianceField(AABB, **SMALL, color_net="mi", color_layers=1)
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_config_round_trip(options):
+    field = RadianceField(AABB, **SMALL, **options)
     again = RadianceField.from_config(field.config())
     assert again.config() == field.config()
     again.load_state_dict(field.state_dict())
+    x = torch.rand(7, 3)
+    d = torch.nn.functional.normalize(torch.randn(7, 3), dim=1)
+    torch.testing.assert_close(again(x, d), field(x, d), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "color_net, options",
+    [
+        ("plain", dict(field_modulation="none", mlp="plain")),
+        ("cam", dict(field_modulation="cam-hash", mlp="plain")),
+        ("mi", dict(field_modulation="none", mlp="mi")),
+    ],
+)
+def test_older_color_net_configs_load(color_net, options):
+    """A config written with color_net builds the field its weights fit (same state dict keys)."""
+    old = {**RadianceField(AABB, **SMALL).config(), "color_net": color_net}
+    for key in ("field_modulation", "mlp", "density_layers"):
+        old.pop(key)
+    field = RadianceField.from_config(old)
+    assert {k: field.config()[k] for k in options} == options
+    assert field.state_dict().keys() == RadianceField(AABB, **SMALL, **options).state_dict().keys()
+
+
+def test_cam_modulates_both_mlps_from_its_own_grid():
+    torch.manual_seed(0)
+    field = RadianceField(AABB, **SMALL, field_modulation="cam", density_layers=2, color_layers=1)
+    assert field.cam.n_layers == 2 + 2 and field.color.modulation is None
+    x = torch.rand(50, 3) * 3 - 1.5
+    d = torch.nn.functional.normalize(torch.randn(50, 3), dim=1)
+    before = field(x, d)
+    with torch.no_grad():
+        field.cam.grid.params.normal_()
+    after = field(x, d)
+    assert (before[0] - after[0]).abs().max() > 1e-3 and (before[1] - after[1]).abs().max() > 1e-3
 
 
 def test_bad_settings():
@@ -65,6 +110,24 @@ def test_bad_settings():
     with pytest.raises(InputError) as err:
         RadianceField(AABB, color_net="wide")
     assert str(err.value) == "color_net must be one of 'plain', 'cam', 'mi', got 'wide'"
+    with pytest.raises(InputError) as err:
+        RadianceField(AABB, field_modulation="film")
+    assert str(err.value) == "field_modulation must be one of 'none', 'cam', 'cam-hash', got 'film'"
+    with pytest.raises(InputError) as err:
+        RadianceField(AABB, mlp="wide")
+    assert str(err.value) == "mlp must be one of 'plain', 'mi', got 'wide'"
+    with pytest.raises(InputError) as err:
+        RadianceField(AABB, mlp="mi", color_net="mi")
+    assert str(err.value) == (
+        "give field_modulation and mlp, or the older color_net, not both; got color_net='mi' "
+        "with field_modulation='none', mlp='mi'"
+    )
+    with pytest.raises(InputError) as err:
+        RadianceField(AABB, field_modulation="cam", density_layers=8, color_layers=8)
+    assert str(err.value) == (
+        "field_modulation 'cam' modulates at most 16 hidden layers, got density_layers + "
+        "color_layers + 1 = 17; use fewer layers"
+    )
     with pytest.raises(InputError) as err:
         RadianceField(AABB, view="rgb")
     assert str(err.value) == "view must be 'sh' or 'none', got 'rgb'"
@@ -153,7 +216,8 @@ def test_bad_configs():
     config = RadianceField(AABB, **SMALL).config()
     known = (
         "['aabb', 'n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'max_resolution', "
-        "'n_geo_features', 'n_hidden', 'color_layers', 'view', 'color_net']"
+        "'n_geo_features', 'n_hidden', 'color_layers', 'view', 'field_modulation', 'mlp', "
+        "'density_layers', 'color_net']"
     )
     for bad, message in [
         ([1, 2], "a RadianceField config must be a dict with an 'aabb' key, got list"),
