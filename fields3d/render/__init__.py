@@ -3,7 +3,8 @@ volume-rendering compositing (forward and backward in the core)."""
 
 from .composite import Composited, composite, composite_samples, render_samples
 from .image_metrics import psnr, ssim
-from .march import GridSpec, RaySamples, march_rays
+from .learned_occupancy import OccupancyNetwork
+from .march import GridSpec, OccupancyTest, RaySamples, march_rays
 from .occupancy import OccupancyGrid, pack_bits
 from .sphere_trace import SDFRender, TraceResult, render_sdf, sphere_trace
 from .volume import RenderSettings, render_image, render_rays
@@ -12,6 +13,8 @@ __all__ = [
     "Composited",
     "GridSpec",
     "OccupancyGrid",
+    "OccupancyNetwork",
+    "OccupancyTest",
     "RaySamples",
     "RenderSettings",
     "SDFRender",

@@ -9,6 +9,10 @@ the box (or ``near``), fixed steps of ``step`` (``cone = 0``) or steps growing a
 between ``step`` and ``max_step``; a step is kept when the occupancy cell holding its midpoint is
 occupied, and the ray jumps over each empty cell in one move.
 
+Instead of a grid, :class:`OccupancyTest` gives a box and a callable occupancy test (a learned
+occupancy network): the box is marched by the core as a plain box (every step a candidate) and the
+candidates whose midpoints the callable calls occupied are kept.
+
 Memory is bounded: the samples of a call never exceed ``max_samples``. When the rays ask for more,
 whole rays from the end of the batch are given no samples, and :attr:`RaySamples.rays_dropped`
 says how many (counting and cumulative sums are 64-bit, so no count overflows).
@@ -17,6 +21,7 @@ says how many (counting and cumulative sums are 64-bit, so no count overflows).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -88,6 +93,32 @@ class GridSpec:
         raise InputError(
             f"aabb must be finite (2, 3) min and max corners with max > min, got {aabb!r}"
         )
+
+
+@dataclass(frozen=True)
+class OccupancyTest:
+    """A box to march with a callable occupancy test in place of a grid's bits.
+
+    Attributes:
+        box: the :class:`GridSpec` marched (its ``bits`` set or not: its cells, then the test).
+        occupied: ``f(points (S, 3)) -> (S,)`` bool, True where a sample is kept; ``points`` are
+            the candidates' midpoints in the rays' dtype and device, without gradients.
+        max_candidates: the most candidates one call marches before testing (rays past it are
+            dropped whole, as with ``max_samples``).
+
+    Example:
+        >>> import torch
+        >>> from fields3d.render import GridSpec, OccupancyTest, march_rays
+        >>> box = GridSpec.from_aabb([[0, 0, 0], [1, 1, 1]])
+        >>> test = OccupancyTest(box, lambda x: x[:, 0] > 0.5)  # the half x > 0.5 is occupied
+        >>> origins, dirs = torch.tensor([[-1.0, 0.5, 0.5]]), torch.tensor([[1.0, 0.0, 0.0]])
+        >>> march_rays(origins, dirs, test, step=0.25).t_starts.tolist()
+        [1.5, 1.75]
+    """
+
+    box: GridSpec
+    occupied: Callable[[torch.Tensor], torch.Tensor]
+    max_candidates: int = DEFAULT_MAX_SAMPLES
 
 
 @dataclass
@@ -317,7 +348,8 @@ def march_rays(
     Args:
         origins: ``(R, 3)`` ray origins, float32 (float64 on the CPU too).
         dirs: ``(R, 3)`` directions, same dtype and device; ``t`` is in units of ``|dir|``.
-        spec: the grid (:meth:`GridSpec.from_aabb` for a plain box, or ``OccupancyGrid.spec()``).
+        spec: the grid (:meth:`GridSpec.from_aabb` for a plain box, or ``OccupancyGrid.spec()``),
+            or an :class:`OccupancyTest` (its box marched, the candidates it calls empty dropped).
         step: the smallest step. near, far: numbers or ``(R,)`` tensors clipping each ray.
         cone: steps grow as ``t * cone`` (0: fixed steps). max_step: the largest step
             (default: the outer box's extent).
@@ -351,6 +383,9 @@ def march_rays(
         >>> budget.counts.tolist(), budget.rays_dropped  # whole rays from the end get none
         ([4, 0, 0, 0], 2)
     """
+    if isinstance(spec, OccupancyTest):
+        clip = {"near": near, "far": far, "cone": cone, "max_step": max_step}
+        return _march_tested(origins, dirs, spec, step, clip, max_samples)
     _check_rays(origins, dirs)
     bits = _check_grid(spec, origins)
     step, cone, max_step = _check_spec(spec, step, cone, max_step)
@@ -390,3 +425,34 @@ def march_rays(
         stream,
     )
     return RaySamples(t_starts, t_ends, ray_ids, offsets, dropped, True)
+
+
+def _march_tested(origins, dirs, test: OccupancyTest, step, clip: dict, max_samples) -> RaySamples:
+    """:func:`march_rays` through ``test.box``, keeping the candidates ``test.occupied`` keeps; the
+    budget ``max_samples`` bounds the kept samples (whole rays from the end dropped)."""
+    check_size("max_samples", max_samples, 0, MAX_SAMPLE_BUDGET)
+    check_size("max_candidates", test.max_candidates, 0, MAX_SAMPLE_BUDGET)
+    candidates = march_rays(
+        origins, dirs, test.box, step=step, max_samples=test.max_candidates, **clip
+    )
+    with torch.no_grad():
+        keep = test.occupied(candidates.midpoints(origins.detach(), dirs.detach()))
+    n = candidates.n_samples
+    if not (isinstance(keep, torch.Tensor) and keep.dtype == torch.bool and keep.shape == (n,)):
+        got = (
+            f"{dtype_str(keep.dtype)} {shape_str(keep)}"
+            if isinstance(keep, torch.Tensor)
+            else type(keep).__name__
+        )
+        raise InputError(
+            f"the occupancy test must return a bool tensor of shape ({n},), one flag per candidate "
+            f"midpoint, got {got}"
+        )
+    kept = candidates.select(keep.to(candidates.ray_ids.device))
+    offsets, dropped = _budget(kept.counts, max_samples)
+    if dropped == 0:
+        return kept
+    n = int(offsets[-1])
+    ray_ids = kept.ray_ids[:n]
+    dropped = max(dropped, candidates.rays_dropped)
+    return RaySamples(kept.t_starts[:n], kept.t_ends[:n], ray_ids, offsets, dropped, True)
