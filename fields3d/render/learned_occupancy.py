@@ -125,9 +125,11 @@ class OccupancyNetwork(nn.Module):
         """``(N, 3)`` positions -> ``(N,)`` bool, True where ``p > 0.5`` (logit > 0)."""
         return self.logits(x) > 0
 
-    def spec(self) -> OccupancyTest:
-        """The box and this network's test, as :func:`~fields3d.render.march_rays` reads them."""
-        return OccupancyTest(GridSpec.from_aabb(self.aabb.tolist()), self.occupied)
+    def spec(self, subdivide: int = 1) -> OccupancyTest:
+        """The box and this network's test, as :func:`~fields3d.render.march_rays` reads them
+        (``subdivide``: :class:`~fields3d.render.OccupancyTest`'s coarse candidate steps)."""
+        box = GridSpec.from_aabb(self.aabb.tolist())
+        return OccupancyTest(box, self.occupied, subdivide=subdivide)
 
     @torch.no_grad()
     def to_grid(self, resolution: int) -> OccupancyGrid:

@@ -38,6 +38,7 @@ DEFAULT_MAX_SAMPLES = 1 << 24  # 16.8 M samples: 268 MB of float32 intervals and
 MIN_STEPS = 1e-7  # step must be at least this fraction of the grid's outer extent
 MAX_LEVELS = 16  # the core's kMaxLevels
 MAX_RESOLUTION = 4096  # cells per axis and level: the core's kMaxRes
+MAX_SUBDIVIDE = 64  # an OccupancyTest's coarse step: at most this many steps
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class OccupancyTest:
             the candidates' midpoints in the rays' dtype and device, without gradients.
         max_candidates: the most candidates one call marches before testing (rays past it are
             dropped whole, as with ``max_samples``).
+        subdivide: candidates are marched at this many times the step (1 to 64) and each kept one
+            is cut into this many equal steps: fewer tests along empty stretches, at the price of
+            deciding per coarse step.
 
     Example:
         >>> import torch
@@ -119,6 +123,7 @@ class OccupancyTest:
     box: GridSpec
     occupied: Callable[[torch.Tensor], torch.Tensor]
     max_candidates: int = DEFAULT_MAX_SAMPLES
+    subdivide: int = 1
 
 
 @dataclass
@@ -428,10 +433,19 @@ def march_rays(
 
 
 def _march_tested(origins, dirs, test: OccupancyTest, step, clip: dict, max_samples) -> RaySamples:
-    """:func:`march_rays` through ``test.box``, keeping the candidates ``test.occupied`` keeps; the
-    budget ``max_samples`` bounds the kept samples (whole rays from the end dropped)."""
+    """:func:`march_rays` through ``test.box`` at ``subdivide`` times the step, keeping the
+    candidates ``test.occupied`` keeps, each split into ``subdivide`` equal steps; the budget
+    ``max_samples`` bounds the kept samples (whole rays from the end dropped)."""
     check_size("max_samples", max_samples, 0, MAX_SAMPLE_BUDGET)
     check_size("max_candidates", test.max_candidates, 0, MAX_SAMPLE_BUDGET)
+    check_int("subdivide", test.subdivide, 1, MAX_SUBDIVIDE)
+    k = test.subdivide
+    if k > 1:  # coarse candidates (at most the box's extent: one step across it)
+        outer = 2 * float(max(test.box.half)) * 2.0 ** (test.box.levels - 1)
+        s = as_real(step)
+        step = min(s * k, outer) if s is not None and s > 0 else step
+        if clip["max_step"] is not None and as_real(clip["max_step"]) is not None:
+            clip = {**clip, "max_step": max(as_real(clip["max_step"]) * k, step)}
     candidates = march_rays(
         origins, dirs, test.box, step=step, max_samples=test.max_candidates, **clip
     )
@@ -448,7 +462,7 @@ def _march_tested(origins, dirs, test: OccupancyTest, step, clip: dict, max_samp
             f"the occupancy test must return a bool tensor of shape ({n},), one flag per candidate "
             f"midpoint, got {got}"
         )
-    kept = candidates.select(keep.to(candidates.ray_ids.device))
+    kept = _split(candidates.select(keep.to(candidates.ray_ids.device)), k)
     offsets, dropped = _budget(kept.counts, max_samples)
     if dropped == 0:
         return kept
@@ -456,3 +470,21 @@ def _march_tested(origins, dirs, test: OccupancyTest, step, clip: dict, max_samp
     ray_ids = kept.ray_ids[:n]
     dropped = max(dropped, candidates.rays_dropped)
     return RaySamples(kept.t_starts[:n], kept.t_ends[:n], ray_ids, offsets, dropped, True)
+
+
+def _split(samples: RaySamples, k: int) -> RaySamples:
+    """Each sample cut into ``k`` equal steps, in order."""
+    if k == 1:
+        return samples
+    part = torch.arange(k, device=samples.t_starts.device, dtype=samples.t_starts.dtype)
+    part = part.repeat(samples.n_samples)
+    t0 = samples.t_starts.repeat_interleave(k)
+    dt = ((samples.t_ends - samples.t_starts) / k).repeat_interleave(k)
+    return RaySamples(
+        t0 + part * dt,
+        t0 + (part + 1) * dt,
+        samples.ray_ids.repeat_interleave(k),
+        samples.offsets * k,
+        samples.rays_dropped,
+        True,
+    )

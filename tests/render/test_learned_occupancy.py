@@ -41,6 +41,23 @@ def test_tested_march_is_the_box_march_filtered_by_the_test(cone):
     assert got.rays_dropped == 0
 
 
+def test_subdivided_candidates_are_the_coarse_march_filtered_and_split():
+    origins, dirs = random_rays(200, 4)
+    coarse = march_rays(origins, dirs, BOX, step=0.08)
+    kept = coarse.select(ball(coarse.midpoints(origins, dirs)))
+    got = march_rays(origins, dirs, OccupancyTest(BOX, ball, subdivide=4), step=0.02)
+    assert torch.equal(got.offsets, kept.offsets * 4)
+    assert torch.equal(got.ray_ids, kept.ray_ids.repeat_interleave(4))
+    torch.testing.assert_close(got.t_starts[::4], kept.t_starts, rtol=0, atol=0)
+    torch.testing.assert_close(got.t_ends[3::4], kept.t_ends, rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        got.t_ends - got.t_starts, (kept.t_ends - kept.t_starts).repeat_interleave(4) / 4
+    )
+    with pytest.raises(InputError) as err:
+        march_rays(origins, dirs, OccupancyTest(BOX, ball, subdivide=0), step=0.02)
+    assert str(err.value) == "subdivide must be an integer from 1 to 64, got 0"
+
+
 def test_the_budget_drops_whole_rays_of_kept_samples():
     origins, dirs = random_rays(50, 1)
     full = march_rays(origins, dirs, OccupancyTest(BOX, ball), step=0.02)
