@@ -38,10 +38,17 @@ from torch import nn
 from .._checks import check_device, check_int, check_size, is_number
 from ..encodings import HashGrid
 from ..errors import InputError
-from .march import GridSpec, OccupancyTest
+from .march import MAX_SUBDIVIDE, GridSpec, OccupancyTest
 from .occupancy import OccupancyGrid, pack_bits
 
-SETTINGS = ("n_levels", "log2_hashmap_size", "base_resolution", "max_resolution", "n_hidden")
+SETTINGS = (
+    "n_levels",
+    "log2_hashmap_size",
+    "base_resolution",
+    "max_resolution",
+    "n_hidden",
+    "subdivide",
+)
 INIT_LOGIT = 2.0  # p = 0.88 everywhere at first: every point occupied until the losses say not
 THRESHOLD = 0.01  # sigma * step above which a probe is occupied (OccupancyGrid.update's default)
 CHUNK = 1 << 18  # points per network query when deriving a grid
@@ -54,6 +61,8 @@ class OccupancyNetwork(nn.Module):
         aabb: ``(2, 3)`` min and max corners; points outside are clamped onto the box.
         n_levels, log2_hashmap_size, base_resolution, max_resolution: the hash grid (2 features a
             level). n_hidden: the MLP's one hidden layer (1 to 1024).
+        subdivide: :meth:`spec`'s coarse candidate steps, in marching steps (1 to 64: the
+            network is asked once per ``subdivide`` steps along empty stretches).
 
     ``forward(x)`` takes ``(N, 3)`` float positions on the network's device and returns ``(N,)``
     float32 probabilities; :meth:`logits` the same before the sigmoid; :meth:`occupied` ``(N,)``
@@ -82,6 +91,7 @@ class OccupancyNetwork(nn.Module):
         base_resolution: int = 16,
         max_resolution: int = 128,
         n_hidden: int = 16,
+        subdivide: int = 1,
         *,
         device: torch.device | str | None = None,
     ) -> None:
@@ -90,6 +100,7 @@ class OccupancyNetwork(nn.Module):
         check_int("base_resolution", base_resolution, 2)
         check_size("max_resolution", max_resolution, base_resolution, 1 << 20)
         check_size("n_hidden", n_hidden, 1, 1024)
+        check_int("subdivide", subdivide, 1, MAX_SUBDIVIDE)
         box = GridSpec.from_aabb(aabb)  # InputError for anything but finite corners, max > min
         device = check_device(device)
         lo = [c - h for c, h in zip(box.center, box.half)]
@@ -104,7 +115,7 @@ class OccupancyNetwork(nn.Module):
         ).to(device)
         nn.init.constant_(self.net[2].bias, INIT_LOGIT)
         self.settings = dict(zip(SETTINGS, (n_levels, log2_hashmap_size, base_resolution)))
-        self.settings.update(max_resolution=max_resolution, n_hidden=n_hidden)
+        self.settings.update(max_resolution=max_resolution, n_hidden=n_hidden, subdivide=subdivide)
 
     def unit(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3)`` positions mapped to the box's ``[0, 1]^3`` (clamped), float32 contiguous."""
@@ -125,11 +136,11 @@ class OccupancyNetwork(nn.Module):
         """``(N, 3)`` positions -> ``(N,)`` bool, True where ``p > 0.5`` (logit > 0)."""
         return self.logits(x) > 0
 
-    def spec(self, subdivide: int = 1) -> OccupancyTest:
-        """The box and this network's test, as :func:`~fields3d.render.march_rays` reads them
-        (``subdivide``: :class:`~fields3d.render.OccupancyTest`'s coarse candidate steps)."""
+    def spec(self) -> OccupancyTest:
+        """The box and this network's test (coarse steps of ``subdivide``), as
+        :func:`~fields3d.render.march_rays` reads them."""
         box = GridSpec.from_aabb(self.aabb.tolist())
-        return OccupancyTest(box, self.occupied, subdivide=subdivide)
+        return OccupancyTest(box, self.occupied, subdivide=self.settings["subdivide"])
 
     @torch.no_grad()
     def to_grid(self, resolution: int) -> OccupancyGrid:

@@ -175,7 +175,7 @@ def test_bad_settings_are_refused_with_exact_messages():
         OccupancyNetwork.from_config({"aabb": [[0, 0, 0], [1, 1, 1]], "levels": 2})
     assert str(err.value) == (
         "an OccupancyNetwork config has unknown settings ['levels']; known: ['aabb', 'n_levels', "
-        "'log2_hashmap_size', 'base_resolution', 'max_resolution', 'n_hidden']"
+        "'log2_hashmap_size', 'base_resolution', 'max_resolution', 'n_hidden', 'subdivide']"
     )
     with pytest.raises(InputError) as err:
         OccupancyNetwork([[0, 0, 0], [1, 1, 1]]).logits(torch.rand(4, 2))
