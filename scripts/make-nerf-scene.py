@@ -7,6 +7,15 @@
 (Another y-up mesh and folder give the same kind of scene of that mesh, e.g. to check that NeRF
 settings tuned on spot hold on other objects.)
 
+Several meshes and ``--spread S`` (> 1) give a large, sparse scene: each mesh normalised as below
+and placed at a random point (seed 0, at least 4 units apart) of the box ``[-S, S]^3``, S times the
+size of one object; train and test views go round the objects in turn (view ``i`` looks at object
+``i mod n`` as the single-object views look at the origin, so other objects may show behind it), and
+the transforms files give the box through ``aabb_scale`` 1 and ``scale`` ``0.5 / S``:
+
+    .venv/bin/python scripts/make-nerf-scene.py --mesh assets/meshes/spot.obj assets/meshes/cow.obj \
+        assets/meshes/stanford-bunny.obj --spread 20 --out benchmarks/results/scenes/sparse
+
 World and object: z is up, as in NeRF-synthetic (Blender). assets/meshes/spot.obj (y up) is turned
 +90 degrees about x (its +y becomes +z), its bounding box is centred on the origin and it is scaled
 so the longest side spans [-1, 1]; it fits the [-1.5, 1.5]^3 box NeRF-synthetic loaders assume.
@@ -86,9 +95,11 @@ def albedo(points: np.ndarray) -> np.ndarray:
     return np.where(dark[:, None], 0.35 * colour, colour)
 
 
-def look_at(eye: np.ndarray) -> np.ndarray:
-    """The ``(4, 4)`` camera-to-world matrix of a camera at ``eye`` looking at the origin, +z up."""
-    back = eye / np.linalg.norm(eye)  # the camera looks down -back
+def look_at(eye: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
+    """The ``(4, 4)`` camera-to-world matrix of a camera at ``eye`` looking at ``target`` (default
+    the origin), +z up."""
+    offset = eye if target is None else eye - target
+    back = offset / np.linalg.norm(offset)  # the camera looks down -back
     right = np.cross([0.0, 0.0, 1.0], back)
     right /= np.linalg.norm(right)
     c2w = np.eye(4)
@@ -157,14 +168,32 @@ def render_view(mesh: trimesh.Trimesh, c2w: np.ndarray, specular: float = 0.0) -
     return np.clip(np.round(np.concatenate([rgb, a], axis=2) * 255.0), 0, 255).astype(np.uint8)
 
 
+def place(n: int, spread: float) -> np.ndarray:
+    """``(n, 3)`` object centres in ``[-0.8 S, 0.8 S]^3``, at least 4 units apart (seed 0)."""
+    rng = np.random.default_rng(SEED)
+    centres: list[np.ndarray] = []
+    while len(centres) < n:
+        c = rng.uniform(-0.8 * spread, 0.8 * spread, 3)
+        if all(np.linalg.norm(c - other) >= 4.0 for other in centres):
+            centres.append(c)
+    return np.array(centres)
+
+
 def write_split(
-    target: Path, mesh: trimesh.Trimesh, split: str, eyes: np.ndarray, specular: float = 0.0
+    target: Path,
+    mesh: trimesh.Trimesh,
+    split: str,
+    eyes: np.ndarray,
+    specular: float = 0.0,
+    centres: np.ndarray | None = None,
+    meta: dict | None = None,
 ) -> None:
     frames = []
     for i, eye in enumerate(eyes):
-        c2w = look_at(eye)
+        at = None if centres is None else centres[i % len(centres)]
+        c2w = look_at(eye if at is None else eye + at, at)
         picture = render_view(mesh, c2w, specular)
-        if picture[[0, -1], :, 3].any() or picture[:, [0, -1], 3].any():
+        if centres is None and (picture[[0, -1], :, 3].any() or picture[:, [0, -1], 3].any()):
             raise RuntimeError(f"{split} view {i} cuts the object at the picture's edge")
         buffer = io.BytesIO()
         Image.fromarray(picture).save(buffer, format="PNG", optimize=True)
@@ -172,7 +201,7 @@ def write_split(
         frames.append(
             {"file_path": f"./{split}/r_{i}", "transform_matrix": (c2w + 0.0).tolist()}
         )  # no -0.0
-    meta = {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}
+    meta = {"camera_angle_x": CAMERA_ANGLE_X, **(meta or {}), "frames": frames}
     write_atomic(target / f"transforms_{split}.json", (json.dumps(meta, indent=2) + "\n").encode())
 
 
@@ -180,7 +209,13 @@ def main() -> None:
     import argparse
 
     p = argparse.ArgumentParser(description="Render a y-up mesh into a NeRF-synthetic style scene.")
-    p.add_argument("--mesh", type=Path, default=SOURCE)
+    p.add_argument("--mesh", type=Path, nargs="+", default=[SOURCE])
+    p.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="> 1: place the meshes in [-S, S]^3, S object sizes across (a large sparse scene)",
+    )
     p.add_argument("--out", type=Path, default=TARGET)
     p.add_argument(
         "--specular",
@@ -189,12 +224,22 @@ def main() -> None:
         help="strength of a view-dependent highlight (0: none)",
     )
     args = p.parse_args()
-    source = load_mesh(args.mesh)
-    mesh = trimesh.Trimesh(normalise(source.vertices), source.faces, process=False)
+    sources = [load_mesh(path) for path in args.mesh]
+    if args.spread > 1:
+        centres = place(len(sources), args.spread)
+        parts = [
+            trimesh.Trimesh(normalise(m.vertices) + c, m.faces, process=False)
+            for m, c in zip(sources, centres)
+        ]
+        mesh = trimesh.util.concatenate(parts)
+        box = {"aabb_scale": 1, "scale": 0.5 / args.spread, "offset": [0.5, 0.5, 0.5]}
+    else:
+        mesh = trimesh.Trimesh(normalise(sources[0].vertices), sources[0].faces, process=False)
+        centres, box = None, None
     if args.out.exists():
         shutil.rmtree(args.out)
-    write_split(args.out, mesh, "train", train_eyes(), args.specular)
-    write_split(args.out, mesh, "test", test_eyes(), args.specular)
+    write_split(args.out, mesh, "train", train_eyes(), args.specular, centres, box)
+    write_split(args.out, mesh, "test", test_eyes(), args.specular, centres, box)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"wrote {args.out}: {N_UPPER + N_LOWER} train + {N_TEST} test views, {size:,} bytes")
 
