@@ -43,6 +43,7 @@ COVERED: dict[str, tuple[str, ...] | None] = {
     "fields3d.render.datasets": ("load_scene",),
     # not re-exported by fields3d.geometry: the recon building blocks and the neighbour search
     "fields3d.geometry.closing": ("closing_sdf",),
+    "fields3d.geometry.grid_distance": ("CappedDistance",),
     "fields3d.geometry.normals": ("imls", "oriented_normals", "pca_normals"),
     "fields3d.geometry.knn": ("knn",),
     # Mosaic-SDF: the field, its file, conversion from a mesh and meshing, and the pipeline

@@ -9,7 +9,10 @@ is the outside. Inflating the outside back by ``radius`` (a Euclidean distance t
 
 which is the signed distance to the *closing* of the shape by a ball of that radius: exact on
 convex parts, closed across holes and gaps narrower than ``2 radius`` (scan holes, sparse
-sampling), and filled in concavities narrower than that. The reconstruction's GridPull and neural
+sampling), and filled in concavities narrower than that. Outside, the distance to the points is
+exact up to ``EXACT_MARGIN`` grid spacings past the radius and a lower bound farther out, where
+only its size matters (:mod:`fields3d.geometry.grid_distance`: the exact far distances cost most
+of the time). The reconstruction's GridPull and neural
 SDF start from it and pull the surface onto the points (see ``fields3d/pipelines/recon``).
 """
 
@@ -22,6 +25,9 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ..errors import InputError
+from .grid_distance import CappedDistance, grid_points
+
+__all__ = ["GridSDF", "closing_radius", "closing_sdf", "grid_gradient", "grid_points"]
 
 
 @dataclass
@@ -40,12 +46,6 @@ class GridSDF:
         return 2.0 / (self.resolution - 1)
 
 
-def grid_points(resolution: int) -> np.ndarray:
-    """``(R^3, 3)`` float32 coordinates of the grid points, in ``values.reshape(-1)`` order."""
-    axis = np.linspace(-1.0, 1.0, resolution, dtype=np.float32)
-    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
 def closing_radius(tree: cKDTree, resolution: int, k: int = 8, quantile: float = 0.99) -> float:
     """A ball radius that no sampling gap slips through: at least 2 grid spacings, and at least
     the ``quantile`` of each point's distance to its ``k``-th neighbour (the typical gap width)."""
@@ -55,6 +55,7 @@ def closing_radius(tree: cKDTree, resolution: int, k: int = 8, quantile: float =
 
 
 RADIUS_LADDER = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+EXACT_MARGIN = 3.0  # grid spacings past the radius within which the outside's distance is exact
 
 
 def closing_sdf(
@@ -63,7 +64,8 @@ def closing_sdf(
     """The closing's signed distance (negative inside) on a ``resolution``^3 grid.
 
     ``sdf0(x) = radius - dist(x, outside)`` inside the inflated outside, the distance to the
-    points elsewhere (module docstring). With ``radius=None`` the radius grows along
+    points elsewhere (module docstring): exact where it is below ``radius + EXACT_MARGIN *
+    spacing``, a lower bound at least that large farther out. With ``radius=None`` the radius grows along
     ``RADIUS_LADDER`` times :func:`closing_radius` until the inside holds free space (grid points
     farther than the radius from every point) amounting to ``min_interior`` of the grid points in
     the cloud's bounding box: a scan with holes (the Stanford bunny's base) leaks the outside into
@@ -90,25 +92,28 @@ def closing_sdf(
         >>> sdf = closing_sdf(cKDTree(points), resolution=33)
         >>> sdf.values.shape, sdf.values.dtype, sdf.spacing, sdf.radius  # radius: 2 spacings
         ((33, 33, 33), dtype('float32'), 0.0625, 0.125)
-        >>> [round(float(sdf.values[i, 16, 16]), 2) for i in (16, 0)]  # centre, face of the cube
-        [-0.49, 0.5]
+        >>> [round(float(sdf.values[i, 16, 16]), 2) for i in (16, 4)]  # centre; 0.25 off the sphere
+        [-0.49, 0.25]
+        >>> bool(0.4 < sdf.values[0, 16, 16] <= 0.5)  # the cube's face: a lower bound of 0.5
+        True
     """
     spacing = 2.0 / (resolution - 1)
-    udf, _ = tree.query(grid_points(resolution), k=1, workers=-1)
-    udf = udf.reshape((resolution,) * 3)
+    dist = CappedDistance(tree, resolution)
     if radius is not None:
-        return _closing(udf, radius, spacing)
+        return _closing(dist, radius, spacing)
     base = closing_radius(tree, resolution)
     lo, hi = tree.data.min(axis=0), tree.data.max(axis=0)
     box = np.prod(np.floor((hi - lo) / spacing) + 1)
     for factor in RADIUS_LADDER:
-        sdf = _closing(udf, base * factor, spacing)
-        if ((sdf.values < 0) & (udf > sdf.radius)).sum() >= min_interior * box:
+        sdf = _closing(dist, base * factor, spacing)
+        if ((sdf.values < 0) & (dist.values > sdf.radius)).sum() >= min_interior * box:
             return sdf
     return sdf
 
 
-def _closing(udf: np.ndarray, radius: float, spacing: float) -> GridSDF:
+def _closing(dist: CappedDistance, radius: float, spacing: float) -> GridSDF:
+    dist.raise_cap(radius + EXACT_MARGIN * spacing)  # exact wherever it is compared or kept
+    udf = dist.values
     free = udf > radius
     labels, _ = ndimage.label(free)
     border = np.unique(_faces_of(labels))
