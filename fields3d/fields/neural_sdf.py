@@ -11,6 +11,12 @@ the normals ``grad f / |grad f|`` that Neural-Pull moves queries along, and the 
 ``(|grad f| - 1)^2``, then see a gradient that changes continuously instead of jumping at every
 unit's kink, and the eikonal loss has a useful second derivative through the MLP.
 
+``field_modulation="cam"`` adds Coordinate-Aware Modulation (:mod:`fields3d.fields.modulation`):
+a tri-plane of ``cam_resolution`` vertices a side over the cube scales and shifts every hidden
+layer's normalised pre-activations. The normalisation changes what the geometric initialisation
+gives: the initial field is no longer a sphere's distance, only smooth (the reconstruction
+pipeline starts from its regression onto the closing's signed distance, which does not need one).
+
 Positions outside ``[-1, 1]^3`` are clamped for the grid (constant along the outward axis) but
 not for the MLP's raw input, so the field keeps growing away from the cube.
 """
@@ -34,6 +40,9 @@ from .._checks import (
 from ..encodings import HashGrid
 from ..errors import InputError
 from .mlp import MAX_HIDDEN_LAYERS, MAX_WIDTH
+from .modulation import CoordinateModulation
+
+MODULATIONS = ("none", "cam")
 
 _GRID_KEYS = (
     "n_levels",
@@ -43,7 +52,14 @@ _GRID_KEYS = (
     "per_level_scale",
     "interpolation",
 )
-_MLP_KEYS = ("n_hidden", "n_hidden_layers", "beta", "sphere_radius")
+_MLP_KEYS = (
+    "n_hidden",
+    "n_hidden_layers",
+    "beta",
+    "sphere_radius",
+    "field_modulation",
+    "cam_resolution",
+)
 
 
 class NeuralSDF(nn.Module):
@@ -56,6 +72,8 @@ class NeuralSDF(nn.Module):
         n_hidden, n_hidden_layers: the MLP's width (1 to 4096) and number of hidden layers (1 to 16).
         beta: the softplus sharpness (finite, > 0).
         sphere_radius: radius of the sphere the initial field approximates, in ``(0, 1]``.
+        field_modulation: ``"none"`` or ``"cam"``; cam_resolution: the CAM tri-plane's vertices
+            per side (2 to 1024).
         device: where the parameters live.
 
     ``forward(x)``: ``(N, 3)`` positions (the parameters' dtype, float32 unless the module was
@@ -89,6 +107,8 @@ class NeuralSDF(nn.Module):
         n_hidden_layers: int = 2,
         beta: float = 100.0,
         sphere_radius: float = 0.5,
+        field_modulation: str = "none",
+        cam_resolution: int = 64,
         *,
         device: torch.device | str | None = None,
     ) -> None:
@@ -105,6 +125,10 @@ class NeuralSDF(nn.Module):
             )
         if not is_number(sphere_radius) or not 0 < sphere_radius <= 1:
             raise InputError(f"sphere_radius must be a number in (0, 1], got {sphere_radius!r}")
+        if field_modulation not in MODULATIONS:
+            raise InputError(
+                f"field_modulation must be one of 'none', 'cam', got {field_modulation!r}"
+            )
         device = check_device(device)
         self.encoding = HashGrid(
             3,
@@ -122,6 +146,8 @@ class NeuralSDF(nn.Module):
             "beta": float(beta),
             "sphere_radius": float(sphere_radius),
         }
+        if field_modulation == "cam":  # absent without CAM: configs saved before it read the same
+            self._mlp_settings.update(field_modulation="cam", cam_resolution=cam_resolution)
         widths = [3 + self.encoding.n_output_dims] + [n_hidden] * n_hidden_layers + [1]
         layers: list[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -130,6 +156,17 @@ class NeuralSDF(nn.Module):
                 layers.append(nn.Softplus(beta=beta))
         self.mlp = nn.Sequential(*layers)
         self._geometric_init(sphere_radius)
+        self.cam = None
+        if field_modulation == "cam":
+            check_size("cam_resolution", cam_resolution, 2, 1024)
+            if n_hidden < 2:
+                raise InputError(
+                    "field_modulation 'cam' normalises each layer's units and needs n_hidden >= 2, "
+                    f"got {n_hidden}"
+                )
+            self.cam = CoordinateModulation(
+                n_hidden_layers, "triplane", cam_resolution, device=device
+            )
 
     @torch.no_grad()
     def _geometric_init(self, radius: float) -> None:
@@ -197,8 +234,14 @@ class NeuralSDF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        features = self.encoding(((x + 1.0) * 0.5).clamp(0.0, 1.0))
-        return self.mlp(torch.cat((x, features), dim=1)).squeeze(1)
+        u = ((x + 1.0) * 0.5).clamp(0.0, 1.0)
+        h = torch.cat((x, self.encoding(u)), dim=1)
+        if self.cam is None:
+            return self.mlp(h).squeeze(1)
+        mods = self.cam(u)
+        for i, layer in enumerate(self.mlp[:-1:2]):
+            h = self.mlp[2 * i + 1](self.cam.modulate(layer(h), mods, i))
+        return self.mlp[-1](h).squeeze(1)
 
     def gradient(
         self, x: torch.Tensor, create_graph: bool = False

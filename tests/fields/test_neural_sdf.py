@@ -107,6 +107,57 @@ def test_gradient_is_twice_differentiable(interpolation):
     assert field.encoding.params.grad is not None and field.encoding.params.grad.abs().sum() > 0
 
 
+def _cam(**kw) -> NeuralSDF:
+    """A CAM field with trained-looking weights and tri-plane (its planes start near zero)."""
+    field = _trained(field_modulation="cam", cam_resolution=5, **kw)
+    with torch.no_grad():
+        field.cam.grid.params.normal_(0, 0.3)
+    return field
+
+
+def test_cam_is_twice_differentiable_float64():
+    """gradcheck of grad f and gradgradcheck of f through the hash grid, the tri-plane and the
+    normalisation: the eikonal term's derivatives."""
+    field = _cam().double()
+    torch.manual_seed(3)
+    x = (torch.rand(6, 3, dtype=torch.float64) * 1.8 - 0.9).requires_grad_(True)
+    assert torch.autograd.gradcheck(field, (x,))
+    assert torch.autograd.gradgradcheck(field, (x,))
+    assert torch.autograd.gradcheck(lambda p: field.gradient(p, create_graph=True)[1], (x,))
+    _, grad = field.gradient(x.detach(), create_graph=True)
+    (grad.norm(dim=1) - 1).square().mean().backward()
+    assert field.cam.grid.params.grad.abs().sum() > 0
+    assert field.encoding.params.grad.abs().sum() > 0
+
+
+def test_cam_matches_plain_torch():
+    """The CAM field against the same arithmetic written out with the pure-torch encodings."""
+    from fields3d.encodings.reference import hash_grid_reference, triplane_reference
+    from fields3d.fields.modulation import cam_reference
+
+    field = _cam(n_hidden_layers=2)
+    x = torch.rand(40, 3) * 2 - 1
+    u = ((x + 1) * 0.5).clamp(0, 1)
+    grid = field.encoding
+    h = torch.cat((x, hash_grid_reference(u, grid.params, grid.spec)), 1)
+    mods = triplane_reference(u, field.cam.grid.params, field.cam.grid.spec)
+    for i in range(2):
+        linear, act = field.mlp[2 * i], field.mlp[2 * i + 1]
+        h = act(cam_reference(linear(h), mods, i))
+    torch.testing.assert_close(field(x), field.mlp[-1](h).squeeze(1), atol=1e-5, rtol=1e-5)
+
+
+def test_cam_config_round_trip_and_older_configs():
+    field = _cam()
+    config = field.config()
+    assert config["mlp"]["field_modulation"] == "cam" and config["mlp"]["cam_resolution"] == 5
+    rebuilt = NeuralSDF.from_config(json.loads(json.dumps(config)))
+    rebuilt.load_state_dict(field.state_dict())
+    x = torch.rand(16, 3) * 2 - 1
+    assert torch.equal(rebuilt(x), field(x))
+    assert "field_modulation" not in _field().config()["mlp"]  # as saved before CAM
+
+
 def test_grid_values_match_forward_in_chunks():
     field = _trained()
     values = field.grid_values(5, chunk=7)
@@ -151,6 +202,14 @@ def test_errors():
             "n_hidden_layers must be an integer from 1 to 16, got 1000000",
         ),
         (
+            dict(field_modulation="film"),
+            "field_modulation must be one of 'none', 'cam', got 'film'",
+        ),
+        (
+            dict(field_modulation="cam", n_hidden=1),
+            "field_modulation 'cam' normalises each layer's units and needs n_hidden >= 2, got 1",
+        ),
+        (
             dict(beta=float("inf")),
             "beta must be finite, got inf; use a large number such as 1000 for a sharp bend",
         ),
@@ -185,7 +244,8 @@ def test_bad_settings(kw, message):
             {"hash_grid": {1: 2, "x": 3}, "mlp": {}},
             "a NeuralSDF config has unknown settings [1, 'x']; known: "
             "['n_levels', 'n_features_per_level', 'log2_hashmap_size', 'base_resolution', 'per_level_scale', "
-            "'interpolation', 'n_hidden', 'n_hidden_layers', 'beta', 'sphere_radius']",
+            "'interpolation', 'n_hidden', 'n_hidden_layers', 'beta', 'sphere_radius', "
+            "'field_modulation', 'cam_resolution']",
         ),
         (
             {"hash_grid": {}, "mlp": {"n_hidden": 10**9}},
