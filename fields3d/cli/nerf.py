@@ -19,6 +19,8 @@ from it) to OUT.
 
 
 def add_nerf(sub) -> None:
+    from ..fields.radiance import MLPS, MODULATIONS  # torch: only when the nerf verb runs
+
     p = sub.add_parser(
         "nerf",
         help=HELP["nerf"],
@@ -45,6 +47,21 @@ def add_nerf(sub) -> None:
         metavar="RES",
         help="also write OUT/mesh.ply: the density's iso-surface "
         "on RES^3 points over the scene box",
+    )
+    p.add_argument(
+        "--field-modulation",
+        choices=MODULATIONS,
+        help="scale and shift the MLPs' hidden units from a grid (CAM; default: the job file's, "
+        "else none)",
+    )
+    p.add_argument(
+        "--mlp", choices=MLPS, help="mi: the inputs into every hidden layer (mi-MLP; default plain)"
+    )
+    p.add_argument(
+        "--train-views",
+        type=int,
+        metavar="N",
+        help="train on N of the training views, evenly spaced (few-shot; default all)",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -105,6 +122,9 @@ def run_nerf(args: argparse.Namespace) -> int:
             ("steps", args.steps),
             ("downscale", args.downscale),
             ("mesh_resolution", args.mesh),
+            ("field_modulation", args.field_modulation),
+            ("mlp", args.mlp),
+            ("train_views", args.train_views),
         )
         if v is not None
     }

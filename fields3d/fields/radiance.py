@@ -128,6 +128,13 @@ def legacy_settings(config: dict) -> dict:
     return {**config, **LEGACY_COLOR_NETS[net]}
 
 
+def normalised_config(config: dict) -> dict:
+    """A field config as :meth:`RadianceField.config` writes it now: an older ``color_net`` mapped,
+    and the options added since at their defaults (what the field built from it has)."""
+    defaults = {"field_modulation": "none", "mlp": "plain", "density_layers": 1}
+    return {**defaults, **legacy_settings(config)}
+
+
 def _linears(n_in: int, n_hidden: int, n_layers: int, n_out: int, mi: bool) -> list[nn.Linear]:
     """``n_layers`` hidden layers and an output layer; with ``mi`` every hidden layer after the first
     also takes the ``n_in`` inputs."""
@@ -247,7 +254,7 @@ class RadianceField(nn.Module):
         check_size("density_layers", density_layers, 1, MAX_HIDDEN_LAYERS)
         if view not in VIEWS:
             raise InputError(f"view must be 'sh' or 'none', got {view!r}")
-        field_modulation, mlp = _options(field_modulation, mlp, color_net)
+        field_modulation, mlp = field_options(field_modulation, mlp, color_net)
         n_modulated = density_layers + color_layers + 1
         if field_modulation == "cam" and n_modulated > MAX_MODULATED_LAYERS:
             raise InputError(
@@ -367,7 +374,7 @@ class RadianceField(nn.Module):
         return RadianceField(**legacy_settings(config), device=device)
 
 
-def _options(field_modulation, mlp, color_net) -> tuple[str, str]:
+def field_options(field_modulation, mlp, color_net=None) -> tuple[str, str]:
     """``(field_modulation, mlp)`` checked, or taken from the older ``color_net`` when it is given."""
     if color_net is not None:
         if (field_modulation, mlp) != ("none", "plain"):

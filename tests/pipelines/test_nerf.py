@@ -194,7 +194,7 @@ def test_the_shipped_job_file_loads():
     [
         (
             "[nerf]\ndata = 'x'\nspeed = 3\n",
-            ": unknown keys speed; known keys: checkpoint_every, color_layers, ",
+            ": unknown keys speed; known keys: anneal_steps, background_weight, checkpoint_every, ",
         ),
         ("[other]\n", " has no [nerf] table"),
         ("[nerf\n", " is not valid TOML ("),

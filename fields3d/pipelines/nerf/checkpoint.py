@@ -28,7 +28,7 @@ from ...checkpoint import (
     save_checkpoint,
 )
 from ...errors import CheckpointError, one_line
-from ...fields.radiance import RadianceField
+from ...fields.radiance import RadianceField, normalised_config
 from ...render.datasets import PosedImages
 from ...render.occupancy import OccupancyGrid
 from .config import NerfConfig
@@ -84,7 +84,8 @@ def load_state(path: Path, state: TrainState) -> None:
     """Restore ``state`` in place from a checkpoint written by :func:`save_state` for the same settings
     and scene (CheckpointError otherwise)."""
     tensors, meta = read_checkpoint(path)
-    if meta["field"] != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
+    field = normalised_config(meta["field"]) if isinstance(meta["field"], dict) else meta["field"]
+    if field != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
         raise CheckpointError(
             f"checkpoint {path} was written with other field settings ({meta['field']}); "
             "resume with the settings it was trained with, or start again without --resume"

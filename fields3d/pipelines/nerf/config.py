@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_int, is_number
 from ...errors import InputError, ModelNotFound
-from ...fields.radiance import COLOR_NETS, VIEWS
+from ...fields.radiance import VIEWS, field_options
 from ...render.cameras import MAX_FRAMES
 
 if sys.version_info >= (3, 11):
@@ -58,7 +58,12 @@ class NerfConfig:
     :data:`STEPS_PER_DIAGONAL`); ``grid_resolution``: occupancy cells per axis, updated every
     ``grid_every`` steps (in warm-up mode for the first ``warmup_steps``); ``n_levels``,
     ``log2_hashmap_size``, ``max_resolution``: the hash grid's; ``n_hidden``, ``color_layers``,
-    ``view``, ``color_net``: the MLPs'; ``mesh_resolution`` > 0 also meshes the density at
+    ``view``, ``field_modulation`` (``"none"``, ``"cam"``, ``"cam-hash"``), ``mlp`` (``"plain"``,
+    ``"mi"``), ``density_layers``: the field's (:class:`~fields3d.fields.RadianceField`;
+    ``color_net``, their older name, is turned into them); ``train_views``: train on this many of
+    the training views, evenly spaced (few-shot; None: all); ``background_weight`` and
+    ``anneal_steps``: the few-shot regularisers (:mod:`fields3d.pipelines.nerf.fewshot`);
+    ``mesh_resolution`` > 0 also meshes the density at
     ``mesh_level``; ``resume`` continues from the output's checkpoint. :func:`load_job` reads one
     from a TOML job file.
 
@@ -98,7 +103,13 @@ class NerfConfig:
     n_hidden: int = 64
     color_layers: int | None = None
     view: str = "sh"
-    color_net: str = "plain"
+    field_modulation: str = "none"
+    mlp: str = "plain"
+    density_layers: int = 1
+    color_net: str | None = None  # the older name of field_modulation and mlp; None once mapped
+    train_views: int | None = None
+    background_weight: float = 0.0
+    anneal_steps: int = 0
     checkpoint_every: float = 60.0  # seconds between checkpoints
     eval_chunk: int = 1 << 13
     turntable_frames: int = 36
@@ -148,10 +159,17 @@ class NerfConfig:
             raise InputError(f"step_size must be a number > 0, got {self.step_size!r}")
         if self.view not in VIEWS:
             raise InputError(f"view must be 'sh' or 'none', got {self.view!r}")
-        if self.color_net not in COLOR_NETS:
-            raise InputError(
-                f"color_net must be one of {', '.join(map(repr, COLOR_NETS))}, got {self.color_net!r}"
-            )
+        modulation, mlp = field_options(self.field_modulation, self.mlp, self.color_net)
+        object.__setattr__(self, "field_modulation", modulation)
+        object.__setattr__(self, "mlp", mlp)
+        object.__setattr__(self, "color_net", None)
+        check_int("density_layers", self.density_layers, 1, 8)
+        if self.train_views is not None:
+            check_int("train_views", self.train_views, 1)
+        check_int("anneal_steps", self.anneal_steps, 0)
+        w = self.background_weight
+        if not is_number(w) or not 0 <= w < math.inf:
+            raise InputError(f"background_weight must be a finite number >= 0, got {w!r}")
 
     def _check_types(self) -> None:
         """The settings a job file can get wrong that the checks below do not reach."""

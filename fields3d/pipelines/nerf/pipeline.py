@@ -18,6 +18,7 @@ from .._common import resolve_device, run_fraction, write_json
 from ..hooks import TrainingHook
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import NerfConfig
+from .fewshot import select_views
 from .model import snapshot
 from .outputs import check_scoreable, check_viewpoints, evaluate, write_mesh, write_turntable
 from .train import TrainState, build_state, should_stop, sync, timed, train_step
@@ -143,7 +144,9 @@ def train_nerf(
         raise InputError(f"config must be a NerfConfig, got {type(config).__name__}")
     device = resolve_device(config.device)
     config = config.resolved(device.type)
-    train = load_scene(config.data, "train", config.downscale)
+    train = select_views(
+        load_scene(config.data, "train", config.downscale), config.train_views, config.data
+    )
     test = load_scene(config.data, "test", config.downscale)
     check_viewpoints(train, config.data)
     check_scoreable(test, config.data, config.downscale)
@@ -191,6 +194,8 @@ def train_nerf(
         "per_view_psnr": scores["per_view_psnr"],
         "scene": train.name,
         "train_views": len(train),
+        "field_modulation": config.field_modulation,
+        "mlp": config.mlp,
         "test_views": len(test),
         "image_size": [train.cameras.height, train.cameras.width],
         "device": device.type,

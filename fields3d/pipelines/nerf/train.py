@@ -22,6 +22,7 @@ from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_rays
 from .._common import run_fraction
 from .config import STEPS_PER_DIAGONAL, NerfConfig
+from .fewshot import AnnealedField, anneal_fraction, background_loss
 
 MIN_RAYS, MAX_RAYS = 256, 1 << 16
 
@@ -59,7 +60,9 @@ def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) ->
             n_hidden=config.n_hidden,
             color_layers=config.color_layers,
             view=config.view,
-            color_net=config.color_net,
+            field_modulation=config.field_modulation,
+            mlp=config.mlp,
+            density_layers=config.density_layers,
             device=device,
         )
     grid = OccupancyGrid(aabb, resolution=config.grid_resolution).to(device)
@@ -133,7 +136,7 @@ def _batch(
         else scene.background.expand(n_rays, 3)
     )
     target = rgba[:, :3] * rgba[:, 3:] + bg * (1 - rgba[:, 3:])
-    return origins, dirs, bg, target
+    return origins, dirs, bg, target, rgba[:, 3]
 
 
 def _update_grid(config: NerfConfig, state: TrainState, generator: torch.Generator) -> None:
@@ -153,13 +156,20 @@ def train_step(
     """One Adam step on a batch of rays; returns the batch's PSNR (dB)."""
     _update_grid(config, state, generator)
     _set_lr(config, state)
-    origins, dirs, bg, target = _batch(
+    origins, dirs, bg, target, alpha = _batch(
         scene, state.n_rays, generator, scene.images.device, config.random_background
     )
-    out = render_rays(state.field, state.grid.spec(), origins, dirs, state.settings, background=bg)
+    field = state.field
+    if state.step < config.anneal_steps:
+        field = AnnealedField(field, field.aabb, anneal_fraction(state.step, config.anneal_steps))
+    out = render_rays(field, state.grid.spec(), origins, dirs, state.settings, background=bg)
     kept = out["n_rendered"]  # rays past the sample budget were not rendered
     loss = F.mse_loss(out["color"][:kept], target[:kept])
     mse = float(loss.detach())
+    if config.background_weight > 0:
+        loss = loss + config.background_weight * background_loss(
+            out["opacity"][:kept], alpha[:kept]
+        )
     check_loss(mse, state.step + 1, config.lr)  # before the step: the checkpoints stay good
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
