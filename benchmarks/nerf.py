@@ -1,5 +1,11 @@
-"""NeRF on the shipped scene: time to 25 / 30 dB test PSNR and PSNR after a fixed time, for each
-colour network (plain MLP, Coordinate-Aware Modulation, mi-MLP) in the same run.
+"""NeRF on the shipped scene: time to 25 / 30 dB test PSNR and PSNR after a fixed time or number
+of steps, for each field option of issue 25 side by side in the same run (:data:`OPTIONS`: the
+plain field, CAM, the earlier hash-feature modulation, mi-MLP with and without the few-shot
+regularisers), on all training views or few of them (``--train-views 8,16``), on one scene or
+several (``--data a,b``).
+
+Equal steps (``--steps``) are the fair comparison on a loaded machine; the table gives the
+training seconds and the load average beside them.
 
 Training runs with the pipeline's own defaults for the device (``NerfConfig.resolved``). Every
 ``--eval-every`` seconds of training, ``--eval-views`` test views are rendered (that time is not
@@ -11,30 +17,47 @@ Targets (issue): 25 dB within 10 minutes on 2 CPU cores (~200 px scenes); 30 dB 
 
 Usage::
 
-    python benchmarks/nerf.py [--device auto|cpu|cuda] [--time-budget S] [--color-nets plain,cam,mi]
-                              [--downscale 1] [--eval-every S] [--eval-views 5] [--out PATH.json]
+    python benchmarks/nerf.py [--device auto|cpu|cuda] [--time-budget S | --steps N]
+                              [--options plain,cam,cam-hash,mi,mi-reg] [--train-views 8,16]
+                              [--samples-per-step N] [--data SCENE[,SCENE]] [--downscale 1]
+                              [--eval-every S] [--eval-views 5] [--out PATH.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, environment, print_table, write_json
+from _common import RESULTS_DIR, environment, parse_ints, print_table, write_json
 
 from fields3d.pipelines._common import resolve_device
 from fields3d.pipelines.nerf import NerfConfig
+from fields3d.pipelines.nerf.fewshot import select_views
 from fields3d.pipelines.nerf.outputs import evaluate
 from fields3d.pipelines.nerf.train import build_state, should_stop, timed, train_step
 from fields3d.render.datasets import load_scene
 
 SCENE = Path(__file__).resolve().parent.parent / "assets" / "scenes" / "spot"
 GOALS = (25.0, 30.0)
+#: The options compared, as NerfConfig settings. "mi" gives the density MLP a second hidden layer
+#: (with one, mi changes nothing there); "plain-2" is the same depth without mi, its peer.
+#: "mi-reg" adds the few-shot regularisers (anneal_steps: a tenth of the run, set in run()).
+OPTIONS = {
+    "plain": {},
+    "plain-2": {"density_layers": 2},
+    "cam": {"field_modulation": "cam"},
+    "cam-hash": {"field_modulation": "cam-hash"},
+    "mi": {"mlp": "mi", "density_layers": 2},
+    "mi-reg": {"mlp": "mi", "density_layers": 2, "background_weight": 0.1, "anneal_steps": -1},
+    "plain-reg": {"background_weight": 0.1, "anneal_steps": -1},
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,7 +68,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=float,
         help="training seconds per run (default 600 on cpu, 60 on cuda)",
     )
-    p.add_argument("--color-nets", default="plain,cam,mi")
+    p.add_argument("--steps", type=int, help="training steps per run (instead of a time budget)")
+    p.add_argument("--options", default="plain,cam,cam-hash,mi", help=f"from {', '.join(OPTIONS)}")
+    p.add_argument("--train-views", help="comma-separated view counts (few-shot; default all)")
+    p.add_argument("--samples-per-step", type=int, help="default: the pipeline's for the device")
     p.add_argument("--downscale", type=int, default=1)
     p.add_argument(
         "--eval-every",
@@ -69,14 +95,20 @@ def load(data: str, split: str, downscale: int, device: torch.device):
     )
 
 
-def run(color_net: str, args, device: torch.device, train, test) -> dict:
+def run(option: str, args, device: torch.device, data: str, train, test) -> dict:
+    settings = dict(OPTIONS[option])
+    if settings.get("anneal_steps") == -1:
+        settings["anneal_steps"] = max(1, (args.steps or 0) // 10)
     config = NerfConfig(
-        data=args.data,
-        time_budget=args.time_budget,
+        data=data,
+        time_budget=None if args.steps else args.time_budget,
+        steps=args.steps,
         downscale=args.downscale,
-        color_net=color_net,
+        samples_per_step=args.samples_per_step,
         turntable_frames=0,
+        **settings,
     ).resolved(device.type)
+    load = os.getloadavg()[0]
     state = build_state(config, train, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     curve, next_eval = [], args.eval_every
@@ -88,7 +120,7 @@ def run(color_net: str, args, device: torch.device, train, test) -> dict:
             score = evaluate(state, test, None, config.eval_chunk, limit=args.eval_views)["psnr"]
             curve.append((round(state.seconds, 2), state.step, round(score, 3)))
             print(
-                f"  {color_net}: {state.seconds:6.1f} s  step {state.step:5d}  test psnr {score:.2f} dB",
+                f"  {option}: {state.seconds:6.1f} s  step {state.step:5d}  test psnr {score:.2f} dB",
                 flush=True,
             )
             next_eval += args.eval_every
@@ -97,7 +129,10 @@ def run(color_net: str, args, device: torch.device, train, test) -> dict:
         f"seconds_to_{int(g)}db": next((t for t, _, p in curve if p >= g), None) for g in GOALS
     }
     return {
-        "color_net": color_net,
+        "option": option,
+        "scene": train.name,
+        "train_views": len(train),
+        "load_before": round(load, 2),
         "psnr": final["psnr"],
         "ssim": final["ssim"],
         "steps": state.step,
@@ -116,41 +151,41 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     args.time_budget = args.time_budget or (60.0 if device.type == "cuda" else 600.0)
     args.eval_every = args.eval_every or args.time_budget / 10
-    train, test = (
-        load(args.data, "train", args.downscale, device),
-        load(args.data, "test", args.downscale, device),
-    )
-    print(
-        f"nerf on {train.name}: {len(train)} train / {len(test)} test views at "
-        f"{train.cameras.width}x{train.cameras.height}, {args.time_budget:.0f} s per run on {device.type}"
-    )
-    load_before = list(torch.tensor(__import__("os").getloadavg()).tolist())
-    rows = [
-        run(net.strip(), args, device, train, test)
-        for net in args.color_nets.split(",")
-        if net.strip()
-    ]
+    if args.steps:
+        args.eval_every = math.inf  # equal steps: only the final evaluation
+    options = [o.strip() for o in args.options.split(",") if o.strip()]
+    unknown = [o for o in options if o not in OPTIONS]
+    if unknown:
+        raise SystemExit(f"unknown options {unknown}; known: {', '.join(OPTIONS)}")
+    views = [None] if not args.train_views else parse_ints(args.train_views)
+    load_before = list(os.getloadavg())
+    rows = []
+    for data in args.data.split(","):
+        everything = load(data, "train", args.downscale, device)
+        test = load(data, "test", args.downscale, device)
+        for n in views:
+            train = select_views(everything, n, data)
+            print(
+                f"nerf on {train.name}: {len(train)} train / {len(test)} test views at "
+                f"{train.cameras.width}x{train.cameras.height}, "
+                f"{f'{args.steps} steps' if args.steps else f'{args.time_budget:.0f} s'} per run "
+                f"on {device.type}",
+                flush=True,
+            )
+            rows += [run(option, args, device, data, train, test) for option in options]
     print_table(
-        [
-            "colour net",
-            "test PSNR",
-            "SSIM",
-            "steps",
-            "train s",
-            "s to 25 dB",
-            "s to 30 dB",
-            "params",
-        ],
+        ["scene", "views", "option", "test PSNR", "SSIM", "steps", "train s", "load", "s to 25 dB"],
         [
             [
-                r["color_net"],
+                r["scene"],
+                r["train_views"],
+                r["option"],
                 f"{r['psnr']:.2f}",
                 f"{r['ssim']:.3f}",
                 r["steps"],
                 f"{r['train_seconds']:.0f}",
+                r["load_before"],
                 r["seconds_to_25db"],
-                r["seconds_to_30db"],
-                r["n_params"],
             ]
             for r in rows
         ],
@@ -158,14 +193,16 @@ def main(argv=None) -> int:
     payload = {
         "benchmark": "nerf",
         "environment": environment(device),
-        "scene": train.name,
-        "image_size": [train.cameras.height, train.cameras.width],
-        "time_budget": args.time_budget,
-        "eval_every": args.eval_every,
+        "data": args.data,
+        "downscale": args.downscale,
+        "steps": args.steps,
+        "time_budget": None if args.steps else args.time_budget,
+        "eval_every": args.eval_every if math.isfinite(args.eval_every) else None,
         "eval_views": args.eval_views,
         "torch_threads": torch.get_num_threads(),
-        "load_average": {"before": load_before, "after": list(__import__("os").getloadavg())},
+        "load_average": {"before": load_before, "after": list(os.getloadavg())},
         "goals_db": GOALS,
+        "options": {o: OPTIONS[o] for o in options},
         "rows": rows,
     }
     out = write_json(args.out or RESULTS_DIR / f"nerf-{device.type}.json", payload)
