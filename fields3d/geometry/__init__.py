@@ -3,8 +3,9 @@
 from .marching_cubes import marching_cubes, mesh_field
 from .mesh_io import load_mesh, save_mesh
 from .metrics import format_metrics, mesh_metrics
+from .outliers import remove_outliers
 from .pictures import render_mesh, render_views, save_mesh_png
-from .pointcloud import Normalization, PointCloud, load_point_cloud, remove_outliers, sample_mesh
+from .pointcloud import Normalization, PointCloud, load_point_cloud, sample_mesh
 
 __all__ = [
     "Normalization",

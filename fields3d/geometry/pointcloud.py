@@ -1,4 +1,5 @@
-"""Point clouds: loading (clouds, or meshes sampled), checks, surface sampling, outliers, normalisation.
+"""Point clouds: loading (clouds, or meshes sampled), checks, surface sampling, normalisation
+(outliers: :mod:`fields3d.geometry.outliers`).
 
 Formats read by :func:`load_point_cloud`:
 
@@ -220,69 +221,6 @@ def sample_mesh(mesh: trimesh.Trimesh, n: int, *, seed: int = 0, noise: float = 
     if noise > 0:
         points += np.random.default_rng([seed, 1]).normal(scale=noise, size=points.shape)
     return PointCloud(points, normals, f"{n} samples of {name}")
-
-
-def remove_outliers(
-    cloud: PointCloud, *, k: int = 20, std_ratio: float = 2.0
-) -> tuple[PointCloud, int]:
-    """Statistical outlier removal.
-
-    A point is dropped when its mean distance to its ``k`` nearest other points exceeds the mean of
-    that quantity over the cloud by more than ``std_ratio`` standard deviations (``k`` is capped at
-    N - 1): with ``d_i`` that mean, point ``i`` is kept when
-    ``d_i <= mean(d) + std_ratio * std(d)``.
-
-    Args:
-        cloud: a :class:`PointCloud`, ``points`` ``(N, 3)`` finite numbers (normals optional).
-        k: neighbours per point, >= 1.
-        std_ratio: the threshold in standard deviations, > 0.
-
-    Returns:
-        ``(kept, removed)``: a :class:`PointCloud` of the kept points ``(N - removed, 3)`` float64
-        (and their normals), in their order, and the number removed (int).
-
-    Raises InputError for a ``cloud`` that is not a :class:`PointCloud`, or whose points are not
-    finite numbers of shape (N, 3).
-
-    Example:
-        >>> import numpy as np
-        >>> from fields3d.geometry import PointCloud, remove_outliers
-        >>> points = np.random.default_rng(0).normal(size=(1000, 3))
-        >>> points /= np.linalg.norm(points, axis=1, keepdims=True)  # (1000, 3) on the unit sphere
-        >>> strays = np.array([[4.0, 0.0, 0.0], [0.0, -5.0, 0.0]])  # two far-off points
-        >>> cloud = PointCloud(np.vstack([points, strays]), None, "scan")
-        >>> kept, removed = remove_outliers(cloud, k=10)
-        >>> kept.points.shape, removed
-        ((1000, 3), 2)
-    """
-    check_int("k", k, 1)
-    if not _is_real(std_ratio) or not (math.isfinite(std_ratio) and std_ratio > 0):
-        raise InputError(f"std_ratio must be a number > 0, got {std_ratio!r}")
-    if not isinstance(cloud, PointCloud):
-        raise InputError(
-            f"cloud must be a PointCloud (load_point_cloud returns one; or PointCloud(points, normals, "
-            f"source)), got {type(cloud).__name__}"
-        )
-    points = _finite_points(_numbers_n3(cloud.points, cloud.source), cloud.source)
-    if len(points) < 2:
-        return cloud, 0
-    k = min(k, len(points) - 1)
-    distance, _ = cKDTree(points).query(points, k=k + 1, workers=-1)
-    mean = distance[:, 1:].mean(axis=1)  # column 0 is the point itself (or a duplicate of it), at 0
-    keep = _within(mean, std_ratio)
-    normals = None if cloud.normals is None else np.asarray(cloud.normals)[keep]
-    return PointCloud(points[keep], normals, cloud.source), int(len(points) - keep.sum())
-
-
-def _within(mean: np.ndarray, std_ratio: float) -> np.ndarray:
-    """``mean <= mean.mean() + std_ratio * mean.std()``, where a point ~1e300 away neither makes the
-    statistics overflow nor, at an infinite distance, takes every other point with it."""
-    keep = np.isfinite(mean)
-    if not keep.any():
-        return keep
-    scaled = rescaled(mean[keep])  # exact: a power of two near the largest
-    keep[keep] = scaled <= scaled.mean() + std_ratio * scaled.std()
-    return keep
 
 
 def knn_distance(points: np.ndarray, k: int) -> np.ndarray:

@@ -11,13 +11,13 @@ import torch
 import trimesh
 
 from fields3d.errors import InputError, ModelNotFound
+from fields3d.geometry.outliers import remove_outliers
 from fields3d.geometry.pointcloud import (
     Normalization,
     PointCloud,
     check_not_a_line,
     knn_distance,
     load_point_cloud,
-    remove_outliers,
     sample_mesh,
     validate_point_cloud,
 )
