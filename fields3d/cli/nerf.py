@@ -63,6 +63,11 @@ def add_nerf(sub) -> None:
         metavar="N",
         help="train on N of the training views, evenly spaced (few-shot; default all)",
     )
+    p.add_argument(
+        "--occupancy",
+        choices=("grid", "learned"),
+        help="empty-space skipping: the occupancy grid (default) or a learned occupancy network",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -122,6 +127,7 @@ def run_nerf(args: argparse.Namespace) -> int:
             ("steps", args.steps),
             ("downscale", args.downscale),
             ("mesh_resolution", args.mesh),
+            ("occupancy", args.occupancy),
             ("field_modulation", args.field_modulation),
             ("mlp", args.mlp),
             ("train_views", args.train_views),

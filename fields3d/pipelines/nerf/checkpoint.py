@@ -30,6 +30,7 @@ from ...checkpoint import (
 from ...errors import CheckpointError, one_line
 from ...fields.radiance import RadianceField, normalised_config
 from ...render.datasets import PosedImages
+from ...render.learned_occupancy import OccupancyNetwork
 from ...render.occupancy import OccupancyGrid
 from .config import NerfConfig
 from .train import MAX_RAYS, MIN_RAYS, TrainState
@@ -50,7 +51,9 @@ def save_state(
     tensors = {f"field.{k}": v for k, v in state.field.state_dict().items()}
     if scene is not None:
         tensors.update({f"cameras.{k}": getattr(scene.cameras, k) for k in CAMERA_TENSORS})
-    tensors.update({f"grid.{k}": v for k, v in state.grid.state_dict().items()})
+    for prefix, module in (("grid.", state.grid), ("occupancy.", state.occupancy)):
+        if module is not None:
+            tensors.update({prefix + k: v for k, v in module.state_dict().items()})
     tensors.update(optimizer_tensors(state.optimizer))
     meta = {
         "kind": KIND,
@@ -59,7 +62,8 @@ def save_state(
         "seconds": state.seconds,
         "n_rays": state.n_rays,
         "render_step": state.settings.step,
-        "grid_resolution": state.grid.resolution,
+        "grid_resolution": config.grid_resolution,
+        "occupancy": None if state.occupancy is None else state.occupancy.config(),
         "history": state.history[-200:],
         "config": config.to_dict(),
         "scene": state.scene,
@@ -70,11 +74,17 @@ def save_state(
 
 
 def restore_weights(
-    field: RadianceField, grid: OccupancyGrid, tensors: dict[str, torch.Tensor]
+    field: RadianceField,
+    grid: OccupancyGrid | None,
+    tensors: dict[str, torch.Tensor],
+    occupancy: OccupancyNetwork | None = None,
 ) -> None:
-    """Load the ``field.*`` and ``grid.*`` tensors :func:`save_state` wrote, strictly (RuntimeError
-    when one is missing, extra or misshapen), onto the modules' device."""
-    for prefix, module in (("field.", field), ("grid.", grid)):
+    """Load the ``field.*``, ``grid.*`` and ``occupancy.*`` tensors :func:`save_state` wrote,
+    strictly (RuntimeError when one is missing, extra or misshapen), onto the modules' device
+    (a run with a learned occupancy has no grid, one with a grid no network)."""
+    for prefix, module in (("field.", field), ("grid.", grid), ("occupancy.", occupancy)):
+        if module is None:
+            continue
         module.load_state_dict(
             {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         )
@@ -85,15 +95,18 @@ def load_state(path: Path, state: TrainState) -> None:
     and scene (CheckpointError otherwise)."""
     tensors, meta = read_checkpoint(path)
     field = normalised_config(meta["field"]) if isinstance(meta["field"], dict) else meta["field"]
-    if field != state.field.config() or meta["grid_resolution"] != state.grid.resolution:
+    if field != state.field.config() or (
+        state.grid is not None and meta["grid_resolution"] != state.grid.resolution
+    ):
         raise CheckpointError(
             f"checkpoint {path} was written with other field settings ({meta['field']}); "
             "resume with the settings it was trained with, or start again without --resume"
         )
+    _check_occupancy(path, meta.get("occupancy"), state.occupancy)
     _check_scene(path, meta.get("scene"), state.scene)
-    device = state.grid.values.device
+    device = state.field.aabb.device
     try:
-        restore_weights(state.field, state.grid, tensors)
+        restore_weights(state.field, state.grid, tensors, state.occupancy)
     except RuntimeError as exc:
         raise CheckpointError(
             f"checkpoint {path} does not hold a complete NeRF "
@@ -190,4 +203,18 @@ def _check_scene(path: Path, old, new: dict | None) -> None:
             f"checkpoint {path} was trained on another scene ({old.get('data')!r}: {old.get('views')} training views, "
             f"scene hash {old.get('hash')}; this run: {new['data']!r}: {new['views']} views, scene hash "
             f"{new['hash']}); resume with the scene it was trained on, or start again without --resume"
+        )
+
+
+def _check_occupancy(path: Path, saved, network: OccupancyNetwork | None) -> None:
+    """CheckpointError unless the checkpoint's occupancy (None: the grid; else the network's
+    settings) is this run's."""
+    ours = None if network is None else network.config()
+    if saved != ours:
+        said = "the grid" if saved is None else f"a learned network ({saved})"
+        run = "the grid" if ours is None else "a learned network"
+        raise CheckpointError(
+            f"checkpoint {path} was trained with {said} for occupancy, this run uses {run}; "
+            "resume with the occupancy it was trained with (--occupancy), or start again without "
+            "--resume"
         )

@@ -8,10 +8,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._checks import MAX_BATCH, MAX_GRID, check_int, check_seed, is_int, is_number
+from ..._checks import (
+    MAX_BATCH,
+    MAX_GRID,
+    check_choice,
+    check_int,
+    check_seed,
+    is_int,
+    is_number,
+)
 from ...errors import InputError, ModelNotFound
 from ...fields.radiance import VIEWS, field_options
 from ...render.cameras import MAX_FRAMES
+from ...render.march import MAX_SUBDIVIDE
+from .learned import OCCUPANCY
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,6 +77,11 @@ class NerfConfig:
     ``mesh_level``; ``resume`` continues from the output's checkpoint. :func:`load_job` reads one
     from a TOML job file.
 
+    ``occupancy``: ``"grid"`` (the cascaded grid, the default) or ``"learned"`` (an occupancy
+    network, :mod:`~fields3d.pipelines.nerf.learned`), with ``empty_share`` the imbalanced
+    occupancy loss's share of points called empty and ``occupancy_subdivide`` its coarse
+    candidate steps.
+
     Example:
         >>> from fields3d.pipelines.nerf import NerfConfig
         >>> config = NerfConfig(data="assets/scenes/spot", steps=2000, time_budget=None)
@@ -110,6 +125,9 @@ class NerfConfig:
     train_views: int | None = None
     background_weight: float = 0.0
     anneal_steps: int = 0
+    occupancy: str = "grid"
+    empty_share: float = 0.9
+    occupancy_subdivide: int = 4
     checkpoint_every: float = 60.0  # seconds between checkpoints
     eval_chunk: int = 1 << 13
     turntable_frames: int = 36
@@ -157,6 +175,13 @@ class NerfConfig:
             )
         if self.step_size is not None and (not is_number(self.step_size) or not self.step_size > 0):
             raise InputError(f"step_size must be a number > 0, got {self.step_size!r}")
+        check_choice("occupancy", self.occupancy, OCCUPANCY)
+        if not is_number(self.empty_share) or not 0 < self.empty_share < 1:
+            raise InputError(
+                f"empty_share must be a number in (0, 1), the share of points the occupancy "
+                f"network should call empty, got {self.empty_share!r}"
+            )
+        check_int("occupancy_subdivide", self.occupancy_subdivide, 1, MAX_SUBDIVIDE)
         if self.view not in VIEWS:
             raise InputError(f"view must be 'sh' or 'none', got {self.view!r}")
         modulation, mlp = field_options(self.field_modulation, self.mlp, self.color_net)

@@ -22,10 +22,12 @@ from ..._checks import check_int, is_int, rgb_triple
 from ...errors import CheckpointError, InputError, one_line
 from ...fields.radiance import RadianceField
 from ...render.cameras import Cameras
+from ...render.learned_occupancy import OccupancyNetwork
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_camera
 from .._common import resolve_device
 from .checkpoint import CAMERA_TENSORS, KIND, read_checkpoint, restore_weights
+from .learned import VIEW_GRID, marching_spec
 from .outputs import orbit_cameras
 
 WHITE = (1.0, 1.0, 1.0)  # checkpoints written before the background was stored: NeRF-synthetic's
@@ -49,6 +51,8 @@ class NerfModel:
         None  # the training views (None in checkpoints written before they were kept)
     )
     kind: str = KIND  # "nerf", as the checkpoint says (SdfModel.kind: the field's)
+    occupancy: OccupancyNetwork | None = None  # a learned occupancy: marched instead of the grid,
+    # which is then derived from it (for viewers)
 
     @property
     def device(self) -> torch.device:
@@ -98,7 +102,8 @@ class NerfModel:
             if background is None
             else torch.tensor(rgb_triple("background", background), device=self.device)
         )
-        return render_camera(self.field, self.grid.spec(), cameras, index, self.settings, bg, chunk)
+        spec = marching_spec(self)
+        return render_camera(self.field, spec, cameras, index, self.settings, bg, chunk)
 
 
 @torch.no_grad()
@@ -108,9 +113,12 @@ def snapshot(state, scene) -> NerfModel:
     background and training cameras. Take it between steps (a
     :class:`~fields3d.pipelines.hooks.TrainingHook` is called there)."""
     field = copy.deepcopy(state.field).requires_grad_(False).eval()
-    grid = copy.deepcopy(state.grid)
+    net = state.occupancy
+    if net is not None:
+        net = copy.deepcopy(net).requires_grad_(False).eval()
+    grid = copy.deepcopy(state.grid) if net is None else net.to_grid(VIEW_GRID)
     return NerfModel(
-        field, grid, state.settings, scene.background.clone(), state.step, scene.cameras
+        field, grid, state.settings, scene.background.clone(), state.step, scene.cameras, KIND, net
     )
 
 
@@ -156,8 +164,13 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
     size = _picture_size(path, meta.get("picture_size"))
     try:
         field = RadianceField.from_config(meta["field"], device=target)
-        grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"]).to(target)
-        restore_weights(field, grid, tensors)
+        occupancy = _occupancy(meta.get("occupancy"), tensors, target)
+        if occupancy is None:
+            grid = OccupancyGrid(meta["field"]["aabb"], resolution=meta["grid_resolution"])
+            restore_weights(field, grid.to(target), tensors)
+        else:
+            restore_weights(field, None, tensors)
+            grid = occupancy.to_grid(VIEW_GRID)
         settings = RenderSettings(
             step=float(meta["render_step"]), max_samples=4 * int(meta["config"]["samples_per_step"])
         )
@@ -182,7 +195,18 @@ def load_nerf(path: str | os.PathLike, device: str = "auto") -> NerfModel:
             "train it again with `fields3d nerf`"
         ) from exc
     field.eval()
-    return NerfModel(field, grid, settings, background, step, cameras)
+    return NerfModel(field, grid, settings, background, step, cameras, KIND, occupancy)
+
+
+def _occupancy(config, tensors: dict, device: torch.device) -> OccupancyNetwork | None:
+    """The learned occupancy network a checkpoint holds (``occupancy.*`` tensors, the header's
+    ``occupancy`` settings), or None for a grid's checkpoint."""
+    if config is None:
+        return None
+    net = OccupancyNetwork.from_config(config, device=device)
+    prefix = "occupancy."
+    net.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    return net.requires_grad_(False).eval()
 
 
 def _picture_size(path, size) -> tuple[int, int] | None:

@@ -16,6 +16,7 @@ from ...render.datasets import PosedImages
 from ...render.image_metrics import psnr, ssim
 from ...render.volume import render_camera
 from .._common import write_gif, write_png
+from .learned import marching_spec
 from .train import TrainState
 
 SSIM_WINDOW = 11  # pixels on a side of SSIM's Gaussian window: the smallest picture it scores
@@ -29,7 +30,7 @@ def composite_on(images: torch.Tensor, background: torch.Tensor) -> torch.Tensor
 def render_view(state, cameras: Cameras, index: int, background: torch.Tensor, chunk: int) -> dict:
     """Camera ``index``'s picture through ``state``'s field (a TrainState, a NerfModel)."""
     return render_camera(
-        state.field, state.grid.spec(), cameras, index, state.settings, background, chunk
+        state.field, marching_spec(state), cameras, index, state.settings, background, chunk
     )
 
 

@@ -19,6 +19,7 @@ from ..hooks import TrainingHook
 from .checkpoint import CHECKPOINT, load_state, save_state
 from .config import NerfConfig
 from .fewshot import select_views
+from .learned import occupancy_fraction
 from .model import snapshot
 from .outputs import check_scoreable, check_viewpoints, evaluate, write_mesh, write_turntable
 from .train import TrainState, build_state, should_stop, sync, timed, train_step
@@ -203,7 +204,8 @@ def train_nerf(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "fields3d": __version__,
-        "occupancy": state.grid.occupancy_fraction(),
+        "occupancy": occupancy_fraction(state),
+        "occupancy_mode": config.occupancy,
         "history": state.history,
         "mesh": mesh,
     }

@@ -18,11 +18,13 @@ from ...errors import InputError, check_loss
 from ...fields.radiance import RadianceField
 from ...render.cameras import generate_rays
 from ...render.datasets import PosedImages
+from ...render.learned_occupancy import OccupancyNetwork
 from ...render.occupancy import OccupancyGrid
 from ...render.volume import RenderSettings, render_rays
 from .._common import run_fraction
 from .config import STEPS_PER_DIAGONAL, NerfConfig
 from .fewshot import AnnealedField, anneal_fraction, background_loss
+from .learned import build_network, probe_loss, step_spec
 
 MIN_RAYS, MAX_RAYS = 256, 1 << 16
 
@@ -42,6 +44,8 @@ class TrainState:
     scene: dict | None = (
         None  # scene_record of the training scene: a resume on another scene is refused
     )
+    occupancy: OccupancyNetwork | None = None  # a learned occupancy (then grid is None)
+    occupied_share: float | None = None  # the share of the last probes it called occupied
 
 
 def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) -> TrainState:
@@ -65,7 +69,10 @@ def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) ->
             density_layers=config.density_layers,
             device=device,
         )
-    grid = OccupancyGrid(aabb, resolution=config.grid_resolution).to(device)
+    occupancy = build_network(config, aabb, device)
+    grid = None
+    if occupancy is None:
+        grid = OccupancyGrid(aabb, resolution=config.grid_resolution).to(device)
     step = config.step_size or diag / STEPS_PER_DIAGONAL[device.type]
     _check_step_size(config.step_size, scene)
     settings = RenderSettings(step=step, max_samples=4 * config.samples_per_step)
@@ -76,8 +83,17 @@ def build_state(config: NerfConfig, scene: PosedImages, device: torch.device) ->
             "weight_decay": 1e-6,
         },
     ]
+    if occupancy is not None:
+        groups.append({"params": list(occupancy.parameters()), "weight_decay": 0.0})
     optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.99), eps=1e-15)
-    return TrainState(field, grid, optimizer, settings, scene=scene_record(scene, config.data))
+    return TrainState(
+        field,
+        grid,
+        optimizer,
+        settings,
+        scene=scene_record(scene, config.data),
+        occupancy=occupancy,
+    )
 
 
 def _check_step_size(step_size: float | None, scene: PosedImages) -> None:
@@ -140,7 +156,7 @@ def _batch(
 
 
 def _update_grid(config: NerfConfig, state: TrainState, generator: torch.Generator) -> None:
-    if state.step % config.grid_every:
+    if state.grid is None or state.step % config.grid_every:
         return
     step = state.settings.step
     state.grid.update(
@@ -162,7 +178,8 @@ def train_step(
     field = state.field
     if state.step < config.anneal_steps:
         field = AnnealedField(field, field.aabb, anneal_fraction(state.step, config.anneal_steps))
-    out = render_rays(field, state.grid.spec(), origins, dirs, state.settings, background=bg)
+    spec, probes = step_spec(state, generator)
+    out = render_rays(field, spec, origins, dirs, state.settings, background=bg)
     kept = out["n_rendered"]  # rays past the sample budget were not rendered
     loss = F.mse_loss(out["color"][:kept], target[:kept])
     mse = float(loss.detach())
@@ -170,6 +187,7 @@ def train_step(
         loss = loss + config.background_weight * background_loss(
             out["opacity"][:kept], alpha[:kept]
         )
+    loss = loss + probe_loss(state, config, probes)  # 0 with the grid
     check_loss(mse, state.step + 1, config.lr)  # before the step: the checkpoints stay good
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
