@@ -106,6 +106,13 @@ def _add_recon_options(p, default: dict | None, methods: Sequence[str] | None) -
     )
     p.add_argument("--no-picture", action="store_true", help="do not render OUT.png")
     p.add_argument("--seed", type=int, default=dflt("seed"), help=f"random seed (default: {shown})")
+    p.add_argument(
+        "--field-modulation",
+        choices=("none", "cam"),
+        default=dflt("field_modulation"),
+        help="cam: Coordinate-Aware Modulation of the neural SDF's MLP (--method neural; "
+        f"default: {shown})",
+    )
 
 
 def _recon_settings(args: argparse.Namespace) -> dict:
@@ -118,6 +125,7 @@ def _recon_settings(args: argparse.Namespace) -> dict:
         "n_samples": args.samples,
         "trim": args.trim,
         "seed": args.seed,
+        "field_modulation": args.field_modulation,
     }
     settings = {k: v for k, v in settings.items() if v is not None}
     return {**settings, "remove_outliers": args.remove_outliers, "picture": not args.no_picture}

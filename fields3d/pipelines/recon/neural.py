@@ -69,6 +69,7 @@ class NeuralConfig:
     interpolation: str = "linear"
     n_hidden: int = 64
     n_hidden_layers: int = 2
+    field_modulation: str = "none"  # "cam": Coordinate-Aware Modulation of the MLP (NeuralSDF)
     coarse_resolution: int = 64  # grid of the closing initialisation
     closing_radius: float | None = (
         None  # None: closing_sdf's choice (grown until the inside holds a volume)
@@ -101,6 +102,10 @@ class NeuralConfig:
         for name in ("w_pull", "w_surface", "w_eikonal"):
             if not is_number(getattr(self, name)) or not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if self.field_modulation not in ("none", "cam"):
+            raise InputError(
+                f"field_modulation must be one of 'none', 'cam', got {self.field_modulation!r}"
+            )
         self.field_settings()  # validates the hash grid settings
 
     @property
@@ -127,6 +132,7 @@ class NeuralConfig:
             "interpolation": self.interpolation,
             "n_hidden": self.n_hidden,
             "n_hidden_layers": self.n_hidden_layers,
+            "field_modulation": self.field_modulation,
         }
         HashGridConfig(
             3,
