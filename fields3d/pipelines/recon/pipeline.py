@@ -35,7 +35,7 @@ from ...geometry.pictures import save_mesh_png
 from .._common import DEVICES, resolve_device, write_json
 from .._progress import Stages
 from ..hooks import TrainingHook
-from . import inputs, postprocess
+from . import postprocess
 from .checkpoint import save_field
 from .fit import extract, fit_field
 from .model import SdfModel
@@ -199,10 +199,8 @@ def reconstruct(
     check_output(config.output)  # an output that cannot be written fails now, not after the fit
     timings: dict[str, float] = {}
     with Stages(progress) as stages:
-        cloud, norm, screened = _prepare(config, stages, timings)
-        verts, faces, field, info = _run_method(
-            cloud, norm, config, device, stages, timings, hook, screened.view_dirs
-        )
+        cloud, norm, removed = _prepare(config, stages, timings)
+        verts, faces, field, info = _run_method(cloud, norm, config, device, stages, timings, hook)
         out = Path(config.output)
         paths = {"mesh": mesh_io.save_mesh(verts, faces, out)}
         if field is not None:
@@ -210,7 +208,7 @@ def reconstruct(
         if config.picture:
             with stages.stage("picture"):
                 paths["picture"] = save_mesh_png(verts, faces, out.with_suffix(".png"))
-    report = _report(config, cloud, screened, verts, faces, info, timings)
+    report = _report(config, cloud, removed, verts, faces, info, timings)
     if gt is not None:
         report["metrics"] = mesh_metrics((verts, faces), gt, seed=config.seed)
     paths["report"] = write_json(out.with_suffix(".json"), report)
@@ -223,8 +221,10 @@ def _prepare(config, stages, timings):
         cloud = pointcloud.load_point_cloud(
             config.input, n_samples=config.n_samples, seed=config.seed
         )
-        screened = inputs.screen(cloud, config.input, config.remove_outliers)
-        cloud = screened.cloud
+        removed = 0
+        if config.remove_outliers:
+            cloud, removed = pointcloud.remove_outliers(cloud)
+            cloud = pointcloud.validate_point_cloud(cloud)
         timings["read_s"] = time.perf_counter() - start
     try:  # a cloud too large, too far off or a line: often one stray point makes it so
         norm = pointcloud.Normalization.fit(cloud.points)
@@ -233,11 +233,11 @@ def _prepare(config, stages, timings):
         raise InputError(
             f"{exc}; or look for far-off outliers (--remove-outliers drops them)"
         ) from None
-    return cloud, norm, screened
+    return cloud, norm, removed
 
 
-def _distinct(points: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``points`` without repeats and the indices of those kept (merged scans repeat points; the fits' spacing estimates, the
+def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
+    """``points`` without repeats (merged scans repeat points; the fits' spacing estimates, the
     distance to the 8th neighbour, are then 0), in their first order; InputError when too few are
     left, as when one far-off point squeezes the rest of the cloud into one spot of the unit cube."""
     _, first = np.unique(points, axis=0, return_index=True)
@@ -248,11 +248,10 @@ def _distinct(points: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.nda
             f"{extent:.3g}); at least {pointcloud.MIN_POINTS} are needed: look for far-off outliers "
             "(--remove-outliers drops them) or repeated points"
         )
-    keep = np.arange(len(points)) if len(first) == len(points) else np.sort(first)
-    return points[keep], keep
+    return points if len(first) == len(points) else points[np.sort(first)]
 
 
-def _run_method(cloud, norm, config, device, stages, timings, hook=None, view_dirs=None):
+def _run_method(cloud, norm, config, device, stages, timings, hook=None):
     start = time.perf_counter()
     if config.method == "poisson":
         from ...geometry.poisson import poisson_reconstruct
@@ -262,11 +261,10 @@ def _run_method(cloud, norm, config, device, stages, timings, hook=None, view_di
             verts, faces, info = poisson_reconstruct(cloud.points, cloud.normals, depth=depth)
         timings["method_s"] = time.perf_counter() - start
         return verts, faces, None, {"depth": depth, **info}
-    points, kept = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
-    view_dirs = None if view_dirs is None else view_dirs[kept]
+    points = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
     kind = "band_sdf_grid" if config.method == "gridpull" else "neural_sdf"
     world = None if hook is None else _WorldHook(hook, norm, kind)
-    field, info = fit_field(config.method, points, config, device, stages, world, view_dirs)
+    field, info = fit_field(config.method, points, config, device, stages, world)
     info["distinct_points"] = len(points)
     timings["fit_s"] = time.perf_counter() - start
     with stages.stage("mesh"):
@@ -275,7 +273,7 @@ def _run_method(cloud, norm, config, device, stages, timings, hook=None, view_di
         verts, faces, post = postprocess.clean(
             verts, faces, points, info["gap_radius"] * config.trim, config.min_component
         )
-        rounds = info["settings"].get("mesh_smoothing", 0)
+        rounds = info["settings"].get("noisy_mesh_smoothing", 0) if info["fit"].get("noisy") else 0
         verts = postprocess.taubin(verts, faces, rounds)
         post["taubin_iterations"] = rounds
         timings["mesh_s"] = time.perf_counter() - start
@@ -298,15 +296,13 @@ class _WorldHook(TrainingHook):
         return self.inner.should_stop()
 
 
-def _report(config, cloud, screened, verts, faces, info, timings) -> dict:
+def _report(config, cloud, removed, verts, faces, info, timings) -> dict:
     return {
         "config": dataclasses.asdict(config),
         "input": {
             "points": len(cloud),
             "normals": cloud.normals is not None,
-            "outliers_removed": screened.outliers,
-            "isolated_removed": screened.isolated,
-            "view_dirs": screened.view_dirs is not None,
+            "outliers_removed": removed,
         },
         "mesh": {"vertices": len(verts), "faces": len(faces)},
         "method": info,
