@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -72,6 +73,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--options", default="plain,cam,cam-hash,mi", help=f"from {', '.join(OPTIONS)}")
     p.add_argument("--train-views", help="comma-separated view counts (few-shot; default all)")
     p.add_argument("--samples-per-step", type=int, help="default: the pipeline's for the device")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other NerfConfig setting for every run (a JSON value), e.g. grid_resolution=32",
+    )
     p.add_argument("--downscale", type=int, default=1)
     p.add_argument(
         "--eval-every",
@@ -106,7 +114,7 @@ def run(option: str, args, device: torch.device, data: str, train, test) -> dict
         downscale=args.downscale,
         samples_per_step=args.samples_per_step,
         turntable_frames=0,
-        **settings,
+        **{**args.overrides, **settings},
     ).resolved(device.type)
     load = os.getloadavg()[0]
     state = build_state(config, train, device)
@@ -125,6 +133,11 @@ def run(option: str, args, device: torch.device, data: str, train, test) -> dict
             )
             next_eval += args.eval_every
     final = evaluate(state, test, None, config.eval_chunk)
+    print(
+        f"  {option}: {len(train)} views, {state.step} steps in {state.seconds:.0f} s, test PSNR "
+        f"{final['psnr']:.2f} dB",
+        flush=True,
+    )
     reach = {
         f"seconds_to_{int(g)}db": next((t for t, _, p in curve if p >= g), None) for g in GOALS
     }
@@ -153,6 +166,7 @@ def main(argv=None) -> int:
     args.eval_every = args.eval_every or args.time_budget / 10
     if args.steps:
         args.eval_every = math.inf  # equal steps: only the final evaluation
+    args.overrides = {k: json.loads(v) for k, _, v in (s.partition("=") for s in args.set)}
     options = [o.strip() for o in args.options.split(",") if o.strip()]
     unknown = [o for o in options if o not in OPTIONS]
     if unknown:
@@ -203,6 +217,7 @@ def main(argv=None) -> int:
         "load_average": {"before": load_before, "after": list(os.getloadavg())},
         "goals_db": GOALS,
         "options": {o: OPTIONS[o] for o in options},
+        "overrides": args.overrides,
         "rows": rows,
     }
     out = write_json(args.out or RESULTS_DIR / f"nerf-{device.type}.json", payload)
