@@ -107,12 +107,32 @@ def remove_outliers(
     points = _finite_points(_numbers_n3(cloud.points, cloud.source), cloud.source)
     if len(points) < 2:
         return cloud, 0
+    keep = ~statistical_outliers(points, k=k, std_ratio=std_ratio)
+    normals = None if cloud.normals is None else np.asarray(cloud.normals)[keep]
+    return PointCloud(points[keep], normals, cloud.source), int(len(points) - keep.sum())
+
+
+def statistical_outliers(points: np.ndarray, *, k: int = 20, std_ratio: float = 2.0) -> np.ndarray:
+    """Which of ``points`` :func:`remove_outliers` drops (the same test and arguments).
+
+    Args:
+        points: ``(N, 3)`` finite float64, N >= 2. k: neighbours per point, >= 1 (capped at
+            N - 1). std_ratio: the threshold in standard deviations, > 0.
+
+    Returns:
+        ``(N,)`` bool, True for an outlier.
+
+    Example:
+        >>> import numpy as np
+        >>> from fields3d.geometry.outliers import statistical_outliers
+        >>> points = np.vstack([np.random.default_rng(0).random((500, 3)), [[9.0, 9.0, 9.0]]])
+        >>> np.flatnonzero(statistical_outliers(points, k=10)).tolist()
+        [500]
+    """
     k = min(k, len(points) - 1)
     distance, _ = cKDTree(points).query(points, k=k + 1, workers=-1)
     mean = distance[:, 1:].mean(axis=1)  # column 0 is the point itself (or a duplicate of it), at 0
-    keep = _within(mean, std_ratio)
-    normals = None if cloud.normals is None else np.asarray(cloud.normals)[keep]
-    return PointCloud(points[keep], normals, cloud.source), int(len(points) - keep.sum())
+    return ~_within(mean, std_ratio)
 
 
 def _within(mean: np.ndarray, std_ratio: float) -> np.ndarray:

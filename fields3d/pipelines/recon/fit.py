@@ -17,9 +17,13 @@ from .._common import torch_threads
 BOUNDS = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
 
-def fit_field(method: str, points: np.ndarray, config, device: torch.device, stages, hook=None):
+def fit_field(
+    method: str, points: np.ndarray, config, device: torch.device, stages, hook=None, view_dirs=None
+):
     """Fit ``method`` to ``(N, 3)`` unit-cube points; returns ``(field, info)``. ``hook``: a
-    :class:`~fields3d.pipelines.hooks.TrainingHook` told of the optimisation's steps."""
+    :class:`~fields3d.pipelines.hooks.TrainingHook` told of the optimisation's steps;
+    ``view_dirs``: ``(N, 3)`` unit directions from each point's sensor (GridPull leaves out the
+    points facing away from theirs), or None."""
     if method == "gridpull":
         from .gridpull import GridPullConfig, fit_gridpull
 
@@ -43,7 +47,9 @@ def fit_field(method: str, points: np.ndarray, config, device: torch.device, sta
         # comments", has the step times with one and two threads)
         with torch_threads(1 if device.type == "cpu" else None):
             if method == "gridpull":
-                field = fit_gridpull(points, cfg, report, device=device, info=timings, hook=hook)
+                field = fit_gridpull(
+                    points, cfg, report, device=device, info=timings, hook=hook, view_dirs=view_dirs
+                )
             else:
                 field = fit_neural(points, cfg, report, device=str(device), hook=hook)
     info = {

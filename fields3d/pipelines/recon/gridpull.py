@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.closing import closing_sdf
 from ...geometry.normals import imls, oriented_normals, smooth_normals, smoothing_scale
+from ...geometry.views import facing_away
 from .queries import sample_queries
 
 
@@ -55,23 +56,31 @@ class GridPullConfig:
     noisy_normal_k: int = 64  # on a noisy scan, normals are averaged over this many neighbours
     noisy_normal_power: float = 8.0  # ... weighted by max(0, n_i . n_j) ** power (bilateral) ...
     noisy_normal_iterations: int = 2  # ... this many times
-    noisy_mesh_smoothing: int = 3  # Taubin iterations on the mesh of a noisy scan (0: none)
+    sparse_spacing: float = 4.0  # a cloud sparser than this many fine grid spacings: no steps
+    mesh_smoothing: int = 3  # Taubin iterations on the mesh (0: none)
     seed: int = 0
 
 
 def initial_grid(
-    points: np.ndarray, tree: cKDTree, cfg: GridPullConfig
+    points: np.ndarray, tree: cKDTree, cfg: GridPullConfig, view_dirs: np.ndarray | None = None
 ) -> tuple[BandSDFGrid, dict]:
     """The starting grid: a coarse sign grid (the closing, with IMLS deciding wherever a point is
     within the closing radius: in filled concavities the closing's sign is wrong), upsampled, and
     the IMLS distance on the fine grid within ``cfg.band`` spacings of the points, which is the
-    learnable band."""
+    learnable band. ``view_dirs`` ``(N, 3)`` (sensor to point, or None): points whose normal
+    faces away from their sensor (:func:`~fields3d.geometry.views.facing_away`) are left out
+    of the distance; ``found["kept"]`` ``(N,)`` bool says which points were used."""
     closing = closing_sdf(tree, cfg.coarse_resolution)
     spacing, noise = smoothing_scale(tree)
     sigma = cfg.imls_sigma * max(spacing, cfg.noise_scale * noise)
     k = int(np.clip(np.ceil(cfg.normal_k * (sigma / spacing) ** 2), cfg.normal_k, 4 * cfg.normal_k))
     noisy = cfg.noise_scale * noise > spacing
     normals = oriented_normals(tree, closing, k)
+    kept = np.ones(len(points), dtype=bool)
+    if view_dirs is not None:
+        kept = ~facing_away(normals, view_dirs)
+        points, normals = points[kept], normals[kept]
+        tree = cKDTree(points)
     if noisy:  # noisy clouds: see benchmarks/RESULTS.md ("Noisy clouds again", "bilateral normals")
         normals = smooth_normals(
             tree, normals, cfg.noisy_normal_k, cfg.noisy_normal_power, cfg.noisy_normal_iterations
@@ -91,6 +100,9 @@ def initial_grid(
         "imls_sigma": sigma,
         "imls_k": k,
         "noisy": bool(noisy),
+        "sparse": bool(spacing > cfg.sparse_spacing * 2.0 / (cfg.resolution - 1)),
+        "facing_away_dropped": int((~kept).sum()),
+        "kept": kept,
         "closing_radius": closing.radius,
     }
 
@@ -117,6 +129,7 @@ def fit_gridpull(
     device: torch.device | str = "cpu",
     info: dict | None = None,
     hook=None,
+    view_dirs: np.ndarray | None = None,
 ) -> BandSDFGrid:
     """Fit a BandSDFGrid to ``(N, 3)`` points already normalised into ``[-1, 1]^3``.
 
@@ -124,17 +137,27 @@ def fit_gridpull(
     :func:`initial_grid` estimated (spacing, noise, IMLS kernel), ``steps_run``, ``initial_s``
     (sign, normals, IMLS) and ``steps_s`` (the optimisation). ``hook`` (a
     :class:`~fields3d.pipelines.hooks.TrainingHook`) is told of every step, its snapshots are copies
-    of the grid, and it may end the optimisation early. On a noisy scan (the noise estimate
-    widened the IMLS kernel) no steps run: the pulling and surface targets are the noisy points, and
-    fitting them roughens the surface (noisy bunny, 50k points: normal consistency 0.97 -> 0.68).
+    of the grid, and it may end the optimisation early. ``view_dirs``: ``(N, 3)`` unit directions
+    from each point's sensor (or None): points facing away from theirs are left out (:func:`initial_grid`).
+
+    On a noisy scan (the noise estimate widened the IMLS kernel) no steps run: the pulling and
+    surface targets are the noisy points, and fitting them roughens the surface (noisy bunny, 50k
+    points: normal consistency 0.97 -> 0.68). Nor on a sparse one (median 8th-neighbour distance
+    over ``cfg.sparse_spacing`` fine grid spacings): pulled onto points that far apart, the
+    surface dimples between them (5k points at 256^3: normal consistency 0.90 -> 0.95 on the
+    fandisk, 0.92 -> 0.96 on the bunny without steps, Chamfer-L1 up 5-7%; 50 steps: 0.93).
     """
     info = {} if info is None else info
     start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     tree = cKDTree(points)
-    grid, found = initial_grid(points, tree, cfg)
+    grid, found = initial_grid(points, tree, cfg, view_dirs)
+    kept = found.pop("kept")
+    if not kept.all():  # facing away from their sensor: neither pulled onto nor surface targets
+        points = points[kept]
+        tree = cKDTree(points)
     grid = grid.to(device)
-    steps = 0 if found["noisy"] else cfg.steps
+    steps = 0 if found["noisy"] or found["sparse"] else cfg.steps
     info.update(found, steps_run=steps, initial_s=time.perf_counter() - start)
     start = time.perf_counter()
     on_gpu = (

@@ -1,10 +1,12 @@
 """``reconstruct``: point cloud file in, mesh + picture + report (+ field checkpoint) out.
 
-Steps: read the input (a point cloud, or a mesh sampled into one), optionally drop statistical
-outliers, normalise into the cube ``[-1, 1]^3`` (the object within ``[-0.9, 0.9]``), run the
-method, extract the zero level set with marching cubes, keep the connected components that hold at
-least ``min_component`` of the faces, optionally trim faces farther than ``trim`` from every input
-point (the surface a method invents across holes), map back to the input's coordinates and write:
+Steps: read the input (a point cloud, or a mesh sampled into one, and a scan's view directions
+where its PLY has them), drop isolated points (``fields3d/pipelines/recon/inputs.py``) and
+optionally statistical outliers, normalise into the cube ``[-1, 1]^3`` (the object within
+``[-0.9, 0.9]``), run the method, extract the zero level set with marching cubes, keep the
+connected components that hold at least ``min_component`` of the faces, optionally trim faces
+farther than ``trim`` from every input point (the surface a method invents across holes), give
+GridPull's mesh its Taubin rounds, map back to the input's coordinates and write:
 
 - ``OUT`` (the mesh: .ply, .obj, .off, .stl or .glb),
 - ``OUT.png`` beside it (four views, rendered headless),
@@ -35,7 +37,7 @@ from ...geometry.pictures import save_mesh_png
 from .._common import DEVICES, resolve_device, write_json
 from .._progress import Stages
 from ..hooks import TrainingHook
-from . import postprocess
+from . import inputs, postprocess
 from .checkpoint import save_field
 from .fit import extract, fit_field
 from .model import SdfModel
@@ -58,7 +60,7 @@ class ReconConfig:
     ``input``: a point cloud or mesh file (:func:`fields3d.geometry.load_point_cloud`; a mesh is
     sampled into ``n_samples`` points); ``output``: the mesh to write (.ply, .obj, .off, .stl or
     .glb); ``method``: one of :data:`METHODS`; ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``;
-    ``remove_outliers``: drop statistical outliers first; ``gt``: a reference mesh to score the
+    ``remove_outliers``: drop statistical outliers first (isolated points are always dropped); ``gt``: a reference mesh to score the
     result against; ``picture``: also write ``OUT.png``; ``seed``: for every random draw;
     ``field_modulation``: ``"cam"`` modulates the neural SDF's MLP (method ``"neural"`` only).
 
@@ -199,8 +201,10 @@ def reconstruct(
     check_output(config.output)  # an output that cannot be written fails now, not after the fit
     timings: dict[str, float] = {}
     with Stages(progress) as stages:
-        cloud, norm, removed = _prepare(config, stages, timings)
-        verts, faces, field, info = _run_method(cloud, norm, config, device, stages, timings, hook)
+        cloud, norm, screened = _prepare(config, stages, timings)
+        verts, faces, field, info = _run_method(
+            cloud, norm, config, device, stages, timings, hook, screened.view_dirs
+        )
         out = Path(config.output)
         paths = {"mesh": mesh_io.save_mesh(verts, faces, out)}
         if field is not None:
@@ -208,7 +212,7 @@ def reconstruct(
         if config.picture:
             with stages.stage("picture"):
                 paths["picture"] = save_mesh_png(verts, faces, out.with_suffix(".png"))
-    report = _report(config, cloud, removed, verts, faces, info, timings)
+    report = _report(config, cloud, screened, verts, faces, info, timings)
     if gt is not None:
         report["metrics"] = mesh_metrics((verts, faces), gt, seed=config.seed)
     paths["report"] = write_json(out.with_suffix(".json"), report)
@@ -221,10 +225,8 @@ def _prepare(config, stages, timings):
         cloud = pointcloud.load_point_cloud(
             config.input, n_samples=config.n_samples, seed=config.seed
         )
-        removed = 0
-        if config.remove_outliers:
-            cloud, removed = pointcloud.remove_outliers(cloud)
-            cloud = pointcloud.validate_point_cloud(cloud)
+        screened = inputs.screen(cloud, config.input, config.remove_outliers)
+        cloud = screened.cloud
         timings["read_s"] = time.perf_counter() - start
     try:  # a cloud too large, too far off or a line: often one stray point makes it so
         norm = pointcloud.Normalization.fit(cloud.points)
@@ -233,13 +235,14 @@ def _prepare(config, stages, timings):
         raise InputError(
             f"{exc}; or look for far-off outliers (--remove-outliers drops them)"
         ) from None
-    return cloud, norm, removed
+    return cloud, norm, screened
 
 
-def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
-    """``points`` without repeats (merged scans repeat points; the fits' spacing estimates, the
-    distance to the 8th neighbour, are then 0), in their first order; InputError when too few are
-    left, as when one far-off point squeezes the rest of the cloud into one spot of the unit cube."""
+def _distinct(points: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``points`` without repeats and the indices of those kept (merged scans repeat points; the
+    fits' spacing estimates, the distance to the 8th neighbour, are then 0), in their first order;
+    InputError when too few are left, as when far-off points squeeze the rest of the cloud into one
+    spot of the unit cube."""
     _, first = np.unique(points, axis=0, return_index=True)
     if len(first) < pointcloud.MIN_POINTS:
         extent = np.ptp(world, axis=0).max()
@@ -248,10 +251,11 @@ def _distinct(points: np.ndarray, world: np.ndarray) -> np.ndarray:
             f"{extent:.3g}); at least {pointcloud.MIN_POINTS} are needed: look for far-off outliers "
             "(--remove-outliers drops them) or repeated points"
         )
-    return points if len(first) == len(points) else points[np.sort(first)]
+    keep = np.arange(len(points)) if len(first) == len(points) else np.sort(first)
+    return points[keep], keep
 
 
-def _run_method(cloud, norm, config, device, stages, timings, hook=None):
+def _run_method(cloud, norm, config, device, stages, timings, hook=None, view_dirs=None):
     start = time.perf_counter()
     if config.method == "poisson":
         from ...geometry.poisson import poisson_reconstruct
@@ -261,10 +265,11 @@ def _run_method(cloud, norm, config, device, stages, timings, hook=None):
             verts, faces, info = poisson_reconstruct(cloud.points, cloud.normals, depth=depth)
         timings["method_s"] = time.perf_counter() - start
         return verts, faces, None, {"depth": depth, **info}
-    points = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
+    points, kept = _distinct(norm.to_unit(cloud.points).astype(np.float32), cloud.points)
+    view_dirs = None if view_dirs is None else view_dirs[kept]
     kind = "band_sdf_grid" if config.method == "gridpull" else "neural_sdf"
     world = None if hook is None else _WorldHook(hook, norm, kind)
-    field, info = fit_field(config.method, points, config, device, stages, world)
+    field, info = fit_field(config.method, points, config, device, stages, world, view_dirs)
     info["distinct_points"] = len(points)
     timings["fit_s"] = time.perf_counter() - start
     with stages.stage("mesh"):
@@ -273,7 +278,7 @@ def _run_method(cloud, norm, config, device, stages, timings, hook=None):
         verts, faces, post = postprocess.clean(
             verts, faces, points, info["gap_radius"] * config.trim, config.min_component
         )
-        rounds = info["settings"].get("noisy_mesh_smoothing", 0) if info["fit"].get("noisy") else 0
+        rounds = info["settings"].get("mesh_smoothing", 0)
         verts = postprocess.taubin(verts, faces, rounds)
         post["taubin_iterations"] = rounds
         timings["mesh_s"] = time.perf_counter() - start
@@ -296,13 +301,15 @@ class _WorldHook(TrainingHook):
         return self.inner.should_stop()
 
 
-def _report(config, cloud, removed, verts, faces, info, timings) -> dict:
+def _report(config, cloud, screened, verts, faces, info, timings) -> dict:
     return {
         "config": dataclasses.asdict(config),
         "input": {
             "points": len(cloud),
             "normals": cloud.normals is not None,
-            "outliers_removed": removed,
+            "outliers_removed": screened.outliers,
+            "isolated_removed": screened.isolated,
+            "view_dirs": screened.view_dirs is not None,
         },
         "mesh": {"vertices": len(verts), "faces": len(faces)},
         "method": info,
