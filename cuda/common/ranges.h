@@ -15,8 +15,7 @@ struct PlainAdd {
 
 // Points are split into one contiguous range per thread, and each range is walked level by
 // level: consecutive lookups then share one level's table, which is what keeps the coarse levels
-// in cache. Smaller chunks and software prefetching of rows a few points ahead were tried and did
-// not pay (benchmarks/RESULTS.md, "Figures moved out of code comments").
+// in cache (the lattice launchers walk a level in blocks of points: encodings/lattice_blocks.h).
 constexpr int64_t kMinRange = 1024;
 
 // Calls body(begin, end) once per range; returns the number of ranges.
@@ -28,13 +27,6 @@ inline int64_t per_thread_ranges(int64_t n, Body&& body) {
     for (int64_t r = rb; r < re; ++r) body(r * range, std::min(n, (r + 1) * range));
   });
   return ranges;
-}
-
-// Calls body(i, level) for i in [b, e) and levels [l0, l1), level-major.
-template <typename Body>
-inline void levels_then_points(int64_t b, int64_t e, int l0, int l1, Body&& body) {
-  for (int l = l0; l < l1; ++l)
-    for (int64_t i = b; i < e; ++i) body(i, l);
 }
 
 template <typename T>

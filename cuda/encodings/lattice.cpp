@@ -9,6 +9,7 @@
 #include "common/parallel.h"
 #include "common/ranges.h"
 #include "encodings/lattice.h"
+#include "encodings/lattice_blocks.h"
 
 namespace f3d {
 namespace lattice {
@@ -63,34 +64,29 @@ void run(Op op, const Args<T>& a) {
   switch (op) {
     case Op::Forward:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {
-        levels_then_points(b, e, 0, levels, [&](int64_t i, int l) { forward_one<S, F>(a, i, l); });
+        for (int l = 0; l < levels; ++l) forward_block<S, F>(a, b, e, l);
       });
       break;
     case Op::BackwardX:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {
         zero_rows(a.dx, b, e, D);
-        levels_then_points(b, e, 0, levels, [&](int64_t i, int l) { backward_x_level<S, F>(a, i, l, a.dx + i * D); });
+        for (int l = 0; l < levels; ++l) backward_x_block<S, F>(a, b, e, l);
       });
       break;
     case Op::BackwardTable:
       scatter_table(a, S::kVertices, [](const Args<T>& out, int64_t b, int64_t e, int l0, int l1) {
-        levels_then_points(b, e, l0, l1, [&](int64_t i, int l) { backward_table_one<S, F>(out, i, l, PlainAdd{}); });
+        for (int l = l0; l < l1; ++l) backward_table_block<S, F>(out, b, e, l);
       });
       break;
     case Op::BackwardBackwardPoint:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {
-        T scratch[D];
         if (a.dx) zero_rows(a.dx, b, e, D);
-        levels_then_points(b, e, 0, levels, [&](int64_t i, int l) {
-          backward_backward_level<S, F>(a, i, l, a.dx ? a.dx + i * D : scratch);
-        });
+        for (int l = 0; l < levels; ++l) backward_backward_block<S, F>(a, b, e, l);
       });
       break;
     case Op::BackwardBackwardTable:
       scatter_table(a, S::kVertices, [](const Args<T>& out, int64_t b, int64_t e, int l0, int l1) {
-        levels_then_points(b, e, l0, l1, [&](int64_t i, int l) {
-          backward_backward_table_one<S, F>(out, i, l, PlainAdd{});
-        });
+        for (int l = l0; l < l1; ++l) backward_backward_table_block<S, F>(out, b, e, l);
       });
       break;
   }
