@@ -58,6 +58,7 @@ OPTIONS = {
     "mi": {"mlp": "mi", "density_layers": 2},
     "mi-reg": {"mlp": "mi", "density_layers": 2, "background_weight": 0.1, "anneal_steps": -1},
     "plain-reg": {"background_weight": 0.1, "anneal_steps": -1},
+    "occupancy-learned": {"occupancy": "learned"},  # empty-space skipping by a learned network
 }
 
 
