@@ -3,7 +3,8 @@
 Every function the core exports has one thin wrapper here, named exactly like its binding and
 taking the binding's arguments, so a reader greps from a caller to ``cuda/bindings/``, and from a
 binding to every caller. The core is loaded on the first call, never at import time; a missing
-build raises BackendUnavailable saying how to build it. Tensors cross as DLPack capsules
+build raises BackendUnavailable saying how to build it. Loading it also makes glibc keep freed
+memory for reuse (:mod:`fields3d._memory`; ``FIELDS3D_KEEP_FREED_MEMORY=0`` opts out). Tensors cross as DLPack capsules
 (:func:`fields3d._native.capsule`) and CUDA work runs on the ``stream`` handle given
 (:func:`fields3d._native.stream_of`); each binding checks every tensor's dtype, shape, device and
 strides again before memory is touched, raising ValueError.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 from types import ModuleType
 
+from ._memory import keep_freed_memory
 from .errors import BackendUnavailable
 
 
@@ -30,6 +32,7 @@ def core() -> ModuleType:
             f"the compiled core fields3d._core could not be loaded ({exc}); "
             "install the package with `pip install -e .` (it builds the C++ core), or run `make setup`"
         ) from exc
+    keep_freed_memory()  # fresh pages for each step's large tensors cost more than our kernels
     return _core
 
 

@@ -8,6 +8,7 @@ import platform
 import torch
 
 from . import __version__, _core_ops
+from ._memory import keeps_freed_memory
 from .errors import BackendUnavailable
 
 
@@ -34,6 +35,7 @@ def collect() -> dict:
         cuda_devices_visible_to_core=_core_ops.cuda_device_count(),
         threads=_core_ops.num_threads(),
         threads_from_env=os.environ.get("FIELDS3D_NUM_THREADS"),
+        keeps_freed_memory=keeps_freed_memory(),
         cxx_compiler=build["cxx_compiler"],
     )
     return out
