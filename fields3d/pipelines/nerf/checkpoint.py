@@ -9,7 +9,9 @@ training cameras) and ``optim.<group>.<param>.<name>`` (Adam's moments and step)
 ``grid_resolution``, ``history`` (up to 200 ``[step, seconds, psnr]``), ``config`` (the run's
 NerfConfig), ``scene`` (:func:`~fields3d.pipelines.nerf.train.scene_record`), ``background``
 and ``picture_size`` (``[width, height]``); checkpoints written before the last three were kept
-lack them.
+lack them. A run with ``occupancy="learned"`` keeps ``occupancy.*`` (the occupancy network's state
+dict) in place of ``grid.*`` and the network's settings in the header's ``occupancy`` (None, or
+absent in older checkpoints, for the grid).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A trained NeRF loaded from its checkpoint alone, to render from any camera: ``load_nerf``.
 
 Training leaves ``OUT/checkpoint.safetensors`` (:func:`~fields3d.pipelines.nerf.train_nerf`). It
-holds the field's settings and weights, the occupancy grid, the marching step, the scene's
+holds the field's settings and weights, the occupancy grid (or a learned occupancy network, from
+which a grid is derived for viewers), the marching step, the scene's
 background colour and its training cameras, so rendering needs neither the pictures nor the
 training settings: a viewer or a script starts from ``model.cameras`` (or builds its own
 :class:`~fields3d.render.cameras.Cameras`) and calls :meth:`NerfModel.render`.
