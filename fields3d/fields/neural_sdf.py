@@ -31,6 +31,7 @@ from torch import nn
 from .._checks import (
     MAX_BATCH,
     MAX_GRID,
+    check_choice,
     check_device,
     check_points,
     check_size,
@@ -125,10 +126,7 @@ class NeuralSDF(nn.Module):
             )
         if not is_number(sphere_radius) or not 0 < sphere_radius <= 1:
             raise InputError(f"sphere_radius must be a number in (0, 1], got {sphere_radius!r}")
-        if field_modulation not in MODULATIONS:
-            raise InputError(
-                f"field_modulation must be one of 'none', 'cam', got {field_modulation!r}"
-            )
+        check_choice("field_modulation", field_modulation, MODULATIONS)
         device = check_device(device)
         self.encoding = HashGrid(
             3,

@@ -30,7 +30,7 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_device, check_int, check_points, check_size
+from .._checks import check_choice, check_device, check_int, check_points, check_size
 from ..encodings import HashGrid
 from ..encodings._levels import MAX_LEVELS
 from ..errors import InputError
@@ -110,12 +110,6 @@ def sh_encode(d: torch.Tensor) -> torch.Tensor:
         ],
         1,
     )
-
-
-def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
-    """InputError unless ``value`` is one of ``choices``, naming them."""
-    if not isinstance(value, str) or value not in choices:
-        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def legacy_settings(config: dict) -> dict:

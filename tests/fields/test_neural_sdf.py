@@ -203,7 +203,7 @@ def test_errors():
         ),
         (
             dict(field_modulation="film"),
-            "field_modulation must be one of 'none', 'cam', got 'film'",
+            "field_modulation must be 'none' or 'cam', got 'film'",
         ),
         (
             dict(field_modulation="cam", n_hidden=1),

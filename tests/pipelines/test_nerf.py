@@ -241,7 +241,7 @@ def test_missing_job_file(tmp_path):
             "grid_resolution must be a multiple of 4 from 8 to 512 (occupancy cells per "
             "axis), got True",
         ),
-        (dict(color_net="big"), "color_net must be one of 'plain', 'cam', 'mi', got 'big'"),
+        (dict(color_net="big"), "color_net must be 'plain', 'cam' or 'mi', got 'big'"),
         (dict(view="rgb"), "view must be 'sh' or 'none', got 'rgb'"),
         (
             dict(samples_per_step=10),

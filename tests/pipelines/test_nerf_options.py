@@ -141,9 +141,9 @@ def test_job_file_and_command_line_set_the_options(tmp_path):
     [
         (
             dict(field_modulation="film"),
-            "field_modulation must be one of 'none', 'cam', 'cam-hash', got 'film'",
+            "field_modulation must be 'none', 'cam' or 'cam-hash', got 'film'",
         ),
-        (dict(mlp="deep"), "mlp must be one of 'plain', 'mi', got 'deep'"),
+        (dict(mlp="deep"), "mlp must be 'plain' or 'mi', got 'deep'"),
         (
             dict(color_net="cam", mlp="mi"),
             "give field_modulation and mlp, or the older color_net, not both; got "

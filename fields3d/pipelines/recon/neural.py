@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ..._checks import MAX_BATCH, check_int, check_seed, is_number
+from ..._checks import MAX_BATCH, check_choice, check_int, check_seed, is_number
 from ...encodings import HashGridConfig
 from ...errors import InputError
 from ...fields.neural_sdf import NeuralSDF
@@ -102,10 +102,7 @@ class NeuralConfig:
         for name in ("w_pull", "w_surface", "w_eikonal"):
             if not is_number(getattr(self, name)) or not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
-        if self.field_modulation not in ("none", "cam"):
-            raise InputError(
-                f"field_modulation must be one of 'none', 'cam', got {self.field_modulation!r}"
-            )
+        check_choice("field_modulation", self.field_modulation, ("none", "cam"))
         self.field_settings()  # validates the hash grid settings
 
     @property

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ... import __version__
-from ..._checks import MAX_GRID, MAX_POINTS, check_int, check_seed, is_number
+from ..._checks import MAX_GRID, MAX_POINTS, check_choice, check_int, check_seed, is_number
 from ..._io import check_output
 from ...errors import InputError
 from ...geometry import mesh_io, pointcloud
@@ -98,10 +98,7 @@ class ReconConfig:
         check_int("resolution", self.resolution, 16, MAX_GRID)
         check_int("n_samples", self.n_samples, 10, MAX_POINTS)
         check_seed(self.seed)
-        if self.field_modulation not in ("none", "cam"):
-            raise InputError(
-                f"field_modulation must be one of 'none', 'cam', got {self.field_modulation!r}"
-            )
+        check_choice("field_modulation", self.field_modulation, ("none", "cam"))
         if self.field_modulation == "cam" and self.method != "neural":
             raise InputError(
                 f"field_modulation 'cam' modulates the neural SDF's MLP: use it with method "
