@@ -1,8 +1,9 @@
 """Few-shot NeRF: training on a few of the views, and two cheap regularisers for sparse views.
 
-mi-MLP (Zhu et al., CVPR 2024) pairs its network with two regularisers: one on the background
-and an annealing of where samples are taken. Here, as this pipeline can afford them (no second
-render, no extra network):
+mi-MLP (Zhu et al., CVPR 2024) pairs its network with two regularisers for sparse views, a
+background regulariser and an annealing of where samples are taken. Their exact terms are not
+copied here (the pipeline differs: random backgrounds, an occupancy-grid marcher); these are the
+cheap forms this pipeline affords, with no second render and no extra network:
 
 - ``background_weight``: rays whose target pixel is transparent (alpha 0) add
   ``background_weight * opacity^2`` to the loss: nothing may stand in front of the background.
