@@ -204,9 +204,10 @@ def knn(centers, points, k, origin, cell, resolution, cell_start, order, indices
 # ---- marching cubes (cuda/bindings/marching_cubes.cpp, cuda/geometry/marching_cubes.h) -------
 
 
-def marching_cubes_count(volume, level, counts, stream=0):
-    """Pass 1 on volume (X, Y, Z): counts (X*Y, 4) int64; whether every value is finite (CPU)."""
-    return core().marching_cubes_count(volume, level, counts, stream)
+def marching_cubes_count(volume, level, counts, stream=0, below=None):
+    """Pass 1 on volume (X, Y, Z): counts (X*Y, 4) int64; whether every value is finite (CPU).
+    ``below``: None, or on the CPU an int64 (X*Y, ceil(Z/64)) buffer it fills for the emit pass."""
+    return core().marching_cubes_count(volume, level, counts, stream, below)
 
 
 def marching_cubes_scan(counts, n_vert_cols, stream=0):
@@ -214,9 +215,14 @@ def marching_cubes_scan(counts, n_vert_cols, stream=0):
     return core().marching_cubes_scan(counts, n_vert_cols, stream)
 
 
-def marching_cubes_emit(volume, level, origin, spacing, offsets, verts, faces, stream=0):
-    """Pass 2: writes verts (V, 3) (the volume's dtype) and faces (F, 3) int64."""
-    return core().marching_cubes_emit(volume, level, origin, spacing, offsets, verts, faces, stream)
+def marching_cubes_emit(
+    volume, level, origin, spacing, offsets, verts, faces, stream=0, below=None
+):
+    """Pass 2: writes verts (V, 3) (the volume's dtype) and faces (F, 3) int64; ``below``: the count
+    pass's buffer (the volume is then read only at crossing edges) or None."""
+    return core().marching_cubes_emit(
+        volume, level, origin, spacing, offsets, verts, faces, stream, below
+    )
 
 
 def marching_cubes_sparse_count(shape, cells, values, level, counts, stream=0):

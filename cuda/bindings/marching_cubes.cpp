@@ -50,15 +50,27 @@ void set_frame(A& a, const Vec3& origin, const Vec3& spacing) {
   }
 }
 
+// The rows' below-level bits (DenseArgs::below): None, or an int64 (X*Y, ceil(Z/64)) tensor that
+// the CPU count pass fills and the CPU emit pass reads; the CUDA passes read the volume and
+// ignore it.
+uint64_t* below_arg(py::handle below, const TensorArg& v) {
+  if (below.is_none() || v.is_cuda()) return nullptr;
+  const IndexArg b = index_arg(below, "below");
+  expect_index(b, {v.shape[0] * v.shape[1], (v.shape[2] + 63) / 64}, v);
+  return reinterpret_cast<uint64_t*>(b.data);
+}
+
 // Returns whether every value is finite on the CPU (checked while counting), None on CUDA.
-py::object dense_count(py::handle volume, double level, py::handle counts, uintptr_t stream) {
+py::object dense_count(py::handle volume, double level, py::handle counts, uintptr_t stream, py::handle below) {
   const TensorArg v = volume_arg(volume);
   const IndexArg c = index_arg(counts, "counts");
   expect_index(c, {v.shape[0] * v.shape[1], mc::kCountCols}, v);
+  uint64_t* bits = below_arg(below, v);
   bool finite = true;
   with_type(v, [&](auto zero) {
     using T = decltype(zero);
-    const mc::DenseArgs<T> a = dense_args<T>(v, level, c.data);
+    mc::DenseArgs<T> a = dense_args<T>(v, level, c.data);
+    a.below = bits;
     launch(v, [&] { finite = mc::dense_count_cpu(a); },
            [&](int dev) { mc::dense_count_cuda(a, as_stream(stream), dev); });
   });
@@ -74,16 +86,18 @@ void check_outputs(const TensorArg& ref, const TensorArg& verts, const IndexArg&
 }
 
 void dense_emit(py::handle volume, double level, const Vec3& origin, const Vec3& spacing, py::handle offsets,
-                py::handle verts, py::handle faces, uintptr_t stream) {
+                py::handle verts, py::handle faces, uintptr_t stream, py::handle below) {
   const TensorArg v = volume_arg(volume);
   const IndexArg o = index_arg(offsets, "offsets");
   expect_index(o, {v.shape[0] * v.shape[1], mc::kCountCols}, v);
   const TensorArg vt = tensor_arg(verts, "verts");
   const IndexArg f = index_arg(faces, "faces");
   check_outputs(v, vt, f);
+  uint64_t* bits = below_arg(below, v);
   with_type(v, [&](auto zero) {
     using T = decltype(zero);
     mc::DenseArgs<T> a = dense_args<T>(v, level, o.data);
+    a.below = bits;
     set_frame(a, origin, spacing);
     a.verts = vt.ptr<T>();
     a.faces = f.data;
@@ -189,14 +203,17 @@ void sparse_emit(const std::vector<int64_t>& shape, py::handle cells, py::handle
 
 void register_marching_cubes(py::module_& m) {
   m.def("marching_cubes_count", &dense_count, py::arg("volume"), py::arg("level"), py::arg("counts"),
-        py::arg("stream") = 0,
-        "Pass 1 on volume (X, Y, Z): counts (X*Y, 4) int64 <- per row [x, y, z crossing edges, triangles].\n"
+        py::arg("stream") = 0, py::arg("below") = py::none(),
+        "Pass 1 on volume (X, Y, Z): counts (X*Y, 4) int64 <- per row [x, y, z crossing edges, triangles];\n"
+        "below (X*Y, ceil(Z/64)) int64 or None: each row's below-level bits, for the emit pass (CPU only).\n"
         "Returns whether every value is finite (CPU) or None (CUDA: not checked).");
   m.def("marching_cubes_scan", &scan, py::arg("counts"), py::arg("n_vert_cols"), py::arg("stream") = 0,
         "Turns counts (N, 4) int64 into exclusive offsets in place; returns (n_verts, n_faces).");
   m.def("marching_cubes_emit", &dense_emit, py::arg("volume"), py::arg("level"), py::arg("origin"),
         py::arg("spacing"), py::arg("offsets"), py::arg("verts"), py::arg("faces"), py::arg("stream") = 0,
-        "Pass 2: writes verts (V, 3) (the volume's dtype) and faces (F, 3) int64.");
+        py::arg("below") = py::none(),
+        "Pass 2: writes verts (V, 3) (the volume's dtype) and faces (F, 3) int64; below: the count\n"
+        "pass's bits (then the volume is read only at crossing edges) or None.");
   m.def("marching_cubes_sparse_count", &sparse_count, py::arg("shape"), py::arg("cells"), py::arg("values"),
         py::arg("level"), py::arg("counts"), py::arg("stream") = 0,
         "Pass 1 on active cells (M,) int64 with corner values (M, 8): counts (M, 4) int64.");

@@ -33,6 +33,18 @@ inline uint64_t below_word(const float* v, int n, float level, bool& finite) {
   uint64_t m = 0;
   int b = 0;
 #if defined(__SSE2__)
+  if (n == 64) {  // a whole word, unrolled: constant shifts, and one finiteness test at the end
+    const __m128 l = _mm_set1_ps(level);
+    __m128 bad = _mm_setzero_ps();  // OR of every v - v: all bits 0 while every value is finite
+    F3D_UNROLL
+    for (int k = 0; k < 64; k += 4) {
+      const __m128 x = _mm_loadu_ps(v + k);
+      m |= uint64_t(_mm_movemask_ps(_mm_cmple_ps(x, l))) << k;
+      bad = _mm_or_ps(bad, _mm_sub_ps(x, x));
+    }
+    finite = finite && _mm_movemask_ps(_mm_cmpeq_ps(bad, _mm_setzero_ps())) == 0xF;
+    return m;
+  }
   const __m128 l = _mm_set1_ps(level), zero = _mm_setzero_ps();
   int ok = 0xF;
   for (; b + 4 <= n; b += 4) {
@@ -72,6 +84,15 @@ inline uint64_t below_word(const double* v, int n, double level, bool& finite) {
 inline int ctz(uint64_t v) { return __builtin_ctzll(v); }
 inline int popcount64(uint64_t v) { return __builtin_popcountll(v); }
 
+// The row functions that count bits are compiled twice on x86, with and without the POPCNT
+// instruction, and the loader picks one for the CPU: the baseline x86-64 target has none, and
+// GCC's library popcount it calls instead took a quarter of marching cubes' instructions.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__SANITIZE_ADDRESS__)
+#define F3D_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define F3D_POPCNT_CLONES
+#endif
+
 // Bits [0, n) of word w of a plane with `limit` valid bits (k < limit).
 inline uint64_t valid(int64_t w, int64_t limit) {
   const int64_t n = limit - 64 * w;
@@ -88,8 +109,10 @@ class Planes {
   std::vector<uint64_t> stream[kStreams], cut;
   bool finite = true;  // every value read so far is finite (every row is read at least once)
 
+  // The planes of quad q: its rows' below bits compared from the volume (and kept in a.below,
+  // where given, for the emit pass), or with `from_bits`, taken from a.below.
   template <typename T>
-  void fill(const DenseArgs<T>& a, const RowQuad<T>& q) {
+  void fill(const DenseArgs<T>& a, const RowQuad<T>& q, bool from_bits) {
     if ((a.nz + 63) / 64 != words) {
       words = (a.nz + 63) / 64;
       for (auto& p : pool_) p.assign(words, 0);
@@ -97,11 +120,17 @@ class Planes {
       cut.assign(words, 0);
       std::fill(held_, held_ + 4, int64_t(-1));
     }
-    load_rows(a, q);
+    if (from_bits) {
+      for (int c = 0; c < 4; ++c) bits_[c] = a.below + q.id[c] * words;
+    } else {
+      load_rows(a, q);
+      for (int c = 0; c < 4; ++c) bits_[c] = pool_[slot_[c]].data();
+      if (a.below) std::copy(bits_[0], bits_[0] + words, a.below + q.id[0] * words);
+    }
     for (int64_t w = 0; w < words; ++w) fill_word(w, a.nz, q.cells);
   }
 
-  const std::vector<uint64_t>& below(int c) const { return pool_[slot_[c]]; }
+  const uint64_t* below(int c) const { return bits_[c]; }
 
   // Case index of cell k (bit c: corner c below); k + 1 < nz.
   uint32_t cube(int64_t k) const {
@@ -118,6 +147,7 @@ class Planes {
   std::vector<uint64_t> pool_[4];
   int64_t held_[4] = {-1, -1, -1, -1};  // the row whose bits each pool buffer holds
   int slot_[4] = {0, 0, 0, 0};          // the pool buffer of each quad row
+  const uint64_t* bits_[4] = {};        // each quad row's below bits (a pool buffer or a.below)
 
   template <typename T>
   void load_rows(const DenseArgs<T>& a, const RowQuad<T>& q) {
@@ -143,7 +173,7 @@ class Planes {
   }
 
   // Bit k of the result: bit k + 1 of the plane.
-  uint64_t next(const std::vector<uint64_t>& p, int64_t w) const {
+  uint64_t next(const uint64_t* p, int64_t w) const {
     return (p[w] >> 1) | (w + 1 < words ? p[w + 1] << 63 : 0);
   }
 
@@ -174,17 +204,17 @@ inline void for_each_bit(const std::vector<uint64_t>& plane, int64_t words, Fn&&
 }
 
 // Runs body(quad, planes) for every row (or, with skip_empty, for every row the scan gave
-// vertices or triangles), with one Planes buffer per task. Returns false if a value read was
-// not finite.
+// vertices or triangles), with one Planes buffer per task; the planes come from a.below where
+// `from_bits`. Returns false if a value read was not finite.
 template <typename T, typename Body>
-inline bool for_each_row(const DenseArgs<T>& a, Body&& body, bool skip_empty = false) {
+inline bool for_each_row(const DenseArgs<T>& a, Body&& body, bool skip_empty = false, bool from_bits = false) {
   std::atomic<bool> finite{true};
   parallel_for(a.nx * a.ny, kRowGrain, [&](int64_t b, int64_t e) {
     Planes planes;
     for (int64_t r = b; r < e; ++r) {
       if (skip_empty && row_is_empty(a, r)) continue;
       const RowQuad<T> q = row_quad(a, r);
-      planes.fill(a, q);
+      planes.fill(a, q, from_bits);
       body(q, planes);
     }
     if (!planes.finite) finite.store(false);
@@ -193,7 +223,7 @@ inline bool for_each_row(const DenseArgs<T>& a, Body&& body, bool skip_empty = f
 }
 
 template <typename T>
-void count_row(const DenseArgs<T>& a, const RowQuad<T>& q, const Planes& p) {
+F3D_POPCNT_CLONES void count_row(const DenseArgs<T>& a, const RowQuad<T>& q, const Planes& p) {
   int64_t n[4] = {0, 0, 0, 0};
   for (int64_t w = 0; w < p.words; ++w) {
     n[0] += popcount64(p.stream[kX0][w]);
@@ -219,7 +249,7 @@ void emit_vertices(const DenseArgs<T>& a, const RowQuad<T>& q, const Planes& p) 
 }
 
 template <typename T>
-void emit_faces(const DenseArgs<T>& a, const RowQuad<T>& q, const Planes& p) {
+F3D_POPCNT_CLONES void emit_faces(const DenseArgs<T>& a, const RowQuad<T>& q, const Planes& p) {
   int64_t start[kStreams];  // each stream's id at the start of word w
   for (int s = 0; s < kStreams; ++s) start[s] = a.counts[kCountCols * q.id[stream_row(s)] + stream_col(s)];
   int64_t tri = a.counts[kCountCols * q.id[0] + kTriCol];
@@ -276,7 +306,7 @@ void dense_emit_cpu(const DenseArgs<T>& a) {
   for_each_row(a, [&](const RowQuad<T>& q, const Planes& p) {
     emit_vertices(a, q, p);
     emit_faces(a, q, p);
-  }, /*skip_empty=*/true);
+  }, /*skip_empty=*/true, /*from_bits=*/a.below != nullptr);
 }
 
 template <typename T>

@@ -53,6 +53,10 @@ struct DenseArgs {
   T* verts = nullptr;         // (V, 3)
   int64_t* faces = nullptr;   // (F, 3)
   int64_t n_verts = 0, n_faces = 0;  // V and F: writes past them are skipped (never out of bounds)
+  // CPU launchers only, optional: (nx * ny, ceil(nz / 64)) words, bit k of row r's words set when
+  // value k of volume row r is at or below the level. The count pass writes them; the emit pass
+  // then takes a row's bits from there and reads the volume only at crossing edges.
+  uint64_t* below = nullptr;
 };
 
 template <typename T>

@@ -282,17 +282,22 @@ def _dense(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     c = _native.capsule
     stream = _native.stream_of(volume.device)
-    x, y, _ = volume.shape
+    x, y, z = volume.shape
     counts = torch.empty((x * y, 4), dtype=torch.int64, device=volume.device)
+    # On the CPU the count pass keeps each row's below-level bits (1/32 of a float32 volume), so
+    # the emit pass reads the volume only at crossing edges instead of every row with a vertex.
+    below = None
+    if volume.device.type == "cpu":
+        below = torch.empty((x * y, (z + 63) // 64), dtype=torch.int64)
     if not _core_ops.marching_cubes_count(
-        c(volume), level, c(counts), stream
+        c(volume), level, c(counts), stream, c(below)
     ):  # None: not checked (CUDA)
         _check_finite(volume)
     n_verts, n_faces = _core_ops.marching_cubes_scan(c(counts), 3, stream)
     verts = volume.new_empty((n_verts, 3))
     faces = torch.empty((n_faces, 3), dtype=torch.int64, device=volume.device)
     _core_ops.marching_cubes_emit(
-        c(volume), level, origin, spacing, c(counts), c(verts), c(faces), stream
+        c(volume), level, origin, spacing, c(counts), c(verts), c(faces), stream, c(below)
     )
     return verts, faces
 
