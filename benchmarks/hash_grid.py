@@ -16,10 +16,16 @@ Forward rows also give an effective bandwidth, ``bytes / median time``, with
 ``+ N*D*4`` (positions read) ``+ N*L*F*4`` (features written). Hashed-level reads that hit
 cache are still counted, so this is a figure to compare runs with, not a hardware measurement.
 
+Points (``--points``): ``uniform`` (default) independent uniform points in ``[0, 1]^3``, in no
+order: the op's worst case; ``rays`` a NeRF-like batch, 64 evenly spaced samples along each of
+N / 64 rays through the cube, in ray order (consecutive points are neighbours); ``sorted`` the
+uniform points sorted along a Morton curve (10 bits an axis), the best order a caller could give.
+
 Usage::
 
     python benchmarks/hash_grid.py [--device cpu|cuda] [--sizes 16,17,18] [--repeats 5]
-                                   [--ref-repeats 3] [--warmup 2] [--no-reference] [--out PATH.json]
+                                   [--ref-repeats 3] [--warmup 2] [--no-reference]
+                                   [--points uniform|rays|sorted] [--out PATH.json]
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ GRID = dict(
 DEFAULT_SIZES = {"cpu": "16,17,18", "cuda": "16-22"}
 WORKLOADS = ("forward", "forward+backward", "eikonal")
 IMPLS = {"ours": hash_grid_encode, "reference": hash_grid_reference}
+POINTS = ("uniform", "rays", "sorted")
 BYTES_FORMULA = "N*L*2^D*F*4 (table reads) + N*D*4 (positions) + N*L*F*4 (features written)"
 
 
@@ -73,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup", type=int, default=2, help="untimed runs of ours first (reference: 1)"
     )
     p.add_argument("--no-reference", action="store_true", help="time ours only")
+    p.add_argument(
+        "--points",
+        choices=POINTS,
+        default="uniform",
+        help="order of the points: uniform (none), rays (NeRF-like), sorted (Morton)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out", help="JSON result path (default benchmarks/results/hash_grid-<device>.json)"
@@ -113,6 +126,25 @@ def make_workload(
     return run
 
 
+def make_points(kind: str, n: int, device, gen) -> torch.Tensor:
+    """``(n, 3)`` points in ``[0, 1]^3`` in the order ``kind`` names (see the module doc)."""
+    if kind == "rays":
+        rays, steps = max(1, n // 64), 64
+        start = torch.rand(rays, 1, 3, device=device, generator=gen)
+        end = torch.rand(rays, 1, 3, device=device, generator=gen)
+        t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
+        return (start + t * (end - start)).reshape(-1, 3)[:n].contiguous()
+    x = torch.rand(n, 3, device=device, generator=gen)
+    if kind == "sorted":
+        q = (x * 1023).long()
+        code = torch.zeros(n, dtype=torch.long, device=device)
+        for bit in range(10):
+            for axis in range(3):
+                code |= ((q[:, axis] >> bit) & 1) << (3 * bit + axis)
+        x = x[torch.argsort(code)].contiguous()
+    return x
+
+
 def forward_bytes(n: int, config) -> int:
     d, lv, f = config.n_input_dims, config.n_levels, config.n_features_per_level
     return n * lv * 2**d * f * 4 + n * d * 4 + n * lv * f * 4
@@ -142,7 +174,7 @@ def parity(x: torch.Tensor, params: torch.Tensor, config) -> float:
 def bench_size(k: int, grid: HashGrid, device: torch.device, impls: list[str], args) -> list[dict]:
     n, config, params = 2**k, grid.spec, grid.params
     gen = torch.Generator(device=device).manual_seed(args.seed + k)
-    x = torch.rand(n, config.n_input_dims, device=device, generator=gen)
+    x = make_points(args.points, n, device, gen)
     dy = torch.randn(n, config.n_output_dims, device=device, generator=gen)
     head = torch.randn(config.n_output_dims, 1, device=device, generator=gen)
     diff = parity(x, params, config) if "reference" in impls else None
@@ -203,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
 
     env = environment(device)
     print(
-        f"\nhash grid L16 F2 T=2^19 base 16 scale 1.5 fp32, 3D on {env['device']['name']} "
+        f"\nhash grid L16 F2 T=2^19 base 16 scale 1.5 fp32, 3D, {args.points} points, "
+        f"on {env['device']['name']} "
         f"({env['versions'].get('threads')} core threads, {torch.get_num_threads()} torch threads)"
     )
     print_table(
@@ -232,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": args.warmup,
             "ref_warmup": 1,
             "seed": args.seed,
+            "points": args.points,
             "timing": "wall clock per run, CUDA synchronised before and after",
         },
         "forward_bytes_formula": BYTES_FORMULA,
