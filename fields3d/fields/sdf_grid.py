@@ -226,7 +226,7 @@ class BandSDFGrid(nn.Module):
         flat = self.band_index.index_select(0, pick)
         i, j, k = flat // (r * r), (flat // r) % r, flat % r
         interior = (i > 0) & (i < r - 1) & (j > 0) & (j < r - 1) & (k > 0) & (k < r - 1)
-        flat = flat[interior]
+        flat = flat.masked_select(interior)
         # one gather for the point (its own value) and its six neighbours: (7, n)
         offsets = torch.tensor([0, r * r, -r * r, r, -r, 1, -1], device=flat.device)
         around = self.lookup(flat + offsets[:, None])
