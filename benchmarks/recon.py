@@ -15,10 +15,13 @@ and, on request (``--inputs``), virtual scans (``fields3d.geometry.scan.virtual_
 * ``occluded`` 3 views only (large holes), noise 0.002, 30k points,
 * ``outliers`` 12 views, noise 0.002, 2% outliers in the box, 50k points.
 
-Each method reconstructs it through ``fields3d.pipelines.recon.reconstruct`` (no picture, no
-ground truth); the wall time of that call is recorded, then ``mesh_metrics`` (100k samples a
-surface, seed 0; distances in ground-truth bounding-box diagonals) compares the mesh with the
-shipped one. Goals, checked for every method other than Poisson against Poisson on the same shape
+The virtual scans are written as PLY with each point's view direction (``save_scan``), which
+``recon`` reads; the other clouds as ``.npy``. Each method reconstructs it through
+``fields3d.pipelines.recon.reconstruct`` (no picture, no ground truth); the wall time of that
+call is recorded, then ``mesh_metrics`` (100k samples a surface, seed 0; distances in
+ground-truth bounding-box diagonals) compares the mesh with the shipped one, and the mesh is
+checked for being watertight (every edge shared by two faces). ``--keep-meshes DIR`` keeps each
+mesh as ``DIR/<shape>-<input>-<method>.ply`` (``benchmarks/recon_pictures.py`` draws the worst). Goals, checked for every method other than Poisson against Poisson on the same shape
 and input (printed PASS/MISS, never asserted):
 
 * clean:  CD-L1 within 10% of Poisson's and F@0.5% >= 0.98,
@@ -32,6 +35,7 @@ Usage::
     python benchmarks/recon.py [--shapes stanford-bunny,cow] [--inputs clean,noisy,sparse]
                                [--methods gridpull,poisson,neural] [--device auto|cpu|cuda]
                                [--resolution 256] [--threads N] [--seed 1] [--out PATH.json]
+                               [--keep-meshes DIR]
 """
 
 from __future__ import annotations
@@ -49,12 +53,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import trimesh
 from _common import RESULTS_DIR, environment, print_table, write_json
 
 from fields3d.geometry.mesh_io import load_mesh
 from fields3d.geometry.metrics import mesh_metrics
 from fields3d.geometry.pointcloud import sample_mesh
-from fields3d.geometry.scan import ScanSettings, virtual_scan
+from fields3d.geometry.scan import ScanSettings, save_scan, virtual_scan
 from fields3d.pipelines._common import resolve_device
 from fields3d.pipelines.recon.pipeline import METHODS, ReconConfig, reconstruct
 
@@ -125,6 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--out", help="JSON result path (default benchmarks/results/recon-<device>.json)"
     )
+    p.add_argument("--keep-meshes", help="keep every mesh in this folder as SHAPE-INPUT-METHOD.ply")
     args = p.parse_args(argv)
     for name, allowed in (("shapes", SHAPES), ("inputs", KINDS), ("methods", METHODS)):
         values = [v.strip() for v in getattr(args, name).split(",") if v.strip()]
@@ -136,10 +142,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_cloud(mesh, kind: str, seed: int, folder: Path) -> Path:
-    """Sample input ``kind`` on ``mesh`` (or scan it, for the virtual scans) and write its points
-    (no normals) to ``folder/<kind>.npy``."""
+    """Sample input ``kind`` on ``mesh`` and write its points (no normals) to ``folder/<kind>.npy``,
+    or scan it (the virtual scans) into ``folder/<kind>.ply`` with the view directions."""
     if kind in SCANS:
-        points = virtual_scan(mesh, dataclasses.replace(SCANS[kind], seed=seed)).points
+        scan = virtual_scan(mesh, dataclasses.replace(SCANS[kind], seed=seed))
+        return save_scan(folder / f"{kind}.ply", scan)
     else:
         n, noise = INPUTS[kind]
         diagonal = float(np.linalg.norm(mesh.bounds[1] - mesh.bounds[0]))
@@ -175,6 +182,10 @@ def run_one(cloud: Path, gt, method: str, args, folder: Path) -> dict:
     row = {
         "time_s": elapsed,
         "faces": len(result.faces),
+        "watertight": bool(
+            trimesh.Trimesh(result.verts, result.faces, process=False).is_watertight
+        ),
+        "input_info": plain(result.report.get("input")),
         "vertices": len(result.verts),
         "timings": result.report.get("timings"),
         "method_info": plain(result.report.get("method")),
@@ -225,6 +236,11 @@ def bench_shape(shape: str, args) -> list[dict]:
                     "method": method,
                     **run_one(cloud, gt, method, args, folder),
                 }
+                mesh = folder / f"{method}-mesh.ply"
+                if args.keep_meshes and "faces" in row and mesh.exists():
+                    keep = Path(args.keep_meshes) / f"{shape}-{kind}-{method}.ply"
+                    keep.parent.mkdir(parents=True, exist_ok=True)
+                    mesh.replace(keep)
                 rows.append(row)
                 m = row.get("metrics", {})
                 print(
@@ -249,6 +265,7 @@ def table_rows(rows: list[dict]) -> list[list]:
             *(metric(r, k) for k in METRIC_KEYS),
             r["time_s"],
             r.get("faces", "ERR"),
+            {True: "yes", False: "no"}.get(r.get("watertight"), "-"),
         ]
         for r in rows
     ]
@@ -334,7 +351,19 @@ def main(argv: list[str] | None = None) -> int:
         f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}"
     )
     print_table(
-        ["shape", "input", "method", "CD-L1", "CD-L2", "NC", "F@1%", "F@0.5%", "time s", "faces"],
+        [
+            "shape",
+            "input",
+            "method",
+            "CD-L1",
+            "CD-L2",
+            "NC",
+            "F@1%",
+            "F@0.5%",
+            "time s",
+            "faces",
+            "watertight",
+        ],
         table_rows(rows),
     )
     summary = summarize(rows)
