@@ -31,6 +31,7 @@ from ...fields.sdf_grid import BandSDFGrid
 from ...geometry.closing import closing_sdf
 from ...geometry.normals import imls, oriented_normals, smooth_normals, smoothing_scale
 from ...geometry.views import facing_away
+from .._adam import Adam
 from .queries import sample_queries
 
 
@@ -169,19 +170,18 @@ def fit_gridpull(
     q_all, t_all = (torch.from_numpy(a).to(device) for a in queries)
     p_all = torch.from_numpy(points.astype(np.float32)).to(device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    opt = torch.optim.Adam(grid.parameters(), lr=cfg.lr, eps=cfg.eps)
+    opt = Adam(grid.values, cfg.lr, eps=cfg.eps)  # torch.optim's, without importing torch._dynamo
     gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     for step in range(steps):
         pick = torch.randint(0, q_all.shape[0], (cfg.batch_size,), generator=gen, device=device)
         # index_select, not q_all[pick]: the same rows, a quarter of the time on the CPU
         loss, parts = _loss(
             grid, q_all.index_select(0, pick), t_all.index_select(0, pick), p_all, cfg, gen
         )
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
+        opt.lr *= gamma
         if progress is not None:
             progress(step + 1, parts)
         if hook is not None:
