@@ -113,7 +113,8 @@ def test_network_and_losses_match_plain_torch_with_their_gradients():
     logits = reference_probs(net, x)
     p = torch.sigmoid(logits)
     t = ((sigmas * 0.01) > min(0.01, float((sigmas * 0.01).mean()))).float()
-    bce = -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
+    w = min(max(float((1 - t).sum() / t.sum()), 1.0), 20.0)  # occupied probes' weight
+    bce = -(w * t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
     f = (p.detach() > 0.5).float().mean()
     imbalance = 2 * (0.8 * f * p.mean() + 0.2 * (1 - f) * (1 - p.mean()))
     ref_grads = torch.autograd.grad(bce + imbalance, list(net.parameters()))
@@ -137,11 +138,14 @@ def test_density_targets_use_the_grid_threshold_or_the_mean():
     assert density_targets(sig, 0.01).tolist() == [0.0, 0.0, 1.0, 1.0]  # cut 0.01
     assert density_targets(sig * 1e-3, 0.01).tolist() == [0.0, 0.0, 0.0, 1.0]  # cut: the mean
     logits = torch.tensor([5.0, -5.0, 0.0, 0.0], requires_grad=True)
-    loss = density_supervision_loss(logits, sig, 0.01)
-    loss.backward()
-    torch.testing.assert_close(
-        logits.grad, (torch.sigmoid(logits.detach()) - torch.tensor([0.0, 0, 1, 1])) / 4
-    )
+    density_supervision_loss(logits, sig, 0.01).backward()  # as many occupied as empty: weight 1
+    p, t = torch.sigmoid(logits.detach()), torch.tensor([0.0, 0, 1, 1])
+    torch.testing.assert_close(logits.grad, (p - t) / 4)
+    rare = torch.tensor([0.0, 0.0, 0.0, 2.0])  # one occupied of four: it weighs 3
+    logits.grad = None
+    density_supervision_loss(logits, rare, 0.01).backward()
+    t = torch.tensor([0.0, 0, 0, 1])
+    torch.testing.assert_close(logits.grad, (p * (1 + 2 * t) - 3 * t) / 4)
 
 
 def test_derived_grid_covers_what_the_network_calls_occupied():
