@@ -83,7 +83,8 @@ void forward_block(const Args<T>& a, int64_t b, int64_t e, int level) {
       for (int f = 0; f < nf; ++f) acc[f] = r.nan[p] ? T(NAN) : T(0);
       if (!r.nan[p]) {
         F3D_UNROLL
-        for (int k = p * V; k < (p + 1) * V; ++k) {
+        for (int v = 0; v < V; ++v) {  // constant bounds: unrolled
+          const int k = p * V + v;
           const T* row = a.table + r.row[k] * nf;
           for (int f = 0; f < nf; ++f) acc[f] += r.w[k] * row[f];
         }
@@ -107,7 +108,8 @@ void backward_x_block(const Args<T>& a, int64_t b, int64_t e, int level) {
       const T* dy = a.dy + feature_offset<F>(a.layout, start + p, level);
       T* g = a.dx + (start + p) * D;
       F3D_UNROLL
-      for (int k = p * V; k < (p + 1) * V; ++k) {
+      for (int v = 0; v < V; ++v) {
+        const int k = p * V + v;
         const T* row = a.table + r.row[k] * nf;
         T dot = T(0);
         for (int f = 0; f < nf; ++f) dot += dy[f] * row[f];
@@ -129,7 +131,8 @@ void backward_table_block(const Args<T>& out, int64_t b, int64_t e, int level) {
       if (r.nan[p]) continue;
       const T* dy = out.dy + feature_offset<F>(out.layout, start + p, level);
       F3D_UNROLL
-      for (int k = p * V; k < (p + 1) * V; ++k) {
+      for (int v = 0; v < V; ++v) {
+        const int k = p * V + v;
         T* g = out.dtable + r.row[k] * nf;
         for (int f = 0; f < nf; ++f) g[f] += r.w[k] * dy[f];
       }
@@ -154,7 +157,8 @@ void backward_backward_block(const Args<T>& a, int64_t b, int64_t e, int level) 
       for (int f = 0; f < nf; ++f) ddy[f] = T(0);
       if (!r.nan[p]) {
         F3D_UNROLL
-        for (int k = p * V; k < (p + 1) * V; ++k) {
+        for (int v = 0; v < V; ++v) {
+          const int k = p * V + v;
           if (a.ddx) {
             const T* u = a.ddx + (start + p) * D;
             const T* row = a.table + r.row[k] * nf;
@@ -196,7 +200,8 @@ void backward_backward_table_block(const Args<T>& out, int64_t b, int64_t e, int
       const T* dy = out.dy + feature_offset<F>(out.layout, start + p, level);
       const T* u = out.ddx + (start + p) * D;
       F3D_UNROLL
-      for (int k = p * V; k < (p + 1) * V; ++k) {
+      for (int v = 0; v < V; ++v) {
+        const int k = p * V + v;
         T udw = T(0);
         for (int d = 0; d < D; ++d) udw += u[d] * r.dw[k * D + d];
         T* g = out.dtable + r.row[k] * nf;
