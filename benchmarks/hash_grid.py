@@ -1,7 +1,9 @@
 """Hash-grid encoding: fields3d's core against the pure-torch reference, measured in the same run.
 
 Config: 3D, L=16 levels, F=2 features, T=2^19 rows per level, base resolution 16, per-level
-scale 1.5, float32. For each N = 2^k three workloads, each for ours and the reference:
+scale 1.5, float32 (``--log2-table K``: 2^K rows a level instead; a table that fits the caches
+gives the op's compute floor). For each N = 2^k three workloads, each for ours and the
+reference:
 
 * ``forward``          ``y = enc(x)`` under ``torch.no_grad()``.
 * ``forward+backward`` ``y = enc(x); (y * dy).sum().backward()`` with a fixed random ``dy``;
@@ -80,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup", type=int, default=2, help="untimed runs of ours first (reference: 1)"
     )
     p.add_argument("--no-reference", action="store_true", help="time ours only")
+    p.add_argument(
+        "--log2-table", type=int, default=GRID["log2_hashmap_size"], help="rows a level: 2^K"
+    )
     p.add_argument(
         "--points",
         choices=POINTS,
@@ -230,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = parse_ints(args.sizes or DEFAULT_SIZES[device.type])
     impls = ["ours"] + ([] if args.no_reference else ["reference"])
     torch.manual_seed(args.seed)
-    grid = HashGrid(**GRID, device=device)
+    grid = HashGrid(**dict(GRID, log2_hashmap_size=args.log2_table), device=device)
     rows = [row for k in sizes for row in bench_size(k, grid, device, impls, args)]
 
     env = environment(device)
     print(
-        f"\nhash grid L16 F2 T=2^19 base 16 scale 1.5 fp32, 3D, {args.points} points, "
+        f"\nhash grid L16 F2 T=2^{args.log2_table} base 16 scale 1.5 fp32, 3D, {args.points} points, "
         f"on {env['device']['name']} "
         f"({env['versions'].get('threads')} core threads, {torch.get_num_threads()} torch threads)"
     )
