@@ -45,7 +45,6 @@ LEGACY_COLOR_NETS = {
     "cam": {"field_modulation": "cam-hash", "mlp": "plain"},
     "mi": {"field_modulation": "none", "mlp": "mi"},
 }
-COLOR_NETS = tuple(LEGACY_COLOR_NETS)
 #: Vertices per side of the CAM tri-plane over the scene box.
 CAM_RESOLUTION = 128
 VIEWS = ("sh", "none")
