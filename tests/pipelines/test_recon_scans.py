@@ -37,9 +37,12 @@ def test_scattered_outliers_reconstruct_with_default_flags(outlier_scan, tmp_pat
     report = result.report
     assert report["input"]["isolated_removed"] > 50  # 112 of the 200 strays
     assert report["input"]["view_dirs"] is True
-    assert report["method"]["fit"]["facing_away_dropped"] > 0  # 26: strays facing away
+    fit = report["method"]["fit"]
+    assert fit["facing_away_dropped"] > 0  # strays facing away from their sensor
+    assert fit["rough"] is True and fit["steps_run"] == 0  # depth noise: no steps
     metrics = report["metrics"]
-    assert metrics["f_score@1%"] > 0.98 and metrics["normal_consistency"] > 0.97, metrics
+    # measured: F@1% 0.997, NC 0.989 (0.986 with 60 steps)
+    assert metrics["f_score@1%"] > 0.98 and metrics["normal_consistency"] > 0.98, metrics
 
 
 def test_a_sparse_scan_runs_no_steps_and_comes_out_smooth(tmp_path):
