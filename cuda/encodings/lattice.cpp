@@ -56,6 +56,25 @@ void scatter_table(const Args<T>& a, int vertices, Scatter&& scatter) {
   });
 }
 
+// A level's table is walked in blocks (lattice_blocks.h) only where it is too big for a core's
+// own cache: a table that stays in L2 costs little per miss, and the record then costs more than it
+// saves (at 2^18 points the 3D hash grid's forward with 2^8-row tables took 58 ms blocked against
+// 34 ms point by point; with 2^19-row tables 55 against 73 ms; benchmarks/RESULTS.md).
+constexpr int64_t kBlockMinBytes = int64_t(1) << 20;
+
+// Per level in [l0, l1): block(b, e, l) over the points [b, e) if the level's table is big enough,
+// else point(i, l) for each of them.
+template <typename T, class Block, class Point>
+void each_level(const Layout& L, int64_t b, int64_t e, int l0, int l1, Block&& block, Point&& point) {
+  for (int l = l0; l < l1; ++l) {
+    if (int64_t(L.size[l]) * L.n_features * int64_t(sizeof(T)) >= kBlockMinBytes) {
+      block(b, e, l);
+    } else {
+      for (int64_t i = b; i < e; ++i) point(i, l);
+    }
+  }
+}
+
 template <class S, int F, typename T>
 void run(Op op, const Args<T>& a) {
   constexpr int D = S::kDims;
@@ -64,29 +83,43 @@ void run(Op op, const Args<T>& a) {
   switch (op) {
     case Op::Forward:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {
-        for (int l = 0; l < levels; ++l) forward_block<S, F>(a, b, e, l);
+        each_level<T>(
+            a.layout, b, e, 0, levels, [&](int64_t pb, int64_t pe, int l) { forward_block<S, F>(a, pb, pe, l); },
+            [&](int64_t i, int l) { forward_one<S, F>(a, i, l); });
       });
       break;
     case Op::BackwardX:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {
         zero_rows(a.dx, b, e, D);
-        for (int l = 0; l < levels; ++l) backward_x_block<S, F>(a, b, e, l);
+        each_level<T>(
+            a.layout, b, e, 0, levels, [&](int64_t pb, int64_t pe, int l) { backward_x_block<S, F>(a, pb, pe, l); },
+            [&](int64_t i, int l) { backward_x_level<S, F>(a, i, l, a.dx + i * D); });
       });
       break;
     case Op::BackwardTable:
       scatter_table(a, S::kVertices, [](const Args<T>& out, int64_t b, int64_t e, int l0, int l1) {
-        for (int l = l0; l < l1; ++l) backward_table_block<S, F>(out, b, e, l);
+        each_level<T>(
+            out.layout, b, e, l0, l1,
+            [&](int64_t pb, int64_t pe, int l) { backward_table_block<S, F>(out, pb, pe, l); },
+            [&](int64_t i, int l) { backward_table_one<S, F>(out, i, l, PlainAdd{}); });
       });
       break;
     case Op::BackwardBackwardPoint:
       per_thread_ranges(n, [&](int64_t b, int64_t e) {
+        T scratch[D] = {};
         if (a.dx) zero_rows(a.dx, b, e, D);
-        for (int l = 0; l < levels; ++l) backward_backward_block<S, F>(a, b, e, l);
+        each_level<T>(
+            a.layout, b, e, 0, levels,
+            [&](int64_t pb, int64_t pe, int l) { backward_backward_block<S, F>(a, pb, pe, l); },
+            [&](int64_t i, int l) { backward_backward_level<S, F>(a, i, l, a.dx ? a.dx + i * D : scratch); });
       });
       break;
     case Op::BackwardBackwardTable:
       scatter_table(a, S::kVertices, [](const Args<T>& out, int64_t b, int64_t e, int l0, int l1) {
-        for (int l = l0; l < l1; ++l) backward_backward_table_block<S, F>(out, b, e, l);
+        each_level<T>(
+            out.layout, b, e, l0, l1,
+            [&](int64_t pb, int64_t pe, int l) { backward_backward_table_block<S, F>(out, pb, pe, l); },
+            [&](int64_t i, int l) { backward_backward_table_one<S, F>(out, i, l, PlainAdd{}); });
       });
       break;
   }

@@ -1,7 +1,8 @@
-"""The CPU launchers walk each level in blocks of points (cuda/encodings/lattice_blocks.h: 32
-points, and one range of at least 1024 points per thread). Sizes around those edges must give every
-point exactly its own result: per-point outputs bitwise equal to the point encoded alone, and
-table gradients equal to the pure-torch reference's sums (float64), for every lattice kind."""
+"""The CPU launchers walk each level with a table of 1 MB or more in blocks of points
+(cuda/encodings/lattice_blocks.h: 32 points), the others point by point, in one range of at least
+1024 points per thread. Sizes around those edges must give every point exactly its own result:
+per-point outputs bitwise equal to the point encoded alone, and table gradients equal to the
+pure-torch reference's sums (float64), for every lattice kind."""
 
 import pytest
 import torch
@@ -17,7 +18,15 @@ HASH = (
     hash_grid_encode,
     hash_grid_reference,
 )
-ALL = [HASH, *CASES]
+# 2^17 rows of 2 float32 (1 MB) at every level: walked in blocks (the small tables of the other
+# cases point by point; cuda/encodings/lattice.cpp, kBlockMinBytes)
+HASH_BIG = (
+    "hash3-f2-big",
+    HashGridConfig(n_levels=3, log2_hashmap_size=17, base_resolution=64, per_level_scale=2.0),
+    hash_grid_encode,
+    hash_grid_reference,
+)
+ALL = [HASH, HASH_BIG, *CASES]
 SIZES = (1, 31, 32, 33, 95, 1025, 2113)  # around the 32-point block and 1024-point range edges
 # Rows compared with the point encoded alone: those around the edges (all of them is slow).
 CHECKED = [*range(100), *range(1000, 1100), *range(2013, 2113)]
@@ -42,7 +51,7 @@ def threads(request):
     core.set_num_threads(before)
 
 
-@pytest.mark.parametrize("name,config,encode,reference", ALL, ids=[HASH[0], *IDS])
+@pytest.mark.parametrize("name,config,encode,reference", ALL, ids=[HASH[0], HASH_BIG[0], *IDS])
 def test_block_edges_give_each_point_its_own_result(threads, name, config, encode, reference):
     table = random_table(config)
     n, gen = max(SIZES), torch.Generator().manual_seed(3)
@@ -65,7 +74,7 @@ def test_block_edges_give_each_point_its_own_result(threads, name, config, encod
             assert torch.equal(got.nan_to_num(), want.nan_to_num()), f"{what}, {size} points"
 
 
-@pytest.mark.parametrize("name,config,encode,reference", ALL, ids=[HASH[0], *IDS])
+@pytest.mark.parametrize("name,config,encode,reference", ALL, ids=[HASH[0], HASH_BIG[0], *IDS])
 def test_block_edges_sum_every_point_into_the_table(threads, name, config, encode, reference):
     table = random_table(config, torch.float64).requires_grad_()
     for size in SIZES:
