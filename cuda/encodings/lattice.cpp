@@ -56,11 +56,12 @@ void scatter_table(const Args<T>& a, int vertices, Scatter&& scatter) {
   });
 }
 
-// A level's table is walked in blocks (lattice_blocks.h) only where it is too big for a core's
-// own cache: a table that stays in L2 costs little per miss, and the record then costs more than it
-// saves (at 2^18 points the 3D hash grid's forward with 2^8-row tables took 58 ms blocked against
-// 34 ms point by point; with 2^19-row tables 55 against 73 ms; benchmarks/RESULTS.md).
-constexpr int64_t kBlockMinBytes = int64_t(1) << 20;
+// A level's table is walked in blocks (lattice_blocks.h) only where it is bigger than a core's L2
+// (2 MB on the EPYC this was tuned on): a table that stays in L2 costs little per miss, and the
+// record then costs more than it saves. At 2^18 points the 3D hash grid's forward took 58 ms
+// blocked against 34 ms point by point with 2^8-row tables, 71 against 52 ms with 2^17 rows (1 MB
+// a level), and 55 against 73 ms with 2^19 rows (4 MB); benchmarks/RESULTS.md.
+constexpr int64_t kBlockMinBytes = int64_t(2) << 20;
 
 // Per level in [l0, l1): block(b, e, l) over the points [b, e) if the level's table is big enough,
 // else point(i, l) for each of them.

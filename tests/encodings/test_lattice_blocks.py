@@ -1,4 +1,4 @@
-"""The CPU launchers walk each level with a table of 1 MB or more in blocks of points
+"""The CPU launchers walk each level with a table of 2 MB or more in blocks of points
 (cuda/encodings/lattice_blocks.h: 32 points), the others point by point, in one range of at least
 1024 points per thread. Sizes around those edges must give every point exactly its own result:
 per-point outputs bitwise equal to the point encoded alone, and table gradients equal to the
@@ -18,11 +18,11 @@ HASH = (
     hash_grid_encode,
     hash_grid_reference,
 )
-# 2^17 rows of 2 float32 (1 MB) at every level: walked in blocks (the small tables of the other
+# 2^18 rows of 2 float32 (2 MB) at every level: walked in blocks (the small tables of the other
 # cases point by point; cuda/encodings/lattice.cpp, kBlockMinBytes)
 HASH_BIG = (
     "hash3-f2-big",
-    HashGridConfig(n_levels=3, log2_hashmap_size=17, base_resolution=64, per_level_scale=2.0),
+    HashGridConfig(n_levels=3, log2_hashmap_size=18, base_resolution=80, per_level_scale=2.0),
     hash_grid_encode,
     hash_grid_reference,
 )
