@@ -7,6 +7,7 @@ scripts/gpu-check) and on the CUDA launchers emulated on the host (the ``twin`` 
 from types import SimpleNamespace
 
 import torch
+from nerf_cases import TINIER
 
 from fields3d.fields.sdf_grid import BandSDFGrid
 from fields3d.geometry.pointcloud import Normalization
@@ -14,18 +15,7 @@ from fields3d.pipelines.models import load_model
 from fields3d.pipelines.nerf import NerfConfig, train_nerf
 from fields3d.pipelines.recon.checkpoint import save_field
 
-TINY = dict(
-    data="assets/scenes/spot",
-    downscale=8,
-    time_budget=None,
-    turntable_frames=0,
-    samples_per_step=2048,
-    log2_hashmap_size=12,
-    n_levels=4,
-    max_resolution=64,
-    grid_resolution=16,
-    device="cpu",
-)
+TINY = dict(TINIER, device="cpu")
 
 
 def test_nerf_renders_on_cuda_as_on_the_cpu(twin, tmp_path):

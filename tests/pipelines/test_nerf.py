@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from nerf_cases import SCENE, TINY
 
 from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError, ModelNotFound
@@ -14,19 +15,6 @@ from fields3d.pipelines.nerf import NerfConfig, load_job, train_nerf
 from fields3d.pipelines.nerf.outputs import composite_on
 from fields3d.render import psnr
 from fields3d.render.datasets import load_scene
-
-SCENE = "assets/scenes/spot"
-TINY = dict(
-    data=SCENE,
-    downscale=4,
-    time_budget=None,
-    turntable_frames=0,
-    samples_per_step=4096,
-    log2_hashmap_size=14,
-    n_levels=8,
-    max_resolution=128,
-    grid_resolution=32,
-)
 
 
 def background_psnr() -> float:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from nerf_cases import SCENE
+from nerf_cases import TINY as BASE
 
 from fields3d.cli import main
 from fields3d.errors import CheckpointError, InputError
@@ -17,20 +19,7 @@ from fields3d.pipelines.nerf.outputs import render_view
 from fields3d.render import OccupancyNetwork
 from fields3d.viewer.frames import Look, render_frame
 
-SCENE = "assets/scenes/spot"
-TINY = dict(
-    data=SCENE,
-    downscale=4,
-    time_budget=None,
-    turntable_frames=0,
-    samples_per_step=4096,
-    log2_hashmap_size=14,
-    n_levels=8,
-    max_resolution=128,
-    grid_resolution=32,
-    device="cpu",
-    occupancy="learned",
-)
+TINY = dict(BASE, device="cpu", occupancy="learned")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from nerf_cases import SCENE, TINIER
 from PIL import Image
 
 from fields3d.checkpoint import load_checkpoint, save_checkpoint
@@ -16,18 +17,7 @@ from fields3d.pipelines.nerf.outputs import composite_on, render_view
 from fields3d.render import psnr
 from fields3d.render.datasets import load_scene
 
-SCENE = "assets/scenes/spot"
-TINY = dict(
-    data=SCENE,
-    downscale=8,
-    time_budget=None,
-    turntable_frames=0,
-    samples_per_step=2048,
-    log2_hashmap_size=12,
-    n_levels=4,
-    max_resolution=64,
-    grid_resolution=16,
-)
+TINY = TINIER
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from nerf_cases import SCENE
+from nerf_cases import TINY as BASE
 
 from fields3d.cli import main
 from fields3d.errors import InputError
@@ -22,20 +24,8 @@ from fields3d.pipelines.nerf.outputs import composite_on
 from fields3d.render import psnr
 from fields3d.render.datasets import load_scene
 
-SCENE = "assets/scenes/spot"
 SHIPPED = "assets/fields/spot-nerf.safetensors"
-TINY = dict(
-    data=SCENE,
-    downscale=4,
-    time_budget=None,
-    turntable_frames=0,
-    samples_per_step=4096,
-    log2_hashmap_size=14,
-    n_levels=8,
-    max_resolution=128,
-    grid_resolution=32,
-    device="cpu",
-)
+TINY = dict(BASE, device="cpu")
 OPTIONS = {
     "cam": dict(field_modulation="cam"),
     "cam-hash": dict(field_modulation="cam-hash"),
