@@ -8,7 +8,10 @@ faulted in and zeroed by the kernel 4 kB at a time: 20 ms to allocate and fill a
 forward + backward step (benchmarks/RESULTS.md). :func:`keep_freed_memory` tells glibc to serve
 every allocation from its heap (``M_MMAP_MAX`` 0) and to keep up to 2 GB of freed memory at the
 heap's top (``M_TRIM_THRESHOLD``), as torch's CUDA caching allocator keeps device memory: the
-process's resident size stays at its peak instead of shrinking between steps.
+process's resident size stays at its peak instead of shrinking between steps. A loop's first few
+steps still grow the heap (a freed block cannot serve torch's aligned request for the same size,
+which asks for the alignment on top, until freed neighbours merge); after that its steps reuse
+memory without page faults (tests/test_memory.py).
 
 Set ``FIELDS3D_KEEP_FREED_MEMORY=0`` before the first fields3d op to leave glibc's defaults.
 Elsewhere than glibc (macOS, musl) nothing is changed.
